@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "packet_socket",
+      "sources": ["src/wire/addon/packet_socket.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
+    }
+  ]
+}
