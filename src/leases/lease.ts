@@ -1,0 +1,26 @@
+import type { IPv4 } from '../net/address.ts';
+
+export type LeaseState = 'bound' | 'released' | 'expired' | 'declined';
+
+export const LEASE_STATES: readonly LeaseState[] = ['bound', 'released', 'expired', 'declined'];
+
+/**
+ * One address's record. Records are treated as immutable: every state change produces a new object,
+ * so a Lease handed to a caller never changes underneath it.
+ */
+export interface Lease {
+  ip: IPv4;
+  /** 'aa:bb:cc:dd:ee:ff'; '' for a declined address with no owner. */
+  mac: string;
+  clientId: Buffer | null;
+  hostname: string | null;
+  state: LeaseState;
+  /** Unix epoch ms. */
+  expiresAt: number;
+  /** Unix epoch ms of the last state change. */
+  updatedAt: number;
+}
+
+export function isLeaseState(value: string): value is LeaseState {
+  return (LEASE_STATES as readonly string[]).includes(value);
+}
