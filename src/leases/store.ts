@@ -1,0 +1,164 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { IPv4 } from '../net/address.ts';
+import { isLeaseState, type Lease } from './lease.ts';
+
+/** Bumped whenever the schema changes; each step in MIGRATIONS brings user_version from its index to index+1. */
+export const SCHEMA_VERSION = 1;
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE leases (
+     ip INTEGER PRIMARY KEY,
+     mac TEXT NOT NULL,
+     client_id BLOB,
+     hostname TEXT,
+     state TEXT NOT NULL CHECK (state IN ('bound', 'released', 'expired', 'declined')),
+     expires_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX leases_mac ON leases(mac);`,
+];
+
+const BUSY_TIMEOUT_MS = 5000;
+
+interface LeaseRow {
+  ip: number;
+  mac: string;
+  client_id: Buffer | null;
+  hostname: string | null;
+  state: string;
+  expires_at: number;
+  updated_at: number;
+}
+
+const SELECT_ALL = 'SELECT ip, mac, client_id, hostname, state, expires_at, updated_at FROM leases ORDER BY ip';
+
+function leaseFromRow(row: LeaseRow): Lease {
+  if (!isLeaseState(row.state)) throw new Error(`lease ${row.ip}: unknown state ${JSON.stringify(row.state)}`);
+  return {
+    ip: row.ip,
+    mac: row.mac,
+    clientId: row.client_id,
+    hostname: row.hostname,
+    state: row.state,
+    expiresAt: row.expires_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true });
+  if (typeof current !== 'number') throw new Error('cannot read lease database user_version');
+  if (current > SCHEMA_VERSION) {
+    throw new Error(`lease database schema version ${current} is newer than this program (${SCHEMA_VERSION})`);
+  }
+  for (let version = current; version < SCHEMA_VERSION; version++) {
+    const step = MIGRATIONS[version];
+    if (step === undefined) throw new Error(`no migration from lease schema version ${version}`);
+    db.transaction(() => {
+      db.exec(step);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}
+
+/**
+ * The durable lease database. Writes are staged in memory and written by commit() in one transaction,
+ * so a burst of bindings costs one fsync; commit() returns only after the data is on disk.
+ */
+export class LeaseStore {
+  /** Staged writes keyed by ip; null means delete. The last stage for an ip wins. */
+  private readonly staged = new Map<IPv4, Lease | null>();
+  private readonly upsertStatement: Database.Statement<[number, string, Buffer | null, string | null, string, number, number]>;
+  private readonly deleteStatement: Database.Statement<[number]>;
+  private readonly selectAllStatement: Database.Statement<[], LeaseRow>;
+  private readonly writeStaged: (writes: ReadonlyMap<IPv4, Lease | null>) => number;
+  private closed = false;
+
+  private constructor(private readonly db: Database.Database) {
+    this.upsertStatement = db.prepare(
+      `INSERT INTO leases (ip, mac, client_id, hostname, state, expires_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id,
+         hostname = excluded.hostname, state = excluded.state, expires_at = excluded.expires_at,
+         updated_at = excluded.updated_at`,
+    );
+    this.deleteStatement = db.prepare('DELETE FROM leases WHERE ip = ?');
+    this.selectAllStatement = db.prepare<[], LeaseRow>(SELECT_ALL);
+    this.writeStaged = db.transaction((writes: ReadonlyMap<IPv4, Lease | null>): number => {
+      let rows = 0;
+      for (const [ip, lease] of writes) {
+        const result = lease === null
+          ? this.deleteStatement.run(ip)
+          : this.upsertStatement.run(
+            lease.ip, lease.mac, lease.clientId, lease.hostname, lease.state, lease.expiresAt, lease.updatedAt,
+          );
+        rows += result.changes;
+      }
+      return rows;
+    });
+  }
+
+  static open(path: string): LeaseStore {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const db = new Database(path);
+    try {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new Error(`lease database refused WAL journal mode (got ${String(mode)})`);
+      // FULL: in WAL mode every commit fsyncs the WAL, so a binding is on disk before its ACK is sent.
+      db.pragma('synchronous = FULL');
+      migrate(db);
+      return new LeaseStore(db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  get pendingCount(): number {
+    return this.staged.size;
+  }
+
+  loadAll(): Lease[] {
+    return this.selectAllStatement.all().map(leaseFromRow);
+  }
+
+  stage(lease: Lease): void {
+    this.staged.set(lease.ip, lease);
+  }
+
+  stageDelete(ip: IPv4): void {
+    this.staged.set(ip, null);
+  }
+
+  /** Writes everything staged in one transaction; returns the rows changed. Durable when it returns. */
+  commit(): number {
+    if (this.staged.size === 0) return 0;
+    const rows = this.writeStaged(this.staged);
+    this.staged.clear();
+    return rows;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.commit();
+    } finally {
+      this.closed = true;
+      this.db.close();
+    }
+  }
+}
+
+/** Reads every lease through a separate read-only connection; safe while the daemon holds the database open. */
+export function readLeasesReadOnly(path: string): Lease[] {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    return db.prepare<[], LeaseRow>(SELECT_ALL).all().map(leaseFromRow);
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,191 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { LeaseStore, readLeasesReadOnly, SCHEMA_VERSION } from '../../../src/leases/store.ts';
+import type { Lease } from '../../../src/leases/lease.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const STORE_MODULE = pathToFileURL(join(REPO_ROOT, 'src/leases/store.ts')).href;
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-store-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function sampleLease(ip: number, overrides: Partial<Lease> = {}): Lease {
+  return {
+    ip,
+    mac: '02:00:00:00:00:01',
+    clientId: null,
+    hostname: null,
+    state: 'bound',
+    expiresAt: 1_700_000_600_000,
+    updatedAt: 1_700_000_000_000,
+    ...overrides,
+  };
+}
+
+test('open creates the parent directory with mode 0700, WAL mode and the schema version', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'nested', 'state', 'leases.db');
+  const store = LeaseStore.open(path);
+  store.close();
+  assert.equal(statSync(join(dir, 'nested', 'state')).mode & 0o777, 0o700);
+  const db = new Database(path, { readonly: true });
+  try {
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    const indexes = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leases'").all();
+    assert.ok(indexes.some((row) => row.name === 'leases_mac'));
+  } finally {
+    db.close();
+  }
+});
+
+test('open refuses a database written by a newer schema', (t) => {
+  const path = join(tempDir(t), 'leases.db');
+  const db = new Database(path);
+  db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+  db.close();
+  assert.throws(() => LeaseStore.open(path), /newer/);
+});
+
+test('staged writes are invisible until commit, last stage per ip wins, rows survive close/reopen', (t) => {
+  const path = join(tempDir(t), 'leases.db');
+  const store = LeaseStore.open(path);
+  store.stage(sampleLease(1, { hostname: 'first' }));
+  store.stage(sampleLease(1, { hostname: 'second', clientId: Buffer.from([1, 2, 3]) }));
+  store.stage(sampleLease(2, { state: 'declined', mac: '' }));
+  assert.equal(store.pendingCount, 2);
+  assert.deepEqual(store.loadAll(), []);
+  assert.equal(store.commit(), 2);
+  assert.equal(store.pendingCount, 0);
+  assert.equal(store.commit(), 0);
+  store.close();
+
+  const reopened = LeaseStore.open(path);
+  t.after(() => reopened.close());
+  assert.deepEqual(reopened.loadAll(), [
+    sampleLease(1, { hostname: 'second', clientId: Buffer.from([1, 2, 3]) }),
+    sampleLease(2, { state: 'declined', mac: '' }),
+  ]);
+});
+
+test('stageDelete removes a row; stage after stageDelete of the same ip keeps the stage', (t) => {
+  const path = join(tempDir(t), 'leases.db');
+  const store = LeaseStore.open(path);
+  t.after(() => store.close());
+  store.stage(sampleLease(1));
+  store.stage(sampleLease(2));
+  store.commit();
+  store.stageDelete(1);
+  store.stageDelete(2);
+  store.stage(sampleLease(2, { state: 'released' }));
+  assert.equal(store.commit(), 2);
+  assert.deepEqual(store.loadAll(), [sampleLease(2, { state: 'released' })]);
+});
+
+test('close commits what is pending', (t) => {
+  const path = join(tempDir(t), 'leases.db');
+  const store = LeaseStore.open(path);
+  store.stage(sampleLease(7));
+  store.close();
+  assert.deepEqual(readLeasesReadOnly(path), [sampleLease(7)]);
+});
+
+test('hostile hostnames and client ids are stored verbatim as data', (t) => {
+  const path = join(tempDir(t), 'leases.db');
+  const store = LeaseStore.open(path);
+  t.after(() => store.close());
+  const hostname = "x'); DROP TABLE leases; --\u0000\u00ff";
+  const clientId = Buffer.from([0, 39, 34, 59, 0xff]);
+  store.stage(sampleLease(3, { hostname, clientId }));
+  store.commit();
+  assert.deepEqual(store.loadAll(), [sampleLease(3, { hostname, clientId })]);
+});
+
+test('a read-only reader sees committed rows while the writer is open, and after it closes', (t) => {
+  const path = join(tempDir(t), 'leases.db');
+  const writer = LeaseStore.open(path);
+  writer.stage(sampleLease(10));
+  writer.commit();
+  writer.stage(sampleLease(11));
+  assert.deepEqual(readLeasesReadOnly(path), [sampleLease(10)], 'uncommitted rows are not visible');
+  writer.commit();
+  assert.deepEqual(readLeasesReadOnly(path), [sampleLease(10), sampleLease(11)]);
+  writer.close();
+  assert.deepEqual(readLeasesReadOnly(path), [sampleLease(10), sampleLease(11)]);
+});
+
+// The timeout only stops a hung child from hanging the suite; it is not a speed check.
+test('rows committed by a process survive it being SIGKILLed right after commit() returns', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'leases.db');
+  const script = join(dir, 'writer.ts');
+  writeFileSync(script, `
+import { LeaseStore } from ${JSON.stringify(STORE_MODULE)};
+const store = LeaseStore.open(process.argv[2] as string);
+for (let ip = 1; ip <= 50; ip++) {
+  store.stage({ ip, mac: '02:00:00:00:00:01', clientId: null, hostname: 'h' + ip, state: 'bound', expiresAt: 2000, updatedAt: 1000 });
+}
+store.commit();
+// Staged after the commit and never committed: must not appear after the kill.
+store.stage({ ip: 999, mac: '02:00:00:00:00:02', clientId: null, hostname: null, state: 'bound', expiresAt: 2000, updatedAt: 1000 });
+process.stdout.write('committed\\n');
+setInterval(() => {}, 1000);
+`);
+  const child = spawn(process.execPath, ['--import', 'tsx', script, path], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const exit = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    if (stdout.includes('committed\n')) child.kill('SIGKILL');
+  });
+  const signal = await exit;
+  assert.equal(signal, 'SIGKILL', `writer did not reach its commit: ${stderr}`);
+
+  const leases = readLeasesReadOnly(path);
+  assert.equal(leases.length, 50);
+  assert.deepEqual(leases.map((lease) => lease.ip), Array.from({ length: 50 }, (_, i) => i + 1));
+  assert.equal(leases[49]?.hostname, 'h50');
+});
+
+test('a commit is all-or-nothing: one bad row rolls back the batch, which stays staged', (t) => {
+  const path = join(tempDir(t), 'leases.db');
+  const store = LeaseStore.open(path);
+  t.after(() => store.close());
+  for (let ip = 1; ip <= 100; ip++) store.stage(sampleLease(ip));
+  // The CHECK constraint on state rejects this row after 100 good ones were written in the same transaction.
+  store.stage({ ...sampleLease(101), state: 'bogus' as Lease['state'] });
+  assert.throws(() => store.commit(), /CHECK constraint/);
+  assert.deepEqual(store.loadAll(), []);
+  assert.equal(store.pendingCount, 101);
+  store.stage(sampleLease(101));
+  assert.equal(store.commit(), 101);
+  assert.equal(store.loadAll().length, 101);
+});
+
+test('a 10k-row commit writes every row', (t) => {
+  const path = join(tempDir(t), 'leases.db');
+  const store = LeaseStore.open(path);
+  t.after(() => store.close());
+  for (let ip = 1; ip <= 10_000; ip++) store.stage(sampleLease(ip, { hostname: `host-${ip}` }));
+  const started = process.hrtime.bigint();
+  const rows = store.commit();
+  const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+  t.diagnostic(`10k-row commit took ${elapsedMs.toFixed(1)} ms`);
+  assert.equal(rows, 10_000);
+  assert.equal(readLeasesReadOnly(path).length, 10_000);
+});
