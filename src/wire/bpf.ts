@@ -1,0 +1,240 @@
+/**
+ * Classic BPF programs for the AF_PACKET socket (SO_ATTACH_FILTER).
+ *
+ * The kernel runs the program on every frame of the bound interface before queueing it; what it returns is the number
+ * of bytes to keep (0 drops the frame). Programs are encoded as `struct sock_filter` entries, 8 bytes each in host byte
+ * order: u16 code, u8 jt, u8 jf, u32 k.
+ */
+import { endianness } from 'node:os';
+
+// Instruction classes
+export const BPF_LD = 0x00;
+export const BPF_LDX = 0x01;
+export const BPF_ST = 0x02;
+export const BPF_STX = 0x03;
+export const BPF_ALU = 0x04;
+export const BPF_JMP = 0x05;
+export const BPF_RET = 0x06;
+export const BPF_MISC = 0x07;
+// Load sizes
+export const BPF_W = 0x00;
+export const BPF_H = 0x08;
+export const BPF_B = 0x10;
+// Load modes
+export const BPF_IMM = 0x00;
+export const BPF_ABS = 0x20;
+export const BPF_IND = 0x40;
+export const BPF_MEM = 0x60;
+export const BPF_LEN = 0x80;
+export const BPF_MSH = 0xa0;
+// ALU operations
+export const BPF_ADD = 0x00;
+export const BPF_SUB = 0x10;
+export const BPF_MUL = 0x20;
+export const BPF_DIV = 0x30;
+export const BPF_OR = 0x40;
+export const BPF_AND = 0x50;
+export const BPF_LSH = 0x60;
+export const BPF_RSH = 0x70;
+export const BPF_NEG = 0x80;
+// Jump operations
+export const BPF_JA = 0x00;
+export const BPF_JEQ = 0x10;
+export const BPF_JGT = 0x20;
+export const BPF_JGE = 0x30;
+export const BPF_JSET = 0x40;
+// Operand source (BPF_A: return the accumulator)
+export const BPF_K = 0x00;
+export const BPF_X = 0x08;
+export const BPF_A = 0x10;
+// MISC operations
+export const BPF_TAX = 0x00;
+export const BPF_TXA = 0x80;
+
+/** Offset of the kernel's ancillary data "fields" for absolute loads (SKF_AD_OFF, -0x1000 as a u32). */
+export const SKF_AD_OFF = 0xfffff000;
+export const SKF_AD_PKTTYPE = 4;
+
+/** sll_pkttype values (linux/if_packet.h). */
+export const PACKET_HOST = 0;
+export const PACKET_BROADCAST = 1;
+export const PACKET_MULTICAST = 2;
+export const PACKET_OTHERHOST = 3;
+export const PACKET_OUTGOING = 4;
+
+export const ETHERTYPE_IPV4 = 0x0800;
+export const ETHERTYPE_ARP = 0x0806;
+export const IP_PROTOCOL_UDP = 17;
+export const DHCP_SERVER_PORT = 67;
+
+/** Bytes a filter asks the kernel to keep: more than any frame, so nothing is cut (libpcap's maximum snaplen). */
+export const FULL_FRAME_SNAPLEN = 0x40000;
+
+const SOCK_FILTER_BYTES = 8;
+const IP_FRAGMENT_OFFSET_MASK = 0x1fff;
+
+export interface BpfInstruction {
+  code: number;
+  jt: number;
+  jf: number;
+  k: number;
+}
+
+/** A non-jump instruction. */
+export function statement(code: number, k: number): BpfInstruction {
+  return { code, jt: 0, jf: 0, k: k >>> 0 };
+}
+
+/** A conditional jump; jt/jf count instructions to skip after this one. */
+export function jump(code: number, k: number, jt: number, jf: number): BpfInstruction {
+  return { code, jt, jf, k: k >>> 0 };
+}
+
+/** Encodes instructions as the `struct sock_filter` array SO_ATTACH_FILTER takes. */
+export function encodeBpf(program: readonly BpfInstruction[]): Buffer {
+  const littleEndian = endianness() === 'LE';
+  const out = Buffer.alloc(program.length * SOCK_FILTER_BYTES);
+  program.forEach((insn, index) => {
+    if (insn.jt > 255 || insn.jf > 255) throw new RangeError(`BPF instruction ${index}: jump offset beyond 255`);
+    const at = index * SOCK_FILTER_BYTES;
+    if (littleEndian) {
+      out.writeUInt16LE(insn.code, at);
+      out.writeUInt32LE(insn.k >>> 0, at + 4);
+    } else {
+      out.writeUInt16BE(insn.code, at);
+      out.writeUInt32BE(insn.k >>> 0, at + 4);
+    }
+    out.writeUInt8(insn.jt, at + 2);
+    out.writeUInt8(insn.jf, at + 3);
+  });
+  return out;
+}
+
+/** Decodes a program encoded by encodeBpf (host byte order). */
+export function decodeBpf(encoded: Buffer): BpfInstruction[] {
+  if (encoded.length % SOCK_FILTER_BYTES !== 0) throw new RangeError('BPF program length is not a multiple of 8');
+  const littleEndian = endianness() === 'LE';
+  const program: BpfInstruction[] = [];
+  for (let at = 0; at < encoded.length; at += SOCK_FILTER_BYTES) {
+    program.push({
+      code: littleEndian ? encoded.readUInt16LE(at) : encoded.readUInt16BE(at),
+      jt: encoded.readUInt8(at + 2),
+      jf: encoded.readUInt8(at + 3),
+      k: littleEndian ? encoded.readUInt32LE(at + 4) : encoded.readUInt32BE(at + 4),
+    });
+  }
+  return program;
+}
+
+/** A jump whose targets are label names (null: fall through to the next instruction). */
+interface LabelledJump {
+  code: number;
+  k: number;
+  ifTrue: string | null;
+  ifFalse: string | null;
+}
+interface Label {
+  label: string;
+}
+type ProgramLine = BpfInstruction | LabelledJump | Label;
+
+const isLabel = (line: ProgramLine): line is Label => 'label' in line;
+const isLabelledJump = (line: ProgramLine): line is LabelledJump => 'ifTrue' in line;
+
+/** Resolves label names to the forward offsets classic BPF jumps use. */
+export function assemble(lines: readonly ProgramLine[]): BpfInstruction[] {
+  const labelIndex = new Map<string, number>();
+  let count = 0;
+  for (const line of lines) {
+    if (isLabel(line)) labelIndex.set(line.label, count);
+    else count++;
+  }
+  const program: BpfInstruction[] = [];
+  const offsetTo = (target: string | null, from: number): number => {
+    if (target === null) return 0;
+    const index = labelIndex.get(target);
+    if (index === undefined) throw new Error(`BPF label ${target} is not defined`);
+    if (index <= from) throw new Error(`BPF jump to ${target} goes backwards`);
+    return index - from - 1;
+  };
+  for (const line of lines) {
+    if (isLabel(line)) continue;
+    const index = program.length;
+    program.push(
+      isLabelledJump(line)
+        ? jump(line.code, line.k, offsetTo(line.ifTrue, index), offsetTo(line.ifFalse, index))
+        : line,
+    );
+  }
+  return program;
+}
+
+const label = (name: string): Label => ({ label: name });
+const loadPacketType = (): BpfInstruction => statement(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE);
+const loadHalfword = (offset: number): BpfInstruction => statement(BPF_LD | BPF_H | BPF_ABS, offset);
+const loadByte = (offset: number): BpfInstruction => statement(BPF_LD | BPF_B | BPF_ABS, offset);
+/** X = 4 * (frame[offset] & 0xf): the IPv4 header length from its IHL nibble. */
+const loadHeaderLengthToX = (offset: number): BpfInstruction => statement(BPF_LDX | BPF_B | BPF_MSH, offset);
+const loadHalfwordAfterX = (offset: number): BpfInstruction => statement(BPF_LD | BPF_H | BPF_IND, offset);
+const ifEqual = (k: number, ifTrue: string | null, ifFalse: string | null): LabelledJump => ({
+  code: BPF_JMP | BPF_JEQ | BPF_K,
+  k,
+  ifTrue,
+  ifFalse,
+});
+const ifAnyBit = (k: number, ifTrue: string | null, ifFalse: string | null): LabelledJump => ({
+  code: BPF_JMP | BPF_JSET | BPF_K,
+  k,
+  ifTrue,
+  ifFalse,
+});
+const returnSnaplen = (bytes: number): BpfInstruction => statement(BPF_RET | BPF_K, bytes);
+
+// Byte offsets in an untagged Ethernet frame.
+const ETHERTYPE_OFFSET = 12;
+const IPV4_START = 14;
+const IPV4_PROTOCOL_OFFSET = IPV4_START + 9;
+const IPV4_FLAGS_FRAGMENT_OFFSET = IPV4_START + 6;
+/** Relative to X = IPv4 header length: Ethernet header + 2 bytes of UDP source port. */
+const UDP_DESTINATION_PORT_AFTER_IP = IPV4_START + 2;
+
+/**
+ * Accepts frames that are not PACKET_OUTGOING and are either ARP, or IPv4/UDP to port 67 that is not a non-first
+ * fragment (a later fragment has no UDP header where we would read the port).
+ * A load past the end of a frame makes the kernel return 0, so runt frames are dropped as well.
+ */
+export function dhcpServerFilter(): Buffer {
+  return encodeBpf(
+    assemble([
+      loadPacketType(),
+      ifEqual(PACKET_OUTGOING, 'reject', null),
+      loadHalfword(ETHERTYPE_OFFSET),
+      ifEqual(ETHERTYPE_ARP, 'accept', null),
+      ifEqual(ETHERTYPE_IPV4, null, 'reject'),
+      loadByte(IPV4_PROTOCOL_OFFSET),
+      ifEqual(IP_PROTOCOL_UDP, null, 'reject'),
+      loadHalfword(IPV4_FLAGS_FRAGMENT_OFFSET),
+      ifAnyBit(IP_FRAGMENT_OFFSET_MASK, 'reject', null),
+      loadHeaderLengthToX(IPV4_START),
+      loadHalfwordAfterX(UDP_DESTINATION_PORT_AFTER_IP),
+      ifEqual(DHCP_SERVER_PORT, 'accept', 'reject'),
+      label('accept'),
+      returnSnaplen(FULL_FRAME_SNAPLEN),
+      label('reject'),
+      returnSnaplen(0),
+    ]),
+  );
+}
+
+/** Accepts every frame except PACKET_OUTGOING ones (for tests and captures). */
+export function acceptAllFilter(): Buffer {
+  return encodeBpf(
+    assemble([
+      loadPacketType(),
+      ifEqual(PACKET_OUTGOING, 'reject', null),
+      returnSnaplen(FULL_FRAME_SNAPLEN),
+      label('reject'),
+      returnSnaplen(0),
+    ]),
+  );
+}

@@ -1,0 +1,310 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  acceptAllFilter,
+  assemble,
+  decodeBpf,
+  dhcpServerFilter,
+  encodeBpf,
+  jump,
+  statement,
+  BPF_A,
+  BPF_ABS,
+  BPF_ADD,
+  BPF_ALU,
+  BPF_AND,
+  BPF_B,
+  BPF_H,
+  BPF_IMM,
+  BPF_IND,
+  BPF_JA,
+  BPF_JEQ,
+  BPF_JGE,
+  BPF_JGT,
+  BPF_JMP,
+  BPF_JSET,
+  BPF_K,
+  BPF_LD,
+  BPF_LDX,
+  BPF_LEN,
+  BPF_MISC,
+  BPF_MSH,
+  BPF_RET,
+  BPF_TAX,
+  BPF_TXA,
+  BPF_W,
+  BPF_X,
+  FULL_FRAME_SNAPLEN,
+  PACKET_BROADCAST,
+  PACKET_HOST,
+  PACKET_MULTICAST,
+  PACKET_OTHERHOST,
+  PACKET_OUTGOING,
+  SKF_AD_OFF,
+  SKF_AD_PKTTYPE,
+  type BpfInstruction,
+} from '../../../src/wire/bpf.ts';
+
+// ---------- a small classic-BPF interpreter (the subset the kernel's checker accepts that our programs may use) ----------
+
+class OutOfBounds extends Error {}
+
+function load(frame: Buffer, offset: number, size: number, pktType: number): number {
+  if (offset >= SKF_AD_OFF) {
+    // Ancillary data: only the packet type is modelled.
+    if (offset - SKF_AD_OFF === SKF_AD_PKTTYPE) return pktType;
+    throw new Error(`unsupported ancillary load ${offset - SKF_AD_OFF}`);
+  }
+  if (offset < 0 || offset + size > frame.length) throw new OutOfBounds();
+  if (size === 4) return frame.readUInt32BE(offset);
+  if (size === 2) return frame.readUInt16BE(offset);
+  return frame.readUInt8(offset);
+}
+
+const sizeOf = (code: number): number => {
+  const size = code & 0x18;
+  return size === BPF_W ? 4 : size === BPF_H ? 2 : 1;
+};
+
+/** Runs a program like the kernel does: returns the snap length, 0 when a load falls outside the frame. */
+function runBpf(program: readonly BpfInstruction[], frame: Buffer, pktType: number): number {
+  let a = 0;
+  let x = 0;
+  let pc = 0;
+  for (let steps = 0; steps < 4096; steps++) {
+    const insn = program[pc];
+    if (!insn) throw new Error(`fell off the program at ${pc}`);
+    pc++;
+    const { code, k } = insn;
+    try {
+      switch (code & 0x07) {
+        case BPF_LD:
+          switch (code & 0xe0) {
+            case BPF_ABS: a = load(frame, k, sizeOf(code), pktType); break;
+            case BPF_IND: a = load(frame, (x + k) >>> 0, sizeOf(code), pktType); break;
+            case BPF_LEN: a = frame.length; break;
+            case BPF_IMM: a = k; break;
+            default: throw new Error(`unsupported ld mode ${code}`);
+          }
+          break;
+        case BPF_LDX:
+          if ((code & 0xe0) === BPF_MSH && (code & 0x18) === BPF_B) x = 4 * (load(frame, k, 1, pktType) & 0xf);
+          else if ((code & 0xe0) === BPF_IMM) x = k;
+          else throw new Error(`unsupported ldx ${code}`);
+          break;
+        case BPF_ALU: {
+          const operand = (code & 0x08) === BPF_X ? x : k;
+          if ((code & 0xf0) === BPF_AND) a = (a & operand) >>> 0;
+          else if ((code & 0xf0) === BPF_ADD) a = (a + operand) >>> 0;
+          else throw new Error(`unsupported alu ${code}`);
+          break;
+        }
+        case BPF_JMP: {
+          const operand = (code & 0x08) === BPF_X ? x : k;
+          let taken: boolean;
+          switch (code & 0xf0) {
+            case BPF_JA: pc += k; continue;
+            case BPF_JEQ: taken = a === operand; break;
+            case BPF_JGT: taken = a > operand; break;
+            case BPF_JGE: taken = a >= operand; break;
+            case BPF_JSET: taken = (a & operand) !== 0; break;
+            default: throw new Error(`unsupported jmp ${code}`);
+          }
+          pc += taken ? insn.jt : insn.jf;
+          break;
+        }
+        case BPF_RET:
+          return (code & 0x18) === BPF_A ? a : k;
+        case BPF_MISC:
+          if ((code & 0xf8) === BPF_TAX) x = a;
+          else if ((code & 0xf8) === BPF_TXA) a = x;
+          break;
+        default:
+          throw new Error(`unsupported class in ${code}`);
+      }
+    } catch (err) {
+      if (err instanceof OutOfBounds) return 0;
+      throw err;
+    }
+  }
+  throw new Error('program did not return');
+}
+
+// ---------- frame builders (just enough header for the filter; checksums are irrelevant here) ----------
+
+const ETH_BROADCAST = Buffer.from('ffffffffffff', 'hex');
+const CLIENT_MAC = Buffer.from('021ab0000001', 'hex');
+
+function ethernet(etherType: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(14);
+  ETH_BROADCAST.copy(header, 0);
+  CLIENT_MAC.copy(header, 6);
+  header.writeUInt16BE(etherType, 12);
+  return Buffer.concat([header, payload]);
+}
+
+interface IPv4Shape {
+  protocol: number;
+  optionWords?: number; // 32-bit words of IP options (IHL = 5 + optionWords)
+  flagsAndFragmentOffset?: number;
+}
+
+function ipv4(shape: IPv4Shape, payload: Buffer): Buffer {
+  const headerLength = 20 + 4 * (shape.optionWords ?? 0);
+  const header = Buffer.alloc(headerLength);
+  header.writeUInt8(0x40 | (headerLength / 4), 0);
+  header.writeUInt16BE(headerLength + payload.length, 2);
+  header.writeUInt16BE(shape.flagsAndFragmentOffset ?? 0, 6);
+  header.writeUInt8(64, 8);
+  header.writeUInt8(shape.protocol, 9);
+  header.writeUInt32BE(0, 12);
+  header.writeUInt32BE(0xffffffff, 16);
+  for (let i = 20; i < headerLength; i++) header[i] = 0x01; // NOP options
+  return Buffer.concat([header, payload]);
+}
+
+function transport(sourcePort: number, destinationPort: number, rest = 8): Buffer {
+  const header = Buffer.alloc(8 + rest);
+  header.writeUInt16BE(sourcePort, 0);
+  header.writeUInt16BE(destinationPort, 2);
+  header.writeUInt16BE(header.length, 4);
+  return header;
+}
+
+const UDP = 17;
+const TCP = 6;
+const dhcpToServer = ethernet(0x0800, ipv4({ protocol: UDP }, transport(68, 67, 300)));
+const udpToClientPort = ethernet(0x0800, ipv4({ protocol: UDP }, transport(67, 68, 300)));
+const tcpToPort67 = ethernet(0x0800, ipv4({ protocol: TCP }, transport(40000, 67, 20)));
+const arpRequest = ethernet(0x0806, Buffer.alloc(28, 0x11));
+const ipv6Udp = ethernet(0x86dd, Buffer.alloc(48 + 8, 0));
+// A later fragment of a datagram: the bytes where a UDP header would be are payload that happens to read as port 67.
+const nonFirstFragment = ethernet(0x0800, ipv4({ protocol: UDP, flagsAndFragmentOffset: 185 }, transport(68, 67, 64)));
+const firstFragmentMoreFollowing = ethernet(
+  0x0800,
+  ipv4({ protocol: UDP, flagsAndFragmentOffset: 0x2000 }, transport(68, 67, 64)),
+);
+const dhcpWithIpOptions = ethernet(0x0800, ipv4({ protocol: UDP, optionWords: 1 }, transport(68, 67, 300)));
+// Same frame, but what sits at "20 bytes after the IP start" says 67 while the real UDP header (after options) says 68.
+const optionsHidingPort68 = (() => {
+  const frame = ethernet(0x0800, ipv4({ protocol: UDP, optionWords: 1 }, transport(68, 68, 300)));
+  frame.writeUInt16BE(67, 36); // inside the IP options: where a 20-byte IP header would put the UDP destination port
+  return frame;
+})();
+const truncatedIpv4 = dhcpToServer.subarray(0, 14 + 20 + 2); // cut before the destination port
+
+const dhcp = decodeBpf(dhcpServerFilter());
+const all = decodeBpf(acceptAllFilter());
+
+test('dhcpServerFilter accepts a DHCP request to port 67 with a full-frame snap length', () => {
+  assert.equal(runBpf(dhcp, dhcpToServer, PACKET_BROADCAST), FULL_FRAME_SNAPLEN);
+  assert.equal(runBpf(dhcp, dhcpToServer, PACKET_HOST), FULL_FRAME_SNAPLEN);
+  assert.ok(FULL_FRAME_SNAPLEN >= 65535 + 14, 'snap length covers any frame');
+});
+
+test('dhcpServerFilter rejects UDP to port 68', () => {
+  assert.equal(runBpf(dhcp, udpToClientPort, PACKET_BROADCAST), 0);
+});
+
+test('dhcpServerFilter rejects TCP to port 67', () => {
+  assert.equal(runBpf(dhcp, tcpToPort67, PACKET_HOST), 0);
+});
+
+test('dhcpServerFilter accepts ARP', () => {
+  assert.equal(runBpf(dhcp, arpRequest, PACKET_BROADCAST), FULL_FRAME_SNAPLEN);
+});
+
+test('dhcpServerFilter rejects IPv6', () => {
+  assert.equal(runBpf(dhcp, ipv6Udp, PACKET_MULTICAST), 0);
+});
+
+test('dhcpServerFilter rejects a non-first fragment but accepts a first fragment', () => {
+  assert.equal(runBpf(dhcp, nonFirstFragment, PACKET_HOST), 0);
+  assert.equal(runBpf(dhcp, firstFragmentMoreFollowing, PACKET_HOST), FULL_FRAME_SNAPLEN);
+});
+
+test('dhcpServerFilter finds the UDP header after IP options (IHL 6)', () => {
+  assert.equal(dhcpWithIpOptions[14], 0x46);
+  assert.equal(runBpf(dhcp, dhcpWithIpOptions, PACKET_BROADCAST), FULL_FRAME_SNAPLEN);
+  assert.equal(runBpf(dhcp, optionsHidingPort68, PACKET_BROADCAST), 0);
+});
+
+test('dhcpServerFilter rejects a frame cut short before the UDP destination port', () => {
+  assert.equal(runBpf(dhcp, truncatedIpv4, PACKET_HOST), 0);
+});
+
+test('dhcpServerFilter rejects PACKET_OUTGOING even for DHCP and ARP', () => {
+  assert.equal(runBpf(dhcp, dhcpToServer, PACKET_OUTGOING), 0);
+  assert.equal(runBpf(dhcp, arpRequest, PACKET_OUTGOING), 0);
+});
+
+test('acceptAllFilter accepts everything except PACKET_OUTGOING', () => {
+  for (const frame of [dhcpToServer, udpToClientPort, tcpToPort67, arpRequest, ipv6Udp, nonFirstFragment]) {
+    for (const pktType of [PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST]) {
+      assert.equal(runBpf(all, frame, pktType), FULL_FRAME_SNAPLEN);
+    }
+    assert.equal(runBpf(all, frame, PACKET_OUTGOING), 0);
+  }
+});
+
+test('programs load the packet type through the kernel ancillary offset', () => {
+  for (const program of [dhcp, all]) {
+    assert.deepEqual(program[0], { code: BPF_LD | BPF_W | BPF_ABS, jt: 0, jf: 0, k: SKF_AD_OFF + SKF_AD_PKTTYPE });
+  }
+  assert.equal(SKF_AD_OFF, 0x100000000 - 0x1000);
+});
+
+test('dhcpServerFilter reads the IHL with ldxb 4*([14]&0xf) and the port relative to X', () => {
+  assert.ok(dhcp.some((i) => i.code === (BPF_LDX | BPF_B | BPF_MSH) && i.k === 14));
+  assert.ok(dhcp.some((i) => i.code === (BPF_LD | BPF_H | BPF_IND) && i.k === 16));
+});
+
+test('encodeBpf writes struct sock_filter in host byte order, 8 bytes per instruction', () => {
+  const encoded = encodeBpf([jump(BPF_JMP | BPF_JEQ | BPF_K, 0x0806, 3, 7), statement(BPF_RET | BPF_K, 0x40000)]);
+  assert.equal(encoded.length, 16);
+  const expected = Buffer.alloc(16);
+  // This machine is little-endian (x86-64/arm64); the code field and k are stored that way.
+  expected.writeUInt16LE(0x15, 0);
+  expected[2] = 3;
+  expected[3] = 7;
+  expected.writeUInt32LE(0x0806, 4);
+  expected.writeUInt16LE(0x06, 8);
+  expected.writeUInt32LE(0x40000, 12);
+  assert.deepEqual(encoded, expected);
+  assert.deepEqual(decodeBpf(encoded), [
+    { code: 0x15, jt: 3, jf: 7, k: 0x0806 },
+    { code: 0x06, jt: 0, jf: 0, k: 0x40000 },
+  ]);
+});
+
+test('encodeBpf refuses jump offsets that do not fit a byte', () => {
+  assert.throws(() => encodeBpf([jump(BPF_JMP | BPF_JEQ | BPF_K, 1, 256, 0)]), RangeError);
+});
+
+test('assemble resolves labels to forward offsets and rejects unknown or backward targets', () => {
+  const program = assemble([
+    statement(BPF_LD | BPF_H | BPF_ABS, 12),
+    { code: BPF_JMP | BPF_JEQ | BPF_K, k: 0x0806, ifTrue: 'yes', ifFalse: null },
+    statement(BPF_RET | BPF_K, 0),
+    { label: 'yes' },
+    statement(BPF_RET | BPF_K, 1),
+  ]);
+  assert.deepEqual(program[1], { code: BPF_JMP | BPF_JEQ | BPF_K, jt: 1, jf: 0, k: 0x0806 });
+  assert.throws(() => assemble([{ code: BPF_JMP | BPF_JEQ | BPF_K, k: 0, ifTrue: 'nowhere', ifFalse: null }]));
+  assert.throws(() =>
+    assemble([{ label: 'back' }, { code: BPF_JMP | BPF_JEQ | BPF_K, k: 0, ifTrue: 'back', ifFalse: null }]),
+  );
+});
+
+test('the interpreter itself rejects when it should (guards against a test that cannot fail)', () => {
+  const rejectAll = assemble([statement(BPF_RET | BPF_K, 0)]);
+  assert.equal(runBpf(rejectAll, dhcpToServer, PACKET_HOST), 0);
+  const snapFromA = assemble([statement(BPF_LD | BPF_W | BPF_LEN, 0), statement(BPF_RET | BPF_A, 0)]);
+  assert.equal(runBpf(snapFromA, arpRequest, PACKET_HOST), arpRequest.length);
+  const alu = assemble([
+    statement(BPF_LD | BPF_IMM, 0xff0),
+    statement(BPF_ALU | BPF_AND | BPF_K, 0x0f0),
+    statement(BPF_RET | BPF_A, 0),
+  ]);
+  assert.equal(runBpf(alu, arpRequest, PACKET_HOST), 0xf0);
+});
