@@ -1,0 +1,34 @@
+/**
+ * Turns what a client calls itself (option 81 or 12, hostile bytes) into one RFC 1123 label, or null.
+ * Letters, digits and hyphen only, at most 63 characters, no leading/trailing hyphen, lowercase.
+ */
+import type { DhcpOptions } from './options.ts';
+
+export interface ClientName {
+  /** The label we will use, or null when nothing usable remains. */
+  label: string | null;
+  /** What the client sent, for logs (escape before printing). */
+  raw: string | null;
+  /** True when the label differs from the first label of what was sent (mapped or truncated). */
+  changed: boolean;
+}
+
+export function toHostLabel(raw: string): string | null {
+  const first = raw.split('.')[0] ?? '';
+  const mapped = first
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-+/, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+  return mapped === '' ? null : mapped;
+}
+
+export function clientName(options: DhcpOptions): ClientName {
+  const fqdn = options.clientFqdn;
+  const raw = fqdn && fqdn.name !== '' ? fqdn.name : (options.hostname ?? null);
+  if (raw === null) return { label: null, raw: null, changed: false };
+  const label = toHostLabel(raw);
+  return { label, raw, changed: label !== (raw.split('.')[0] ?? '').toLowerCase() };
+}

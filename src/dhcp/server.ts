@@ -1,0 +1,460 @@
+/**
+ * The DHCPv4 server's decisions (RFC 2131 §4.3): what to answer to each request, with no sockets. The daemon feeds it
+ * parsed requests and turns its decisions into frames. Lease state lives in the LeaseTable; offers and address probes
+ * are held here.
+ */
+import { formatIPv4, inSubnet, type IPv4 } from '../net/address.ts';
+import type { AddressPool } from '../leases/pool.ts';
+import type { Lease } from '../leases/lease.ts';
+import type { LeaseTable } from '../leases/table.ts';
+import type { Reservation } from '../config/reservations.ts';
+import { BOOTREQUEST, ETHERNET_HLEN, HTYPE_ETHERNET, MessageType } from './constants.ts';
+import { clientMac, type DhcpMessage } from './message.ts';
+import { clientName } from './hostname.ts';
+import { PendingOffers } from './offers.ts';
+import type { AddressProber, ProbeResult } from './probe.ts';
+import { replyDestination, type ReplyDestination } from './addressing.ts';
+import { buildReply, type NetworkSettings } from './reply.ts';
+
+export interface IncomingRequest {
+  message: DhcpMessage;
+  /** Ethernet source of the frame: the client, or the relay for relayed requests. */
+  frameSrcMac: string;
+}
+
+export type LeaseEventType = 'OFFER' | 'ACK' | 'NAK' | 'RELEASE' | 'DECLINE' | 'INFORM' | 'EXPIRE' | 'CONFLICT';
+
+export interface LeaseEvent {
+  type: LeaseEventType;
+  mac: string;
+  ip: IPv4;
+  hostname: string | null;
+  detail?: string;
+}
+
+export type DropReason =
+  | 'wrong-op'
+  | 'wrong-htype'
+  | 'wrong-hlen'
+  | 'no-message-type'
+  | 'unexpected-message-type'
+  | 'foreign-relay'
+  | 'request-without-address'
+  | 'pool-full'
+  | 'probe-pending'
+  | 'probe-conflicts'
+  | 'reserved-address-in-use'
+  | 'not-for-us';
+
+export type Decision =
+  | { kind: 'reply'; reply: DhcpMessage; destination: ReplyDestination; event: LeaseEvent; commit: boolean }
+  | { kind: 'silent'; event: LeaseEvent | null }
+  | { kind: 'drop'; reason: DropReason; detail: string };
+
+export interface DhcpServerOptions {
+  network: NetworkSettings;
+  leaseSeconds: number;
+  rapidCommit: boolean;
+  /** How long an offered address is held for the client that was offered it. */
+  offerHoldMs: number;
+  declineQuarantineMs: number;
+  leases: LeaseTable;
+  pool: AddressPool;
+  reservations: readonly Reservation[];
+  /** Null turns conflict probing off. */
+  prober: AddressProber | null;
+  /** How many never-used addresses to keep probed and ready, so new clients are not delayed by probes. */
+  readyTarget: number;
+  /** How long a probe result is trusted. */
+  readyFreshMs: number;
+  now: () => number;
+}
+
+const MAX_PROBE_ATTEMPTS = 4;
+
+/** A never-used address taken ahead of demand, with its probe (finished or still running). */
+interface ReadyAddress {
+  ip: IPv4;
+  /** When the probe finished; null while it runs. */
+  probedAt: number | null;
+  probe: Promise<ProbeResult>;
+}
+
+type Assignability = { ok: true } | { ok: false; why: string };
+
+export class DhcpServer {
+  readonly offers: PendingOffers;
+  private readonly reservedByMac = new Map<string, Reservation>();
+  private readonly reservedByIp = new Map<IPv4, Reservation>();
+  private readonly ready: ReadyAddress[] = [];
+  private readonly readyIps = new Set<IPv4>();
+  private readonly probingForMac = new Set<string>();
+
+  constructor(private readonly o: DhcpServerOptions) {
+    this.offers = new PendingOffers(o.offerHoldMs);
+    this.setReservations(o.reservations);
+  }
+
+  get network(): NetworkSettings {
+    return this.o.network;
+  }
+
+  /** Replaces the static reservations (SIGHUP); leases are kept. */
+  setReservations(list: readonly Reservation[]): void {
+    for (const r of this.reservedByIp.values()) {
+      if (!this.o.pool.contains(r.ip)) continue;
+      this.o.pool.unexclude(r.ip);
+      // unexclude frees the address; a lease that still holds it must keep it taken.
+      const holder = this.o.leases.byIp(r.ip);
+      if (holder && (this.o.leases.isActive(holder) || holder.state === 'declined')) this.o.pool.take(r.ip);
+    }
+    this.reservedByMac.clear();
+    this.reservedByIp.clear();
+    for (const r of list) {
+      this.reservedByMac.set(r.mac, r);
+      this.reservedByIp.set(r.ip, r);
+      // Excluded even while another client's lease holds it: that lease cannot be renewed, and when it ends the
+      // address does not go back to the pool.
+      if (this.readyIps.has(r.ip)) this.takeFromReady(r.ip);
+      this.o.pool.exclude(r.ip);
+    }
+  }
+
+  reservations(): Reservation[] {
+    return [...this.reservedByMac.values()];
+  }
+
+  handle(req: IncomingRequest): Decision | Promise<Decision> {
+    const m = req.message;
+    if (m.op !== BOOTREQUEST) return drop('wrong-op', `op ${m.op}`);
+    if (m.htype !== HTYPE_ETHERNET) return drop('wrong-htype', `htype ${m.htype}`);
+    if (m.hlen !== ETHERNET_HLEN) return drop('wrong-hlen', `hlen ${m.hlen}`);
+    const type = m.options.messageType;
+    if (type === undefined) return drop('no-message-type', 'BOOTP without option 53 is not served');
+    const { serverIp, prefixLength } = this.o.network;
+    if (m.giaddr !== 0 && !inSubnet(m.giaddr, serverIp, prefixLength)) {
+      return drop('foreign-relay', `relay ${formatIPv4(m.giaddr)} is outside the bridge subnet`);
+    }
+    const mac = clientMac(m) as string;
+    switch (type) {
+      case MessageType.Discover:
+        return this.discover(req, mac);
+      case MessageType.Request:
+        return this.request(req, mac);
+      case MessageType.Decline:
+        return this.decline(m, mac);
+      case MessageType.Release:
+        return this.release(m, mac);
+      case MessageType.Inform:
+        return this.inform(req, mac);
+      default:
+        return drop('unexpected-message-type', `a server does not accept type ${type}`);
+    }
+  }
+
+  /** Returns offers whose hold expired to the pool and reclaims expired leases; call about once a second. */
+  tick(): LeaseEvent[] {
+    const now = this.o.now();
+    for (const offer of this.offers.expire(now)) this.returnToPoolIfUnheld(offer.ip, offer.mac);
+    const events: LeaseEvent[] = [];
+    for (const lease of this.o.leases.expireDue()) {
+      events.push({ type: 'EXPIRE', mac: lease.mac, ip: lease.ip, hostname: lease.hostname });
+    }
+    while (this.ready.length > 0 && this.isStale(this.ready[0] as ReadyAddress, now)) {
+      const stale = this.ready.shift() as ReadyAddress;
+      this.readyIps.delete(stale.ip);
+      this.o.pool.release(stale.ip);
+    }
+    this.refillReady();
+    return events;
+  }
+
+  // ---- DISCOVER ----
+
+  private discover(req: IncomingRequest, mac: string): Decision | Promise<Decision> {
+    const m = req.message;
+    if (this.probingForMac.has(mac)) return drop('probe-pending', `an address for ${mac} is being probed`);
+    const known = this.knownAddressFor(mac, m.options.requestedIp);
+    if (known.kind === 'conflict') return drop('reserved-address-in-use', known.why);
+    if (known.kind === 'address') return this.offerOrCommit(req, mac, known.ip);
+
+    const requested = m.options.requestedIp;
+    if (requested !== undefined && this.isAllocatable(requested) && this.o.pool.take(requested)) {
+      return this.o.leases.byIp(requested) === undefined ? this.probeThenOffer(req, mac, requested, 1) : this.offerOrCommit(req, mac, requested);
+    }
+    const ready = this.takeReady();
+    if (ready !== null) {
+      this.refillReady();
+      if (ready.probedAt !== null) return this.offerOrCommit(req, mac, ready.ip);
+      return this.awaitProbeThenOffer(req, mac, ready.ip, ready.probe, 1);
+    }
+    const ip = this.o.pool.allocate();
+    if (ip === null) return drop('pool-full', `no free address for ${mac}`);
+    this.refillReady();
+    if (this.o.leases.byIp(ip) !== undefined || this.o.prober === null) return this.offerOrCommit(req, mac, ip);
+    return this.probeThenOffer(req, mac, ip, 1);
+  }
+
+  /**
+   * An address the client already has a claim on: its reservation, its pending offer, its lease (active, or expired but
+   * still free), or a requested address it held before.
+   */
+  private knownAddressFor(
+    mac: string,
+    requested: IPv4 | undefined,
+  ): { kind: 'address'; ip: IPv4 } | { kind: 'none' } | { kind: 'conflict'; why: string } {
+    const reservation = this.reservedByMac.get(mac);
+    if (reservation) {
+      const holder = this.o.leases.byIp(reservation.ip);
+      if (holder && this.o.leases.isActive(holder) && holder.mac !== mac) {
+        return { kind: 'conflict', why: `${formatIPv4(reservation.ip)} is reserved for ${mac} but leased to ${holder.mac}` };
+      }
+      return { kind: 'address', ip: reservation.ip };
+    }
+    const offer = this.offers.forMac(mac);
+    if (offer) return { kind: 'address', ip: offer.ip };
+    const lease = this.o.leases.byMac(mac);
+    if (lease && lease.mac === mac) {
+      if (this.o.leases.isActive(lease)) return { kind: 'address', ip: lease.ip };
+      if (this.o.pool.isFree(lease.ip) && !this.reservedByIp.has(lease.ip) && this.o.pool.take(lease.ip)) {
+        return { kind: 'address', ip: lease.ip };
+      }
+    }
+    if (requested !== undefined) {
+      const previous = this.o.leases.byIp(requested);
+      if (previous && previous.mac === mac && previous.state !== 'declined' && this.o.pool.isFree(requested) && this.o.pool.take(requested)) {
+        return { kind: 'address', ip: requested };
+      }
+    }
+    return { kind: 'none' };
+  }
+
+  private isAllocatable(ip: IPv4): boolean {
+    return this.o.pool.isFree(ip) && !this.reservedByIp.has(ip);
+  }
+
+  private offerOrCommit(req: IncomingRequest, mac: string, ip: IPv4): Decision {
+    const m = req.message;
+    if (this.o.rapidCommit && m.options.rapidCommit) {
+      const lease = this.bind(m, mac, ip);
+      return this.reply(req, MessageType.Ack, ip, { type: 'ACK', mac, ip, hostname: lease.hostname, detail: 'rapid commit' }, true, true);
+    }
+    this.offers.add(mac, ip, this.o.now());
+    const name = clientName(m.options);
+    return this.reply(req, MessageType.Offer, ip, { type: 'OFFER', mac, ip, hostname: name.label }, false);
+  }
+
+  private probeThenOffer(req: IncomingRequest, mac: string, ip: IPv4, attempt: number): Promise<Decision> | Decision {
+    const prober = this.o.prober;
+    if (prober === null) return this.offerOrCommit(req, mac, ip);
+    return this.awaitProbeThenOffer(req, mac, ip, prober.probe(ip), attempt);
+  }
+
+  private async awaitProbeThenOffer(
+    req: IncomingRequest,
+    mac: string,
+    ip: IPv4,
+    probe: Promise<ProbeResult>,
+    attempt: number,
+  ): Promise<Decision> {
+    this.probingForMac.add(mac);
+    let result;
+    try {
+      result = await probe;
+    } finally {
+      this.probingForMac.delete(mac);
+    }
+    if (result === 'free') return this.offerOrCommit(req, mac, ip);
+    // A conflict found by a background probe was already quarantined there.
+    if (this.o.leases.byIp(ip)?.state !== 'declined') this.quarantineConflict(ip);
+    if (attempt >= MAX_PROBE_ATTEMPTS) return drop('probe-conflicts', `${attempt} probed addresses were in use`);
+    const next = this.o.pool.allocate();
+    if (next === null) return drop('pool-full', `no free address for ${mac}`);
+    if (this.o.leases.byIp(next) !== undefined) return this.offerOrCommit(req, mac, next);
+    return this.probeThenOffer(req, mac, next, attempt + 1);
+  }
+
+  private quarantineConflict(ip: IPv4): void {
+    this.o.leases.decline(ip, this.o.declineQuarantineMs);
+    this.conflicts.push({ type: 'CONFLICT', mac: '', ip, hostname: null, detail: 'address answered an ARP probe' });
+  }
+
+  /** Conflicts found by probes since the last call; the daemon logs them. */
+  readonly conflicts: LeaseEvent[] = [];
+
+  private isStale(entry: ReadyAddress, now: number): boolean {
+    return entry.probedAt !== null && now - entry.probedAt > this.o.readyFreshMs;
+  }
+
+  /** The oldest ready address: probed and fresh, or with its probe still running (so addresses go out in order). */
+  private takeReady(): ReadyAddress | null {
+    const now = this.o.now();
+    while (this.ready.length > 0) {
+      const entry = this.ready.shift() as ReadyAddress;
+      this.readyIps.delete(entry.ip);
+      if (!this.isStale(entry, now)) return entry;
+      this.o.pool.release(entry.ip);
+    }
+    return null;
+  }
+
+  /** Keeps `readyTarget` never-used addresses probed ahead of demand, in the background. */
+  private refillReady(): void {
+    const prober = this.o.prober;
+    if (prober === null || this.o.readyTarget <= 0) return;
+    while (this.ready.length < this.o.readyTarget) {
+      const ip = this.o.pool.allocate();
+      if (ip === null) return;
+      if (this.o.leases.byIp(ip) !== undefined) {
+        // Previously leased by us: no probe needed, and it should stay free for its old owner; give it back.
+        this.o.pool.release(ip);
+        return;
+      }
+      const entry: ReadyAddress = { ip, probedAt: null, probe: prober.probe(ip) };
+      this.ready.push(entry);
+      this.readyIps.add(ip);
+      void entry.probe.then((result) => {
+        entry.probedAt = this.o.now();
+        if (result === 'in-use') {
+          this.quarantineConflict(ip);
+          this.takeFromReady(ip);
+        }
+      });
+    }
+  }
+
+  // ---- REQUEST ----
+
+  private request(req: IncomingRequest, mac: string): Decision {
+    const m = req.message;
+    const serverId = m.options.serverIdentifier;
+    const requested = m.options.requestedIp;
+    if (serverId !== undefined && serverId !== this.o.network.serverIp) {
+      // SELECTING, and the client chose another server: forget our offer, stay silent (RFC 2131 §4.3.2).
+      const offer = this.offers.remove(mac);
+      if (offer) this.returnToPoolIfUnheld(offer.ip, mac);
+      return drop('not-for-us', `client chose server ${formatIPv4(serverId)}`);
+    }
+    const ip = requested ?? (m.ciaddr !== 0 ? m.ciaddr : undefined);
+    if (ip === undefined) return drop('request-without-address', 'REQUEST with neither option 50 nor ciaddr');
+    const state = serverId !== undefined ? 'selecting' : requested !== undefined && m.ciaddr === 0 ? 'init-reboot' : 'renewing';
+    const verdict = this.assignable(mac, ip);
+    const name = clientName(m.options);
+    if (!verdict.ok) {
+      return this.reply(req, MessageType.Nak, 0, { type: 'NAK', mac, ip, hostname: name.label, detail: `${state}: ${verdict.why}` }, false, false, verdict.why);
+    }
+    this.takeFromReady(ip);
+    const lease = this.bind(m, mac, ip);
+    return this.reply(req, MessageType.Ack, ip, { type: 'ACK', mac, ip, hostname: lease.hostname, detail: state }, true);
+  }
+
+  /** RFC 2131 §4.3.2: may this client have this address? We are authoritative for the bridge subnet. */
+  private assignable(mac: string, ip: IPv4): Assignability {
+    const { serverIp, prefixLength } = this.o.network;
+    if (!inSubnet(ip, serverIp, prefixLength)) return { ok: false, why: `${formatIPv4(ip)} is not on this network` };
+    const holder = this.o.leases.byIp(ip);
+    const heldByOther = holder !== undefined && this.o.leases.isActive(holder) && holder.mac !== mac;
+    const reservation = this.reservedByMac.get(mac);
+    if (reservation) {
+      if (reservation.ip !== ip) return { ok: false, why: `${mac} has reserved address ${formatIPv4(reservation.ip)}` };
+      return heldByOther ? { ok: false, why: `${formatIPv4(ip)} is still leased to ${holder.mac}` } : { ok: true };
+    }
+    if (this.reservedByIp.has(ip)) return { ok: false, why: `${formatIPv4(ip)} is reserved for another client` };
+    if (heldByOther) return { ok: false, why: `${formatIPv4(ip)} is leased to another client` };
+    if (holder && holder.state === 'declined' && holder.expiresAt > this.o.now()) {
+      return { ok: false, why: `${formatIPv4(ip)} is quarantined after a conflict` };
+    }
+    const offer = this.offers.forIp(ip);
+    if (offer && offer.mac !== mac) return { ok: false, why: `${formatIPv4(ip)} is offered to another client` };
+    if (holder && holder.mac === mac && this.o.leases.isActive(holder)) return { ok: true };
+    if (offer && offer.mac === mac) return { ok: true };
+    if (!this.o.pool.contains(ip)) return { ok: false, why: `${formatIPv4(ip)} is outside the range` };
+    if (this.o.pool.isFree(ip) || this.readyIps.has(ip)) return { ok: true };
+    return { ok: false, why: `${formatIPv4(ip)} is not available` };
+  }
+
+  private takeFromReady(ip: IPv4): void {
+    if (!this.readyIps.delete(ip)) return;
+    const i = this.ready.findIndex((r) => r.ip === ip);
+    if (i >= 0) this.ready.splice(i, 1);
+  }
+
+  private bind(m: DhcpMessage, mac: string, ip: IPv4): Lease {
+    this.offers.remove(mac);
+    const reservation = this.reservedByMac.get(mac);
+    const name = reservation?.name ?? clientName(m.options).label;
+    return this.o.leases.bind({
+      ip,
+      mac,
+      clientId: m.options.clientId ?? null,
+      hostname: name,
+      durationMs: this.o.leaseSeconds * 1000,
+    });
+  }
+
+  // ---- DECLINE, RELEASE, INFORM ----
+
+  private decline(m: DhcpMessage, mac: string): Decision {
+    const ip = m.options.requestedIp;
+    if (ip === undefined) return drop('request-without-address', 'DECLINE without option 50');
+    const lease = this.o.leases.byIp(ip);
+    const offer = this.offers.forMac(mac);
+    const clientsAddress = (lease !== undefined && lease.mac === mac) || (offer !== undefined && offer.ip === ip);
+    if (!clientsAddress) return drop('not-for-us', `${mac} declined ${formatIPv4(ip)}, which is not its address`);
+    this.offers.remove(mac);
+    if (this.reservedByIp.has(ip)) {
+      return { kind: 'silent', event: { type: 'DECLINE', mac, ip, hostname: lease?.hostname ?? null, detail: 'reserved address kept' } };
+    }
+    this.o.leases.decline(ip, this.o.declineQuarantineMs);
+    return { kind: 'silent', event: { type: 'DECLINE', mac, ip, hostname: lease?.hostname ?? null, detail: 'address quarantined' } };
+  }
+
+  private release(m: DhcpMessage, mac: string): Decision {
+    const ip = m.ciaddr;
+    const lease = this.o.leases.byIp(ip);
+    if (!lease || lease.mac !== mac || !this.o.leases.isActive(lease)) {
+      return drop('not-for-us', `${mac} released ${formatIPv4(ip)}, which it does not hold`);
+    }
+    this.o.leases.release(ip);
+    return { kind: 'silent', event: { type: 'RELEASE', mac, ip, hostname: lease.hostname } };
+  }
+
+  private inform(req: IncomingRequest, mac: string): Decision {
+    const ip = req.message.ciaddr;
+    return this.reply(req, MessageType.Ack, 0, { type: 'INFORM', mac, ip, hostname: null }, false, false, null, null);
+  }
+
+  private reply(
+    req: IncomingRequest,
+    type: MessageType,
+    yiaddr: IPv4,
+    event: LeaseEvent,
+    commit: boolean,
+    rapidCommit = false,
+    nakMessage: string | null = null,
+    leaseSeconds: number | null = this.o.leaseSeconds,
+  ): Decision {
+    const mac = clientMac(req.message) as string;
+    const reply = buildReply({
+      request: req.message,
+      type,
+      yiaddr,
+      network: this.o.network,
+      leaseSeconds,
+      rapidCommit,
+      nakMessage,
+    });
+    return { kind: 'reply', reply, destination: replyDestination(req.message, type, yiaddr, req.frameSrcMac, mac), event, commit };
+  }
+
+  private returnToPoolIfUnheld(ip: IPv4, mac: string): void {
+    const lease = this.o.leases.byIp(ip);
+    if (lease && (this.o.leases.isActive(lease) || lease.state === 'declined')) return;
+    if (this.reservedByIp.get(ip)?.mac === mac) return;
+    if (this.o.pool.contains(ip) && !this.o.pool.isFree(ip)) this.o.pool.release(ip);
+  }
+}
+
+function drop(reason: DropReason, detail: string): Decision {
+  return { kind: 'drop', reason, detail };
+}
