@@ -1,0 +1,135 @@
+/** Command line: `lxc-dhcpd --bridge br0 --range 10.0.0.100-200` serves; `lxc-dhcpd leases` lists the lease table. */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { parseRange } from './config/range.ts';
+import { parseReservation, type Reservation } from './config/reservations.ts';
+import { startDaemon, StartupError, type DaemonConfig } from './daemon.ts';
+import { createLogger, type LogLevel } from './log.ts';
+import { formatLeaseTable, leasesAsJson } from './leases/report.ts';
+import { readLeasesReadOnly } from './leases/store.ts';
+
+const PROGRAM = 'lxc-dhcpd';
+
+function die(message: string): never {
+  process.stderr.write(`${PROGRAM}: ${message}\n`);
+  process.exit(2);
+}
+
+function defaultLeaseDb(bridge: string): string {
+  return `/var/lib/lxc-dhcpd/${bridge}.db`;
+}
+
+function serve(argv: {
+  bridge: string;
+  range: string;
+  'lease-time': number;
+  domain: string;
+  'lease-db': string | undefined;
+  host: string[];
+  'hosts-file': string | undefined;
+  'log-level': string;
+  probe: boolean;
+  'probe-timeout': number;
+  'rapid-commit': boolean;
+  'decline-time': number;
+}): void {
+  const range = parseRange(argv.range);
+  if (!range.ok) die(range.error);
+  if (!Number.isInteger(argv['lease-time']) || argv['lease-time'] < 60) {
+    die(`--lease-time ${argv['lease-time']} is too short: give whole seconds, at least 60 (default 3600)`);
+  }
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(argv.domain)) {
+    die(`--domain ${JSON.stringify(argv.domain)} is not a domain name (e.g. lxc)`);
+  }
+  const hosts: Reservation[] = [];
+  for (const text of argv.host) {
+    const r = parseReservation(text);
+    if (!r.ok) die(`--host ${r.error}`);
+    hosts.push(r.value);
+  }
+  const config: DaemonConfig = {
+    bridge: argv.bridge,
+    range: range.value,
+    leaseSeconds: argv['lease-time'],
+    domain: argv.domain.toLowerCase(),
+    leaseDb: argv['lease-db'] ?? defaultLeaseDb(argv.bridge),
+    hosts,
+    hostsFile: argv['hosts-file'] ?? null,
+    rapidCommit: argv['rapid-commit'],
+    probe: argv.probe,
+    probeTimeoutMs: argv['probe-timeout'],
+    declineQuarantineSeconds: argv['decline-time'],
+  };
+  const log = createLogger(argv['log-level'] as LogLevel);
+  let daemon;
+  try {
+    daemon = startDaemon(config, log);
+  } catch (e) {
+    if (e instanceof StartupError) die(e.message);
+    throw e;
+  }
+  const stop = (signal: string): void => {
+    log.info(`${signal}: shutting down`);
+    daemon.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => daemon.reload());
+}
+
+function listLeases(argv: { bridge: string; 'lease-db': string | undefined; json: boolean; all: boolean }): void {
+  const path = argv['lease-db'] ?? defaultLeaseDb(argv.bridge);
+  let leases;
+  try {
+    leases = readLeasesReadOnly(path);
+  } catch (e) {
+    die(`cannot read lease database ${path}: ${(e as Error).message} (is --bridge or --lease-db right?)`);
+  }
+  const now = Date.now();
+  const shown = argv.all ? leases : leases.filter((l) => l.state === 'bound' && l.expiresAt > now);
+  process.stdout.write(argv.json ? JSON.stringify(leasesAsJson(shown, now), null, 2) + '\n' : formatLeaseTable(shown, now));
+}
+
+await yargs(hideBin(process.argv))
+  .scriptName(PROGRAM)
+  .usage('$0 --bridge BRIDGE --range FIRST-LAST [options]\n\nDHCP for LXC containers on a Linux bridge.')
+  .command(
+    '$0',
+    'serve DHCP on the bridge',
+    (y) =>
+      y
+        .option('bridge', { type: 'string', demandOption: true, describe: 'bridge the containers are attached to', example: 'br0' })
+        .option('range', { type: 'string', demandOption: true, describe: 'addresses to lease, e.g. 10.0.0.100-200 or 10.0.0.100-10.0.0.200' })
+        .option('lease-time', { type: 'number', default: 3600, describe: 'lease length in seconds' })
+        .option('domain', { type: 'string', default: 'lxc', describe: 'domain given to containers (option 15 and 119)' })
+        .option('lease-db', { type: 'string', describe: 'lease database path [default: /var/lib/lxc-dhcpd/BRIDGE.db]' })
+        .option('host', { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,NAME]; repeatable' })
+        .option('hosts-file', { type: 'string', describe: 'file of MAC,IP[,NAME] lines (# comments), re-read on SIGHUP' })
+        .option('log-level', { choices: ['error', 'warn', 'info', 'debug'], default: 'info', describe: 'log verbosity' })
+        .option('probe', { type: 'boolean', default: true, describe: 'ARP-probe never-leased addresses before offering them (--no-probe to skip)' })
+        .option('probe-timeout', { type: 'number', default: 500, describe: 'milliseconds to wait for an ARP answer' })
+        .option('rapid-commit', { type: 'boolean', default: true, describe: 'answer DISCOVER+rapid-commit (RFC 4039) with an ACK' })
+        .option('decline-time', { type: 'number', default: 600, describe: 'seconds a declined or conflicting address is quarantined' })
+        .example('$0 --bridge br0 --range 10.0.0.100-200', 'serve 10.0.0.100..200 on br0 (br0 has 10.0.0.1/24)')
+        .example('$0 --bridge br0 --range 10.0.0.100-200 --host 02:1a:b0:00:00:05,10.0.0.5,web', 'with a reservation'),
+    (argv) => serve(argv as Parameters<typeof serve>[0]),
+  )
+  .command(
+    'leases',
+    'list the leases in the database (works while the daemon runs)',
+    (y) =>
+      y
+        .option('bridge', { type: 'string', default: 'br0', describe: 'bridge whose default database to read' })
+        .option('lease-db', { type: 'string', describe: 'lease database path' })
+        .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
+        .option('all', { type: 'boolean', default: false, describe: 'include released, expired and declined records' }),
+    (argv) => listLeases(argv as Parameters<typeof listLeases>[0]),
+  )
+  .strict()
+  .help()
+  .version(false)
+  .fail((message, error) => {
+    die(error ? error.message : `${message} (see ${PROGRAM} --help)`);
+  })
+  .parseAsync();

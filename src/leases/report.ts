@@ -1,0 +1,40 @@
+/** Presenting lease records to an operator (`lxc-dhcpd leases`). */
+import { formatIPv4 } from '../net/address.ts';
+import type { Lease } from './lease.ts';
+
+export interface LeaseRow {
+  mac: string;
+  ip: string;
+  hostname: string | null;
+  state: string;
+  expiresAt: string;
+  expiresInSeconds: number;
+  clientId: string | null;
+}
+
+export function leasesAsJson(leases: readonly Lease[], now: number): LeaseRow[] {
+  return leases.map((l) => ({
+    mac: l.mac,
+    ip: formatIPv4(l.ip),
+    hostname: l.hostname,
+    state: l.state === 'bound' && l.expiresAt <= now ? 'expired' : l.state,
+    expiresAt: new Date(l.expiresAt).toISOString(),
+    expiresInSeconds: Math.max(0, Math.round((l.expiresAt - now) / 1000)),
+    clientId: l.clientId ? l.clientId.toString('hex').replace(/(..)(?!$)/g, '$1:') : null,
+  }));
+}
+
+/** Hostnames are printed through JSON escaping when they contain anything but a DNS label's characters. */
+function safeText(text: string | null): string {
+  if (text === null) return '-';
+  return /^[A-Za-z0-9._-]+$/.test(text) ? text : JSON.stringify(text);
+}
+
+export function formatLeaseTable(leases: readonly Lease[], now: number): string {
+  const rows = leasesAsJson(leases, now);
+  const header = ['MAC', 'IP', 'HOSTNAME', 'STATE', 'EXPIRES IN', 'CLIENT-ID'];
+  const body = rows.map((r) => [r.mac || '-', r.ip, safeText(r.hostname), r.state, `${r.expiresInSeconds}s`, r.clientId ?? '-']);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] as string).length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
+  return [line(header), ...body.map(line)].join('\n') + '\n';
+}
