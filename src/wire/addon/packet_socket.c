@@ -280,8 +280,20 @@ static void set_self_strength(PacketSocket *socket_state, uint32_t wanted) {
   if (status == napi_ok) socket_state->self_strength = count;
 }
 
+/* The kernel resets PACKET_STATISTICS on every read, so keep running totals. */
+static bool accumulate_kernel_stats(PacketSocket *socket_state) {
+  struct tpacket_stats kernel_stats;
+  socklen_t length = sizeof kernel_stats;
+  if (getsockopt(socket_state->fd, SOL_PACKET, PACKET_STATISTICS, &kernel_stats, &length) < 0) return false;
+  socket_state->kernel_packets += kernel_stats.tp_packets;
+  socket_state->kernel_drops += kernel_stats.tp_drops;
+  return true;
+}
+
 static void close_socket(PacketSocket *socket_state) {
   if (socket_state->fd < 0) return;
+  /* Keep the final counts for stats() after close; a failure here only loses them. */
+  (void)accumulate_kernel_stats(socket_state);
   if (socket_state->poll_initialized && !socket_state->poll_closing) {
     socket_state->poll_closing = true;
     /* uv_close stops the poll (removes the fd from epoll) before we close the fd. */
@@ -429,6 +441,13 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     /* onFrames may have closed the socket; a pending error is no longer interesting then. */
     if (self != NULL && received.err != 0 && socket_state->fd >= 0) deliver_error(socket_state, self, "recvmmsg",
                                                                                  received.err);
+  }
+  /* A failed N-API call above may have left an exception pending; it must not leak into unrelated JS later. */
+  bool pending = false;
+  napi_value exception = NULL;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
+    napi_fatal_exception(env, exception);
   }
   napi_close_handle_scope(env, scope);
 }
@@ -587,16 +606,9 @@ static napi_value method_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   PacketSocket *socket_state = unwrap_this(env, info, &argc, NULL, "stats");
   if (socket_state == NULL) return NULL;
-  if (socket_state->fd >= 0) {
-    /* The kernel resets these counters on every read, so keep running totals. */
-    struct tpacket_stats kernel_stats;
-    socklen_t length = sizeof kernel_stats;
-    if (getsockopt(socket_state->fd, SOL_PACKET, PACKET_STATISTICS, &kernel_stats, &length) < 0) {
-      throw_errno(env, socket_state->ifname, "getsockopt PACKET_STATISTICS", errno);
-      return NULL;
-    }
-    socket_state->kernel_packets += kernel_stats.tp_packets;
-    socket_state->kernel_drops += kernel_stats.tp_drops;
+  if (socket_state->fd >= 0 && !accumulate_kernel_stats(socket_state)) {
+    throw_errno(env, socket_state->ifname, "getsockopt PACKET_STATISTICS", errno);
+    return NULL;
   }
   napi_value result = NULL;
   NAPI_CALL(env, napi_create_object(env, &result), "stats");
