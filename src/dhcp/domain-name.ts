@@ -62,7 +62,8 @@ export function decodeName(data: Uint8Array, start: number): NameDecodeResult {
   let position = start;
   let end = -1;
   let jumps = 0;
-  let length = 0;
+  // Wire length of the name so far, counting the terminating root byte (RFC 1035: 255 octets or less in all).
+  let length = 1;
   for (;;) {
     if (position >= data.length) return { ok: false, reason: 'name runs past the end' };
     const lengthByte = data[position] as number;
