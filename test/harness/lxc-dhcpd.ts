@@ -51,13 +51,3 @@ export async function startLxcDhcpd(topology: Topology, opts: DaemonOptions = {}
     },
   };
 }
-
-/** Runs `lxc-dhcpd leases --json` against a database and returns the rows. */
-export interface LeaseRow {
-  mac: string;
-  ip: string;
-  hostname: string | null;
-  state: string;
-  expiresInSeconds: number;
-  clientId: string | null;
-}
