@@ -361,3 +361,80 @@ test('a ref\'d socket keeps the process alive and unref() lets it exit', () => {
   assert.equal(childExitsOnItsOwn(true), true);
   assert.equal(childExitsOnItsOwn(false), false);
 });
+
+test('a socket JS drops after unref() is closed by the finalizer; a ref\'d one stays open', () => {
+  const script = `
+    import { readdirSync, readlinkSync } from 'node:fs';
+    import { PacketSocket } from './src/wire/packet-socket.ts';
+    import { dhcpServerFilter } from './src/wire/bpf.ts';
+    const sockets = () => readdirSync('/proc/self/fd').filter((fd) => {
+      try { return readlinkSync('/proc/self/fd/' + fd).startsWith('socket:'); } catch { return false; }
+    }).length;
+    const settle = async () => {
+      for (let i = 0; i < 10; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); }
+    };
+    const open = () => PacketSocket.open({ ifname: '${SERVER_IF}', netns: '${NS}', filter: dhcpServerFilter(), onFrames: () => {} });
+    const baseline = sockets();
+    for (let i = 0; i < 10; i++) open().unref();
+    const opened = sockets();
+    await settle();
+    const afterUnrefd = sockets();
+    const kept = [];
+    for (let i = 0; i < 3; i++) kept.push(open().mtu);
+    await settle();
+    const afterRefd = sockets();
+    console.log(JSON.stringify({ baseline, opened, afterUnrefd, afterRefd, kept: kept.length }));
+    process.exit(0);
+  `;
+  const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: REPO_ROOT,
+    timeout: 10000,
+    encoding: 'utf8',
+  });
+  assert.equal(child.status, 0, child.stderr);
+  const counts = JSON.parse(child.stdout.trim()) as Record<string, number>;
+  assert.equal(counts.opened, (counts.baseline ?? 0) + 10);
+  assert.equal(counts.afterUnrefd, counts.baseline, 'collected sockets were closed');
+  assert.equal(counts.afterRefd, (counts.baseline ?? 0) + 3, "ref'd sockets survive GC while open");
+});
+
+test('stats counts frames dropped while JS did not read, and reading resumes afterwards', async () => {
+  const server = openCollector(SERVER_IF, dhcpServerFilter());
+  const peer = openCollector(PEER_IF, acceptAllFilter());
+  const frames = Array.from({ length: 64 }, () => udpTo(67, uniqueTag('flood')));
+  let sent = 0;
+  // All synchronous: the server cannot read until this loop ends, so its receive queue overflows.
+  for (let round = 0; round < 600; round++) sent += peer.socket.sendMany(frames);
+  await waitUntil(() => server.socket.stats().received > 0 && server.frames.length >= server.socket.stats().received,
+    'the queued frames');
+  const stats = server.socket.stats();
+  assert.ok(stats.dropped > 0, `dropped ${stats.dropped}`);
+  assert.ok(stats.received + stats.dropped <= sent, `${stats.received} + ${stats.dropped} <= ${sent}`);
+  assert.equal(server.frames.length, stats.received);
+  const after = udpTo(67, uniqueTag('after-flood'));
+  assert.equal(peer.socket.send(after), true);
+  await waitUntil(() => server.frames.some((f) => f.data.equals(after)), 'a frame after the flood');
+  server.socket.close();
+  peer.socket.close();
+});
+
+test('a link going down is reported to onError and frames flow again once it is back up', async () => {
+  const server = openCollector(SERVER_IF, dhcpServerFilter());
+  const peer = openCollector(PEER_IF, acceptAllFilter());
+  try {
+    run('ip', ['-n', NS, 'link', 'set', SERVER_IF, 'down']);
+    await waitUntil(() => server.errors.length > 0, 'the link-down error');
+    assert.match(server.errors[0]?.message ?? '', /packet socket on va: (socket error|recvmmsg): Network is down/);
+    assert.equal((server.errors[0] as NodeJS.ErrnoException | undefined)?.code, 'ENETDOWN');
+  } finally {
+    run('ip', ['-n', NS, 'link', 'set', SERVER_IF, 'up']);
+  }
+  const tag = uniqueTag('back-up');
+  // veth carrier comes back asynchronously; resend until the frame gets through.
+  await waitUntil(() => {
+    if (!server.frames.some(hasTag(tag))) peer.socket.send(udpTo(67, tag));
+    return server.frames.some(hasTag(tag));
+  }, 'a frame after the link is back', 5000);
+  server.socket.close();
+  peer.socket.close();
+});

@@ -322,6 +322,8 @@ static void finalize_socket(napi_env env, void *data, void *hint) {
 
 /* ---------- receiving ---------- */
 
+static void on_readable(uv_poll_t *handle, int status, int events);
+
 static bool reserve_pending(PacketSocket *socket_state, size_t needed) {
   if (needed <= socket_state->pending_capacity) return true;
   size_t capacity = socket_state->pending_capacity ? socket_state->pending_capacity : 64 * 1024;
@@ -419,6 +421,26 @@ static void deliver_error(PacketSocket *socket_state, napi_value self, const cha
   if (argv[0] != NULL) call_on_event(socket_state, self, 1, argv);
 }
 
+/*
+ * libuv reports POLLERR as UV_EBADF and stops the handle. On a packet socket POLLERR usually means a pending socket
+ * error, e.g. ENETDOWN when the bound link goes down; reading SO_ERROR clears it, so report it and poll again.
+ */
+static void handle_poll_error(PacketSocket *socket_state, napi_value self, int status) {
+  int socket_error = 0;
+  socklen_t length = sizeof socket_error;
+  if (getsockopt(socket_state->fd, SOL_SOCKET, SO_ERROR, &socket_error, &length) < 0 || socket_error == 0) {
+    /* Not a socket error: the poll really is unusable and stays stopped. */
+    uv_poll_stop(&socket_state->poll);
+    if (self != NULL) deliver_error(socket_state, self, "poll", -status);
+    return;
+  }
+  int restarted = uv_poll_start(&socket_state->poll, UV_READABLE, on_readable);
+  if (self != NULL) deliver_error(socket_state, self, "socket error", socket_error);
+  if (restarted != 0 && self != NULL && socket_state->fd >= 0) {
+    deliver_error(socket_state, self, "uv_poll_start", -restarted);
+  }
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   PacketSocket *socket_state = handle->data;
@@ -431,9 +453,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   if (socket_state->self != NULL && napi_get_reference_value(env, socket_state->self, &self) != napi_ok) self = NULL;
 
   if (status < 0) {
-    /* The poll is unusable; stop it so the loop does not spin, and tell JS. */
-    uv_poll_stop(&socket_state->poll);
-    if (self != NULL) deliver_error(socket_state, self, "poll", -status);
+    handle_poll_error(socket_state, self, status);
   } else {
     ReceiveResult received = receive_wakeup(socket_state);
     /* self is NULL when the JS object was collected and its finalizer has not run yet: the frames are dropped. */
