@@ -216,6 +216,7 @@ class TrackedProcess implements SpawnedProcess {
     if (this.child.pid === undefined) throw new Error(`could not start ${argv.join(' ')} in ${ns}`);
     this.pid = this.child.pid;
     liveProcesses.add(this);
+    installExitHooks();
     this.child.stdout?.setEncoding('utf8').on('data', (text: string) => this.append('stdout', text));
     this.child.stderr?.setEncoding('utf8').on('data', (text: string) => this.append('stderr', text));
     this.exited = new Promise((resolve) => {
