@@ -46,6 +46,7 @@ const openSockets: PacketSocket[] = [];
 
 before(() => {
   run('ip', ['netns', 'add', NS]);
+  process.once('exit', deleteNamespace); // in case the runner exits without running after()
   try {
     run('ip', ['netns', 'exec', NS, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
     run('ip', ['netns', 'exec', NS, 'sysctl', '-q', '-w', 'net.ipv6.conf.default.disable_ipv6=1']);
