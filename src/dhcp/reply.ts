@@ -3,7 +3,7 @@
  * CoreDHCP's handler chain, without its global state): a filler reads the request and settings and sets options.
  */
 import { broadcastOf, prefixToMask, type IPv4 } from '../net/address.ts';
-import { BOOTREPLY, MessageType, Option } from './constants.ts';
+import { BOOTREPLY, BROADCAST_FLAG, MessageType, Option } from './constants.ts';
 import { emptyMessage, type DhcpMessage } from './message.ts';
 
 export interface NetworkSettings {
@@ -132,6 +132,8 @@ export function buildReply(spec: ReplySpec, fillers: readonly OptionFiller[] = D
   reply.hlen = request.hlen;
   reply.xid = request.xid;
   reply.flags = request.flags;
+  // RFC 2131 §4.3.2: a NAK through a relay MUST carry the broadcast bit, so the relay broadcasts it to the client.
+  if (spec.type === MessageType.Nak && request.giaddr !== 0) reply.flags |= BROADCAST_FLAG;
   reply.giaddr = request.giaddr;
   reply.chaddr = Buffer.from(request.chaddr);
   reply.yiaddr = spec.type === MessageType.Nak ? 0 : spec.yiaddr;

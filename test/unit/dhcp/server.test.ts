@@ -319,6 +319,22 @@ test('INIT-REBOOT for an address on another subnet → broadcast NAK without lea
   assert.equal(fx.table.byMac(mac(1)), undefined);
 });
 
+test('NAK through a relay goes to the relay with the broadcast bit set (RFC 2131 §4.3.2)', (t) => {
+  const fx = new Fixture(t);
+  const relayMac = '02:aa:00:00:00:02';
+  const relay = ip('10.0.0.2');
+  const d = replyOf(
+    fx.handle(request(MessageType.Request, mac(1), { requested: ip('192.168.1.50'), giaddr: relay, frameSrcMac: relayMac })),
+    MessageType.Nak,
+  );
+  assert.deepEqual(d.destination, { mac: relayMac, ip: relay, port: 67, rule: 'relay' });
+  assert.equal(d.reply.giaddr, relay);
+  assert.equal(d.reply.flags & BROADCAST_FLAG, BROADCAST_FLAG);
+  // An ACK through the relay keeps the client's flags.
+  const ack = replyOf(fx.handle(request(MessageType.Discover, mac(2), { giaddr: relay, frameSrcMac: relayMac })), MessageType.Offer);
+  assert.equal(ack.reply.flags, 0);
+});
+
 test('INIT-REBOOT for an address leased to another MAC → NAK; for its own address → ACK', (t) => {
   const fx = new Fixture(t);
   const a = fx.bindClient(mac(1));
