@@ -48,6 +48,8 @@ typedef struct {
   char ifname[IF_NAMESIZE];
 
   uv_poll_t poll;
+  /* Registered while the poll handle exists; lets Node wait for uv_close at environment teardown (see below). */
+  napi_async_cleanup_hook_handle teardown_hook;
   bool poll_initialized;
   bool poll_closing;
   bool poll_closed;
@@ -268,6 +270,11 @@ static void free_socket(PacketSocket *socket_state) {
 static void on_poll_closed(uv_handle_t *handle) {
   PacketSocket *socket_state = handle->data;
   socket_state->poll_closed = true;
+  if (socket_state->teardown_hook != NULL) {
+    /* Also tells a waiting environment teardown that this socket is done. */
+    napi_remove_async_cleanup_hook(socket_state->teardown_hook);
+    socket_state->teardown_hook = NULL;
+  }
   if (socket_state->finalized) free_socket(socket_state);
 }
 
@@ -302,6 +309,16 @@ static void close_socket(PacketSocket *socket_state) {
   close(socket_state->fd);
   socket_state->fd = -1;
   set_self_strength(socket_state, 0);
+}
+
+/*
+ * When a worker thread (or the main environment) is torn down, Node unloads this addon after its cleanup hooks have
+ * finished, and the loop may only run our uv_close callback later: a jump into unmapped code. An async cleanup hook
+ * makes Node run the loop until on_poll_closed has removed it, i.e. until the handle is fully closed.
+ */
+static void on_environment_teardown(napi_async_cleanup_hook_handle handle, void *arg) {
+  (void)handle;
+  close_socket(arg);
 }
 
 static void finalize_socket(napi_env env, void *data, void *hint) {
@@ -805,6 +822,13 @@ static napi_value construct(napi_env env, napi_callback_info info) {
   uv_status = uv_poll_init(loop, &socket_state->poll, socket_state->fd);
   if (uv_status == 0) {
     socket_state->poll_initialized = true;
+    if (napi_add_async_cleanup_hook(env, on_environment_teardown, socket_state, &socket_state->teardown_hook) !=
+        napi_ok) {
+      socket_state->teardown_hook = NULL;
+      close_socket(socket_state);
+      throw_last_napi_error(env, "napi_add_async_cleanup_hook");
+      return NULL;
+    }
     uv_status = uv_poll_start(&socket_state->poll, UV_READABLE, on_readable);
   }
   if (uv_status != 0) {
