@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PacketSocket, type ReceivedFrame } from '../../src/wire/packet-socket.ts';
 import {
@@ -34,12 +34,20 @@ function run(command: string, args: string[]): string {
   return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+const namespaceExists = (): boolean => existsSync(`/run/netns/${NS}`);
+
+/** Retries because `ip netns del` cannot unlink the name while another mount namespace still holds a copy of it. */
 function deleteNamespace(): void {
-  try {
-    run('ip', ['netns', 'del', NS]);
-  } catch {
-    // already gone
+  let lastError: unknown = null;
+  for (let attempt = 0; attempt < 20 && namespaceExists(); attempt++) {
+    try {
+      run('ip', ['netns', 'del', NS]);
+    } catch (err) {
+      lastError = err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
   }
+  if (namespaceExists()) console.error(`could not delete network namespace ${NS}:`, lastError);
 }
 
 const openSockets: PacketSocket[] = [];
