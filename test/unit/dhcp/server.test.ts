@@ -311,6 +311,7 @@ test('INIT-REBOOT for an address on another subnet → broadcast NAK without lea
   const fx = new Fixture(t);
   const d = replyOf(fx.handle(request(MessageType.Request, mac(1), { requested: ip('192.168.1.50') })), MessageType.Nak);
   assert.equal(d.reply.yiaddr, 0);
+  assert.equal(d.reply.options.getText(Option.Message), '192.168.1.50 is not on this network');
   assert.equal(d.reply.options.has(Option.LeaseTime), false);
   assert.equal(d.reply.options.has(Option.SubnetMask), false);
   assert.equal(d.reply.options.serverIdentifier, SERVER_IP);
@@ -340,6 +341,7 @@ test('INIT-REBOOT for an address leased to another MAC → NAK; for its own addr
   const a = fx.bindClient(mac(1));
   const nak = replyOf(fx.handle(request(MessageType.Request, mac(2), { requested: a })), MessageType.Nak);
   assert.equal(nak.reply.yiaddr, 0);
+  assert.match(nak.reply.options.getText(Option.Message) ?? '', /is leased to another client/);
   assert.equal(fx.table.byIp(a)?.mac, mac(1));
   const ack = replyOf(fx.handle(request(MessageType.Request, mac(1), { requested: a })), MessageType.Ack);
   assert.equal(ack.reply.yiaddr, a);
