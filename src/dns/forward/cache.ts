@@ -1,0 +1,188 @@
+// Answer cache for forwarded queries: positive and negative (RFC 2308) answers, LRU-bounded,
+// handed out with TTLs reduced by the time they spent here.
+import type { Answer, DecodedPacket } from 'dns-packet';
+import { answerOf, questionKey, type ClientQueryFlags, type DnsAnswer, type DnsQuestion } from './question.ts';
+
+export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
+/** One day: an upstream's week-long TTL must not pin a record here after it changes. */
+export const DEFAULT_MAX_TTL_SECONDS = 86_400;
+/** RFC 2308 section 5 suggests one to three hours as the longest negative caching. */
+export const DEFAULT_MAX_NEGATIVE_TTL_SECONDS = 3_600;
+
+export interface DnsCacheOptions {
+  maxEntries?: number;
+  maxTtlSeconds?: number;
+  maxNegativeTtlSeconds?: number;
+  /**
+   * Answers whose TTL is below this are kept this long instead. Default 0: a TTL of 0 means "do
+   * not cache" and is obeyed (bursts of the same question are still merged by the forwarder).
+   */
+  minTtlSeconds?: number;
+}
+
+export type CachedKind = 'positive' | 'nxdomain' | 'nodata';
+
+export interface CachedAnswer extends DnsAnswer {
+  readonly kind: CachedKind;
+  /** Seconds until the entry expires; every record TTL is at most this. */
+  readonly ttl: number;
+}
+
+export interface DnsCacheStats {
+  hits: number;
+  misses: number;
+  /** Answers stored (replacements included). */
+  stored: number;
+  /** Answers offered to put() but not cacheable (SERVFAIL, TC, TTL 0, negative without SOA...). */
+  uncacheable: number;
+  evicted: number;
+  expired: number;
+}
+
+interface CacheEntry {
+  readonly kind: CachedKind;
+  readonly storedAt: number;
+  readonly ttl: number;
+  readonly answer: DnsAnswer;
+}
+
+function isSoa(record: Answer): record is Extract<Answer, { type: 'SOA' }> {
+  return record.type === 'SOA';
+}
+
+/** RFC 2308 section 5: the negative TTL is the smaller of the SOA record's TTL and its MINIMUM field. */
+export function negativeTtl(authorities: readonly Answer[]): number | undefined {
+  const soa = authorities.find(isSoa);
+  if (soa === undefined) return undefined;
+  return Math.min(soa.ttl ?? 0, soa.data.minimum ?? 0);
+}
+
+function recordTtls(answer: DnsAnswer): number[] {
+  return [...answer.answers, ...answer.authorities, ...answer.additionals].map((record) =>
+    record.type === 'OPT' ? Number.POSITIVE_INFINITY : (record.ttl ?? 0),
+  );
+}
+
+/** What kind of cache entry `response` would be and for how long (seconds, before caps), or undefined. */
+export function classifyResponse(response: DecodedPacket): { kind: CachedKind; ttl: number } | undefined {
+  if (response.flag_tc) return undefined;
+  const answer = answerOf(response);
+  const smallestRecordTtl = Math.min(...recordTtls(answer));
+  const negative = negativeTtl(answer.authorities);
+  if (answer.rcode === 'NXDOMAIN') {
+    return negative === undefined ? undefined : { kind: 'nxdomain', ttl: Math.min(negative, smallestRecordTtl) };
+  }
+  if (answer.rcode !== 'NOERROR') return undefined;
+  if (answer.answers.length === 0) {
+    return negative === undefined ? undefined : { kind: 'nodata', ttl: Math.min(negative, smallestRecordTtl) };
+  }
+  // A CNAME chain that ends in NODATA carries an SOA too: its negative TTL limits the entry.
+  return { kind: 'positive', ttl: Math.min(smallestRecordTtl, negative ?? Number.POSITIVE_INFINITY) };
+}
+
+function withTtl(record: Answer, ttl: number): Answer {
+  return record.type === 'OPT' ? record : ({ ...record, ttl } as Answer);
+}
+
+function recordsWithTtlAtMost(records: readonly Answer[], ceiling: number, elapsedSeconds: number): Answer[] {
+  return records.map((record) =>
+    withTtl(record, Math.max(0, Math.min(record.type === 'OPT' ? 0 : (record.ttl ?? 0), ceiling) - elapsedSeconds)),
+  );
+}
+
+/**
+ * Keyed by lowercased name + type + class (+ the DO and CD bits, which change what the upstream
+ * sends). NXDOMAIN and NODATA are cached per name and type like positive answers; SERVFAIL and
+ * other errors are not cached at all. LRU via Map insertion order: a hit moves the entry to the end.
+ */
+export class DnsCache {
+  readonly maxEntries: number;
+  readonly maxTtlSeconds: number;
+  readonly maxNegativeTtlSeconds: number;
+  readonly minTtlSeconds: number;
+  readonly stats: DnsCacheStats = { hits: 0, misses: 0, stored: 0, uncacheable: 0, evicted: 0, expired: 0 };
+  private readonly entries = new Map<string, CacheEntry>();
+
+  constructor(options: DnsCacheOptions = {}) {
+    this.maxEntries = options.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES;
+    this.maxTtlSeconds = options.maxTtlSeconds ?? DEFAULT_MAX_TTL_SECONDS;
+    this.maxNegativeTtlSeconds = options.maxNegativeTtlSeconds ?? DEFAULT_MAX_NEGATIVE_TTL_SECONDS;
+    this.minTtlSeconds = options.minTtlSeconds ?? 0;
+    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new Error(`cache size must be a positive integer`);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The cached answer with TTLs counted down to `now` (milliseconds), or undefined (miss or expired). */
+  get(question: DnsQuestion, now: number, flags: ClientQueryFlags = {}): CachedAnswer | undefined {
+    const key = questionKey(question, flags);
+    const entry = this.entries.get(key);
+    if (entry === undefined) {
+      this.stats.misses++;
+      return undefined;
+    }
+    const elapsedSeconds = Math.max(0, Math.floor((now - entry.storedAt) / 1000));
+    if (elapsedSeconds >= entry.ttl) {
+      this.entries.delete(key);
+      this.stats.expired++;
+      this.stats.misses++;
+      return undefined;
+    }
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    this.stats.hits++;
+    const { answer } = entry;
+    return {
+      kind: entry.kind,
+      ttl: entry.ttl - elapsedSeconds,
+      rcode: answer.rcode,
+      authenticData: answer.authenticData,
+      answers: recordsWithTtlAtMost(answer.answers, entry.ttl, elapsedSeconds),
+      authorities: recordsWithTtlAtMost(answer.authorities, entry.ttl, elapsedSeconds),
+      additionals: recordsWithTtlAtMost(answer.additionals, entry.ttl, elapsedSeconds),
+    };
+  }
+
+  /**
+   * Stores `response` (the upstream's decoded reply to `question`) if it is cacheable; returns
+   * whether it was. The caller has already checked that the response answers this question.
+   */
+  put(question: DnsQuestion, response: DecodedPacket, now: number, flags: ClientQueryFlags = {}): boolean {
+    const classified = classifyResponse(response);
+    if (classified === undefined) {
+      this.stats.uncacheable++;
+      return false;
+    }
+    const cap = classified.kind === 'positive' ? this.maxTtlSeconds : this.maxNegativeTtlSeconds;
+    const ttl = Math.max(this.minTtlSeconds, Math.min(cap, Math.floor(classified.ttl)));
+    if (ttl <= 0) {
+      this.stats.uncacheable++;
+      return false;
+    }
+    const key = questionKey(question, flags);
+    this.entries.delete(key);
+    this.entries.set(key, { kind: classified.kind, storedAt: now, ttl, answer: answerOf(response) });
+    this.stats.stored++;
+    this.evictOverflow();
+    return true;
+  }
+
+  delete(question: DnsQuestion, flags: ClientQueryFlags = {}): boolean {
+    return this.entries.delete(questionKey(question, flags));
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
+  private evictOverflow(): void {
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done === true) return;
+      this.entries.delete(oldest.value);
+      this.stats.evicted++;
+    }
+  }
+}
