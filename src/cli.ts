@@ -7,6 +7,10 @@ import { startDaemon, StartupError, type DaemonConfig } from './daemon.ts';
 import { createLogger, type LogLevel } from './log.ts';
 import { formatLeaseTable, leasesAsJson } from './leases/report.ts';
 import { readLeasesReadOnly } from './leases/store.ts';
+import { createRecursor } from './dns/recursor.ts';
+import { parseUpstream, type Upstream } from './dns/forward/upstream.ts';
+import { readResolvConf } from './dns/forward/resolv-conf.ts';
+import { parseIPv4 } from './net/address.ts';
 
 const PROGRAM = 'lxc-dhcpd';
 
@@ -19,7 +23,7 @@ function defaultLeaseDb(bridge: string): string {
   return `/var/lib/lxc-dhcpd/${bridge}.db`;
 }
 
-function serve(argv: {
+async function serve(argv: {
   bridge: string;
   range: string;
   'lease-time': number;
@@ -32,7 +36,11 @@ function serve(argv: {
   'probe-timeout': number;
   'rapid-commit': boolean;
   'decline-time': number;
-}): void {
+  dns: boolean;
+  'dns-port': number;
+  upstream: string[];
+  'resolv-conf': string;
+}): Promise<void> {
   const range = parseRange(argv.range);
   if (!range.ok) die(range.error);
   if (!Number.isInteger(argv['lease-time']) || argv['lease-time'] < 60) {
@@ -47,6 +55,17 @@ function serve(argv: {
     if (!r.ok) die(`--host ${r.error}`);
     hosts.push(r.value);
   }
+  if (!Number.isInteger(argv['dns-port']) || argv['dns-port'] < 1 || argv['dns-port'] > 65535) {
+    die(`--dns-port ${argv['dns-port']} is not a port number 1-65535 (default 53)`);
+  }
+  const upstreams: Upstream[] = [];
+  for (const text of argv.upstream) {
+    try {
+      upstreams.push(parseUpstream(text));
+    } catch (e) {
+      die(`--upstream: ${(e as Error).message} (e.g. --upstream 192.0.2.53 or --upstream 192.0.2.53:5353)`);
+    }
+  }
   const config: DaemonConfig = {
     bridge: argv.bridge,
     range: range.value,
@@ -59,11 +78,17 @@ function serve(argv: {
     probe: argv.probe,
     probeTimeoutMs: argv['probe-timeout'],
     declineQuarantineSeconds: argv['decline-time'],
+    dnsServersWhenOff: (upstreams.length > 0 ? upstreams : readResolvConf(argv['resolv-conf']))
+      .filter((u) => u.family === 4 && !u.address.startsWith('127.'))
+      .map((u) => parseIPv4(u.address) as number),
+    dns: argv.dns
+      ? { port: argv['dns-port'], recursor: (own) => createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own }) }
+      : null,
   };
   const log = createLogger(argv['log-level'] as LogLevel);
   let daemon;
   try {
-    daemon = startDaemon(config, log);
+    daemon = await startDaemon(config, log);
   } catch (e) {
     if (e instanceof StartupError) die(e.message);
     throw e;
@@ -111,9 +136,13 @@ await yargs(hideBin(process.argv))
         .option('probe-timeout', { type: 'number', default: 500, describe: 'milliseconds to wait for an ARP answer' })
         .option('rapid-commit', { type: 'boolean', default: true, describe: 'answer DISCOVER+rapid-commit (RFC 4039) with an ACK' })
         .option('decline-time', { type: 'number', default: 600, describe: 'seconds a declined or conflicting address is quarantined' })
+        .option('dns', { type: 'boolean', default: true, describe: 'serve DNS on the bridge address (--no-dns to turn off)' })
+        .option('dns-port', { type: 'number', default: 53, describe: 'DNS port on the bridge address' })
+        .option('upstream', { type: 'string', array: true, default: [] as string[], describe: 'upstream DNS server IP[:PORT], repeatable [default: nameservers of --resolv-conf]' })
+        .option('resolv-conf', { type: 'string', default: '/etc/resolv.conf', describe: 'where to read upstream nameservers (re-read when it changes)' })
         .example('$0 --bridge br0 --range 10.0.0.100-200', 'serve 10.0.0.100..200 on br0 (br0 has 10.0.0.1/24)')
         .example('$0 --bridge br0 --range 10.0.0.100-200 --host 02:1a:b0:00:00:05,10.0.0.5,web', 'with a reservation'),
-    (argv) => serve(argv as Parameters<typeof serve>[0]),
+    (argv) => serve(argv as unknown as Parameters<typeof serve>[0]),
   )
   .command(
     'leases',

@@ -28,6 +28,14 @@ import {
 } from './wire/frame.ts';
 import { PacketSocket, type ReceivedFrame } from './wire/packet-socket.ts';
 import { quote, RateLimitedCounter, type Logger } from './log.ts';
+import { HostNames } from './leases/names.ts';
+import { DnsServer, type Recursor } from './dns/server.ts';
+import { LocalZones, NAME_SERVER_LABEL, reverseZoneName } from './dns/zone.ts';
+
+/** Negative-caching TTL and SOA/NS TTL of our zones. */
+const DNS_SOA_TTL = 30;
+/** Upper bound of lease A/PTR TTLs (also capped by the lease's remaining time). */
+const DNS_RECORD_TTL = 30;
 
 export interface DaemonConfig {
   bridge: string;
@@ -41,12 +49,22 @@ export interface DaemonConfig {
   probe: boolean;
   probeTimeoutMs: number;
   declineQuarantineSeconds: number;
+  dns: DnsConfig | null;
+  /** Option 6 when our DNS is off: the host's own upstream servers (IPv4, not loopback). */
+  dnsServersWhenOff: IPv4[];
+}
+
+export interface DnsConfig {
+  port: number;
+  /** Builds the forwarder once the bridge address is known (so our own address is never used as an upstream). */
+  recursor: ((ownAddresses: string[]) => Recursor) | null;
 }
 
 export class StartupError extends Error {}
 
 export interface RunningDaemon {
   server: DhcpServer;
+  dns: DnsServer | null;
   drops: RateLimitedCounter;
   reload(): void;
   close(): void;
@@ -77,7 +95,7 @@ function formatEvent(e: LeaseEvent): string {
   return `DHCP${e.type} ${formatIPv4(e.ip)} ${e.mac || '-'} ${quote(e.hostname)}${detail}`;
 }
 
-export function startDaemon(config: DaemonConfig, log: Logger): RunningDaemon {
+export async function startDaemon(config: DaemonConfig, log: Logger): Promise<RunningDaemon> {
   const found = bridgeAddress(config.bridge);
   if (!found.ok) throw new StartupError(found.error);
   const { ip: serverIp, prefixLength } = found.address;
@@ -209,11 +227,14 @@ export function startDaemon(config: DaemonConfig, log: Logger): RunningDaemon {
     serverIp,
     prefixLength,
     routers: [serverIp],
-    dnsServers: [serverIp],
+    dnsServers: config.dns ? [serverIp] : config.dnsServersWhenOff,
     domain: config.domain,
     mtu: socket.mtu,
   };
+  const names = new HostNames();
   server = new DhcpServer({
+    names,
+    unclaimableNames: new Set([NAME_SERVER_LABEL]),
     network,
     leaseSeconds: config.leaseSeconds,
     rapidCommit: config.rapidCommit,
@@ -239,7 +260,32 @@ export function startDaemon(config: DaemonConfig, log: Logger): RunningDaemon {
   icmpGuard.on('message', () => undefined);
   icmpGuard.bind({ address: formatIPv4(serverIp), port: DHCP_SERVER_PORT, exclusive: true });
 
+  server.loadNames();
   server.tick(); // starts probing the first never-used addresses right away
+
+  let dns: DnsServer | null = null;
+  if (config.dns) {
+    const zones = new LocalZones(
+      { domain: config.domain, serverIp, prefixLength, soaTtl: DNS_SOA_TTL, recordTtl: DNS_RECORD_TTL },
+      names,
+    );
+    dns = new DnsServer({
+      address: serverIp,
+      port: config.dns.port,
+      subnet: { ip: serverIp, prefixLength },
+      zones,
+      recursor: config.dns.recursor ? config.dns.recursor([formatIPv4(serverIp)]) : null,
+      log,
+    });
+    try {
+      await dns.listen();
+    } catch (e) {
+      socket.close();
+      icmpGuard?.close();
+      store.close();
+      throw new StartupError((e as Error).message);
+    }
+  }
   const tick = setInterval(() => {
     try {
       for (const e of server.tick()) log.info(formatEvent(e));
@@ -253,12 +299,14 @@ export function startDaemon(config: DaemonConfig, log: Logger): RunningDaemon {
   log.info(
     `serving DHCP on ${config.bridge} (${formatIPv4(serverIp)}/${prefixLength}, mtu ${socket.mtu}), range ${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}, ` +
       `lease ${config.leaseSeconds}s, domain ${config.domain}, ${leases.activeCount} active leases in ${config.leaseDb}, ` +
-      `probe ${config.probe ? `on (${config.probeTimeoutMs} ms)` : 'off'}, rapid commit ${config.rapidCommit ? 'on' : 'off'}`,
+      `probe ${config.probe ? `on (${config.probeTimeoutMs} ms)` : 'off'}, rapid commit ${config.rapidCommit ? 'on' : 'off'}, ` +
+      `DNS ${dns ? `on ${formatIPv4(serverIp)}:${dns.port} (zones ${config.domain}, ${reverseZoneName(serverIp, prefixLength)})` : 'off'}`,
   );
 
   let closed = false;
   return {
     server,
+    dns,
     drops,
     reload() {
       try {
@@ -274,6 +322,7 @@ export function startDaemon(config: DaemonConfig, log: Logger): RunningDaemon {
       closed = true;
       clearInterval(tick);
       prober?.close();
+      dns?.close();
       socket?.close();
       icmpGuard?.close();
       store.close();

@@ -8,6 +8,7 @@ import type { AddressPool } from '../leases/pool.ts';
 import type { Lease } from '../leases/lease.ts';
 import type { LeaseTable } from '../leases/table.ts';
 import type { Reservation } from '../config/reservations.ts';
+import type { HostNames } from '../leases/names.ts';
 import { BOOTREQUEST, ETHERNET_HLEN, HTYPE_ETHERNET, MessageType } from './constants.ts';
 import { clientMac, type DhcpMessage } from './message.ts';
 import { clientName } from './hostname.ts';
@@ -61,6 +62,10 @@ export interface DhcpServerOptions {
   leases: LeaseTable;
   pool: AddressPool;
   reservations: readonly Reservation[];
+  /** Host names for DNS: who owns which name. */
+  names: HostNames;
+  /** Names nobody may take (e.g. the zone's own name server). */
+  unclaimableNames?: ReadonlySet<string>;
   /** Null turns conflict probing off. */
   prober: AddressProber | null;
   /** How many never-used addresses to keep probed and ready, so new clients are not delayed by probes. */
@@ -118,6 +123,15 @@ export class DhcpServer {
       if (this.readyIps.has(r.ip)) this.takeFromReady(r.ip);
       this.o.pool.exclude(r.ip);
     }
+    this.o.names.setReservations(list);
+  }
+
+  /** Re-registers the names of the active leases (at start, after the lease table was loaded). */
+  loadNames(): void {
+    for (const lease of this.o.leases.active()) {
+      if (lease.hostname === null) continue;
+      this.o.names.claim(lease.mac, lease.ip, lease.hostname, lease.expiresAt);
+    }
   }
 
   reservations(): Reservation[] {
@@ -158,6 +172,7 @@ export class DhcpServer {
     for (const offer of this.offers.expire(now)) this.returnToPoolIfUnheld(offer.ip, offer.mac);
     const events: LeaseEvent[] = [];
     for (const lease of this.o.leases.expireDue()) {
+      this.o.names.removeLease(lease.mac, lease.ip);
       events.push({ type: 'EXPIRE', mac: lease.mac, ip: lease.ip, hostname: lease.hostname });
     }
     while (this.ready.length > 0 && this.isStale(this.ready[0] as ReadyAddress, now)) {
@@ -236,8 +251,9 @@ export class DhcpServer {
   private offerOrCommit(req: IncomingRequest, mac: string, ip: IPv4): Decision {
     const m = req.message;
     if (this.o.rapidCommit && m.options.rapidCommit) {
-      const lease = this.bind(m, mac, ip);
-      return this.reply(req, MessageType.Ack, ip, { type: 'ACK', mac, ip, hostname: lease.hostname, detail: 'rapid commit' }, true, true);
+      const { lease, nameNote } = this.bind(m, mac, ip);
+      const detail = nameNote ? `rapid commit; ${nameNote}` : 'rapid commit';
+      return this.reply(req, MessageType.Ack, ip, { type: 'ACK', mac, ip, hostname: lease.hostname, detail }, true, true);
     }
     this.offers.add(mac, ip, this.o.now());
     const name = clientName(m.options);
@@ -344,8 +360,9 @@ export class DhcpServer {
       return this.reply(req, MessageType.Nak, 0, { type: 'NAK', mac, ip, hostname: name.label, detail: `${state}: ${verdict.why}` }, false, false, verdict.why);
     }
     this.takeFromReady(ip);
-    const lease = this.bind(m, mac, ip);
-    return this.reply(req, MessageType.Ack, ip, { type: 'ACK', mac, ip, hostname: lease.hostname, detail: state }, true);
+    const { lease, nameNote } = this.bind(m, mac, ip);
+    const detail = nameNote ? `${state}; ${nameNote}` : state;
+    return this.reply(req, MessageType.Ack, ip, { type: 'ACK', mac, ip, hostname: lease.hostname, detail }, true);
   }
 
   /** RFC 2131 §4.3.2: may this client have this address? We are authoritative for the bridge subnet. */
@@ -379,17 +396,40 @@ export class DhcpServer {
     if (i >= 0) this.ready.splice(i, 1);
   }
 
-  private bind(m: DhcpMessage, mac: string, ip: IPv4): Lease {
+  /**
+   * Binds the lease and settles its DNS name: a reservation's name, else the client's own if nobody else holds it.
+   * `nameNote` says why a requested name was changed or refused, for the log.
+   */
+  private bind(m: DhcpMessage, mac: string, ip: IPv4): { lease: Lease; nameNote: string | null } {
     this.offers.remove(mac);
     const reservation = this.reservedByMac.get(mac);
-    const name = reservation?.name ?? clientName(m.options).label;
-    return this.o.leases.bind({
+    let name: string | null;
+    let nameNote: string | null = null;
+    if (reservation?.name) {
+      name = reservation.name;
+    } else {
+      const requested = clientName(m.options);
+      name = requested.label;
+      if (requested.changed) nameNote = `name ${JSON.stringify(requested.raw)} used as ${JSON.stringify(name)}`;
+      if (name !== null && this.o.unclaimableNames?.has(name)) {
+        nameNote = `name ${JSON.stringify(name)} is reserved for the server; no DNS name given`;
+        name = null;
+      }
+      const holder = name === null ? undefined : this.o.names.heldByOther(name, mac);
+      if (holder) {
+        nameNote = `name ${JSON.stringify(name)} is held by ${holder.source === 'reservation' ? 'a reservation for' : 'the lease of'} ${holder.mac}; no DNS name given`;
+        name = null;
+      }
+    }
+    const lease = this.o.leases.bind({
       ip,
       mac,
       clientId: m.options.clientId ?? null,
       hostname: name,
       durationMs: this.o.leaseSeconds * 1000,
     });
+    this.o.names.claim(mac, ip, name, lease.expiresAt);
+    return { lease, nameNote };
   }
 
   // ---- DECLINE, RELEASE, INFORM ----
@@ -406,6 +446,7 @@ export class DhcpServer {
       return { kind: 'silent', event: { type: 'DECLINE', mac, ip, hostname: lease?.hostname ?? null, detail: 'reserved address kept' } };
     }
     this.o.leases.decline(ip, this.o.declineQuarantineMs);
+    this.o.names.removeLease(mac, ip);
     return { kind: 'silent', event: { type: 'DECLINE', mac, ip, hostname: lease?.hostname ?? null, detail: 'address quarantined' } };
   }
 
@@ -416,6 +457,7 @@ export class DhcpServer {
       return drop('not-for-us', `${mac} released ${formatIPv4(ip)}, which it does not hold`);
     }
     this.o.leases.release(ip);
+    this.o.names.removeLease(mac, ip);
     return { kind: 'silent', event: { type: 'RELEASE', mac, ip, hostname: lease.hostname } };
   }
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore, readLeasesReadOnly } from '../../../src/leases/store.ts';
+import { HostNames } from '../../../src/leases/names.ts';
 import { LeaseTable } from '../../../src/leases/table.ts';
 import { DhcpServer, type Decision, type IncomingRequest } from '../../../src/dhcp/server.ts';
 import { AddressProber } from '../../../src/dhcp/probe.ts';
@@ -51,6 +52,7 @@ class Fixture {
   store!: LeaseStore;
   pool!: AddressPool;
   table!: LeaseTable;
+  names!: HostNames;
   server!: DhcpServer;
 
   constructor(
@@ -73,7 +75,9 @@ class Fixture {
     this.pool = new AddressPool(FIRST, LAST);
     this.table = new LeaseTable({ store: this.store, pool: this.pool, now: () => this.clock.now });
     this.table.load();
+    this.names = new HostNames();
     this.server = new DhcpServer({
+      names: this.names,
       network: NETWORK,
       leaseSeconds: LEASE_SECONDS,
       rapidCommit: this.setup.rapidCommit ?? true,

@@ -1,0 +1,109 @@
+/**
+ * dns-packet, wrapped: it throws on malformed input, so decoding returns a result instead; plus the small pieces of
+ * header handling we need before (or without) a full decode.
+ */
+import dnsPacket, { type Answer, type Packet, type Question } from 'dns-packet';
+
+export type { Answer, Packet, Question };
+
+export const HEADER_LENGTH = 12;
+export const EDNS_UDP_SIZE = 1232;
+export const PLAIN_UDP_SIZE = 512;
+
+export const Rcode = {
+  NoError: 0,
+  FormErr: 1,
+  ServFail: 2,
+  NxDomain: 3,
+  NotImp: 4,
+  Refused: 5,
+  /** Extended (OPT) rcode 16: upper 8 bits in OPT = 1, header rcode 0. */
+  BadVers: 16,
+} as const;
+
+export const Opcode = { Query: 0 } as const;
+
+export interface RawHeader {
+  id: number;
+  flags: number;
+  qr: boolean;
+  opcode: number;
+  rd: boolean;
+  cd: boolean;
+  qdcount: number;
+  ancount: number;
+  nscount: number;
+  arcount: number;
+}
+
+/** Reads the fixed header without trusting anything after it; null if shorter than 12 bytes. */
+export function readHeader(data: Buffer): RawHeader | null {
+  if (data.length < HEADER_LENGTH) return null;
+  const flags = data.readUInt16BE(2);
+  return {
+    id: data.readUInt16BE(0),
+    flags,
+    qr: (flags & 0x8000) !== 0,
+    opcode: (flags >> 11) & 0xf,
+    rd: (flags & 0x0100) !== 0,
+    cd: (flags & 0x0010) !== 0,
+    qdcount: data.readUInt16BE(4),
+    ancount: data.readUInt16BE(6),
+    nscount: data.readUInt16BE(8),
+    arcount: data.readUInt16BE(10),
+  };
+}
+
+export type DecodeResult = { ok: true; packet: Packet } | { ok: false; reason: string };
+
+export function decodeMessage(data: Buffer): DecodeResult {
+  try {
+    return { ok: true, packet: dnsPacket.decode(data) };
+  } catch (e) {
+    return { ok: false, reason: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+export function encodeMessage(packet: Packet): Buffer {
+  return dnsPacket.encode(packet);
+}
+
+/**
+ * A header-only error answer (FORMERR/NOTIMP/REFUSED...) built from the raw header: works even when the rest of the
+ * message could not be decoded. Question section is left empty (RFC 1035 allows it; it is what BIND does for FORMERR).
+ */
+export function headerOnlyResponse(header: RawHeader, rcode: number): Buffer {
+  const out = Buffer.alloc(HEADER_LENGTH);
+  out.writeUInt16BE(header.id, 0);
+  // QR, opcode echoed, RD echoed, rcode; AA/TC/RA/Z/AD/CD cleared.
+  const flags = 0x8000 | (header.opcode << 11) | (header.rd ? 0x0100 : 0) | (rcode & 0xf);
+  out.writeUInt16BE(flags, 2);
+  return out;
+}
+
+export interface OptRecord {
+  type: 'OPT';
+  name: '.';
+  udpPayloadSize: number;
+  extendedRcode: number;
+  ednsVersion: number;
+  flags: number;
+  flag_do?: boolean;
+  options: unknown[];
+}
+
+export function findOpt(packet: Packet): OptRecord[] {
+  return (packet.additionals ?? []).filter((a) => (a as { type: string }).type === 'OPT') as unknown as OptRecord[];
+}
+
+export function optRecord(extendedRcode = 0, doBit = false): Answer {
+  return {
+    type: 'OPT',
+    name: '.',
+    udpPayloadSize: EDNS_UDP_SIZE,
+    extendedRcode,
+    ednsVersion: 0,
+    flags: doBit ? 0x8000 : 0,
+    options: [],
+  } as unknown as Answer;
+}

@@ -1,0 +1,72 @@
+/** Joins the DNS server to forwarding: upstreams from --upstream or resolv.conf, answers cached (src/dns/forward/). */
+import type { Answer } from 'dns-packet';
+import { DnsCache } from './forward/cache.ts';
+import { Forwarder } from './forward/forwarder.ts';
+import { ResolvConfUpstreams, StaticUpstreams } from './forward/resolv-conf.ts';
+import type { Upstream } from './forward/upstream.ts';
+import type { RecordType } from 'dns-packet';
+import type { Question } from './message.ts';
+import type { Recursor, RecursionResult } from './server.ts';
+
+const RCODE_NUMBERS: Record<string, number> = {
+  NOERROR: 0,
+  FORMERR: 1,
+  SERVFAIL: 2,
+  NXDOMAIN: 3,
+  NOTIMP: 4,
+  REFUSED: 5,
+  YXDOMAIN: 6,
+  YXRRSET: 7,
+  NXRRSET: 8,
+  NOTAUTH: 9,
+  NOTZONE: 10,
+};
+
+export interface RecursorOptions {
+  /** From --upstream; when empty, the nameservers of `resolvConf` are used. */
+  upstreams: readonly Upstream[];
+  resolvConf: string;
+  /** Our own addresses: never forwarded to (that would loop). */
+  ignore: readonly string[];
+  cacheEntries?: number;
+}
+
+export class ForwardingRecursor implements Recursor {
+  readonly cache: DnsCache;
+  readonly forwarder: Forwarder;
+
+  constructor(o: RecursorOptions) {
+    this.cache = new DnsCache({ maxEntries: o.cacheEntries ?? 10_000 });
+    const source =
+      o.upstreams.length > 0 ? new StaticUpstreams(o.upstreams) : new ResolvConfUpstreams({ path: o.resolvConf, ignore: o.ignore });
+    this.forwarder = new Forwarder({ upstreams: source, cache: this.cache });
+  }
+
+  async resolve(question: Question, opts: { checkingDisabled: boolean }): Promise<RecursionResult> {
+    const result = await this.forwarder.resolve(
+      { name: question.name, type: question.type as RecordType, class: question.class ?? 'IN' },
+      { checkingDisabled: opts.checkingDisabled },
+    );
+    if (!result.ok) {
+      const detail = result.attempts.map((a) => `${a.upstream.address}: ${a.outcome}${a.detail ? ` ${a.detail}` : ''}`).join(', ');
+      return { ok: false, reason: `${result.failure}${detail ? ` (${detail})` : ''}` };
+    }
+    const answer = result.answer;
+    return {
+      ok: true,
+      rcode: RCODE_NUMBERS[answer.rcode] ?? 2,
+      answers: [...answer.answers] as Answer[],
+      authorities: [...answer.authorities] as Answer[],
+      additionals: [...answer.additionals] as Answer[],
+      source: result.source,
+    };
+  }
+
+  close(): void {
+    void this.forwarder.close();
+  }
+}
+
+export function createRecursor(o: RecursorOptions): ForwardingRecursor {
+  return new ForwardingRecursor(o);
+}

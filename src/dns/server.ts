@@ -1,0 +1,277 @@
+/**
+ * The DNS server on the bridge address: UDP and TCP, our zones answered authoritatively, everything else forwarded
+ * (with a cache) for clients on the bridge subnet and the host itself, REFUSED for anyone else.
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { formatIPv4, inSubnet, parseIPv4, type IPv4 } from '../net/address.ts';
+import {
+  EDNS_UDP_SIZE,
+  Opcode,
+  PLAIN_UDP_SIZE,
+  Rcode,
+  decodeMessage,
+  encodeMessage,
+  findOpt,
+  headerOnlyResponse,
+  optRecord,
+  readHeader,
+  type Answer,
+  type Packet,
+  type Question,
+} from './message.ts';
+import type { LocalZones } from './zone.ts';
+
+export type RecursionResult =
+  | { ok: true; rcode: number; answers: Answer[]; authorities: Answer[]; additionals: Answer[]; source: 'cache' | 'upstream' }
+  | { ok: false; reason: string };
+
+/** Forwarding with a cache (src/dns/forward/), seen from the server. */
+export interface Recursor {
+  resolve(question: Question, opts: { checkingDisabled: boolean }): Promise<RecursionResult>;
+}
+
+export interface DnsServerOptions {
+  address: IPv4;
+  port: number;
+  subnet: { ip: IPv4; prefixLength: number };
+  zones: LocalZones;
+  /** Null: no forwarding (every name outside our zones is REFUSED). */
+  recursor: Recursor | null;
+  log: { warn(m: string): void; debug(m: string): void };
+}
+
+export type Transport = 'udp' | 'tcp';
+
+export interface DnsCounters {
+  queries: number;
+  byRcode: Map<number, number>;
+  bySource: Map<'local' | 'cache' | 'upstream' | 'refused' | 'error', number>;
+  malformed: number;
+}
+
+const RCODE_NAMES: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED' };
+
+interface Client {
+  address: string;
+  port: number;
+  transport: Transport;
+}
+
+const FLAG_AA = 0x0400;
+const FLAG_TC = 0x0200;
+const FLAG_RD = 0x0100;
+const FLAG_RA = 0x0080;
+const FLAG_CD = 0x0010;
+
+const TCP_IDLE_MS = 10_000;
+const TCP_MAX_CONNECTIONS = 128;
+
+export class DnsServer {
+  readonly counters: DnsCounters = { queries: 0, byRcode: new Map(), bySource: new Map(), malformed: 0 };
+  private udp: Socket | null = null;
+  private tcp: Server | null = null;
+  private readonly tcpConnections = new Set<TcpSocket>();
+  private localAddresses = new Set<string>();
+
+  constructor(private readonly o: DnsServerOptions) {
+    this.refreshLocalAddresses();
+  }
+
+  /** Binds UDP and TCP; rejects with one line naming the address and port when either is taken. */
+  async listen(): Promise<void> {
+    const host = formatIPv4(this.o.address);
+    const where = `${host} port ${this.o.port}`;
+    const explain = (e: NodeJS.ErrnoException, proto: string): Error =>
+      new Error(
+        e.code === 'EADDRINUSE'
+          ? `DNS ${proto} ${where} is already in use by another program: stop it (or its DNS service), or use --dns-port N or --no-dns`
+          : `DNS ${proto} ${where}: ${e.message}`,
+      );
+    const udp = createSocket({ type: 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', (e) => reject(explain(e, 'UDP')));
+      udp.bind({ address: host, port: this.o.port, exclusive: true }, () => resolve());
+    });
+    udp.on('error', (e) => this.o.log.warn(`DNS UDP socket: ${e.message}`));
+    udp.on('message', (msg, rinfo) => this.onUdp(msg, rinfo));
+    this.udp = udp;
+    const tcp = createServer((socket) => this.onTcpConnection(socket));
+    tcp.maxConnections = TCP_MAX_CONNECTIONS;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', (e) => reject(explain(e, 'TCP')));
+        tcp.listen({ host, port: this.o.port, exclusive: true }, () => resolve());
+      });
+    } catch (e) {
+      udp.close();
+      this.udp = null;
+      throw e;
+    }
+    tcp.on('error', (e) => this.o.log.warn(`DNS TCP listener: ${e.message}`));
+    this.tcp = tcp;
+  }
+
+  get port(): number {
+    return this.o.port;
+  }
+
+  close(): void {
+    this.udp?.close();
+    this.udp = null;
+    this.tcp?.close();
+    this.tcp = null;
+    for (const c of this.tcpConnections) c.destroy();
+    this.tcpConnections.clear();
+  }
+
+  private onUdp(msg: Buffer, rinfo: RemoteInfo): void {
+    const client: Client = { address: rinfo.address, port: rinfo.port, transport: 'udp' };
+    this.handle(msg, client).then(
+      (response) => {
+        if (response) this.udp?.send(response, rinfo.port, rinfo.address);
+      },
+      (e: unknown) => this.o.log.warn(`DNS query from ${rinfo.address} failed: ${(e as Error).message}`),
+    );
+  }
+
+  private onTcpConnection(socket: TcpSocket): void {
+    this.tcpConnections.add(socket);
+    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
+    socket.on('close', () => this.tcpConnections.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const client: Client = { address: socket.remoteAddress?.replace(/^::ffff:/, '') ?? '', port: socket.remotePort ?? 0, transport: 'tcp' };
+    let pending: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= 2) {
+        const length = pending.readUInt16BE(0);
+        if (pending.length < 2 + length) break;
+        const query = pending.subarray(2, 2 + length);
+        pending = pending.subarray(2 + length);
+        this.handle(Buffer.from(query), client).then(
+          (response) => {
+            if (!response || socket.destroyed) return;
+            const prefix = Buffer.alloc(2);
+            prefix.writeUInt16BE(response.length, 0);
+            socket.write(Buffer.concat([prefix, response]));
+          },
+          () => socket.destroy(),
+        );
+      }
+    });
+  }
+
+  /** One query in, at most one response out (null: stay silent). Never throws on hostile input. */
+  async handle(data: Buffer, client: Client): Promise<Buffer | null> {
+    this.counters.queries++;
+    const header = readHeader(data);
+    if (header === null || header.qr) {
+      this.counters.malformed++;
+      return null;
+    }
+    if (header.opcode !== Opcode.Query) return this.countRcode(headerOnlyResponse(header, Rcode.NotImp), Rcode.NotImp);
+    if (header.qdcount !== 1) return this.countRcode(headerOnlyResponse(header, Rcode.FormErr), Rcode.FormErr);
+    const decoded = decodeMessage(data);
+    if (!decoded.ok) {
+      this.counters.malformed++;
+      return this.countRcode(headerOnlyResponse(header, Rcode.FormErr), Rcode.FormErr);
+    }
+    const query = decoded.packet;
+    const question = query.questions?.[0];
+    if (!question) return this.countRcode(headerOnlyResponse(header, Rcode.FormErr), Rcode.FormErr);
+
+    const opts = findOpt(query);
+    if (opts.length > 1) return this.countRcode(headerOnlyResponse(header, Rcode.FormErr), Rcode.FormErr);
+    const opt = opts[0];
+    const edns = opt !== undefined;
+    const doBit = opt ? (opt.flags & 0x8000) !== 0 : false;
+    const udpLimit = !edns ? PLAIN_UDP_SIZE : Math.min(EDNS_UDP_SIZE, Math.max(PLAIN_UDP_SIZE, opt.udpPayloadSize));
+    const base = { id: header.id, rd: header.rd, cd: header.cd, question, edns, doBit };
+
+    if (opt && opt.ednsVersion > 0) return this.respond(base, { rcode: Rcode.BadVers, answers: [], authorities: [], additionals: [] }, false, client, udpLimit);
+
+    const local = this.o.zones.answer(question);
+    if (local !== null) {
+      this.bump('local');
+      return this.respond(base, local, true, client, udpLimit);
+    }
+    if (!this.mayRecurse(client.address) || this.o.recursor === null) {
+      this.bump('refused');
+      return this.respond(base, { rcode: Rcode.Refused, answers: [], authorities: [], additionals: [] }, false, client, udpLimit);
+    }
+    const result = await this.o.recursor.resolve(question, { checkingDisabled: header.cd });
+    if (!result.ok) {
+      this.bump('error');
+      this.o.log.debug(`forwarding ${question.name} ${question.type} failed: ${result.reason}`);
+      return this.respond(base, { rcode: Rcode.ServFail, answers: [], authorities: [], additionals: [] }, false, client, udpLimit);
+    }
+    this.bump(result.source);
+    return this.respond(base, result, false, client, udpLimit);
+  }
+
+  /** Recursion only for the bridge subnet and this host's own addresses: never an open resolver. */
+  mayRecurse(address: string): boolean {
+    const ip = parseIPv4(address);
+    if (ip !== null && inSubnet(ip, this.o.subnet.ip, this.o.subnet.prefixLength)) return true;
+    if (ip !== null && ip >>> 24 === 127) return true;
+    return this.localAddresses.has(address);
+  }
+
+  refreshLocalAddresses(): void {
+    const set = new Set<string>();
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) set.add(a.address);
+    this.localAddresses = set;
+  }
+
+  private respond(
+    base: { id: number; rd: boolean; cd: boolean; question: Question; edns: boolean; doBit: boolean },
+    body: { rcode: number; answers: Answer[]; authorities: Answer[]; additionals: Answer[] },
+    authoritative: boolean,
+    client: Client,
+    udpLimit: number,
+  ): Buffer {
+    const rcode = body.rcode;
+    let flags = (rcode & 0xf) | FLAG_RA;
+    if (base.rd) flags |= FLAG_RD;
+    if (base.cd) flags |= FLAG_CD;
+    if (authoritative) flags |= FLAG_AA;
+    const additionals = [...body.additionals.filter((a) => (a as { type: string }).type !== 'OPT')];
+    if (base.edns) additionals.push(optRecord(rcode >> 4, base.doBit));
+    const packet: Packet = {
+      id: base.id,
+      type: 'response',
+      flags,
+      questions: [base.question],
+      answers: body.answers,
+      authorities: body.authorities,
+      additionals,
+    };
+    let encoded = encodeMessage(packet);
+    if (client.transport === 'udp' && encoded.length > udpLimit) {
+      // Too big for the client's UDP size: send the header and question with TC set; the client retries over TCP.
+      encoded = encodeMessage({
+        ...packet,
+        flags: flags | FLAG_TC,
+        answers: [],
+        authorities: [],
+        additionals: base.edns ? [optRecord(rcode >> 4, base.doBit)] : [],
+      });
+    }
+    return this.countRcode(encoded, rcode);
+  }
+
+  private countRcode(response: Buffer, rcode: number): Buffer {
+    this.counters.byRcode.set(rcode, (this.counters.byRcode.get(rcode) ?? 0) + 1);
+    return response;
+  }
+
+  private bump(source: 'local' | 'cache' | 'upstream' | 'refused' | 'error'): void {
+    this.counters.bySource.set(source, (this.counters.bySource.get(source) ?? 0) + 1);
+  }
+}
+
+export function rcodeName(rcode: number): string {
+  return RCODE_NAMES[rcode] ?? (rcode === Rcode.BadVers ? 'BADVERS' : `RCODE${rcode}`);
+}

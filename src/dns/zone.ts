@@ -1,0 +1,173 @@
+/**
+ * The authoritative zones: `--domain` (default lxc) with an A record per named lease or reservation, and the reverse
+ * zone of the bridge subnet with the matching PTRs. Answers carry AA; a name without the asked type gets NODATA and a
+ * missing name NXDOMAIN, both with the SOA in authority so resolvers can cache them (RFC 2308).
+ */
+import { formatIPv4, inSubnet, networkOf, type IPv4 } from '../net/address.ts';
+import type { HostNames } from '../leases/names.ts';
+import { Rcode, type Answer, type Question } from './message.ts';
+
+export interface ZoneConfig {
+  domain: string;
+  serverIp: IPv4;
+  prefixLength: number;
+  /** TTL of SOA/NS and the negative-caching TTL (SOA minimum). */
+  soaTtl: number;
+  /** Upper bound for lease A/PTR TTLs; never longer than the lease's remaining time. */
+  recordTtl: number;
+}
+
+export interface LocalAnswer {
+  rcode: number;
+  answers: Answer[];
+  authorities: Answer[];
+  additionals: Answer[];
+}
+
+/** The label reserved for the zone's name server record. */
+export const NAME_SERVER_LABEL = 'ns';
+
+/** in-addr.arpa zone on the octet boundary at or above the subnet, e.g. 10.0.0.0/24 → 0.0.10.in-addr.arpa. */
+export function reverseZoneName(serverIp: IPv4, prefixLength: number): string {
+  const octets = Math.max(1, Math.min(3, Math.floor(prefixLength / 8)));
+  const network = networkOf(serverIp, octets * 8);
+  const parts = formatIPv4(network).split('.').slice(0, octets).reverse();
+  return `${parts.join('.')}.in-addr.arpa`;
+}
+
+/** Parses "d.c.b.a.in-addr.arpa" (already lowercased, no trailing dot) into an address. */
+export function ptrNameToIp(name: string): IPv4 | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.in-addr\.arpa$/.exec(name);
+  if (!m) return null;
+  const octets = [m[4], m[3], m[2], m[1]].map(Number);
+  if (octets.some((o) => o > 255 || Number.isNaN(o))) return null;
+  return octets.reduce((acc, o) => acc * 256 + (o as number), 0) >>> 0;
+}
+
+function normalize(name: string): string {
+  return name.toLowerCase().replace(/\.$/, '');
+}
+
+function isAtOrBelow(name: string, apex: string): boolean {
+  return name === apex || name.endsWith(`.${apex}`);
+}
+
+export class LocalZones {
+  readonly domain: string;
+  readonly reverseZone: string;
+
+  constructor(
+    private readonly config: ZoneConfig,
+    private readonly names: HostNames,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.domain = normalize(config.domain);
+    this.reverseZone = reverseZoneName(config.serverIp, config.prefixLength);
+  }
+
+  /** The apex of our zone containing `qname`, or null when the name is not ours to answer. */
+  zoneOf(qname: string): string | null {
+    const name = normalize(qname);
+    if (isAtOrBelow(name, this.domain)) return this.domain;
+    if (isAtOrBelow(name, this.reverseZone)) return this.reverseZone;
+    return null;
+  }
+
+  answer(question: Question): LocalAnswer | null {
+    const asked = question.name.replace(/\.$/, '');
+    const name = normalize(asked);
+    const apex = this.zoneOf(name);
+    if (apex === null) return null;
+    if (question.class !== undefined && question.class !== 'IN' && question.class !== 'ANY') {
+      return this.negative(apex, Rcode.Refused);
+    }
+    const type = question.type;
+    if (name === apex) return this.apexAnswer(asked, apex, type);
+    return apex === this.domain ? this.forwardAnswer(asked, name, apex, type) : this.reverseAnswer(asked, name, apex, type);
+  }
+
+  private apexAnswer(asked: string, apex: string, type: string): LocalAnswer {
+    const answers: Answer[] = [];
+    const additionals: Answer[] = [];
+    if (type === 'SOA' || type === 'ANY') answers.push(this.soa(apex, asked));
+    if (type === 'NS' || type === 'ANY') {
+      answers.push({ type: 'NS', name: asked, ttl: this.config.soaTtl, class: 'IN', data: this.nameServer() });
+      additionals.push(this.nameServerAddress());
+    }
+    if (answers.length === 0) return this.negative(apex, Rcode.NoError);
+    return { rcode: Rcode.NoError, answers, authorities: [], additionals };
+  }
+
+  private forwardAnswer(asked: string, name: string, apex: string, type: string): LocalAnswer {
+    const label = name.slice(0, name.length - apex.length - 1);
+    if (label.includes('.')) return this.negative(apex, Rcode.NxDomain);
+    let ip: IPv4;
+    let ttl: number;
+    if (label === NAME_SERVER_LABEL) {
+      ip = this.config.serverIp;
+      ttl = this.config.soaTtl;
+    } else {
+      const entry = this.names.lookup(label);
+      if (!entry) return this.negative(apex, Rcode.NxDomain);
+      ip = entry.ip;
+      ttl = this.ttlFor(entry.expiresAt);
+    }
+    if (type !== 'A' && type !== 'ANY') return this.negative(apex, Rcode.NoError);
+    return { rcode: Rcode.NoError, answers: [{ type: 'A', name: asked, ttl, class: 'IN', data: formatIPv4(ip) }], authorities: [], additionals: [] };
+  }
+
+  private reverseAnswer(asked: string, name: string, apex: string, type: string): LocalAnswer {
+    const ip = ptrNameToIp(name);
+    if (ip === null || !inSubnet(ip, this.config.serverIp, this.config.prefixLength)) return this.negative(apex, Rcode.NxDomain);
+    let target: string;
+    let ttl: number;
+    if (ip === this.config.serverIp) {
+      target = this.nameServer();
+      ttl = this.config.soaTtl;
+    } else {
+      const entry = this.names.reverse(ip);
+      if (!entry) return this.negative(apex, Rcode.NxDomain);
+      target = `${entry.name}.${this.domain}`;
+      ttl = this.ttlFor(entry.expiresAt);
+    }
+    if (type !== 'PTR' && type !== 'ANY') return this.negative(apex, Rcode.NoError);
+    return { rcode: Rcode.NoError, answers: [{ type: 'PTR', name: asked, ttl, class: 'IN', data: target }], authorities: [], additionals: [] };
+  }
+
+  /** Short, and never beyond the lease's end (a name must not outlive its lease in caches). */
+  private ttlFor(expiresAt: number | null): number {
+    if (expiresAt === null) return this.config.recordTtl;
+    const remaining = Math.floor((expiresAt - this.now()) / 1000);
+    return Math.max(0, Math.min(this.config.recordTtl, remaining));
+  }
+
+  private nameServer(): string {
+    return `${NAME_SERVER_LABEL}.${this.domain}`;
+  }
+
+  private nameServerAddress(): Answer {
+    return { type: 'A', name: this.nameServer(), ttl: this.config.soaTtl, class: 'IN', data: formatIPv4(this.config.serverIp) };
+  }
+
+  private soa(apex: string, ownerAsAsked?: string): Answer {
+    return {
+      type: 'SOA',
+      name: ownerAsAsked ?? apex,
+      ttl: this.config.soaTtl,
+      class: 'IN',
+      data: {
+        mname: this.nameServer(),
+        rname: `hostmaster.${this.domain}`,
+        serial: this.names.serial >>> 0,
+        refresh: 3600,
+        retry: 600,
+        expire: 86400,
+        minimum: this.config.soaTtl,
+      },
+    };
+  }
+
+  private negative(apex: string, rcode: number): LocalAnswer {
+    return { rcode, answers: [], authorities: [this.soa(apex)], additionals: [] };
+  }
+}

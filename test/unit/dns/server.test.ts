@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import dnsPacket from 'dns-packet';
+import { HostNames } from '../../../src/leases/names.ts';
+import { parseIPv4 } from '../../../src/net/address.ts';
+import { LocalZones } from '../../../src/dns/zone.ts';
+import { DnsServer, type Recursor, type RecursionResult } from '../../../src/dns/server.ts';
+import type { Answer, Question } from '../../../src/dns/message.ts';
+
+const ip = (t: string): number => parseIPv4(t) as number;
+/** @types/dns-packet leaves out the rcode and flag fields that dns-packet's decode does return. */
+type Decoded = dnsPacket.DecodedPacket & {
+  rcode: string;
+  flag_aa: boolean;
+  flag_tc: boolean;
+  flag_rd: boolean;
+  flag_ra: boolean;
+  flag_z: boolean;
+};
+const decode = (b: Buffer): Decoded => dnsPacket.decode(b) as Decoded;
+const INSIDE = { address: '10.0.0.100', port: 40000, transport: 'udp' as const };
+const OUTSIDE = { address: '192.0.2.7', port: 40000, transport: 'udp' as const };
+
+/** A stand-in for the upstream side only: records what was forwarded, answers what the test says. */
+class ScriptedRecursor implements Recursor {
+  asked: Question[] = [];
+  constructor(private readonly answer: (q: Question) => RecursionResult) {}
+  async resolve(q: Question): Promise<RecursionResult> {
+    this.asked.push(q);
+    return this.answer(q);
+  }
+}
+
+function makeServer(recursor: Recursor | null): DnsServer {
+  const names = new HostNames();
+  names.claim('02:1a:b0:00:00:01', ip('10.0.0.100'), 'test', Date.now() + 3_600_000);
+  const zones = new LocalZones({ domain: 'lxc', serverIp: ip('10.0.0.1'), prefixLength: 24, soaTtl: 30, recordTtl: 30 }, names);
+  return new DnsServer({
+    address: ip('10.0.0.1'),
+    port: 0,
+    subnet: { ip: ip('10.0.0.1'), prefixLength: 24 },
+    zones,
+    recursor,
+    log: { warn: () => undefined, debug: () => undefined },
+  });
+}
+
+function query(name: string, type: string, extra: Partial<dnsPacket.Packet> = {}): Buffer {
+  return dnsPacket.encode({ id: 0x4242, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type, class: 'IN' } as Question], ...extra });
+}
+
+function edns(version = 0, size = 1232): dnsPacket.Answer {
+  return { type: 'OPT', name: '.', udpPayloadSize: size, extendedRcode: 0, ednsVersion: version, flags: 0, options: [] } as unknown as dnsPacket.Answer;
+}
+
+const aRecords = (n: number, name: string): Answer[] =>
+  Array.from({ length: n }, (_, i) => ({ type: 'A', name, ttl: 60, class: 'IN', data: `198.51.100.${i % 250}` }) as Answer);
+
+test('local name: AA set, RA set, question case echoed, id kept', async () => {
+  const server = makeServer(null);
+  const out = await server.handle(query('TEST.lxc', 'A'), INSIDE);
+  assert.ok(out);
+  const r = decode(out);
+  assert.equal(r.id, 0x4242);
+  assert.equal(r.flag_aa, true);
+  assert.equal(r.flag_ra, true);
+  assert.equal(r.flag_rd, true);
+  assert.equal(r.rcode, 'NOERROR');
+  assert.equal(r.questions?.[0]?.name, 'TEST.lxc');
+  assert.equal((r.answers?.[0] as { data: string }).data, '10.0.0.100');
+});
+
+test('recursion only for the bridge subnet: outsiders get REFUSED for foreign names, answers for ours', async () => {
+  const recursor = new ScriptedRecursor(() => ({ ok: true, rcode: 0, answers: aRecords(1, 'example.com'), authorities: [], additionals: [], source: 'upstream' }));
+  const server = makeServer(recursor);
+  const refused = decode((await server.handle(query('example.com', 'A'), OUTSIDE)) as Buffer);
+  assert.equal(refused.rcode, 'REFUSED');
+  assert.equal(recursor.asked.length, 0, 'nothing forwarded for an outsider');
+  const local = decode((await server.handle(query('test.lxc', 'A'), OUTSIDE)) as Buffer);
+  assert.equal(local.rcode, 'NOERROR');
+  const forwarded = decode((await server.handle(query('example.com', 'A'), INSIDE)) as Buffer);
+  assert.equal(forwarded.rcode, 'NOERROR');
+  assert.equal(forwarded.flag_aa, false);
+  assert.equal(recursor.asked.length, 1);
+  assert.equal(server.mayRecurse('127.0.0.1'), true);
+  assert.equal(server.mayRecurse('10.0.1.5'), false);
+});
+
+test('upstream failure gives SERVFAIL', async () => {
+  const server = makeServer(new ScriptedRecursor(() => ({ ok: false, reason: 'timeout' })));
+  const r = decode((await server.handle(query('example.com', 'A'), INSIDE)) as Buffer);
+  assert.equal(r.rcode, 'SERVFAIL');
+});
+
+test('protocol errors: NOTIMP, FORMERR for QDCOUNT != 1 and undecodable input, silence for responses and runts', async () => {
+  const server = makeServer(null);
+  const status = query('test.lxc', 'A');
+  status.writeUInt16BE((status.readUInt16BE(2) & ~0x7800) | (2 << 11), 2);
+  assert.equal(decode((await server.handle(status, INSIDE)) as Buffer).rcode, 'NOTIMP');
+
+  const two = dnsPacket.encode({ id: 1, type: 'query', questions: [{ name: 'a.lxc', type: 'A' }, { name: 'b.lxc', type: 'A' }] as Question[] });
+  assert.equal(decode((await server.handle(two, INSIDE)) as Buffer).rcode, 'FORMERR');
+  const none = dnsPacket.encode({ id: 1, type: 'query', questions: [] });
+  assert.equal(decode((await server.handle(none, INSIDE)) as Buffer).rcode, 'FORMERR');
+
+  const truncated = query('test.lxc', 'A').subarray(0, 20);
+  assert.equal(decode((await server.handle(truncated, INSIDE)) as Buffer).rcode, 'FORMERR');
+
+  const loop = Buffer.from(query('test.lxc', 'A'));
+  loop[12] = 0xc0; // the question name becomes a pointer to itself
+  loop[13] = 12;
+  assert.equal(decode((await server.handle(loop, INSIDE)) as Buffer).rcode, 'FORMERR');
+
+  const badLabel = Buffer.from(query('test.lxc', 'A'));
+  badLabel[12] = 0x50; // label length 80 (> 63, reserved bits)
+  const badOut = await server.handle(badLabel, INSIDE);
+  assert.ok(badOut === null || decode(badOut).rcode === 'FORMERR');
+
+  const response = Buffer.from(query('test.lxc', 'A'));
+  response[2] = (response[2] as number) | 0x80;
+  assert.equal(await server.handle(response, INSIDE), null);
+  assert.equal(await server.handle(Buffer.alloc(5), INSIDE), null);
+
+  let seed = 7;
+  for (let i = 0; i < 2000; i++) {
+    const junk = Buffer.from(Array.from({ length: (seed = (seed * 1103515245 + 12345) >>> 0) % 300 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) & 0xff));
+    await server.handle(junk, INSIDE); // must not throw
+  }
+  assert.ok(server.counters.malformed > 0);
+});
+
+test('EDNS: version > 0 gets BADVERS; OPT advertises 1232; reserved Z bit not echoed', async () => {
+  const server = makeServer(null);
+  const v1 = decode((await server.handle(query('test.lxc', 'A', { additionals: [edns(1)] }), INSIDE)) as Buffer);
+  const opt = v1.additionals?.find((a) => a.type === 'OPT') as unknown as { extendedRcode: number; udpPayloadSize: number };
+  assert.equal(v1.rcode, 'NOERROR', 'header rcode bits 0');
+  assert.equal(opt.extendedRcode, 1, 'BADVERS = 16 = extended rcode 1');
+  assert.equal(v1.answers?.length, 0);
+
+  const withZ = query('test.lxc', 'A', { flags: dnsPacket.RECURSION_DESIRED | 0x40, additionals: [edns(0, 4096)] });
+  const r = decode((await server.handle(withZ, INSIDE)) as Buffer);
+  assert.equal(r.flag_z, false);
+  const ropt = r.additionals?.find((a) => a.type === 'OPT') as unknown as { udpPayloadSize: number };
+  assert.equal(ropt.udpPayloadSize, 1232);
+  const two = query('test.lxc', 'A', { additionals: [edns(0), edns(0)] });
+  assert.equal(decode((await server.handle(two, INSIDE)) as Buffer).rcode, 'FORMERR');
+});
+
+test('TC when the UDP answer does not fit the client size; the full answer over TCP', async () => {
+  const server = makeServer(new ScriptedRecursor((q) => ({ ok: true, rcode: 0, answers: aRecords(30, q.name), authorities: [], additionals: [], source: 'upstream' })));
+  const plain = await server.handle(query('big.example', 'A'), INSIDE);
+  assert.ok(plain && plain.length <= 512);
+  const p = decode(plain);
+  assert.equal(p.flag_tc, true);
+  assert.equal(p.answers?.length, 0);
+  const withEdns = await server.handle(query('big.example', 'A', { additionals: [edns(0, 4096)] }), INSIDE);
+  assert.ok(withEdns && withEdns.length <= 1232);
+  assert.equal(decode(withEdns).flag_tc, false, '30 uncompressed A records fit in 1232 bytes');
+  const overTcp = await server.handle(query('big.example', 'A'), { ...INSIDE, transport: 'tcp' });
+  assert.equal(decode(overTcp as Buffer).answers?.length, 30);
+});

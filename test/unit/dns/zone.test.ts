@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HostNames } from '../../../src/leases/names.ts';
+import { parseIPv4 } from '../../../src/net/address.ts';
+import { LocalZones, ptrNameToIp, reverseZoneName } from '../../../src/dns/zone.ts';
+import { Rcode } from '../../../src/dns/message.ts';
+
+const ip = (t: string): number => parseIPv4(t) as number;
+const NOW = 1_700_000_000_000;
+
+function setup(): { names: HostNames; zones: LocalZones } {
+  const names = new HostNames();
+  names.setReservations([{ mac: '02:00:00:00:00:05', ip: ip('10.0.0.5'), name: 'web' }]);
+  names.claim('02:1a:b0:00:00:01', ip('10.0.0.100'), 'test', NOW + 3_600_000);
+  names.claim('02:1a:b0:00:00:02', ip('10.0.0.101'), 'short', NOW + 10_000);
+  const zones = new LocalZones({ domain: 'lxc', serverIp: ip('10.0.0.1'), prefixLength: 24, soaTtl: 30, recordTtl: 30 }, names, () => NOW);
+  return { names, zones };
+}
+
+test('reverse zone names follow the octet boundary above the subnet', () => {
+  assert.equal(reverseZoneName(ip('10.0.0.1'), 24), '0.0.10.in-addr.arpa');
+  assert.equal(reverseZoneName(ip('172.16.5.1'), 16), '16.172.in-addr.arpa');
+  assert.equal(reverseZoneName(ip('172.16.5.1'), 20), '16.172.in-addr.arpa');
+  assert.equal(reverseZoneName(ip('192.168.1.1'), 28), '1.168.192.in-addr.arpa');
+  assert.equal(ptrNameToIp('100.0.0.10.in-addr.arpa'), ip('10.0.0.100'));
+  assert.equal(ptrNameToIp('300.0.0.10.in-addr.arpa'), null);
+});
+
+test('A record of a lease, case-insensitive, asked case echoed, TTL capped by the lease', () => {
+  const { zones } = setup();
+  const a = zones.answer({ name: 'TeSt.LXC', type: 'A', class: 'IN' });
+  assert.ok(a);
+  assert.equal(a.rcode, Rcode.NoError);
+  assert.deepEqual(a.answers.map((r) => [r.name, r.type, (r as { data: string }).data, (r as { ttl: number }).ttl]), [['TeSt.LXC', 'A', '10.0.0.100', 30]]);
+  const short = zones.answer({ name: 'short.lxc', type: 'A', class: 'IN' });
+  assert.equal((short?.answers[0] as { ttl: number }).ttl, 10, 'never longer than the remaining lease');
+});
+
+test('reservations resolve before any lease exists, and PTR answers', () => {
+  const { zones } = setup();
+  assert.equal((zones.answer({ name: 'web.lxc', type: 'A', class: 'IN' })?.answers[0] as { data: string }).data, '10.0.0.5');
+  const ptr = zones.answer({ name: '100.0.0.10.in-addr.arpa', type: 'PTR', class: 'IN' });
+  assert.equal((ptr?.answers[0] as { data: string }).data, 'test.lxc');
+  const ns = zones.answer({ name: '1.0.0.10.in-addr.arpa', type: 'PTR', class: 'IN' });
+  assert.equal((ns?.answers[0] as { data: string }).data, 'ns.lxc');
+});
+
+test('NODATA for an existing name of another type, NXDOMAIN for a missing one, both with SOA', () => {
+  const { zones } = setup();
+  const aaaa = zones.answer({ name: 'test.lxc', type: 'AAAA', class: 'IN' });
+  assert.equal(aaaa?.rcode, Rcode.NoError);
+  assert.equal(aaaa?.answers.length, 0);
+  assert.equal(aaaa?.authorities[0]?.type, 'SOA');
+  const missing = zones.answer({ name: 'nosuch.lxc', type: 'A', class: 'IN' });
+  assert.equal(missing?.rcode, Rcode.NxDomain);
+  assert.equal(missing?.authorities[0]?.type, 'SOA');
+  assert.equal((missing?.authorities[0] as { data: { minimum: number } }).data.minimum, 30);
+  assert.equal(zones.answer({ name: 'a.test.lxc', type: 'A', class: 'IN' })?.rcode, Rcode.NxDomain);
+  assert.equal(zones.answer({ name: '200.0.0.10.in-addr.arpa', type: 'PTR', class: 'IN' })?.rcode, Rcode.NxDomain);
+});
+
+test('apex has SOA and NS; names outside our zones are not ours', () => {
+  const { zones } = setup();
+  assert.equal(zones.answer({ name: 'lxc', type: 'SOA', class: 'IN' })?.answers[0]?.type, 'SOA');
+  const ns = zones.answer({ name: 'lxc.', type: 'NS', class: 'IN' });
+  assert.equal((ns?.answers[0] as { data: string }).data, 'ns.lxc');
+  assert.equal((ns?.additionals[0] as { data: string }).data, '10.0.0.1');
+  assert.equal(zones.answer({ name: '0.0.10.in-addr.arpa', type: 'SOA', class: 'IN' })?.answers[0]?.type, 'SOA');
+  assert.equal(zones.answer({ name: 'example.com', type: 'A', class: 'IN' }), null);
+  assert.equal(zones.answer({ name: 'notlxc', type: 'A', class: 'IN' }), null);
+  assert.equal(zones.answer({ name: '1.0.0.11.in-addr.arpa', type: 'PTR', class: 'IN' }), null);
+});
+
+test('name ownership: a held name is not taken over; it frees when the lease ends; reservations win', () => {
+  const { names, zones } = setup();
+  const denied = names.claim('02:1a:b0:00:00:09', ip('10.0.0.150'), 'test', NOW + 3_600_000);
+  assert.equal(denied.granted, false);
+  assert.equal((zones.answer({ name: 'test.lxc', type: 'A', class: 'IN' })?.answers[0] as { data: string }).data, '10.0.0.100');
+  assert.equal(names.claim('02:1a:b0:00:00:09', ip('10.0.0.150'), 'web', NOW + 1).granted, false, 'reserved name');
+  names.removeLease('02:1a:b0:00:00:01');
+  assert.equal(zones.answer({ name: 'test.lxc', type: 'A', class: 'IN' })?.rcode, Rcode.NxDomain);
+  assert.equal(zones.answer({ name: '100.0.0.10.in-addr.arpa', type: 'PTR', class: 'IN' })?.rcode, Rcode.NxDomain);
+  assert.equal(names.claim('02:1a:b0:00:00:09', ip('10.0.0.150'), 'test', NOW + 3_600_000).granted, true);
+  const serialBefore = names.serial;
+  names.removeLease('02:1a:b0:00:00:09', ip('10.0.0.151'));
+  assert.equal(names.serial, serialBefore, 'removal for another address is ignored');
+});
