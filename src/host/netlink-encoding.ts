@@ -187,7 +187,7 @@ export function parseNetlinkError(payload: Buffer, flags: number): NetlinkErrorR
   const error = readS32Host(payload, 0);
   const requestLength = readU32Host(payload, 4);
   const report: NetlinkErrorReport = {
-    errno: -error,
+    errno: error === 0 ? 0 : -error,
     requestType: readU16Host(payload, 8),
     requestSeq: readU32Host(payload, 12),
   };
