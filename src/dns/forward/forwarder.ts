@@ -15,7 +15,7 @@ import {
 } from './question.ts';
 import type { UpstreamSource } from './resolv-conf.ts';
 import { exchangeOverTcp } from './tcp.ts';
-import type { Upstream } from './upstream.ts';
+import { formatUpstream, type Upstream } from './upstream.ts';
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 1500;
 /** Below the ~5 s after which stub resolvers retry: a late answer would go to a client that gave up. */
@@ -23,6 +23,9 @@ export const DEFAULT_TOTAL_TIMEOUT_MS = 4500;
 /** The EDNS buffer size of DNS Flag Day 2020: avoids IP fragmentation on common paths. */
 export const DEFAULT_UDP_PAYLOAD_SIZE = 1232;
 export const DEFAULT_SOCKETS_PER_FAMILY = 4;
+/** An upstream that failed is asked after the others for this long, so a dead first nameserver
+ * does not cost every query a timeout. */
+export const DEFAULT_FAILURE_PENALTY_MS = 30_000;
 
 /** An upstream rcode that says "ask someone else" rather than being the answer. */
 const RETRY_ELSEWHERE_RCODES = new Set(['SERVFAIL', 'REFUSED', 'NOTIMP', 'FORMERR']);
@@ -39,6 +42,8 @@ export interface ForwarderOptions {
   udpPayloadSize?: number;
   /** Each query goes out on a random one of these (each bound to a kernel-chosen random port). Default 4. */
   socketsPerFamily?: number;
+  /** How long a failed upstream stays at the end of the list. Default 30 000 ms. */
+  failurePenaltyMs?: number;
   /** Milliseconds clock for the cache. Default Date.now. */
   now?: () => number;
 }
@@ -185,6 +190,9 @@ export class Forwarder {
   private readonly udpPayloadSize: number;
   private readonly socketsPerFamily: number;
   private readonly now: () => number;
+  private readonly failurePenaltyMs: number;
+  /** formatUpstream(upstream) → when it last failed (Date.now). */
+  private readonly recentFailures = new Map<string, number>();
   private readonly socketPools = new Map<4 | 6, Promise<Socket>[]>();
   private readonly pending = new Map<number, PendingQuery>();
   private readonly inFlight = new Map<string, Promise<ForwardResult>>();
@@ -198,6 +206,7 @@ export class Forwarder {
     this.udpPayloadSize = options.udpPayloadSize ?? DEFAULT_UDP_PAYLOAD_SIZE;
     this.socketsPerFamily = options.socketsPerFamily ?? DEFAULT_SOCKETS_PER_FAMILY;
     this.now = options.now ?? Date.now;
+    this.failurePenaltyMs = options.failurePenaltyMs ?? DEFAULT_FAILURE_PENALTY_MS;
   }
 
   /** Queries waiting for a UDP answer right now. */
@@ -237,7 +246,7 @@ export class Forwarder {
   }
 
   private async forwardUncoalesced(question: DnsQuestion, flags: ClientQueryFlags): Promise<ForwardResult> {
-    const upstreams = this.closed ? [] : this.upstreams.current();
+    const upstreams = this.closed ? [] : this.inPreferenceOrder(this.upstreams.current());
     if (upstreams.length === 0) return { ok: false, failure: 'no-upstream', attempts: [] };
     if (!isEncodableName(question.name)) return { ok: false, failure: 'servfail', attempts: [] };
     const deadline = Date.now() + this.totalTimeoutMs;
@@ -248,13 +257,31 @@ export class Forwarder {
       const result = await this.askUpstream(upstream, question, flags, budget);
       if (result.kind === 'failed') {
         attempts.push(result.attempt);
+        this.recentFailures.set(formatUpstream(upstream), Date.now());
         continue;
       }
+      this.recentFailures.delete(formatUpstream(upstream));
       const { reply, transport } = result;
       this.cache?.put(question, reply.packet, this.now(), flags);
       return { ok: true, answer: answerOf(reply.packet), response: reply.packet, raw: reply.raw, upstream, transport };
     }
     return { ok: false, failure: 'servfail', attempts };
+  }
+
+  /** The configured order, except that upstreams which failed recently go last (longest ago first). */
+  private inPreferenceOrder(upstreams: readonly Upstream[]): Upstream[] {
+    const now = Date.now();
+    const failedAt = (upstream: Upstream): number | undefined => {
+      const key = formatUpstream(upstream);
+      const at = this.recentFailures.get(key);
+      if (at !== undefined && now - at >= this.failurePenaltyMs) this.recentFailures.delete(key);
+      return at !== undefined && now - at < this.failurePenaltyMs ? at : undefined;
+    };
+    const healthy = upstreams.filter((upstream) => failedAt(upstream) === undefined);
+    const penalised = upstreams
+      .filter((upstream) => failedAt(upstream) !== undefined)
+      .sort((x, y) => (failedAt(x) ?? 0) - (failedAt(y) ?? 0));
+    return [...healthy, ...penalised];
   }
 
   /** One upstream: UDP, then TCP if the UDP answer was truncated. */

@@ -256,6 +256,21 @@ describe('Forwarder', () => {
     assert.equal(forwarder.stats.queriesSent, 2);
   });
 
+  test('an upstream that failed is asked last for a while, then first again', async () => {
+    const silent = await TestUpstream.start(dead);
+    const alive = await TestUpstream.start(answersWww);
+    const penalised = makeForwarder([silent.upstream, alive.upstream], { timeoutMs: 200 });
+    assert.ok((await penalised.forward(WWW)).ok);
+    assert.ok((await penalised.forward({ name: 'other.example.test', type: 'A' })).ok);
+    assert.equal(silent.count('udp'), 1, 'the second question went straight to the live upstream');
+    assert.equal(penalised.stats.timeouts, 1);
+
+    const forgetful = makeForwarder([silent.upstream, alive.upstream], { timeoutMs: 200, failurePenaltyMs: 0 });
+    assert.ok((await forgetful.forward(WWW)).ok);
+    assert.ok((await forgetful.forward({ name: 'other.example.test', type: 'A' })).ok);
+    assert.equal(silent.count('udp'), 3, 'with no penalty the first upstream is asked every time');
+  });
+
   test('SERVFAIL from the first upstream: the second is asked', async () => {
     const failing = await TestUpstream.start(({ query }) => replyTo(query, { rcode: 'SERVFAIL' }));
     const alive = await TestUpstream.start(answersWww);
