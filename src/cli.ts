@@ -1,7 +1,8 @@
 /** Command line: `lxc-dhcpd --bridge br0 --range 10.0.0.100-200` serves; `lxc-dhcpd leases` lists the lease table. */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { parseRange } from './config/range.ts';
+import { checkRangeInSubnet, parseRange } from './config/range.ts';
+import { defaultBridgeAddress } from './host/default-address.ts';
 import { parseReservation, type Reservation } from './config/reservations.ts';
 import { startDaemon, StartupError, type DaemonConfig } from './daemon.ts';
 import { createLogger, type LogLevel } from './log.ts';
@@ -11,6 +12,13 @@ import { createRecursor } from './dns/recursor.ts';
 import { parseUpstream, type Upstream } from './dns/forward/upstream.ts';
 import { readResolvConf } from './dns/forward/resolv-conf.ts';
 import { parseIPv4 } from './net/address.ts';
+
+function parseCidr(text: string): { ip: number; prefixLength: number } | null {
+  const m = /^([\d.]+)\/(\d{1,2})$/.exec(text);
+  const ip = m ? parseIPv4(m[1] as string) : null;
+  const prefixLength = m ? Number(m[2]) : NaN;
+  return ip === null || !(prefixLength >= 1 && prefixLength <= 30) ? null : { ip, prefixLength };
+}
 
 const PROGRAM = 'lxc-dhcpd';
 
@@ -40,6 +48,12 @@ async function serve(argv: {
   'dns-port': number;
   upstream: string[];
   'resolv-conf': string;
+  'host-setup': boolean;
+  address: string | undefined;
+  netmask: number;
+  uplink: string | undefined;
+  nat: boolean;
+  firewall: boolean;
 }): Promise<void> {
   const range = parseRange(argv.range);
   if (!range.ok) die(range.error);
@@ -66,7 +80,31 @@ async function serve(argv: {
       die(`--upstream: ${(e as Error).message} (e.g. --upstream 192.0.2.53 or --upstream 192.0.2.53:5353)`);
     }
   }
+  let hostSetup: DaemonConfig['hostSetup'] = null;
+  if (argv['host-setup']) {
+    let address: { ip: number; prefixLength: number };
+    if (argv.address !== undefined) {
+      const parsed = parseCidr(argv.address);
+      if (!parsed) die(`--address ${JSON.stringify(argv.address)} is not an address with prefix length, e.g. 10.0.0.1/24`);
+      address = parsed;
+    } else {
+      const chosen = defaultBridgeAddress(range.value, argv.netmask);
+      if (!chosen.ok) die(chosen.error);
+      address = chosen.value;
+    }
+    const rangeError = checkRangeInSubnet(range.value, address.ip, address.prefixLength);
+    if (rangeError !== null) die(argv.address !== undefined ? rangeError.replace('the bridge subnet', `--address ${argv.address}'s subnet`) : rangeError);
+    hostSetup = {
+      address,
+      ...(argv.uplink !== undefined ? { uplink: argv.uplink } : {}),
+      nat: argv.nat,
+      firewall: argv.firewall,
+    };
+  } else if (argv.address !== undefined || argv.uplink !== undefined) {
+    die('--address and --uplink configure the host: they cannot be combined with --no-host-setup');
+  }
   const config: DaemonConfig = {
+    hostSetup,
     bridge: argv.bridge,
     range: range.value,
     leaseSeconds: argv['lease-time'],
@@ -93,10 +131,18 @@ async function serve(argv: {
     if (e instanceof StartupError) die(e.message);
     throw e;
   }
+  let stopping = false;
   const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
     log.info(`${signal}: shutting down`);
-    daemon.close();
-    process.exit(0);
+    daemon.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        log.error(`shutdown: ${(e as Error).message}`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -136,6 +182,12 @@ await yargs(hideBin(process.argv))
         .option('probe-timeout', { type: 'number', default: 500, describe: 'milliseconds to wait for an ARP answer' })
         .option('rapid-commit', { type: 'boolean', default: true, describe: 'answer DISCOVER+rapid-commit (RFC 4039) with an ACK' })
         .option('decline-time', { type: 'number', default: 600, describe: 'seconds a declined or conflicting address is quarantined' })
+        .option('host-setup', { type: 'boolean', default: true, describe: 'create/reuse the bridge, its address, forwarding and NAT (--no-host-setup: serve on a bridge you configured)' })
+        .option('address', { type: 'string', describe: 'bridge address with prefix, e.g. 10.0.0.1/24 [default: first address of the /--netmask holding the range]' })
+        .option('netmask', { type: 'number', default: 24, describe: 'prefix length of the default bridge address' })
+        .option('uplink', { type: 'string', describe: 'masquerade only traffic leaving through this interface [default: any non-bridge interface]' })
+        .option('nat', { type: 'boolean', default: true, describe: 'masquerade container traffic leaving the subnet (--no-nat to skip)' })
+        .option('firewall', { type: 'boolean', default: true, describe: 'accept DHCP/DNS from the bridge and forwarding to/from it (--no-firewall to skip)' })
         .option('dns', { type: 'boolean', default: true, describe: 'serve DNS on the bridge address (--no-dns to turn off)' })
         .option('dns-port', { type: 'number', default: 53, describe: 'DNS port on the bridge address' })
         .option('upstream', { type: 'string', array: true, default: [] as string[], describe: 'upstream DNS server IP[:PORT], repeatable [default: nameservers of --resolv-conf]' })

@@ -6,6 +6,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { formatIPv4, type IPv4 } from './net/address.ts';
 import { bridgeAddress } from './host/bridge-address.ts';
+import { HostSetupError, setupHost, type HostSetup } from './host/setup.ts';
 import { checkRangeInSubnet, type AddressRange } from './config/range.ts';
 import { checkReservationConflicts, parseHostsFile, type Reservation } from './config/reservations.ts';
 import { AddressPool } from './leases/pool.ts';
@@ -52,6 +53,15 @@ export interface DaemonConfig {
   dns: DnsConfig | null;
   /** Option 6 when our DNS is off: the host's own upstream servers (IPv4, not loopback). */
   dnsServersWhenOff: IPv4[];
+  /** Create/reuse the bridge, forwarding, NAT; null: serve on an existing, configured bridge only. */
+  hostSetup: HostSetupConfig | null;
+}
+
+export interface HostSetupConfig {
+  address: { ip: IPv4; prefixLength: number };
+  uplink?: string;
+  nat: boolean;
+  firewall: boolean;
 }
 
 export interface DnsConfig {
@@ -65,9 +75,10 @@ export class StartupError extends Error {}
 export interface RunningDaemon {
   server: DhcpServer;
   dns: DnsServer | null;
+  host: HostSetup | null;
   drops: RateLimitedCounter;
   reload(): void;
-  close(): void;
+  close(): Promise<void>;
 }
 
 const PACKET_OUTGOING = 4;
@@ -96,12 +107,40 @@ function formatEvent(e: LeaseEvent): string {
 }
 
 export async function startDaemon(config: DaemonConfig, log: Logger): Promise<RunningDaemon> {
-  const found = bridgeAddress(config.bridge);
-  if (!found.ok) throw new StartupError(found.error);
-  const { ip: serverIp, prefixLength } = found.address;
+  let host: HostSetup | null = null;
+  try {
+    return await startServices(config, log, async () => {
+      if (!config.hostSetup) return null;
+      host = await setupHost({ bridge: config.bridge, ...config.hostSetup }, log);
+      for (const warning of host.warnings) log.warn(warning);
+      return host;
+    });
+  } catch (e) {
+    // Whatever this start changed on the host is undone before the error is reported.
+    if (host) await (host as HostSetup).teardown({ info: () => undefined, warn: (m) => log.warn(m) });
+    if (e instanceof HostSetupError) throw new StartupError(e.message);
+    throw e;
+  }
+}
+
+async function startServices(
+  config: DaemonConfig,
+  log: Logger,
+  prepareHost: () => Promise<HostSetup | null>,
+): Promise<RunningDaemon> {
+  let serverIp: IPv4;
+  let prefixLength: number;
+  if (config.hostSetup) {
+    ({ ip: serverIp, prefixLength } = config.hostSetup.address);
+  } else {
+    const found = bridgeAddress(config.bridge);
+    if (!found.ok) throw new StartupError(found.error);
+    ({ ip: serverIp, prefixLength } = found.address);
+  }
   const rangeError = checkRangeInSubnet(config.range, serverIp, prefixLength);
   if (rangeError !== null) throw new StartupError(rangeError);
   let reservations = loadReservations(config);
+  const host = await prepareHost();
 
   let store: LeaseStore;
   try {
@@ -307,6 +346,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
   return {
     server,
     dns,
+    host,
     drops,
     reload() {
       try {
@@ -317,7 +357,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
         log.error(`reload failed, keeping the old reservations: ${(e as Error).message}`);
       }
     },
-    close() {
+    async close() {
       if (closed) return;
       closed = true;
       clearInterval(tick);
@@ -326,6 +366,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
       socket?.close();
       icmpGuard?.close();
       store.close();
+      await host?.teardown(log);
     },
   };
 }
