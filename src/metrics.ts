@@ -1,0 +1,223 @@
+/**
+ * Prometheus metrics (prom-client) on a registry of our own, and the HTTP endpoint that serves them.
+ * Every series is listed in docs/operations.md. Label values come from our own code (message type names, drop
+ * reasons, result kinds); anything that does not look like such a name is counted as "other", so a bug or hostile
+ * input can never blow up the number of series.
+ */
+import { createServer, type Server } from 'node:http';
+import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Checked } from './config/range.ts';
+
+export type DnsZoneKind = 'local' | 'forwarded' | 'cached' | 'refused';
+
+export interface MetricsOptions {
+  /** Series name prefix. Default "lxc_dhcpd_". */
+  prefix?: string;
+  /** Also export prom-client's process_* and nodejs_* series. Default true. */
+  processMetrics?: boolean;
+  /** Range label used by setLeases() when none is given, e.g. "10.0.0.100-10.0.0.200". Default "default". */
+  range?: string;
+}
+
+const LABEL_VALUE = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+function label(value: string): string {
+  return LABEL_VALUE.test(value) ? value : 'other';
+}
+
+/** Upstream round trips: from sub-millisecond (LAN resolver) to the forwarder's give-up time. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly defaultRange: string;
+  private readonly received: Counter<'type'>;
+  private readonly sent: Counter<'type'>;
+  private readonly dropped: Counter<'reason'>;
+  private readonly leasesActive: Gauge<'range'>;
+  private readonly leasesFree: Gauge<'range'>;
+  private readonly probes: Counter<'result'>;
+  private readonly dnsQueries: Counter<'rcode' | 'zone'>;
+  private readonly cacheHits: Counter;
+  private readonly cacheMisses: Counter;
+  private readonly upstreamSeconds: Histogram;
+  private readonly upstreamErrors: Counter<'kind'>;
+
+  constructor(options: MetricsOptions = {}) {
+    const p = options.prefix ?? 'lxc_dhcpd_';
+    const registers = [this.registry];
+    this.defaultRange = label(options.range ?? 'default');
+    this.received = new Counter({ name: `${p}dhcp_received_total`, help: 'DHCP messages received, by message type', labelNames: ['type'], registers });
+    this.sent = new Counter({ name: `${p}dhcp_sent_total`, help: 'DHCP replies sent, by message type', labelNames: ['type'], registers });
+    this.dropped = new Counter({ name: `${p}dhcp_dropped_total`, help: 'DHCP frames or messages dropped, by reason', labelNames: ['reason'], registers });
+    this.leasesActive = new Gauge({ name: `${p}leases_active`, help: 'Bound, unexpired leases, by range', labelNames: ['range'], registers });
+    this.leasesFree = new Gauge({ name: `${p}leases_free`, help: 'Free addresses in the dynamic range, by range', labelNames: ['range'], registers });
+    this.probes = new Counter({ name: `${p}probes_total`, help: 'ARP conflict probes, by result', labelNames: ['result'], registers });
+    this.dnsQueries = new Counter({
+      name: `${p}dns_queries_total`,
+      help: 'DNS queries answered, by response code and by who answered (local zone, forwarded, cache, refused)',
+      labelNames: ['rcode', 'zone'],
+      registers,
+    });
+    this.cacheHits = new Counter({ name: `${p}dns_cache_hits_total`, help: 'Forwarded queries answered from the cache', registers });
+    this.cacheMisses = new Counter({ name: `${p}dns_cache_misses_total`, help: 'Forwarded queries not in the cache', registers });
+    this.upstreamSeconds = new Histogram({
+      name: `${p}dns_upstream_latency_seconds`,
+      help: 'Time from sending a query upstream to its answer',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.upstreamErrors = new Counter({ name: `${p}dns_upstream_errors_total`, help: 'Failed upstream queries, by kind', labelNames: ['kind'], registers });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** `type` as messageTypeName() gives it: DISCOVER, REQUEST, ... */
+  dhcpReceived(type: string): void {
+    this.received.inc({ type: label(type) });
+  }
+
+  dhcpSent(type: string): void {
+    this.sent.inc({ type: label(type) });
+  }
+
+  dhcpDropped(reason: string): void {
+    this.dropped.inc({ reason: label(reason) });
+  }
+
+  setLeases(active: number, free: number, range: string = this.defaultRange): void {
+    this.leasesActive.set({ range: label(range) }, active);
+    this.leasesFree.set({ range: label(range) }, free);
+  }
+
+  /** e.g. "free" (no ARP answer), "conflict" (answered: quarantined). */
+  probe(result: string): void {
+    this.probes.inc({ result: label(result) });
+  }
+
+  /** `rcode` as dns-packet names it: NOERROR, NXDOMAIN, SERVFAIL, REFUSED, FORMERR, ... */
+  dnsQuery(rcode: string, zone: DnsZoneKind): void {
+    this.dnsQueries.inc({ rcode: label(rcode), zone });
+  }
+
+  cacheHit(): void {
+    this.cacheHits.inc();
+  }
+
+  cacheMiss(): void {
+    this.cacheMisses.inc();
+  }
+
+  upstreamLatency(seconds: number): void {
+    if (Number.isFinite(seconds) && seconds >= 0) this.upstreamSeconds.observe(seconds);
+  }
+
+  /** e.g. "timeout", "servfail", "truncated", "tcp", "send". */
+  upstreamError(kind: string): void {
+    this.upstreamErrors.inc({ kind: label(kind) });
+  }
+
+  /** The Prometheus text exposition of every series. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// --metrics ADDR:PORT
+
+export interface MetricsListen {
+  address: string;
+  port: number;
+}
+
+/**
+ * `--metrics` value: `PORT` (on 127.0.0.1), `IPV4:PORT` or `[IPV6]:PORT`. The error is one line naming the flag.
+ */
+export function parseMetricsListen(text: string): Checked<MetricsListen> {
+  const fail = (why: string): Checked<MetricsListen> => ({
+    ok: false,
+    error: `--metrics ${JSON.stringify(text)}: ${why} (e.g. --metrics 127.0.0.1:9167 or --metrics [::1]:9167)`,
+  });
+  let address = '127.0.0.1';
+  let portText = text;
+  const v6 = /^\[([^\]]*)\]:(.*)$/.exec(text);
+  if (v6) {
+    address = v6[1] ?? '';
+    portText = v6[2] ?? '';
+    if (!isIPv6(address)) return fail(`${JSON.stringify(address)} is not an IPv6 address`);
+  } else if (text.includes(':')) {
+    const colon = text.lastIndexOf(':');
+    address = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (address.includes(':')) return fail('put an IPv6 address in brackets');
+    if (!isIPv4(address)) return fail(`${JSON.stringify(address)} is not an IPv4 address`);
+  }
+  if (!/^\d{1,5}$/.test(portText)) return fail(`${JSON.stringify(portText)} is not a port number`);
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return fail(`port ${port} is not in 1-65535`);
+  return { ok: true, value: { address, port } };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// HTTP endpoint
+
+export interface MetricsServer {
+  readonly server: Server;
+  /** The bound address and port (the real port when 0 was asked for). */
+  readonly address: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves GET/HEAD /metrics in the Prometheus text format on address:port (default 127.0.0.1); 404 for other paths,
+ * 405 for other methods. Resolves once listening; rejects when the address cannot be bound (EADDRINUSE, ...).
+ */
+export function serveMetrics(metrics: Metrics, address = '127.0.0.1', port = 0): Promise<MetricsServer> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try /metrics\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
+      return;
+    }
+    metrics.text().then(
+      (body) => {
+        res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(body) });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      },
+      (error: unknown) => {
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`metrics failed: ${(error as Error).message}\n`);
+      },
+    );
+  });
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => reject(new Error(`cannot serve metrics on ${address}:${port}: ${error.message}`));
+    server.once('error', onError);
+    server.listen({ host: address, port, exclusive: true }, () => {
+      server.off('error', onError);
+      const bound = server.address() as AddressInfo;
+      resolve({
+        server,
+        address: bound.address,
+        port: bound.port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}
