@@ -1,0 +1,192 @@
+// perfdhcp runs and the rate search. perfdhcp acts as a relay (giaddr = its own address, source port 67), so it runs
+// in the load container, which has a static address on the bridge subnet.
+import type { Topology } from '../../test/harness/netns.ts';
+
+export interface PerfdhcpResult {
+  offeredRate: number;
+  /** "Rate: X 4-way exchanges/second". */
+  achievedRate: number;
+  discoversSent: number;
+  offersReceived: number;
+  requestsSent: number;
+  acksReceived: number;
+  /** acksReceived / discoversSent. */
+  completion: number;
+  /** ms, null when perfdhcp printed n/a. */
+  discoverOfferAvgMs: number | null;
+  requestAckAvgMs: number | null;
+}
+
+/** Parses perfdhcp -4 output; throws when the sections it needs are missing. */
+export function parsePerfdhcp(text: string, offeredRate: number): PerfdhcpResult {
+  const rate = /Rate:\s*([-\d.e+]+|nan|-nan|inf)\s+4-way exchanges\/second/i.exec(text);
+  if (!rate) throw new Error(`perfdhcp output has no "Rate:" line:\n${text.slice(0, 2000)}`);
+  const section = (name: string): string => {
+    const start = text.indexOf(`***Statistics for: ${name}***`);
+    if (start < 0) return '';
+    const next = text.indexOf('***Statistics for:', start + 10);
+    return text.slice(start, next < 0 ? undefined : next);
+  };
+  const num = (block: string, label: string): number => {
+    const m = new RegExp(`^\\s*${label}:\\s*([-\\d.e+]+)`, 'mi').exec(block);
+    const v = m ? Number(m[1]) : Number.NaN;
+    return Number.isFinite(v) ? v : 0;
+  };
+  /** "avg delay: 17.888 ms"; perfdhcp prints "avg delay: min delay: n/a" garbage when nothing came back. */
+  const avg = (block: string): number | null => {
+    const m = /^\s*avg delay:\s*([\d.]+)\s*ms/m.exec(block);
+    return m ? Number(m[1]) : null;
+  };
+  const dora = section('DISCOVER-OFFER');
+  const rack = section('REQUEST-ACK');
+  if (dora === '') throw new Error(`perfdhcp output has no DISCOVER-OFFER statistics:\n${text.slice(0, 2000)}`);
+  const achieved = Number(rate[1]);
+  const discoversSent = num(dora, 'sent packets');
+  const acksReceived = num(rack, 'received packets');
+  return {
+    offeredRate,
+    achievedRate: Number.isFinite(achieved) ? achieved : 0,
+    discoversSent,
+    offersReceived: num(dora, 'received packets'),
+    requestsSent: num(rack, 'sent packets'),
+    acksReceived,
+    completion: discoversSent > 0 ? acksReceived / discoversSent : 0,
+    discoverOfferAvgMs: avg(dora),
+    requestAckAvgMs: avg(rack),
+  };
+}
+
+export interface PerfdhcpRun {
+  rate: number;
+  /** -R: number of distinct clients (MACs base, base+1, ...). */
+  clients: number;
+  seconds: number;
+  /** -b mac=...; different bases give clients the server never saw. */
+  baseMac: string;
+}
+
+export async function runPerfdhcp(topology: Topology, ns: string, serverIp: string, opts: PerfdhcpRun): Promise<PerfdhcpResult> {
+  const argv = [
+    'perfdhcp', '-4', '-l', 'eth0',
+    '-r', String(opts.rate),
+    '-R', String(opts.clients),
+    '-b', `mac=${opts.baseMac}`,
+    '-p', String(opts.seconds),
+    serverIp,
+  ];
+  const result = await topology.exec(ns, argv, { timeoutMs: (opts.seconds + 20) * 1000 });
+  return parsePerfdhcp(`${result.stdout}\n${result.stderr}`, opts.rate);
+}
+
+export const COMPLETION_TARGET = 0.99;
+export const RATE_TARGET = 0.98;
+
+export function passes(r: PerfdhcpResult): boolean {
+  return r.completion >= COMPLETION_TARGET && r.achievedRate >= RATE_TARGET * r.offeredRate;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+export interface StepResult {
+  rate: number;
+  runs: PerfdhcpResult[];
+  pass: boolean;
+  medianCompletion: number;
+  medianAchieved: number;
+}
+
+/**
+ * One step: up to `runs` runs at `rate`; the step passes when the median completion and the median achieved/offered
+ * ratio meet the targets. With 3 runs, two runs that agree on both criteria decide the median, so the third is skipped.
+ */
+export async function runStep(rate: number, runs: number, once: (rate: number, i: number) => Promise<PerfdhcpResult>): Promise<StepResult> {
+  const results: PerfdhcpResult[] = [];
+  const summary = (): StepResult => {
+    const medianCompletion = median(results.map((r) => r.completion));
+    const medianAchieved = median(results.map((r) => r.achievedRate));
+    return {
+      rate,
+      runs: results,
+      pass: medianCompletion >= COMPLETION_TARGET && medianAchieved >= RATE_TARGET * rate,
+      medianCompletion,
+      medianAchieved,
+    };
+  };
+  for (let i = 0; i < runs; i++) {
+    results.push(await once(rate, i));
+    if (runs === 3 && results.length === 2) {
+      const [a, b] = results as [PerfdhcpResult, PerfdhcpResult];
+      const c1 = (a.completion >= COMPLETION_TARGET) === (b.completion >= COMPLETION_TARGET);
+      const c2 = (a.achievedRate >= RATE_TARGET * rate) === (b.achievedRate >= RATE_TARGET * rate);
+      if (c1 && c2) break;
+    }
+  }
+  return summary();
+}
+
+export interface SearchOptions {
+  startRate: number;
+  maxRate: number;
+  /** Below this the search gives up and reports "< floor". */
+  floorRate: number;
+  maxSteps: number;
+  runsPerStep: number;
+  /** Stop when the bracket [best pass, lowest fail] is this tight (ratio). */
+  resolution: number;
+}
+
+export interface SearchResult {
+  /** Highest passing rate, or 0 when none passed (then belowFloor or the lowest tried rate failed). */
+  bestRate: number;
+  best: StepResult | null;
+  lowestFail: number | null;
+  steps: StepResult[];
+}
+
+function roundRate(r: number): number {
+  if (r >= 1000) return Math.round(r / 100) * 100;
+  if (r >= 100) return Math.round(r / 10) * 10;
+  return Math.max(1, Math.round(r));
+}
+
+/** Bounded search for the highest passing rate: doubling up, bisecting once a failure is seen. */
+export async function searchRate(
+  opts: SearchOptions,
+  once: (rate: number, i: number) => Promise<PerfdhcpResult>,
+  progress: (s: StepResult) => void,
+): Promise<SearchResult> {
+  const steps: StepResult[] = [];
+  let best: StepResult | null = null;
+  let lowestFail: number | null = null;
+  let rate = opts.startRate;
+  for (let n = 0; n < opts.maxSteps; n++) {
+    const step = await runStep(rate, opts.runsPerStep, once);
+    steps.push(step);
+    progress(step);
+    if (step.pass) {
+      best = step;
+      if (rate >= opts.maxRate) break;
+    } else {
+      lowestFail = lowestFail === null ? rate : Math.min(lowestFail, rate);
+    }
+    const lo = best?.rate ?? 0;
+    let next: number;
+    if (lowestFail === null) next = Math.min(opts.maxRate, rate * 2);
+    else if (lo === 0) {
+      // nothing passed yet: go below what the server managed to complete
+      const managed = step.medianAchieved * Math.min(1, step.medianCompletion / COMPLETION_TARGET);
+      next = Math.min(rate / 2, managed * 0.9);
+      if (next < opts.floorRate) break;
+    } else {
+      if (lowestFail / lo <= opts.resolution) break;
+      next = Math.sqrt(lo * lowestFail);
+    }
+    next = roundRate(next);
+    if (next === rate || steps.some((s) => s.rate === next)) break;
+    rate = next;
+  }
+  return { bestRate: best?.rate ?? 0, best, lowestFail, steps };
+}

@@ -1,0 +1,161 @@
+// The servers under test, each started by hand inside the topology's host namespace with its output going to a file
+// (not through a pipe into the bench process, which would compete for the same two cores).
+import { readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { SpawnedProcess, Topology } from '../../test/harness/netns.ts';
+
+export const REPO = resolve(import.meta.dirname, '..', '..');
+export const LXC_DHCPD_BIN = join(REPO, 'bin', 'lxc-dhcpd.js');
+
+/** Shared addressing of the bench (see docs/performance.md). */
+export const NET = {
+  bridgeCidr: '10.0.0.1/8',
+  serverIp: '10.0.0.1',
+  loadCidr: '10.0.0.2/8',
+  rangeFirst: '10.0.1.0',
+  rangeLast: '10.0.255.254',
+  /** lxc-dhcpd only, for the lease-store scale figures. */
+  scaleRangeFirst: '10.1.0.0',
+  scaleRangeLast: '10.2.255.255',
+  leaseSeconds: 3600,
+} as const;
+
+export interface ServerProcess {
+  name: string;
+  proc: SpawnedProcess;
+  logFile: string;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until UDP ports are bound in ns (checked with ss), or throws with the log. */
+async function waitForPorts(topology: Topology, ns: string, ports: number[], proc: SpawnedProcess, logFile: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exitStatus !== null) break;
+    const out = (await topology.exec(ns, ['ss', '-Hlun'])).stdout;
+    if (ports.every((p) => new RegExp(`:${p}\\s`).test(out))) return;
+    await sleep(50);
+  }
+  const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : '';
+  throw new Error(`${proc.argv.join(' ')} did not bind UDP ${ports.join(',')} (exit ${JSON.stringify(proc.exitStatus)}):\n${log}`);
+}
+
+export async function spawnLogged(
+  topology: Topology,
+  ns: string,
+  name: string,
+  argv: readonly string[],
+  logFile: string,
+  readyPorts: number[],
+  env?: NodeJS.ProcessEnv,
+): Promise<ServerProcess> {
+  const proc = topology.spawn(ns, ['sh', '-c', `exec "$@" >>'${logFile}' 2>&1`, 'sh', ...argv], env ? { env } : {});
+  await waitForPorts(topology, ns, readyPorts, proc, logFile, 20_000);
+  return {
+    name,
+    proc,
+    logFile,
+    log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+    stop: async () => {
+      await proc.stop({ signal: 'SIGTERM', graceMs: 3000 });
+    },
+  };
+}
+
+export interface LxcDhcpdOptions {
+  probe: boolean;
+  leaseDb: string;
+  hostsFile?: string;
+  resolvConf: string;
+  range?: string;
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeFlags?: string[];
+  extraArgs?: string[];
+}
+
+export function lxcDhcpdArgv(topology: Topology, o: LxcDhcpdOptions): string[] {
+  return [
+    process.execPath,
+    ...(o.nodeFlags ?? []),
+    LXC_DHCPD_BIN,
+    '--bridge', topology.bridge,
+    '--range', o.range ?? `${NET.rangeFirst}-${NET.rangeLast}`,
+    '--lease-time', String(NET.leaseSeconds),
+    '--lease-db', o.leaseDb,
+    '--log-level', 'warn',
+    // the bench builds the bridge and its address itself, like for the peers: no NAT/firewall set-up
+    '--no-host-setup',
+    '--resolv-conf', o.resolvConf,
+    ...(o.probe ? [] : ['--no-probe']),
+    ...(o.hostsFile ? ['--hosts-file', o.hostsFile] : []),
+    ...(o.extraArgs ?? []),
+  ];
+}
+
+export function startLxcDhcpd(topology: Topology, dir: string, o: LxcDhcpdOptions): Promise<ServerProcess> {
+  return spawnLogged(topology, topology.hostNs, 'lxc-dhcpd', lxcDhcpdArgv(topology, o), join(dir, 'lxc-dhcpd.log'), [67, 53]);
+}
+
+export interface DnsmasqBenchOptions {
+  logDhcp: boolean;
+  ping: boolean;
+  addnHosts?: string;
+  upstream?: string;
+}
+
+export function startDnsmasq(topology: Topology, dir: string, o: DnsmasqBenchOptions): Promise<ServerProcess> {
+  const leaseFile = join(dir, 'dnsmasq.leases');
+  rmSync(leaseFile, { force: true });
+  const argv = [
+    'dnsmasq', '--no-daemon', '--conf-file=/dev/null', `--interface=${topology.bridge}`, '--bind-interfaces',
+    '--domain=lxc', '--local=/lxc/',
+    `--dhcp-range=${NET.rangeFirst},${NET.rangeLast},${NET.leaseSeconds / 3600}h`,
+    `--dhcp-leasefile=${leaseFile}`, `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+    '--no-hosts',
+    ...(o.logDhcp ? ['--log-dhcp'] : []),
+    ...(o.ping ? [] : ['--no-ping']),
+    ...(o.addnHosts ? [`--addn-hosts=${o.addnHosts}`] : []),
+    ...(o.upstream ? ['--no-resolv', `--server=${o.upstream}`] : ['--no-resolv']),
+  ];
+  return spawnLogged(topology, topology.hostNs, 'dnsmasq', argv, join(dir, 'dnsmasq.log'), [67, 53]);
+}
+
+/** Kea DHCPv4 by hand: raw sockets on the bridge, memfile lease file, the same subnet, pool and lease time. */
+export function startKea(topology: Topology, dir: string): Promise<ServerProcess> {
+  const leaseFile = join(dir, 'kea-leases4.csv');
+  rmSync(leaseFile, { force: true });
+  rmSync(`${leaseFile}.2`, { force: true });
+  const config = {
+    Dhcp4: {
+      'interfaces-config': { interfaces: [topology.bridge], 'dhcp-socket-type': 'raw' },
+      'lease-database': { type: 'memfile', persist: true, name: leaseFile, 'lfc-interval': 0 },
+      'valid-lifetime': NET.leaseSeconds,
+      'subnet4': [
+        {
+          id: 1,
+          subnet: '10.0.0.0/8',
+          pools: [{ pool: `${NET.rangeFirst} - ${NET.rangeLast}` }],
+          'option-data': [{ name: 'routers', data: NET.serverIp }, { name: 'domain-name-servers', data: NET.serverIp }],
+        },
+      ],
+      loggers: [{ name: 'kea-dhcp4', 'output_options': [{ output: join(dir, 'kea.log') }], severity: 'WARN' }],
+    },
+  };
+  const configFile = join(dir, 'kea-dhcp4.json');
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  const env = { ...process.env, KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir, KEA_LOGGER_DESTINATION: join(dir, 'kea.log') };
+  return spawnLogged(topology, topology.hostNs, 'kea', ['kea-dhcp4', '-c', configFile], join(dir, 'kea.out'), [67], env);
+}
+
+/** The DNS upstream in the wan namespace: answers every forwarded name from a hosts file with TTL 3600. */
+export function startUpstream(topology: Topology, dir: string, hostsFile: string): Promise<ServerProcess> {
+  if (!topology.wanNs || !topology.wan) throw new Error('topology has no wan namespace');
+  const argv = [
+    'dnsmasq', '--no-daemon', '--conf-file=/dev/null', `--listen-address=${topology.wan.wanAddress}`, '--bind-interfaces',
+    '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`, '--local-ttl=3600', `--pid-file=${join(dir, 'upstream.pid')}`,
+  ];
+  return spawnLogged(topology, topology.wanNs, 'upstream', argv, join(dir, 'upstream.log'), [53]);
+}

@@ -1,0 +1,491 @@
+// npm run bench [-- --quick] [-- --profile] [-- --no-kea]
+// lxc-dhcpd against dnsmasq and Kea on this machine, in namespaces of its own (see docs/performance.md).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createTopology, type Topology } from '../test/harness/netns.ts';
+import { LeaseStore } from '../src/leases/store.ts';
+import { readLeasesReadOnly } from '../src/leases/store.ts';
+import { parseIPv4 } from '../src/net/address.ts';
+import { runPerfdhcp, searchRate, type PerfdhcpResult, type SearchResult, type StepResult } from './lib/perfdhcp.ts';
+import { runDnsperf, type DnsperfResult } from './lib/dnsperf.ts';
+import { NET, REPO, startDnsmasq, startKea, startLxcDhcpd, startUpstream, lxcDhcpdArgv, type ServerProcess } from './lib/servers.ts';
+import { markdownTable, ratioSvg, textTable, type Row } from './lib/report.ts';
+import { topFunctions, type ProfileEntry } from './lib/cpuprofile.ts';
+
+const args = new Set(process.argv.slice(2));
+const QUICK = args.has('--quick');
+const PROFILE = args.has('--profile');
+const WITH_KEA = !args.has('--no-kea');
+const BUDGET_MS = QUICK ? 60_000 : 600_000;
+const startedAt = Date.now();
+
+const P = QUICK
+  ? { seconds: 2, runsPerStep: 1, maxSteps: 1, knownStart: 1000, newStart: 500, knownClients: 1000, dnsSeconds: 2, names: 200, fwdNames: 100, scale: [10_000, 100_000] }
+  : { seconds: 3, runsPerStep: 3, maxSteps: 5, knownStart: 2000, newStart: 1000, knownClients: 1000, dnsSeconds: 5, names: 1000, fwdNames: 100, scale: [10_000, 100_000] };
+const MAX_RATE = 16_000;
+const FLOOR_RATE = 50;
+/** Leases one server may hand out to new clients before it is restarted with an empty store (range holds 65 278). */
+const NEW_CLIENT_BUDGET = 55_000;
+
+function log(line: string): void {
+  const s = ((Date.now() - startedAt) / 1000).toFixed(1).padStart(6);
+  process.stderr.write(`[${s}s] ${line}\n`);
+}
+
+function version(argv: string[], pattern: RegExp): string {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+  const m = pattern.exec(`${r.stdout ?? ''}\n${r.stderr ?? ''}`);
+  return m?.[1] ?? 'not installed';
+}
+
+function installDeps(): void {
+  const r = spawnSync('bash', [join(REPO, 'bench', 'install-deps.sh')], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('bench/install-deps.sh failed');
+}
+
+function hasCommand(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+}
+
+function macOf(prefix: number, i: number): string {
+  const b = [0x02, prefix, (i >> 24) & 0xff, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff];
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+function ipOf(base: string, offset: number): string {
+  const n = (parseIPv4(base) as number) + offset;
+  return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface DhcpFigures {
+  search: SearchResult;
+  /** Median DISCOVER→OFFER / REQUEST→ACK average delay of the best passing step (or of the lowest step tried). */
+  discoverOfferMs: number | null;
+  requestAckMs: number | null;
+}
+
+function latencyOf(s: SearchResult): { d: number | null; r: number | null } {
+  const step: StepResult | undefined = s.best ?? [...s.steps].sort((a, b) => a.rate - b.rate)[0];
+  if (!step) return { d: null, r: null };
+  const med = (xs: (number | null)[]): number | null => {
+    const v = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+    return v.length === 0 ? null : (v[Math.floor(v.length / 2)] ?? null);
+  };
+  return { d: med(step.runs.map((r) => r.discoverOfferAvgMs)), r: med(step.runs.map((r) => r.requestAckAvgMs)) };
+}
+
+function describeStep(label: string, s: StepResult): void {
+  const runs = s.runs.map((r: PerfdhcpResult) => `${r.achievedRate.toFixed(0)}/s ${(r.completion * 100).toFixed(1)}%`).join(', ');
+  log(`  ${label} @${s.rate}/s: ${s.pass ? 'pass' : 'FAIL'} (${runs})`);
+}
+
+interface Server {
+  id: string;
+  start(dir: string): Promise<ServerProcess>;
+  known: boolean;
+  fresh: boolean;
+  leaseCount(dir: string): number;
+}
+
+let macPrefixCounter = 0x10;
+
+async function measureDhcp(topology: Topology, loadNs: string, server: Server, dir: string): Promise<{ known: DhcpFigures | null; fresh: DhcpFigures | null; knownLeasesAfterWarmup: number | null }> {
+  mkdirSync(dir, { recursive: true });
+  let knownFig: DhcpFigures | null = null;
+  let freshFig: DhcpFigures | null = null;
+  let knownLeases: number | null = null;
+  let proc = await server.start(dir);
+  try {
+    if (server.known) {
+      const base = '02:aa:00:00:00:00';
+      const clients = P.knownClients;
+      // warm-up: every client gets a lease (perfdhcp -R picks MACs base, base+1, ... in turn)
+      const warm = await runPerfdhcp(topology, loadNs, NET.serverIp, { rate: 500, clients, baseMac: base, seconds: Math.ceil((clients * 1.5) / 500) });
+      knownLeases = server.leaseCount(dir);
+      log(`${server.id}: warm-up ${warm.acksReceived} ACKs, ${knownLeases} leases in the store`);
+      const search = await searchRate(
+        { startRate: P.knownStart, maxRate: MAX_RATE, floorRate: FLOOR_RATE, maxSteps: P.maxSteps, runsPerStep: P.runsPerStep, resolution: 1.25 },
+        (rate) => runPerfdhcp(topology, loadNs, NET.serverIp, { rate, clients, baseMac: base, seconds: P.seconds }),
+        (s) => describeStep(`${server.id} known`, s),
+      );
+      const l = latencyOf(search);
+      knownFig = { search, discoverOfferMs: l.d, requestAckMs: l.r };
+    }
+    if (server.fresh) {
+      let issued = Number.POSITIVE_INFINITY; // restart before the first new-client run: empty store
+      const search = await searchRate(
+        { startRate: P.newStart, maxRate: MAX_RATE, floorRate: FLOOR_RATE, maxSteps: P.maxSteps, runsPerStep: P.runsPerStep, resolution: 1.25 },
+        async (rate) => {
+          const want = rate * P.seconds;
+          if (issued + want > NEW_CLIENT_BUDGET) {
+            await proc.stop();
+            proc = await server.start(join(dir, `fresh-${macPrefixCounter}`));
+            issued = 0;
+          }
+          issued += want;
+          const prefix = macPrefixCounter++ & 0xff;
+          return runPerfdhcp(topology, loadNs, NET.serverIp, { rate, clients: 1_000_000, baseMac: macOf(prefix, 0).replace(/^02/, '06'), seconds: P.seconds });
+        },
+        (s) => describeStep(`${server.id} new`, s),
+      );
+      const l = latencyOf(search);
+      freshFig = { search, discoverOfferMs: l.d, requestAckMs: l.r };
+    }
+  } finally {
+    await proc.stop();
+  }
+  return { known: knownFig, fresh: freshFig, knownLeasesAfterWarmup: knownLeases };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface DnsFigures {
+  names: DnsperfResult;
+  nxdomain: DnsperfResult;
+  forwarded: DnsperfResult;
+  warmup: DnsperfResult;
+}
+
+async function measureDns(topology: Topology, loadNs: string, label: string, start: () => Promise<ServerProcess>, files: DnsFiles): Promise<DnsFigures> {
+  const proc = await start();
+  try {
+    // warm the forward cache: every forwarded name once, then check that a second pass is all NOERROR
+    await topology.exec(loadNs, ['dnsperf', '-s', NET.serverIp, '-d', files.fwd, '-n', '1', '-Q', '1000', '-t', '2'], { timeoutMs: 20_000 });
+    const warmup = await runDnsperf(topology, loadNs, NET.serverIp, files.fwd, 1);
+    const names = await runDnsperf(topology, loadNs, NET.serverIp, files.names, P.dnsSeconds);
+    const nxdomain = await runDnsperf(topology, loadNs, NET.serverIp, files.nx, P.dnsSeconds);
+    const forwarded = await runDnsperf(topology, loadNs, NET.serverIp, files.fwd, P.dnsSeconds);
+    for (const [what, r] of [['names', names], ['nxdomain', nxdomain], ['forwarded', forwarded]] as const) {
+      log(`  ${label} DNS ${what}: ${r.qps.toFixed(0)} qps, lost ${r.lost}, avg ${r.avgLatencyMs.toFixed(3)} ms, rcodes ${JSON.stringify(r.rcodes)}`);
+    }
+    return { names, nxdomain, forwarded, warmup };
+  } finally {
+    await proc.stop();
+  }
+}
+
+interface DnsFiles {
+  names: string;
+  nx: string;
+  fwd: string;
+  lxcHosts: string;
+  dnsmasqHosts: string;
+  upstreamHosts: string;
+  resolvConf: string;
+}
+
+function writeDnsFiles(dir: string): DnsFiles {
+  const f: DnsFiles = {
+    names: join(dir, 'q-names.txt'),
+    nx: join(dir, 'q-nx.txt'),
+    fwd: join(dir, 'q-fwd.txt'),
+    lxcHosts: join(dir, 'lxc-hosts'),
+    dnsmasqHosts: join(dir, 'dnsmasq-hosts'),
+    upstreamHosts: join(dir, 'upstream-hosts'),
+    resolvConf: join(dir, 'resolv.conf'),
+  };
+  const names: string[] = [];
+  const lxc: string[] = [];
+  const dm: string[] = [];
+  for (let i = 0; i < P.names; i++) {
+    const ip = ipOf('10.0.200.0', i);
+    names.push(`c${i}.lxc A`);
+    lxc.push(`${macOf(0xcc, i)},${ip},c${i}`);
+    dm.push(`${ip} c${i}.lxc`);
+  }
+  writeFileSync(f.names, names.join('\n') + '\n');
+  writeFileSync(f.lxcHosts, lxc.join('\n') + '\n');
+  writeFileSync(f.dnsmasqHosts, dm.join('\n') + '\n');
+  writeFileSync(f.nx, Array.from({ length: P.names }, (_, i) => `nx${i}.lxc A`).join('\n') + '\n');
+  const up: string[] = [];
+  const fwd: string[] = [];
+  for (let i = 0; i < P.fwdNames; i++) {
+    up.push(`${ipOf('192.0.2.0', i % 250 + 1)} f${i}.example.com`);
+    fwd.push(`f${i}.example.com A`);
+  }
+  writeFileSync(f.upstreamHosts, up.join('\n') + '\n');
+  writeFileSync(f.fwd, fwd.join('\n') + '\n');
+  writeFileSync(f.resolvConf, `nameserver 198.51.100.1\n`);
+  return f;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface ScaleFigures {
+  leases: number;
+  rssMB: number;
+  firstOfferMs: number | null;
+  seedSeconds: number;
+}
+
+function seedStore(path: string, count: number): number {
+  const t0 = Date.now();
+  const store = LeaseStore.open(path);
+  const first = parseIPv4(NET.scaleRangeFirst) as number;
+  const now = Date.now();
+  for (let i = 0; i < count; i++) {
+    store.stage({
+      ip: first + i,
+      mac: macOf(0xdd, i),
+      clientId: null,
+      hostname: `s${i}`,
+      state: 'bound',
+      expiresAt: now + 3_600_000,
+      updatedAt: now,
+    });
+  }
+  store.commit();
+  store.close();
+  return (Date.now() - t0) / 1000;
+}
+
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s*(\d+)\s*kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+async function measureScale(topology: Topology, loadNs: string, dir: string, files: DnsFiles, count: number): Promise<ScaleFigures> {
+  mkdirSync(dir, { recursive: true });
+  const db = join(dir, `scale-${count}.db`);
+  const seedSeconds = count > 0 ? seedStore(db, count) : 0;
+  // a known client (its lease is in the store), so no ARP probe sits between start and OFFER
+  const mac = count > 0 ? macOf(0xdd, Math.floor(count / 2)) : macOf(0xde, 1);
+  const client = topology.spawn(loadNs, [process.execPath, '--import', 'tsx', join(REPO, 'bench', 'first-offer.ts'), '10.0.0.2', NET.serverIp, mac, '30000']);
+  await client.waitForOutput(/ready/, { stream: 'stdout', timeoutMs: 10_000 });
+  const t0 = Date.now();
+  const proc = await startLxcDhcpd(topology, dir, {
+    probe: true,
+    leaseDb: db,
+    resolvConf: files.resolvConf,
+    range: `${NET.scaleRangeFirst}-${NET.scaleRangeLast}`,
+  });
+  try {
+    const m = await client.waitForOutput(/(offer (\d+))|timeout/, { stream: 'stdout', timeoutMs: 35_000 });
+    const firstOfferMs = m[2] ? Number(m[2]) - t0 : null;
+    await new Promise((r) => setTimeout(r, 1500));
+    const rssMB = rssOf(proc.proc.pid);
+    log(`  lxc-dhcpd with ${count} leases: RSS ${rssMB.toFixed(1)} MB, first OFFER ${firstOfferMs} ms after start (seeded in ${seedSeconds.toFixed(1)} s)`);
+    return { leases: count, rssMB, firstOfferMs, seedSeconds };
+  } finally {
+    await client.stop();
+    await proc.stop();
+  }
+}
+
+function poolAlloc(): { mean: number; p99: number; fillSeconds: number } | null {
+  try {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', join(REPO, 'bench', 'pool-alloc.ts')], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
+    const j = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { mean: number; p99: number; fillSeconds: number };
+    return { mean: j.mean, p99: j.p99, fillSeconds: j.fillSeconds };
+  } catch (e) {
+    log(`pool-alloc failed: ${(e as Error).message}`);
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function profileLxcDhcpd(topology: Topology, loadNs: string, dir: string, files: DnsFiles): Promise<ProfileEntry[]> {
+  mkdirSync(dir, { recursive: true });
+  const profDir = join(dir, 'cpuprof');
+  const proc = await startLxcDhcpd(topology, dir, {
+    probe: true,
+    leaseDb: join(dir, 'prof.db'),
+    resolvConf: files.resolvConf,
+    nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
+  });
+  try {
+    // new clients for 4 s, then known clients for 4 s, at a rate the server does not keep up with
+    await runPerfdhcp(topology, loadNs, NET.serverIp, { rate: 4000, clients: 1_000_000, baseMac: '06:ee:00:00:00:00', seconds: 4 });
+    await runPerfdhcp(topology, loadNs, NET.serverIp, { rate: 4000, clients: 1000, baseMac: '06:ee:00:00:00:00', seconds: 4 });
+  } finally {
+    await proc.stop();
+  }
+  const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+  if (!file) throw new Error(`no .cpuprofile written in ${profDir}`);
+  copyFileSync(join(profDir, file), join(REPO, 'bench', 'results', 'lxc-dhcpd-perfdhcp.cpuprofile'));
+  return topFunctions(JSON.parse(readFileSync(join(profDir, file), 'utf8')), 10);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('npm run bench must run as root (it builds network namespaces)');
+  installDeps();
+  const kea = WITH_KEA && hasCommand('kea-dhcp4');
+  const versions = {
+    node: process.version,
+    lxcDhcpd: `${(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version} (${spawnSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()})`,
+    dnsmasq: version(['dnsmasq', '--version'], /Dnsmasq version (\S+)/),
+    kea: version(['kea-dhcp4', '-v'], /^(\S+)/),
+    perfdhcp: version(['perfdhcp', '-v'], /(\d+\.\d+\.\d+)/),
+    dnsperf: version(['dnsperf', '-h'], /Version (\S+)/),
+  };
+  const machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '?',
+    memGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
+    kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(),
+  };
+  log(`machine ${JSON.stringify(machine)}; versions ${JSON.stringify(versions)}; ${QUICK ? 'quick' : 'full'} run`);
+
+  const topology = await createTopology({ containers: 1, prefix: `lxb-${randomBytes(3).toString('hex')}`, bridgeAddress: NET.bridgeCidr, wan: true });
+  const result: Record<string, unknown> = { date: new Date().toISOString(), quick: QUICK, machine, versions, parameters: { ...P, MAX_RATE, FLOOR_RATE, net: NET } };
+  const rows: Row[] = [];
+  try {
+    const load = topology.containers[0]!;
+    await topology.exec(load.ns, ['ip', 'addr', 'add', NET.loadCidr, 'dev', 'eth0'], { check: true });
+    const files = writeDnsFiles(topology.tmpDir);
+    const upstream = await startUpstream(topology, join(topology.tmpDir), files.upstreamHosts);
+    const dir = (name: string): string => join(topology.tmpDir, name);
+
+    const lxcCount = (d: string): number => {
+      try {
+        return readLeasesReadOnly(join(d, 'leases.db')).filter((l) => l.state === 'bound').length;
+      } catch {
+        return -1;
+      }
+    };
+    const fileLines = (f: string): number => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l.trim() !== '').length : -1);
+    const servers: Server[] = [
+      { id: 'lxc-dhcpd', known: true, fresh: true, leaseCount: lxcCount, start: (d) => (mkdirSync(d, { recursive: true }), startLxcDhcpd(topology, d, { probe: true, leaseDb: join(d, 'leases.db'), resolvConf: files.resolvConf })) },
+      { id: 'lxc-dhcpd --no-probe', known: false, fresh: !QUICK, leaseCount: lxcCount, start: (d) => (mkdirSync(d, { recursive: true }), startLxcDhcpd(topology, d, { probe: false, leaseDb: join(d, 'leases.db'), resolvConf: files.resolvConf })) },
+      { id: 'dnsmasq', known: false, fresh: true, leaseCount: (d) => fileLines(join(d, 'dnsmasq.leases')), start: (d) => (mkdirSync(d, { recursive: true }), startDnsmasq(topology, d, { logDhcp: false, ping: true })) },
+      { id: 'dnsmasq --no-ping', known: true, fresh: true, leaseCount: (d) => fileLines(join(d, 'dnsmasq.leases')), start: (d) => (mkdirSync(d, { recursive: true }), startDnsmasq(topology, d, { logDhcp: false, ping: false })) },
+      { id: 'dnsmasq --no-ping --log-dhcp', known: true, fresh: !QUICK, leaseCount: (d) => fileLines(join(d, 'dnsmasq.leases')), start: (d) => (mkdirSync(d, { recursive: true }), startDnsmasq(topology, d, { logDhcp: true, ping: false })) },
+    ];
+    if (kea) servers.push({ id: 'kea', known: true, fresh: true, leaseCount: (d) => fileLines(join(d, 'kea-leases4.csv')) - 1, start: (d) => (mkdirSync(d, { recursive: true }), startKea(topology, d)) });
+
+    const dhcp: Record<string, Awaited<ReturnType<typeof measureDhcp>>> = {};
+    for (const s of servers) {
+      log(`DHCP: ${s.id}`);
+      dhcp[s.id] = await measureDhcp(topology, load.ns, s, dir(s.id.replace(/[^a-z0-9]+/g, '-')));
+    }
+    result.dhcp = dhcp;
+
+    log('DNS: lxc-dhcpd');
+    const dnsLxc = await measureDns(topology, load.ns, 'lxc-dhcpd', () => (mkdirSync(dir('dns-lxc'), { recursive: true }), startLxcDhcpd(topology, dir('dns-lxc'), { probe: true, leaseDb: join(dir('dns-lxc'), 'leases.db'), resolvConf: files.resolvConf, hostsFile: files.lxcHosts })), files);
+    log('DNS: dnsmasq');
+    const dnsDm = await measureDns(topology, load.ns, 'dnsmasq', () => (mkdirSync(dir('dns-dnsmasq'), { recursive: true }), startDnsmasq(topology, dir('dns-dnsmasq'), { logDhcp: false, ping: true, addnHosts: files.dnsmasqHosts, upstream: topology.wan!.wanAddress })), files);
+    result.dns = { 'lxc-dhcpd': dnsLxc, dnsmasq: dnsDm };
+    await upstream.stop();
+
+    log('scale: lxc-dhcpd');
+    const scale: ScaleFigures[] = [];
+    for (const n of [0, ...P.scale]) scale.push(await measureScale(topology, load.ns, dir('scale'), files, n));
+    result.scale = scale;
+    const pool = poolAlloc();
+    result.poolAlloc = pool;
+    log(`  pool-alloc: ${JSON.stringify(pool)}`);
+
+    if (PROFILE) {
+      log('CPU profile of lxc-dhcpd under perfdhcp load');
+      const top = await profileLxcDhcpd(topology, load.ns, dir('profile'), files);
+      result.cpuProfileTop10 = top;
+      for (const t of top) log(`  ${t.selfPercent.toFixed(1).padStart(5)}%  ${t.functionName}  ${t.location}`);
+    }
+
+    // ---- table
+    const lxc = dhcp['lxc-dhcpd'];
+    const noProbe = dhcp['lxc-dhcpd --no-probe'];
+    const dhcpRows = (mode: 'known' | 'fresh', label: string, lxcId: string, lxcFig: DhcpFigures | null, peers: string[]): void => {
+      for (const [metric, unit, hib, pick] of [
+        [`DHCP ${label}: max rate`, 'DORA/s', true, (f: DhcpFigures) => f.search.bestRate],
+        [`DHCP ${label}: DISCOVER→OFFER avg`, 'ms', false, (f: DhcpFigures) => f.discoverOfferMs],
+        [`DHCP ${label}: REQUEST→ACK avg`, 'ms', false, (f: DhcpFigures) => f.requestAckMs],
+      ] as const) {
+        for (const p of peers) {
+          const pf = dhcp[p]?.[mode];
+          if (!pf) continue;
+          rows.push({ metric, unit, higherIsBetter: hib, lxcLabel: lxcId, lxc: lxcFig ? pick(lxcFig) : null, peer: p, peerValue: pick(pf) });
+        }
+      }
+    };
+    dhcpRows('known', 'known clients', 'lxc-dhcpd', lxc?.known ?? null, ['dnsmasq --no-ping', 'dnsmasq --no-ping --log-dhcp', 'kea']);
+    dhcpRows('fresh', 'new clients', 'lxc-dhcpd', lxc?.fresh ?? null, ['dnsmasq', 'dnsmasq --no-ping', 'dnsmasq --no-ping --log-dhcp', 'kea']);
+    if (noProbe?.fresh) dhcpRows('fresh', 'new clients', 'lxc-dhcpd --no-probe', noProbe.fresh, ['dnsmasq --no-ping', 'kea']);
+    for (const [key, label] of [['names', 'lease names'], ['nxdomain', 'NXDOMAIN .lxc'], ['forwarded', 'forwarded, cached']] as const) {
+      const a = dnsLxc[key];
+      const b = dnsDm[key];
+      rows.push({ metric: `DNS ${label}: qps`, unit: 'q/s', higherIsBetter: true, lxcLabel: 'lxc-dhcpd', lxc: a.qps, peer: 'dnsmasq', peerValue: b.qps });
+      rows.push({ metric: `DNS ${label}: lost`, unit: '', higherIsBetter: false, lxcLabel: 'lxc-dhcpd', lxc: a.lost, peer: 'dnsmasq', peerValue: b.lost });
+      rows.push({ metric: `DNS ${label}: avg latency`, unit: 'ms', higherIsBetter: false, lxcLabel: 'lxc-dhcpd', lxc: a.avgLatencyMs, peer: 'dnsmasq', peerValue: b.avgLatencyMs });
+      rows.push({ metric: `DNS ${label}: p99≈avg+2.33σ`, unit: 'ms', higherIsBetter: false, lxcLabel: 'lxc-dhcpd', lxc: a.p99ApproxMs, peer: 'dnsmasq', peerValue: b.p99ApproxMs });
+    }
+    for (const s of scale) {
+      rows.push({ metric: `RSS with ${s.leases} leases stored`, unit: 'MB', higherIsBetter: false, lxcLabel: 'lxc-dhcpd', lxc: s.rssMB, peer: '', peerValue: null });
+    }
+    for (const s of scale) {
+      if (s.leases === 0) continue;
+      rows.push({ metric: `start → first OFFER, ${s.leases} leases`, unit: 'ms', higherIsBetter: false, lxcLabel: 'lxc-dhcpd', lxc: s.firstOfferMs, peer: '', peerValue: null });
+    }
+    if (pool) {
+      rows.push({ metric: '/8 pool 99% full: allocate() mean', unit: 'µs', higherIsBetter: false, lxcLabel: 'lxc-dhcpd', lxc: pool.mean, peer: '', peerValue: null });
+      rows.push({ metric: '/8 pool 99% full: allocate() p99', unit: 'µs', higherIsBetter: false, lxcLabel: 'lxc-dhcpd', lxc: pool.p99, peer: '', peerValue: null });
+    }
+    result.rows = rows;
+  } finally {
+    await topology.destroy();
+  }
+
+  const elapsed = (Date.now() - startedAt) / 1000;
+  result.elapsedSeconds = elapsed;
+  const header = `${cpusLine(result)}\n${versionsLine(result)}`;
+  const table = textTable(rows);
+  process.stdout.write(`\n${header}\n\n${table}\n\nelapsed ${elapsed.toFixed(0)} s (budget ${BUDGET_MS / 1000} s)\n`);
+  if (elapsed * 1000 > BUDGET_MS) log(`WARNING: the run took ${elapsed.toFixed(0)} s, over its ${BUDGET_MS / 1000} s budget`);
+
+  const stamp = (result.date as string).replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+  const outDir = join(REPO, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  const base = `${stamp}${QUICK ? '-quick' : ''}`;
+  writeFileSync(join(outDir, `${base}.json`), JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(join(outDir, `${base}.svg`), ratioSvg(rows, `lxc-dhcpd vs peers, ${result.date as string}${QUICK ? ' (quick)' : ''}`));
+  log(`wrote bench/results/${base}.json and .svg`);
+  if (!QUICK) updateDoc(result, rows, base);
+}
+
+function cpusLine(r: Record<string, unknown>): string {
+  const m = r.machine as { cpus: number; cpuModel: string; memGiB: number; kernel: string };
+  return `machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memGiB} GiB, Linux ${m.kernel}`;
+}
+
+function versionsLine(r: Record<string, unknown>): string {
+  return `versions: ${Object.entries(r.versions as Record<string, string>).map(([k, v]) => `${k} ${v}`).join(', ')}`;
+}
+
+const DOC_BEGIN = '<!-- bench:begin (generated by npm run bench; edit outside these markers) -->';
+const DOC_END = '<!-- bench:end -->';
+
+function updateDoc(result: Record<string, unknown>, rows: Row[], base: string): void {
+  const path = join(REPO, 'docs', 'performance.md');
+  const section = [
+    DOC_BEGIN,
+    `Latest full run: ${result.date as string}, ${((result.elapsedSeconds as number) ?? 0).toFixed(0)} s.`,
+    '',
+    `- ${cpusLine(result)}`,
+    `- ${versionsLine(result)}`,
+    `- raw figures: [bench/results/${base}.json](../bench/results/${base}.json), chart: [bench/results/${base}.svg](../bench/results/${base}.svg)`,
+    '',
+    markdownTable(rows),
+    '',
+    `![ratios](../bench/results/${base}.svg)`,
+    DOC_END,
+  ].join('\n');
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : `# Performance\n\n${DOC_BEGIN}\n${DOC_END}\n`;
+  const a = text.indexOf(DOC_BEGIN);
+  const b = text.indexOf(DOC_END);
+  const next = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + DOC_END.length) : `${text.trimEnd()}\n\n${section}\n`;
+  writeFileSync(path, next);
+  log('updated docs/performance.md');
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${(e as Error).stack ?? String(e)}\n`);
+  process.exitCode = 1;
+});
