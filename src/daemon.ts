@@ -1,8 +1,7 @@
 /**
- * Wires the parts together: packet socket → frame/DHCP decoding → DhcpServer → lease commit → reply frames.
- * Every binding made while handling one socket wakeup is committed in one transaction before any of its ACKs is sent.
+ * Wires the parts together: host set-up (bridge, forwarding, NAT), the lease store, the DHCP server on the bridge's
+ * packet socket (src/dhcp/transport.ts), the DNS server on the bridge address, housekeeping and shutdown.
  */
-import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { formatIPv4, type IPv4 } from './net/address.ts';
 import { bridgeAddress } from './host/bridge-address.ts';
@@ -12,26 +11,13 @@ import { checkReservationConflicts, parseHostsFile, type Reservation } from './c
 import { AddressPool } from './leases/pool.ts';
 import { LeaseStore } from './leases/store.ts';
 import { LeaseTable } from './leases/table.ts';
-import { DHCP_SERVER_PORT, messageTypeName } from './dhcp/constants.ts';
-import { parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from './dhcp/message.ts';
-import { AddressProber } from './dhcp/probe.ts';
-import { ESSENTIAL_OPTIONS, replySizeLimit } from './dhcp/reply.ts';
-import { DhcpServer, type Decision, type LeaseEvent } from './dhcp/server.ts';
-import { dhcpServerFilter } from './wire/bpf.ts';
-import {
-  ARP_REQUEST,
-  buildArpFrame,
-  buildUdpFrame,
-  ETHERTYPE_ARP,
-  parseArpFrame,
-  parseUdpFrame,
-  BROADCAST_MAC,
-} from './wire/frame.ts';
-import { PacketSocket, type ReceivedFrame } from './wire/packet-socket.ts';
-import { quote, RateLimitedCounter, type Logger } from './log.ts';
 import { HostNames } from './leases/names.ts';
+import { AddressProber } from './dhcp/probe.ts';
+import { DhcpServer } from './dhcp/server.ts';
+import { DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts';
 import { DnsServer, type Recursor } from './dns/server.ts';
 import { LocalZones, NAME_SERVER_LABEL, reverseZoneName } from './dns/zone.ts';
+import { RateLimitedCounter, type Logger } from './log.ts';
 
 /** Negative-caching TTL and SOA/NS TTL of our zones. */
 const DNS_SOA_TTL = 30;
@@ -101,10 +87,6 @@ function loadReservations(config: DaemonConfig): Reservation[] {
   return list;
 }
 
-function formatEvent(e: LeaseEvent): string {
-  const detail = e.detail ? ` (${e.detail})` : '';
-  return `DHCP${e.type} ${formatIPv4(e.ip)} ${e.mac || '-'} ${quote(e.hostname)}${detail}`;
-}
 
 export async function startDaemon(config: DaemonConfig, log: Logger): Promise<RunningDaemon> {
   let host: HostSetup | null = null;
@@ -153,128 +135,35 @@ async function startServices(
   leases.load();
 
   const drops = new RateLimitedCounter();
-  const countDrop = (reason: string, detail: string): void => {
-    if (drops.hit(reason)) log.warn(`dropped DHCP packet: ${reason}: ${detail}`);
-  };
-
-  let socket: PacketSocket | null = null;
-  const prober = config.probe
-    ? new AddressProber((ip: IPv4) => {
-        if (!socket) return;
-        socket.send(
-          buildArpFrame(
-            { operation: ARP_REQUEST, senderMac: socket.mac, senderIp: serverIp, targetMac: '00:00:00:00:00:00', targetIp: ip },
-            BROADCAST_MAC,
-          ),
-        );
-      }, config.probeTimeoutMs)
-    : null;
-
-  const openSocket = (onFrames: (frames: ReceivedFrame[]) => void): PacketSocket => {
-    try {
-      return PacketSocket.open({ ifname: config.bridge, filter: dhcpServerFilter(), onFrames, onError: (e) => log.error(`packet socket: ${e.message}`) });
-    } catch (e) {
-      throw new StartupError(`${(e as Error).message} (lxc-dhcpd needs root or CAP_NET_RAW)`);
-    }
-  };
-
-  let server!: DhcpServer;
-  const toFrame = (d: Extract<Decision, { kind: 'reply' }>, request: DhcpMessage): Buffer => {
-    const s = socket as PacketSocket;
-    const encoded = serializeDhcpMessage(d.reply, { maxLength: replySizeLimit(request, s.mtu), essential: ESSENTIAL_OPTIONS });
-    if (encoded.omitted.length > 0) log.debug(`reply to ${d.event.mac} left out options ${encoded.omitted.join(',')} to fit`);
-    return buildUdpFrame({
-      srcMac: s.mac,
-      dstMac: d.destination.mac,
-      srcIp: serverIp,
-      dstIp: d.destination.ip,
-      srcPort: DHCP_SERVER_PORT,
-      dstPort: d.destination.port,
-      ttl: 64,
-      payload: encoded.data,
+  let prober: AddressProber | null = null;
+  let transport: DhcpTransport;
+  try {
+    transport = new DhcpTransport({
+      bridge: config.bridge,
+      serverIp,
+      commit: () => leases.commit(),
+      drops,
+      log,
+      onArpSender: (ip) => prober?.onArpFrom(ip),
     });
-  };
+  } catch (e) {
+    store.close();
+    throw new StartupError(`${(e as Error).message} (lxc-dhcpd needs root or CAP_NET_RAW)`);
+  }
+  if (config.probe) prober = new AddressProber((ip) => transport.sendArpProbe(ip), config.probeTimeoutMs);
 
-  /** Commits once for the whole batch, then sends every reply: no ACK leaves before its binding is on disk. */
-  const deliver = (batch: { decision: Decision; request: DhcpMessage }[]): void => {
-    try {
-      leases.commit();
-    } catch (e) {
-      log.error(`lease database commit failed, replies withheld: ${(e as Error).message}`);
-      return;
-    }
-    const frames: Buffer[] = [];
-    for (const { decision, request } of batch) {
-      if (decision.kind === 'drop') {
-        if (decision.reason === 'not-for-us' || decision.reason === 'probe-pending') log.debug(`ignored: ${decision.detail}`);
-        else countDrop(decision.reason, decision.detail);
-        continue;
-      }
-      if (decision.event) log.info(formatEvent(decision.event));
-      if (decision.kind === 'reply') {
-        frames.push(toFrame(decision, request));
-      }
-    }
-    for (const c of server.conflicts.splice(0)) log.warn(formatEvent(c));
-    if (frames.length > 0 && socket) {
-      const sent = socket.sendMany(frames);
-      if (sent < frames.length) countDrop('send-queue-full', `${frames.length - sent} replies not sent`);
-    }
-  };
-
-  const onFrames = (frames: ReceivedFrame[]): void => {
-    const batch: { decision: Decision; request: DhcpMessage }[] = [];
-    for (const frame of frames) {
-      if (frame.pktType === PACKET_OUTGOING) continue;
-      try {
-        if (frame.data.length >= 14 && frame.data.readUInt16BE(12) === ETHERTYPE_ARP) {
-          const arp = parseArpFrame(frame.data);
-          if (arp && prober) prober.onArpFrom(arp.senderIp);
-          continue;
-        }
-        const udp = parseUdpFrame(frame.data);
-        if (!udp.ok) {
-          countDrop(udp.reason, udp.detail);
-          continue;
-        }
-        if (udp.datagram.dstPort !== DHCP_SERVER_PORT) continue;
-        const parsed = parseDhcpMessage(udp.datagram.payload);
-        if (!parsed.ok) {
-          countDrop(parsed.reason, `${parsed.detail} from ${udp.datagram.srcMac}`);
-          continue;
-        }
-        const request = parsed.message;
-        log.debug(`received DHCP${messageTypeName(request.options.messageType)} xid 0x${request.xid.toString(16)} from ${udp.datagram.srcMac}`);
-        const result = server.handle({ message: request, frameSrcMac: udp.datagram.srcMac });
-        if (result instanceof Promise) {
-          result.then(
-            (decision) => deliver([{ decision, request }]),
-            (e: unknown) => countDrop('internal-error', (e as Error).message),
-          );
-        } else {
-          batch.push({ decision: result, request });
-        }
-      } catch (e) {
-        countDrop('internal-error', (e as Error).stack ?? String(e));
-      }
-    }
-    if (batch.length > 0) deliver(batch);
-  };
-
-  socket = openSocket(onFrames);
-  const network = {
-    serverIp,
-    prefixLength,
-    routers: [serverIp],
-    dnsServers: config.dns ? [serverIp] : config.dnsServersWhenOff,
-    domain: config.domain,
-    mtu: socket.mtu,
-  };
   const names = new HostNames();
-  server = new DhcpServer({
+  const server = new DhcpServer({
     names,
     unclaimableNames: new Set([NAME_SERVER_LABEL]),
-    network,
+    network: {
+      serverIp,
+      prefixLength,
+      routers: [serverIp],
+      dnsServers: config.dns ? [serverIp] : config.dnsServersWhenOff,
+      domain: config.domain,
+      mtu: transport.mtu,
+    },
     leaseSeconds: config.leaseSeconds,
     rapidCommit: config.rapidCommit,
     offerHoldMs: 60_000,
@@ -287,18 +176,7 @@ async function startServices(
     readyFreshMs: 60_000,
     now: Date.now,
   });
-
-  // A kernel socket on bridge-ip:67 keeps the kernel from answering unicast requests (renewals, relays) with ICMP
-  // port-unreachable; everything it receives is also seen, and answered, through the packet socket.
-  let icmpGuard: Socket | null = createSocket({ type: 'udp4' });
-  icmpGuard.on('error', (e) => {
-    log.warn(`could not bind ${formatIPv4(serverIp)}:67 (${e.message}); unicast renewals may see ICMP port unreachable`);
-    icmpGuard?.close();
-    icmpGuard = null;
-  });
-  icmpGuard.on('message', () => undefined);
-  icmpGuard.bind({ address: formatIPv4(serverIp), port: DHCP_SERVER_PORT, exclusive: true });
-
+  transport.attach(server);
   server.loadNames();
   server.tick(); // starts probing the first never-used addresses right away
 
@@ -319,16 +197,16 @@ async function startServices(
     try {
       await dns.listen();
     } catch (e) {
-      socket.close();
-      icmpGuard?.close();
+      transport.close();
       store.close();
       throw new StartupError((e as Error).message);
     }
   }
+
   const tick = setInterval(() => {
     try {
-      for (const e of server.tick()) log.info(formatEvent(e));
-      for (const c of server.conflicts.splice(0)) log.warn(formatEvent(c));
+      for (const e of server.tick()) log.info(formatLeaseEvent(e));
+      for (const c of server.conflicts.splice(0)) log.warn(formatLeaseEvent(c));
       leases.commit();
     } catch (e) {
       log.error(`housekeeping failed: ${(e as Error).message}`);
@@ -336,7 +214,7 @@ async function startServices(
   }, 1000);
 
   log.info(
-    `serving DHCP on ${config.bridge} (${formatIPv4(serverIp)}/${prefixLength}, mtu ${socket.mtu}), range ${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}, ` +
+    `serving DHCP on ${config.bridge} (${formatIPv4(serverIp)}/${prefixLength}, mtu ${transport.mtu}), range ${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}, ` +
       `lease ${config.leaseSeconds}s, domain ${config.domain}, ${leases.activeCount} active leases in ${config.leaseDb}, ` +
       `probe ${config.probe ? `on (${config.probeTimeoutMs} ms)` : 'off'}, rapid commit ${config.rapidCommit ? 'on' : 'off'}, ` +
       `DNS ${dns ? `on ${formatIPv4(serverIp)}:${dns.port} (zones ${config.domain}, ${reverseZoneName(serverIp, prefixLength)})` : 'off'}`,
@@ -363,8 +241,7 @@ async function startServices(
       clearInterval(tick);
       prober?.close();
       dns?.close();
-      socket?.close();
-      icmpGuard?.close();
+      transport.close();
       store.close();
       await host?.teardown(log);
     },

@@ -80,7 +80,7 @@ test('renewing keeps the address', async () => {
     const renewed = await client.renew();
     assert.equal(renewed.ip, before, `${client.kind} kept its address on renew`);
   }
-  assert.match(daemon.log(), /DHCPACK \S+ 02:1a:b0:00:00:01 "ct-udhcpc" \(renewing\)/);
+  await daemon.waitForLog(/DHCPACK \S+ 02:1a:b0:00:00:01 "ct-udhcpc" \(renewing\)/, 5000);
 });
 
 test('SIGKILL and restart: every lease survives, renewals keep their addresses', async () => {
@@ -88,7 +88,7 @@ test('SIGKILL and restart: every lease survives, renewals keep their addresses',
   daemon.process.signal('SIGKILL');
   await daemon.process.exited;
   daemon = await startLxcDhcpd(topology, { leaseDb: daemon.leaseDb, extraArgs: ['--lease-time', '120'] });
-  assert.match(daemon.log(), /3 active leases/);
+  await daemon.waitForLog(/3 active leases/, 5000);
   const afterRestart = await leasesJson(daemon.leaseDb);
   assert.deepEqual(
     afterRestart.map((r) => [r.mac, r.ip, r.hostname]).sort(),

@@ -49,7 +49,7 @@ test('rapid commit: dhcpcd asking for it gets an ACK straight to its DISCOVER', 
   const replies = (await capture.stop()).filter((p) => p.source?.port === 67);
   assert.deepEqual(replies.map((p) => p.dhcpType), ['ACK']);
   assert.equal(replies[0]?.checksum, 'ok');
-  assert.match(daemon.log(), /DHCPACK \S+ 02:1a:b0:00:00:04 .*rapid commit/);
+  await daemon.waitForLog(/DHCPACK \S+ 02:1a:b0:00:00:04 .*rapid commit/, 5000);
 });
 
 test('hosts-file reservations apply, and SIGHUP re-reads them without dropping leases', async () => {

@@ -103,7 +103,7 @@ test('a second client claiming a held name gets a lease but not the name', async
   clients.push(thief);
   assert.notEqual(thief.lease.ip, clients[0]?.lease.ip);
   assert.equal((await dig(observer.ns, '+short', 'test.lxc')).trim(), clients[0]?.lease.ip);
-  assert.match(daemon.log(), /DHCPACK \S+ 02:1a:b0:00:00:03 - \(selecting; name "test" is held by the lease of 02:1a:b0:00:00:01/);
+  await daemon.waitForLog(/DHCPACK \S+ 02:1a:b0:00:00:03 - \(selecting; name "test" is held by the lease of 02:1a:b0:00:00:01/, 5000);
   await thief.release();
 });
 

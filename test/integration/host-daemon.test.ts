@@ -75,7 +75,7 @@ test('one command creates the bridge with its address, turns forwarding on and i
   assert.match(rules, /iifname "br0" tcp dport 53 accept/);
   assert.match(rules, /iifname "br0" accept/);
   assert.match(rules, /oifname "br0" accept/);
-  assert.match(daemon.log(), /bridge br0: created/);
+  await daemon.waitForLog(/bridge br0: created/, 5000);
 
   await daemon.stop();
   assert.equal(daemon.process.exitStatus?.code, 0);
@@ -108,7 +108,7 @@ test('a container gets a lease and reaches the wan with its source rewritten to 
   const rules = await nftOurs();
   assert.equal(rules.match(/masquerade/g)?.length, 1, rules);
   assert.equal(rules.match(/udp dport 67 accept/g)?.length, 1, rules);
-  assert.match(again.log(), /bridge br0: reused/);
+  await again.waitForLog(/bridge br0: reused/, 5000);
   await again.stop();
   assert.notEqual((await hostExec('nft', 'list', 'table', 'ip', 'lxc-dhcpd')).code, 0, 'our table is gone');
   assert.equal(await linkExists('br0'), true, 'a bridge with a container attached is kept');

@@ -1,0 +1,214 @@
+/**
+ * The DHCP server on the wire: frames from the bridge's packet socket are decoded and handed to the DhcpServer; its
+ * decisions become reply frames. All bindings made while handling one socket wakeup are committed in one transaction
+ * before any of that wakeup's replies is sent (RFC 2131 §4.3.1: the binding is on disk before the ACK).
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { formatIPv4, type IPv4 } from '../net/address.ts';
+import { quote, type Logger, type RateLimitedCounter } from '../log.ts';
+import { dhcpServerFilter } from '../wire/bpf.ts';
+import {
+  ARP_REQUEST,
+  BROADCAST_MAC,
+  ETHERTYPE_ARP,
+  buildArpFrame,
+  buildUdpFrame,
+  parseArpFrame,
+  parseUdpFrame,
+} from '../wire/frame.ts';
+import { PacketSocket, type ReceivedFrame } from '../wire/packet-socket.ts';
+import { DHCP_SERVER_PORT, messageTypeName } from './constants.ts';
+import { parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from './message.ts';
+import { ESSENTIAL_OPTIONS, replySizeLimit } from './reply.ts';
+import type { Decision, DhcpServer, LeaseEvent } from './server.ts';
+
+const PACKET_OUTGOING = 4;
+
+export interface DhcpTransportOptions {
+  bridge: string;
+  serverIp: IPv4;
+  /** Makes every binding staged so far durable; called before replies are sent. */
+  commit: () => void;
+  drops: RateLimitedCounter;
+  log: Logger;
+  /** Told about every ARP sender seen on the bridge (conflict probes). */
+  onArpSender?: (ip: IPv4) => void;
+  /** Told about every received request and sent reply, by message type (metrics). */
+  onMessage?: (direction: 'received' | 'sent', type: string) => void;
+}
+
+export function formatLeaseEvent(e: LeaseEvent): string {
+  const detail = e.detail ? ` (${e.detail})` : '';
+  return `DHCP${e.type} ${formatIPv4(e.ip)} ${e.mac || '-'} ${quote(e.hostname)}${detail}`;
+}
+
+interface Pending {
+  decision: Decision;
+  request: DhcpMessage;
+}
+
+export class DhcpTransport {
+  private server: DhcpServer | null = null;
+  private readonly socket: PacketSocket;
+  private icmpGuard: Socket | null;
+
+  /** Throws when the packet socket cannot be opened (no such interface, no CAP_NET_RAW). */
+  constructor(private readonly o: DhcpTransportOptions) {
+    this.socket = PacketSocket.open({
+      ifname: o.bridge,
+      filter: dhcpServerFilter(),
+      onFrames: (frames) => this.onFrames(frames),
+      onError: (e) => o.log.error(`packet socket: ${e.message}`),
+    });
+    this.icmpGuard = this.openIcmpGuard();
+  }
+
+  get mtu(): number {
+    return this.socket.mtu;
+  }
+
+  get mac(): string {
+    return this.socket.mac;
+  }
+
+  attach(server: DhcpServer): void {
+    this.server = server;
+  }
+
+  /** ARP who-has for `ip` from the bridge: an answer means the address is in use. */
+  sendArpProbe(ip: IPv4): void {
+    this.socket.send(
+      buildArpFrame(
+        { operation: ARP_REQUEST, senderMac: this.socket.mac, senderIp: this.o.serverIp, targetMac: '00:00:00:00:00:00', targetIp: ip },
+        BROADCAST_MAC,
+      ),
+    );
+  }
+
+  close(): void {
+    this.socket.close();
+    this.icmpGuard?.close();
+    this.icmpGuard = null;
+  }
+
+  /**
+   * A kernel socket on bridge-ip:67 keeps the kernel from answering unicast requests (renewals, relays) with ICMP
+   * port-unreachable; what it receives is also seen, and answered, through the packet socket. Its receive buffer is
+   * kept minimal so that duplicates mostly die in the kernel.
+   */
+  private openIcmpGuard(): Socket | null {
+    const guard = createSocket({ type: 'udp4' });
+    guard.on('error', (e) => {
+      this.o.log.warn(`could not bind ${formatIPv4(this.o.serverIp)}:67 (${e.message}); unicast renewals may see ICMP port unreachable`);
+      guard.close();
+      if (this.icmpGuard === guard) this.icmpGuard = null;
+    });
+    guard.on('message', () => undefined);
+    guard.bind({ address: formatIPv4(this.o.serverIp), port: DHCP_SERVER_PORT, exclusive: true }, () => {
+      try {
+        guard.setRecvBufferSize(1);
+      } catch {
+        // only an optimisation
+      }
+    });
+    return guard;
+  }
+
+  private countDrop(reason: string, detail: string): void {
+    if (this.o.drops.hit(reason)) this.o.log.warn(`dropped DHCP packet: ${reason}: ${detail}`);
+  }
+
+  private onFrames(frames: ReceivedFrame[]): void {
+    const server = this.server;
+    if (!server) return;
+    const batch: Pending[] = [];
+    for (const frame of frames) {
+      if (frame.pktType === PACKET_OUTGOING) continue;
+      try {
+        const request = this.decode(frame.data);
+        if (!request) continue;
+        const result = server.handle(request);
+        if (result instanceof Promise) {
+          result.then(
+            (decision) => this.deliver([{ decision, request: request.message }]),
+            (e: unknown) => this.countDrop('internal-error', (e as Error).message),
+          );
+        } else {
+          batch.push({ decision: result, request: request.message });
+        }
+      } catch (e) {
+        this.countDrop('internal-error', (e as Error).stack ?? String(e));
+      }
+    }
+    if (batch.length > 0) this.deliver(batch);
+  }
+
+  /** A DHCP request out of a frame, or null (ARP, not for port 67, malformed: counted). */
+  private decode(data: Buffer): { message: DhcpMessage; frameSrcMac: string } | null {
+    if (data.length >= 14 && data.readUInt16BE(12) === ETHERTYPE_ARP) {
+      const arp = parseArpFrame(data);
+      if (arp) this.o.onArpSender?.(arp.senderIp);
+      return null;
+    }
+    const udp = parseUdpFrame(data);
+    if (!udp.ok) {
+      this.countDrop(udp.reason, udp.detail);
+      return null;
+    }
+    if (udp.datagram.dstPort !== DHCP_SERVER_PORT) return null;
+    const parsed = parseDhcpMessage(udp.datagram.payload);
+    if (!parsed.ok) {
+      this.countDrop(parsed.reason, `${parsed.detail} from ${udp.datagram.srcMac}`);
+      return null;
+    }
+    const type = messageTypeName(parsed.message.options.messageType);
+    this.o.onMessage?.('received', type);
+    if (this.o.log.enabled('debug')) {
+      this.o.log.debug(`received DHCP${type} xid 0x${parsed.message.xid.toString(16)} from ${udp.datagram.srcMac}`);
+    }
+    return { message: parsed.message, frameSrcMac: udp.datagram.srcMac };
+  }
+
+  /** Commits once for the whole batch, then sends every reply: no ACK leaves before its binding is on disk. */
+  private deliver(batch: Pending[]): void {
+    try {
+      this.o.commit();
+    } catch (e) {
+      this.o.log.error(`lease database commit failed, replies withheld: ${(e as Error).message}`);
+      return;
+    }
+    const frames: Buffer[] = [];
+    for (const { decision, request } of batch) {
+      if (decision.kind === 'drop') {
+        if (decision.reason === 'not-for-us' || decision.reason === 'probe-pending') this.o.log.debug(`ignored: ${decision.detail}`);
+        else this.countDrop(decision.reason, decision.detail);
+        continue;
+      }
+      if (decision.event) this.o.log.info(formatLeaseEvent(decision.event));
+      if (decision.kind === 'reply') {
+        frames.push(this.toFrame(decision, request));
+        this.o.onMessage?.('sent', messageTypeName(decision.reply.options.messageType));
+      }
+    }
+    for (const c of this.server?.conflicts.splice(0) ?? []) this.o.log.warn(formatLeaseEvent(c));
+    if (frames.length > 0) {
+      const sent = this.socket.sendMany(frames);
+      if (sent < frames.length) this.countDrop('send-queue-full', `${frames.length - sent} replies not sent`);
+    }
+  }
+
+  private toFrame(d: Extract<Decision, { kind: 'reply' }>, request: DhcpMessage): Buffer {
+    const encoded = serializeDhcpMessage(d.reply, { maxLength: replySizeLimit(request, this.socket.mtu), essential: ESSENTIAL_OPTIONS });
+    if (encoded.omitted.length > 0) this.o.log.debug(`reply to ${d.event.mac} left out options ${encoded.omitted.join(',')} to fit`);
+    return buildUdpFrame({
+      srcMac: this.socket.mac,
+      dstMac: d.destination.mac,
+      srcIp: this.o.serverIp,
+      dstIp: d.destination.ip,
+      srcPort: DHCP_SERVER_PORT,
+      dstPort: d.destination.port,
+      ttl: 64,
+      payload: encoded.data,
+    });
+  }
+}
