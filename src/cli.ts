@@ -1,5 +1,7 @@
 /** Command line: `lxc-dhcpd --bridge br0 --range 10.0.0.100-200` serves; `lxc-dhcpd leases` lists the lease table. */
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
+import { parseConfigFile } from './config/file.ts';
 import { hideBin } from 'yargs/helpers';
 import { checkRangeInSubnet, parseRange } from './config/range.ts';
 import { defaultBridgeAddress } from './host/default-address.ts';
@@ -25,6 +27,30 @@ const PROGRAM = 'lxc-dhcpd';
 function die(message: string): never {
   process.stderr.write(`${PROGRAM}: ${message}\n`);
   process.exit(2);
+}
+
+const SERVE_OPTIONS = new Set([
+  'bridge', 'range', 'lease-time', 'domain', 'lease-db', 'host', 'hosts-file', 'log-level', 'probe', 'probe-timeout',
+  'rapid-commit', 'decline-time', 'host-setup', 'address', 'netmask', 'uplink', 'nat', 'firewall', 'dns', 'dns-port',
+  'upstream', 'resolv-conf',
+]);
+const REPEATABLE_OPTIONS = new Set(['host', 'upstream']);
+
+/** yargs config hook: a parse error becomes the one-line error of the whole command. */
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read --config ${path}: ${(e as Error).message}`);
+  }
+  const parsed = parseConfigFile(text, path, REPEATABLE_OPTIONS, SERVE_OPTIONS);
+  if (!parsed.ok) throw new Error(parsed.error);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(parsed.value)) {
+    out[key] = typeof value === 'string' && /^\d+$/.test(value) && !REPEATABLE_OPTIONS.has(key) ? Number(value) : value;
+  }
+  return out;
 }
 
 function defaultLeaseDb(bridge: string): string {
@@ -192,7 +218,10 @@ await yargs(hideBin(process.argv))
         .option('dns-port', { type: 'number', default: 53, describe: 'DNS port on the bridge address' })
         .option('upstream', { type: 'string', array: true, default: [] as string[], describe: 'upstream DNS server IP[:PORT], repeatable [default: nameservers of --resolv-conf]' })
         .option('resolv-conf', { type: 'string', default: '/etc/resolv.conf', describe: 'where to read upstream nameservers (re-read when it changes)' })
-        .example('$0 --bridge br0 --range 10.0.0.100-200', 'serve 10.0.0.100..200 on br0 (br0 has 10.0.0.1/24)')
+        .option('config', { type: 'string', describe: 'read options from FILE (key = value lines, same names as the flags; flags win)' })
+        .config('config', (path: string) => readConfigFile(path))
+        .example('$0 --bridge br0 --range 10.0.0.100-200', 'create/reuse br0 with 10.0.0.1/24, serve DHCP+DNS, NAT the subnet')
+        .example('$0 --config /etc/lxc-dhcpd/br0.conf', 'the same from a config file')
         .example('$0 --bridge br0 --range 10.0.0.100-200 --host 02:1a:b0:00:00:05,10.0.0.5,web', 'with a reservation'),
     (argv) => serve(argv as unknown as Parameters<typeof serve>[0]),
   )
