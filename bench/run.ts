@@ -3,7 +3,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createTopology, type Topology } from '../test/harness/netns.ts';
 import { LeaseStore } from '../src/leases/store.ts';
@@ -11,7 +11,7 @@ import { readLeasesReadOnly } from '../src/leases/store.ts';
 import { parseIPv4 } from '../src/net/address.ts';
 import { runPerfdhcp, searchRate, type PerfdhcpResult, type SearchResult, type StepResult } from './lib/perfdhcp.ts';
 import { runDnsperf, type DnsperfResult } from './lib/dnsperf.ts';
-import { NET, REPO, startDnsmasq, startKea, startLxcDhcpd, startUpstream, lxcDhcpdArgv, type ServerProcess } from './lib/servers.ts';
+import { NET, REPO, startDnsmasq, startKea, startLxcDhcpd, startUpstream, waitIdle, type ServerProcess } from './lib/servers.ts';
 import { markdownTable, ratioSvg, textTable, type Row } from './lib/report.ts';
 import { topFunctions, type ProfileEntry } from './lib/cpuprofile.ts';
 
@@ -23,8 +23,8 @@ const BUDGET_MS = QUICK ? 60_000 : 600_000;
 const startedAt = Date.now();
 
 const P = QUICK
-  ? { seconds: 2, runsPerStep: 1, maxSteps: 1, knownStart: 1000, newStart: 500, knownClients: 1000, dnsSeconds: 2, names: 200, fwdNames: 100, scale: [10_000, 100_000] }
-  : { seconds: 3, runsPerStep: 3, maxSteps: 5, knownStart: 2000, newStart: 1000, knownClients: 1000, dnsSeconds: 5, names: 1000, fwdNames: 100, scale: [10_000, 100_000] };
+  ? { seconds: 1, runsPerStep: 1, maxSteps: 1, searchSeconds: 0, knownStart: 500, newStart: 250, knownClients: 200, dnsSeconds: 1, names: 200, fwdNames: 100, scale: [100_000] }
+  : { seconds: 3, runsPerStep: 3, maxSteps: 6, searchSeconds: 50, knownStart: 1000, newStart: 1000, knownClients: 1000, dnsSeconds: 5, names: 1000, fwdNames: 100, scale: [0, 10_000, 100_000] };
 const MAX_RATE = 16_000;
 const FLOOR_RATE = 50;
 /** Leases one server may hand out to new clients before it is restarted with an empty store (range holds 65 278). */
@@ -93,6 +93,14 @@ interface Server {
 }
 
 let macPrefixCounter = 0x10;
+/** Total time spent waiting for servers to drain their backlog between runs (ms), per server id. */
+const drainMs: Record<string, number> = {};
+
+async function settle(proc: ServerProcess, id: string): Promise<void> {
+  const waited = await waitIdle(proc.proc.pid);
+  drainMs[id] = (drainMs[id] ?? 0) + waited;
+  if (waited > 1000) log(`  (${id} was busy for ${(waited / 1000).toFixed(1)} s after the previous run)`);
+}
 
 async function measureDhcp(topology: Topology, loadNs: string, server: Server, dir: string): Promise<{ known: DhcpFigures | null; fresh: DhcpFigures | null; knownLeasesAfterWarmup: number | null }> {
   mkdirSync(dir, { recursive: true });
@@ -105,12 +113,15 @@ async function measureDhcp(topology: Topology, loadNs: string, server: Server, d
       const base = '02:aa:00:00:00:00';
       const clients = P.knownClients;
       // warm-up: every client gets a lease (perfdhcp -R picks MACs base, base+1, ... in turn)
-      const warm = await runPerfdhcp(topology, loadNs, NET.serverIp, { rate: 500, clients, baseMac: base, seconds: Math.ceil((clients * 1.5) / 500) });
+      const warm = await runPerfdhcp(topology, loadNs, NET.serverIp, { rate: 500, clients, baseMac: base, seconds: Math.max(1, Math.ceil((clients * 1.5) / 500)) });
       knownLeases = server.leaseCount(dir);
       log(`${server.id}: warm-up ${warm.acksReceived} ACKs, ${knownLeases} leases in the store`);
       const search = await searchRate(
-        { startRate: P.knownStart, maxRate: MAX_RATE, floorRate: FLOOR_RATE, maxSteps: P.maxSteps, runsPerStep: P.runsPerStep, resolution: 1.25 },
-        (rate) => runPerfdhcp(topology, loadNs, NET.serverIp, { rate, clients, baseMac: base, seconds: P.seconds }),
+        { startRate: P.knownStart, maxRate: MAX_RATE, floorRate: FLOOR_RATE, maxSteps: P.maxSteps, runsPerStep: P.runsPerStep, resolution: 1.25, deadline: Date.now() + P.searchSeconds * 1000 },
+        async (rate) => {
+          await settle(proc, server.id);
+          return runPerfdhcp(topology, loadNs, NET.serverIp, { rate, clients, baseMac: base, seconds: P.seconds });
+        },
         (s) => describeStep(`${server.id} known`, s),
       );
       const l = latencyOf(search);
@@ -119,7 +130,7 @@ async function measureDhcp(topology: Topology, loadNs: string, server: Server, d
     if (server.fresh) {
       let issued = Number.POSITIVE_INFINITY; // restart before the first new-client run: empty store
       const search = await searchRate(
-        { startRate: P.newStart, maxRate: MAX_RATE, floorRate: FLOOR_RATE, maxSteps: P.maxSteps, runsPerStep: P.runsPerStep, resolution: 1.25 },
+        { startRate: P.newStart, maxRate: MAX_RATE, floorRate: FLOOR_RATE, maxSteps: P.maxSteps, runsPerStep: P.runsPerStep, resolution: 1.25, deadline: Date.now() + P.searchSeconds * 1000 },
         async (rate) => {
           const want = rate * P.seconds;
           if (issued + want > NEW_CLIENT_BUDGET) {
@@ -128,6 +139,7 @@ async function measureDhcp(topology: Topology, loadNs: string, server: Server, d
             issued = 0;
           }
           issued += want;
+          await settle(proc, server.id);
           const prefix = macPrefixCounter++ & 0xff;
           return runPerfdhcp(topology, loadNs, NET.serverIp, { rate, clients: 1_000_000, baseMac: macOf(prefix, 0).replace(/^02/, '06'), seconds: P.seconds });
         },
@@ -331,6 +343,8 @@ async function main(): Promise<void> {
     cpuModel: cpus()[0]?.model ?? '?',
     memGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
     kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(),
+    /** 1-minute load average before the bench starts: other work on the machine moves the figures. */
+    loadAverageAtStart: Number((loadavg()[0] ?? 0).toFixed(2)),
   };
   log(`machine ${JSON.stringify(machine)}; versions ${JSON.stringify(versions)}; ${QUICK ? 'quick' : 'full'} run`);
 
@@ -351,6 +365,9 @@ async function main(): Promise<void> {
         return -1;
       }
     };
+    /** Kea's memfile appends a line per lease update: count distinct addresses. */
+    const keaLeases = (f: string): number =>
+      existsSync(f) ? new Set(readFileSync(f, 'utf8').split('\n').slice(1).filter((l) => l.trim() !== '').map((l) => l.split(',')[0])).size : -1;
     const fileLines = (f: string): number => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l.trim() !== '').length : -1);
     const servers: Server[] = [
       { id: 'lxc-dhcpd', known: true, fresh: true, leaseCount: lxcCount, start: (d) => (mkdirSync(d, { recursive: true }), startLxcDhcpd(topology, d, { probe: true, leaseDb: join(d, 'leases.db'), resolvConf: files.resolvConf })) },
@@ -359,7 +376,7 @@ async function main(): Promise<void> {
       { id: 'dnsmasq --no-ping', known: true, fresh: true, leaseCount: (d) => fileLines(join(d, 'dnsmasq.leases')), start: (d) => (mkdirSync(d, { recursive: true }), startDnsmasq(topology, d, { logDhcp: false, ping: false })) },
       { id: 'dnsmasq --no-ping --log-dhcp', known: true, fresh: !QUICK, leaseCount: (d) => fileLines(join(d, 'dnsmasq.leases')), start: (d) => (mkdirSync(d, { recursive: true }), startDnsmasq(topology, d, { logDhcp: true, ping: false })) },
     ];
-    if (kea) servers.push({ id: 'kea', known: true, fresh: true, leaseCount: (d) => fileLines(join(d, 'kea-leases4.csv')) - 1, start: (d) => (mkdirSync(d, { recursive: true }), startKea(topology, d)) });
+    if (kea) servers.push({ id: 'kea', known: true, fresh: true, leaseCount: (d) => keaLeases(join(d, 'kea-leases4.csv')), start: (d) => (mkdirSync(d, { recursive: true }), startKea(topology, d)) });
 
     const dhcp: Record<string, Awaited<ReturnType<typeof measureDhcp>>> = {};
     for (const s of servers) {
@@ -367,6 +384,7 @@ async function main(): Promise<void> {
       dhcp[s.id] = await measureDhcp(topology, load.ns, s, dir(s.id.replace(/[^a-z0-9]+/g, '-')));
     }
     result.dhcp = dhcp;
+    result.drainMs = drainMs;
 
     log('DNS: lxc-dhcpd');
     const dnsLxc = await measureDns(topology, load.ns, 'lxc-dhcpd', () => (mkdirSync(dir('dns-lxc'), { recursive: true }), startLxcDhcpd(topology, dir('dns-lxc'), { probe: true, leaseDb: join(dir('dns-lxc'), 'leases.db'), resolvConf: files.resolvConf, hostsFile: files.lxcHosts })), files);
@@ -377,7 +395,7 @@ async function main(): Promise<void> {
 
     log('scale: lxc-dhcpd');
     const scale: ScaleFigures[] = [];
-    for (const n of [0, ...P.scale]) scale.push(await measureScale(topology, load.ns, dir('scale'), files, n));
+    for (const n of P.scale) scale.push(await measureScale(topology, load.ns, dir('scale'), files, n));
     result.scale = scale;
     const pool = poolAlloc();
     result.poolAlloc = pool;
@@ -435,6 +453,7 @@ async function main(): Promise<void> {
 
   const elapsed = (Date.now() - startedAt) / 1000;
   result.elapsedSeconds = elapsed;
+  result.loadAverageAtEnd = Number((loadavg()[0] ?? 0).toFixed(2));
   const header = `${cpusLine(result)}\n${versionsLine(result)}`;
   const table = textTable(rows);
   process.stdout.write(`\n${header}\n\n${table}\n\nelapsed ${elapsed.toFixed(0)} s (budget ${BUDGET_MS / 1000} s)\n`);
@@ -452,7 +471,7 @@ async function main(): Promise<void> {
 
 function cpusLine(r: Record<string, unknown>): string {
   const m = r.machine as { cpus: number; cpuModel: string; memGiB: number; kernel: string };
-  return `machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memGiB} GiB, Linux ${m.kernel}`;
+  return `machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memGiB} GiB, Linux ${m.kernel}; load average ${String((r.machine as { loadAverageAtStart?: number }).loadAverageAtStart)} at start, ${String(r.loadAverageAtEnd)} at end`;
 }
 
 function versionsLine(r: Record<string, unknown>): string {

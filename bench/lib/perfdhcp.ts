@@ -136,6 +136,8 @@ export interface SearchOptions {
   runsPerStep: number;
   /** Stop when the bracket [best pass, lowest fail] is this tight (ratio). */
   resolution: number;
+  /** No new step starts after this epoch ms (the search is bounded in time as well as in steps). */
+  deadline: number;
 }
 
 export interface SearchResult {
@@ -162,7 +164,7 @@ export async function searchRate(
   let best: StepResult | null = null;
   let lowestFail: number | null = null;
   let rate = opts.startRate;
-  for (let n = 0; n < opts.maxSteps; n++) {
+  for (let n = 0; n < opts.maxSteps && (n === 0 || Date.now() < opts.deadline); n++) {
     const step = await runStep(rate, opts.runsPerStep, once);
     steps.push(step);
     progress(step);
@@ -176,9 +178,8 @@ export async function searchRate(
     let next: number;
     if (lowestFail === null) next = Math.min(opts.maxRate, rate * 2);
     else if (lo === 0) {
-      // nothing passed yet: go below what the server managed to complete
-      const managed = step.medianAchieved * Math.min(1, step.medianCompletion / COMPLETION_TARGET);
-      next = Math.min(rate / 2, managed * 0.9);
+      // nothing passed yet: go below the exchange rate the server completed ("Rate:" counts complete exchanges)
+      next = Math.min(rate / 2, step.medianAchieved * 0.9);
       if (next < opts.floorRate) break;
     } else {
       if (lowestFail / lo <= opts.resolution) break;

@@ -27,7 +27,8 @@ function fmt(v: number | null, unit: string): string {
 function fmtRatio(r: Row): string {
   const x = ratio(r);
   if (x === null) return '—';
-  const better = r.higherIsBetter ? x >= 1 : x <= 1;
+  if (Math.abs(x - 1) < 0.02) return `${x.toFixed(2)}× (same)`;
+  const better = r.higherIsBetter ? x > 1 : x < 1;
   return `${x.toFixed(2)}× ${better ? '(better)' : '(worse)'}`;
 }
 

@@ -159,3 +159,31 @@ export function startUpstream(topology: Topology, dir: string, hostsFile: string
   ];
   return spawnLogged(topology, topology.wanNs, 'upstream', argv, join(dir, 'upstream.log'), [53]);
 }
+
+/** CPU time (utime + stime, clock ticks) of pid, or null when it is gone. */
+function cpuTicks(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits until the server has used less than 10 % of a CPU over 200 ms (at most maxMs): a server that fell behind
+ * still has the previous run's requests queued in its socket buffer, and answering them would count against the next
+ * run. Returns how long it waited.
+ */
+export async function waitIdle(pid: number, maxMs = 15_000): Promise<number> {
+  const start = Date.now();
+  let last = cpuTicks(pid);
+  while (last !== null && Date.now() - start < maxMs) {
+    await sleep(200);
+    const now = cpuTicks(pid);
+    if (now === null || now - last <= 2) break;
+    last = now;
+  }
+  return Date.now() - start;
+}
