@@ -70,6 +70,8 @@ export interface LxcDhcpdOptions {
   leaseDb: string;
   hostsFile?: string;
   resolvConf: string;
+  /** Unix socket path, in the run's temp directory. */
+  controlSocket: string;
   range?: string;
   /** Extra node flags, e.g. --cpu-prof. */
   nodeFlags?: string[];
@@ -88,6 +90,8 @@ export function lxcDhcpdArgv(topology: Topology, o: LxcDhcpdOptions): string[] {
     '--log-level', 'warn',
     // the bench builds the bridge and its address itself, like for the peers: no NAT/firewall set-up
     '--no-host-setup',
+    // the default /run/lxc-dhcpd/BRIDGE.sock is outside the namespaces and shared with anything else serving a br0
+    '--control-socket', o.controlSocket,
     '--resolv-conf', o.resolvConf,
     ...(o.probe ? [] : ['--no-probe']),
     ...(o.hostsFile ? ['--hosts-file', o.hostsFile] : []),
@@ -95,8 +99,8 @@ export function lxcDhcpdArgv(topology: Topology, o: LxcDhcpdOptions): string[] {
   ];
 }
 
-export function startLxcDhcpd(topology: Topology, dir: string, o: LxcDhcpdOptions): Promise<ServerProcess> {
-  return spawnLogged(topology, topology.hostNs, 'lxc-dhcpd', lxcDhcpdArgv(topology, o), join(dir, 'lxc-dhcpd.log'), [67, 53]);
+export function startLxcDhcpd(topology: Topology, dir: string, o: Omit<LxcDhcpdOptions, 'controlSocket'>): Promise<ServerProcess> {
+  return spawnLogged(topology, topology.hostNs, 'lxc-dhcpd', lxcDhcpdArgv(topology, { ...o, controlSocket: join(dir, 'control.sock') }), join(dir, 'lxc-dhcpd.log'), [67, 53]);
 }
 
 export interface DnsmasqBenchOptions {
