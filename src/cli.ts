@@ -2,6 +2,12 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { parseConfigFile } from './config/file.ts';
+import { controlRequest, ControlError } from './control/client.ts';
+import { defaultControlSocketPath, type ControlRequest } from './control/protocol.ts';
+import { parseMetricsListen } from './metrics.ts';
+import { createNotifier, isUnderSystemd } from './systemd/notify.ts';
+import { dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
+import { LeaseStore } from './leases/store.ts';
 import { hideBin } from 'yargs/helpers';
 import { checkRangeInSubnet, parseRange } from './config/range.ts';
 import { defaultBridgeAddress } from './host/default-address.ts';
@@ -32,7 +38,7 @@ function die(message: string): never {
 const SERVE_OPTIONS = new Set([
   'bridge', 'range', 'lease-time', 'domain', 'lease-db', 'host', 'hosts-file', 'log-level', 'probe', 'probe-timeout',
   'rapid-commit', 'decline-time', 'host-setup', 'address', 'netmask', 'uplink', 'nat', 'firewall', 'dns', 'dns-port',
-  'upstream', 'resolv-conf',
+  'upstream', 'resolv-conf', 'control-socket', 'metrics', 'dnsmasq-leasefile',
 ]);
 const REPEATABLE_OPTIONS = new Set(['host', 'upstream']);
 
@@ -80,6 +86,9 @@ async function serve(argv: {
   uplink: string | undefined;
   nat: boolean;
   firewall: boolean;
+  'control-socket': string | undefined;
+  metrics: string | undefined;
+  'dnsmasq-leasefile': string | undefined;
 }): Promise<void> {
   const range = parseRange(argv.range);
   if (!range.ok) die(range.error);
@@ -129,8 +138,17 @@ async function serve(argv: {
   } else if (argv.address !== undefined || argv.uplink !== undefined) {
     die('--address and --uplink configure the host: they cannot be combined with --no-host-setup');
   }
+  let metrics: DaemonConfig['metrics'] = null;
+  if (argv.metrics !== undefined) {
+    const listen = parseMetricsListen(argv.metrics);
+    if (!listen.ok) die(listen.error);
+    metrics = { address: listen.value.address, port: listen.value.port };
+  }
   const config: DaemonConfig = {
     hostSetup,
+    controlSocket: argv['control-socket'] === '' ? null : (argv['control-socket'] ?? defaultControlSocketPath(argv.bridge)),
+    metrics,
+    dnsmasqLeaseFile: argv['dnsmasq-leasefile'] ?? null,
     bridge: argv.bridge,
     range: range.value,
     leaseSeconds: argv['lease-time'],
@@ -149,7 +167,8 @@ async function serve(argv: {
       ? { port: argv['dns-port'], recursor: (own) => createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own }) }
       : null,
   };
-  const log = createLogger(argv['log-level'] as LogLevel);
+  const log = createLogger(argv['log-level'] as LogLevel, undefined, isUnderSystemd() ? 'journald' : 'plain');
+  const notifier = createNotifier({ onError: (e) => log.debug(`sd_notify: ${e.message}`) });
   let daemon;
   try {
     daemon = await startDaemon(config, log);
@@ -157,11 +176,16 @@ async function serve(argv: {
     if (e instanceof StartupError) die(e.message);
     throw e;
   }
+  if (notifier.enabled) {
+    if (notifier.problem) log.warn(`systemd notification: ${notifier.problem}`);
+    void notifier.ready(daemon.summary);
+  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log.info(`${signal}: shutting down`);
+    if (notifier.enabled) void notifier.stopping();
     daemon.close().then(
       () => process.exit(0),
       (e: unknown) => {
@@ -172,7 +196,54 @@ async function serve(argv: {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => daemon.reload());
+  process.on('SIGHUP', () => {
+    if (notifier.enabled) void notifier.reloading();
+    daemon.reload();
+    if (notifier.enabled) void notifier.ready(daemon.summary);
+  });
+}
+
+function controlPath(argv: { bridge: string; 'control-socket': string | undefined }): string {
+  return argv['control-socket'] ?? defaultControlSocketPath(argv.bridge);
+}
+
+async function askDaemon(argv: { bridge: string; 'control-socket': string | undefined }, request: ControlRequest): Promise<void> {
+  let response;
+  try {
+    response = await controlRequest(controlPath(argv), request);
+  } catch (e) {
+    die(`${(e as Error).message} (is lxc-dhcpd running for --bridge ${argv.bridge}?)`);
+  }
+  if (!response.ok) die(response.error);
+  process.stdout.write(`${'message' in response ? response.message : JSON.stringify(response.leases)}\n`);
+}
+
+/** Imports a dnsmasq lease file into the lease database, so every container keeps its address after a migration. */
+async function importDnsmasq(argv: { file: string; bridge: string; 'lease-db': string | undefined; 'control-socket': string | undefined }): Promise<void> {
+  try {
+    await controlRequest(controlPath(argv), { op: 'leases' }, 1000);
+    die(`lxc-dhcpd is running for ${argv.bridge}: stop it first (systemctl stop lxc-dhcpd@${argv.bridge}), import, start it again`);
+  } catch (e) {
+    if (!(e instanceof ControlError)) throw e;
+  }
+  let text: string;
+  try {
+    text = readFileSync(argv.file, 'utf8');
+  } catch (e) {
+    die(`cannot read ${argv.file}: ${(e as Error).message}`);
+  }
+  const parsed = parseDnsmasqLeases(text);
+  if (parsed.errors.length > 0) {
+    const first = parsed.errors[0] as { line: number; message: string };
+    die(`${argv.file}:${first.line}: ${first.message} (${parsed.errors.length} bad line(s); nothing imported)`);
+  }
+  const path = argv['lease-db'] ?? defaultLeaseDb(argv.bridge);
+  const store = LeaseStore.open(path);
+  const now = Date.now();
+  for (const record of parsed.records) store.stage(dnsmasqRecordToLease(record, now));
+  const written = store.commit();
+  store.close();
+  process.stdout.write(`imported ${parsed.records.length} leases from ${argv.file} into ${path} (${written} rows written)\n`);
 }
 
 function listLeases(argv: { bridge: string; 'lease-db': string | undefined; json: boolean; all: boolean }): void {
@@ -218,6 +289,9 @@ await yargs(hideBin(process.argv))
         .option('dns-port', { type: 'number', default: 53, describe: 'DNS port on the bridge address' })
         .option('upstream', { type: 'string', array: true, default: [] as string[], describe: 'upstream DNS server IP[:PORT], repeatable [default: nameservers of --resolv-conf]' })
         .option('resolv-conf', { type: 'string', default: '/etc/resolv.conf', describe: 'where to read upstream nameservers (re-read when it changes)' })
+        .option('control-socket', { type: 'string', describe: 'root-only control socket for leases/release/reserve ("" for none) [default: /run/lxc-dhcpd/BRIDGE.sock]' })
+        .option('metrics', { type: 'string', describe: 'serve Prometheus metrics on [ADDR:]PORT (loopback unless an address is given), e.g. 9167' })
+        .option('dnsmasq-leasefile', { type: 'string', describe: 'also keep a lease file in dnsmasq format at PATH, for tools that parse it' })
         .option('config', { type: 'string', describe: 'read options from FILE (key = value lines, same names as the flags; flags win)' })
         .config('config', (path: string) => readConfigFile(path))
         .example('$0 --bridge br0 --range 10.0.0.100-200', 'create/reuse br0 with 10.0.0.1/24, serve DHCP+DNS, NAT the subnet')
@@ -235,6 +309,49 @@ await yargs(hideBin(process.argv))
         .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
         .option('all', { type: 'boolean', default: false, describe: 'include released, expired and declined records' }),
     (argv) => listLeases(argv as Parameters<typeof listLeases>[0]),
+  )
+  .command(
+    'release <target>',
+    'end the lease of a MAC, IP or name now (the daemon drops it and its DNS name)',
+    (y) =>
+      y
+        .positional('target', { type: 'string', demandOption: true, describe: 'MAC, IP address or host name' })
+        .option('bridge', { type: 'string', default: 'br0' })
+        .option('control-socket', { type: 'string' }),
+    (argv) => askDaemon(argv, { op: 'release', target: argv.target }),
+  )
+  .command(
+    'reserve <mac> <ip> [name]',
+    'always give IP (and NAME.<domain>) to MAC; persisted, applies without a restart',
+    (y) =>
+      y
+        .positional('mac', { type: 'string', demandOption: true })
+        .positional('ip', { type: 'string', demandOption: true })
+        .positional('name', { type: 'string' })
+        .option('bridge', { type: 'string', default: 'br0' })
+        .option('control-socket', { type: 'string' }),
+    (argv) => askDaemon(argv, { op: 'reserve', mac: argv.mac, ip: argv.ip, ...(argv.name !== undefined ? { name: argv.name } : {}) }),
+  )
+  .command(
+    'unreserve <target>',
+    'remove a reservation made with reserve (by MAC, IP or name)',
+    (y) =>
+      y
+        .positional('target', { type: 'string', demandOption: true })
+        .option('bridge', { type: 'string', default: 'br0' })
+        .option('control-socket', { type: 'string' }),
+    (argv) => askDaemon(argv, { op: 'unreserve', target: argv.target }),
+  )
+  .command(
+    'import-dnsmasq <file>',
+    'import a dnsmasq lease file (e.g. /var/lib/misc/dnsmasq.lxcbr0.leases) so every container keeps its address',
+    (y) =>
+      y
+        .positional('file', { type: 'string', demandOption: true })
+        .option('bridge', { type: 'string', default: 'br0' })
+        .option('lease-db', { type: 'string' })
+        .option('control-socket', { type: 'string' }),
+    (argv) => importDnsmasq(argv),
   )
   .strict()
   .help()

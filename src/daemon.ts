@@ -15,9 +15,21 @@ import { HostNames } from './leases/names.ts';
 import { AddressProber } from './dhcp/probe.ts';
 import { DhcpServer } from './dhcp/server.ts';
 import { DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts';
-import { DnsServer, type Recursor } from './dns/server.ts';
+import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts';
 import { LocalZones, NAME_SERVER_LABEL, reverseZoneName } from './dns/zone.ts';
 import { RateLimitedCounter, type Logger } from './log.ts';
+import { Metrics, serveMetrics, type DnsZoneKind, type MetricsServer } from './metrics.ts';
+import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
+import { startControlServer, type ControlServer } from './control/server.ts';
+import { controlHandlers, effectiveReservations, type ReservationBook } from './operator.ts';
+
+const METRIC_ZONE: Record<DnsAnswerSource, DnsZoneKind> = {
+  local: 'local',
+  cache: 'cached',
+  upstream: 'forwarded',
+  refused: 'refused',
+  error: 'forwarded',
+};
 
 /** Negative-caching TTL and SOA/NS TTL of our zones. */
 const DNS_SOA_TTL = 30;
@@ -41,6 +53,12 @@ export interface DaemonConfig {
   dnsServersWhenOff: IPv4[];
   /** Create/reuse the bridge, forwarding, NAT; null: serve on an existing, configured bridge only. */
   hostSetup: HostSetupConfig | null;
+  /** Root-only control socket for `lxc-dhcpd leases/release/reserve/unreserve`; null: none. */
+  controlSocket: string | null;
+  /** Prometheus endpoint; null: none. */
+  metrics: { address: string; port: number } | null;
+  /** Keep a lease file in dnsmasq's format here; null: none. */
+  dnsmasqLeaseFile: string | null;
 }
 
 export interface HostSetupConfig {
@@ -63,11 +81,14 @@ export interface RunningDaemon {
   dns: DnsServer | null;
   host: HostSetup | null;
   drops: RateLimitedCounter;
+  metrics: Metrics | null;
+  /** The metrics endpoint's bound port (useful when 0 was asked for). */
+  metricsPort: number | null;
+  /** One line for systemd's STATUS= and the start-up log. */
+  summary: string;
   reload(): void;
   close(): Promise<void>;
 }
-
-const PACKET_OUTGOING = 4;
 
 function loadReservations(config: DaemonConfig): Reservation[] {
   const list = [...config.hosts];
@@ -121,7 +142,7 @@ async function startServices(
   }
   const rangeError = checkRangeInSubnet(config.range, serverIp, prefixLength);
   if (rangeError !== null) throw new StartupError(rangeError);
-  let reservations = loadReservations(config);
+  const book: ReservationBook = { fromConfig: loadReservations(config), stored: [] };
   const host = await prepareHost();
 
   let store: LeaseStore;
@@ -133,6 +154,23 @@ async function startServices(
   const pool = new AddressPool(config.range.first, config.range.last);
   const leases = new LeaseTable({ store, pool });
   leases.load();
+  book.stored = store.loadReservations();
+  const reservations = effectiveReservations(book, log);
+
+  const metrics = config.metrics ? new Metrics({ range: `${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}` }) : null;
+  const leaseFile = config.dnsmasqLeaseFile
+    ? new DnsmasqLeaseFile({
+        path: config.dnsmasqLeaseFile,
+        leases: () => leases.active(),
+        onError: (e) => log.warn(`dnsmasq lease file ${config.dnsmasqLeaseFile}: ${e.message}`),
+      })
+    : null;
+  /** Makes staged bindings durable, then refreshes what mirrors the lease table. */
+  const commit = (): void => {
+    const written = leases.commit();
+    if (written > 0) leaseFile?.schedule();
+    metrics?.setLeases(leases.activeCount, pool.freeCount);
+  };
 
   const drops = new RateLimitedCounter();
   let prober: AddressProber | null = null;
@@ -141,16 +179,25 @@ async function startServices(
     transport = new DhcpTransport({
       bridge: config.bridge,
       serverIp,
-      commit: () => leases.commit(),
+      commit,
       drops,
       log,
       onArpSender: (ip) => prober?.onArpFrom(ip),
+      ...(metrics
+        ? {
+            onMessage: (direction: 'received' | 'sent', type: string) =>
+              direction === 'received' ? metrics.dhcpReceived(type) : metrics.dhcpSent(type),
+            onDrop: (reason: string) => metrics.dhcpDropped(reason),
+          }
+        : {}),
     });
   } catch (e) {
     store.close();
     throw new StartupError(`${(e as Error).message} (lxc-dhcpd needs root or CAP_NET_RAW)`);
   }
-  if (config.probe) prober = new AddressProber((ip) => transport.sendArpProbe(ip), config.probeTimeoutMs);
+  if (config.probe) {
+    prober = new AddressProber((ip) => transport.sendArpProbe(ip), config.probeTimeoutMs, (result) => metrics?.probe(result));
+  }
 
   const names = new HostNames();
   const server = new DhcpServer({
@@ -193,6 +240,7 @@ async function startServices(
       zones,
       recursor: config.dns.recursor ? config.dns.recursor([formatIPv4(serverIp)]) : null,
       log,
+      ...(metrics ? { onAnswer: (rcode: string, source: DnsAnswerSource) => metrics.dnsQuery(rcode, METRIC_ZONE[source] ?? 'forwarded') } : {}),
     });
     try {
       await dns.listen();
@@ -207,12 +255,45 @@ async function startServices(
     try {
       for (const e of server.tick()) log.info(formatLeaseEvent(e));
       for (const c of server.conflicts.splice(0)) log.warn(formatLeaseEvent(c));
-      leases.commit();
+      commit();
     } catch (e) {
       log.error(`housekeeping failed: ${(e as Error).message}`);
     }
   }, 1000);
 
+  const applyReservations = (): void => server.setReservations(effectiveReservations(book, log));
+  let control: ControlServer | null = null;
+  let metricsServer: MetricsServer | null = null;
+  const stopExtras = async (): Promise<void> => {
+    await control?.close();
+    await metricsServer?.close();
+    await leaseFile?.close();
+  };
+  try {
+    if (config.controlSocket) {
+      control = await startControlServer(
+        config.controlSocket,
+        controlHandlers({ server, leases, store, book, subnet: { ip: serverIp, prefixLength }, apply: applyReservations, commit, log }),
+        { onError: (e) => log.error(`control socket: ${e.message}`) },
+      );
+    }
+    if (metrics && config.metrics) metricsServer = await serveMetrics(metrics, config.metrics.address, config.metrics.port);
+  } catch (e) {
+    clearInterval(tick);
+    await stopExtras();
+    dns?.close();
+    transport.close();
+    store.close();
+    throw new StartupError((e as Error).message);
+  }
+  commit();
+  if (leaseFile) await leaseFile.flush();
+
+  const summary =
+    `bridge ${config.bridge} ${formatIPv4(serverIp)}/${prefixLength}, range ${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}, ` +
+    `domain ${config.domain}, ${leases.activeCount} leases in ${config.leaseDb}, ` +
+    `NAT ${config.hostSetup?.nat ? 'on' : 'off'}, DNS ${dns ? `on :${dns.port}` : 'off'}, ` +
+    `metrics ${metricsServer ? `${metricsServer.address}:${metricsServer.port}` : 'off'}`;
   log.info(
     `serving DHCP on ${config.bridge} (${formatIPv4(serverIp)}/${prefixLength}, mtu ${transport.mtu}), range ${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}, ` +
       `lease ${config.leaseSeconds}s, domain ${config.domain}, ${leases.activeCount} active leases in ${config.leaseDb}, ` +
@@ -226,11 +307,14 @@ async function startServices(
     dns,
     host,
     drops,
+    metrics,
+    metricsPort: metricsServer?.port ?? null,
+    summary,
     reload() {
       try {
-        reservations = loadReservations(config);
-        server.setReservations(reservations);
-        log.info(`reloaded ${reservations.length} reservations`);
+        book.fromConfig = loadReservations(config);
+        applyReservations();
+        log.info(`reloaded ${book.fromConfig.length} reservations`);
       } catch (e) {
         log.error(`reload failed, keeping the old reservations: ${(e as Error).message}`);
       }
@@ -242,6 +326,8 @@ async function startServices(
       prober?.close();
       dns?.close();
       transport.close();
+      commit();
+      await stopExtras();
       store.close();
       await host?.teardown(log);
     },

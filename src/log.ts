@@ -18,15 +18,28 @@ export function quote(value: string | null | undefined): string {
   return value === null || value === undefined ? '-' : JSON.stringify(value);
 }
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(l + '\n')): Logger {
+/** journald reads a `<N>` syslog priority at the start of each line of a service's stderr (sd-daemon(3)). */
+const JOURNALD_PRIORITY: Record<LogLevel, string> = { error: '<3>', warn: '<4>', info: '<6>', debug: '<7>' };
+
+export type LogStyle = 'plain' | 'journald';
+
+export function createLogger(
+  level: LogLevel,
+  write: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+  style: LogStyle = 'plain',
+): Logger {
+  const emit = (l: LogLevel, m: string): void => {
+    if (LEVELS[l] > LEVELS[logger.level]) return;
+    write(style === 'journald' ? `${JOURNALD_PRIORITY[l]}${m}` : `${l}: ${m}`);
+  };
   const logger: Logger = {
     level,
     enabled: (l) => LEVELS[l] <= LEVELS[logger.level],
-    error: (m) => logger.enabled('error') && write(`error: ${m}`),
-    warn: (m) => logger.enabled('warn') && write(`warn: ${m}`),
-    info: (m) => logger.enabled('info') && write(`info: ${m}`),
-    debug: (m) => logger.enabled('debug') && write(`debug: ${m}`),
-  } as Logger;
+    error: (m) => emit('error', m),
+    warn: (m) => emit('warn', m),
+    info: (m) => emit('info', m),
+    debug: (m) => emit('debug', m),
+  };
   return logger;
 }
 

@@ -19,6 +19,7 @@ export class AddressProber {
   constructor(
     private readonly sendProbe: (ip: IPv4) => void,
     private readonly timeoutMs: number,
+    private readonly onResult?: (result: ProbeResult) => void,
   ) {}
 
   get inFlight(): number {
@@ -54,6 +55,7 @@ export class AddressProber {
     if (!p) return;
     clearTimeout(p.timer);
     this.pending.delete(ip);
+    this.onResult?.(result);
     p.resolve(result);
   }
 }

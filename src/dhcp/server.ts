@@ -47,6 +47,9 @@ export type DropReason =
   | 'reserved-address-in-use'
   | 'not-for-us';
 
+/** How an operator names a lease: by MAC, address or DNS name. */
+export type AdminTarget = { kind: 'mac'; mac: string } | { kind: 'ip'; ip: IPv4 } | { kind: 'name'; name: string };
+
 export type Decision =
   | { kind: 'reply'; reply: DhcpMessage; destination: ReplyDestination; event: LeaseEvent; commit: boolean }
   | { kind: 'silent'; event: LeaseEvent | null }
@@ -182,6 +185,26 @@ export class DhcpServer {
     }
     this.refillReady();
     return events;
+  }
+
+  /**
+   * Ends a lease on the operator's request: the address goes back to the pool and the DNS name disappears at once
+   * (no forged DHCPRELEASE as Incus does with dnsmasq). The client learns of it at its next renewal (NAK).
+   */
+  adminRelease(target: AdminTarget): { ok: true; lease: Lease; event: LeaseEvent } | { ok: false; error: string } {
+    let lease: Lease | undefined;
+    if (target.kind === 'mac') lease = this.o.leases.byMac(target.mac);
+    else if (target.kind === 'ip') lease = this.o.leases.byIp(target.ip);
+    else {
+      const entry = this.o.names.lookup(target.name);
+      lease = entry && entry.source === 'lease' ? this.o.leases.byIp(entry.ip) : undefined;
+    }
+    const what = target.kind === 'mac' ? target.mac : target.kind === 'ip' ? formatIPv4(target.ip) : target.name;
+    if (!lease || !this.o.leases.isActive(lease)) return { ok: false, error: `no active lease for ${what}` };
+    const released = this.o.leases.release(lease.ip) ?? lease;
+    this.o.names.removeLease(lease.mac, lease.ip);
+    this.offers.remove(lease.mac);
+    return { ok: true, lease: released, event: { type: 'RELEASE', mac: lease.mac, ip: lease.ip, hostname: lease.hostname, detail: 'by the operator' } };
   }
 
   // ---- DISCOVER ----

@@ -35,6 +35,8 @@ export interface DhcpTransportOptions {
   onArpSender?: (ip: IPv4) => void;
   /** Told about every received request and sent reply, by message type (metrics). */
   onMessage?: (direction: 'received' | 'sent', type: string) => void;
+  /** Told about every dropped frame or message, by reason (metrics). */
+  onDrop?: (reason: string) => void;
 }
 
 export function formatLeaseEvent(e: LeaseEvent): string {
@@ -115,6 +117,7 @@ export class DhcpTransport {
   }
 
   private countDrop(reason: string, detail: string): void {
+    this.o.onDrop?.(reason);
     if (this.o.drops.hit(reason)) this.o.log.warn(`dropped DHCP packet: ${reason}: ${detail}`);
   }
 

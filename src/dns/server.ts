@@ -32,6 +32,9 @@ export interface Recursor {
   resolve(question: Question, opts: { checkingDisabled: boolean }): Promise<RecursionResult>;
 }
 
+/** Who produced an answer: our zones, the cache, an upstream; or a refusal / failure. */
+export type DnsAnswerSource = 'local' | 'cache' | 'upstream' | 'refused' | 'error';
+
 export interface DnsServerOptions {
   address: IPv4;
   port: number;
@@ -40,6 +43,8 @@ export interface DnsServerOptions {
   /** Null: no forwarding (every name outside our zones is REFUSED). */
   recursor: Recursor | null;
   log: { warn(m: string): void; debug(m: string): void };
+  /** Told about every answer sent (metrics). */
+  onAnswer?: (rcode: string, source: DnsAnswerSource) => void;
 }
 
 export type Transport = 'udp' | 'tcp';
@@ -47,7 +52,7 @@ export type Transport = 'udp' | 'tcp';
 export interface DnsCounters {
   queries: number;
   byRcode: Map<number, number>;
-  bySource: Map<'local' | 'cache' | 'upstream' | 'refused' | 'error', number>;
+  bySource: Map<DnsAnswerSource, number>;
   malformed: number;
 }
 
@@ -190,25 +195,25 @@ export class DnsServer {
     const udpLimit = !edns ? PLAIN_UDP_SIZE : Math.min(EDNS_UDP_SIZE, Math.max(PLAIN_UDP_SIZE, opt.udpPayloadSize));
     const base = { id: header.id, rd: header.rd, cd: header.cd, question, edns, doBit };
 
-    if (opt && opt.ednsVersion > 0) return this.respond(base, { rcode: Rcode.BadVers, answers: [], authorities: [], additionals: [] }, false, client, udpLimit);
+    if (opt && opt.ednsVersion > 0) return this.respond(base, { rcode: Rcode.BadVers, answers: [], authorities: [], additionals: [] }, false, client, udpLimit, 'error');
 
     const local = this.o.zones.answer(question);
     if (local !== null) {
       this.bump('local');
-      return this.respond(base, local, true, client, udpLimit);
+      return this.respond(base, local, true, client, udpLimit, 'local');
     }
     if (!this.mayRecurse(client.address) || this.o.recursor === null) {
       this.bump('refused');
-      return this.respond(base, { rcode: Rcode.Refused, answers: [], authorities: [], additionals: [] }, false, client, udpLimit);
+      return this.respond(base, { rcode: Rcode.Refused, answers: [], authorities: [], additionals: [] }, false, client, udpLimit, 'refused');
     }
     const result = await this.o.recursor.resolve(question, { checkingDisabled: header.cd });
     if (!result.ok) {
       this.bump('error');
       this.o.log.debug(`forwarding ${question.name} ${question.type} failed: ${result.reason}`);
-      return this.respond(base, { rcode: Rcode.ServFail, answers: [], authorities: [], additionals: [] }, false, client, udpLimit);
+      return this.respond(base, { rcode: Rcode.ServFail, answers: [], authorities: [], additionals: [] }, false, client, udpLimit, 'error');
     }
     this.bump(result.source);
-    return this.respond(base, result, false, client, udpLimit);
+    return this.respond(base, result, false, client, udpLimit, result.source);
   }
 
   /** Recursion only for the bridge subnet and this host's own addresses: never an open resolver. */
@@ -231,6 +236,7 @@ export class DnsServer {
     authoritative: boolean,
     client: Client,
     udpLimit: number,
+    source: DnsAnswerSource,
   ): Buffer {
     const rcode = body.rcode;
     let flags = (rcode & 0xf) | FLAG_RA;
@@ -259,15 +265,16 @@ export class DnsServer {
         additionals: base.edns ? [optRecord(rcode >> 4, base.doBit)] : [],
       });
     }
-    return this.countRcode(encoded, rcode);
+    return this.countRcode(encoded, rcode, source);
   }
 
-  private countRcode(response: Buffer, rcode: number): Buffer {
+  private countRcode(response: Buffer, rcode: number, source: DnsAnswerSource = 'error'): Buffer {
     this.counters.byRcode.set(rcode, (this.counters.byRcode.get(rcode) ?? 0) + 1);
+    this.o.onAnswer?.(rcodeName(rcode), source);
     return response;
   }
 
-  private bump(source: 'local' | 'cache' | 'upstream' | 'refused' | 'error'): void {
+  private bump(source: DnsAnswerSource): void {
     this.counters.bySource.set(source, (this.counters.bySource.get(source) ?? 0) + 1);
   }
 }

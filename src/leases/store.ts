@@ -5,7 +5,7 @@ import type { IPv4 } from '../net/address.ts';
 import { isLeaseState, type Lease } from './lease.ts';
 
 /** Bumped whenever the schema changes; each step in MIGRATIONS brings user_version from its index to index+1. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE leases (
@@ -18,7 +18,19 @@ const MIGRATIONS: readonly string[] = [
      updated_at INTEGER NOT NULL
    );
    CREATE INDEX leases_mac ON leases(mac);`,
+  // v2: reservations made at run time (`lxc-dhcpd reserve`), kept across restarts.
+  `CREATE TABLE reservations (
+     mac TEXT PRIMARY KEY,
+     ip INTEGER NOT NULL UNIQUE,
+     name TEXT UNIQUE
+   );`,
 ];
+
+export interface StoredReservation {
+  mac: string;
+  ip: IPv4;
+  name: string | null;
+}
 
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -119,6 +131,21 @@ export class LeaseStore {
 
   get pendingCount(): number {
     return this.staged.size;
+  }
+
+  /** Reservations made at run time. Written at once (they are rare and must survive a crash right after). */
+  loadReservations(): StoredReservation[] {
+    return this.db.prepare<[], StoredReservation>('SELECT mac, ip, name FROM reservations ORDER BY ip').all();
+  }
+
+  saveReservation(r: StoredReservation): void {
+    this.db
+      .prepare('INSERT INTO reservations (mac, ip, name) VALUES (?, ?, ?) ON CONFLICT(mac) DO UPDATE SET ip = excluded.ip, name = excluded.name')
+      .run(r.mac, r.ip, r.name);
+  }
+
+  deleteReservation(mac: string): boolean {
+    return this.db.prepare('DELETE FROM reservations WHERE mac = ?').run(mac).changes > 0;
   }
 
   loadAll(): Lease[] {

@@ -16,6 +16,8 @@ export interface DaemonOptions {
 export interface RunningLxcDhcpd {
   process: SpawnedProcess;
   leaseDb: string;
+  /** The daemon's control socket (per topology: /run is shared by every namespace). */
+  controlSocket: string;
   /** Everything the daemon logged so far. */
   log(): string;
   /** Waits until the log matches (e.g. an ACK line for a MAC). */
@@ -25,6 +27,7 @@ export interface RunningLxcDhcpd {
 
 export async function startLxcDhcpd(topology: Topology, opts: DaemonOptions = {}): Promise<RunningLxcDhcpd> {
   const leaseDb = opts.leaseDb ?? join(topology.tmpDir, 'leases.db');
+  const controlSocket = join(topology.tmpDir, 'control.sock');
   const argv = [
     process.execPath,
     LXC_DHCPD_BIN,
@@ -36,6 +39,8 @@ export async function startLxcDhcpd(topology: Topology, opts: DaemonOptions = {}
     leaseDb,
     '--log-level',
     'debug',
+    '--control-socket',
+    controlSocket,
     ...(opts.noProbe === false ? [] : ['--no-probe']),
     ...(opts.extraArgs ?? []),
   ];
@@ -44,6 +49,7 @@ export async function startLxcDhcpd(topology: Topology, opts: DaemonOptions = {}
   return {
     process: proc,
     leaseDb,
+    controlSocket,
     log: () => proc.stderr,
     waitForLog: (pattern, timeoutMs = 10_000) => proc.waitForOutput(pattern, { stream: 'stderr', timeoutMs }),
     stop: async () => {

@@ -1,0 +1,95 @@
+/**
+ * What an operator talks to while the daemon runs: the root-only control socket (leases, release, reserve,
+ * unreserve), the Prometheus endpoint and the dnsmasq-format lease file. Reservations made at run time are kept in
+ * the lease database and merged with --host/--hosts-file ones (those win and cannot be removed from here).
+ */
+import { formatIPv4, inSubnet, type IPv4 } from './net/address.ts';
+import { checkReservationConflicts, type Reservation } from './config/reservations.ts';
+import type { LeaseStore } from './leases/store.ts';
+import type { LeaseTable } from './leases/table.ts';
+import { leasesAsJson } from './leases/report.ts';
+import type { DhcpServer } from './dhcp/server.ts';
+import { formatLeaseEvent } from './dhcp/transport.ts';
+import type { ControlHandlers } from './control/server.ts';
+import type { ControlResult, ControlTarget } from './control/protocol.ts';
+import type { Logger } from './log.ts';
+
+export interface ReservationBook {
+  /** --host and --hosts-file reservations (re-read on SIGHUP). */
+  fromConfig: Reservation[];
+  /** Made with `lxc-dhcpd reserve`, stored in the lease database. */
+  stored: Reservation[];
+}
+
+/** The reservations in force: configuration first; a stored one that now conflicts with it is skipped (and logged). */
+export function effectiveReservations(book: ReservationBook, log: Logger): Reservation[] {
+  const out = [...book.fromConfig];
+  for (const r of book.stored) {
+    const conflict = checkReservationConflicts([...out, r]);
+    if (conflict === null) out.push(r);
+    else log.warn(`stored reservation ${r.mac} ${formatIPv4(r.ip)} ignored: ${conflict}`);
+  }
+  return out;
+}
+
+export interface ControlDeps {
+  server: DhcpServer;
+  leases: LeaseTable;
+  store: LeaseStore;
+  book: ReservationBook;
+  subnet: { ip: IPv4; prefixLength: number };
+  /** Applies the current book to the DHCP server (and DNS names). */
+  apply: () => void;
+  /** Commits staged lease changes (and refreshes the lease file / metrics). */
+  commit: () => void;
+  log: Logger;
+}
+
+function describe(target: ControlTarget): string {
+  return target.kind === 'mac' ? target.mac : target.kind === 'ip' ? formatIPv4(target.ip) : target.name;
+}
+
+function matches(r: Reservation, target: ControlTarget): boolean {
+  return target.kind === 'mac' ? r.mac === target.mac : target.kind === 'ip' ? r.ip === target.ip : r.name === target.name;
+}
+
+export function controlHandlers(d: ControlDeps): ControlHandlers {
+  return {
+    leases: () => leasesAsJson([...d.leases.active()], Date.now()),
+    release(target): ControlResult {
+      const result = d.server.adminRelease(target);
+      if (!result.ok) return result;
+      d.commit();
+      d.log.info(formatLeaseEvent(result.event));
+      return { ok: true, message: `released ${formatIPv4(result.lease.ip)} of ${result.lease.mac}${result.lease.hostname ? ` (${result.lease.hostname})` : ''}` };
+    },
+    reserve(r): ControlResult {
+      if (!inSubnet(r.ip, d.subnet.ip, d.subnet.prefixLength) || r.ip === d.subnet.ip) {
+        return { ok: false, error: `${formatIPv4(r.ip)} is not a host address of the bridge subnet` };
+      }
+      if (d.book.fromConfig.some((c) => c.mac === r.mac)) {
+        return { ok: false, error: `${r.mac} has a reservation in --host/--hosts-file: change it there` };
+      }
+      const others = d.book.stored.filter((s) => s.mac !== r.mac);
+      const conflict = checkReservationConflicts([...d.book.fromConfig, ...others, r]);
+      if (conflict !== null) return { ok: false, error: conflict };
+      d.store.saveReservation(r);
+      d.book.stored = [...others, r];
+      d.apply();
+      d.log.info(`reserved ${formatIPv4(r.ip)} for ${r.mac}${r.name ? ` as ${r.name}` : ''}`);
+      return { ok: true, message: `reserved ${formatIPv4(r.ip)} for ${r.mac}${r.name ? ` (${r.name})` : ''}; it applies at the client's next DISCOVER` };
+    },
+    unreserve(target): ControlResult {
+      const stored = d.book.stored.find((r) => matches(r, target));
+      if (!stored) {
+        const configured = d.book.fromConfig.some((r) => matches(r, target));
+        return { ok: false, error: configured ? `${describe(target)} is reserved in --host/--hosts-file: remove it there` : `no reservation for ${describe(target)}` };
+      }
+      d.store.deleteReservation(stored.mac);
+      d.book.stored = d.book.stored.filter((r) => r !== stored);
+      d.apply();
+      d.log.info(`unreserved ${formatIPv4(stored.ip)} of ${stored.mac}`);
+      return { ok: true, message: `removed the reservation of ${formatIPv4(stored.ip)} for ${stored.mac}` };
+    },
+  };
+}
