@@ -38,7 +38,7 @@ function die(message: string): never {
 const SERVE_OPTIONS = new Set([
   'bridge', 'range', 'lease-time', 'domain', 'lease-db', 'host', 'hosts-file', 'log-level', 'probe', 'probe-timeout',
   'rapid-commit', 'decline-time', 'host-setup', 'address', 'netmask', 'uplink', 'nat', 'firewall', 'dns', 'dns-port',
-  'upstream', 'resolv-conf', 'control-socket', 'metrics', 'dnsmasq-leasefile',
+  'upstream', 'resolv-conf', 'control-socket', 'metrics', 'dnsmasq-leasefile', 'resolved',
 ]);
 const REPEATABLE_OPTIONS = new Set(['host', 'upstream']);
 
@@ -89,6 +89,7 @@ async function serve(argv: {
   'control-socket': string | undefined;
   metrics: string | undefined;
   'dnsmasq-leasefile': string | undefined;
+  resolved: boolean | undefined;
 }): Promise<void> {
   const range = parseRange(argv.range);
   if (!range.ok) die(range.error);
@@ -149,6 +150,7 @@ async function serve(argv: {
     controlSocket: argv['control-socket'] === '' ? null : (argv['control-socket'] ?? defaultControlSocketPath(argv.bridge)),
     metrics,
     dnsmasqLeaseFile: argv['dnsmasq-leasefile'] ?? null,
+    resolved: argv.resolved ?? 'auto',
     bridge: argv.bridge,
     range: range.value,
     leaseSeconds: argv['lease-time'],
@@ -292,6 +294,7 @@ await yargs(hideBin(process.argv))
         .option('control-socket', { type: 'string', describe: 'root-only control socket for leases/release/reserve ("" for none) [default: /run/lxc-dhcpd/BRIDGE.sock]' })
         .option('metrics', { type: 'string', describe: 'serve Prometheus metrics on [ADDR:]PORT (loopback unless an address is given), e.g. 9167' })
         .option('dnsmasq-leasefile', { type: 'string', describe: 'also keep a lease file in dnsmasq format at PATH, for tools that parse it' })
+        .option('resolved', { type: 'boolean', describe: 'register the bridge with systemd-resolved for *.DOMAIN [default: when resolved runs]' })
         .option('config', { type: 'string', describe: 'read options from FILE (key = value lines, same names as the flags; flags win)' })
         .config('config', (path: string) => readConfigFile(path))
         .example('$0 --bridge br0 --range 10.0.0.100-200', 'create/reuse br0 with 10.0.0.1/24, serve DHCP+DNS, NAT the subnet')

@@ -22,6 +22,7 @@ import { Metrics, serveMetrics, type DnsZoneKind, type MetricsServer } from './m
 import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
 import { startControlServer, type ControlServer } from './control/server.ts';
 import { controlHandlers, effectiveReservations, type ReservationBook } from './operator.ts';
+import { manualResolverHint, registerWithResolved, resolvedRunning, type ResolvedRegistration } from './host/resolved.ts';
 
 const METRIC_ZONE: Record<DnsAnswerSource, DnsZoneKind> = {
   local: 'local',
@@ -59,6 +60,8 @@ export interface DaemonConfig {
   metrics: { address: string; port: number } | null;
   /** Keep a lease file in dnsmasq's format here; null: none. */
   dnsmasqLeaseFile: string | null;
+  /** Register the bridge with systemd-resolved: true, false, or 'auto' (when resolved runs). */
+  resolved: boolean | 'auto';
 }
 
 export interface HostSetupConfig {
@@ -289,6 +292,21 @@ async function startServices(
   commit();
   if (leaseFile) await leaseFile.flush();
 
+  let resolvedLink: ResolvedRegistration | null = null;
+  if (dns && config.dns?.port === 53) {
+    const wanted = config.resolved === 'auto' ? resolvedRunning() : config.resolved;
+    if (wanted) {
+      try {
+        resolvedLink = await registerWithResolved(config.bridge, serverIp, config.domain);
+        log.info(`systemd-resolved: ${config.bridge} uses ${formatIPv4(serverIp)} for *.${config.domain}`);
+      } catch (e) {
+        log.warn(`could not register with systemd-resolved: ${(e as Error).message}; ${manualResolverHint(config.bridge, serverIp, config.domain)}`);
+      }
+    } else {
+      log.info(manualResolverHint(config.bridge, serverIp, config.domain));
+    }
+  }
+
   const summary =
     `bridge ${config.bridge} ${formatIPv4(serverIp)}/${prefixLength}, range ${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}, ` +
     `domain ${config.domain}, ${leases.activeCount} leases in ${config.leaseDb}, ` +
@@ -327,6 +345,7 @@ async function startServices(
       dns?.close();
       transport.close();
       commit();
+      await resolvedLink?.revert().catch((e: unknown) => log.warn(`systemd-resolved revert: ${(e as Error).message}`));
       await stopExtras();
       store.close();
       await host?.teardown(log);
