@@ -23,8 +23,8 @@ const BUDGET_MS = QUICK ? 60_000 : 600_000;
 const startedAt = Date.now();
 
 const P = QUICK
-  ? { seconds: 1, runsPerStep: 1, maxSteps: 1, searchSeconds: 0, knownStart: 500, newStart: 250, knownClients: 200, dnsSeconds: 1, names: 200, fwdNames: 100, scale: [100_000] }
-  : { seconds: 3, runsPerStep: 3, maxSteps: 6, searchSeconds: 50, knownStart: 1000, newStart: 1000, knownClients: 1000, dnsSeconds: 5, names: 1000, fwdNames: 100, scale: [0, 10_000, 100_000] };
+  ? { seconds: 1, runsPerStep: 1, maxSteps: 1, searchSeconds: 0, knownStart: 500, newStart: 250, knownClients: 200, exitWaitUs: 500_000, dnsSeconds: 1, names: 200, fwdNames: 100, scale: [100_000] }
+  : { seconds: 3, runsPerStep: 3, maxSteps: 6, searchSeconds: 50, knownStart: 1000, newStart: 1000, knownClients: 1000, exitWaitUs: 1_000_000, dnsSeconds: 5, names: 1000, fwdNames: 100, scale: [0, 10_000, 100_000] };
 const MAX_RATE = 16_000;
 const FLOOR_RATE = 50;
 /** Leases one server may hand out to new clients before it is restarted with an empty store (range holds 65 278). */
@@ -120,7 +120,7 @@ async function measureDhcp(topology: Topology, loadNs: string, server: Server, d
         { startRate: P.knownStart, maxRate: MAX_RATE, floorRate: FLOOR_RATE, maxSteps: P.maxSteps, runsPerStep: P.runsPerStep, resolution: 1.25, deadline: Date.now() + P.searchSeconds * 1000 },
         async (rate) => {
           await settle(proc, server.id);
-          return runPerfdhcp(topology, loadNs, NET.serverIp, { rate, clients, baseMac: base, seconds: P.seconds });
+          return runPerfdhcp(topology, loadNs, NET.serverIp, { rate, clients, baseMac: base, seconds: P.seconds, exitWaitUs: P.exitWaitUs });
         },
         (s) => describeStep(`${server.id} known`, s),
       );
@@ -141,7 +141,7 @@ async function measureDhcp(topology: Topology, loadNs: string, server: Server, d
           issued += want;
           await settle(proc, server.id);
           const prefix = macPrefixCounter++ & 0xff;
-          return runPerfdhcp(topology, loadNs, NET.serverIp, { rate, clients: 1_000_000, baseMac: macOf(prefix, 0).replace(/^02/, '06'), seconds: P.seconds });
+          return runPerfdhcp(topology, loadNs, NET.serverIp, { rate, clients: 1_000_000, baseMac: macOf(prefix, 0).replace(/^02/, '06'), seconds: P.seconds, exitWaitUs: P.exitWaitUs });
         },
         (s) => describeStep(`${server.id} new`, s),
       );
