@@ -103,6 +103,8 @@ export function startLxcDhcpd(topology: Topology, dir: string, o: Omit<LxcDhcpdO
   return spawnLogged(topology, topology.hostNs, 'lxc-dhcpd', lxcDhcpdArgv(topology, { ...o, controlSocket: join(dir, 'control.sock') }), join(dir, 'lxc-dhcpd.log'), [67, 53]);
 }
 
+export const DNSMASQ_LEASE_MAX = 70_000;
+
 export interface DnsmasqBenchOptions {
   logDhcp: boolean;
   ping: boolean;
@@ -117,6 +119,8 @@ export function startDnsmasq(topology: Topology, dir: string, o: DnsmasqBenchOpt
     'dnsmasq', '--no-daemon', '--conf-file=/dev/null', `--interface=${topology.bridge}`, '--bind-interfaces',
     '--domain=lxc', '--local=/lxc/',
     `--dhcp-range=${NET.rangeFirst},${NET.rangeLast},${NET.leaseSeconds / 3600}h`,
+    // dnsmasq's default --dhcp-lease-max is 1000: it stops handing out leases there, far below the range's 65 278
+    `--dhcp-lease-max=${DNSMASQ_LEASE_MAX}`,
     `--dhcp-leasefile=${leaseFile}`, `--pid-file=${join(dir, 'dnsmasq.pid')}`,
     '--no-hosts',
     ...(o.logDhcp ? ['--log-dhcp'] : []),
