@@ -223,6 +223,7 @@ async function startServices(
     reservations,
     prober,
     readyTarget: 16,
+    probeTimeoutMs: config.probeTimeoutMs,
     readyFreshMs: 60_000,
     now: Date.now,
   });

@@ -79,12 +79,16 @@ function readOptionArea(
     if (valueStart + length > end) {
       return { reason: 'option-truncated', detail: `option ${code} length ${length} runs past the end` };
     }
-    into.append(code, Buffer.from(data.subarray(valueStart, valueStart + length)));
+    into.append(code, data.subarray(valueStart, valueStart + length));
     i = valueStart + length;
   }
   return requireEnd ? { reason: 'missing-end', detail: 'options do not end with END (255)' } : null;
 }
 
+/**
+ * Parses without copying: chaddr, sname, file and option values are views of `data`. Whoever keeps one beyond the
+ * handling of this message (e.g. a client-id stored in a lease) copies it, so a lease never pins a receive buffer.
+ */
 export function parseDhcpMessage(data: Buffer): ParseResult {
   if (data.length < BOOTP_HEADER_LENGTH + 4) {
     return fail('short-packet', `${data.length} bytes, need at least ${BOOTP_HEADER_LENGTH + 4}`);
@@ -96,8 +100,8 @@ export function parseDhcpMessage(data: Buffer): ParseResult {
   const mainFailure = readOptionArea(data, BOOTP_HEADER_LENGTH + 4, data.length, options, true);
   if (mainFailure) return fail(mainFailure.reason, mainFailure.detail);
 
-  let sname = Buffer.from(data.subarray(SNAME_OFFSET, SNAME_OFFSET + SNAME_LENGTH));
-  let file = Buffer.from(data.subarray(FILE_OFFSET, FILE_OFFSET + FILE_LENGTH));
+  let sname = data.subarray(SNAME_OFFSET, SNAME_OFFSET + SNAME_LENGTH);
+  let file = data.subarray(FILE_OFFSET, FILE_OFFSET + FILE_LENGTH);
   if (options.has(Option.OptionOverload)) {
     const overload = options.overload;
     if (overload === undefined || overload < 1 || overload > 3) {
@@ -130,7 +134,7 @@ export function parseDhcpMessage(data: Buffer): ParseResult {
       yiaddr: data.readUInt32BE(16),
       siaddr: data.readUInt32BE(20),
       giaddr: data.readUInt32BE(24),
-      chaddr: Buffer.from(data.subarray(CHADDR_OFFSET, CHADDR_OFFSET + CHADDR_LENGTH)),
+      chaddr: data.subarray(CHADDR_OFFSET, CHADDR_OFFSET + CHADDR_LENGTH),
       sname,
       file,
       options,

@@ -71,14 +71,20 @@ export interface DhcpServerOptions {
   unclaimableNames?: ReadonlySet<string>;
   /** Null turns conflict probing off. */
   prober: AddressProber | null;
-  /** How many never-used addresses to keep probed and ready, so new clients are not delayed by probes. */
+  /**
+   * The least number of never-used addresses kept probed and ready, so new clients are not delayed by probes. Under a
+   * burst of new clients the queue grows to cover three times the probe time at the observed rate (at most MAX_READY).
+   */
   readyTarget: number;
+  /** The prober's timeout: how far ahead the ready queue must look. */
+  probeTimeoutMs?: number;
   /** How long a probe result is trusted. */
   readyFreshMs: number;
   now: () => number;
 }
 
 const MAX_PROBE_ATTEMPTS = 4;
+const MAX_READY = 4096;
 
 /** A never-used address taken ahead of demand, with its probe (finished or still running). */
 interface ReadyAddress {
@@ -97,6 +103,8 @@ export class DhcpServer {
   private readonly ready: ReadyAddress[] = [];
   private readonly readyIps = new Set<IPv4>();
   private readonly probingForMac = new Set<string>();
+  /** New addresses handed out in the current and the previous second: the demand the ready queue must cover. */
+  private demand = { since: 0, current: 0, previous: 0 };
 
   constructor(private readonly o: DhcpServerOptions) {
     this.offers = new PendingOffers(o.offerHoldMs);
@@ -326,8 +334,22 @@ export class DhcpServer {
   }
 
   /** The oldest ready address: probed and fresh, or with its probe still running (so addresses go out in order). */
+  private noteDemand(now: number): void {
+    if (now - this.demand.since >= 1000) {
+      this.demand = { since: now, current: 0, previous: now - this.demand.since < 2000 ? this.demand.current : 0 };
+    }
+    this.demand.current++;
+  }
+
+  private readyGoal(): number {
+    const perSecond = Math.max(this.demand.current, this.demand.previous);
+    const horizon = ((this.o.probeTimeoutMs ?? 500) / 1000) * 3;
+    return Math.min(MAX_READY, Math.max(this.o.readyTarget, Math.ceil(perSecond * horizon)));
+  }
+
   private takeReady(): ReadyAddress | null {
     const now = this.o.now();
+    this.noteDemand(now);
     while (this.ready.length > 0) {
       const entry = this.ready.shift() as ReadyAddress;
       this.readyIps.delete(entry.ip);
@@ -341,7 +363,8 @@ export class DhcpServer {
   private refillReady(): void {
     const prober = this.o.prober;
     if (prober === null || this.o.readyTarget <= 0) return;
-    while (this.ready.length < this.o.readyTarget) {
+    const goal = this.readyGoal();
+    while (this.ready.length < goal) {
       const ip = this.o.pool.allocate();
       if (ip === null) return;
       if (this.o.leases.byIp(ip) !== undefined) {
@@ -447,7 +470,7 @@ export class DhcpServer {
     const lease = this.o.leases.bind({
       ip,
       mac,
-      clientId: m.options.clientId ?? null,
+      clientId: copyOrNull(m.options.clientId),
       hostname: name,
       durationMs: this.o.leaseSeconds * 1000,
     });
@@ -518,6 +541,10 @@ export class DhcpServer {
     if (this.reservedByIp.get(ip)?.mac === mac) return;
     if (this.o.pool.contains(ip) && !this.o.pool.isFree(ip)) this.o.pool.release(ip);
   }
+}
+
+function copyOrNull(bytes: Buffer | undefined): Buffer | null {
+  return bytes === undefined ? null : Buffer.from(bytes);
 }
 
 function drop(reason: DropReason, detail: string): Decision {

@@ -172,15 +172,13 @@ export class DhcpTransport {
     return { message: parsed.message, frameSrcMac: udp.datagram.srcMac };
   }
 
-  /** Commits once for the whole batch, then sends every reply: no ACK leaves before its binding is on disk. */
+  /**
+   * Replies that bind nothing (OFFER, NAK, INFORM's ACK) go out at once; then everything the batch bound is committed
+   * in one transaction, and only then the ACKs that depend on it: no ACK leaves before its binding is on disk.
+   */
   private deliver(batch: Pending[]): void {
-    try {
-      this.o.commit();
-    } catch (e) {
-      this.o.log.error(`lease database commit failed, replies withheld: ${(e as Error).message}`);
-      return;
-    }
-    const frames: Buffer[] = [];
+    const immediate: Buffer[] = [];
+    const afterCommit: Buffer[] = [];
     for (const { decision, request } of batch) {
       if (decision.kind === 'drop') {
         if (decision.reason === 'not-for-us' || decision.reason === 'probe-pending') this.o.log.debug(`ignored: ${decision.detail}`);
@@ -189,15 +187,25 @@ export class DhcpTransport {
       }
       if (decision.event) this.o.log.info(formatLeaseEvent(decision.event));
       if (decision.kind === 'reply') {
-        frames.push(this.toFrame(decision, request));
+        (decision.commit ? afterCommit : immediate).push(this.toFrame(decision, request));
         this.o.onMessage?.('sent', messageTypeName(decision.reply.options.messageType));
       }
     }
     for (const c of this.server?.conflicts.splice(0) ?? []) this.o.log.warn(formatLeaseEvent(c));
-    if (frames.length > 0) {
-      const sent = this.socket.sendMany(frames);
-      if (sent < frames.length) this.countDrop('send-queue-full', `${frames.length - sent} replies not sent`);
+    this.send(immediate);
+    try {
+      this.o.commit();
+    } catch (e) {
+      this.o.log.error(`lease database commit failed, ${afterCommit.length} ACKs withheld: ${(e as Error).message}`);
+      return;
     }
+    this.send(afterCommit);
+  }
+
+  private send(frames: Buffer[]): void {
+    if (frames.length === 0) return;
+    const sent = this.socket.sendMany(frames);
+    if (sent < frames.length) this.countDrop('send-queue-full', `${frames.length - sent} replies not sent`);
   }
 
   private toFrame(d: Extract<Decision, { kind: 'reply' }>, request: DhcpMessage): Buffer {

@@ -15,6 +15,12 @@ import {
 import type { Lease } from '../../../src/leases/lease.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 
+/** Polls until `done()` holds (writes involve fsync: how long they take depends on the machine's load). */
+async function waitUntil(done: () => boolean, limitMs = 5000): Promise<void> {
+  const started = Date.now();
+  while (!done() && Date.now() - started < limitMs) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 const NOW = 1_700_000_000_000;
 
 function lease(overrides: Partial<Omit<Lease, 'ip'>> & { ip: string }): Lease {
@@ -299,13 +305,13 @@ describe('DnsmasqLeaseFile', () => {
         onError: (e) => errors.push(e),
       });
       file.schedule();
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      await waitUntil(() => errors.length > 0);
       assert.equal(errors.length, 1);
       assert.match(errors[0]!.message, /ENOENT/);
       assert.equal(file.writes, 0);
       mkdirSync(join(dir, 'sub'));
       file.schedule();
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      await waitUntil(() => file.writes > 0);
       assert.equal(file.writes, 1);
       assert.equal(readFileSync(join(dir, 'sub', 'l'), 'utf8'), '');
       await file.close();
