@@ -199,7 +199,8 @@ describe('DnsmasqLeaseFile', () => {
         },
       });
       for (let i = 0; i < 50; i++) file.schedule();
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await waitUntil(() => file.writes >= 1);
+      await new Promise((resolve) => setTimeout(resolve, 50)); // room for a (wrong) second write
       assert.equal(file.writes, 1);
       assert.equal(reads, 1);
       assert.equal(readFileSync(join(dir, 'l'), 'utf8'), formatDnsmasqLeases(current, NOW));
