@@ -22,6 +22,7 @@ import {
   type Question,
 } from './message.ts';
 import type { LocalZones } from './zone.ts';
+import { encodeLocalAnswer, parseSimpleQuery, typeName } from './fast-path.ts';
 
 export type RecursionResult =
   | { ok: true; rcode: number; answers: Answer[]; authorities: Answer[]; additionals: Answer[]; source: 'cache' | 'upstream' }
@@ -132,6 +133,11 @@ export class DnsServer {
   }
 
   private onUdp(msg: Buffer, rinfo: RemoteInfo): void {
+    const fast = this.answerFast(msg);
+    if (fast !== null) {
+      this.udp?.send(fast, rinfo.port, rinfo.address);
+      return;
+    }
     const client: Client = { address: rinfo.address, port: rinfo.port, transport: 'udp' };
     this.handle(msg, client).then(
       (response) => {
@@ -166,6 +172,23 @@ export class DnsServer {
         );
       }
     });
+  }
+
+  /**
+   * Simple questions about our zones, answered synchronously from the bytes (src/dns/fast-path.ts); null when the
+   * query needs the general path (anything else: forwarding, EDNS oddities, malformed input...).
+   */
+  answerFast(data: Buffer): Buffer | null {
+    const q = parseSimpleQuery(data);
+    if (q === null) return null;
+    const type = typeName(q.type) as string;
+    const local = this.o.zones.answer({ name: q.name, type, class: 'IN' } as Question);
+    if (local === null) return null;
+    const encoded = encodeLocalAnswer(data, q, local);
+    if (encoded === null) return null;
+    this.counters.queries++;
+    this.bump('local');
+    return this.countRcode(encoded, local.rcode, 'local');
   }
 
   /** One query in, at most one response out (null: stay silent). Never throws on hostile input. */

@@ -1,0 +1,96 @@
+/** The fast path must give the same answers as the general (dns-packet) path, and decline what it can't do. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import dnsPacket from 'dns-packet';
+import { HostNames } from '../../../src/leases/names.ts';
+import { parseIPv4 } from '../../../src/net/address.ts';
+import { LocalZones } from '../../../src/dns/zone.ts';
+import { DnsServer } from '../../../src/dns/server.ts';
+import { parseSimpleQuery } from '../../../src/dns/fast-path.ts';
+import type { Question } from '../../../src/dns/message.ts';
+
+const ip = (t: string): number => parseIPv4(t) as number;
+const NOW = Date.now();
+
+function server(): DnsServer {
+  const names = new HostNames();
+  names.setReservations([{ mac: '02:00:00:00:00:05', ip: ip('10.0.0.5'), name: 'web' }]);
+  names.claim('02:1a:b0:00:00:01', ip('10.0.0.100'), 'test', NOW + 3_600_000);
+  const zones = new LocalZones({ domain: 'lxc', serverIp: ip('10.0.0.1'), prefixLength: 24, soaTtl: 30, recordTtl: 30 }, names, () => NOW);
+  return new DnsServer({
+    address: ip('10.0.0.1'),
+    port: 0,
+    subnet: { ip: ip('10.0.0.1'), prefixLength: 24 },
+    zones,
+    recursor: null,
+    log: { warn: () => undefined, debug: () => undefined },
+  });
+}
+
+function query(name: string, type: string, opts: { edns?: boolean; doBit?: boolean; rd?: boolean; cd?: boolean } = {}): Buffer {
+  const flags = (opts.rd === false ? 0 : dnsPacket.RECURSION_DESIRED) | (opts.cd ? dnsPacket.CHECKING_DISABLED : 0);
+  const additionals = opts.edns
+    ? [{ type: 'OPT', name: '.', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: opts.doBit ? 0x8000 : 0, options: [] } as unknown as dnsPacket.Answer]
+    : [];
+  return dnsPacket.encode({ id: 0x1234, type: 'query', flags, questions: [{ name, type, class: 'IN' } as Question], additionals });
+}
+
+const CASES: [string, string, Parameters<typeof query>[2]][] = [
+  ['test.lxc', 'A', {}],
+  ['TEST.Lxc', 'A', { edns: true }],
+  ['test.lxc', 'AAAA', { edns: true, doBit: true }],
+  ['test.lxc', 'MX', {}],
+  ['nosuch.lxc', 'A', { rd: false }],
+  ['a.b.lxc', 'TXT', { cd: true }],
+  ['web.lxc', 'A', {}],
+  ['web.lxc', 'ANY', {}],
+  ['lxc', 'SOA', { edns: true }],
+  ['lxc', 'NS', {}],
+  ['ns.lxc', 'A', {}],
+  ['100.0.0.10.in-addr.arpa', 'PTR', { edns: true }],
+  ['5.0.0.10.in-addr.arpa', 'PTR', {}],
+  ['77.0.0.10.in-addr.arpa', 'PTR', {}],
+  ['0.0.10.in-addr.arpa', 'SOA', {}],
+];
+
+test('fast and general paths give the same response for every local question', async () => {
+  const s = server();
+  for (const [name, type, opts] of CASES) {
+    const q = query(name, type, opts);
+    const fast = s.answerFast(q);
+    assert.ok(fast, `${name} ${type} takes the fast path`);
+    const general = await s.handle(q, { address: '10.0.0.100', port: 1, transport: 'udp' });
+    assert.ok(general);
+    assert.deepEqual(dnsPacket.decode(fast), dnsPacket.decode(general), `${name} ${type} ${JSON.stringify(opts)}`);
+    assert.ok(fast.length <= general.length, 'compressed at least as well');
+  }
+});
+
+test('the fast path declines what it does not handle', () => {
+  const s = server();
+  assert.equal(s.answerFast(query('example.com', 'A')), null, 'not our zone');
+  const v1 = dnsPacket.encode({
+    id: 1,
+    type: 'query',
+    questions: [{ name: 'test.lxc', type: 'A' }] as Question[],
+    additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 1, flags: 0, options: [] } as unknown as dnsPacket.Answer],
+  });
+  assert.equal(s.answerFast(v1), null, 'EDNS version 1');
+  const two = dnsPacket.encode({ id: 1, type: 'query', questions: [{ name: 'a.lxc', type: 'A' }, { name: 'b.lxc', type: 'A' }] as Question[] });
+  assert.equal(s.answerFast(two), null, 'two questions');
+  const compressed = Buffer.from(query('test.lxc', 'A'));
+  compressed[12] = 0xc0;
+  assert.equal(parseSimpleQuery(compressed), null, 'a pointer in the question');
+  const odd = query('te st.lxc', 'A');
+  assert.equal(parseSimpleQuery(odd), null, 'characters outside a hostname');
+  const trailing = Buffer.concat([query('test.lxc', 'A'), Buffer.from([0])]);
+  assert.equal(parseSimpleQuery(trailing), null, 'trailing bytes');
+  const response = Buffer.from(query('test.lxc', 'A'));
+  response[2] = (response[2] as number) | 0x80;
+  assert.equal(parseSimpleQuery(response), null, 'a response');
+  let seed = 3;
+  for (let i = 0; i < 3000; i++) {
+    const junk = Buffer.from(Array.from({ length: (seed = (seed * 1103515245 + 12345) >>> 0) % 80 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) & 0xff));
+    s.answerFast(junk); // must not throw
+  }
+});
