@@ -134,6 +134,37 @@ class Writer {
   }
 }
 
+/** 16 bytes of an IPv6 address in text form, or null. */
+function ipv6Bytes(text: string): Buffer | null {
+  if (!/^[0-9a-fA-F:.]+$/.test(text)) return null;
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  const groups = (part: string): number[] | null => {
+    if (part === '') return [];
+    const out: number[] = [];
+    for (const g of part.split(':')) {
+      if (g.includes('.')) {
+        const v4 = parseIPv4(g);
+        if (v4 === null) return null;
+        out.push(v4 >>> 16, v4 & 0xffff);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+        out.push(parseInt(g, 16));
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0] as string);
+  const tail = halves.length === 2 ? groups(halves[1] as string) : [];
+  if (head === null || tail === null) return null;
+  const fill = 8 - head.length - tail.length;
+  if ((halves.length === 1 && fill !== 0) || fill < 0) return null;
+  const all = [...head, ...new Array<number>(fill).fill(0), ...tail];
+  const out = Buffer.alloc(16);
+  all.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  return out;
+}
+
 function writeRecord(w: Writer, r: Answer, question: string): boolean {
   const rec = r as { type: string; name: string; ttl?: number; data: unknown };
   w.name(rec.name, question);
@@ -153,8 +184,15 @@ function writeRecord(w: Writer, r: Answer, question: string): boolean {
     }
     case 'PTR':
     case 'NS':
+    case 'CNAME':
       w.name(rec.data as string, question);
       break;
+    case 'AAAA': {
+      const bytes = ipv6Bytes(rec.data as string);
+      if (bytes === null) return false;
+      w.bytes(bytes, 0, 16);
+      break;
+    }
     case 'SOA': {
       const d = rec.data as { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number };
       w.name(d.mname, question);
@@ -173,21 +211,26 @@ function writeRecord(w: Writer, r: Answer, question: string): boolean {
   return true;
 }
 
-/** The response bytes for a local answer, or null when it holds a record this writer does not handle. */
-export function encodeLocalAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer): Buffer | null {
+/**
+ * The response bytes, or null when the answer holds a record this writer does not handle or does not fit 512 bytes
+ * (the general path then encodes, and truncates, properly). `authoritative` sets AA (our zones); RA is always set.
+ */
+export function encodeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative = true): Buffer | null {
   try {
-    return writeLocalAnswer(query, q, local);
+    return writeAnswer(query, q, local, authoritative);
   } catch {
-    return null; // did not fit the 512-byte buffer: the general path will truncate properly
+    return null;
   }
 }
 
-function writeLocalAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer): Buffer | null {
+export const encodeLocalAnswer = encodeAnswer;
+
+function writeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative: boolean): Buffer | null {
   if (local.rcode > 15) return null;
   const w = new Writer(512 + q.questionEnd);
   w.u16(q.id);
   // QR, AA, RD (copied), RA, CD (copied), rcode
-  w.u16(0x8000 | 0x0400 | (q.rd ? 0x0100 : 0) | 0x0080 | (q.cd ? 0x0010 : 0) | local.rcode);
+  w.u16(0x8000 | (authoritative ? 0x0400 : 0) | (q.rd ? 0x0100 : 0) | 0x0080 | (q.cd ? 0x0010 : 0) | local.rcode);
   w.u16(1);
   w.u16(local.answers.length);
   w.u16(local.authorities.length);

@@ -62,6 +62,23 @@ export class ForwardingRecursor implements Recursor {
     };
   }
 
+  cached(question: Question, opts: { checkingDisabled: boolean }): RecursionResult | null {
+    const hit = this.cache.get(
+      { name: question.name, type: question.type as RecordType, class: question.class ?? 'IN' },
+      Date.now(),
+      { checkingDisabled: opts.checkingDisabled },
+    );
+    if (hit === undefined) return null;
+    return {
+      ok: true,
+      rcode: RCODE_NUMBERS[hit.rcode] ?? 2,
+      answers: hit.answers as Answer[],
+      authorities: hit.authorities as Answer[],
+      additionals: hit.additionals as Answer[],
+      source: 'cache',
+    };
+  }
+
   close(): void {
     void this.forwarder.close();
   }

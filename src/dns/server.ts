@@ -22,7 +22,7 @@ import {
   type Question,
 } from './message.ts';
 import type { LocalZones } from './zone.ts';
-import { encodeLocalAnswer, parseSimpleQuery, typeName } from './fast-path.ts';
+import { encodeAnswer, parseSimpleQuery, typeName } from './fast-path.ts';
 
 export type RecursionResult =
   | { ok: true; rcode: number; answers: Answer[]; authorities: Answer[]; additionals: Answer[]; source: 'cache' | 'upstream' }
@@ -31,6 +31,8 @@ export type RecursionResult =
 /** Forwarding with a cache (src/dns/forward/), seen from the server. */
 export interface Recursor {
   resolve(question: Question, opts: { checkingDisabled: boolean }): Promise<RecursionResult>;
+  /** A cached answer right now, without going upstream (the fast path); null on a miss. */
+  cached?(question: Question, opts: { checkingDisabled: boolean }): RecursionResult | null;
 }
 
 /** Who produced an answer: our zones, the cache, an upstream; or a refusal / failure. */
@@ -133,7 +135,7 @@ export class DnsServer {
   }
 
   private onUdp(msg: Buffer, rinfo: RemoteInfo): void {
-    const fast = this.answerFast(msg);
+    const fast = this.answerFast(msg, rinfo.address);
     if (fast !== null) {
       this.udp?.send(fast, rinfo.port, rinfo.address);
       return;
@@ -178,17 +180,26 @@ export class DnsServer {
    * Simple questions about our zones, answered synchronously from the bytes (src/dns/fast-path.ts); null when the
    * query needs the general path (anything else: forwarding, EDNS oddities, malformed input...).
    */
-  answerFast(data: Buffer): Buffer | null {
+  answerFast(data: Buffer, clientAddress: string): Buffer | null {
     const q = parseSimpleQuery(data);
     if (q === null) return null;
-    const type = typeName(q.type) as string;
-    const local = this.o.zones.answer({ name: q.name, type, class: 'IN' } as Question);
-    if (local === null) return null;
-    const encoded = encodeLocalAnswer(data, q, local);
+    const question = { name: q.name, type: typeName(q.type) as string, class: 'IN' } as Question;
+    const local = this.o.zones.answer(question);
+    if (local !== null) {
+      const encoded = encodeAnswer(data, q, local, true);
+      if (encoded === null) return null;
+      this.counters.queries++;
+      this.bump('local');
+      return this.countRcode(encoded, local.rcode, 'local');
+    }
+    if (!this.o.recursor?.cached || !this.mayRecurse(clientAddress)) return null;
+    const hit = this.o.recursor.cached(question, { checkingDisabled: q.cd });
+    if (hit === null || !hit.ok) return null;
+    const encoded = encodeAnswer(data, q, hit, false);
     if (encoded === null) return null;
     this.counters.queries++;
-    this.bump('local');
-    return this.countRcode(encoded, local.rcode, 'local');
+    this.bump('cache');
+    return this.countRcode(encoded, hit.rcode, 'cache');
   }
 
   /** One query in, at most one response out (null: stay silent). Never throws on hostile input. */

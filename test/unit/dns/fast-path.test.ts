@@ -5,14 +5,28 @@ import dnsPacket from 'dns-packet';
 import { HostNames } from '../../../src/leases/names.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 import { LocalZones } from '../../../src/dns/zone.ts';
-import { DnsServer } from '../../../src/dns/server.ts';
+import { DnsServer, type Recursor, type RecursionResult } from '../../../src/dns/server.ts';
 import { parseSimpleQuery } from '../../../src/dns/fast-path.ts';
-import type { Question } from '../../../src/dns/message.ts';
+import type { Answer, Question } from '../../../src/dns/message.ts';
 
 const ip = (t: string): number => parseIPv4(t) as number;
 const NOW = Date.now();
 
-function server(): DnsServer {
+/** Cached upstream data, as the forwarder's cache would hand it out. */
+class CachedRecursor implements Recursor {
+  constructor(private readonly answers: Answer[]) {}
+  async resolve(): Promise<RecursionResult> {
+    return this.result();
+  }
+  cached(q: Question): RecursionResult | null {
+    return q.name.toLowerCase() === 'www.example.com' ? this.result() : null;
+  }
+  private result(): RecursionResult {
+    return { ok: true, rcode: 0, answers: this.answers, authorities: [], additionals: [], source: 'cache' };
+  }
+}
+
+function server(recursor: Recursor | null = null): DnsServer {
   const names = new HostNames();
   names.setReservations([{ mac: '02:00:00:00:00:05', ip: ip('10.0.0.5'), name: 'web' }]);
   names.claim('02:1a:b0:00:00:01', ip('10.0.0.100'), 'test', NOW + 3_600_000);
@@ -22,7 +36,7 @@ function server(): DnsServer {
     port: 0,
     subnet: { ip: ip('10.0.0.1'), prefixLength: 24 },
     zones,
-    recursor: null,
+    recursor,
     log: { warn: () => undefined, debug: () => undefined },
   });
 }
@@ -57,7 +71,7 @@ test('fast and general paths give the same response for every local question', a
   const s = server();
   for (const [name, type, opts] of CASES) {
     const q = query(name, type, opts);
-    const fast = s.answerFast(q);
+    const fast = s.answerFast(q, '10.0.0.100');
     assert.ok(fast, `${name} ${type} takes the fast path`);
     const general = await s.handle(q, { address: '10.0.0.100', port: 1, transport: 'udp' });
     assert.ok(general);
@@ -68,16 +82,16 @@ test('fast and general paths give the same response for every local question', a
 
 test('the fast path declines what it does not handle', () => {
   const s = server();
-  assert.equal(s.answerFast(query('example.com', 'A')), null, 'not our zone');
+  assert.equal(s.answerFast(query('example.com', 'A'), '10.0.0.100'), null, 'not our zone');
   const v1 = dnsPacket.encode({
     id: 1,
     type: 'query',
     questions: [{ name: 'test.lxc', type: 'A' }] as Question[],
     additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 1, flags: 0, options: [] } as unknown as dnsPacket.Answer],
   });
-  assert.equal(s.answerFast(v1), null, 'EDNS version 1');
+  assert.equal(s.answerFast(v1, '10.0.0.100'), null, 'EDNS version 1');
   const two = dnsPacket.encode({ id: 1, type: 'query', questions: [{ name: 'a.lxc', type: 'A' }, { name: 'b.lxc', type: 'A' }] as Question[] });
-  assert.equal(s.answerFast(two), null, 'two questions');
+  assert.equal(s.answerFast(two, '10.0.0.100'), null, 'two questions');
   const compressed = Buffer.from(query('test.lxc', 'A'));
   compressed[12] = 0xc0;
   assert.equal(parseSimpleQuery(compressed), null, 'a pointer in the question');
@@ -91,6 +105,23 @@ test('the fast path declines what it does not handle', () => {
   let seed = 3;
   for (let i = 0; i < 3000; i++) {
     const junk = Buffer.from(Array.from({ length: (seed = (seed * 1103515245 + 12345) >>> 0) % 80 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) & 0xff));
-    s.answerFast(junk); // must not throw
+    s.answerFast(junk, '10.0.0.100'); // must not throw
   }
+});
+
+test('cached forwarded answers take the fast path for allowed clients, with the same bytes as the general path', async () => {
+  const records = [
+    { type: 'CNAME', name: 'www.example.com', ttl: 100, class: 'IN', data: 'web.example.net' },
+    { type: 'A', name: 'web.example.net', ttl: 100, class: 'IN', data: '198.51.100.7' },
+    { type: 'AAAA', name: 'web.example.net', ttl: 100, class: 'IN', data: '2001:db8::7' },
+  ] as Answer[];
+  const s = server(new CachedRecursor(records));
+  const q = query('www.example.com', 'A', { edns: true });
+  const fast = s.answerFast(q, '10.0.0.100');
+  assert.ok(fast);
+  const general = await s.handle(q, { address: '10.0.0.100', port: 1, transport: 'udp' });
+  assert.deepEqual(dnsPacket.decode(fast), dnsPacket.decode(general as Buffer));
+  assert.equal((dnsPacket.decode(fast) as { flag_aa: boolean }).flag_aa, false);
+  assert.equal(s.answerFast(q, '192.0.2.9'), null, 'outsiders take the general path (and get REFUSED)');
+  assert.equal(s.answerFast(query('other.example.com', 'A'), '10.0.0.100'), null, 'a cache miss goes upstream');
 });
