@@ -4,21 +4,13 @@
 # systemd units, which policy-rc.d forbids starting; if one runs anyway it is stopped and disabled.
 set -euo pipefail
 
-PACKAGES=(
-  iproute2          # ip netns, ip link/addr/route
-  procps            # sysctl
+# What the bench needs beyond the test suite's packages; test/install-deps.sh installs both, only what is missing,
+# with a temporary policy-rc.d so no package starts a service.
+BENCH_PACKAGES=(
   kea-admin         # perfdhcp
   kea-dhcp4-server  # kea-dhcp4 (started by hand inside the namespace, never as a service)
   dnsperf
-  dnsmasq-base      # dnsmasq without its system service
-  bind9-dnsutils    # dig (cache warm-up checks)
 )
-
-POLICY_RC=/usr/sbin/policy-rc.d
-
-is_installed() {
-  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = 'install ok installed' ]
-}
 
 stop_services() {
   local unit
@@ -33,26 +25,7 @@ stop_services() {
 }
 
 main() {
-  if [ "$(id -u)" != 0 ]; then
-    echo "bench/install-deps.sh: must run as root" >&2
-    exit 1
-  fi
-  local missing=() package
-  for package in "${PACKAGES[@]}"; do
-    is_installed "$package" || missing+=("$package")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "bench/install-deps.sh: installing ${missing[*]}" >&2
-    # An existing policy is left as it is (and not removed afterwards).
-    if [ ! -e "$POLICY_RC" ]; then
-      printf '#!/bin/sh\n# temporary, from lxc-dhcpd bench/install-deps.sh\nexit 101\n' > "$POLICY_RC"
-      chmod 755 "$POLICY_RC"
-      trap 'rm -f "$POLICY_RC"' EXIT
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  fi
+  bash "$(dirname "$0")/../test/install-deps.sh" "${BENCH_PACKAGES[@]}"
   stop_services
 }
 

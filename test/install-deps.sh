@@ -32,7 +32,8 @@ main() {
     exit 1
   fi
   local missing=() package
-  for package in "${PACKAGES[@]}"; do
+  # Callers (bench/install-deps.sh) may name more packages.
+  for package in "${PACKAGES[@]}" "$@"; do
     is_installed "$package" || missing+=("$package")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
