@@ -20,6 +20,7 @@ import { createRecursor } from './dns/recursor.ts';
 import { parseUpstream, type Upstream } from './dns/forward/upstream.ts';
 import { readResolvConf } from './dns/forward/resolv-conf.ts';
 import { parseIPv4 } from './net/address.ts';
+import { netnsSuffix } from './host/netns-identity.ts';
 
 function parseCidr(text: string): { ip: number; prefixLength: number } | null {
   const m = /^([\d.]+)\/(\d{1,2})$/.exec(text);
@@ -60,7 +61,11 @@ function readConfigFile(path: string): Record<string, unknown> {
 }
 
 function defaultLeaseDb(bridge: string): string {
-  return `/var/lib/lxc-dhcpd/${bridge}.db`;
+  return `/var/lib/lxc-dhcpd/${bridge}${netnsSuffix()}.db`;
+}
+
+function defaultControlSocket(bridge: string): string {
+  return defaultControlSocketPath(`${bridge}${netnsSuffix()}`);
 }
 
 async function serve(argv: {
@@ -147,7 +152,7 @@ async function serve(argv: {
   }
   const config: DaemonConfig = {
     hostSetup,
-    controlSocket: argv['control-socket'] === '' ? null : (argv['control-socket'] ?? defaultControlSocketPath(argv.bridge)),
+    controlSocket: argv['control-socket'] === '' ? null : (argv['control-socket'] ?? defaultControlSocket(argv.bridge)),
     metrics,
     dnsmasqLeaseFile: argv['dnsmasq-leasefile'] ?? null,
     resolved: argv.resolved ?? 'auto',
@@ -206,7 +211,7 @@ async function serve(argv: {
 }
 
 function controlPath(argv: { bridge: string; 'control-socket': string | undefined }): string {
-  return argv['control-socket'] ?? defaultControlSocketPath(argv.bridge);
+  return argv['control-socket'] ?? defaultControlSocket(argv.bridge);
 }
 
 async function askDaemon(argv: { bridge: string; 'control-socket': string | undefined }, request: ControlRequest): Promise<void> {
