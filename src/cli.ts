@@ -14,8 +14,8 @@ import { defaultBridgeAddress } from './host/default-address.ts';
 import { parseReservation, type Reservation } from './config/reservations.ts';
 import { startDaemon, StartupError, type DaemonConfig } from './daemon.ts';
 import { createLogger, type LogLevel } from './log.ts';
-import { formatLeaseTable, leasesAsJson } from './leases/report.ts';
-import { readLeasesReadOnly } from './leases/store.ts';
+import { formatLeaseTable, leasesAsJson, type LeaseRow } from './leases/report.ts';
+import { readLeasesReadOnly, readReservationsReadOnly } from './leases/store.ts';
 import { createRecursor } from './dns/recursor.ts';
 import { parseUpstream, type Upstream } from './dns/forward/upstream.ts';
 import { readResolvConf } from './dns/forward/resolv-conf.ts';
@@ -171,7 +171,8 @@ async function serve(argv: {
       .filter((u) => u.family === 4 && !u.address.startsWith('127.'))
       .map((u) => parseIPv4(u.address) as number),
     dns: argv.dns
-      ? { port: argv['dns-port'], recursor: (own) => createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own }) }
+      ? { port: argv['dns-port'], recursor: (own, observer) =>
+            createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own, ...(observer ? { observer } : {}) }) }
       : null,
   };
   const log = createLogger(argv['log-level'] as LogLevel, undefined, isUnderSystemd() ? 'journald' : 'plain');
@@ -253,17 +254,35 @@ async function importDnsmasq(argv: { file: string; bridge: string; 'lease-db': s
   process.stdout.write(`imported ${parsed.records.length} leases from ${argv.file} into ${path} (${written} rows written)\n`);
 }
 
-function listLeases(argv: { bridge: string; 'lease-db': string | undefined; json: boolean; all: boolean }): void {
-  const path = argv['lease-db'] ?? defaultLeaseDb(argv.bridge);
-  let leases;
-  try {
-    leases = readLeasesReadOnly(path);
-  } catch (e) {
-    die(`cannot read lease database ${path}: ${(e as Error).message} (is --bridge or --lease-db right?)`);
+/**
+ * Active leases from the running daemon (control socket: knows every reservation, so the TYPE column is exact), or
+ * from the database when the daemon is not running or --all asks for ended records too.
+ */
+async function listLeases(argv: { bridge: string; 'lease-db': string | undefined; 'control-socket': string | undefined; json: boolean; all: boolean }): Promise<void> {
+  let rows: LeaseRow[] | null = null;
+  // An explicit --lease-db means that database, not whatever daemon owns the default socket.
+  if (!argv.all && (argv['lease-db'] === undefined || argv['control-socket'] !== undefined)) {
+    try {
+      const response = await controlRequest(controlPath(argv), { op: 'leases' }, 2000);
+      if (response.ok && 'leases' in response) rows = response.leases;
+    } catch (e) {
+      if (!(e instanceof ControlError)) throw e;
+    }
   }
-  const now = Date.now();
-  const shown = argv.all ? leases : leases.filter((l) => l.state === 'bound' && l.expiresAt > now);
-  process.stdout.write(argv.json ? JSON.stringify(leasesAsJson(shown, now), null, 2) + '\n' : formatLeaseTable(shown, now));
+  if (rows === null) {
+    const path = argv['lease-db'] ?? defaultLeaseDb(argv.bridge);
+    let leases;
+    let reserved: Set<string>;
+    try {
+      leases = readLeasesReadOnly(path);
+      reserved = new Set(readReservationsReadOnly(path).map((r) => r.mac));
+    } catch (e) {
+      die(`cannot read lease database ${path}: ${(e as Error).message} (is --bridge or --lease-db right?)`);
+    }
+    const now = Date.now();
+    rows = leasesAsJson(argv.all ? leases : leases.filter((l) => l.state === 'bound' && l.expiresAt > now), now, reserved);
+  }
+  process.stdout.write(argv.json ? JSON.stringify(rows, null, 2) + '\n' : formatLeaseTable(rows));
 }
 
 await yargs(hideBin(process.argv))
@@ -314,9 +333,10 @@ await yargs(hideBin(process.argv))
       y
         .option('bridge', { type: 'string', default: 'br0', describe: 'bridge whose default database to read' })
         .option('lease-db', { type: 'string', describe: 'lease database path' })
+        .option('control-socket', { type: 'string', describe: 'ask the running daemon here [default: /run/lxc-dhcpd/BRIDGE.sock]' })
         .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
         .option('all', { type: 'boolean', default: false, describe: 'include released, expired and declined records' }),
-    (argv) => listLeases(argv as Parameters<typeof listLeases>[0]),
+    (argv) => listLeases(argv),
   )
   .command(
     'release <target>',

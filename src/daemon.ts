@@ -16,6 +16,7 @@ import { AddressProber } from './dhcp/probe.ts';
 import { DhcpServer } from './dhcp/server.ts';
 import { DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts';
 import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts';
+import type { RecursorObserver } from './dns/recursor.ts';
 import { LocalZones, NAME_SERVER_LABEL, reverseZoneName } from './dns/zone.ts';
 import { RateLimitedCounter, type Logger } from './log.ts';
 import { Metrics, serveMetrics, type DnsZoneKind, type MetricsServer } from './metrics.ts';
@@ -73,8 +74,11 @@ export interface HostSetupConfig {
 
 export interface DnsConfig {
   port: number;
-  /** Builds the forwarder once the bridge address is known (so our own address is never used as an upstream). */
-  recursor: ((ownAddresses: string[]) => Recursor) | null;
+  /**
+   * Builds the forwarder once the bridge address is known (so our own address is never used as an upstream); the
+   * observer receives cache and upstream events for metrics.
+   */
+  recursor: ((ownAddresses: string[], observer: RecursorObserver | undefined) => Recursor) | null;
 }
 
 export class StartupError extends Error {}
@@ -242,7 +246,7 @@ async function startServices(
       port: config.dns.port,
       subnet: { ip: serverIp, prefixLength },
       zones,
-      recursor: config.dns.recursor ? config.dns.recursor([formatIPv4(serverIp)]) : null,
+      recursor: config.dns.recursor ? config.dns.recursor([formatIPv4(serverIp)], metrics ?? undefined) : null,
       log,
       ...(metrics ? { onAnswer: (rcode: string, source: DnsAnswerSource) => metrics.dnsQuery(rcode, METRIC_ZONE[source] ?? 'forwarded') } : {}),
     });
@@ -317,7 +321,8 @@ async function startServices(
     `serving DHCP on ${config.bridge} (${formatIPv4(serverIp)}/${prefixLength}, mtu ${transport.mtu}), range ${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}, ` +
       `lease ${config.leaseSeconds}s, domain ${config.domain}, ${leases.activeCount} active leases in ${config.leaseDb}, ` +
       `probe ${config.probe ? `on (${config.probeTimeoutMs} ms)` : 'off'}, rapid commit ${config.rapidCommit ? 'on' : 'off'}, ` +
-      `DNS ${dns ? `on ${formatIPv4(serverIp)}:${dns.port} (zones ${config.domain}, ${reverseZoneName(serverIp, prefixLength)})` : 'off'}`,
+      `DNS ${dns ? `on ${formatIPv4(serverIp)}:${dns.port} (zones ${config.domain}, ${reverseZoneName(serverIp, prefixLength)})` : 'off'}, ` +
+      `NAT ${config.hostSetup?.nat ? 'on' : 'off'}, metrics ${metricsServer ? `http://${metricsServer.address}:${metricsServer.port}/metrics` : 'off'}`,
   );
 
   let closed = false;

@@ -55,7 +55,7 @@ function matches(r: Reservation, target: ControlTarget): boolean {
 
 export function controlHandlers(d: ControlDeps): ControlHandlers {
   return {
-    leases: () => leasesAsJson([...d.leases.active()], Date.now()),
+    leases: () => leasesAsJson([...d.leases.active()], Date.now(), new Set(effectiveReservations(d.book, d.log).map((r) => r.mac))),
     release(target): ControlResult {
       const result = d.server.adminRelease(target);
       if (!result.ok) return result;

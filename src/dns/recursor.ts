@@ -29,13 +29,24 @@ export interface RecursorOptions {
   /** Our own addresses: never forwarded to (that would loop). */
   ignore: readonly string[];
   cacheEntries?: number;
+  /** Told about cache hits and misses, upstream round trips and failures (metrics). */
+  observer?: RecursorObserver;
+}
+
+export interface RecursorObserver {
+  cacheHit(): void;
+  cacheMiss(): void;
+  upstreamLatency(seconds: number): void;
+  upstreamError(kind: string): void;
 }
 
 export class ForwardingRecursor implements Recursor {
   readonly cache: DnsCache;
   readonly forwarder: Forwarder;
+  private readonly observer: RecursorObserver | undefined;
 
   constructor(o: RecursorOptions) {
+    this.observer = o.observer;
     this.cache = new DnsCache({ maxEntries: o.cacheEntries ?? 10_000 });
     const source =
       o.upstreams.length > 0 ? new StaticUpstreams(o.upstreams) : new ResolvConfUpstreams({ path: o.resolvConf, ignore: o.ignore });
@@ -43,11 +54,16 @@ export class ForwardingRecursor implements Recursor {
   }
 
   async resolve(question: Question, opts: { checkingDisabled: boolean }): Promise<RecursionResult> {
+    const started = process.hrtime.bigint();
     const result = await this.forwarder.resolve(
       { name: question.name, type: question.type as RecordType, class: question.class ?? 'IN' },
       { checkingDisabled: opts.checkingDisabled },
     );
+    if (result.ok && result.source === 'cache') this.observer?.cacheHit();
+    else this.observer?.cacheMiss();
+    if (result.ok && result.source === 'upstream') this.observer?.upstreamLatency(Number(process.hrtime.bigint() - started) / 1e9);
     if (!result.ok) {
+      this.observer?.upstreamError(result.failure);
       const detail = result.attempts.map((a) => `${a.upstream.address}: ${a.outcome}${a.detail ? ` ${a.detail}` : ''}`).join(', ');
       return { ok: false, reason: `${result.failure}${detail ? ` (${detail})` : ''}` };
     }
@@ -69,6 +85,7 @@ export class ForwardingRecursor implements Recursor {
       { checkingDisabled: opts.checkingDisabled },
     );
     if (hit === undefined) return null;
+    this.observer?.cacheHit();
     return {
       ok: true,
       rcode: RCODE_NUMBERS[hit.rcode] ?? 2,

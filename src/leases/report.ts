@@ -10,9 +10,11 @@ export interface LeaseRow {
   expiresAt: string;
   expiresInSeconds: number;
   clientId: string | null;
+  /** 'static' when the MAC has a reservation. */
+  type: 'static' | 'dynamic';
 }
 
-export function leasesAsJson(leases: readonly Lease[], now: number): LeaseRow[] {
+export function leasesAsJson(leases: readonly Lease[], now: number, reservedMacs: ReadonlySet<string> = new Set()): LeaseRow[] {
   return leases.map((l) => ({
     mac: l.mac,
     ip: formatIPv4(l.ip),
@@ -21,6 +23,7 @@ export function leasesAsJson(leases: readonly Lease[], now: number): LeaseRow[] 
     expiresAt: new Date(l.expiresAt).toISOString(),
     expiresInSeconds: Math.max(0, Math.round((l.expiresAt - now) / 1000)),
     clientId: l.clientId ? l.clientId.toString('hex').replace(/(..)(?!$)/g, '$1:') : null,
+    type: reservedMacs.has(l.mac) ? 'static' : 'dynamic',
   }));
 }
 
@@ -30,10 +33,9 @@ function safeText(text: string | null): string {
   return /^[A-Za-z0-9._-]+$/.test(text) ? text : JSON.stringify(text);
 }
 
-export function formatLeaseTable(leases: readonly Lease[], now: number): string {
-  const rows = leasesAsJson(leases, now);
-  const header = ['MAC', 'IP', 'HOSTNAME', 'STATE', 'EXPIRES IN', 'CLIENT-ID'];
-  const body = rows.map((r) => [r.mac || '-', r.ip, safeText(r.hostname), r.state, `${r.expiresInSeconds}s`, r.clientId ?? '-']);
+export function formatLeaseTable(rows: readonly LeaseRow[]): string {
+  const header = ['MAC', 'IP', 'HOSTNAME', 'STATE', 'EXPIRES IN', 'CLIENT-ID', 'TYPE'];
+  const body = rows.map((r) => [r.mac || '-', r.ip, safeText(r.hostname), r.state, `${r.expiresInSeconds}s`, r.clientId ?? '-', r.type]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] as string).length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
   return [line(header), ...body.map(line)].join('\n') + '\n';

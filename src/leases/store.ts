@@ -37,26 +37,42 @@ const BUSY_TIMEOUT_MS = 5000;
 interface LeaseRow {
   ip: number;
   mac: string;
-  client_id: Buffer | null;
+  /** hex(client_id): one string per row instead of one separately allocated Buffer (see leaseFromRow). */
+  client_id_hex: string | null;
   hostname: string | null;
   state: string;
   expires_at: number;
   updated_at: number;
 }
 
-const SELECT_ALL = 'SELECT ip, mac, client_id, hostname, state, expires_at, updated_at FROM leases ORDER BY ip';
+const SELECT_ALL =
+  "SELECT ip, mac, CASE WHEN client_id IS NULL THEN NULL ELSE hex(client_id) END AS client_id_hex, hostname, state, expires_at, updated_at FROM leases ORDER BY ip";
 
 function leaseFromRow(row: LeaseRow): Lease {
   if (!isLeaseState(row.state)) throw new Error(`lease ${row.ip}: unknown state ${JSON.stringify(row.state)}`);
   return {
     ip: row.ip,
     mac: row.mac,
-    clientId: row.client_id,
+    // Small Buffers made from strings share Node's pooled slab; BLOBs from better-sqlite3 each get their own backing
+    // store, which at 100 000 leases costs more time and memory than everything else loaded.
+    clientId: row.client_id_hex === null ? null : Buffer.from(row.client_id_hex, 'hex'),
     hostname: row.hostname,
     state: row.state,
     expiresAt: row.expires_at,
     updatedAt: row.updated_at,
   };
+}
+
+type RawLeaseRow = [number, string, string | null, string | null, string, number, number];
+
+/** Raw rows, iterated: at 100 000 leases this is several times faster than `.all()` row objects (start-up time). */
+function readAll(db: Database.Database): Lease[] {
+  const statement = db.prepare<[], RawLeaseRow>(SELECT_ALL).raw(true);
+  const out: Lease[] = [];
+  for (const [ip, mac, clientIdHex, hostname, state, expiresAt, updatedAt] of statement.iterate()) {
+    out.push(leaseFromRow({ ip, mac, client_id_hex: clientIdHex, hostname, state, expires_at: expiresAt, updated_at: updatedAt }));
+  }
+  return out;
 }
 
 function migrate(db: Database.Database): void {
@@ -84,7 +100,6 @@ export class LeaseStore {
   private readonly staged = new Map<IPv4, Lease | null>();
   private readonly upsertStatement: Database.Statement<[number, string, Buffer | null, string | null, string, number, number]>;
   private readonly deleteStatement: Database.Statement<[number]>;
-  private readonly selectAllStatement: Database.Statement<[], LeaseRow>;
   private readonly writeStaged: (writes: ReadonlyMap<IPv4, Lease | null>) => number;
   private closed = false;
 
@@ -97,7 +112,6 @@ export class LeaseStore {
          updated_at = excluded.updated_at`,
     );
     this.deleteStatement = db.prepare('DELETE FROM leases WHERE ip = ?');
-    this.selectAllStatement = db.prepare<[], LeaseRow>(SELECT_ALL);
     this.writeStaged = db.transaction((writes: ReadonlyMap<IPv4, Lease | null>): number => {
       let rows = 0;
       for (const [ip, lease] of writes) {
@@ -149,7 +163,7 @@ export class LeaseStore {
   }
 
   loadAll(): Lease[] {
-    return this.selectAllStatement.all().map(leaseFromRow);
+    return readAll(this.db);
   }
 
   stage(lease: Lease): void {
@@ -184,7 +198,19 @@ export function readLeasesReadOnly(path: string): Lease[] {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    return db.prepare<[], LeaseRow>(SELECT_ALL).all().map(leaseFromRow);
+    return readAll(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** The reservations made at run time, read without disturbing a running daemon. */
+export function readReservationsReadOnly(path: string): StoredReservation[] {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if ((db.pragma('user_version', { simple: true }) as number) < 2) return [];
+    return db.prepare<[], StoredReservation>('SELECT mac, ip, name FROM reservations').all();
   } finally {
     db.close();
   }

@@ -109,6 +109,11 @@ test('reserve makes the running daemon hand that IP to that MAC at its next DISC
   const client = await udhcpc(c);
   clients.push(client);
   assert.equal(client.lease.ip, '10.0.0.42');
+  const live = await cli('leases', '--json');
+  const rows = JSON.parse(live.stdout) as { mac: string; type: string; hostname: string | null }[];
+  assert.equal(rows.find((r) => r.mac === c.mac)?.type, 'static', live.stdout);
+  assert.equal(rows.find((r) => r.mac === c.mac)?.hostname, 'gamma');
+  assert.equal(rows.find((r) => r.mac === '02:1a:b0:00:00:02')?.type, 'dynamic');
   const taken = await cli('reserve', '02:1a:b0:00:00:09', '10.0.0.42');
   assert.equal(taken.code, 2);
   assert.match(taken.stderr, /10\.0\.0\.42 is reserved for both/);

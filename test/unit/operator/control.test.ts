@@ -20,6 +20,7 @@ const ROW: LeaseRow = {
   expiresAt: '2026-01-01T00:00:00.000Z',
   expiresInSeconds: 3599,
   clientId: null,
+  type: 'dynamic',
 };
 
 interface Calls {
