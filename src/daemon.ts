@@ -154,7 +154,7 @@ async function startServices(
 
   let store: LeaseStore;
   try {
-    store = LeaseStore.open(config.leaseDb);
+    store = LeaseStore.open(config.leaseDb, { groupCommit: true });
   } catch (e) {
     throw new StartupError(`cannot open lease database ${config.leaseDb}: ${(e as Error).message} (choose another path with --lease-db)`);
   }
@@ -178,6 +178,12 @@ async function startServices(
     if (written > 0) leaseFile?.schedule();
     metrics?.setLeases(leases.activeCount, pool.freeCount);
   };
+  /** The same for the reply path: ACKs go out from `done`, once the batch is on disk (group commit). */
+  const commitThen = (done: (error: Error | null) => void): void => {
+    const written = leases.commitThen(done);
+    if (written > 0) leaseFile?.schedule();
+    metrics?.setLeases(leases.activeCount, pool.freeCount);
+  };
 
   const drops = new RateLimitedCounter();
   let prober: AddressProber | null = null;
@@ -186,7 +192,7 @@ async function startServices(
     transport = new DhcpTransport({
       bridge: config.bridge,
       serverIp,
-      commit,
+      commit: commitThen,
       drops,
       log,
       onArpSender: (ip) => prober?.onArpFrom(ip),

@@ -27,8 +27,8 @@ const PACKET_OUTGOING = 4;
 export interface DhcpTransportOptions {
   bridge: string;
   serverIp: IPv4;
-  /** Makes every binding staged so far durable; called before replies are sent. */
-  commit: () => void;
+  /** Writes every binding staged so far and calls `done` once it is durable (ACKs wait for it). */
+  commit: (done: (error: Error | null) => void) => void;
   drops: RateLimitedCounter;
   log: Logger;
   /** Told about every ARP sender seen on the bridge (conflict probes). */
@@ -193,13 +193,10 @@ export class DhcpTransport {
     }
     for (const c of this.server?.conflicts.splice(0) ?? []) this.o.log.warn(formatLeaseEvent(c));
     this.send(immediate);
-    try {
-      this.o.commit();
-    } catch (e) {
-      this.o.log.error(`lease database commit failed, ${afterCommit.length} ACKs withheld: ${(e as Error).message}`);
-      return;
-    }
-    this.send(afterCommit);
+    this.o.commit((error) => {
+      if (error) this.o.log.error(`lease database commit failed, ${afterCommit.length} ACKs withheld: ${error.message}`);
+      else this.send(afterCommit);
+    });
   }
 
   private send(frames: Buffer[]): void {

@@ -193,6 +193,12 @@ export class LeaseTable {
     return this.store.commit();
   }
 
+  /** Writes staged changes; `done` runs once they are on disk (see LeaseStore.commitThen). */
+  commitThen(done: (error: Error | null) => void): number {
+    return this.store.commitThen(done);
+  }
+
+
   /** Drops stale heap entries from the top and returns the earliest live one without removing it. */
   private liveEarliest(): { at: number; value: Lease } | undefined {
     for (let top = this.expiries.peek(); top !== undefined; top = this.expiries.peek()) {

@@ -1,0 +1,96 @@
+/** Group commit: ACK-gating callbacks run only once the WAL is synced; crashes lose nothing reported durable. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import type { Lease } from '../../../src/leases/lease.ts';
+import { LeaseStore, readLeasesReadOnly } from '../../../src/leases/store.ts';
+
+const REPO_ROOT = resolve(import.meta.dirname, '..', '..', '..');
+const STORE_MODULE = join(REPO_ROOT, 'src', 'leases', 'store.ts');
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'group-commit-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function lease(ip: number): Lease {
+  return { ip, mac: '02:00:00:00:00:01', clientId: Buffer.from([1, 0, 2]), hostname: `h${ip}`, state: 'bound', expiresAt: 2000, updatedAt: 1000 };
+}
+
+test('callbacks run after the write, asynchronously, and batches written during a sync share the next one', async (t) => {
+  const path = join(tempDir(t), 'l.db');
+  const store = LeaseStore.open(path, { groupCommit: true });
+  t.after(() => store.close());
+  const order: string[] = [];
+  let next = 1;
+  const done = (label: string) => new Promise<void>((resolveDone, reject) => {
+    store.stage(lease(next++));
+    store.commitThen((error) => (error ? reject(error) : (order.push(label), resolveDone())));
+  });
+  const all = Promise.all([done('a'), done('b'), done('c')]);
+  assert.deepEqual(order, [], 'no callback runs before the sync');
+  await all;
+  assert.deepEqual(order, ['a', 'b', 'c']);
+  assert.equal(readLeasesReadOnly(path).length, 3);
+  let immediate = false;
+  store.commitThen(() => (immediate = true));
+  assert.equal(immediate, true, 'nothing staged and nothing pending: done at once');
+});
+
+test('a large WAL is checkpointed into the database and truncated, keeping every row', async (t) => {
+  const path = join(tempDir(t), 'l.db');
+  const store = LeaseStore.open(path, { groupCommit: true, checkpointBytes: 64 * 1024 });
+  for (let round = 0; round < 20; round++) {
+    for (let i = 0; i < 100; i++) store.stage(lease(round * 100 + i + 1));
+    await new Promise<void>((res, rej) => store.commitThen((e) => (e ? rej(e) : res())));
+  }
+  assert.ok(statSync(`${path}-wal`).size < 64 * 1024, `WAL truncated (size ${statSync(`${path}-wal`).size})`);
+  store.close();
+  assert.equal(readLeasesReadOnly(path).length, 2000);
+});
+
+// The timeout only stops a hung child from hanging the suite; it is not a speed check.
+test('rows reported durable survive SIGKILL right after the callback', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'leases.db');
+  const script = join(dir, 'writer.ts');
+  writeFileSync(script, `
+import { LeaseStore } from ${JSON.stringify(STORE_MODULE)};
+const store = LeaseStore.open(process.argv[2] as string, { groupCommit: true, checkpointBytes: 16 * 1024 });
+let rounds = 0;
+const round = () => {
+  for (let i = 1; i <= 50; i++) {
+    const ip = rounds * 50 + i;
+    store.stage({ ip, mac: '02:00:00:00:00:01', clientId: null, hostname: 'h' + ip, state: 'bound', expiresAt: 2000, updatedAt: 1000 });
+  }
+  rounds++;
+  store.commitThen((error) => {
+    if (error) throw error;
+    if (rounds === 10) process.stdout.write('durable\\n');
+    else round();
+  });
+};
+round();
+setInterval(() => {}, 1000);
+`);
+  const child = spawn(process.execPath, ['--import', 'tsx', script, path], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    if (stdout.includes('durable\n')) child.kill('SIGKILL');
+  });
+  assert.equal(await exit, 'SIGKILL', `writer did not finish: ${stderr}`);
+  const leases = readLeasesReadOnly(path);
+  assert.equal(leases.length, 500);
+  assert.equal(leases[499]?.hostname, 'h500');
+});
