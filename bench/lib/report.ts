@@ -70,7 +70,11 @@ export function ratioSvg(rows: Row[], title: string): string {
   const items = rows
     .map((r) => ({ r, x: ratio(r) }))
     .filter((i): i is { r: Row; x: number } => i.x !== null && i.x > 0)
-    .map(({ r, x }) => ({ label: `${r.metric} vs ${r.peer}`, better: r.higherIsBetter ? x : 1 / x }));
+    // Name the lxc-dhcpd variant when it is not the default one (e.g. "--no-probe"), so two bars never read alike.
+    .map(({ r, x }) => ({
+      label: `${r.metric}${r.lxcLabel === 'lxc-dhcpd' ? '' : ` (${r.lxcLabel.replace(/^lxc-dhcpd\s*/, '')})`} vs ${r.peer}`,
+      better: r.higherIsBetter ? x : 1 / x,
+    }));
   const rowH = 22;
   const labelW = 520;
   const plotW = 420;
