@@ -172,18 +172,15 @@ async function startServices(
         onError: (e) => log.warn(`dnsmasq lease file ${config.dnsmasqLeaseFile}: ${e.message}`),
       })
     : null;
-  /** Makes staged bindings durable, then refreshes what mirrors the lease table. */
-  const commit = (): void => {
-    const written = leases.commit();
+  /** Refreshes what mirrors the lease table after rows were written. */
+  const mirror = (written: number): void => {
     if (written > 0) leaseFile?.schedule();
     metrics?.setLeases(leases.activeCount, pool.freeCount);
   };
-  /** The same for the reply path: ACKs go out from `done`, once the batch is on disk (group commit). */
-  const commitThen = (done: (error: Error | null) => void): void => {
-    const written = leases.commitThen(done);
-    if (written > 0) leaseFile?.schedule();
-    metrics?.setLeases(leases.activeCount, pool.freeCount);
-  };
+  /** Makes staged bindings durable now (housekeeping, operator requests, shutdown). */
+  const commit = (): void => mirror(leases.commit());
+  /** The reply path: ACKs go out from `done`, once the batch is on disk (group commit). */
+  const commitThen = (done: (error: Error | null) => void): void => mirror(leases.commitThen(done));
 
   const drops = new RateLimitedCounter();
   let prober: AddressProber | null = null;

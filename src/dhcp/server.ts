@@ -50,6 +50,9 @@ export type DropReason =
 /** How an operator names a lease: by MAC, address or DNS name. */
 export type AdminTarget = { kind: 'mac'; mac: string } | { kind: 'ip'; ip: IPv4 } | { kind: 'name'; name: string };
 
+/** Drops that are normal protocol life (another server chosen, a retransmission during a probe): not warnings. */
+export const ROUTINE_DROPS: ReadonlySet<DropReason> = new Set<DropReason>(['not-for-us', 'probe-pending']);
+
 export type Decision =
   | { kind: 'reply'; reply: DhcpMessage; destination: ReplyDestination; event: LeaseEvent; commit: boolean }
   | { kind: 'silent'; event: LeaseEvent | null }

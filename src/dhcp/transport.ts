@@ -20,7 +20,7 @@ import { PacketSocket, type ReceivedFrame } from '../wire/packet-socket.ts';
 import { DHCP_SERVER_PORT, messageTypeName } from './constants.ts';
 import { parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from './message.ts';
 import { ESSENTIAL_OPTIONS, replySizeLimit } from './reply.ts';
-import type { Decision, DhcpServer, LeaseEvent } from './server.ts';
+import { ROUTINE_DROPS, type Decision, type DhcpServer, type LeaseEvent } from './server.ts';
 
 const PACKET_OUTGOING = 4;
 
@@ -181,11 +181,15 @@ export class DhcpTransport {
     const afterCommit: Buffer[] = [];
     for (const { decision, request } of batch) {
       if (decision.kind === 'drop') {
-        if (decision.reason === 'not-for-us' || decision.reason === 'probe-pending') this.o.log.debug(`ignored: ${decision.detail}`);
-        else this.countDrop(decision.reason, decision.detail);
+        if (ROUTINE_DROPS.has(decision.reason)) {
+          if (this.o.log.enabled('debug')) this.o.log.debug(`ignored: ${decision.detail}`);
+        } else {
+          this.countDrop(decision.reason, decision.detail);
+        }
         continue;
       }
-      if (decision.event) this.o.log.info(formatLeaseEvent(decision.event));
+      // Formatted only when it is printed: this runs for every reply.
+      if (decision.event && this.o.log.enabled('info')) this.o.log.info(formatLeaseEvent(decision.event));
       if (decision.kind === 'reply') {
         (decision.commit ? afterCommit : immediate).push(this.toFrame(decision, request));
         this.o.onMessage?.('sent', messageTypeName(decision.reply.options.messageType));

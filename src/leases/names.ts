@@ -26,6 +26,8 @@ export class HostNames {
   private readonly reserved = new Map<string, NameEntry>();
   private readonly leased = new Map<string, NameEntry>();
   private readonly leasedByMac = new Map<string, NameEntry>();
+  private readonly reservedByIp = new Map<IPv4, NameEntry>();
+  private readonly leasedByIp = new Map<IPv4, NameEntry>();
   /** Bumped on every change: the zone's SOA serial. */
   private version = 1;
 
@@ -35,9 +37,12 @@ export class HostNames {
 
   setReservations(list: readonly ReservedName[]): void {
     this.reserved.clear();
+    this.reservedByIp.clear();
     for (const r of list) {
       if (r.name === null) continue;
-      this.reserved.set(r.name.toLowerCase(), { name: r.name.toLowerCase(), ip: r.ip, mac: r.mac, source: 'reservation', expiresAt: null });
+      const entry: NameEntry = { name: r.name.toLowerCase(), ip: r.ip, mac: r.mac, source: 'reservation', expiresAt: null };
+      this.reserved.set(entry.name, entry);
+      this.reservedByIp.set(entry.ip, entry);
     }
     this.version++;
   }
@@ -67,6 +72,7 @@ export class HostNames {
       const entry: NameEntry = { name: name.toLowerCase(), ip, mac, source: 'lease', expiresAt };
       this.leased.set(entry.name, entry);
       this.leasedByMac.set(mac, entry);
+      this.leasedByIp.set(ip, entry);
     }
     this.version++;
     return { granted: true };
@@ -78,6 +84,7 @@ export class HostNames {
     if (!entry || (ip !== undefined && entry.ip !== ip)) return;
     this.leasedByMac.delete(mac);
     if (this.leased.get(entry.name) === entry) this.leased.delete(entry.name);
+    if (this.leasedByIp.get(entry.ip) === entry) this.leasedByIp.delete(entry.ip);
     this.version++;
   }
 
@@ -87,23 +94,12 @@ export class HostNames {
     return this.reserved.get(key) ?? this.leased.get(key);
   }
 
-  /** The name for an address (PTR); reservations first. O(n) would be too slow for a big table: kept indexed. */
+  /** The name for an address (PTR): a reservation's, else a lease's whose name no reservation has taken over. */
   reverse(ip: IPv4): NameEntry | undefined {
-    for (const entry of this.reserved.values()) if (entry.ip === ip) return entry;
-    return this.reverseIndex().get(ip);
-  }
-
-  private reverseCache: { version: number; map: Map<IPv4, NameEntry> } | null = null;
-
-  private reverseIndex(): Map<IPv4, NameEntry> {
-    if (this.reverseCache?.version === this.version) return this.reverseCache.map;
-    const map = new Map<IPv4, NameEntry>();
-    for (const entry of this.leased.values()) {
-      const shadowed = this.reserved.get(entry.name);
-      if (!shadowed) map.set(entry.ip, entry);
-    }
-    this.reverseCache = { version: this.version, map };
-    return map;
+    const reserved = this.reservedByIp.get(ip);
+    if (reserved) return reserved;
+    const leased = this.leasedByIp.get(ip);
+    return leased && !this.reserved.has(leased.name) ? leased : undefined;
   }
 
   get size(): number {

@@ -85,3 +85,16 @@ test('name ownership: a held name is not taken over; it frees when the lease end
   names.removeLease('02:1a:b0:00:00:09', ip('10.0.0.151'));
   assert.equal(names.serial, serialBefore, 'removal for another address is ignored');
 });
+
+test('a reservation added later takes over a leased name: A and PTR follow it, the lease keeps only its address', () => {
+  const { names, zones } = setup();
+  names.setReservations([
+    { mac: '02:00:00:00:00:05', ip: ip('10.0.0.5'), name: 'web' },
+    { mac: '02:00:00:00:00:07', ip: ip('10.0.0.7'), name: 'test' },
+  ]);
+  assert.equal((zones.answer({ name: 'test.lxc', type: 'A', class: 'IN' })?.answers[0] as { data: string }).data, '10.0.0.7');
+  assert.equal((zones.answer({ name: '7.0.0.10.in-addr.arpa', type: 'PTR', class: 'IN' })?.answers[0] as { data: string }).data, 'test.lxc');
+  assert.equal(zones.answer({ name: '100.0.0.10.in-addr.arpa', type: 'PTR', class: 'IN' })?.rcode, Rcode.NxDomain);
+  names.setReservations([]);
+  assert.equal((zones.answer({ name: '100.0.0.10.in-addr.arpa', type: 'PTR', class: 'IN' })?.answers[0] as { data: string }).data, 'test.lxc');
+});
