@@ -4,8 +4,7 @@
  * skipping dns-packet's object decode/encode (which cost more than the rest of the query together, see
  * docs/performance.md). Anything unusual returns null and takes the general path, so behaviour is the same.
  */
-import { parseIPv4 } from '../net/address.ts';
-import { EDNS_UDP_SIZE, HEADER_LENGTH, Rcode, type Answer } from './message.ts';
+import { EDNS_UDP_SIZE, HEADER_LENGTH, encodeRecordInto, type Answer } from './message.ts';
 import type { LocalAnswer } from './zone.ts';
 
 export interface SimpleQuery {
@@ -21,7 +20,6 @@ export interface SimpleQuery {
 }
 
 const TYPE_NAMES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 65: 'HTTPS', 255: 'ANY' };
-const TYPE_CODES: Record<string, number> = Object.fromEntries(Object.entries(TYPE_NAMES).map(([code, name]) => [name, Number(code)]));
 const TYPE_OPT = 41;
 const CLASS_IN = 1;
 
@@ -86,134 +84,19 @@ class Writer {
     this.buf.writeUInt16BE(v, this.pos);
     this.pos += 2;
   }
-  u32(v: number): void {
-    this.buf.writeUInt32BE(v >>> 0, this.pos);
-    this.pos += 4;
-  }
   bytes(b: Buffer, start: number, end: number): void {
     b.copy(this.buf, this.pos, start, end);
     this.pos += end - start;
   }
-  /** A name, as a pointer when it equals the question name or ends with a suffix of it. */
-  name(name: string, question: string): void {
-    const lower = name.toLowerCase().replace(/\.$/, '');
-    const q = question.toLowerCase();
-    let prefix = lower;
-    let pointer = -1;
-    if (lower === q) {
-      pointer = HEADER_LENGTH;
-      prefix = '';
-    } else {
-      // the longest suffix of `lower` that is a label-aligned suffix of the question
-      let offset = HEADER_LENGTH;
-      let rest = q;
-      while (rest !== '') {
-        if (lower === rest) {
-          pointer = offset;
-          prefix = '';
-          break;
-        }
-        if (lower.endsWith(`.${rest}`)) {
-          pointer = offset;
-          prefix = lower.slice(0, lower.length - rest.length - 1);
-          break;
-        }
-        const dot = rest.indexOf('.');
-        offset += (dot < 0 ? rest.length : dot) + 1;
-        rest = dot < 0 ? '' : rest.slice(dot + 1);
-      }
-    }
-    if (prefix !== '') {
-      for (const label of prefix.split('.')) {
-        this.u8(label.length);
-        this.pos += this.buf.write(label, this.pos, 'latin1');
-      }
-    }
-    if (pointer >= 0) this.u16(0xc000 | pointer);
-    else this.u8(0);
+  record(r: Answer): void {
+    this.pos += encodeRecordInto(r, this.buf, this.pos);
   }
-}
-
-/** 16 bytes of an IPv6 address in text form, or null. */
-function ipv6Bytes(text: string): Buffer | null {
-  if (!/^[0-9a-fA-F:.]+$/.test(text)) return null;
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const groups = (part: string): number[] | null => {
-    if (part === '') return [];
-    const out: number[] = [];
-    for (const g of part.split(':')) {
-      if (g.includes('.')) {
-        const v4 = parseIPv4(g);
-        if (v4 === null) return null;
-        out.push(v4 >>> 16, v4 & 0xffff);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-        out.push(parseInt(g, 16));
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0] as string);
-  const tail = halves.length === 2 ? groups(halves[1] as string) : [];
-  if (head === null || tail === null) return null;
-  const fill = 8 - head.length - tail.length;
-  if ((halves.length === 1 && fill !== 0) || fill < 0) return null;
-  const all = [...head, ...new Array<number>(fill).fill(0), ...tail];
-  const out = Buffer.alloc(16);
-  all.forEach((g, i) => out.writeUInt16BE(g, i * 2));
-  return out;
-}
-
-function writeRecord(w: Writer, r: Answer, question: string): boolean {
-  const rec = r as { type: string; name: string; ttl?: number; data: unknown };
-  w.name(rec.name, question);
-  const typeCode = TYPE_CODES[rec.type];
-  if (typeCode === undefined) return false;
-  w.u16(typeCode);
-  w.u16(CLASS_IN);
-  w.u32(rec.ttl ?? 0);
-  const lengthAt = w.pos;
-  w.u16(0);
-  switch (rec.type) {
-    case 'A': {
-      const ip = parseIPv4(rec.data as string);
-      if (ip === null) return false;
-      w.u32(ip);
-      break;
-    }
-    case 'PTR':
-    case 'NS':
-    case 'CNAME':
-      w.name(rec.data as string, question);
-      break;
-    case 'AAAA': {
-      const bytes = ipv6Bytes(rec.data as string);
-      if (bytes === null) return false;
-      w.bytes(bytes, 0, 16);
-      break;
-    }
-    case 'SOA': {
-      const d = rec.data as { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number };
-      w.name(d.mname, question);
-      w.name(d.rname, question);
-      w.u32(d.serial);
-      w.u32(d.refresh);
-      w.u32(d.retry);
-      w.u32(d.expire);
-      w.u32(d.minimum);
-      break;
-    }
-    default:
-      return false;
-  }
-  w.buf.writeUInt16BE(w.pos - lengthAt - 2, lengthAt);
-  return true;
 }
 
 /**
- * The response bytes, or null when the answer holds a record this writer does not handle or does not fit 512 bytes
- * (the general path then encodes, and truncates, properly). `authoritative` sets AA (our zones); RA is always set.
+ * The response bytes, or null when the answer does not fit 512 bytes (the general path then encodes, and truncates,
+ * properly). Records are written by dns-packet's record codec; only the header, the question (copied from the query)
+ * and the OPT record are written here. `authoritative` sets AA (our zones); RA is always set.
  */
 export function encodeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative = true): Buffer | null {
   try {
@@ -223,7 +106,6 @@ export function encodeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, 
   }
 }
 
-export const encodeLocalAnswer = encodeAnswer;
 
 function writeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative: boolean): Buffer | null {
   if (local.rcode > 15) return null;
@@ -237,7 +119,7 @@ function writeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authorit
   w.u16(local.additionals.length + (q.edns ? 1 : 0));
   w.bytes(query, HEADER_LENGTH, q.questionEnd);
   for (const section of [local.answers, local.authorities, local.additionals]) {
-    for (const r of section) if (!writeRecord(w, r, q.name)) return null;
+    for (const r of section) w.record(r);
   }
   if (q.edns) {
     w.u8(0);
@@ -251,4 +133,3 @@ function writeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authorit
   return w.pos > 512 ? null : w.buf.subarray(0, w.pos);
 }
 
-export { Rcode };

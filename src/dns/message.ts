@@ -64,6 +64,19 @@ export function decodeMessage(data: Buffer): DecodeResult {
   }
 }
 
+/** dns-packet's resource-record codec, which its type declarations leave out. */
+const recordCodec = (dnsPacket as unknown as {
+  answer: { encode(record: Answer, buf: Buffer, offset: number): Buffer; encodingLength(record: Answer): number };
+}).answer;
+
+/** Writes one resource record (uncompressed names) at `offset`; returns the bytes written. */
+export function encodeRecordInto(record: Answer, buf: Buffer, offset: number): number {
+  const length = recordCodec.encodingLength(record);
+  if (offset + length > buf.length) throw new RangeError('record does not fit');
+  recordCodec.encode(record, buf, offset);
+  return length;
+}
+
 export function encodeMessage(packet: Packet): Buffer {
   return dnsPacket.encode(packet);
 }
