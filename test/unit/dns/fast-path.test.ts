@@ -2,14 +2,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { HostNames } from '../../../src/leases/names.ts';
-import { parseIPv4 } from '../../../src/net/address.ts';
-import { LocalZones } from '../../../src/dns/zone.ts';
+import { makeDnsServer } from './fixture.ts';
 import { DnsServer, type Recursor, type RecursionResult } from '../../../src/dns/server.ts';
 import { parseSimpleQuery } from '../../../src/dns/fast-path.ts';
 import type { Answer, Question } from '../../../src/dns/message.ts';
 
-const ip = (t: string): number => parseIPv4(t) as number;
 const NOW = Date.now();
 
 /** Cached upstream data, as the forwarder's cache would hand it out. */
@@ -26,20 +23,7 @@ class CachedRecursor implements Recursor {
   }
 }
 
-function server(recursor: Recursor | null = null): DnsServer {
-  const names = new HostNames();
-  names.setReservations([{ mac: '02:00:00:00:00:05', ip: ip('10.0.0.5'), name: 'web' }]);
-  names.claim('02:1a:b0:00:00:01', ip('10.0.0.100'), 'test', NOW + 3_600_000);
-  const zones = new LocalZones({ domain: 'lxc', serverIp: ip('10.0.0.1'), prefixLength: 24, soaTtl: 30, recordTtl: 30 }, names, () => NOW);
-  return new DnsServer({
-    address: ip('10.0.0.1'),
-    port: 0,
-    subnet: { ip: ip('10.0.0.1'), prefixLength: 24 },
-    zones,
-    recursor,
-    log: { warn: () => undefined, debug: () => undefined },
-  });
-}
+const server = (recursor: Recursor | null = null): DnsServer => makeDnsServer(recursor, { now: NOW, reserveWeb: true });
 
 function query(name: string, type: string, opts: { edns?: boolean; doBit?: boolean; rd?: boolean; cd?: boolean } = {}): Buffer {
   const flags = (opts.rd === false ? 0 : dnsPacket.RECURSION_DESIRED) | (opts.cd ? dnsPacket.CHECKING_DISABLED : 0);

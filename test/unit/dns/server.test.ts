@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { HostNames } from '../../../src/leases/names.ts';
-import { parseIPv4 } from '../../../src/net/address.ts';
-import { LocalZones } from '../../../src/dns/zone.ts';
+import { makeDnsServer } from './fixture.ts';
 import { DnsServer, type Recursor, type RecursionResult } from '../../../src/dns/server.ts';
 import type { Answer, Question } from '../../../src/dns/message.ts';
 
-const ip = (t: string): number => parseIPv4(t) as number;
 /** @types/dns-packet leaves out the rcode and flag fields that dns-packet's decode does return. */
 type Decoded = dnsPacket.DecodedPacket & {
   rcode: string;
@@ -31,19 +28,7 @@ class ScriptedRecursor implements Recursor {
   }
 }
 
-function makeServer(recursor: Recursor | null): DnsServer {
-  const names = new HostNames();
-  names.claim('02:1a:b0:00:00:01', ip('10.0.0.100'), 'test', Date.now() + 3_600_000);
-  const zones = new LocalZones({ domain: 'lxc', serverIp: ip('10.0.0.1'), prefixLength: 24, soaTtl: 30, recordTtl: 30 }, names);
-  return new DnsServer({
-    address: ip('10.0.0.1'),
-    port: 0,
-    subnet: { ip: ip('10.0.0.1'), prefixLength: 24 },
-    zones,
-    recursor,
-    log: { warn: () => undefined, debug: () => undefined },
-  });
-}
+const makeServer = (recursor: Recursor | null): DnsServer => makeDnsServer(recursor);
 
 function query(name: string, type: string, extra: Partial<dnsPacket.Packet> = {}): Buffer {
   return dnsPacket.encode({ id: 0x4242, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type, class: 'IN' } as Question], ...extra });
