@@ -1,6 +1,6 @@
 /** Command line: `lxc-dhcpd --bridge br0 --range 10.0.0.100-200` serves; `lxc-dhcpd leases` lists the lease table. */
 import { readFileSync } from 'node:fs';
-import yargs from 'yargs';
+import yargs, { type Options } from 'yargs';
 import { parseConfigFile } from './config/file.ts';
 import { controlRequest, ControlError } from './control/client.ts';
 import { defaultControlSocketPath, type ControlRequest } from './control/protocol.ts';
@@ -36,12 +36,42 @@ function die(message: string): never {
   process.exit(2);
 }
 
-const SERVE_OPTIONS = new Set([
-  'bridge', 'range', 'lease-time', 'domain', 'lease-db', 'host', 'hosts-file', 'log-level', 'probe', 'probe-timeout',
-  'rapid-commit', 'decline-time', 'host-setup', 'address', 'netmask', 'uplink', 'nat', 'firewall', 'dns', 'dns-port',
-  'upstream', 'resolv-conf', 'control-socket', 'metrics', 'dnsmasq-leasefile', 'resolved',
-]);
-const REPEATABLE_OPTIONS = new Set(['host', 'upstream']);
+/** The serve command's flags; config-file keys and which of them repeat are derived from this one list. */
+const SERVE_FLAGS = {
+  'bridge': { type: 'string', demandOption: true, describe: 'bridge the containers are attached to' },
+  'range': { type: 'string', demandOption: true, describe: 'addresses to lease, e.g. 10.0.0.100-200 or 10.0.0.100-10.0.0.200' },
+  'lease-time': { type: 'number', default: 3600, describe: 'lease length in seconds' },
+  'domain': { type: 'string', default: 'lxc', describe: 'domain given to containers (option 15 and 119)' },
+  'lease-db': { type: 'string', describe: 'lease database path [default: /var/lib/lxc-dhcpd/BRIDGE.db]' },
+  'host': { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,NAME]; repeatable' },
+  'hosts-file': { type: 'string', describe: 'file of MAC,IP[,NAME] lines (# comments), re-read on SIGHUP' },
+  'log-level': { choices: ['error', 'warn', 'info', 'debug'], default: 'info', describe: 'log verbosity' },
+  'probe': { type: 'boolean', default: true, describe: 'ARP-probe never-leased addresses before offering them (--no-probe to skip)' },
+  'probe-timeout': { type: 'number', default: 200, describe: 'milliseconds to wait for an ARP answer (a host on the bridge answers in well under 1 ms)' },
+  'rapid-commit': { type: 'boolean', default: true, describe: 'answer DISCOVER+rapid-commit (RFC 4039) with an ACK' },
+  'decline-time': { type: 'number', default: 600, describe: 'seconds a declined or conflicting address is quarantined' },
+  'host-setup': { type: 'boolean', default: true, describe: 'create/reuse the bridge, its address, forwarding and NAT (--no-host-setup: serve on a bridge you configured)' },
+  'address': { type: 'string', describe: 'bridge address with prefix, e.g. 10.0.0.1/24 [default: first address of the /--netmask holding the range]' },
+  'netmask': { type: 'number', default: 24, describe: 'prefix length of the default bridge address' },
+  'uplink': { type: 'string', describe: 'masquerade only traffic leaving through this interface [default: any non-bridge interface]' },
+  'nat': { type: 'boolean', default: true, describe: 'masquerade container traffic leaving the subnet (--no-nat to skip)' },
+  'firewall': { type: 'boolean', default: true, describe: 'accept DHCP/DNS from the bridge and forwarding to/from it (--no-firewall to skip)' },
+  'dns': { type: 'boolean', default: true, describe: 'serve DNS on the bridge address (--no-dns to turn off)' },
+  'dns-port': { type: 'number', default: 53, describe: 'DNS port on the bridge address' },
+  'upstream': { type: 'string', array: true, default: [] as string[], describe: 'upstream DNS server IP[:PORT], repeatable [default: nameservers of --resolv-conf]' },
+  'resolv-conf': { type: 'string', default: '/etc/resolv.conf', describe: 'where to read upstream nameservers (re-read when it changes)' },
+  'control-socket': { type: 'string', describe: 'root-only control socket for leases/release/reserve ("" for none) [default: /run/lxc-dhcpd/BRIDGE.sock]' },
+  'metrics': { type: 'string', describe: 'serve Prometheus metrics on [ADDR:]PORT (loopback unless an address is given), e.g. 9167' },
+  'dnsmasq-leasefile': { type: 'string', describe: 'also keep a lease file in dnsmasq format at PATH, for tools that parse it' },
+  'resolved': { type: 'boolean', describe: 'register the bridge with systemd-resolved for *.DOMAIN [default: when resolved runs]' },
+} satisfies Record<string, Options>;
+const SERVE_OPTIONS: ReadonlySet<string> = new Set(Object.keys(SERVE_FLAGS));
+const REPEATABLE_OPTIONS: ReadonlySet<string> = new Set(
+  Object.entries(SERVE_FLAGS).filter(([, o]) => 'array' in o && o.array).map(([k]) => k),
+);
+const NUMBER_OPTIONS: ReadonlySet<string> = new Set(
+  Object.entries(SERVE_FLAGS).filter(([, o]) => 'type' in o && o.type === 'number').map(([k]) => k),
+);
 
 /** yargs config hook: a parse error becomes the one-line error of the whole command. */
 function readConfigFile(path: string): Record<string, unknown> {
@@ -55,7 +85,7 @@ function readConfigFile(path: string): Record<string, unknown> {
   if (!parsed.ok) throw new Error(parsed.error);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(parsed.value)) {
-    out[key] = typeof value === 'string' && /^\d+$/.test(value) && !REPEATABLE_OPTIONS.has(key) ? Number(value) : value;
+    out[key] = typeof value === 'string' && NUMBER_OPTIONS.has(key) ? Number(value) : value;
   }
   return out;
 }
@@ -293,32 +323,7 @@ await yargs(hideBin(process.argv))
     'serve DHCP on the bridge',
     (y) =>
       y
-        .option('bridge', { type: 'string', demandOption: true, describe: 'bridge the containers are attached to', example: 'br0' })
-        .option('range', { type: 'string', demandOption: true, describe: 'addresses to lease, e.g. 10.0.0.100-200 or 10.0.0.100-10.0.0.200' })
-        .option('lease-time', { type: 'number', default: 3600, describe: 'lease length in seconds' })
-        .option('domain', { type: 'string', default: 'lxc', describe: 'domain given to containers (option 15 and 119)' })
-        .option('lease-db', { type: 'string', describe: 'lease database path [default: /var/lib/lxc-dhcpd/BRIDGE.db]' })
-        .option('host', { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,NAME]; repeatable' })
-        .option('hosts-file', { type: 'string', describe: 'file of MAC,IP[,NAME] lines (# comments), re-read on SIGHUP' })
-        .option('log-level', { choices: ['error', 'warn', 'info', 'debug'], default: 'info', describe: 'log verbosity' })
-        .option('probe', { type: 'boolean', default: true, describe: 'ARP-probe never-leased addresses before offering them (--no-probe to skip)' })
-        .option('probe-timeout', { type: 'number', default: 200, describe: 'milliseconds to wait for an ARP answer (a host on the bridge answers in well under 1 ms)' })
-        .option('rapid-commit', { type: 'boolean', default: true, describe: 'answer DISCOVER+rapid-commit (RFC 4039) with an ACK' })
-        .option('decline-time', { type: 'number', default: 600, describe: 'seconds a declined or conflicting address is quarantined' })
-        .option('host-setup', { type: 'boolean', default: true, describe: 'create/reuse the bridge, its address, forwarding and NAT (--no-host-setup: serve on a bridge you configured)' })
-        .option('address', { type: 'string', describe: 'bridge address with prefix, e.g. 10.0.0.1/24 [default: first address of the /--netmask holding the range]' })
-        .option('netmask', { type: 'number', default: 24, describe: 'prefix length of the default bridge address' })
-        .option('uplink', { type: 'string', describe: 'masquerade only traffic leaving through this interface [default: any non-bridge interface]' })
-        .option('nat', { type: 'boolean', default: true, describe: 'masquerade container traffic leaving the subnet (--no-nat to skip)' })
-        .option('firewall', { type: 'boolean', default: true, describe: 'accept DHCP/DNS from the bridge and forwarding to/from it (--no-firewall to skip)' })
-        .option('dns', { type: 'boolean', default: true, describe: 'serve DNS on the bridge address (--no-dns to turn off)' })
-        .option('dns-port', { type: 'number', default: 53, describe: 'DNS port on the bridge address' })
-        .option('upstream', { type: 'string', array: true, default: [] as string[], describe: 'upstream DNS server IP[:PORT], repeatable [default: nameservers of --resolv-conf]' })
-        .option('resolv-conf', { type: 'string', default: '/etc/resolv.conf', describe: 'where to read upstream nameservers (re-read when it changes)' })
-        .option('control-socket', { type: 'string', describe: 'root-only control socket for leases/release/reserve ("" for none) [default: /run/lxc-dhcpd/BRIDGE.sock]' })
-        .option('metrics', { type: 'string', describe: 'serve Prometheus metrics on [ADDR:]PORT (loopback unless an address is given), e.g. 9167' })
-        .option('dnsmasq-leasefile', { type: 'string', describe: 'also keep a lease file in dnsmasq format at PATH, for tools that parse it' })
-        .option('resolved', { type: 'boolean', describe: 'register the bridge with systemd-resolved for *.DOMAIN [default: when resolved runs]' })
+        .options(SERVE_FLAGS)
         .option('config', { type: 'string', describe: 'read options from FILE (key = value lines, same names as the flags; flags win)' })
         .config('config', (path: string) => readConfigFile(path))
         .example('$0 --bridge br0 --range 10.0.0.100-200', 'create/reuse br0 with 10.0.0.1/24, serve DHCP+DNS, NAT the subnet')
