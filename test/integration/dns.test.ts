@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createTopology, type Container, type SpawnedProcess, type Topology } from '../harness/netns.ts';
-import { dhclient, udhcpc, type DhcpClient } from '../harness/clients.ts';
+import { dhclient, dhcpcd, udhcpc, type DhcpClient } from '../harness/clients.ts';
 import { startLxcDhcpd, type RunningLxcDhcpd } from '../harness/lxc-dhcpd.ts';
 import { writeFileSync } from 'node:fs';
 
@@ -33,7 +33,7 @@ const status = (out: string): string | undefined => /status: (\w+)/.exec(out)?.[
 const answerLines = (out: string): string[] => out.split('\n').filter((l) => l && !l.startsWith(';') && /\sIN\s/.test(l));
 
 before(async () => {
-  topology = await createTopology({ containers: 4, wan: true });
+  topology = await createTopology({ containers: 5, wan: true });
   [c1, c2, c3, observer] = topology.containers as [Container, Container, Container, Container];
   const wanNs = topology.wanNs as string;
   upstream = topology.spawn(wanNs, [
@@ -92,6 +92,12 @@ test('AAAA of a name with an A record is NODATA with SOA; a missing name is NXDO
   assert.equal(status(missing), 'NXDOMAIN');
   assert.match(missing, /IN\s+SOA/);
   assert.match(missing, /flags: qr aa/);
+});
+
+test('a name sent in the client FQDN option (81) by dhcpcd resolves, reduced to its first label', async () => {
+  const fqdnClient = await dhcpcd(topology.containers[4] as Container, { hostname: 'Fq-Host', fqdn: 'both' });
+  clients.push(fqdnClient);
+  assert.equal((await dig(observer.ns, '+short', 'fq-host.lxc')).trim(), fqdnClient.lease.ip);
 });
 
 test('a static reservation name resolves before any lease exists', async () => {

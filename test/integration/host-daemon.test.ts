@@ -5,6 +5,7 @@
  * rules; bad flags change nothing.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createTopology, type Container, type Topology } from '../harness/netns.ts';
@@ -51,6 +52,11 @@ test('bad flags give one line and change nothing on the host', async () => {
   assert.equal(notBridge.code, 2);
   assert.equal(notBridge.stderr.trim().split('\n').length, 1, notBridge.stderr);
   assert.match(notBridge.stderr, /wan0 exists but is not a bridge/);
+  const badConfig = join(topology.tmpDir, 'bad.conf');
+  writeFileSync(badConfig, 'bridge = br0\nrange = 10.0.0.100-200\nrnage = 10.0.0.100-200\n');
+  const typo = await run('--config', badConfig);
+  assert.equal(typo.code, 2);
+  assert.equal(typo.stderr, `lxc-dhcpd: ${badConfig}:3: unknown option "rnage" (see lxc-dhcpd --help)\n`);
   assert.equal(await linkExists('br0'), false, 'no bridge was created');
   assert.notEqual((await hostExec('nft', 'list', 'table', 'ip', 'lxc-dhcpd')).code, 0, 'no table was created');
   assert.equal((await hostExec('sysctl', '-n', 'net.ipv4.ip_forward')).stdout.trim(), '0');

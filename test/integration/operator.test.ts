@@ -4,7 +4,7 @@
  * that move, and `import-dnsmasq` giving every client of a real dnsmasq its old address.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createTopology, run, type Container, type Topology } from '../harness/netns.ts';
@@ -39,7 +39,10 @@ function sample(text: string, series: string): number {
 before(async () => {
   topology = await createTopology({ containers: 5 });
   leaseFile = join(topology.tmpDir, 'dnsmasq.leases');
-  daemon = await startLxcDhcpd(topology, { extraArgs: ['--metrics', '127.0.0.1:9167', '--dnsmasq-leasefile', leaseFile] });
+  // These two options come from a config file, as a systemd unit would give them.
+  const config = join(topology.tmpDir, 'br0.conf');
+  writeFileSync(config, `# lxc-dhcpd config\nmetrics = 127.0.0.1:9167\ndnsmasq-leasefile = ${leaseFile}\n`);
+  daemon = await startLxcDhcpd(topology, { extraArgs: ['--config', config] });
 });
 
 after(async () => {
