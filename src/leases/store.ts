@@ -34,7 +34,7 @@ export interface StoredReservation {
 
 const BUSY_TIMEOUT_MS = 5000;
 
-interface LeaseRow {
+interface LeaseDbRow {
   ip: number;
   mac: string;
   /** hex(client_id): one string per row instead of one separately allocated Buffer (see leaseFromRow). */
@@ -48,7 +48,7 @@ interface LeaseRow {
 const SELECT_ALL =
   "SELECT ip, mac, CASE WHEN client_id IS NULL THEN NULL ELSE hex(client_id) END AS client_id_hex, hostname, state, expires_at, updated_at FROM leases ORDER BY ip";
 
-function leaseFromRow(row: LeaseRow): Lease {
+function leaseFromRow(row: LeaseDbRow): Lease {
   if (!isLeaseState(row.state)) throw new Error(`lease ${row.ip}: unknown state ${JSON.stringify(row.state)}`);
   return {
     ip: row.ip,
