@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --no-kea]
+// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --only=dhcp,dns,scale] [-- --servers=lxc-dhcpd,kea]
 // lxc-dhcpd against dnsmasq and Kea on this machine, in namespaces of its own (see docs/performance.md).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +19,15 @@ const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
 const PROFILE = args.has('--profile');
 const WITH_KEA = !args.has('--no-kea');
+/** `--only=dhcp,dns,scale` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
+function listArg(name: string): Set<string> | null {
+  const a = [...args].find((x) => x.startsWith(`--${name}=`));
+  return a === undefined ? null : new Set(a.slice(name.length + 3).split(',').filter((x) => x !== ''));
+}
+const ONLY = listArg('only');
+const SERVERS = listArg('servers');
+const PARTIAL = ONLY !== null || SERVERS !== null;
+const runs = (part: 'dhcp' | 'dns' | 'scale'): boolean => ONLY === null || ONLY.has(part);
 const BUDGET_MS = QUICK ? 60_000 : 600_000;
 const startedAt = Date.now();
 
@@ -379,25 +388,24 @@ async function main(): Promise<void> {
     if (kea) servers.push({ id: 'kea', known: true, fresh: true, leaseCount: (d) => keaLeases(join(d, 'kea-leases4.csv')), start: (d) => (mkdirSync(d, { recursive: true }), startKea(topology, d)) });
 
     const dhcp: Record<string, Awaited<ReturnType<typeof measureDhcp>>> = {};
-    for (const s of servers) {
+    for (const s of runs('dhcp') ? servers : []) {
+      if (SERVERS !== null && !SERVERS.has(s.id)) continue;
       log(`DHCP: ${s.id}`);
       dhcp[s.id] = await measureDhcp(topology, load.ns, s, dir(s.id.replace(/[^a-z0-9]+/g, '-')));
     }
     result.dhcp = dhcp;
     result.drainMs = drainMs;
 
-    log('DNS: lxc-dhcpd');
-    const dnsLxc = await measureDns(topology, load.ns, 'lxc-dhcpd', () => (mkdirSync(dir('dns-lxc'), { recursive: true }), startLxcDhcpd(topology, dir('dns-lxc'), { probe: true, leaseDb: join(dir('dns-lxc'), 'leases.db'), resolvConf: files.resolvConf, hostsFile: files.lxcHosts })), files);
-    log('DNS: dnsmasq');
-    const dnsDm = await measureDns(topology, load.ns, 'dnsmasq', () => (mkdirSync(dir('dns-dnsmasq'), { recursive: true }), startDnsmasq(topology, dir('dns-dnsmasq'), { logDhcp: false, ping: true, addnHosts: files.dnsmasqHosts, upstream: topology.wan!.wanAddress })), files);
+    const dnsLxc = !runs('dns') ? null : (log('DNS: lxc-dhcpd'), await measureDns(topology, load.ns, 'lxc-dhcpd', () => (mkdirSync(dir('dns-lxc'), { recursive: true }), startLxcDhcpd(topology, dir('dns-lxc'), { probe: true, leaseDb: join(dir('dns-lxc'), 'leases.db'), resolvConf: files.resolvConf, hostsFile: files.lxcHosts })), files));
+    const dnsDm = !runs('dns') || (SERVERS !== null && !SERVERS.has('dnsmasq')) ? null : (log('DNS: dnsmasq'), await measureDns(topology, load.ns, 'dnsmasq', () => (mkdirSync(dir('dns-dnsmasq'), { recursive: true }), startDnsmasq(topology, dir('dns-dnsmasq'), { logDhcp: false, ping: true, addnHosts: files.dnsmasqHosts, upstream: topology.wan!.wanAddress })), files));
     result.dns = { 'lxc-dhcpd': dnsLxc, dnsmasq: dnsDm };
     await upstream.stop();
 
-    log('scale: lxc-dhcpd');
     const scale: ScaleFigures[] = [];
-    for (const n of P.scale) scale.push(await measureScale(topology, load.ns, dir('scale'), files, n));
+    if (runs('scale')) log('scale: lxc-dhcpd');
+    for (const n of runs('scale') ? P.scale : []) scale.push(await measureScale(topology, load.ns, dir('scale'), files, n));
     result.scale = scale;
-    const pool = poolAlloc();
+    const pool = runs('scale') ? poolAlloc() : null;
     result.poolAlloc = pool;
     log(`  pool-alloc: ${JSON.stringify(pool)}`);
 
@@ -428,8 +436,9 @@ async function main(): Promise<void> {
     dhcpRows('fresh', 'new clients', 'lxc-dhcpd', lxc?.fresh ?? null, ['dnsmasq', 'dnsmasq --no-ping', 'dnsmasq --no-ping --log-dhcp', 'kea']);
     if (noProbe?.fresh) dhcpRows('fresh', 'new clients', 'lxc-dhcpd --no-probe', noProbe.fresh, ['dnsmasq --no-ping', 'kea']);
     for (const [key, label] of [['names', 'lease names'], ['nxdomain', 'NXDOMAIN .lxc'], ['forwarded', 'forwarded, cached']] as const) {
+      if (dnsLxc === null) break;
       const a = dnsLxc[key];
-      const b = dnsDm[key];
+      const b = dnsDm?.[key] ?? { qps: null, lost: null, avgLatencyMs: null, p99ApproxMs: null };
       rows.push({ metric: `DNS ${label}: qps`, unit: 'q/s', higherIsBetter: true, lxcLabel: 'lxc-dhcpd', lxc: a.qps, peer: 'dnsmasq', peerValue: b.qps });
       rows.push({ metric: `DNS ${label}: lost`, unit: '', higherIsBetter: false, lxcLabel: 'lxc-dhcpd', lxc: a.lost, peer: 'dnsmasq', peerValue: b.lost });
       rows.push({ metric: `DNS ${label}: avg latency`, unit: 'ms', higherIsBetter: false, lxcLabel: 'lxc-dhcpd', lxc: a.avgLatencyMs, peer: 'dnsmasq', peerValue: b.avgLatencyMs });
@@ -462,11 +471,11 @@ async function main(): Promise<void> {
   const stamp = (result.date as string).replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   const outDir = join(REPO, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  const base = `${stamp}${QUICK ? '-quick' : ''}`;
+  const base = `${stamp}${QUICK ? '-quick' : ''}${PARTIAL ? '-partial' : ''}`;
   writeFileSync(join(outDir, `${base}.json`), JSON.stringify(result, null, 2) + '\n');
   writeFileSync(join(outDir, `${base}.svg`), ratioSvg(rows, `lxc-dhcpd vs peers, ${result.date as string}${QUICK ? ' (quick)' : ''}`));
   log(`wrote bench/results/${base}.json and .svg`);
-  if (!QUICK) updateDoc(result, rows, base);
+  if (!QUICK && !PARTIAL) updateDoc(result, rows, base);
 }
 
 function cpusLine(r: Record<string, unknown>): string {
