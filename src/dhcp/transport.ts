@@ -24,8 +24,19 @@ import { ROUTINE_DROPS, type Decision, type DhcpServer, type LeaseEvent } from '
 
 const PACKET_OUTGOING = 4;
 
+/** What the transport needs of its packet socket: a PacketSocket on the bridge, unless the options give another. */
+export interface FramePort {
+  readonly mac: string;
+  readonly mtu: number;
+  send(frame: Buffer): boolean;
+  sendMany(frames: Buffer[]): number;
+  close(): void;
+}
+
 export interface DhcpTransportOptions {
   bridge: string;
+  /** Opens the frame port instead of a packet socket on `bridge` (for measuring the CPU cost per exchange in-process). */
+  openPort?: (onFrames: (frames: ReceivedFrame[]) => void) => FramePort;
   serverIp: IPv4;
   /** Writes every binding staged so far and calls `done` once it is durable (ACKs wait for it). */
   commit: (done: (error: Error | null) => void) => void;
@@ -51,18 +62,17 @@ interface Pending {
 
 export class DhcpTransport {
   private server: DhcpServer | null = null;
-  private readonly socket: PacketSocket;
+  private readonly socket: FramePort;
   private icmpGuard: Socket | null;
 
   /** Throws when the packet socket cannot be opened (no such interface, no CAP_NET_RAW). */
   constructor(private readonly o: DhcpTransportOptions) {
-    this.socket = PacketSocket.open({
-      ifname: o.bridge,
-      filter: dhcpServerFilter(),
-      onFrames: (frames) => this.onFrames(frames),
-      onError: (e) => o.log.error(`packet socket: ${e.message}`),
-    });
-    this.icmpGuard = this.openIcmpGuard();
+    const onFrames = (frames: ReceivedFrame[]): void => this.onFrames(frames);
+    this.socket = o.openPort
+      ? o.openPort(onFrames)
+      : PacketSocket.open({ ifname: o.bridge, filter: dhcpServerFilter(), onFrames, onError: (e) => o.log.error(`packet socket: ${e.message}`) });
+    // The guard belongs with a real socket on the bridge; an injected port has no bridge address to guard.
+    this.icmpGuard = o.openPort ? null : this.openIcmpGuard();
   }
 
   get mtu(): number {
