@@ -147,80 +147,92 @@ export interface SerializeOptions {
   maxLength?: number;
   /** Option codes that must never be dropped to make room. */
   essential?: ReadonlySet<number>;
+  /**
+   * Bytes left free in front of the message, so that a frame can be built around it without a copy (the Ethernet,
+   * IPv4 and UDP headers: see finishUdpFrame).
+   */
+  headroom?: number;
 }
 
 export interface SerializeResult {
+  /** The encoded message. */
   data: Buffer;
+  /** The same bytes with `headroom` free bytes before them, in one buffer. */
+  withHeadroom: Buffer;
   /** Codes of options that did not fit in maxLength and were left out. */
   omitted: number[];
 }
 
-/** Encodes one option, splitting values over 255 bytes into consecutive instances (RFC 3396). */
-function encodeOption(code: number, value: Buffer): Buffer {
-  if (value.length === 0) return Buffer.from([code, 0]);
-  const parts: Buffer[] = [];
-  for (let i = 0; i < value.length; i += 255) {
-    const chunk = value.subarray(i, Math.min(i + 255, value.length));
-    parts.push(Buffer.from([code, chunk.length]), chunk);
+/** Bytes one option takes on the wire; values over 255 bytes are split into consecutive instances (RFC 3396). */
+function encodedOptionLength(valueLength: number): number {
+  return valueLength === 0 ? 2 : valueLength + 2 * Math.ceil(valueLength / 255);
+}
+
+function writeOption(out: Buffer, offset: number, code: number, value: Buffer): number {
+  if (value.length === 0) {
+    out[offset] = code;
+    out[offset + 1] = 0;
+    return offset + 2;
   }
-  return Buffer.concat(parts);
+  let at = offset;
+  for (let i = 0; i < value.length; i += 255) {
+    const chunk = Math.min(255, value.length - i);
+    out[at] = code;
+    out[at + 1] = chunk;
+    value.copy(out, at + 2, i, i + chunk);
+    at += 2 + chunk;
+  }
+  return at;
 }
 
 const DEFAULT_ESSENTIAL = new Set<number>([Option.MessageType, Option.ServerIdentifier, Option.LeaseTime]);
+const NOT_SERIALIZED = (code: number): boolean => code === Option.Pad || code === Option.End || code === Option.OptionOverload;
 
+/**
+ * Encodes a message. Essential options go first so they can never be squeezed out by optional ones; the others follow
+ * in the order they were set, as many as fit in maxLength (the rest are reported in `omitted`). Written in one pass
+ * into one buffer: this runs for every reply.
+ */
 export function serializeDhcpMessage(message: DhcpMessage, opts: SerializeOptions = {}): SerializeResult {
   const maxLength = Math.max(opts.maxLength ?? 1500 - 28, BOOTP_MIN_LENGTH);
   const essential = opts.essential ?? DEFAULT_ESSENTIAL;
+  const headroom = opts.headroom ?? 0;
 
-  const encoded: { code: number; bytes: Buffer }[] = [];
-  for (const [code, value] of message.options.entries()) {
-    if (code === Option.Pad || code === Option.End || code === Option.OptionOverload) continue;
-    encoded.push({ code, bytes: encodeOption(code, value) });
-  }
+  const out = Buffer.allocUnsafe(headroom + maxLength);
+  const base = headroom;
+  out[base] = message.op;
+  out[base + 1] = message.htype;
+  out[base + 2] = message.hlen;
+  out[base + 3] = message.hops;
+  out.writeUInt32BE(message.xid >>> 0, base + 4);
+  out.writeUInt16BE(message.secs, base + 8);
+  out.writeUInt16BE(message.flags, base + 10);
+  out.writeUInt32BE(message.ciaddr >>> 0, base + 12);
+  out.writeUInt32BE(message.yiaddr >>> 0, base + 16);
+  out.writeUInt32BE(message.siaddr >>> 0, base + 20);
+  out.writeUInt32BE(message.giaddr >>> 0, base + 24);
+  out.fill(0, base + CHADDR_OFFSET, base + BOOTP_HEADER_LENGTH);
+  message.chaddr.copy(out, base + CHADDR_OFFSET, 0, Math.min(CHADDR_LENGTH, message.chaddr.length));
+  message.sname.copy(out, base + SNAME_OFFSET, 0, Math.min(SNAME_LENGTH, message.sname.length));
+  message.file.copy(out, base + FILE_OFFSET, 0, Math.min(FILE_LENGTH, message.file.length));
+  out.writeUInt32BE(MAGIC_COOKIE, base + BOOTP_HEADER_LENGTH);
+
   // Room in the options field: everything after the cookie, keeping one byte for END.
-  const room = maxLength - BOOTP_HEADER_LENGTH - 4 - 1;
-  const kept: Buffer[] = [];
+  const optionsEnd = base + maxLength - 1;
+  let offset = base + BOOTP_HEADER_LENGTH + 4;
   const omitted: number[] = [];
-  let used = 0;
-  // Essential options go first so they can never be squeezed out by optional ones.
-  const ordered = [
-    ...encoded.filter((o) => essential.has(o.code)),
-    ...encoded.filter((o) => !essential.has(o.code)),
-  ];
-  for (const option of ordered) {
-    if (used + option.bytes.length > room) {
-      omitted.push(option.code);
-      continue;
+  for (const wantEssential of [true, false]) {
+    for (const [code, value] of message.options.entries()) {
+      if (NOT_SERIALIZED(code) || essential.has(code) !== wantEssential) continue;
+      if (offset + encodedOptionLength(value.length) > optionsEnd) omitted.push(code);
+      else offset = writeOption(out, offset, code, value);
     }
-    kept.push(option.bytes);
-    used += option.bytes.length;
   }
-
-  const length = Math.max(BOOTP_HEADER_LENGTH + 4 + used + 1, BOOTP_MIN_LENGTH);
-  const out = Buffer.alloc(length);
-  out[0] = message.op;
-  out[1] = message.htype;
-  out[2] = message.hlen;
-  out[3] = message.hops;
-  out.writeUInt32BE(message.xid >>> 0, 4);
-  out.writeUInt16BE(message.secs, 8);
-  out.writeUInt16BE(message.flags, 10);
-  out.writeUInt32BE(message.ciaddr >>> 0, 12);
-  out.writeUInt32BE(message.yiaddr >>> 0, 16);
-  out.writeUInt32BE(message.siaddr >>> 0, 20);
-  out.writeUInt32BE(message.giaddr >>> 0, 24);
-  message.chaddr.copy(out, CHADDR_OFFSET, 0, Math.min(CHADDR_LENGTH, message.chaddr.length));
-  message.sname.copy(out, SNAME_OFFSET, 0, Math.min(SNAME_LENGTH, message.sname.length));
-  message.file.copy(out, FILE_OFFSET, 0, Math.min(FILE_LENGTH, message.file.length));
-  out.writeUInt32BE(MAGIC_COOKIE, BOOTP_HEADER_LENGTH);
-  let offset = BOOTP_HEADER_LENGTH + 4;
-  for (const bytes of kept) {
-    bytes.copy(out, offset);
-    offset += bytes.length;
-  }
-  out[offset] = Option.End;
-  // The rest is already zero: PAD up to the BOOTP minimum length.
-  return { data: out, omitted };
+  out[offset++] = Option.End;
+  // PAD (zero) up to the BOOTP minimum length.
+  const end = Math.max(offset, base + BOOTP_MIN_LENGTH);
+  out.fill(0, offset, end);
+  return { data: out.subarray(base, end), withHeadroom: out.subarray(0, end), omitted };
 }
 
 /** The client's hardware address as 'aa:bb:..' text, or null when htype/hlen are not Ethernet's. */

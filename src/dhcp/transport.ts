@@ -12,7 +12,8 @@ import {
   BROADCAST_MAC,
   ETHERTYPE_ARP,
   buildArpFrame,
-  buildUdpFrame,
+  UDP_FRAME_HEADROOM,
+  finishUdpFrame,
   parseArpFrame,
   parseUdpFrame,
 } from '../wire/frame.ts';
@@ -220,9 +221,13 @@ export class DhcpTransport {
   }
 
   private toFrame(d: Extract<Decision, { kind: 'reply' }>, request: DhcpMessage): Buffer {
-    const encoded = serializeDhcpMessage(d.reply, { maxLength: replySizeLimit(request, this.socket.mtu), essential: ESSENTIAL_OPTIONS });
+    const encoded = serializeDhcpMessage(d.reply, {
+      maxLength: replySizeLimit(request, this.socket.mtu),
+      essential: ESSENTIAL_OPTIONS,
+      headroom: UDP_FRAME_HEADROOM,
+    });
     if (encoded.omitted.length > 0) this.o.log.debug(`reply to ${d.event.mac} left out options ${encoded.omitted.join(',')} to fit`);
-    return buildUdpFrame({
+    return finishUdpFrame(encoded.withHeadroom, {
       srcMac: this.socket.mac,
       dstMac: d.destination.mac,
       srcIp: this.o.serverIp,
@@ -230,7 +235,6 @@ export class DhcpTransport {
       srcPort: DHCP_SERVER_PORT,
       dstPort: d.destination.port,
       ttl: 64,
-      payload: encoded.data,
     });
   }
 }

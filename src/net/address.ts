@@ -55,5 +55,23 @@ export function macFromBytes(bytes: Uint8Array, offset = 0): string {
 }
 
 export function macToBytes(mac: string): Buffer {
-  return Buffer.from(mac.replace(/[:-]/g, ''), 'hex');
+  const out = Buffer.alloc(6);
+  writeMac(out, 0, mac);
+  return out;
+}
+
+function hexDigit(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48; // 0-9
+  const lower = code | 0x20;
+  return lower >= 97 && lower <= 102 ? lower - 87 : 0; // a-f
+}
+
+/**
+ * Writes a MAC in "aa:bb:cc:dd:ee:ff" (or "-"-separated) form as 6 bytes at `offset`, without allocating: it runs
+ * for every frame we send. Non-hex digits read as 0; MACs are validated where they enter (parseMac, received frames).
+ */
+export function writeMac(out: Uint8Array, offset: number, mac: string): void {
+  for (let i = 0; i < 6; i++) {
+    out[offset + i] = (hexDigit(mac.charCodeAt(i * 3)) << 4) | hexDigit(mac.charCodeAt(i * 3 + 1));
+  }
 }

@@ -2,7 +2,7 @@
  * Ethernet II + IPv4 + UDP frames, and ARP, built and parsed with no I/O. Replies are built whole, checksums included,
  * so no kernel offload or iptables CHECKSUM rule is involved (the reason this project exists; see docs/wire.md).
  */
-import { macFromBytes, macToBytes, type IPv4 } from '../net/address.ts';
+import { macFromBytes, writeMac, type IPv4 } from '../net/address.ts';
 import { finishChecksum, internetChecksum, onesComplementSum, pseudoHeaderSum } from './checksum.ts';
 
 export const ETHERTYPE_IPV4 = 0x0800;
@@ -86,13 +86,27 @@ export function parseUdpFrame(frame: Buffer): FrameParseResult {
   };
 }
 
+/** Bytes in front of a UDP payload in a frame: Ethernet, IPv4 (no options) and UDP headers. */
+export const UDP_FRAME_HEADROOM = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + UDP_HEADER_LENGTH;
+
+export type UdpEndpoints = Omit<UdpDatagram, 'payload'>;
+
 /** Builds Ethernet + IPv4 + UDP around `payload` with both checksums computed here (RFC 791, RFC 768, RFC 1071). */
 export function buildUdpFrame(d: UdpDatagram): Buffer {
-  const udpLength = UDP_HEADER_LENGTH + d.payload.length;
+  const frame = Buffer.allocUnsafe(UDP_FRAME_HEADROOM + d.payload.length);
+  d.payload.copy(frame, UDP_FRAME_HEADROOM);
+  return finishUdpFrame(frame, d);
+}
+
+/**
+ * Writes the Ethernet, IPv4 and UDP headers, checksums included, into the first UDP_FRAME_HEADROOM bytes of `frame`,
+ * whose remaining bytes are the payload (e.g. a message serialized with that much headroom). Returns `frame`.
+ */
+export function finishUdpFrame(frame: Buffer, d: UdpEndpoints): Buffer {
+  const udpLength = frame.length - ETHERNET_HEADER_LENGTH - IPV4_HEADER_LENGTH;
   const ipLength = IPV4_HEADER_LENGTH + udpLength;
-  const frame = Buffer.alloc(ETHERNET_HEADER_LENGTH + ipLength);
-  macToBytes(d.dstMac).copy(frame, 0);
-  macToBytes(d.srcMac).copy(frame, 6);
+  writeMac(frame, 0, d.dstMac);
+  writeMac(frame, 6, d.srcMac);
   frame.writeUInt16BE(ETHERTYPE_IPV4, 12);
 
   const ip = ETHERNET_HEADER_LENGTH;
@@ -100,8 +114,10 @@ export function buildUdpFrame(d: UdpDatagram): Buffer {
   frame[ip + 1] = 0x10; // DSCP/TOS low-delay, as ISC dhcpd and dnsmasq set for DHCP
   frame.writeUInt16BE(ipLength, ip + 2);
   // identification 0, flags/fragment 0: replies are never fragmented (we keep them under the MTU)
+  frame.writeUInt32BE(0, ip + 4);
   frame[ip + 8] = d.ttl;
   frame[ip + 9] = IPPROTO_UDP;
+  frame.writeUInt16BE(0, ip + 10);
   frame.writeUInt32BE(d.srcIp >>> 0, ip + 12);
   frame.writeUInt32BE(d.dstIp >>> 0, ip + 16);
   frame.writeUInt16BE(internetChecksum(frame, ip, ip + IPV4_HEADER_LENGTH), ip + 10);
@@ -110,7 +126,7 @@ export function buildUdpFrame(d: UdpDatagram): Buffer {
   frame.writeUInt16BE(d.srcPort, udp);
   frame.writeUInt16BE(d.dstPort, udp + 2);
   frame.writeUInt16BE(udpLength, udp + 4);
-  d.payload.copy(frame, udp + UDP_HEADER_LENGTH);
+  frame.writeUInt16BE(0, udp + 6);
   const sum = onesComplementSum(frame, udp, udp + udpLength, pseudoHeaderSum(d.srcIp, d.dstIp, IPPROTO_UDP, udpLength));
   const checksum = finishChecksum(sum);
   // RFC 768: a computed zero is sent as all ones (zero means "no checksum").
@@ -166,8 +182,8 @@ export function parseArpFrame(frame: Buffer): ArpPacket | null {
 
 export function buildArpFrame(p: ArpPacket, ethernetDst: string): Buffer {
   const frame = Buffer.alloc(ETHERNET_HEADER_LENGTH + ARP_LENGTH + 18); // padded to the 60-byte Ethernet minimum
-  macToBytes(ethernetDst).copy(frame, 0);
-  macToBytes(p.senderMac).copy(frame, 6);
+  writeMac(frame, 0, ethernetDst);
+  writeMac(frame, 6, p.senderMac);
   frame.writeUInt16BE(ETHERTYPE_ARP, 12);
   const a = ETHERNET_HEADER_LENGTH;
   frame.writeUInt16BE(1, a);
@@ -175,9 +191,9 @@ export function buildArpFrame(p: ArpPacket, ethernetDst: string): Buffer {
   frame[a + 4] = 6;
   frame[a + 5] = 4;
   frame.writeUInt16BE(p.operation, a + 6);
-  macToBytes(p.senderMac).copy(frame, a + 8);
+  writeMac(frame, a + 8, p.senderMac);
   frame.writeUInt32BE(p.senderIp >>> 0, a + 14);
-  macToBytes(p.targetMac).copy(frame, a + 18);
+  writeMac(frame, a + 18, p.targetMac);
   frame.writeUInt32BE(p.targetIp >>> 0, a + 24);
   return frame;
 }

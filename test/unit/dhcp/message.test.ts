@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPcapFile } from '../../harness/pcap.ts';
-import { parseUdpFrame } from '../../../src/wire/frame.ts';
+import { UDP_FRAME_HEADROOM, buildUdpFrame, finishUdpFrame, parseUdpFrame, udpChecksumOk } from '../../../src/wire/frame.ts';
 import {
   emptyMessage,
   parseDhcpMessage,
@@ -573,4 +573,19 @@ test('empty option values serialize as code + zero length', () => {
   const at = optionOffset(data, Option.RapidCommit);
   assert.equal(data[at + 1], 0);
   assert.equal(parsed(data).options.rapidCommit, true);
+});
+
+test('headroom: the same message bytes, preceded by free room, so finishUdpFrame gives the frame buildUdpFrame gives', () => {
+  for (const { label, data } of allPayloads()) {
+    const message = parsed(data);
+    const plain = serializeDhcpMessage(message, { maxLength: 576 - 28 });
+    const roomy = serializeDhcpMessage(message, { maxLength: 576 - 28, headroom: UDP_FRAME_HEADROOM });
+    assert.deepEqual(roomy.data, plain.data, label);
+    assert.equal(roomy.withHeadroom.length, UDP_FRAME_HEADROOM + plain.data.length, label);
+    const endpoints = { srcMac: '02:00:00:00:00:01', dstMac: 'AA:bb:cc:dd:ee:0F', srcIp: 0x0a000001, dstIp: 0x0a000002, srcPort: 67, dstPort: 67, ttl: 64 };
+    const built = buildUdpFrame({ ...endpoints, payload: plain.data });
+    assert.deepEqual(finishUdpFrame(roomy.withHeadroom, endpoints), built, label);
+    assert.ok(udpChecksumOk(built), label);
+    assert.deepEqual(built.subarray(0, 6), Buffer.from([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x0f]), `${label}: upper-case MAC written as bytes`);
+  }
 });
