@@ -198,7 +198,19 @@ export function serializeDhcpMessage(message: DhcpMessage, opts: SerializeOption
   const essential = opts.essential ?? DEFAULT_ESSENTIAL;
   const headroom = opts.headroom ?? 0;
 
-  const out = Buffer.allocUnsafe(headroom + maxLength);
+  // Sized exactly (a first pass over the options), so small replies share Node's buffer pool.
+  const optionsStart = BOOTP_HEADER_LENGTH + 4;
+  const optionsRoom = maxLength - 1;
+  let length = optionsStart;
+  for (const wantEssential of [true, false]) {
+    for (const [code, value] of message.options.entries()) {
+      if (NOT_SERIALIZED(code) || essential.has(code) !== wantEssential) continue;
+      const bytes = encodedOptionLength(value.length);
+      if (length + bytes <= optionsRoom) length += bytes;
+    }
+  }
+  const messageLength = Math.max(length + 1, BOOTP_MIN_LENGTH);
+  const out = Buffer.allocUnsafe(headroom + messageLength);
   const base = headroom;
   out[base] = message.op;
   out[base + 1] = message.htype;
@@ -218,8 +230,8 @@ export function serializeDhcpMessage(message: DhcpMessage, opts: SerializeOption
   out.writeUInt32BE(MAGIC_COOKIE, base + BOOTP_HEADER_LENGTH);
 
   // Room in the options field: everything after the cookie, keeping one byte for END.
-  const optionsEnd = base + maxLength - 1;
-  let offset = base + BOOTP_HEADER_LENGTH + 4;
+  const optionsEnd = base + optionsRoom;
+  let offset = base + optionsStart;
   const omitted: number[] = [];
   for (const wantEssential of [true, false]) {
     for (const [code, value] of message.options.entries()) {
@@ -230,7 +242,7 @@ export function serializeDhcpMessage(message: DhcpMessage, opts: SerializeOption
   }
   out[offset++] = Option.End;
   // PAD (zero) up to the BOOTP minimum length.
-  const end = Math.max(offset, base + BOOTP_MIN_LENGTH);
+  const end = base + messageLength;
   out.fill(0, offset, end);
   return { data: out.subarray(base, end), withHeadroom: out.subarray(0, end), omitted };
 }

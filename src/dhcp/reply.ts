@@ -4,15 +4,81 @@
  */
 import { broadcastOf, prefixToMask, type IPv4 } from '../net/address.ts';
 import { BOOTREPLY, BROADCAST_FLAG, MessageType, Option } from './constants.ts';
-import { emptyMessage, type DhcpMessage } from './message.ts';
+import { encodeDomainSearchList } from './domain-name.ts';
+import type { DhcpMessage } from './message.ts';
+import { DhcpOptions } from './options.ts';
 
 export interface NetworkSettings {
-  serverIp: IPv4;
-  prefixLength: number;
-  routers: readonly IPv4[];
-  dnsServers: readonly IPv4[];
-  domain: string;
-  mtu: number;
+  readonly serverIp: IPv4;
+  readonly prefixLength: number;
+  readonly routers: readonly IPv4[];
+  readonly dnsServers: readonly IPv4[];
+  readonly domain: string;
+  readonly mtu: number;
+}
+
+/**
+ * The option values every reply of one server carries, encoded once per NetworkSettings rather than per reply (this
+ * runs for every OFFER and ACK). Shared buffers are safe because reply option values are only ever read (serialized).
+ */
+interface EncodedNetwork {
+  serverIdentifier: Buffer;
+  subnetMask: Buffer;
+  broadcast: Buffer;
+  routers: Buffer | null;
+  dnsServers: Buffer | null;
+  domainName: Buffer | null;
+  domainSearch: Buffer | null;
+  mtu: Buffer | null;
+}
+
+const encodedNetworks = new WeakMap<NetworkSettings, EncodedNetwork>();
+
+function uint32(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(value >>> 0, 0);
+  return b;
+}
+
+function ipv4List(ips: readonly IPv4[]): Buffer {
+  const b = Buffer.alloc(ips.length * 4);
+  ips.forEach((ip, i) => b.writeUInt32BE(ip >>> 0, i * 4));
+  return b;
+}
+
+function encodedNetwork(n: NetworkSettings): EncodedNetwork {
+  let e = encodedNetworks.get(n);
+  if (e === undefined) {
+    const mtu = Buffer.alloc(2);
+    mtu.writeUInt16BE(n.mtu & 0xffff, 0);
+    e = {
+      serverIdentifier: uint32(n.serverIp),
+      subnetMask: uint32(prefixToMask(n.prefixLength)),
+      broadcast: uint32(broadcastOf(n.serverIp, n.prefixLength)),
+      routers: n.routers.length > 0 ? ipv4List(n.routers) : null,
+      dnsServers: n.dnsServers.length > 0 ? ipv4List(n.dnsServers) : null,
+      domainName: n.domain !== '' ? Buffer.from(n.domain, 'latin1') : null,
+      domainSearch: n.domain !== '' ? encodeDomainSearchList([n.domain]) : null,
+      mtu: n.mtu >= 68 ? mtu : null,
+    };
+    encodedNetworks.set(n, e);
+  }
+  return e;
+}
+
+const MESSAGE_TYPE_VALUES: readonly Buffer[] = Array.from({ length: 9 }, (_, t) => Buffer.from([t]));
+const EMPTY = Buffer.alloc(0);
+
+/** Lease, renewal (T1 = ½) and rebinding (T2 = ⅞) times for one lease length, encoded once per length. */
+const encodedLeaseTimes = new Map<number, { lease: Buffer; renewal: Buffer; rebinding: Buffer }>();
+
+function leaseTimeValues(seconds: number): { lease: Buffer; renewal: Buffer; rebinding: Buffer } {
+  let v = encodedLeaseTimes.get(seconds);
+  if (v === undefined) {
+    v = { lease: uint32(seconds), renewal: uint32(Math.floor(seconds / 2)), rebinding: uint32(Math.floor((seconds * 7) / 8)) };
+    if (encodedLeaseTimes.size < 64) encodedLeaseTimes.set(seconds, v);
+  }
+  return v;
 }
 
 export interface ReplyContext {
@@ -31,46 +97,46 @@ export type OptionFiller = (ctx: ReplyContext) => void;
 const carriesConfiguration = (ctx: ReplyContext): boolean => ctx.type !== MessageType.Nak;
 
 export const fillIdentity: OptionFiller = (ctx) => {
-  ctx.reply.options.setMessageType(ctx.type);
-  ctx.reply.options.setIPv4(Option.ServerIdentifier, ctx.network.serverIp);
+  ctx.reply.options.set(Option.MessageType, MESSAGE_TYPE_VALUES[ctx.type] as Buffer);
+  ctx.reply.options.set(Option.ServerIdentifier, encodedNetwork(ctx.network).serverIdentifier);
 };
 
 export const fillLeaseTimes: OptionFiller = (ctx) => {
   if (ctx.leaseSeconds === null) return;
   const o = ctx.reply.options;
-  o.setUint32(Option.LeaseTime, ctx.leaseSeconds);
-  o.setUint32(Option.RenewalTime, Math.floor(ctx.leaseSeconds / 2));
-  o.setUint32(Option.RebindingTime, Math.floor((ctx.leaseSeconds * 7) / 8));
+  const v = leaseTimeValues(ctx.leaseSeconds);
+  o.set(Option.LeaseTime, v.lease);
+  o.set(Option.RenewalTime, v.renewal);
+  o.set(Option.RebindingTime, v.rebinding);
 };
 
 export const fillSubnet: OptionFiller = (ctx) => {
   if (!carriesConfiguration(ctx)) return;
-  const { serverIp, prefixLength } = ctx.network;
-  ctx.reply.options.setIPv4(Option.SubnetMask, prefixToMask(prefixLength));
-  ctx.reply.options.setIPv4(Option.BroadcastAddress, broadcastOf(serverIp, prefixLength));
+  const e = encodedNetwork(ctx.network);
+  ctx.reply.options.set(Option.SubnetMask, e.subnetMask);
+  ctx.reply.options.set(Option.BroadcastAddress, e.broadcast);
 };
 
 export const fillRouters: OptionFiller = (ctx) => {
-  if (carriesConfiguration(ctx) && ctx.network.routers.length > 0) {
-    ctx.reply.options.setIPv4List(Option.Router, ctx.network.routers);
-  }
+  const routers = encodedNetwork(ctx.network).routers;
+  if (carriesConfiguration(ctx) && routers) ctx.reply.options.set(Option.Router, routers);
 };
 
 export const fillDns: OptionFiller = (ctx) => {
   if (!carriesConfiguration(ctx)) return;
-  if (ctx.network.dnsServers.length > 0) ctx.reply.options.setIPv4List(Option.DomainNameServer, ctx.network.dnsServers);
-  if (ctx.network.domain !== '') {
-    ctx.reply.options.setText(Option.DomainName, ctx.network.domain);
-    ctx.reply.options.setDomainSearch([ctx.network.domain]);
-  }
+  const e = encodedNetwork(ctx.network);
+  if (e.dnsServers) ctx.reply.options.set(Option.DomainNameServer, e.dnsServers);
+  if (e.domainName) ctx.reply.options.set(Option.DomainName, e.domainName);
+  if (e.domainSearch) ctx.reply.options.set(Option.DomainSearch, e.domainSearch);
 };
 
 export const fillMtu: OptionFiller = (ctx) => {
-  if (carriesConfiguration(ctx) && ctx.network.mtu >= 68) ctx.reply.options.setUint16(Option.InterfaceMtu, ctx.network.mtu);
+  const mtu = encodedNetwork(ctx.network).mtu;
+  if (carriesConfiguration(ctx) && mtu) ctx.reply.options.set(Option.InterfaceMtu, mtu);
 };
 
 export const fillRapidCommit: OptionFiller = (ctx) => {
-  if (ctx.rapidCommit && ctx.type === MessageType.Ack) ctx.reply.options.set(Option.RapidCommit, Buffer.alloc(0));
+  if (ctx.rapidCommit && ctx.type === MessageType.Ack) ctx.reply.options.set(Option.RapidCommit, EMPTY);
 };
 
 export const fillNakMessage: OptionFiller = (ctx) => {
@@ -126,19 +192,26 @@ export interface ReplySpec {
 /** RFC 2131 table 3: the header fields of a server reply. */
 export function buildReply(spec: ReplySpec, fillers: readonly OptionFiller[] = DEFAULT_FILLERS): DhcpMessage {
   const { request } = spec;
-  const reply = emptyMessage();
-  reply.op = BOOTREPLY;
-  reply.htype = request.htype;
-  reply.hlen = request.hlen;
-  reply.xid = request.xid;
-  reply.flags = request.flags;
-  // RFC 2131 §4.3.2: a NAK through a relay MUST carry the broadcast bit, so the relay broadcasts it to the client.
-  if (spec.type === MessageType.Nak && request.giaddr !== 0) reply.flags |= BROADCAST_FLAG;
-  reply.giaddr = request.giaddr;
-  reply.chaddr = Buffer.from(request.chaddr);
-  reply.yiaddr = spec.type === MessageType.Nak ? 0 : spec.yiaddr;
-  // ciaddr is echoed in an ACK to a client that already has its address (renewing, rebinding, informing).
-  reply.ciaddr = spec.type === MessageType.Ack ? request.ciaddr : 0;
+  const reply: DhcpMessage = {
+    op: BOOTREPLY,
+    htype: request.htype,
+    hlen: request.hlen,
+    hops: 0,
+    xid: request.xid,
+    secs: 0,
+    // RFC 2131 §4.3.2: a NAK through a relay MUST carry the broadcast bit, so the relay broadcasts it to the client.
+    flags: spec.type === MessageType.Nak && request.giaddr !== 0 ? request.flags | BROADCAST_FLAG : request.flags,
+    // ciaddr is echoed in an ACK to a client that already has its address (renewing, rebinding, informing).
+    ciaddr: spec.type === MessageType.Ack ? request.ciaddr : 0,
+    yiaddr: spec.type === MessageType.Nak ? 0 : spec.yiaddr,
+    siaddr: 0,
+    giaddr: request.giaddr,
+    // A copy: the request's bytes belong to a receive buffer that is reused.
+    chaddr: Buffer.from(request.chaddr),
+    sname: EMPTY,
+    file: EMPTY,
+    options: new DhcpOptions(),
+  };
   const ctx: ReplyContext = {
     request,
     type: spec.type,
