@@ -9,6 +9,7 @@ import { quote, type Logger, type RateLimitedCounter } from '../log.ts';
 import { dhcpServerFilter } from '../wire/bpf.ts';
 import {
   ARP_REQUEST,
+  ARP_TARGET_IP_OFFSET,
   BROADCAST_MAC,
   ETHERTYPE_ARP,
   buildArpFrame,
@@ -65,6 +66,10 @@ export class DhcpTransport {
   private server: DhcpServer | null = null;
   private readonly socket: FramePort;
   private icmpGuard: Socket | null;
+  private readonly arpProbeTemplate: Buffer;
+  private readonly arpProbes: Buffer[] = [];
+  /** Decisions that waited for a probe, collected so that those finishing together are sent and committed together. */
+  private readonly lateDecisions: Pending[] = [];
 
   /** Throws when the packet socket cannot be opened (no such interface, no CAP_NET_RAW). */
   constructor(private readonly o: DhcpTransportOptions) {
@@ -74,6 +79,10 @@ export class DhcpTransport {
       : PacketSocket.open({ ifname: o.bridge, filter: dhcpServerFilter(), onFrames, onError: (e) => o.log.error(`packet socket: ${e.message}`) });
     // The guard belongs with a real socket on the bridge; an injected port has no bridge address to guard.
     this.icmpGuard = o.openPort ? null : this.openIcmpGuard();
+    this.arpProbeTemplate = buildArpFrame(
+      { operation: ARP_REQUEST, senderMac: this.socket.mac, senderIp: o.serverIp, targetMac: '00:00:00:00:00:00', targetIp: 0 },
+      BROADCAST_MAC,
+    );
   }
 
   get mtu(): number {
@@ -88,14 +97,14 @@ export class DhcpTransport {
     this.server = server;
   }
 
-  /** ARP who-has for `ip` from the bridge: an answer means the address is in use. */
+  /**
+   * ARP who-has for `ip` from the bridge: an answer means the address is in use. Probes asked for in one turn of the
+   * event loop leave together in one sendmmsg (a burst of new clients starts hundreds).
+   */
   sendArpProbe(ip: IPv4): void {
-    this.socket.send(
-      buildArpFrame(
-        { operation: ARP_REQUEST, senderMac: this.socket.mac, senderIp: this.o.serverIp, targetMac: '00:00:00:00:00:00', targetIp: ip },
-        BROADCAST_MAC,
-      ),
-    );
+    const frame = Buffer.from(this.arpProbeTemplate);
+    frame.writeUInt32BE(ip >>> 0, ARP_TARGET_IP_OFFSET);
+    if (this.arpProbes.push(frame) === 1) setImmediate(() => this.send(this.arpProbes.splice(0)));
   }
 
   close(): void {
@@ -144,7 +153,7 @@ export class DhcpTransport {
         const result = server.handle(request);
         if (result instanceof Promise) {
           result.then(
-            (decision) => this.deliver([{ decision, request: request.message }]),
+            (decision) => this.deliverLate({ decision, request: request.message }),
             (e: unknown) => this.countDrop('internal-error', (e as Error).message),
           );
         } else {
@@ -181,6 +190,10 @@ export class DhcpTransport {
       this.o.log.debug(`received DHCP${type} xid 0x${parsed.message.xid.toString(16)} from ${udp.datagram.srcMac}`);
     }
     return { message: parsed.message, frameSrcMac: udp.datagram.srcMac };
+  }
+
+  private deliverLate(pending: Pending): void {
+    if (this.lateDecisions.push(pending) === 1) setImmediate(() => this.deliver(this.lateDecisions.splice(0)));
   }
 
   /**

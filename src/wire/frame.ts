@@ -155,6 +155,8 @@ export function udpChecksumOk(frame: Buffer): boolean {
 export const ARP_REQUEST = 1;
 export const ARP_REPLY = 2;
 const ARP_LENGTH = 28;
+/** Where the target protocol address sits in an ARP frame (to reuse one built frame for many probes). */
+export const ARP_TARGET_IP_OFFSET = ETHERNET_HEADER_LENGTH + 24;
 
 export interface ArpPacket {
   operation: number;
@@ -194,6 +196,6 @@ export function buildArpFrame(p: ArpPacket, ethernetDst: string): Buffer {
   writeMac(frame, a + 8, p.senderMac);
   frame.writeUInt32BE(p.senderIp >>> 0, a + 14);
   writeMac(frame, a + 18, p.targetMac);
-  frame.writeUInt32BE(p.targetIp >>> 0, a + 24);
+  frame.writeUInt32BE(p.targetIp >>> 0, ARP_TARGET_IP_OFFSET);
   return frame;
 }
