@@ -34,6 +34,8 @@ export interface UdpSocketStats {
   sendErrors: number;
   /** Datagrams not sent because the send queue was full. */
   sendDropped: number;
+  /** Datagrams sent as segments of a UDP_SEGMENT (GSO) send, i.e. together with others to the same peer. */
+  coalesced: number;
   /** errno name of the last send error, e.g. 'EINVAL'; null if none yet. */
   lastSendError: string | null;
 }

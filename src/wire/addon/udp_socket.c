@@ -27,7 +27,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
 
 /* One receive slot per datagram. A DNS query is far smaller; a datagram that does not fit is counted and dropped. */
 #define RX_SLOT_BYTES 4096
@@ -39,12 +44,35 @@
 #define TX_CAPACITY 256
 #define TX_BUFFER_BYTES (TX_CAPACITY * 1024)
 #define TX_BATCH 64
+/* Datagrams of one UDP_SEGMENT send: below every kernel's UDP_MAX_SEGMENTS, and 64 * 1024 bytes stay under 64 KiB. */
+#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_SEGMENT_BYTES 1024
+/* Open-addressing table for grouping a send batch by (address, port, length); a power of two above 2 * TX_CAPACITY. */
+#define GROUP_TABLE_SIZE 512
 /* About 1500 small queries of queue (the kernel doubles the value for its bookkeeping): enough for a burst from many
  * clients, small enough that an overloaded server drops instead of answering queries its clients gave up on. */
 #define RECEIVE_BUFFER_BYTES (1024 * 1024)
 #define SEND_BUFFER_BYTES (1024 * 1024)
 #define NETNS_DIR "/var/run/netns/"
 #define CALLBACK_PROPERTY "_onEvent"
+
+/* One message of a send batch: datagrams of the queue with the same destination and length. */
+typedef struct {
+  uint32_t address;
+  uint32_t port;
+  uint32_t length;
+  uint32_t count;
+  uint32_t first; /* queue index of the first datagram; the others follow through next_in_group */
+  uint32_t last;
+} SendGroup;
+
+typedef struct {
+  SendGroup groups[TX_CAPACITY];
+  uint32_t group_count;
+  uint32_t next_in_group[TX_CAPACITY];
+  /* Group index + 1 per slot, 0 = empty. */
+  uint16_t table[GROUP_TABLE_SIZE];
+} SendPlan;
 
 typedef struct {
   napi_env env;
@@ -87,7 +115,12 @@ typedef struct {
   uint64_t sent;
   uint64_t send_errors;
   uint64_t send_dropped;
+  /* Datagrams that left as segments of a UDP_SEGMENT send (see send_queued). */
+  uint64_t coalesced;
   int last_send_error;
+  /* The kernel takes UDP_SEGMENT (Linux >= 4.18) and no GSO send has failed. */
+  bool gso;
+  SendPlan plan;
 } UdpSocket;
 
 typedef struct {
@@ -159,7 +192,13 @@ static void size_buffer(int fd, int force_option, int option, int bytes) {
   (void)setsockopt(fd, SOL_SOCKET, option, &bytes, sizeof bytes);
 }
 
-static bool open_bound_socket(const struct sockaddr_in *address, int *fd_out, uint16_t *port_out,
+/* Whether UDP_SEGMENT works here: setting the socket's default segment size to 0 (none) is harmless. */
+static bool probe_gso(int fd) {
+  int none = 0;
+  return setsockopt(fd, SOL_UDP, UDP_SEGMENT, &none, sizeof none) == 0;
+}
+
+static bool open_bound_socket(const struct sockaddr_in *address, int *fd_out, uint16_t *port_out, bool *gso_out,
                               OpenFailure *failure) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail(failure, "socket", errno);
@@ -183,11 +222,12 @@ static bool open_bound_socket(const struct sockaddr_in *address, int *fd_out, ui
   }
   *fd_out = fd;
   *port_out = ntohs(bound.sin_port);
+  *gso_out = probe_gso(fd);
   return true;
 }
 
 static bool open_in_namespace(const char *netns, const struct sockaddr_in *address, int *fd_out, uint16_t *port_out,
-                              OpenFailure *failure) {
+                              bool *gso_out, OpenFailure *failure) {
   /* thread-self, not self: setns() switches only the calling thread. */
   int original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   if (original < 0) return fail(failure, "open /proc/thread-self/ns/net", errno);
@@ -205,7 +245,7 @@ static bool open_in_namespace(const char *netns, const struct sockaddr_in *addre
     close(original);
     return fail(failure, "setns", err);
   }
-  bool opened = open_bound_socket(address, fd_out, port_out, failure);
+  bool opened = open_bound_socket(address, fd_out, port_out, gso_out, failure);
   if (setns(original, CLONE_NEWNET) < 0) {
     /* Continuing would run the rest of the process in the wrong namespace. */
     fprintf(stderr, "lxc-dhcpd udp socket: cannot return to the original network namespace after opening a socket "
@@ -497,11 +537,86 @@ static bool is_queue_full(int err) { return err == EAGAIN || err == EWOULDBLOCK 
 
 /* ---------- methods ---------- */
 
+static uint32_t group_slot(uint32_t address, uint32_t port, uint32_t length) {
+  uint32_t h = address * 0x9e3779b1u ^ (port << 16 | length) * 0x85ebca6bu;
+  return (h ^ (h >> 15)) & (GROUP_TABLE_SIZE - 1);
+}
+
+/*
+ * Groups the queued datagrams so that each group can leave as one UDP_SEGMENT send: same destination, same length
+ * (segments of a GSO send are split at equal sizes), at most GSO_MAX_SEGMENTS. Without GSO every datagram is a group
+ * of its own. Datagrams to one destination may leave in a different order than queued; UDP promises no order anyway.
+ */
+static void plan_groups(const UdpSocket *socket_state, uint32_t total, SendPlan *plan) {
+  plan->group_count = 0;
+  memset(plan->table, 0, sizeof plan->table);
+  for (uint32_t i = 0; i < total; i++) {
+    const uint32_t *meta = socket_state->tx_meta + (size_t)i * META_WORDS;
+    uint32_t length = meta[1];
+    plan->next_in_group[i] = UINT32_MAX;
+    /* Port 0 cannot be sent to: such datagrams fail alone instead of making a group fail. */
+    bool groupable = socket_state->gso && length > 0 && length <= GSO_MAX_SEGMENT_BYTES && meta[3] != 0;
+    uint32_t slot = group_slot(meta[2], meta[3], length);
+    if (groupable) {
+      for (;;) {
+        uint16_t entry = plan->table[slot];
+        if (entry == 0) break;
+        SendGroup *group = &plan->groups[entry - 1];
+        if (group->address == meta[2] && group->port == meta[3] && group->length == length) {
+          if (group->count < GSO_MAX_SEGMENTS) {
+            plan->next_in_group[group->last] = i;
+            group->last = i;
+            group->count++;
+            goto next_datagram;
+          }
+          /* A full group: start another for the same key in a later slot. */
+        }
+        slot = (slot + 1) & (GROUP_TABLE_SIZE - 1);
+      }
+      plan->table[slot] = (uint16_t)(plan->group_count + 1);
+    }
+    SendGroup *group = &plan->groups[plan->group_count++];
+    group->address = meta[2];
+    group->port = meta[3];
+    group->length = length;
+    group->count = 1;
+    group->first = i;
+    group->last = i;
+  next_datagram:;
+  }
+}
+
+/* Sends one group's datagrams one by one, after its UDP_SEGMENT send failed. */
+static uint32_t send_group_singly(UdpSocket *socket_state, const SendGroup *group, const SendPlan *plan) {
+  struct sockaddr_in destination;
+  fill_destination(&destination, group->address, group->port);
+  uint32_t sent = 0;
+  for (uint32_t i = group->first; i != UINT32_MAX; i = plan->next_in_group[i]) {
+    const uint32_t *meta = socket_state->tx_meta + (size_t)i * META_WORDS;
+    ssize_t result;
+    do {
+      result = sendto(socket_state->fd, socket_state->tx + meta[0], meta[1], MSG_DONTWAIT,
+                      (struct sockaddr *)&destination, sizeof destination);
+    } while (result < 0 && errno == EINTR);
+    if (result >= 0) {
+      sent++;
+    } else if (is_queue_full(errno)) {
+      socket_state->send_dropped++;
+    } else {
+      socket_state->send_errors++;
+      socket_state->last_send_error = errno;
+    }
+  }
+  return sent;
+}
+
 /*
  * sendQueued(count): sends datagrams 0..count-1 described in the send meta array ([offset, length, address, port],
- * payload in the send buffer). Returns how many left. A datagram the kernel refuses (a bad peer address or port, a
- * firewall's EPERM...) is counted in sendErrors and skipped; when the send queue is full the rest are counted in
- * sendDropped. Only bad arguments throw.
+ * payload in the send buffer). Returns how many left. Datagrams with the same destination and length go out as one
+ * UDP_SEGMENT (GSO) send when the kernel has it: the stack then routes, bridges and delivers them as one packet and
+ * splits it only at the receiving socket, which is most of the cost of a small datagram. A datagram the kernel
+ * refuses (a bad peer address or port, a firewall's EPERM...) is counted in sendErrors and skipped; when the send
+ * queue is full the rest are counted in sendDropped. Only bad arguments throw.
  */
 static napi_value method_send_queued(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -514,50 +629,87 @@ static napi_value method_send_queued(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (!require_open(env, socket_state, "sendQueued")) return NULL;
+  for (uint32_t i = 0; i < total; i++) {
+    const uint32_t *meta = socket_state->tx_meta + (size_t)i * META_WORDS;
+    if (meta[0] > TX_BUFFER_BYTES || meta[1] > TX_BUFFER_BYTES - meta[0] || meta[3] > 0xffff) {
+      char message[160];
+      snprintf(message, sizeof message,
+               "udp socket: sendQueued: entry %u lies outside the send buffer or has a port above 65535", i);
+      napi_throw_range_error(env, NULL, message);
+      return NULL;
+    }
+  }
+
+  SendPlan *plan = &socket_state->plan;
+  plan_groups(socket_state, total, plan);
 
   struct mmsghdr msgs[TX_BATCH];
-  struct iovec iovs[TX_BATCH];
+  struct iovec iovs[TX_CAPACITY];
   struct sockaddr_in destinations[TX_BATCH];
-  uint32_t done = 0;
-  uint32_t sent = 0;
-  while (done < total) {
-    unsigned int batch = total - done < TX_BATCH ? total - done : TX_BATCH;
-    for (unsigned int i = 0; i < batch; i++) {
-      const uint32_t *meta = socket_state->tx_meta + (size_t)(done + i) * META_WORDS;
-      uint32_t offset = meta[0];
-      uint32_t length = meta[1];
-      if (offset > TX_BUFFER_BYTES || length > TX_BUFFER_BYTES - offset || meta[3] > 0xffff) {
-        char message[160];
-        snprintf(message, sizeof message, "udp socket: sendQueued: entry %u lies outside the send buffer or has a "
-                                          "port above 65535", done + i);
-        napi_throw_range_error(env, NULL, message);
-        return NULL;
+  unsigned char controls[TX_BATCH][CMSG_SPACE(sizeof(uint16_t))];
+  uint32_t done = 0; /* groups handled */
+  uint32_t sent = 0; /* datagrams sent */
+  while (done < plan->group_count) {
+    unsigned int batch = plan->group_count - done < TX_BATCH ? plan->group_count - done : TX_BATCH;
+    size_t iov_used = 0;
+    for (unsigned int g = 0; g < batch; g++) {
+      const SendGroup *group = &plan->groups[done + g];
+      struct msghdr *header = &msgs[g].msg_hdr;
+      memset(&msgs[g], 0, sizeof msgs[g]);
+      fill_destination(&destinations[g], group->address, group->port);
+      header->msg_name = &destinations[g];
+      header->msg_namelen = sizeof destinations[g];
+      header->msg_iov = &iovs[iov_used];
+      header->msg_iovlen = group->count;
+      for (uint32_t i = group->first; i != UINT32_MAX; i = plan->next_in_group[i]) {
+        const uint32_t *meta = socket_state->tx_meta + (size_t)i * META_WORDS;
+        iovs[iov_used].iov_base = socket_state->tx + meta[0];
+        iovs[iov_used].iov_len = meta[1];
+        iov_used++;
       }
-      iovs[i].iov_base = socket_state->tx + offset;
-      iovs[i].iov_len = length;
-      fill_destination(&destinations[i], meta[2], meta[3]);
-      memset(&msgs[i], 0, sizeof msgs[i]);
-      msgs[i].msg_hdr.msg_name = &destinations[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof destinations[i];
-      msgs[i].msg_hdr.msg_iov = &iovs[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
+      if (group->count > 1) {
+        memset(controls[g], 0, sizeof controls[g]);
+        header->msg_control = controls[g];
+        header->msg_controllen = sizeof controls[g];
+        struct cmsghdr *c = CMSG_FIRSTHDR(header);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t segment = (uint16_t)group->length;
+        memcpy(CMSG_DATA(c), &segment, sizeof segment);
+      }
     }
     int count = sendmmsg(socket_state->fd, msgs, batch, MSG_DONTWAIT);
     if (count < 0) {
       if (errno == EINTR) continue;
+      const SendGroup *failed = &plan->groups[done];
       if (is_queue_full(errno)) {
-        socket_state->send_dropped += total - done;
+        uint32_t left = 0;
+        for (uint32_t g = done; g < plan->group_count; g++) left += plan->groups[g].count;
+        socket_state->send_dropped += left;
         break;
       }
-      /* The first datagram of the batch failed: skip it and go on with the others. */
-      socket_state->send_errors++;
-      socket_state->last_send_error = errno;
+      if (failed->count > 1) {
+        /* EIO: a device on the path cannot take GSO packets; EINVAL, ENOPROTOOPT: the kernel refuses the segment
+         * size or the option. If the same datagrams then go one by one, it was the coalescing: stop it. */
+        int err = errno;
+        uint32_t singly = send_group_singly(socket_state, failed, plan);
+        if (singly > 0 && (err == EIO || err == EINVAL || err == ENOPROTOOPT)) socket_state->gso = false;
+        sent += singly;
+      } else {
+        socket_state->send_errors++;
+        socket_state->last_send_error = errno;
+      }
       done++;
       continue;
     }
-    /* A short count means datagram `done + count` failed; the next sendmmsg reports why. */
+    /* A short count means group `done + count` failed; the next sendmmsg reports why. */
+    for (int g = 0; g < count; g++) {
+      uint32_t datagrams = plan->groups[done + (uint32_t)g].count;
+      sent += datagrams;
+      if (datagrams > 1) socket_state->coalesced += datagrams;
+    }
     done += (uint32_t)count;
-    sent += (uint32_t)count;
   }
   socket_state->sent += sent;
   napi_value result = NULL;
@@ -623,7 +775,8 @@ static napi_value method_stats(napi_env env, napi_callback_info info) {
       !set_number(env, result, "kernelDrops", (double)socket_state->kernel_drops) ||
       !set_number(env, result, "sent", (double)socket_state->sent) ||
       !set_number(env, result, "sendErrors", (double)socket_state->send_errors) ||
-      !set_number(env, result, "sendDropped", (double)socket_state->send_dropped)) {
+      !set_number(env, result, "sendDropped", (double)socket_state->send_dropped) ||
+      !set_number(env, result, "coalesced", (double)socket_state->coalesced)) {
     throw_last_napi_error(env, "stats");
     return NULL;
   }
@@ -774,9 +927,10 @@ static napi_value construct(napi_env env, napi_callback_info info) {
 
   int fd = -1;
   uint16_t bound_port = 0;
+  bool gso = false;
   OpenFailure failure = {NULL, 0};
-  bool ok = use_netns ? open_in_namespace(netns, &address, &fd, &bound_port, &failure)
-                      : open_bound_socket(&address, &fd, &bound_port, &failure);
+  bool ok = use_netns ? open_in_namespace(netns, &address, &fd, &bound_port, &gso, &failure)
+                      : open_bound_socket(&address, &fd, &bound_port, &gso, &failure);
   if (!ok) {
     throw_errno(env, where, failure.step, failure.err);
     return NULL;
@@ -790,6 +944,7 @@ static napi_value construct(napi_env env, napi_callback_info info) {
   }
   socket_state->env = env;
   socket_state->fd = fd;
+  socket_state->gso = gso;
   snprintf(socket_state->where, sizeof socket_state->where, "%s port %u", address_text, bound_port);
   socket_state->poll.data = socket_state;
 
