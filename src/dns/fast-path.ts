@@ -79,6 +79,7 @@ export class QueryReader {
   labelCount = 0;
   /** Offset of each label's length byte. */
   readonly labelStarts = new Int32Array(MAX_LABELS);
+  private readonly keyScratch = Buffer.alloc(260);
 
   /** True when the query is simple enough for the fast path (never throws, whatever the bytes). */
   read(data: Buffer, start: number, length: number): boolean {
@@ -164,12 +165,17 @@ export class QueryReader {
   }
 
   /**
-   * The question (name, type, class) in wire form, lower-cased, as a latin1 string: the key of the wire answer cache
-   * (see `wireQuestionKey` in forward/cache.ts, which builds the same key from a name).
+   * The question (name, type, class) in wire form with the name lower-cased, as a latin1 string: the key of the wire
+   * answer cache (wireQuestionKey builds the same key from a name).
    */
   wireKey(data: Buffer): string {
-    const key = data.toString('latin1', this.nameStart, this.questionEnd);
-    return this.hasUpperCase ? key.toLowerCase() : key;
+    if (!this.hasUpperCase) return data.toString('latin1', this.nameStart, this.questionEnd);
+    // Only the name is lowered: a type byte can look like a letter (65, HTTPS, is 'A').
+    const scratch = this.keyScratch;
+    let at = 0;
+    for (let i = this.nameStart; i < this.nameEnd; i++) scratch[at++] = lowerAscii(data[i]!);
+    for (let i = this.nameEnd; i < this.questionEnd; i++) scratch[at++] = data[i]!;
+    return scratch.toString('latin1', 0, at);
   }
 
   /**

@@ -185,17 +185,20 @@ export class DnsServer {
     const out = udp.outgoing;
     const data = batch.data;
     const now = Date.now();
-    for (let i = 0; i < batch.count; i++) {
-      const start = batch.offset(i);
-      const length = batch.length(i);
-      const address = batch.address(i);
-      const port = batch.port(i);
-      if (!out.hasRoom(FAST_ANSWER_ROOM)) out.flush();
-      const written = this.answerInto(data, start, length, this.mayRecurseIPv4(address), out.area, out.used, now);
-      if (written > 0) out.add(written, address, port);
-      else this.answerLater(Buffer.from(data.subarray(start, start + length)), address, port);
+    try {
+      for (let i = 0; i < batch.count; i++) {
+        const start = batch.offset(i);
+        const length = batch.length(i);
+        const address = batch.address(i);
+        const port = batch.port(i);
+        if (!out.hasRoom(FAST_ANSWER_ROOM)) out.flush();
+        const written = this.answerInto(data, start, length, this.mayRecurseIPv4(address), out.area, out.used, now);
+        if (written > 0) out.add(written, address, port);
+        else this.answerLater(Buffer.from(data.subarray(start, start + length)), address, port);
+      }
+    } finally {
+      out.flush();
     }
-    out.flush();
   }
 
   private answerLater(query: Buffer, address: IPv4, port: number): void {
