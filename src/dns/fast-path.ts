@@ -414,7 +414,9 @@ export function wireName(name: string): Buffer | null {
  * as latin1; null for questions QueryReader never accepts.
  */
 export function wireQuestionKey(name: string, type: string, questionClass: string | undefined): string | null {
-  const typeNumber = TYPE_NUMBERS[type];
+  // dns-packet names types it does not know UNKNOWN_<n> (HTTPS is UNKNOWN_65): the general path caches them so.
+  const unknown = /^UNKNOWN_(\d+)$/.exec(type);
+  const typeNumber = unknown !== null && TYPE_NAMES[Number(unknown[1])] !== undefined ? Number(unknown[1]) : TYPE_NUMBERS[type];
   if (typeNumber === undefined || (questionClass ?? 'IN') !== 'IN') return null;
   const encoded = wireName(name);
   if (encoded === null || encoded.length === 1) return null;
