@@ -1,8 +1,15 @@
 /**
- * A hand-written path for the queries a container host sees most: one question about our own zones, with or without
- * a plain EDNS0 OPT. It reads the question straight from the bytes and writes the answer straight into a buffer,
- * skipping dns-packet's object decode/encode (which cost more than the rest of the query together, see
- * docs/performance.md). Anything unusual returns null and takes the general path, so behaviour is the same.
+ * A hand-written path for the queries a container host sees most: one question, with or without a plain EDNS0 OPT.
+ * It reads the question straight from the bytes and writes the answer straight into a buffer, skipping dns-packet's
+ * object decode/encode (which cost more than the rest of the query together, see docs/performance.md). Anything
+ * unusual is declined and takes the general path, so behaviour is the same (test/unit/dns/fast-path.test.ts compares
+ * the two case by case).
+ *
+ * Two levels:
+ * - `QueryReader` + the `write*` functions work on offsets into a shared receive buffer and write into a shared send
+ *   buffer, allocating nothing: the A/NXDOMAIN answers of our forward zone and cached forwarded answers.
+ * - `parseSimpleQuery` + `encodeAnswer` turn the question into a name string and encode dns-packet records: everything
+ *   else the fast path answers (apex, `ns`, reverse zone, caches that hand out records).
  */
 import { EDNS_UDP_SIZE, HEADER_LENGTH, encodeRecordInto, type Answer } from './message.ts';
 import type { LocalAnswer } from './zone.ts';
@@ -20,55 +27,310 @@ export interface SimpleQuery {
 }
 
 const TYPE_NAMES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 65: 'HTTPS', 255: 'ANY' };
+const TYPE_NUMBERS: Record<string, number> = Object.fromEntries(Object.entries(TYPE_NAMES).map(([n, name]) => [name, Number(n)]));
+export const TYPE_A = 1;
+export const TYPE_ANY = 255;
 const TYPE_OPT = 41;
 const CLASS_IN = 1;
+/** Answers the fast path writes never exceed the plain-DNS UDP size; bigger ones take the general path (TC). */
+export const FAST_ANSWER_LIMIT = 512;
+const OPT_RECORD_LENGTH = 11;
+/** A record whose owner is a pointer to the question name: pointer 2, type 2, class 2, TTL 4, rdlength 2, address 4. */
+const A_RECORD_LENGTH = 16;
+const MAX_LABELS = 128;
 
 export function typeName(type: number): string | undefined {
   return TYPE_NAMES[type];
 }
 
+/** The type number for a type name the fast path handles, else undefined. */
+export function fastTypeNumber(name: string): number | undefined {
+  return TYPE_NUMBERS[name];
+}
+
+function isHostnameByte(c: number): boolean {
+  // letters, digits, hyphen, underscore only; anything else goes the general way
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f;
+}
+
+export function lowerAscii(c: number): number {
+  return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+}
+
+/**
+ * Reads the parts of a simple query the fast path needs, from `data[start, start + length)`, into its own fields. One
+ * reader is reused for every query: reading allocates nothing. Offsets in the fields are absolute (into `data`).
+ */
+export class QueryReader {
+  id = 0;
+  rd = false;
+  cd = false;
+  type = 0;
+  /** Where the message starts, the question name starts (start + 12), and the question ends. */
+  start = 0;
+  nameStart = 0;
+  questionEnd = 0;
+  /** Offset just past the name's root label. */
+  nameEnd = 0;
+  hasEdns = false;
+  doBit = false;
+  /** Whether the name has an upper-case letter (a key built from it must be lowered). */
+  hasUpperCase = false;
+  labelCount = 0;
+  /** Offset of each label's length byte. */
+  readonly labelStarts = new Int32Array(MAX_LABELS);
+  private readonly keyScratch = Buffer.alloc(260);
+
+  /** True when the query is simple enough for the fast path (never throws, whatever the bytes). */
+  read(data: Buffer, start: number, length: number): boolean {
+    const end = start + length;
+    if (length < HEADER_LENGTH + 5 || end > data.length) return false;
+    const flags = (data[start + 2]! << 8) | data[start + 3]!;
+    // QR=0, opcode QUERY, no TC; Z bit may be anything (it is not echoed).
+    if ((flags & 0xfa00) !== 0) return false;
+    // QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 0 or 1
+    if (data[start + 4] !== 0 || data[start + 5] !== 1 || data[start + 6] !== 0 || data[start + 7] !== 0) return false;
+    if (data[start + 8] !== 0 || data[start + 9] !== 0 || data[start + 10] !== 0) return false;
+    const arcount = data[start + 11]!;
+    if (arcount > 1) return false;
+    let pos = start + HEADER_LENGTH;
+    this.nameStart = pos;
+    let labels = 0;
+    let upper = false;
+    for (;;) {
+      if (pos >= end) return false;
+      const labelLength = data[pos]!;
+      if (labelLength > 63) return false; // also rejects compression pointers
+      if (labelLength === 0) break;
+      if (labels === MAX_LABELS) return false;
+      this.labelStarts[labels++] = pos;
+      pos++;
+      if (pos + labelLength > end) return false;
+      for (let i = pos; i < pos + labelLength; i++) {
+        const c = data[i]!;
+        if (!isHostnameByte(c)) return false;
+        if (c <= 0x5a && c >= 0x41) upper = true;
+      }
+      pos += labelLength;
+      if (pos - this.nameStart > 254) return false;
+    }
+    if (labels === 0) return false;
+    pos++; // the root label
+    this.nameEnd = pos;
+    if (pos + 4 > end) return false;
+    const type = (data[pos]! << 8) | data[pos + 1]!;
+    if (data[pos + 2] !== 0 || data[pos + 3] !== CLASS_IN || TYPE_NAMES[type] === undefined) return false;
+    const questionEnd = pos + 4;
+    let hasEdns = false;
+    let doBit = false;
+    if (arcount === 1) {
+      // root name, type OPT, class = UDP size, TTL = ext-rcode/version/flags, rdlength, options
+      const o = questionEnd;
+      if (o + OPT_RECORD_LENGTH > end || data[o] !== 0 || data[o + 1] !== 0 || data[o + 2] !== TYPE_OPT) return false;
+      if (data[o + 6] !== 0) return false; // EDNS version > 0: the general path answers BADVERS
+      if (o + OPT_RECORD_LENGTH + ((data[o + 9]! << 8) | data[o + 10]!) !== end) return false;
+      hasEdns = true;
+      doBit = (data[o + 7]! & 0x80) !== 0;
+    } else if (questionEnd !== end) {
+      return false;
+    }
+    this.id = (data[start]! << 8) | data[start + 1]!;
+    this.rd = (flags & 0x0100) !== 0;
+    this.cd = (flags & 0x0010) !== 0;
+    this.type = type;
+    this.start = start;
+    this.questionEnd = questionEnd;
+    this.hasEdns = hasEdns;
+    this.doBit = doBit;
+    this.hasUpperCase = upper;
+    this.labelCount = labels;
+    return true;
+  }
+
+  /** The question name as asked (case kept), without the trailing dot. */
+  name(data: Buffer): string {
+    let name = '';
+    for (let i = 0; i < this.labelCount; i++) {
+      const at = this.labelStarts[i]!;
+      name += (i === 0 ? '' : '.') + data.toString('latin1', at + 1, at + 1 + data[at]!);
+    }
+    return name;
+  }
+
+  /** Label `index` lower-cased, as a string (host names are looked up by string). */
+  lowerLabel(data: Buffer, index: number): string {
+    const at = this.labelStarts[index]!;
+    const label = data.toString('latin1', at + 1, at + 1 + data[at]!);
+    return this.hasUpperCase ? label.toLowerCase() : label;
+  }
+
+  /**
+   * The question (name, type, class) in wire form with the name lower-cased, as a latin1 string: the key of the wire
+   * answer cache (wireQuestionKey builds the same key from a name).
+   */
+  wireKey(data: Buffer): string {
+    if (!this.hasUpperCase) return data.toString('latin1', this.nameStart, this.questionEnd);
+    // Only the name is lowered: a type byte can look like a letter (65, HTTPS, is 'A').
+    const scratch = this.keyScratch;
+    let at = 0;
+    for (let i = this.nameStart; i < this.nameEnd; i++) scratch[at++] = lowerAscii(data[i]!);
+    for (let i = this.nameEnd; i < this.questionEnd; i++) scratch[at++] = data[i]!;
+    return scratch.toString('latin1', 0, at);
+  }
+
+  /**
+   * The number of labels below `zone` (a lower-case wire-form name, root label included) when the question name is
+   * at or below it, else -1. ASCII case-insensitive.
+   */
+  labelsBelow(data: Buffer, zone: Buffer, zoneLabels: number): number {
+    const below = this.labelCount - zoneLabels;
+    if (below < 0) return -1;
+    const from = below === this.labelCount ? this.nameEnd - 1 : this.labelStarts[below]!;
+    if (this.nameEnd - from !== zone.length) return -1;
+    for (let i = 0; i < zone.length; i++) {
+      if (lowerAscii(data[from + i]!) !== zone[i]) return -1;
+    }
+    return below;
+  }
+}
+
+/** Header of a response to the query `q` read from `query`, written at `out[at]`; returns the bytes written (12). */
+function writeHeader(
+  out: Buffer,
+  at: number,
+  q: QueryReader,
+  rcode: number,
+  authoritative: boolean,
+  answers: number,
+  authorities: number,
+  additionals: number,
+): number {
+  const flags = 0x8000 | (authoritative ? 0x0400 : 0) | (q.rd ? 0x0100 : 0) | 0x0080 | (q.cd ? 0x0010 : 0) | rcode;
+  out[at] = q.id >>> 8;
+  out[at + 1] = q.id & 0xff;
+  out[at + 2] = flags >>> 8;
+  out[at + 3] = flags & 0xff;
+  out[at + 4] = 0;
+  out[at + 5] = 1;
+  out[at + 6] = answers >>> 8;
+  out[at + 7] = answers & 0xff;
+  out[at + 8] = authorities >>> 8;
+  out[at + 9] = authorities & 0xff;
+  const ar = additionals + (q.hasEdns ? 1 : 0);
+  out[at + 10] = ar >>> 8;
+  out[at + 11] = ar & 0xff;
+  return HEADER_LENGTH;
+}
+
+/** Our OPT record (1232, version 0, DO echoed), written at `out[at]`; returns the bytes written (11). */
+function writeOpt(out: Buffer, at: number, doBit: boolean): number {
+  out[at] = 0;
+  out[at + 1] = 0;
+  out[at + 2] = TYPE_OPT;
+  out[at + 3] = EDNS_UDP_SIZE >>> 8;
+  out[at + 4] = EDNS_UDP_SIZE & 0xff;
+  out[at + 5] = 0;
+  out[at + 6] = 0;
+  out[at + 7] = doBit ? 0x80 : 0;
+  out[at + 8] = 0;
+  out[at + 9] = 0;
+  out[at + 10] = 0;
+  return OPT_RECORD_LENGTH;
+}
+
+function writeUint32(out: Buffer, at: number, value: number): void {
+  out[at] = value >>> 24;
+  out[at + 1] = (value >>> 16) & 0xff;
+  out[at + 2] = (value >>> 8) & 0xff;
+  out[at + 3] = value & 0xff;
+}
+
+/** Bytes needed in `out` for any answer the write* functions produce for `q`. */
+export function fastAnswerRoom(q: QueryReader): number {
+  return FAST_ANSWER_LIMIT + (q.questionEnd - q.start);
+}
+
+/**
+ * The authoritative A answer for the question of `q` (owner: a pointer to the question name), at `out[at]`; returns
+ * the length. The caller checked that the type is A or ANY.
+ */
+export function writeAddressAnswer(query: Buffer, q: QueryReader, out: Buffer, at: number, address: number, ttl: number): number {
+  let pos = at + writeHeader(out, at, q, 0, true, 1, 0, 0);
+  pos += query.copy(out, pos, q.nameStart, q.questionEnd);
+  out[pos] = 0xc0;
+  out[pos + 1] = HEADER_LENGTH;
+  out[pos + 2] = 0;
+  out[pos + 3] = TYPE_A;
+  out[pos + 4] = 0;
+  out[pos + 5] = CLASS_IN;
+  writeUint32(out, pos + 6, ttl);
+  out[pos + 10] = 0;
+  out[pos + 11] = 4;
+  writeUint32(out, pos + 12, address);
+  pos += A_RECORD_LENGTH;
+  if (q.hasEdns) pos += writeOpt(out, pos, q.doBit);
+  return pos - at;
+}
+
+/**
+ * A negative authoritative answer (NXDOMAIN or NODATA: `rcode` 3 or 0) with the zone's SOA record (`soa`, wire form)
+ * in the authority section, at `out[at]`; returns the length, or 0 when it would exceed FAST_ANSWER_LIMIT.
+ */
+export function writeNegativeAnswer(query: Buffer, q: QueryReader, out: Buffer, at: number, rcode: number, soa: Buffer): number {
+  const length = HEADER_LENGTH + (q.questionEnd - q.nameStart) + soa.length + (q.hasEdns ? OPT_RECORD_LENGTH : 0);
+  if (length > FAST_ANSWER_LIMIT) return 0;
+  let pos = at + writeHeader(out, at, q, rcode, true, 0, 1, 0);
+  pos += query.copy(out, pos, q.nameStart, q.questionEnd);
+  pos += soa.copy(out, pos);
+  if (q.hasEdns) pos += writeOpt(out, pos, q.doBit);
+  return pos - at;
+}
+
+/** Cached records in wire form, as forward/cache.ts keeps them: TTLs are patched on the way out. */
+export interface WireRecords {
+  readonly rcode: number;
+  readonly answerCount: number;
+  readonly authorityCount: number;
+  readonly additionalCount: number;
+  /** The records back to back, names uncompressed. */
+  readonly bytes: Buffer;
+  /** Where each record's TTL lies in `bytes`. */
+  readonly ttlOffsets: Uint16Array;
+  /** Each record's TTL when stored (already capped at the cache entry's TTL). */
+  readonly ttls: Uint32Array;
+}
+
+/** Bytes a response carrying `records` for `q` takes. */
+export function cachedAnswerLength(q: QueryReader, records: WireRecords): number {
+  return HEADER_LENGTH + (q.questionEnd - q.nameStart) + records.bytes.length + (q.hasEdns ? OPT_RECORD_LENGTH : 0);
+}
+
+/**
+ * A forwarded answer from the cache (not authoritative), with every TTL reduced by `elapsedSeconds` (never below 0),
+ * at `out[at]`; returns the length. The caller checked it fits (cachedAnswerLength).
+ */
+export function writeCachedAnswer(query: Buffer, q: QueryReader, out: Buffer, at: number, records: WireRecords, elapsedSeconds: number): number {
+  let pos = at + writeHeader(out, at, q, records.rcode, false, records.answerCount, records.authorityCount, records.additionalCount);
+  pos += query.copy(out, pos, q.nameStart, q.questionEnd);
+  const base = pos;
+  pos += records.bytes.copy(out, pos);
+  const { ttlOffsets, ttls } = records;
+  for (let i = 0; i < ttlOffsets.length; i++) {
+    const remaining = ttls[i]! - elapsedSeconds;
+    writeUint32(out, base + ttlOffsets[i]!, remaining > 0 ? remaining : 0);
+  }
+  if (q.hasEdns) pos += writeOpt(out, pos, q.doBit);
+  return pos - at;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The object level
+
 /** The query if it is simple enough for the fast path, else null (never throws). */
 export function parseSimpleQuery(data: Buffer): SimpleQuery | null {
-  if (data.length < HEADER_LENGTH + 5) return null;
-  const flags = data.readUInt16BE(2);
-  // QR=0, opcode QUERY, no TC; Z bit may be anything (it is not echoed).
-  if ((flags & 0xfa00) !== 0) return null;
-  if (data.readUInt16BE(4) !== 1 || data.readUInt16BE(6) !== 0 || data.readUInt16BE(8) !== 0) return null;
-  const arcount = data.readUInt16BE(10);
-  if (arcount > 1) return null;
-  let pos = HEADER_LENGTH;
-  let name = '';
-  for (;;) {
-    const length = data[pos];
-    if (length === undefined || length > 63) return null; // also rejects compression pointers
-    pos++;
-    if (length === 0) break;
-    if (pos + length > data.length) return null;
-    for (let i = pos; i < pos + length; i++) {
-      const c = data[i] as number;
-      // letters, digits, hyphen, underscore only; anything else goes the general way
-      if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f)) return null;
-    }
-    name += (name ? '.' : '') + data.toString('latin1', pos, pos + length);
-    pos += length;
-    if (pos - HEADER_LENGTH > 255) return null;
-  }
-  if (pos + 4 > data.length || name === '') return null;
-  const type = data.readUInt16BE(pos);
-  if (data.readUInt16BE(pos + 2) !== CLASS_IN || TYPE_NAMES[type] === undefined) return null;
-  const questionEnd = pos + 4;
-  let edns: SimpleQuery['edns'] = null;
-  if (arcount === 1) {
-    // root name, type OPT, class = UDP size, TTL = ext-rcode/version/flags, rdlength, options
-    const o = questionEnd;
-    if (o + 11 > data.length || data[o] !== 0 || data.readUInt16BE(o + 1) !== TYPE_OPT) return null;
-    if (data[o + 6] !== 0) return null; // EDNS version > 0: the general path answers BADVERS
-    if (o + 11 + data.readUInt16BE(o + 9) !== data.length) return null;
-    edns = { doBit: (data.readUInt16BE(o + 7) & 0x8000) !== 0 };
-  } else if (questionEnd !== data.length) {
-    return null;
-  }
-  return { id: data.readUInt16BE(0), rd: (flags & 0x0100) !== 0, cd: (flags & 0x0010) !== 0, name, type, questionEnd, edns };
+  const q = new QueryReader();
+  if (!q.read(data, 0, data.length)) return null;
+  return { id: q.id, rd: q.rd, cd: q.cd, name: q.name(data), type: q.type, questionEnd: q.questionEnd, edns: q.hasEdns ? { doBit: q.doBit } : null };
 }
 
 class Writer {
@@ -106,10 +368,9 @@ export function encodeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, 
   }
 }
 
-
 function writeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative: boolean): Buffer | null {
   if (local.rcode > 15) return null;
-  const w = new Writer(512 + q.questionEnd);
+  const w = new Writer(FAST_ANSWER_LIMIT + q.questionEnd);
   w.u16(q.id);
   // QR, AA, RD (copied), RA, CD (copied), rcode
   w.u16(0x8000 | (authoritative ? 0x0400 : 0) | (q.rd ? 0x0100 : 0) | 0x0080 | (q.cd ? 0x0010 : 0) | local.rcode);
@@ -122,14 +383,42 @@ function writeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authorit
     for (const r of section) w.record(r);
   }
   if (q.edns) {
-    w.u8(0);
-    w.u16(TYPE_OPT);
-    w.u16(EDNS_UDP_SIZE);
-    w.u8(0);
-    w.u8(0);
-    w.u16(q.edns.doBit ? 0x8000 : 0);
-    w.u16(0);
+    w.pos += writeOpt(w.buf, w.pos, q.edns.doBit);
   }
-  return w.pos > 512 ? null : w.buf.subarray(0, w.pos);
+  return w.pos > FAST_ANSWER_LIMIT ? null : w.buf.subarray(0, w.pos);
 }
 
+/**
+ * `name` in wire form, lower-cased, root label included; null unless every label is 1–63 letters, digits, hyphens
+ * or underscores (the only names QueryReader accepts) and the whole fits 255 bytes.
+ */
+export function wireName(name: string): Buffer | null {
+  const trimmed = name.endsWith('.') ? name.slice(0, -1) : name;
+  const labels = trimmed === '' ? [] : trimmed.split('.');
+  const bytes: number[] = [];
+  for (const label of labels) {
+    if (label.length === 0 || label.length > 63) return null;
+    bytes.push(label.length);
+    for (let i = 0; i < label.length; i++) {
+      const c = label.charCodeAt(i);
+      if (!isHostnameByte(c)) return null;
+      bytes.push(lowerAscii(c));
+    }
+  }
+  bytes.push(0);
+  return bytes.length > 255 ? null : Buffer.from(bytes);
+}
+
+/**
+ * The wire answer cache's key for a question (see QueryReader.wireKey): wire name, type and class IN, lower-cased,
+ * as latin1; null for questions QueryReader never accepts.
+ */
+export function wireQuestionKey(name: string, type: string, questionClass: string | undefined): string | null {
+  // dns-packet names types it does not know UNKNOWN_<n> (HTTPS is UNKNOWN_65): the general path caches them so.
+  const unknown = /^UNKNOWN_(\d+)$/.exec(type);
+  const typeNumber = unknown !== null && TYPE_NAMES[Number(unknown[1])] !== undefined ? Number(unknown[1]) : TYPE_NUMBERS[type];
+  if (typeNumber === undefined || (questionClass ?? 'IN') !== 'IN') return null;
+  const encoded = wireName(name);
+  if (encoded === null || encoded.length === 1) return null;
+  return encoded.toString('latin1') + String.fromCharCode(typeNumber >>> 8, typeNumber & 0xff, 0, CLASS_IN);
+}

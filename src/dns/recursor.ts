@@ -1,6 +1,7 @@
 /** Joins the DNS server to forwarding: upstreams from --upstream or resolv.conf, answers cached (src/dns/forward/). */
 import type { Answer } from 'dns-packet';
-import { DnsCache } from './forward/cache.ts';
+import { DnsCache, type WireCacheHit } from './forward/cache.ts';
+import type { ClientQueryFlags } from './forward/question.ts';
 import { Forwarder } from './forward/forwarder.ts';
 import { ResolvConfUpstreams, StaticUpstreams } from './forward/resolv-conf.ts';
 import type { Upstream } from './forward/upstream.ts';
@@ -21,6 +22,9 @@ const RCODE_NUMBERS: Record<string, number> = {
   NOTAUTH: 9,
   NOTZONE: 10,
 };
+
+const NO_FLAGS: ClientQueryFlags = Object.freeze({});
+const CHECKING_DISABLED: ClientQueryFlags = Object.freeze({ checkingDisabled: true });
 
 export interface RecursorOptions {
   /** From --upstream; when empty, the nameservers of `resolvConf` are used. */
@@ -94,6 +98,13 @@ export class ForwardingRecursor implements Recursor {
       additionals: hit.additionals as Answer[],
       source: 'cache',
     };
+  }
+
+  cachedWire(wireKey: string, now: number, checkingDisabled: boolean, maxBytes: number): WireCacheHit | null {
+    const hit = this.cache.getWire(wireKey, now, checkingDisabled ? CHECKING_DISABLED : NO_FLAGS, maxBytes);
+    if (hit === undefined) return null;
+    this.observer?.cacheHit();
+    return hit;
   }
 
   close(): void {

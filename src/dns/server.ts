@@ -2,12 +2,13 @@
  * The DNS server on the bridge address: UDP and TCP, our zones answered authoritatively, everything else forwarded
  * (with a cache) for clients on the bridge subnet and the host itself, REFUSED for anyone else.
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { formatIPv4, inSubnet, parseIPv4, type IPv4 } from '../net/address.ts';
+import { UdpSocket, type ReceivedDatagrams, type UdpSocketStats } from '../wire/udp-socket.ts';
 import {
   EDNS_UDP_SIZE,
+  HEADER_LENGTH,
   Opcode,
   PLAIN_UDP_SIZE,
   Rcode,
@@ -21,8 +22,21 @@ import {
   type Packet,
   type Question,
 } from './message.ts';
-import type { LocalZones } from './zone.ts';
-import { encodeAnswer, parseSimpleQuery, typeName } from './fast-path.ts';
+import { NAME_SERVER_LABEL, type LocalZones } from './zone.ts';
+import type { WireCacheHit } from './forward/cache.ts';
+import {
+  FAST_ANSWER_LIMIT,
+  QueryReader,
+  TYPE_A,
+  TYPE_ANY,
+  cachedAnswerLength,
+  encodeAnswer,
+  typeName,
+  writeAddressAnswer,
+  writeCachedAnswer,
+  writeNegativeAnswer,
+  type SimpleQuery,
+} from './fast-path.ts';
 
 export type RecursionResult =
   | { ok: true; rcode: number; answers: Answer[]; authorities: Answer[]; additionals: Answer[]; source: 'cache' | 'upstream' }
@@ -33,6 +47,11 @@ export interface Recursor {
   resolve(question: Question, opts: { checkingDisabled: boolean }): Promise<RecursionResult>;
   /** A cached answer right now, without going upstream (the fast path); null on a miss. */
   cached?(question: Question, opts: { checkingDisabled: boolean }): RecursionResult | null;
+  /**
+   * The same from the question's wire form (QueryReader.wireKey), records in wire form, when they take at most
+   * `maxBytes`; null otherwise. Preferred by the fast path over `cached`: nothing is decoded or encoded.
+   */
+  cachedWire?(wireKey: string, now: number, checkingDisabled: boolean, maxBytes: number): WireCacheHit | null;
 }
 
 /** Who produced an answer: our zones, the cache, an upstream; or a refusal / failure. */
@@ -73,15 +92,24 @@ const FLAG_RD = 0x0100;
 const FLAG_RA = 0x0080;
 const FLAG_CD = 0x0010;
 
+const OPT_RECORD_LENGTH = 11;
+/** Room the fast path may need in the send area for one answer. */
+const FAST_ANSWER_ROOM = FAST_ANSWER_LIMIT;
+
 const TCP_IDLE_MS = 10_000;
 const TCP_MAX_CONNECTIONS = 128;
 
 export class DnsServer {
   readonly counters: DnsCounters = { queries: 0, byRcode: new Map(), bySource: new Map(), malformed: 0 };
-  private udp: Socket | null = null;
+  private udp: UdpSocket | null = null;
   private tcp: Server | null = null;
   private readonly tcpConnections = new Set<TcpSocket>();
   private localAddresses = new Set<string>();
+  private localIPv4 = new Set<IPv4>();
+  /** Reused for every fast-path query (see QueryReader). */
+  private readonly reader = new QueryReader();
+  /** Where answerFast() writes before copying out. */
+  private readonly answerScratch = Buffer.alloc(2 * FAST_ANSWER_LIMIT);
 
   constructor(private readonly o: DnsServerOptions) {
     this.refreshLocalAddresses();
@@ -97,20 +125,27 @@ export class DnsServer {
           ? `DNS ${proto} ${where} is already in use by another program: stop it (or its DNS service), or use --dns-port N or --no-dns`
           : `DNS ${proto} ${where}: ${e.message}`,
       );
-    const udp = createSocket({ type: 'udp4' });
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', (e) => reject(explain(e, 'UDP')));
-      udp.bind({ address: host, port: this.o.port, exclusive: true }, () => resolve());
-    });
-    udp.on('error', (e) => this.o.log.warn(`DNS UDP socket: ${e.message}`));
-    udp.on('message', (msg, rinfo) => this.onUdp(msg, rinfo));
+    let udp: UdpSocket;
+    try {
+      udp = UdpSocket.open({
+        address: host,
+        port: this.o.port,
+        onDatagrams: (batch) => this.onDatagrams(batch),
+        onError: (e) => this.o.log.warn(`DNS UDP socket: ${e.message}`),
+      });
+    } catch (e) {
+      const error = e as NodeJS.ErrnoException;
+      // The addon says "udp socket on ADDRESS port N: STEP: TEXT"; `where` already names the address.
+      const detail = error.message.replace(/^udp socket on [^:]*: /, '');
+      throw explain(Object.assign(new Error(detail), { code: error.code }), 'UDP');
+    }
     this.udp = udp;
     const tcp = createServer((socket) => this.onTcpConnection(socket));
     tcp.maxConnections = TCP_MAX_CONNECTIONS;
     try {
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', (e) => reject(explain(e, 'TCP')));
-        tcp.listen({ host, port: this.o.port, exclusive: true }, () => resolve());
+        tcp.listen({ host, port: udp.port, exclusive: true }, () => resolve());
       });
     } catch (e) {
       udp.close();
@@ -121,8 +156,14 @@ export class DnsServer {
     this.tcp = tcp;
   }
 
+  /** The bound port (the kernel's choice when the options said 0). */
   get port(): number {
-    return this.o.port;
+    return this.udp?.port ?? this.o.port;
+  }
+
+  /** The UDP socket's counters (datagrams too big, kernel drops, send errors...); null when not listening. */
+  udpStats(): UdpSocketStats | null {
+    return this.udp?.stats() ?? null;
   }
 
   close(): void {
@@ -134,18 +175,39 @@ export class DnsServer {
     this.tcpConnections.clear();
   }
 
-  private onUdp(msg: Buffer, rinfo: RemoteInfo): void {
-    const fast = this.answerFast(msg, rinfo.address);
-    if (fast !== null) {
-      this.udp?.send(fast, rinfo.port, rinfo.address);
-      return;
+  /**
+   * One wakeup's queries: the fast path answers what it can into the socket's send area, all sent together with one
+   * sendmmsg; the rest is copied out of the (reused) receive area and answered by the general path when ready.
+   */
+  private onDatagrams(batch: ReceivedDatagrams): void {
+    const udp = this.udp;
+    if (udp === null) return;
+    const out = udp.outgoing;
+    const data = batch.data;
+    const now = Date.now();
+    try {
+      for (let i = 0; i < batch.count; i++) {
+        const start = batch.offset(i);
+        const length = batch.length(i);
+        const address = batch.address(i);
+        const port = batch.port(i);
+        if (!out.hasRoom(FAST_ANSWER_ROOM)) out.flush();
+        const written = this.answerInto(data, start, length, this.mayRecurseIPv4(address), out.area, out.used, now);
+        if (written > 0) out.add(written, address, port);
+        else this.answerLater(Buffer.from(data.subarray(start, start + length)), address, port);
+      }
+    } finally {
+      out.flush();
     }
-    const client: Client = { address: rinfo.address, port: rinfo.port, transport: 'udp' };
-    this.handle(msg, client).then(
+  }
+
+  private answerLater(query: Buffer, address: IPv4, port: number): void {
+    const client: Client = { address: formatIPv4(address), port, transport: 'udp' };
+    this.handle(query, client).then(
       (response) => {
-        if (response) this.udp?.send(response, rinfo.port, rinfo.address);
+        if (response) this.udp?.send(response, address, port);
       },
-      (e: unknown) => this.o.log.warn(`DNS query from ${rinfo.address} failed: ${(e as Error).message}`),
+      (e: unknown) => this.o.log.warn(`DNS query from ${client.address} failed: ${(e as Error).message}`),
     );
   }
 
@@ -177,29 +239,82 @@ export class DnsServer {
   }
 
   /**
-   * Simple questions about our zones, answered synchronously from the bytes (src/dns/fast-path.ts); null when the
-   * query needs the general path (anything else: forwarding, EDNS oddities, malformed input...).
+   * Simple questions about our zones or in the cache, answered synchronously from the bytes (src/dns/fast-path.ts);
+   * null when the query needs the general path (anything else: forwarding, EDNS oddities, malformed input...).
    */
   answerFast(data: Buffer, clientAddress: string): Buffer | null {
-    const q = parseSimpleQuery(data);
-    if (q === null) return null;
+    const length = this.answerInto(data, 0, data.length, this.mayRecurse(clientAddress), this.answerScratch, 0, Date.now());
+    return length === 0 ? null : Buffer.from(this.answerScratch.subarray(0, length));
+  }
+
+  /**
+   * The fast path: writes the answer to the query at `data[start, start + length)` into `out` at `at` and counts it;
+   * returns its length, or 0 when the query needs the general path (nothing counted then). `out` must have
+   * FAST_ANSWER_LIMIT bytes of room at `at`.
+   */
+  private answerInto(data: Buffer, start: number, length: number, mayRecurse: boolean, out: Buffer, at: number, now: number): number {
+    const q = this.reader;
+    if (!q.read(data, start, length)) return 0;
+    const zones = this.o.zones;
+    if (zones.domainWire !== null) {
+      const below = q.labelsBelow(data, zones.domainWire, zones.domainLabels);
+      if (below > 1) {
+        return this.countFast(writeNegativeAnswer(data, q, out, at, Rcode.NxDomain, zones.domainSoaRecord()), Rcode.NxDomain, 'local');
+      }
+      if (below === 1) {
+        const label = q.lowerLabel(data, 0);
+        if (label !== NAME_SERVER_LABEL) {
+          const host = zones.host(label);
+          if (host === undefined) {
+            return this.countFast(writeNegativeAnswer(data, q, out, at, Rcode.NxDomain, zones.domainSoaRecord()), Rcode.NxDomain, 'local');
+          }
+          if (q.type !== TYPE_A && q.type !== TYPE_ANY) {
+            return this.countFast(writeNegativeAnswer(data, q, out, at, Rcode.NoError, zones.domainSoaRecord()), Rcode.NoError, 'local');
+          }
+          return this.countFast(writeAddressAnswer(data, q, out, at, host.ip, zones.ttlFor(host.expiresAt)), Rcode.NoError, 'local');
+        }
+      }
+      if (below >= 0) return this.answerWithObjects(data, start, length, mayRecurse, out, at);
+    }
+    if (zones.reverseZoneWire !== null && q.labelsBelow(data, zones.reverseZoneWire, zones.reverseZoneLabels) >= 0) {
+      return this.answerWithObjects(data, start, length, mayRecurse, out, at);
+    }
+    const recursor = this.o.recursor;
+    if (!mayRecurse || recursor === null) return 0;
+    if (recursor.cachedWire === undefined) return this.answerWithObjects(data, start, length, mayRecurse, out, at);
+    const overhead = HEADER_LENGTH + (q.questionEnd - q.nameStart) + (q.hasEdns ? OPT_RECORD_LENGTH : 0);
+    const hit = recursor.cachedWire(q.wireKey(data), now, q.cd, FAST_ANSWER_LIMIT - overhead);
+    if (hit === null || cachedAnswerLength(q, hit.records) > FAST_ANSWER_LIMIT) return 0;
+    return this.countFast(writeCachedAnswer(data, q, out, at, hit.records, hit.elapsedSeconds), hit.records.rcode, 'cache');
+  }
+
+  /** The fast path for the rarer questions (apex, ns, reverse zone, caches without wire form), through objects. */
+  private answerWithObjects(data: Buffer, start: number, length: number, mayRecurse: boolean, out: Buffer, at: number): number {
+    const r = this.reader;
+    const query = data.subarray(start, start + length);
+    const q: SimpleQuery = { id: r.id, rd: r.rd, cd: r.cd, name: r.name(data), type: r.type, questionEnd: r.questionEnd - start, edns: r.hasEdns ? { doBit: r.doBit } : null };
     const question = { name: q.name, type: typeName(q.type) as string, class: 'IN' } as Question;
     const local = this.o.zones.answer(question);
     if (local !== null) {
-      const encoded = encodeAnswer(data, q, local, true);
-      if (encoded === null) return null;
-      this.counters.queries++;
-      this.bump('local');
-      return this.countRcode(encoded, local.rcode, 'local');
+      const encoded = encodeAnswer(query, q, local, true);
+      if (encoded === null) return 0;
+      return this.countFast(encoded.copy(out, at), local.rcode, 'local');
     }
-    if (!this.o.recursor?.cached || !this.mayRecurse(clientAddress)) return null;
+    if (!mayRecurse || !this.o.recursor?.cached) return 0;
     const hit = this.o.recursor.cached(question, { checkingDisabled: q.cd });
-    if (hit === null || !hit.ok) return null;
-    const encoded = encodeAnswer(data, q, hit, false);
-    if (encoded === null) return null;
+    if (hit === null || !hit.ok) return 0;
+    const encoded = encodeAnswer(query, q, hit, false);
+    if (encoded === null) return 0;
+    return this.countFast(encoded.copy(out, at), hit.rcode, 'cache');
+  }
+
+  /** Counts a fast-path answer of `length` bytes (none when 0: the general path answers and counts instead). */
+  private countFast(length: number, rcode: number, source: DnsAnswerSource): number {
+    if (length === 0) return 0;
     this.counters.queries++;
-    this.bump('cache');
-    return this.countRcode(encoded, hit.rcode, 'cache');
+    this.bump(source);
+    this.countAnswer(rcode, source);
+    return length;
   }
 
   /** One query in, at most one response out (null: stay silent). Never throws on hostile input. */
@@ -253,15 +368,26 @@ export class DnsServer {
   /** Recursion only for the bridge subnet and this host's own addresses: never an open resolver. */
   mayRecurse(address: string): boolean {
     const ip = parseIPv4(address);
-    if (ip !== null && inSubnet(ip, this.o.subnet.ip, this.o.subnet.prefixLength)) return true;
-    if (ip !== null && ip >>> 24 === 127) return true;
+    if (ip !== null && this.mayRecurseIPv4(ip)) return true;
     return this.localAddresses.has(address);
+  }
+
+  private mayRecurseIPv4(ip: IPv4): boolean {
+    return inSubnet(ip, this.o.subnet.ip, this.o.subnet.prefixLength) || ip >>> 24 === 127 || this.localIPv4.has(ip);
   }
 
   refreshLocalAddresses(): void {
     const set = new Set<string>();
-    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) set.add(a.address);
+    const ipv4 = new Set<IPv4>();
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) {
+        set.add(a.address);
+        const ip = parseIPv4(a.address);
+        if (ip !== null) ipv4.add(ip);
+      }
+    }
     this.localAddresses = set;
+    this.localIPv4 = ipv4;
   }
 
   private respond(
@@ -303,9 +429,13 @@ export class DnsServer {
   }
 
   private countRcode(response: Buffer, rcode: number, source: DnsAnswerSource = 'error'): Buffer {
+    this.countAnswer(rcode, source);
+    return response;
+  }
+
+  private countAnswer(rcode: number, source: DnsAnswerSource): void {
     this.counters.byRcode.set(rcode, (this.counters.byRcode.get(rcode) ?? 0) + 1);
     this.o.onAnswer?.(rcodeName(rcode), source);
-    return response;
   }
 
   private bump(source: DnsAnswerSource): void {

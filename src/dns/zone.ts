@@ -4,8 +4,9 @@
  * missing name NXDOMAIN, both with the SOA in authority so resolvers can cache them (RFC 2308).
  */
 import { formatIPv4, inSubnet, networkOf, type IPv4 } from '../net/address.ts';
-import type { HostNames } from '../leases/names.ts';
-import { Rcode, type Answer, type Question } from './message.ts';
+import type { HostNames, NameEntry } from '../leases/names.ts';
+import { Rcode, encodeRecordInto, type Answer, type Question } from './message.ts';
+import { wireName } from './fast-path.ts';
 
 export interface ZoneConfig {
   domain: string;
@@ -55,6 +56,13 @@ function isAtOrBelow(name: string, apex: string): boolean {
 export class LocalZones {
   readonly domain: string;
   readonly reverseZone: string;
+  /** The zones' names in wire form, lower-case (null when the fast path cannot read such names), and label counts. */
+  readonly domainWire: Buffer | null;
+  readonly domainLabels: number;
+  readonly reverseZoneWire: Buffer | null;
+  readonly reverseZoneLabels: number;
+  private domainSoaWire: Buffer | null = null;
+  private domainSoaSerial = -1;
 
   constructor(
     private readonly config: ZoneConfig,
@@ -63,6 +71,34 @@ export class LocalZones {
   ) {
     this.domain = normalize(config.domain);
     this.reverseZone = reverseZoneName(config.serverIp, config.prefixLength);
+    this.domainWire = wireName(this.domain);
+    this.domainLabels = this.domain === '' ? 0 : this.domain.split('.').length;
+    this.reverseZoneWire = wireName(this.reverseZone);
+    this.reverseZoneLabels = this.reverseZone.split('.').length;
+  }
+
+  /**
+   * The holder of the host name `label` (lower-case) in the forward zone, as `answer()` would find it; `ns` is not a
+   * host (see NAME_SERVER_LABEL) and must be asked through `answer()`.
+   */
+  host(label: string): NameEntry | undefined {
+    return this.names.lookup(label);
+  }
+
+  /**
+   * The forward zone's SOA record in wire form (uncompressed), as the authority section of its negative answers
+   * carries it; re-encoded only when the serial changed.
+   */
+  domainSoaRecord(): Buffer {
+    const serial = this.names.serial;
+    if (this.domainSoaWire === null || this.domainSoaSerial !== serial) {
+      const record = this.soa(this.domain);
+      const scratch = Buffer.alloc(1024);
+      const length = encodeRecordInto(record, scratch, 0);
+      this.domainSoaWire = Buffer.from(scratch.subarray(0, length));
+      this.domainSoaSerial = serial;
+    }
+    return this.domainSoaWire;
   }
 
   /** The apex of our zone containing `qname`, or null when the name is not ours to answer. */
@@ -135,7 +171,7 @@ export class LocalZones {
   }
 
   /** Short, and never beyond the lease's end (a name must not outlive its lease in caches). */
-  private ttlFor(expiresAt: number | null): number {
+  ttlFor(expiresAt: number | null): number {
     if (expiresAt === null) return this.config.recordTtl;
     const remaining = Math.floor((expiresAt - this.now()) / 1000);
     return Math.max(0, Math.min(this.config.recordTtl, remaining));

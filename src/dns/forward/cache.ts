@@ -1,6 +1,8 @@
 // Answer cache for forwarded queries: positive and negative (RFC 2308) answers, LRU-bounded,
 // handed out with TTLs reduced by the time they spent here.
 import type { Answer, DecodedPacket } from 'dns-packet';
+import { encodeRecordInto } from '../message.ts';
+import { wireQuestionKey, type WireRecords } from '../fast-path.ts';
 import { answerOf, questionKey, type ClientQueryFlags, type DnsAnswer, type DnsQuestion } from './question.ts';
 
 export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
@@ -40,10 +42,74 @@ export interface DnsCacheStats {
 }
 
 interface CacheEntry {
+  readonly key: string;
+  /** Key in the wire index (see wireQuestionKey), null when the fast path can never ask for this question. */
+  readonly wireKey: string | null;
+  readonly wireFlags: number;
   readonly kind: CachedKind;
   readonly storedAt: number;
   readonly ttl: number;
   readonly answer: DnsAnswer;
+  /** The records in wire form, encoded on the first wire lookup; null when they cannot be (see encodeWireRecords). */
+  wire: WireRecords | null | undefined;
+}
+
+/** A cached answer for the fast path: its records in wire form and how long they have been in the cache. */
+export interface WireCacheHit {
+  readonly records: WireRecords;
+  /** Whole seconds since the answer was stored: subtract from every TTL (WireRecords.ttls are the stored TTLs). */
+  readonly elapsedSeconds: number;
+}
+
+const RCODE_NUMBERS: Readonly<Record<string, number>> = { NOERROR: 0, NXDOMAIN: 3 };
+const WIRE_RECORDS_LIMIT = 4096;
+
+/** Index of the per-flags wire map: the DO and CD bits, as in questionKey. */
+function wireFlagsOf(flags: ClientQueryFlags): number {
+  return (flags.dnssecOk === true ? 2 : 0) | (flags.checkingDisabled === true ? 1 : 0);
+}
+
+/** Skips the uncompressed name at `at` (as encodeRecordInto writes it); returns the offset after it. */
+function skipName(bytes: Buffer, at: number): number {
+  let pos = at;
+  while (pos < bytes.length && bytes[pos] !== 0) pos += (bytes[pos] as number) + 1;
+  return pos + 1;
+}
+
+/**
+ * The answer's records encoded back to back, with where their TTLs lie and the TTLs to count down from (each
+ * capped at the entry's TTL, as get() does); null for what only the object path handles (OPT records, rcodes
+ * other than NOERROR/NXDOMAIN, records dns-packet cannot encode).
+ */
+function encodeWireRecords(answer: DnsAnswer, entryTtl: number): WireRecords | null {
+  const rcode = RCODE_NUMBERS[answer.rcode];
+  if (rcode === undefined) return null;
+  const records = [...answer.answers, ...answer.authorities, ...answer.additionals];
+  const scratch = Buffer.alloc(WIRE_RECORDS_LIMIT);
+  const ttlOffsets = new Uint16Array(records.length);
+  const ttls = new Uint32Array(records.length);
+  let pos = 0;
+  try {
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i] as Answer;
+      if (record.type === 'OPT') return null;
+      const length = encodeRecordInto(record, scratch, pos);
+      ttlOffsets[i] = skipName(scratch, pos) + 4;
+      ttls[i] = Math.max(0, Math.min(record.ttl ?? 0, entryTtl));
+      pos += length;
+    }
+  } catch {
+    return null;
+  }
+  return {
+    rcode,
+    answerCount: answer.answers.length,
+    authorityCount: answer.authorities.length,
+    additionalCount: answer.additionals.length,
+    bytes: Buffer.from(scratch.subarray(0, pos)),
+    ttlOffsets,
+    ttls,
+  };
 }
 
 function isSoa(record: Answer): record is Extract<Answer, { type: 'SOA' }> {
@@ -102,6 +168,8 @@ export class DnsCache {
   readonly minTtlSeconds: number;
   readonly stats: DnsCacheStats = { hits: 0, misses: 0, stored: 0, uncacheable: 0, evicted: 0, expired: 0 };
   private readonly entries = new Map<string, CacheEntry>();
+  /** The same entries by wire key, one map per wireFlagsOf() value, for lookups straight from query bytes. */
+  private readonly wireEntries: Map<string, CacheEntry>[] = [new Map(), new Map(), new Map(), new Map()];
 
   constructor(options: DnsCacheOptions = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES;
@@ -125,7 +193,7 @@ export class DnsCache {
     }
     const elapsedSeconds = Math.max(0, Math.floor((now - entry.storedAt) / 1000));
     if (elapsedSeconds >= entry.ttl) {
-      this.entries.delete(key);
+      this.remove(entry);
       this.stats.expired++;
       this.stats.misses++;
       return undefined;
@@ -162,26 +230,65 @@ export class DnsCache {
       return false;
     }
     const key = questionKey(question, flags);
-    this.entries.delete(key);
-    this.entries.set(key, { kind: classified.kind, storedAt: now, ttl, answer: answerOf(response) });
+    const previous = this.entries.get(key);
+    if (previous !== undefined) this.remove(previous);
+    const wireKey = wireQuestionKey(question.name, question.type, question.class);
+    const entry: CacheEntry = { key, wireKey, wireFlags: wireFlagsOf(flags), kind: classified.kind, storedAt: now, ttl, answer: answerOf(response), wire: undefined };
+    this.entries.set(key, entry);
+    if (wireKey !== null) this.wireEntries[entry.wireFlags]?.set(wireKey, entry);
     this.stats.stored++;
     this.evictOverflow();
     return true;
   }
 
+  /**
+   * Like get(), for the fast path: the entry found by the wire form of the question (QueryReader.wireKey), its
+   * records in wire form. `maxBytes` bounds the records' size: a bigger answer is left for the general path (and its
+   * hit counted there). Undefined on a miss, which is not counted (the general path that follows counts it).
+   */
+  getWire(wireKey: string, now: number, flags: ClientQueryFlags, maxBytes: number): WireCacheHit | undefined {
+    const entry = this.wireEntries[wireFlagsOf(flags)]?.get(wireKey);
+    if (entry === undefined) return undefined;
+    const elapsedSeconds = Math.max(0, Math.floor((now - entry.storedAt) / 1000));
+    if (elapsedSeconds >= entry.ttl) {
+      this.remove(entry);
+      this.stats.expired++;
+      return undefined;
+    }
+    if (entry.wire === undefined) entry.wire = encodeWireRecords(entry.answer, entry.ttl);
+    const records = entry.wire;
+    if (records === null || records.bytes.length > maxBytes) return undefined;
+    this.entries.delete(entry.key);
+    this.entries.set(entry.key, entry);
+    this.stats.hits++;
+    return { records, elapsedSeconds };
+  }
+
   delete(question: DnsQuestion, flags: ClientQueryFlags = {}): boolean {
-    return this.entries.delete(questionKey(question, flags));
+    const entry = this.entries.get(questionKey(question, flags));
+    if (entry === undefined) return false;
+    this.remove(entry);
+    return true;
   }
 
   clear(): void {
     this.entries.clear();
+    for (const index of this.wireEntries) index.clear();
+  }
+
+  private remove(entry: CacheEntry): void {
+    this.entries.delete(entry.key);
+    if (entry.wireKey !== null) {
+      const index = this.wireEntries[entry.wireFlags];
+      if (index?.get(entry.wireKey) === entry) index.delete(entry.wireKey);
+    }
   }
 
   private evictOverflow(): void {
     while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
+      const oldest = this.entries.values().next();
       if (oldest.done === true) return;
-      this.entries.delete(oldest.value);
+      this.remove(oldest.value);
       this.stats.evicted++;
     }
   }

@@ -5,6 +5,8 @@ import dnsPacket from 'dns-packet';
 import { makeDnsServer } from './fixture.ts';
 import { DnsServer, type Recursor, type RecursionResult } from '../../../src/dns/server.ts';
 import { parseSimpleQuery } from '../../../src/dns/fast-path.ts';
+import { createRecursor } from '../../../src/dns/recursor.ts';
+import { parseUpstream } from '../../../src/dns/forward/upstream.ts';
 import type { Answer, Question } from '../../../src/dns/message.ts';
 
 const NOW = Date.now();
@@ -108,4 +110,45 @@ test('cached forwarded answers take the fast path for allowed clients, with the 
   assert.equal((dnsPacket.decode(fast) as { flag_aa: boolean }).flag_aa, false);
   assert.equal(s.answerFast(q, '192.0.2.9'), null, 'outsiders take the general path (and get REFUSED)');
   assert.equal(s.answerFast(query('other.example.com', 'A'), '10.0.0.100'), null, 'a cache miss goes upstream');
+});
+
+test('cached forwarded answers in wire form: the same response as the general path, TTLs counted down, counted once', async () => {
+  const recursor = createRecursor({ upstreams: [parseUpstream('192.0.2.53')], resolvConf: '/nonexistent', ignore: [] });
+  try {
+    const question = { name: 'www.example.com', type: 'A', class: 'IN' } as const;
+    const upstreamAnswer = dnsPacket.decode(
+      dnsPacket.encode({
+        type: 'response',
+        id: 9,
+        flags: dnsPacket.RECURSION_AVAILABLE,
+        questions: [question],
+        answers: [
+          { type: 'CNAME', name: 'www.example.com', ttl: 300, class: 'IN', data: 'web.example.net' },
+          { type: 'A', name: 'web.example.net', ttl: 300, class: 'IN', data: '198.51.100.7' },
+        ],
+      }),
+    );
+    assert.equal(recursor.cache.put(question, upstreamAnswer, Date.now() - 10_500), true);
+    const s = server(recursor);
+    for (const [name, opts] of [['www.example.com', {}], ['WWW.Example.Com', { edns: true, doBit: true }], ['www.example.com', { edns: true, rd: false }]] as const) {
+      const q = query(name, 'A', opts);
+      const fast = s.answerFast(q, '10.0.0.100');
+      assert.ok(fast, `${name} ${JSON.stringify(opts)} takes the fast path`);
+      const general = await s.handle(q, { address: '10.0.0.100', port: 1, transport: 'udp' });
+      assert.deepEqual(dnsPacket.decode(fast), dnsPacket.decode(general as Buffer), `${name} ${JSON.stringify(opts)}`);
+      assert.deepEqual(dnsPacket.decode(fast).answers?.map((r) => (r as { ttl: number }).ttl), [290, 290]);
+    }
+    const hitsBefore = recursor.cache.stats.hits;
+    const queriesBefore = s.counters.queries;
+    const fromCacheBefore = s.counters.bySource.get('cache') ?? 0;
+    assert.ok(s.answerFast(query('www.example.com', 'A'), '10.0.0.100'));
+    assert.equal(recursor.cache.stats.hits, hitsBefore + 1, 'one cache hit');
+    assert.equal(s.counters.queries, queriesBefore + 1, 'one query');
+    assert.equal(s.counters.bySource.get('cache'), fromCacheBefore + 1, 'one answer from the cache');
+    assert.equal(s.answerFast(query('www.example.com', 'A', { cd: true }), '10.0.0.100'), null, 'CD asks another cache entry');
+    assert.equal(s.answerFast(query('www.example.com', 'A'), '192.0.2.9'), null, 'outsiders take the general path (REFUSED)');
+    assert.equal(recursor.cache.stats.hits, hitsBefore + 1, 'declined queries count no hit');
+  } finally {
+    recursor.close();
+  }
 });
