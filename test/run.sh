@@ -17,6 +17,15 @@ if [ ! -f node_modules/.package-lock.json ] || [ ! -f build/Release/packet_socke
   npm ci --no-audit --no-fund
 fi
 
+# The addons are rebuilt when one is missing or older than its C source or binding.gyp (a checkout with an old build/).
+for target in packet_socket udp_socket; do
+  built="build/Release/$target.node"
+  if [ ! -f "$built" ] || [ "src/wire/addon/$target.c" -nt "$built" ] || [ binding.gyp -nt "$built" ]; then
+    npm run --silent install
+    break
+  fi
+done
+
 npx tsc --noEmit -p .
 
 # Node 20's --test does not expand globs itself: list the files explicitly.
