@@ -209,7 +209,7 @@ async function startServices(
     prober = new AddressProber((ip) => transport.sendArpProbe(ip), config.probeTimeoutMs, (result) => metrics?.probe(result));
   }
 
-  const names = new HostNames();
+  const names = new HostNames(leases.activeCount);
   const server = new DhcpServer({
     names,
     unclaimableNames: new Set([NAME_SERVER_LABEL]),

@@ -2,7 +2,8 @@ import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, mkdirSync, o
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { IPv4 } from '../net/address.ts';
-import { isLeaseState, type Lease } from './lease.ts';
+import { isLeaseState, type Lease, type LeaseState } from './lease.ts';
+import { macKey } from './mac-key.ts';
 
 /** Bumped whenever the schema changes; each step in MIGRATIONS brings user_version from its index to index+1. */
 export const SCHEMA_VERSION = 2;
@@ -34,44 +35,69 @@ export interface StoredReservation {
 
 const BUSY_TIMEOUT_MS = 5000;
 
-interface LeaseDbRow {
-  ip: number;
-  mac: string;
-  /** hex(client_id): one string per row instead of one separately allocated Buffer (see leaseFromRow). */
-  client_id_hex: string | null;
-  hostname: string | null;
-  state: string;
-  expires_at: number;
-  updated_at: number;
-}
+/**
+ * One stored lease as SQLite hands it over (raw, no row object): client_id as hex (one string instead of a separately
+ * allocated Buffer per row), checked by checkedRow() before anything uses it.
+ */
+export type LeaseRowTuple = readonly [
+  ip: IPv4,
+  mac: string,
+  clientIdHex: string | null,
+  hostname: string | null,
+  state: LeaseState,
+  expiresAt: number,
+  updatedAt: number,
+];
 
 const SELECT_ALL =
-  "SELECT ip, mac, CASE WHEN client_id IS NULL THEN NULL ELSE hex(client_id) END AS client_id_hex, hostname, state, expires_at, updated_at FROM leases ORDER BY ip";
+  "SELECT ip, mac, CASE WHEN client_id IS NULL THEN NULL ELSE hex(client_id) END, hostname, state, expires_at, updated_at FROM leases ORDER BY ip";
 
-function leaseFromRow(row: LeaseDbRow): Lease {
-  if (!isLeaseState(row.state)) throw new Error(`lease ${row.ip}: unknown state ${JSON.stringify(row.state)}`);
+/** The file is input like any other: a row another program wrote wrongly stops the load with its address named. */
+function checkedRow(row: readonly unknown[]): LeaseRowTuple {
+  const ip = row[0];
+  const mac = row[1];
+  const clientIdHex = row[2];
+  const hostname = row[3];
+  const state = row[4];
+  const expiresAt = row[5];
+  const updatedAt = row[6];
+  const where = `lease row ${String(ip)}`;
+  if (typeof ip !== 'number' || !(ip >= 0 && ip <= 0xffffffff && Number.isInteger(ip))) throw new Error(`${where}: ip is not an IPv4 number`);
+  if (typeof mac !== 'string' || Number.isNaN(macKey(mac))) throw new Error(`${where}: bad MAC ${JSON.stringify(mac)}`);
+  if (clientIdHex !== null && typeof clientIdHex !== 'string') throw new Error(`${where}: client_id is not a blob`);
+  if (hostname !== null && typeof hostname !== 'string') throw new Error(`${where}: hostname is not text`);
+  if (typeof state !== 'string' || !isLeaseState(state)) throw new Error(`lease ${ip}: unknown state ${JSON.stringify(state)}`);
+  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) throw new Error(`${where}: expires_at is not a number`);
+  if (typeof updatedAt !== 'number' || !Number.isFinite(updatedAt)) throw new Error(`${where}: updated_at is not a number`);
+  return row as LeaseRowTuple;
+}
+
+/**
+ * Visits raw rows (no row objects, no generator): at 100 000 leases several times faster than `.all()` row objects,
+ * and start-up time is what this is for. `visit` must not keep the tuple's array beyond the call.
+ */
+function forEachRow(db: Database.Database, visit: (row: LeaseRowTuple) => void): void {
+  const statement = db.prepare<[], unknown[]>(SELECT_ALL).raw(true);
+  for (const row of statement.iterate()) visit(checkedRow(row));
+}
+
+function leaseFromRow([ip, mac, clientIdHex, hostname, state, expiresAt, updatedAt]: LeaseRowTuple): Lease {
   return {
-    ip: row.ip,
-    mac: row.mac,
+    ip,
+    mac: mac.toLowerCase(),
     // Small Buffers made from strings share Node's pooled slab; BLOBs from better-sqlite3 each get their own backing
     // store, which at 100 000 leases costs more time and memory than everything else loaded.
-    clientId: row.client_id_hex === null ? null : Buffer.from(row.client_id_hex, 'hex'),
-    hostname: row.hostname,
-    state: row.state,
-    expiresAt: row.expires_at,
-    updatedAt: row.updated_at,
+    clientId: clientIdHex === null ? null : Buffer.from(clientIdHex, 'hex'),
+    hostname,
+    state,
+    expiresAt,
+    updatedAt,
   };
 }
 
-type RawLeaseRow = [number, string, string | null, string | null, string, number, number];
-
-/** Raw rows, iterated: at 100 000 leases this is several times faster than `.all()` row objects (start-up time). */
 function readAll(db: Database.Database): Lease[] {
-  const statement = db.prepare<[], RawLeaseRow>(SELECT_ALL).raw(true);
   const out: Lease[] = [];
-  for (const [ip, mac, clientIdHex, hostname, state, expiresAt, updatedAt] of statement.iterate()) {
-    out.push(leaseFromRow({ ip, mac, client_id_hex: clientIdHex, hostname, state, expires_at: expiresAt, updated_at: updatedAt }));
-  }
+  forEachRow(db, (row) => out.push(leaseFromRow(row)));
   return out;
 }
 
@@ -171,6 +197,17 @@ export class LeaseStore {
 
   loadAll(): Lease[] {
     return readAll(this.db);
+  }
+
+  /** Visits every stored lease in address order, checked, without building Lease objects (the start-up path). */
+  forEachRow(visit: (row: LeaseRowTuple) => void): void {
+    forEachRow(this.db, visit);
+  }
+
+  /** Number of stored leases (lets the lease table size its arrays once). */
+  count(): number {
+    const count = this.db.prepare<[], number>('SELECT count(*) FROM leases').pluck().get();
+    return typeof count === 'number' ? count : 0;
   }
 
   stage(lease: Lease): void {

@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HostNames } from '../../../src/leases/names.ts';
+
+const A = '02:00:00:00:00:0a';
+const B = '02:00:00:00:00:0b';
+const T = 1_700_000_000_000;
+
+test('a renewal keeps the name and moves its end; a new address or name replaces the entry', () => {
+  const names = new HostNames();
+  assert.deepEqual(names.claim(A, 100, 'Web', T + 10), { granted: true });
+  assert.deepEqual(names.lookup('WEB'), { name: 'web', ip: 100, mac: A, source: 'lease', expiresAt: T + 10 });
+  names.claim(A, 100, 'web', T + 20);
+  assert.equal(names.lookup('web')?.expiresAt, T + 20);
+  assert.equal(names.size, 1);
+  names.claim(A, 101, 'web', T + 30);
+  assert.equal(names.reverse(100), undefined);
+  assert.equal(names.reverse(101)?.name, 'web');
+  names.claim(A, 101, 'db', T + 40);
+  assert.equal(names.lookup('web'), undefined);
+  assert.equal(names.lookup('db')?.ip, 101);
+  names.claim(A, 101, null, T + 50);
+  assert.equal(names.lookup('db'), undefined);
+  assert.equal(names.size, 0);
+});
+
+test('a held name is refused and the newcomer loses its old name; removal needs the right address', () => {
+  const names = new HostNames();
+  names.claim(A, 100, 'web', T + 10);
+  names.claim(B, 101, 'old', T + 10);
+  const refused = names.claim(B, 101, 'web', T + 10);
+  assert.deepEqual(refused, { granted: false, heldBy: { name: 'web', ip: 100, mac: A, source: 'lease', expiresAt: T + 10 } });
+  assert.equal(names.lookup('old'), undefined);
+  assert.equal(names.heldByOther('web', B)?.mac, A);
+  assert.equal(names.heldByOther('web', A), undefined);
+  names.removeLease(A, 999);
+  assert.equal(names.lookup('web')?.ip, 100);
+  names.removeLease(A, 100);
+  assert.equal(names.lookup('web'), undefined);
+  assert.equal(names.claim(B, 101, 'web', T + 10).granted, true);
+});
+
+test('an address taken over by another MAC points at the newcomer; the old entry keeps its name until removed', () => {
+  const names = new HostNames();
+  names.claim(A, 100, 'a', T + 10);
+  names.claim(B, 100, 'b', T + 20);
+  assert.equal(names.reverse(100)?.name, 'b');
+  assert.equal(names.lookup('a')?.ip, 100);
+  names.removeLease(A);
+  assert.equal(names.reverse(100)?.name, 'b', 'removing the old entry leaves the newcomer\'s PTR');
+  names.claim(A, 100, 'a', T + 30);
+  names.claim(A, 100, 'a', T + 40);
+  assert.equal(names.reverse(100)?.name, 'a', 'a renewal points the address back at its claimant, as a new claim would');
+});
+
+test('entries freed and reused many times stay consistent with a plain model', () => {
+  const names = new HostNames(8);
+  const model = new Map<string, { ip: number; name: string }>();
+  let state = 77;
+  const random = (n: number): number => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return (state >>> 8) % n;
+  };
+  const macs = Array.from({ length: 40 }, (_, i) => `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`);
+  for (let step = 0; step < 4000; step++) {
+    const mac = macs[random(macs.length)] as string;
+    if (random(4) === 0) {
+      names.removeLease(mac);
+      model.delete(mac);
+      continue;
+    }
+    const name = `n${random(60)}`;
+    const ip = 1000 + random(80);
+    const holder = [...model.entries()].find(([m, e]) => m !== mac && e.name === name);
+    const result = names.claim(mac, ip, name, T);
+    assert.equal(result.granted, holder === undefined);
+    if (holder === undefined) model.set(mac, { ip, name });
+    else model.delete(mac);
+    for (const [m, e] of model) assert.equal(names.lookup(e.name)?.mac, m);
+    assert.equal(names.size, model.size);
+  }
+});
