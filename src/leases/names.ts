@@ -6,6 +6,7 @@
 import type { IPv4 } from '../net/address.ts';
 import { macKey, macText } from './mac-key.ts';
 import { NumberMap } from './number-map.ts';
+import type { LeaseTable } from './table.ts';
 
 export interface NameEntry {
   name: string;
@@ -130,11 +131,26 @@ export class HostNames {
   claim(mac: string, ip: IPv4, name: string | null, expiresAt: number): ClaimResult {
     const owner = macKey(mac);
     if (!(owner >= 0)) throw new RangeError(`${JSON.stringify(mac)} is not a MAC address`);
-    const label = name === null ? null : name.toLowerCase();
+    return this.claimFor(owner, ip, name === null ? null : name.toLowerCase(), expiresAt);
+  }
+
+  /**
+   * Registers the names of the active leases (at start, after the lease table was loaded), in the table's order: a
+   * name two leases carry goes to the first, as claim() would decide. Reads the table's columns: no Lease objects.
+   */
+  claimActiveLeases(leases: LeaseTable): void {
+    leases.forEachActiveHostname((owner, ip, hostname, expiresAt) => {
+      const lower = hostname.toLowerCase();
+      // Keep the table's string when it is already lower case: one copy of 100 000 names, not two.
+      this.claimFor(owner, ip, lower === hostname ? hostname : lower, expiresAt);
+    });
+  }
+
+  private claimFor(owner: number, ip: IPv4, label: string | null, expiresAt: number): ClaimResult {
     if (label !== null) {
       const holder = this.holderOtherThan(label, owner);
       if (holder) {
-        this.removeLease(mac);
+        this.removeFor(owner);
         return { granted: false, heldBy: holder };
       }
     }
@@ -148,7 +164,7 @@ export class HostNames {
         this.version++;
         return { granted: true };
       }
-      this.removeLease(mac);
+      this.removeFor(owner);
     }
     if (label !== null) {
       const slot = this.leases.add(label, ip, owner, expiresAt);
@@ -162,7 +178,10 @@ export class HostNames {
 
   /** The lease of `mac` (on `ip`, when given) ended: release, expiry, decline. Its name disappears. */
   removeLease(mac: string, ip?: IPv4): void {
-    const owner = macKey(mac);
+    this.removeFor(macKey(mac), ip);
+  }
+
+  private removeFor(owner: number, ip?: IPv4): void {
     const slot = this.leasedByMac.get(owner);
     if (slot === undefined || (ip !== undefined && this.leases.ip[slot] !== ip)) return;
     this.leasedByMac.delete(owner);

@@ -209,6 +209,21 @@ export class LeaseTable {
     }
   }
 
+  /**
+   * What active() yields, as the columns the name index needs (the owner's macKey, not its text): no Lease object per
+   * lease, for registering every name at start.
+   */
+  forEachActiveHostname(visit: (owner: number, ip: IPv4, hostname: string, expiresAt: number) => void): void {
+    const now = this.now();
+    for (let slot = 0; slot < this.records.count; slot++) {
+      const records = this.records;
+      const hostname = records.hostname[slot];
+      if (hostname === null || hostname === undefined || records.stateOf(slot) !== BOUND) continue;
+      const expiresAt = records.expiresAt[slot] as number;
+      if (now < expiresAt) visit(records.mac[slot] as number, records.ip[slot] as number, hostname, expiresAt);
+    }
+  }
+
   commit(): number {
     return this.store.commit();
   }

@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Lease } from '../../../src/leases/lease.ts';
 import { HostNames } from '../../../src/leases/names.ts';
+import { AddressPool } from '../../../src/leases/pool.ts';
+import { LeaseStore } from '../../../src/leases/store.ts';
+import { LeaseTable } from '../../../src/leases/table.ts';
 
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';
@@ -79,4 +86,39 @@ test('entries freed and reused many times stay consistent with a plain model', (
     for (const [m, e] of model) assert.equal(names.lookup(e.name)?.mac, m);
     assert.equal(names.size, model.size);
   }
+});
+
+test('claimActiveLeases registers the names of active leases as claim() would, first lease first', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-names-'));
+  const store = LeaseStore.open(join(dir, 'leases.db'));
+  t.after(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const rows: Lease[] = [
+    { ip: 100, mac: A, clientId: null, hostname: 'Shared', state: 'bound', expiresAt: T + 1000, updatedAt: T },
+    { ip: 101, mac: B, clientId: null, hostname: 'shared', state: 'bound', expiresAt: T + 1000, updatedAt: T },
+    { ip: 102, mac: '02:00:00:00:00:0c', clientId: null, hostname: 'gone', state: 'bound', expiresAt: T - 1, updatedAt: T - 10 },
+    { ip: 103, mac: '02:00:00:00:00:0d', clientId: null, hostname: 'left', state: 'released', expiresAt: T, updatedAt: T },
+    { ip: 104, mac: '02:00:00:00:00:0e', clientId: null, hostname: null, state: 'bound', expiresAt: T + 1000, updatedAt: T },
+    { ip: 105, mac: '02:00:00:00:00:0f', clientId: null, hostname: 'db', state: 'bound', expiresAt: T + 1000, updatedAt: T },
+  ];
+  for (const row of rows) store.stage(row);
+  store.commit();
+  const table = new LeaseTable({ store, pool: new AddressPool(100, 109), now: () => T });
+  table.load();
+
+  const names = new HostNames(table.activeCount);
+  names.setReservations([{ mac: '02:00:00:00:00:99', ip: 150, name: 'db' }]);
+  names.claimActiveLeases(table);
+  const expected = new HostNames();
+  expected.setReservations([{ mac: '02:00:00:00:00:99', ip: 150, name: 'db' }]);
+  for (const lease of table.active()) if (lease.hostname !== null) expected.claim(lease.mac, lease.ip, lease.hostname, lease.expiresAt);
+
+  for (const name of ['shared', 'gone', 'left', 'db']) assert.deepEqual(names.lookup(name), expected.lookup(name), name);
+  for (let ip = 100; ip <= 105; ip++) assert.deepEqual(names.reverse(ip), expected.reverse(ip), String(ip));
+  assert.equal(names.lookup('shared')?.mac, A);
+  assert.equal(names.lookup('gone'), undefined);
+  assert.equal(names.lookup('db')?.source, 'reservation');
+  assert.equal(names.size, expected.size);
 });
