@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { formatIPv4, type IPv4 } from './net/address.ts';
 import { bridgeAddress } from './host/bridge-address.ts';
-import { HostSetupError, setupHost, type HostSetup } from './host/setup.ts';
+import type { HostSetup } from './host/setup.ts';
 import { checkRangeInSubnet, type AddressRange } from './config/range.ts';
 import { checkReservationConflicts, parseHostsFile, type Reservation } from './config/reservations.ts';
 import { AddressPool } from './leases/pool.ts';
@@ -19,7 +19,7 @@ import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts'
 import type { RecursorObserver } from './dns/recursor.ts';
 import { LocalZones, NAME_SERVER_LABEL, reverseZoneName } from './dns/zone.ts';
 import { RateLimitedCounter, type Logger } from './log.ts';
-import { Metrics, serveMetrics, type DnsZoneKind, type MetricsServer } from './metrics.ts';
+import type { DnsZoneKind, Metrics, MetricsServer } from './metrics.ts';
 import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
 import { startControlServer, type ControlServer } from './control/server.ts';
 import { controlHandlers, effectiveReservations, type ReservationBook } from './operator.ts';
@@ -121,14 +121,19 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
   try {
     return await startServices(config, log, async () => {
       if (!config.hostSetup) return null;
-      host = await setupHost({ bridge: config.bridge, ...config.hostSetup }, log);
+      // Loaded only when used: its netlink modules take a good part of start-up, and --no-host-setup needs none.
+      const { setupHost, HostSetupError } = await import('./host/setup.ts');
+      try {
+        host = await setupHost({ bridge: config.bridge, ...config.hostSetup }, log);
+      } catch (e) {
+        throw e instanceof HostSetupError ? new StartupError(e.message) : e;
+      }
       for (const warning of host.warnings) log.warn(warning);
       return host;
     });
   } catch (e) {
     // Whatever this start changed on the host is undone before the error is reported.
     if (host) await (host as HostSetup).teardown({ info: () => undefined, warn: (m) => log.warn(m) });
-    if (e instanceof HostSetupError) throw new StartupError(e.message);
     throw e;
   }
 }
@@ -164,7 +169,9 @@ async function startServices(
   book.stored = store.loadReservations();
   const reservations = effectiveReservations(book, log);
 
-  const metrics = config.metrics ? new Metrics({ range: `${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}` }) : null;
+  // prom-client is loaded only with --metrics: importing it costs start-up time for nothing otherwise.
+  const metricsModule = config.metrics ? await import('./metrics.ts') : null;
+  const metrics = metricsModule ? new metricsModule.Metrics({ range: `${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}` }) : null;
   const leaseFile = config.dnsmasqLeaseFile
     ? new DnsmasqLeaseFile({
         path: config.dnsmasqLeaseFile,
@@ -288,7 +295,7 @@ async function startServices(
         { onError: (e) => log.error(`control socket: ${e.message}`) },
       );
     }
-    if (metrics && config.metrics) metricsServer = await serveMetrics(metrics, config.metrics.address, config.metrics.port);
+    if (metricsModule && metrics && config.metrics) metricsServer = await metricsModule.serveMetrics(metrics, config.metrics.address, config.metrics.port);
   } catch (e) {
     clearInterval(tick);
     await stopExtras();
