@@ -34,6 +34,8 @@ export interface StoredReservation {
 }
 
 const BUSY_TIMEOUT_MS = 5000;
+/** Upper bound of the memory map used while loading (the file is mapped only as far as it is long). */
+const LOAD_MMAP_BYTES = 1 << 30;
 
 /**
  * One stored lease as SQLite hands it over (raw, no row object): client_id as hex (one string instead of a separately
@@ -199,15 +201,24 @@ export class LeaseStore {
     return readAll(this.db);
   }
 
-  /** Visits every stored lease in address order, checked, without building Lease objects (the start-up path). */
-  forEachRow(visit: (row: LeaseRowTuple) => void): void {
-    forEachRow(this.db, visit);
-  }
-
-  /** Number of stored leases (lets the lease table size its arrays once). */
-  count(): number {
-    const count = this.db.prepare<[], number>('SELECT count(*) FROM leases').pluck().get();
-    return typeof count === 'number' ? count : 0;
+  /**
+   * Visits every stored lease in address order, checked, without building Lease objects (the start-up path).
+   * `expect` first learns how many rows follow, so that the caller can size its arrays once.
+   */
+  forEachRow(visit: (row: LeaseRowTuple) => void, expect?: (count: number) => void): void {
+    // Every page is read once: through a memory map SQLite does so without a read() and a copy into its small page
+    // cache per page, which at 100 000 leases takes about half the time. The map goes again afterwards (mapped pages
+    // count in the RSS, and later statements touch few pages).
+    this.db.pragma(`mmap_size = ${LOAD_MMAP_BYTES}`);
+    try {
+      if (expect) {
+        const count = this.db.prepare<[], number>('SELECT count(*) FROM leases').pluck().get();
+        expect(typeof count === 'number' ? count : 0);
+      }
+      forEachRow(this.db, visit);
+    } finally {
+      this.db.pragma('mmap_size = 0');
+    }
   }
 
   stage(lease: Lease): void {

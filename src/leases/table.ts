@@ -51,7 +51,7 @@ export class LeaseTable {
   private slotByIp = new NumberMap();
   private latestSlotByMac = new NumberMap();
   // Lazy deletion: an entry is live only while its slot still has the version it was pushed with.
-  private readonly expiries = new ExpiryHeap(SPARE_SLOTS);
+  private expiries = new ExpiryHeap(SPARE_SLOTS);
   private boundCount = 0;
   private loaded = false;
 
@@ -70,11 +70,14 @@ export class LeaseTable {
     if (this.loaded || this.records.count > 0) throw new Error('LeaseTable.load() must run once, on an empty table');
     this.loaded = true;
     const now = this.now();
-    const stored = this.store.count();
-    const records = (this.records = new LeaseRecords(stored + SPARE_SLOTS));
-    this.slotByIp = new NumberMap(stored + SPARE_SLOTS);
-    this.latestSlotByMac = new NumberMap(stored + SPARE_SLOTS);
+    let records = this.records;
     const freed: number[] = [];
+    const sizeFor = (stored: number): void => {
+      records = this.records = new LeaseRecords(stored + SPARE_SLOTS);
+      this.slotByIp = new NumberMap(stored + SPARE_SLOTS);
+      this.latestSlotByMac = new NumberMap(stored + SPARE_SLOTS);
+      this.expiries = new ExpiryHeap(stored + SPARE_SLOTS);
+    };
     this.store.forEachRow((row) => {
       const ip = row[0];
       const expiresAt = row[5];
@@ -108,7 +111,7 @@ export class LeaseTable {
       } else {
         freed.push(slot);
       }
-    });
+    }, sizeFor);
     // Freed longest ago first, so recently freed addresses are the last to be handed to someone new.
     const updated = records.updatedAt;
     const ips = records.ip;
