@@ -37,6 +37,8 @@ const METRIC_ZONE: Record<DnsAnswerSource, DnsZoneKind> = {
 const DNS_SOA_TTL = 30;
 /** Upper bound of lease A/PTR TTLs (also capped by the lease's remaining time). */
 const DNS_RECORD_TTL = 30;
+/** Lease table slots whose names are registered per event-loop turn at start (a few ms each at 100 000 leases). */
+const NAME_REGISTRATION_BATCH = 4096;
 
 export interface DaemonConfig {
   bridge: string;
@@ -243,6 +245,12 @@ async function startServices(
   });
   transport.attach(server);
   server.loadNames();
+  // The loaded leases' names are registered a batch per turn of the event loop, so DHCP is answered meanwhile;
+  // anything that needs a name (a binding, a DNS query) first finishes the registration itself.
+  const registerNames = (): void => {
+    if (!names.registerPending(NAME_REGISTRATION_BATCH)) setImmediate(registerNames);
+  };
+  setImmediate(registerNames);
   server.tick(); // starts probing the first never-used addresses right away
 
   let dns: DnsServer | null = null;

@@ -90,6 +90,8 @@ export class HostNames {
   private readonly leasedByIp: NumberMap;
   /** Bumped on every change: the zone's SOA serial. */
   private version = 1;
+  /** Leases handed to claimActiveLeases() whose names are not registered yet, from this slot of the table on. */
+  private pending: { leases: LeaseTable; nextSlot: number } | null = null;
 
   /** `expectedLeaseNames`: how many lease names to make room for at once (the daemon passes the loaded leases). */
   constructor(expectedLeaseNames = 0) {
@@ -99,10 +101,12 @@ export class HostNames {
   }
 
   get serial(): number {
+    this.settle();
     return this.version;
   }
 
   setReservations(list: readonly ReservedName[]): void {
+    this.settle();
     this.reserved.clear();
     this.reservedByIp.clear();
     for (const r of list) {
@@ -116,6 +120,7 @@ export class HostNames {
 
   /** Who holds `name` other than `mac`, if anyone: a reservation of another MAC, or another MAC's active lease. */
   heldByOther(name: string, mac: string): NameEntry | undefined {
+    this.settle();
     return this.holderOtherThan(name.toLowerCase(), macKey(mac));
   }
 
@@ -131,19 +136,40 @@ export class HostNames {
   claim(mac: string, ip: IPv4, name: string | null, expiresAt: number): ClaimResult {
     const owner = macKey(mac);
     if (!(owner >= 0)) throw new RangeError(`${JSON.stringify(mac)} is not a MAC address`);
+    this.settle();
     return this.claimFor(owner, ip, name === null ? null : name.toLowerCase(), expiresAt);
   }
 
   /**
    * Registers the names of the active leases (at start, after the lease table was loaded), in the table's order: a
    * name two leases carry goes to the first, as claim() would decide. Reads the table's columns: no Lease objects.
+   *
+   * The work is done by registerPending() in batches, or all at once before any other use of this index: a daemon can
+   * answer its first DHCP requests before it has gone through 100 000 names, and still never decides on a name
+   * without all of them. (A lease that ended or changed meanwhile is registered as it is then, as if its change had
+   * come after.)
    */
   claimActiveLeases(leases: LeaseTable): void {
-    leases.forEachActiveHostname((owner, ip, hostname, expiresAt) => {
+    this.settle();
+    this.pending = { leases, nextSlot: 0 };
+  }
+
+  /** Registers up to `batch` table slots' worth of the pending names (all by default); true when none are left. */
+  registerPending(batch = Number.POSITIVE_INFINITY): boolean {
+    const pending = this.pending;
+    if (pending === null) return true;
+    pending.nextSlot = pending.leases.forEachActiveHostname((owner, ip, hostname, expiresAt) => {
       const lower = hostname.toLowerCase();
       // Keep the table's string when it is already lower case: one copy of 100 000 names, not two.
       this.claimFor(owner, ip, lower === hostname ? hostname : lower, expiresAt);
-    });
+    }, pending.nextSlot, batch);
+    if (pending.nextSlot >= 0) return false;
+    this.pending = null;
+    return true;
+  }
+
+  private settle(): void {
+    if (this.pending !== null) this.registerPending();
   }
 
   private claimFor(owner: number, ip: IPv4, label: string | null, expiresAt: number): ClaimResult {
@@ -178,6 +204,7 @@ export class HostNames {
 
   /** The lease of `mac` (on `ip`, when given) ended: release, expiry, decline. Its name disappears. */
   removeLease(mac: string, ip?: IPv4): void {
+    this.settle();
     this.removeFor(macKey(mac), ip);
   }
 
@@ -195,6 +222,7 @@ export class HostNames {
 
   /** The address for a name: reservations first. */
   lookup(name: string): NameEntry | undefined {
+    this.settle();
     const key = name.toLowerCase();
     const reservation = this.reserved.get(key);
     if (reservation) return reservation;
@@ -204,6 +232,7 @@ export class HostNames {
 
   /** The name for an address (PTR): a reservation's, else a lease's whose name no reservation has taken over. */
   reverse(ip: IPv4): NameEntry | undefined {
+    this.settle();
     const reserved = this.reservedByIp.get(ip);
     if (reserved) return reserved;
     const slot = this.leasedByIp.get(ip);
@@ -212,6 +241,7 @@ export class HostNames {
   }
 
   get size(): number {
+    this.settle();
     return this.reserved.size + this.leasedByName.size;
   }
 }

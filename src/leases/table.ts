@@ -4,7 +4,7 @@ import type { Lease } from './lease.ts';
 import { macKey, NO_MAC } from './mac-key.ts';
 import { NumberMap } from './number-map.ts';
 import type { AddressPool } from './pool.ts';
-import { BOUND, DECLINED, EXPIRED, LeaseRecords, RELEASED, stateCode } from './records.ts';
+import { BOUND, DECLINED, EXPIRED, LeaseRecords, RELEASED } from './records.ts';
 import type { LeaseStore } from './store.ts';
 
 export interface LeaseTableOptions {
@@ -78,10 +78,10 @@ export class LeaseTable {
       this.latestSlotByMac = new NumberMap(stored + SPARE_SLOTS);
       this.expiries = new ExpiryHeap(stored + SPARE_SLOTS);
     };
-    this.store.forEachRow((row) => {
+    this.store.forEachRow((row, key) => {
       const ip = row[0];
       const expiresAt = row[5];
-      let state = stateCode(row[4]);
+      let state = row[4];
       let updatedAt = row[6];
       const lapsed = holdsAddress(state) && now >= expiresAt;
       if (lapsed) {
@@ -97,11 +97,11 @@ export class LeaseTable {
       const clientIdHex = row[2];
       records.clientIdHex[slot] = clientIdHex === null ? null : clientIdHex.toLowerCase();
       records.hostname[slot] = row[3];
-      const key = macKey(row[1]);
       if (key !== NO_MAC) {
-        this.joinMac(slot, key);
-        const latest = this.latestSlotByMac.get(key);
-        if (latest === undefined || this.isNewer(slot, latest)) this.latestSlotByMac.set(key, slot);
+        // One probe of the map for a MAC seen for the first time, the usual case.
+        const latest = this.latestSlotByMac.setIfAbsent(key, slot);
+        this.linkMac(slot, key, latest);
+        if (latest !== undefined && this.isNewer(slot, latest)) this.latestSlotByMac.set(key, slot);
       }
       if (lapsed) this.store.stage(records.lease(slot));
       if (holdsAddress(state)) {
@@ -214,17 +214,24 @@ export class LeaseTable {
 
   /**
    * What active() yields, as the columns the name index needs (the owner's macKey, not its text): no Lease object per
-   * lease, for registering every name at start.
+   * lease, for registering every name at start. Visits the slots from `fromSlot`, at most `maxSlots` of them; returns
+   * the slot to continue from, or -1 when it reached the end.
    */
-  forEachActiveHostname(visit: (owner: number, ip: IPv4, hostname: string, expiresAt: number) => void): void {
+  forEachActiveHostname(
+    visit: (owner: number, ip: IPv4, hostname: string, expiresAt: number) => void,
+    fromSlot = 0,
+    maxSlots = Number.POSITIVE_INFINITY,
+  ): number {
     const now = this.now();
-    for (let slot = 0; slot < this.records.count; slot++) {
+    const end = Math.min(this.records.count, fromSlot + maxSlots);
+    for (let slot = fromSlot; slot < end; slot++) {
       const records = this.records;
       const hostname = records.hostname[slot];
       if (hostname === null || hostname === undefined || records.stateOf(slot) !== BOUND) continue;
       const expiresAt = records.expiresAt[slot] as number;
       if (now < expiresAt) visit(records.mac[slot] as number, records.ip[slot] as number, hostname, expiresAt);
     }
+    return end < this.records.count ? end : -1;
   }
 
   commit(): number {
@@ -321,9 +328,13 @@ export class LeaseTable {
 
   /** Adds a slot to the ring of its MAC's slots (the ring is reached through the MAC's latest slot). */
   private joinMac(slot: number, key: number): void {
+    this.linkMac(slot, key, this.latestSlotByMac.get(key));
+  }
+
+  /** Gives a slot the MAC `key` and links it into the ring of `member`, one of that MAC's slots (none: a ring of one). */
+  private linkMac(slot: number, key: number, member: number | undefined): void {
     const records = this.records;
     records.mac[slot] = key;
-    const member = this.latestSlotByMac.get(key);
     if (member === undefined) {
       records.nextSameMac[slot] = slot;
       records.prevSameMac[slot] = slot;

@@ -122,3 +122,41 @@ test('claimActiveLeases registers the names of active leases as claim() would, f
   assert.equal(names.lookup('db')?.source, 'reservation');
   assert.equal(names.size, expected.size);
 });
+
+test('claimActiveLeases registers in batches; any use of the index first finishes the registration', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-names-'));
+  const store = LeaseStore.open(join(dir, 'leases.db'));
+  t.after(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  for (let i = 0; i < 10; i++) {
+    store.stage({ ip: 100 + i, mac: `02:00:00:00:00:${(0x10 + i).toString(16)}`, clientId: null, hostname: `h${i}`, state: 'bound', expiresAt: T + 1000, updatedAt: T });
+  }
+  store.commit();
+  const now = { value: T };
+  const table = new LeaseTable({ store, pool: new AddressPool(100, 120), now: () => now.value });
+  table.load();
+
+  const stepped = new HostNames();
+  stepped.claimActiveLeases(table);
+  assert.equal(stepped.registerPending(4), false);
+  assert.equal(stepped.registerPending(4), false);
+  assert.equal(stepped.registerPending(4), true);
+  assert.equal(stepped.registerPending(4), true, 'nothing left');
+  assert.equal(stepped.size, 10);
+
+  const forced = new HostNames();
+  forced.claimActiveLeases(table);
+  assert.equal(forced.registerPending(3), false);
+  table.release(109); // ended before its name was registered: as if it had ended after
+  assert.equal(forced.lookup('h9'), undefined);
+  assert.equal(forced.lookup('h0')?.ip, 100);
+  assert.equal(forced.size, 9, 'the lookup registered every remaining name');
+  assert.equal(forced.registerPending(3), true);
+
+  const claimed = new HostNames();
+  claimed.claimActiveLeases(table);
+  const refused = claimed.claim('02:00:00:00:00:99', 130, 'h5', T + 1000);
+  assert.equal(refused.granted, false, 'a claim sees the names still pending');
+});
