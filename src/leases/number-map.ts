@@ -60,6 +60,23 @@ export class NumberMap {
     if (++this.entries > cells.length * MAX_LOAD) this.resize(Math.ceil(cells.length * 1.5));
   }
 
+  /** Sets `key` to `value` unless it is there already; returns its existing value, else undefined. */
+  setIfAbsent(key: number, value: number): number | undefined {
+    if (!(key >= 0 && Number.isSafeInteger(key + 1))) throw new RangeError(`NumberMap key ${key} is not an integer in [0, 2^53 - 1)`);
+    const cells = this.cells;
+    const cell = key + 1;
+    let index = this.home(key);
+    for (; ; index = this.next(index)) {
+      const found = cells[index] as number;
+      if (found === cell) return this.values[index];
+      if (found === EMPTY) break;
+    }
+    cells[index] = cell;
+    this.values[index] = value;
+    if (++this.entries > cells.length * MAX_LOAD) this.resize(Math.ceil(cells.length * 1.5));
+    return undefined;
+  }
+
   delete(key: number): boolean {
     if (!(key >= 0)) return false;
     const cells = this.cells;

@@ -1,19 +1,12 @@
 import type { IPv4 } from '../net/address.ts';
-import type { Lease, LeaseState } from './lease.ts';
+import { LEASE_STATES, type Lease, type LeaseState } from './lease.ts';
 import { macText, NO_MAC } from './mac-key.ts';
 
-/** State codes of a record slot, in LEASE_STATES order. */
+/** State codes of a record slot: each state's index in LEASE_STATES (the code the store reads from disk too). */
 export const BOUND = 0;
 export const RELEASED = 1;
 export const EXPIRED = 2;
 export const DECLINED = 3;
-
-const STATE_NAMES: readonly LeaseState[] = ['bound', 'released', 'expired', 'declined'];
-const STATE_CODES: Readonly<Record<LeaseState, number>> = { bound: BOUND, released: RELEASED, expired: EXPIRED, declined: DECLINED };
-
-export function stateCode(state: LeaseState): number {
-  return STATE_CODES[state];
-}
 
 /**
  * One record per address, as columns: slot i of every array describes one address. A record costs about 60 bytes
@@ -35,8 +28,8 @@ export class LeaseRecords {
   nextSameMac: Int32Array;
   prevSameMac: Int32Array;
   /** Hex of DHCP option 61, or null. */
-  readonly clientIdHex: (string | null)[] = [];
-  readonly hostname: (string | null)[] = [];
+  readonly clientIdHex: (string | null)[];
+  readonly hostname: (string | null)[];
   private used = 0;
 
   constructor(capacity: number) {
@@ -49,6 +42,9 @@ export class LeaseRecords {
     this.version = new Uint32Array(size);
     this.nextSameMac = new Int32Array(size);
     this.prevSameMac = new Int32Array(size);
+    // Filled up front, not pushed: growing a large array by push copies it again and again.
+    this.clientIdHex = new Array<string | null>(size).fill(null);
+    this.hostname = new Array<string | null>(size).fill(null);
   }
 
   get count(): number {
@@ -63,8 +59,8 @@ export class LeaseRecords {
     this.mac[slot] = NO_MAC;
     this.nextSameMac[slot] = -1;
     this.prevSameMac[slot] = -1;
-    this.clientIdHex.push(null);
-    this.hostname.push(null);
+    this.clientIdHex[slot] = null;
+    this.hostname[slot] = null;
     return slot;
   }
 
@@ -80,7 +76,7 @@ export class LeaseRecords {
       mac: macText(this.mac[slot] as number),
       clientId: clientIdHex === null ? null : Buffer.from(clientIdHex, 'hex'),
       hostname: this.hostname[slot] ?? null,
-      state: STATE_NAMES[this.state[slot] as number] as LeaseState,
+      state: LEASE_STATES[this.state[slot] as number] as LeaseState,
       expiresAt: this.expiresAt[slot] as number,
       updatedAt: this.updatedAt[slot] as number,
     };

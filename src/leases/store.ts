@@ -2,7 +2,7 @@ import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, mkdirSync, o
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { IPv4 } from '../net/address.ts';
-import { isLeaseState, type Lease, type LeaseState } from './lease.ts';
+import { LEASE_STATES, type Lease, type LeaseState } from './lease.ts';
 import { macKey } from './mac-key.ts';
 
 /** Bumped whenever the schema changes; each step in MIGRATIONS brings user_version from its index to index+1. */
@@ -38,24 +38,30 @@ const BUSY_TIMEOUT_MS = 5000;
 const LOAD_MMAP_BYTES = 1 << 30;
 
 /**
- * One stored lease as SQLite hands it over (raw, no row object): client_id as hex (one string instead of a separately
- * allocated Buffer per row), checked by checkedRow() before anything uses it.
+ * One stored lease as SQLite hands it over (raw, no row object), checked by checkedRow() before anything uses it:
+ * client_id as hex (one string instead of a separately allocated Buffer per row), the state as its index in
+ * LEASE_STATES (no string per row).
  */
 export type LeaseRowTuple = readonly [
   ip: IPv4,
   mac: string,
   clientIdHex: string | null,
   hostname: string | null,
-  state: LeaseState,
+  stateCode: number,
   expiresAt: number,
   updatedAt: number,
 ];
 
-const SELECT_ALL =
-  "SELECT ip, mac, CASE WHEN client_id IS NULL THEN NULL ELSE hex(client_id) END, hostname, state, expires_at, updated_at FROM leases ORDER BY ip";
+const STATE_CODE_SQL = `CASE state ${LEASE_STATES.map((state, code) => `WHEN '${state}' THEN ${code}`).join(' ')} ELSE -1 END`;
 
-/** The file is input like any other: a row another program wrote wrongly stops the load with its address named. */
-function checkedRow(row: readonly unknown[]): LeaseRowTuple {
+const SELECT_ALL =
+  `SELECT ip, mac, CASE WHEN client_id IS NULL THEN NULL ELSE hex(client_id) END, hostname, ${STATE_CODE_SQL}, expires_at, updated_at FROM leases ORDER BY ip`;
+
+/**
+ * The file is input like any other: a row another program wrote wrongly stops the load with its address named.
+ * `key` is macKey() of the row's MAC (NaN when it is none), which the caller needs too.
+ */
+function checkRow(db: Database.Database, row: readonly unknown[], key: number): asserts row is LeaseRowTuple {
   const ip = row[0];
   const mac = row[1];
   const clientIdHex = row[2];
@@ -65,25 +71,32 @@ function checkedRow(row: readonly unknown[]): LeaseRowTuple {
   const updatedAt = row[6];
   const where = `lease row ${String(ip)}`;
   if (typeof ip !== 'number' || !(ip >= 0 && ip <= 0xffffffff && Number.isInteger(ip))) throw new Error(`${where}: ip is not an IPv4 number`);
-  if (typeof mac !== 'string' || Number.isNaN(macKey(mac))) throw new Error(`${where}: bad MAC ${JSON.stringify(mac)}`);
+  if (Number.isNaN(key)) throw new Error(`${where}: bad MAC ${JSON.stringify(mac)}`);
   if (clientIdHex !== null && typeof clientIdHex !== 'string') throw new Error(`${where}: client_id is not a blob`);
   if (hostname !== null && typeof hostname !== 'string') throw new Error(`${where}: hostname is not text`);
-  if (typeof state !== 'string' || !isLeaseState(state)) throw new Error(`lease ${ip}: unknown state ${JSON.stringify(state)}`);
+  if (state === -1) {
+    const stored: unknown = db.prepare('SELECT state FROM leases WHERE ip = ?').pluck().get(ip);
+    throw new Error(`lease ${ip}: unknown state ${JSON.stringify(stored)}`);
+  }
   if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) throw new Error(`${where}: expires_at is not a number`);
   if (typeof updatedAt !== 'number' || !Number.isFinite(updatedAt)) throw new Error(`${where}: updated_at is not a number`);
-  return row as LeaseRowTuple;
 }
 
 /**
  * Visits raw rows (no row objects, no generator): at 100 000 leases several times faster than `.all()` row objects,
  * and start-up time is what this is for. `visit` must not keep the tuple's array beyond the call.
  */
-function forEachRow(db: Database.Database, visit: (row: LeaseRowTuple) => void): void {
+function forEachRow(db: Database.Database, visit: (row: LeaseRowTuple, macKey: number) => void): void {
   const statement = db.prepare<[], unknown[]>(SELECT_ALL).raw(true);
-  for (const row of statement.iterate()) visit(checkedRow(row));
+  for (const row of statement.iterate()) {
+    const mac = row[1];
+    const key = typeof mac === 'string' ? macKey(mac) : Number.NaN;
+    checkRow(db, row, key);
+    visit(row, key);
+  }
 }
 
-function leaseFromRow([ip, mac, clientIdHex, hostname, state, expiresAt, updatedAt]: LeaseRowTuple): Lease {
+function leaseFromRow([ip, mac, clientIdHex, hostname, stateCode, expiresAt, updatedAt]: LeaseRowTuple): Lease {
   return {
     ip,
     mac: mac.toLowerCase(),
@@ -91,7 +104,7 @@ function leaseFromRow([ip, mac, clientIdHex, hostname, state, expiresAt, updated
     // store, which at 100 000 leases costs more time and memory than everything else loaded.
     clientId: clientIdHex === null ? null : Buffer.from(clientIdHex, 'hex'),
     hostname,
-    state,
+    state: LEASE_STATES[stateCode] as LeaseState,
     expiresAt,
     updatedAt,
   };
@@ -202,10 +215,10 @@ export class LeaseStore {
   }
 
   /**
-   * Visits every stored lease in address order, checked, without building Lease objects (the start-up path).
-   * `expect` first learns how many rows follow, so that the caller can size its arrays once.
+   * Visits every stored lease in address order, checked, without building Lease objects (the start-up path), with
+   * its MAC as macKey(). `expect` first learns how many rows follow, so that the caller can size its arrays once.
    */
-  forEachRow(visit: (row: LeaseRowTuple) => void, expect?: (count: number) => void): void {
+  forEachRow(visit: (row: LeaseRowTuple, macKey: number) => void, expect?: (count: number) => void): void {
     // Every page is read once: through a memory map SQLite does so without a read() and a copy into its small page
     // cache per page, which at 100 000 leases takes about half the time. The map goes again afterwards (mapped pages
     // count in the RSS, and later statements touch few pages).

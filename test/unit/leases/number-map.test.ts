@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NumberMap } from '../../../src/leases/number-map.ts';
 
-test('set, get, overwrite and delete agree with a Map over addresses and 48-bit MACs, through growth', () => {
+test('set, setIfAbsent, get, overwrite and delete agree with a Map over addresses and 48-bit MACs, through growth', () => {
   const map = new NumberMap();
   const reference = new Map<number, number>();
   let state = 4242;
@@ -14,10 +14,13 @@ test('set, get, overwrite and delete agree with a Map over addresses and 48-bit 
   const bases = [0, 0x0a000000, 0xc0a80000, 0xffffff00, 0x02dd00000000, 0xfeffffffff00];
   for (let step = 0; step < 40_000; step++) {
     const key = (bases[random(bases.length)] as number) + random(300);
-    const op = random(3);
+    const op = random(4);
     if (op < 2) {
       map.set(key, step);
       reference.set(key, step);
+    } else if (op === 2) {
+      assert.equal(map.setIfAbsent(key, step), reference.get(key));
+      if (!reference.has(key)) reference.set(key, step);
     } else {
       assert.equal(map.delete(key), reference.delete(key));
     }
