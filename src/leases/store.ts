@@ -61,25 +61,22 @@ const SELECT_ALL =
  * The file is input like any other: a row another program wrote wrongly stops the load with its address named.
  * `key` is macKey() of the row's MAC (NaN when it is none), which the caller needs too.
  */
+function badRow(ip: unknown, what: string): Error {
+  return new Error(`lease row ${String(ip)}: ${what}`);
+}
+
 function checkRow(db: Database.Database, row: readonly unknown[], key: number): asserts row is LeaseRowTuple {
-  const ip = row[0];
-  const mac = row[1];
-  const clientIdHex = row[2];
-  const hostname = row[3];
-  const state = row[4];
-  const expiresAt = row[5];
-  const updatedAt = row[6];
-  const where = `lease row ${String(ip)}`;
-  if (typeof ip !== 'number' || !(ip >= 0 && ip <= 0xffffffff && Number.isInteger(ip))) throw new Error(`${where}: ip is not an IPv4 number`);
-  if (Number.isNaN(key)) throw new Error(`${where}: bad MAC ${JSON.stringify(mac)}`);
-  if (clientIdHex !== null && typeof clientIdHex !== 'string') throw new Error(`${where}: client_id is not a blob`);
-  if (hostname !== null && typeof hostname !== 'string') throw new Error(`${where}: hostname is not text`);
+  const [ip, mac, clientIdHex, hostname, state, expiresAt, updatedAt] = row;
+  if (typeof ip !== 'number' || !(ip >= 0 && ip <= 0xffffffff && Number.isInteger(ip))) throw badRow(ip, 'ip is not an IPv4 number');
+  if (Number.isNaN(key)) throw badRow(ip, `bad MAC ${JSON.stringify(mac)}`);
+  if (clientIdHex !== null && typeof clientIdHex !== 'string') throw badRow(ip, 'client_id is not a blob');
+  if (hostname !== null && typeof hostname !== 'string') throw badRow(ip, 'hostname is not text');
   if (state === -1) {
     const stored: unknown = db.prepare('SELECT state FROM leases WHERE ip = ?').pluck().get(ip);
     throw new Error(`lease ${ip}: unknown state ${JSON.stringify(stored)}`);
   }
-  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) throw new Error(`${where}: expires_at is not a number`);
-  if (typeof updatedAt !== 'number' || !Number.isFinite(updatedAt)) throw new Error(`${where}: updated_at is not a number`);
+  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) throw badRow(ip, 'expires_at is not a number');
+  if (typeof updatedAt !== 'number' || !Number.isFinite(updatedAt)) throw badRow(ip, 'updated_at is not a number');
 }
 
 /**
