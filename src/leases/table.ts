@@ -34,8 +34,8 @@ function isIPv4(ip: number): boolean {
 }
 
 /**
- * The in-memory lease index: one record per address (any state), the most recent record per MAC, the bound
- * records, and a min-heap of expiry times. Every change is staged in the store; commit() makes it durable.
+ * The in-memory lease index: one record per address (any state), the most recent record per MAC, the number of
+ * bound records, and a min-heap of expiry times. Every change is staged in the store; commit() makes it durable.
  *
  * Records live in columns (LeaseRecords), found through two maps of small numbers: address → slot and MAC → slot of
  * its most recent record. The Lease objects this class returns are snapshots made on each call: two calls give equal
