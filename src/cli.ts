@@ -4,7 +4,6 @@ import yargs, { type Options } from 'yargs';
 import { parseConfigFile } from './config/file.ts';
 import { controlRequest, ControlError } from './control/client.ts';
 import { defaultControlSocketPath, type ControlRequest } from './control/protocol.ts';
-import { parseMetricsListen } from './metrics.ts';
 import { createNotifier, isUnderSystemd } from './systemd/notify.ts';
 import { dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
 import { LeaseStore } from './leases/store.ts';
@@ -176,6 +175,8 @@ async function serve(argv: {
   }
   let metrics: DaemonConfig['metrics'] = null;
   if (argv.metrics !== undefined) {
+    // Imported here: metrics.ts brings prom-client, whose loading would slow every start without --metrics.
+    const { parseMetricsListen } = await import('./metrics.ts');
     const listen = parseMetricsListen(argv.metrics);
     if (!listen.ok) die(listen.error);
     metrics = { address: listen.value.address, port: listen.value.port };

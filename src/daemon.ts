@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { formatIPv4, type IPv4 } from './net/address.ts';
 import { bridgeAddress } from './host/bridge-address.ts';
-import { HostSetupError, setupHost, type HostSetup } from './host/setup.ts';
+import type { HostSetup } from './host/setup.ts';
 import { checkRangeInSubnet, type AddressRange } from './config/range.ts';
 import { checkReservationConflicts, parseHostsFile, type Reservation } from './config/reservations.ts';
 import { AddressPool } from './leases/pool.ts';
@@ -19,7 +19,7 @@ import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts'
 import type { RecursorObserver } from './dns/recursor.ts';
 import { LocalZones, NAME_SERVER_LABEL, reverseZoneName } from './dns/zone.ts';
 import { RateLimitedCounter, type Logger } from './log.ts';
-import { Metrics, serveMetrics, type DnsZoneKind, type MetricsServer } from './metrics.ts';
+import type { DnsZoneKind, Metrics, MetricsServer } from './metrics.ts';
 import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
 import { startControlServer, type ControlServer } from './control/server.ts';
 import { controlHandlers, effectiveReservations, type ReservationBook } from './operator.ts';
@@ -37,6 +37,8 @@ const METRIC_ZONE: Record<DnsAnswerSource, DnsZoneKind> = {
 const DNS_SOA_TTL = 30;
 /** Upper bound of lease A/PTR TTLs (also capped by the lease's remaining time). */
 const DNS_RECORD_TTL = 30;
+/** Lease table slots whose names are registered per event-loop turn at start (a few ms each at 100 000 leases). */
+const NAME_REGISTRATION_BATCH = 4096;
 
 export interface DaemonConfig {
   bridge: string;
@@ -121,14 +123,19 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
   try {
     return await startServices(config, log, async () => {
       if (!config.hostSetup) return null;
-      host = await setupHost({ bridge: config.bridge, ...config.hostSetup }, log);
+      // Loaded only when used: its netlink modules take a good part of start-up, and --no-host-setup needs none.
+      const { setupHost, HostSetupError } = await import('./host/setup.ts');
+      try {
+        host = await setupHost({ bridge: config.bridge, ...config.hostSetup }, log);
+      } catch (e) {
+        throw e instanceof HostSetupError ? new StartupError(e.message) : e;
+      }
       for (const warning of host.warnings) log.warn(warning);
       return host;
     });
   } catch (e) {
     // Whatever this start changed on the host is undone before the error is reported.
     if (host) await (host as HostSetup).teardown({ info: () => undefined, warn: (m) => log.warn(m) });
-    if (e instanceof HostSetupError) throw new StartupError(e.message);
     throw e;
   }
 }
@@ -164,7 +171,9 @@ async function startServices(
   book.stored = store.loadReservations();
   const reservations = effectiveReservations(book, log);
 
-  const metrics = config.metrics ? new Metrics({ range: `${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}` }) : null;
+  // prom-client is loaded only with --metrics: importing it costs start-up time for nothing otherwise.
+  const metricsModule = config.metrics ? await import('./metrics.ts') : null;
+  const metrics = metricsModule ? new metricsModule.Metrics({ range: `${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}` }) : null;
   const leaseFile = config.dnsmasqLeaseFile
     ? new DnsmasqLeaseFile({
         path: config.dnsmasqLeaseFile,
@@ -209,7 +218,7 @@ async function startServices(
     prober = new AddressProber((ip) => transport.sendArpProbe(ip), config.probeTimeoutMs, (result) => metrics?.probe(result));
   }
 
-  const names = new HostNames();
+  const names = new HostNames(leases.activeCount);
   const server = new DhcpServer({
     names,
     unclaimableNames: new Set([NAME_SERVER_LABEL]),
@@ -236,6 +245,12 @@ async function startServices(
   });
   transport.attach(server);
   server.loadNames();
+  // The loaded leases' names are registered a batch per turn of the event loop, so DHCP is answered meanwhile;
+  // anything that needs a name (a binding, a DNS query) first finishes the registration itself.
+  const registerNames = (): void => {
+    if (!names.registerPending(NAME_REGISTRATION_BATCH)) setImmediate(registerNames);
+  };
+  setImmediate(registerNames);
   server.tick(); // starts probing the first never-used addresses right away
 
   let dns: DnsServer | null = null;
@@ -288,7 +303,7 @@ async function startServices(
         { onError: (e) => log.error(`control socket: ${e.message}`) },
       );
     }
-    if (metrics && config.metrics) metricsServer = await serveMetrics(metrics, config.metrics.address, config.metrics.port);
+    if (metricsModule && metrics && config.metrics) metricsServer = await metricsModule.serveMetrics(metrics, config.metrics.address, config.metrics.port);
   } catch (e) {
     clearInterval(tick);
     await stopExtras();

@@ -142,10 +142,7 @@ export class DhcpServer {
 
   /** Re-registers the names of the active leases (at start, after the lease table was loaded). */
   loadNames(): void {
-    for (const lease of this.o.leases.active()) {
-      if (lease.hostname === null) continue;
-      this.o.names.claim(lease.mac, lease.ip, lease.hostname, lease.expiresAt);
-    }
+    this.o.names.claimActiveLeases(this.o.leases);
   }
 
   reservations(): Reservation[] {

@@ -2,6 +2,7 @@ import type { IPv4 } from '../net/address.ts';
 
 export type LeaseState = 'bound' | 'released' | 'expired' | 'declined';
 
+/** In this order: a state's index here is its code in the lease table and in the store's reads. */
 export const LEASE_STATES: readonly LeaseState[] = ['bound', 'released', 'expired', 'declined'];
 
 /**
@@ -19,8 +20,4 @@ export interface Lease {
   expiresAt: number;
   /** Unix epoch ms of the last state change. */
   updatedAt: number;
-}
-
-export function isLeaseState(value: string): value is LeaseState {
-  return (LEASE_STATES as readonly string[]).includes(value);
 }

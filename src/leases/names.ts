@@ -4,6 +4,9 @@
  * its lease but no name, unlike dnsmasq where the last claimant wins). Names are single lowercase labels.
  */
 import type { IPv4 } from '../net/address.ts';
+import { macKey, macText } from './mac-key.ts';
+import { NumberMap } from './number-map.ts';
+import type { LeaseTable } from './table.ts';
 
 export interface NameEntry {
   name: string;
@@ -22,20 +25,88 @@ export interface ReservedName {
 
 export type ClaimResult = { granted: true } | { granted: false; heldBy: NameEntry };
 
+/**
+ * The names of leases, one entry per MAC, as columns (there can be one per lease: 100 000 of them). Entry slots are
+ * reused once their entry is gone; NameEntry objects are made only for callers.
+ */
+class LeasedNames {
+  readonly name: (string | null)[] = [];
+  ip: Float64Array;
+  mac: Float64Array;
+  expiresAt: Float64Array;
+  private readonly free: number[] = [];
+
+  constructor(capacity: number) {
+    const size = Math.max(64, capacity);
+    this.ip = new Float64Array(size);
+    this.mac = new Float64Array(size);
+    this.expiresAt = new Float64Array(size);
+  }
+
+  add(name: string, ip: IPv4, mac: number, expiresAt: number): number {
+    let slot = this.free.pop();
+    if (slot === undefined) {
+      slot = this.name.length;
+      this.name.push(null);
+      if (slot === this.ip.length) this.grow(slot * 2);
+    }
+    this.name[slot] = name;
+    this.ip[slot] = ip;
+    this.mac[slot] = mac;
+    this.expiresAt[slot] = expiresAt;
+    return slot;
+  }
+
+  remove(slot: number): void {
+    this.name[slot] = null;
+    this.free.push(slot);
+  }
+
+  entry(slot: number): NameEntry {
+    return {
+      name: this.name[slot] as string,
+      ip: this.ip[slot] as number,
+      mac: macText(this.mac[slot] as number),
+      source: 'lease',
+      expiresAt: this.expiresAt[slot] as number,
+    };
+  }
+
+  private grow(capacity: number): void {
+    for (const column of ['ip', 'mac', 'expiresAt'] as const) {
+      const wider = new Float64Array(capacity);
+      wider.set(this[column]);
+      this[column] = wider;
+    }
+  }
+}
+
 export class HostNames {
   private readonly reserved = new Map<string, NameEntry>();
-  private readonly leased = new Map<string, NameEntry>();
-  private readonly leasedByMac = new Map<string, NameEntry>();
   private readonly reservedByIp = new Map<IPv4, NameEntry>();
-  private readonly leasedByIp = new Map<IPv4, NameEntry>();
+  private readonly leases: LeasedNames;
+  private readonly leasedByName = new Map<string, number>();
+  private readonly leasedByMac: NumberMap;
+  private readonly leasedByIp: NumberMap;
   /** Bumped on every change: the zone's SOA serial. */
   private version = 1;
+  /** Leases handed to claimActiveLeases() whose names are not registered yet, from this slot of the table on. */
+  private pending: { leases: LeaseTable; nextSlot: number } | null = null;
+
+  /** `expectedLeaseNames`: how many lease names to make room for at once (the daemon passes the loaded leases). */
+  constructor(expectedLeaseNames = 0) {
+    this.leases = new LeasedNames(expectedLeaseNames);
+    this.leasedByMac = new NumberMap(expectedLeaseNames);
+    this.leasedByIp = new NumberMap(expectedLeaseNames);
+  }
 
   get serial(): number {
+    this.settle();
     return this.version;
   }
 
   setReservations(list: readonly ReservedName[]): void {
+    this.settle();
     this.reserved.clear();
     this.reservedByIp.clear();
     for (const r of list) {
@@ -49,30 +120,83 @@ export class HostNames {
 
   /** Who holds `name` other than `mac`, if anyone: a reservation of another MAC, or another MAC's active lease. */
   heldByOther(name: string, mac: string): NameEntry | undefined {
-    const key = name.toLowerCase();
-    const reservation = this.reserved.get(key);
-    if (reservation && reservation.mac !== mac) return reservation;
-    const lease = this.leased.get(key);
-    if (lease && lease.mac !== mac) return lease;
+    this.settle();
+    return this.holderOtherThan(name.toLowerCase(), macKey(mac));
+  }
+
+  private holderOtherThan(label: string, owner: number): NameEntry | undefined {
+    const reservation = this.reserved.get(label);
+    if (reservation && macKey(reservation.mac) !== owner) return reservation;
+    const slot = this.leasedByName.get(label);
+    if (slot !== undefined && this.leases.mac[slot] !== owner) return this.leases.entry(slot);
     return undefined;
   }
 
   /** Records that `mac`'s active lease on `ip` carries `name` (or no name), replacing what that MAC had. */
   claim(mac: string, ip: IPv4, name: string | null, expiresAt: number): ClaimResult {
-    if (name !== null) {
-      const holder = this.heldByOther(name, mac);
+    const owner = macKey(mac);
+    if (!(owner >= 0)) throw new RangeError(`${JSON.stringify(mac)} is not a MAC address`);
+    this.settle();
+    return this.claimFor(owner, ip, name === null ? null : name.toLowerCase(), expiresAt);
+  }
+
+  /**
+   * Registers the names of the active leases (at start, after the lease table was loaded), in the table's order: a
+   * name two leases carry goes to the first, as claim() would decide. Reads the table's columns: no Lease objects.
+   *
+   * The work is done by registerPending() in batches, or all at once before any other use of this index: a daemon can
+   * answer its first DHCP requests before it has gone through 100 000 names, and still never decides on a name
+   * without all of them. (A lease that ended or changed meanwhile is registered as it is then, as if its change had
+   * come after.)
+   */
+  claimActiveLeases(leases: LeaseTable): void {
+    this.settle();
+    this.pending = { leases, nextSlot: 0 };
+  }
+
+  /** Registers up to `batch` table slots' worth of the pending names (all by default); true when none are left. */
+  registerPending(batch = Number.POSITIVE_INFINITY): boolean {
+    const pending = this.pending;
+    if (pending === null) return true;
+    pending.nextSlot = pending.leases.forEachActiveHostname((owner, ip, hostname, expiresAt) => {
+      const lower = hostname.toLowerCase();
+      // Keep the table's string when it is already lower case: one copy of 100 000 names, not two.
+      this.claimFor(owner, ip, lower === hostname ? hostname : lower, expiresAt);
+    }, pending.nextSlot, batch);
+    if (pending.nextSlot >= 0) return false;
+    this.pending = null;
+    return true;
+  }
+
+  private settle(): void {
+    if (this.pending !== null) this.registerPending();
+  }
+
+  private claimFor(owner: number, ip: IPv4, label: string | null, expiresAt: number): ClaimResult {
+    if (label !== null) {
+      const holder = this.holderOtherThan(label, owner);
       if (holder) {
-        this.removeLease(mac);
+        this.removeFor(owner);
         return { granted: false, heldBy: holder };
       }
     }
-    const previous = this.leasedByMac.get(mac);
-    if (previous && (previous.name !== name?.toLowerCase() || previous.ip !== ip)) this.removeLease(mac);
-    if (name !== null) {
-      const entry: NameEntry = { name: name.toLowerCase(), ip, mac, source: 'lease', expiresAt };
-      this.leased.set(entry.name, entry);
-      this.leasedByMac.set(mac, entry);
-      this.leasedByIp.set(ip, entry);
+    const previous = this.leasedByMac.get(owner);
+    if (previous !== undefined) {
+      if (label !== null && this.leases.name[previous] === label && this.leases.ip[previous] === ip) {
+        // The same name on the same address again (a renewal): it points at this entry, whoever claimed it since.
+        this.leases.expiresAt[previous] = expiresAt;
+        this.leasedByName.set(label, previous);
+        this.leasedByIp.set(ip, previous);
+        this.version++;
+        return { granted: true };
+      }
+      this.removeFor(owner);
+    }
+    if (label !== null) {
+      const slot = this.leases.add(label, ip, owner, expiresAt);
+      this.leasedByName.set(label, slot);
+      this.leasedByMac.set(owner, slot);
+      this.leasedByIp.set(ip, slot);
     }
     this.version++;
     return { granted: true };
@@ -80,29 +204,44 @@ export class HostNames {
 
   /** The lease of `mac` (on `ip`, when given) ended: release, expiry, decline. Its name disappears. */
   removeLease(mac: string, ip?: IPv4): void {
-    const entry = this.leasedByMac.get(mac);
-    if (!entry || (ip !== undefined && entry.ip !== ip)) return;
-    this.leasedByMac.delete(mac);
-    if (this.leased.get(entry.name) === entry) this.leased.delete(entry.name);
-    if (this.leasedByIp.get(entry.ip) === entry) this.leasedByIp.delete(entry.ip);
+    this.settle();
+    this.removeFor(macKey(mac), ip);
+  }
+
+  private removeFor(owner: number, ip?: IPv4): void {
+    const slot = this.leasedByMac.get(owner);
+    if (slot === undefined || (ip !== undefined && this.leases.ip[slot] !== ip)) return;
+    this.leasedByMac.delete(owner);
+    const name = this.leases.name[slot] as string;
+    if (this.leasedByName.get(name) === slot) this.leasedByName.delete(name);
+    const entryIp = this.leases.ip[slot] as number;
+    if (this.leasedByIp.get(entryIp) === slot) this.leasedByIp.delete(entryIp);
+    this.leases.remove(slot);
     this.version++;
   }
 
   /** The address for a name: reservations first. */
   lookup(name: string): NameEntry | undefined {
+    this.settle();
     const key = name.toLowerCase();
-    return this.reserved.get(key) ?? this.leased.get(key);
+    const reservation = this.reserved.get(key);
+    if (reservation) return reservation;
+    const slot = this.leasedByName.get(key);
+    return slot === undefined ? undefined : this.leases.entry(slot);
   }
 
   /** The name for an address (PTR): a reservation's, else a lease's whose name no reservation has taken over. */
   reverse(ip: IPv4): NameEntry | undefined {
+    this.settle();
     const reserved = this.reservedByIp.get(ip);
     if (reserved) return reserved;
-    const leased = this.leasedByIp.get(ip);
-    return leased && !this.reserved.has(leased.name) ? leased : undefined;
+    const slot = this.leasedByIp.get(ip);
+    if (slot === undefined || this.reserved.has(this.leases.name[slot] as string)) return undefined;
+    return this.leases.entry(slot);
   }
 
   get size(): number {
-    return this.reserved.size + this.leased.size;
+    this.settle();
+    return this.reserved.size + this.leasedByName.size;
   }
 }

@@ -1,7 +1,10 @@
 import type { IPv4 } from '../net/address.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
 import type { Lease } from './lease.ts';
+import { macKey, NO_MAC } from './mac-key.ts';
+import { NumberMap } from './number-map.ts';
 import type { AddressPool } from './pool.ts';
+import { BOUND, DECLINED, EXPIRED, LeaseRecords, RELEASED } from './records.ts';
 import type { LeaseStore } from './store.ts';
 
 export interface LeaseTableOptions {
@@ -18,35 +21,38 @@ export interface BindRequest {
   durationMs: number;
 }
 
-/** A record whose address the pool counts as taken: bound (even if its time is up but not yet expired) or declined. */
-function holdsAddress(lease: Lease | undefined): boolean {
-  return lease !== undefined && (lease.state === 'bound' || lease.state === 'declined');
+/** Headroom for bindings of new addresses after load, so the arrays need not grow at the first new client. */
+const SPARE_SLOTS = 1024;
+
+/** A state whose address the pool counts as taken: bound (even if its time is up but not yet expired) or declined. */
+function holdsAddress(state: number): boolean {
+  return state === BOUND || state === DECLINED;
 }
 
-/** Which of two records of one MAC is its most recent: later change, then a bound one, then the higher address. */
-function isNewer(a: Lease, b: Lease): boolean {
-  if (a.updatedAt !== b.updatedAt) return a.updatedAt > b.updatedAt;
-  if ((a.state === 'bound') !== (b.state === 'bound')) return a.state === 'bound';
-  return a.ip > b.ip;
+function isIPv4(ip: number): boolean {
+  return ip >>> 0 === ip;
 }
 
 /**
- * The in-memory lease index: one record per address (any state), the most recent record per MAC, the bound
- * records, and a min-heap of expiry times. Every change is staged in the store; commit() makes it durable.
+ * The in-memory lease index: one record per address (any state), the most recent record per MAC, the number of
+ * bound records, and a min-heap of expiry times. Every change is staged in the store; commit() makes it durable.
  *
- * Invariant: every record reachable through byMac or active() is the current record for its address.
+ * Records live in columns (LeaseRecords), found through two maps of small numbers: address → slot and MAC → slot of
+ * its most recent record. The Lease objects this class returns are snapshots made on each call: two calls give equal
+ * objects, not the same one, and a later change never alters one already returned.
+ *
+ * Invariant: the slot byMac points at is one of the slots carrying that MAC, the most recent of them.
  */
 export class LeaseTable {
   private readonly store: LeaseStore;
   private readonly pool: AddressPool;
   private readonly now: () => number;
-  private readonly recordsByIp = new Map<IPv4, Lease>();
-  private readonly latestByMac = new Map<string, Lease>();
-  /** Addresses whose current record carries this MAC; lets byMac fall back when its latest record is overwritten. */
-  private readonly ipsByMac = new Map<string, Set<IPv4>>();
-  private readonly boundByIp = new Map<IPv4, Lease>();
-  // Lazy deletion: an entry is live only while its lease is still the current record for its address.
-  private readonly expiries = new ExpiryHeap<Lease>();
+  private records = new LeaseRecords(0);
+  private slotByIp = new NumberMap();
+  private latestSlotByMac = new NumberMap();
+  // Lazy deletion: an entry is live only while its slot still has the version it was pushed with.
+  private expiries = new ExpiryHeap(SPARE_SLOTS);
+  private boundCount = 0;
   private loaded = false;
 
   constructor(opts: LeaseTableOptions) {
@@ -57,44 +63,70 @@ export class LeaseTable {
 
   /** Number of bound records; includes ones whose time is up until expireDue() has run. */
   get activeCount(): number {
-    return this.boundByIp.size;
+    return this.boundCount;
   }
 
   load(): void {
-    if (this.loaded || this.recordsByIp.size > 0) throw new Error('LeaseTable.load() must run once, on an empty table');
+    if (this.loaded || this.records.count > 0) throw new Error('LeaseTable.load() must run once, on an empty table');
     this.loaded = true;
     const now = this.now();
-    const freed: Lease[] = [];
-    for (const row of this.store.loadAll()) {
-      let lease = row;
-      if (holdsAddress(row) && now >= row.expiresAt) {
+    let records = this.records;
+    const freed: number[] = [];
+    const sizeFor = (stored: number): void => {
+      records = this.records = new LeaseRecords(stored + SPARE_SLOTS);
+      this.slotByIp = new NumberMap(stored + SPARE_SLOTS);
+      this.latestSlotByMac = new NumberMap(stored + SPARE_SLOTS);
+      this.expiries = new ExpiryHeap(stored + SPARE_SLOTS);
+    };
+    this.store.forEachRow((row, key) => {
+      const ip = row[0];
+      const expiresAt = row[5];
+      let state = row[4];
+      let updatedAt = row[6];
+      const lapsed = holdsAddress(state) && now >= expiresAt;
+      if (lapsed) {
         // The state changed when the time ran out, not now: keeps "freed longest ago" and byMac recency honest.
-        lease = { ...row, state: 'expired', updatedAt: row.expiresAt };
-        this.store.stage(lease);
+        state = EXPIRED;
+        updatedAt = expiresAt;
       }
-      this.recordsByIp.set(lease.ip, lease);
-      this.addMacIndex(lease);
-      const latest = lease.mac === '' ? undefined : this.latestByMac.get(lease.mac);
-      if (lease.mac !== '' && (latest === undefined || isNewer(lease, latest))) this.latestByMac.set(lease.mac, lease);
-      if (holdsAddress(lease)) {
-        this.pool.take(lease.ip);
-        this.expiries.push(lease.expiresAt, lease);
-        if (lease.state === 'bound') this.boundByIp.set(lease.ip, lease);
+      const slot = records.add(ip);
+      this.slotByIp.set(ip, slot);
+      records.state[slot] = state;
+      records.expiresAt[slot] = expiresAt;
+      records.updatedAt[slot] = updatedAt;
+      const clientIdHex = row[2];
+      records.clientIdHex[slot] = clientIdHex === null ? null : clientIdHex.toLowerCase();
+      records.hostname[slot] = row[3];
+      if (key !== NO_MAC) {
+        // One probe of the map for a MAC seen for the first time, the usual case.
+        const latest = this.latestSlotByMac.setIfAbsent(key, slot);
+        this.linkMac(slot, key, latest);
+        if (latest !== undefined && this.isNewer(slot, latest)) this.latestSlotByMac.set(key, slot);
+      }
+      if (lapsed) this.store.stage(records.lease(slot));
+      if (holdsAddress(state)) {
+        this.pool.take(ip);
+        this.expiries.push(expiresAt, slot, 0);
+        if (state === BOUND) this.boundCount++;
       } else {
-        freed.push(lease);
+        freed.push(slot);
       }
-    }
+    }, sizeFor);
     // Freed longest ago first, so recently freed addresses are the last to be handed to someone new.
-    freed.sort((a, b) => a.updatedAt - b.updatedAt || a.ip - b.ip);
-    for (const lease of freed) this.pool.markPreviouslyUsed(lease.ip);
+    const updated = records.updatedAt;
+    const ips = records.ip;
+    freed.sort((a, b) => (updated[a] as number) - (updated[b] as number) || (ips[a] as number) - (ips[b] as number));
+    for (const slot of freed) this.pool.markPreviouslyUsed(ips[slot] as number);
   }
 
   byMac(mac: string): Lease | undefined {
-    return this.latestByMac.get(mac);
+    const slot = this.latestSlotByMac.get(macKey(mac));
+    return slot === undefined ? undefined : this.records.lease(slot);
   }
 
   byIp(ip: IPv4): Lease | undefined {
-    return this.recordsByIp.get(ip);
+    const slot = this.slotOf(ip);
+    return slot === undefined ? undefined : this.records.lease(slot);
   }
 
   isActive(lease: Lease): boolean {
@@ -108,43 +140,38 @@ export class LeaseTable {
    */
   bind(req: BindRequest): Lease {
     if (!Number.isFinite(req.durationMs) || req.durationMs <= 0) throw new RangeError('lease duration must be > 0');
+    if (!isIPv4(req.ip)) throw new RangeError(`${req.ip} is not an IPv4 address number`);
+    const key = macKey(req.mac);
+    if (!(key >= 0)) throw new RangeError(`${JSON.stringify(req.mac)} is not a MAC address`);
     const now = this.now();
-    const existing = this.recordsByIp.get(req.ip);
-    if (existing !== undefined && now < existing.expiresAt) {
-      if (existing.state === 'bound' && existing.mac !== req.mac) {
-        throw new Error(`address ${req.ip} is bound to ${existing.mac}, cannot bind it to ${req.mac}`);
+    const records = this.records;
+    const existing = this.slotOf(req.ip);
+    if (existing !== undefined && now < (records.expiresAt[existing] as number)) {
+      const state = records.stateOf(existing);
+      if (state === BOUND && records.mac[existing] !== key) {
+        throw new Error(`address ${req.ip} is bound to ${records.lease(existing).mac}, cannot bind it to ${req.mac}`);
       }
-      if (existing.state === 'declined') throw new Error(`address ${req.ip} is quarantined after a decline`);
+      if (state === DECLINED) throw new Error(`address ${req.ip} is quarantined after a decline`);
     }
     this.pool.take(req.ip); // no-op when a record or the caller already holds it
 
-    const previous = this.latestByMac.get(req.mac);
-    if (previous !== undefined && previous.ip !== req.ip && previous.state === 'bound') {
-      this.put({ ...previous, state: 'released', expiresAt: now, updatedAt: now });
-      this.pool.release(previous.ip);
+    const previous = this.latestSlotByMac.get(key);
+    if (previous !== undefined && records.ip[previous] !== req.ip && records.stateOf(previous) === BOUND) {
+      this.change(previous, RELEASED, now, now);
+      this.pool.release(records.ip[previous] as number);
     }
 
-    const lease: Lease = {
-      ip: req.ip,
-      mac: req.mac,
-      clientId: req.clientId,
-      hostname: req.hostname,
-      state: 'bound',
-      expiresAt: now + req.durationMs,
-      updatedAt: now,
-    };
-    this.put(lease);
-    this.latestByMac.set(lease.mac, lease);
+    const lease = this.put(req.ip, key, req.clientId, req.hostname, now + req.durationMs, now);
+    this.latestSlotByMac.set(key, this.slotOf(req.ip) as number);
     return lease;
   }
 
   /** Ends a bound lease early; undefined when the address has no bound record. */
   release(ip: IPv4): Lease | undefined {
-    const current = this.recordsByIp.get(ip);
-    if (current === undefined || current.state !== 'bound') return undefined;
+    const slot = this.slotOf(ip);
+    if (slot === undefined || this.records.stateOf(slot) !== BOUND) return undefined;
     const now = this.now();
-    const released: Lease = { ...current, state: 'released', expiresAt: now, updatedAt: now };
-    this.put(released);
+    const released = this.change(slot, RELEASED, now, now);
     this.pool.release(ip);
     return released;
   }
@@ -152,41 +179,59 @@ export class LeaseTable {
   /** Quarantines an address reported in use by someone else; it stays taken until the quarantine ends. */
   decline(ip: IPv4, quarantineMs: number): Lease {
     if (!Number.isFinite(quarantineMs) || quarantineMs < 0) throw new RangeError('quarantine must be >= 0 ms');
+    if (!isIPv4(ip)) throw new RangeError(`${ip} is not an IPv4 address number`);
     const now = this.now();
     this.pool.take(ip);
-    const declined: Lease = {
-      ip,
-      mac: '',
-      clientId: null,
-      hostname: null,
-      state: 'declined',
-      expiresAt: now + quarantineMs,
-      updatedAt: now,
-    };
-    this.put(declined);
-    return declined;
+    return this.put(ip, NO_MAC, null, null, now + quarantineMs, now, DECLINED);
   }
 
   /** Expires every bound lease and ends every quarantine whose time is up, earliest first. */
   expireDue(): Lease[] {
     const now = this.now();
     const expired: Lease[] = [];
-    for (let due = this.liveEarliest(); due !== undefined && due.at <= now; due = this.liveEarliest()) {
+    for (let slot = this.liveEarliestSlot(); slot !== -1 && (this.records.expiresAt[slot] as number) <= now; slot = this.liveEarliestSlot()) {
       this.expiries.pop();
-      const lease: Lease = { ...due.value, state: 'expired', updatedAt: now };
-      this.put(lease);
-      this.pool.release(lease.ip);
-      expired.push(lease);
+      const records = this.records;
+      expired.push(this.change(slot, EXPIRED, records.expiresAt[slot] as number, now));
+      this.pool.release(records.ip[slot] as number);
     }
     return expired;
   }
 
   nextExpiryAt(): number | undefined {
-    return this.liveEarliest()?.at;
+    const slot = this.liveEarliestSlot();
+    return slot === -1 ? undefined : this.records.expiresAt[slot];
   }
 
+  /** Bound leases whose time is not up, in the order their addresses got their first record. */
   *active(): IterableIterator<Lease> {
-    for (const lease of this.boundByIp.values()) if (this.isActive(lease)) yield lease;
+    for (let slot = 0; slot < this.records.count; slot++) {
+      // Read the columns through this.records each time: a bind while the caller iterates may replace them.
+      const records = this.records;
+      if (records.stateOf(slot) === BOUND && this.now() < (records.expiresAt[slot] as number)) yield records.lease(slot);
+    }
+  }
+
+  /**
+   * What active() yields, as the columns the name index needs (the owner's macKey, not its text): no Lease object per
+   * lease, for registering every name at start. Visits the slots from `fromSlot`, at most `maxSlots` of them; returns
+   * the slot to continue from, or -1 when it reached the end.
+   */
+  forEachActiveHostname(
+    visit: (owner: number, ip: IPv4, hostname: string, expiresAt: number) => void,
+    fromSlot = 0,
+    maxSlots = Number.POSITIVE_INFINITY,
+  ): number {
+    const now = this.now();
+    const end = Math.min(this.records.count, fromSlot + maxSlots);
+    for (let slot = fromSlot; slot < end; slot++) {
+      const records = this.records;
+      const hostname = records.hostname[slot];
+      if (hostname === null || hostname === undefined || records.stateOf(slot) !== BOUND) continue;
+      const expiresAt = records.expiresAt[slot] as number;
+      if (now < expiresAt) visit(records.mac[slot] as number, records.ip[slot] as number, hostname, expiresAt);
+    }
+    return end < this.records.count ? end : -1;
   }
 
   commit(): number {
@@ -198,54 +243,136 @@ export class LeaseTable {
     return this.store.commitThen(done);
   }
 
+  private slotOf(ip: IPv4): number | undefined {
+    return isIPv4(ip) ? this.slotByIp.get(ip) : undefined;
+  }
 
-  /** Drops stale heap entries from the top and returns the earliest live one without removing it. */
-  private liveEarliest(): { at: number; value: Lease } | undefined {
-    for (let top = this.expiries.peek(); top !== undefined; top = this.expiries.peek()) {
-      if (this.recordsByIp.get(top.value.ip) === top.value) return top;
+  /** Which of two slots of one MAC is its most recent: later change, then a bound one, then the higher address. */
+  private isNewer(a: number, b: number): boolean {
+    const records = this.records;
+    const updatedA = records.updatedAt[a] as number;
+    const updatedB = records.updatedAt[b] as number;
+    if (updatedA !== updatedB) return updatedA > updatedB;
+    const boundA = records.stateOf(a) === BOUND;
+    if (boundA !== (records.stateOf(b) === BOUND)) return boundA;
+    return (records.ip[a] as number) > (records.ip[b] as number);
+  }
+
+  /** Drops stale heap entries from the top and returns the slot of the earliest live one (-1: none), not removing it. */
+  private liveEarliestSlot(): number {
+    const versions = this.records.version;
+    while (this.expiries.size > 0) {
+      const slot = this.expiries.peekSlot();
+      if (versions[slot] === this.expiries.peekTag()) return slot;
       this.expiries.pop();
     }
-    return undefined;
+    return -1;
   }
 
-  /** Makes lease the current record for its address, keeping every index consistent, and stages it. */
-  private put(lease: Lease): void {
-    const old = this.recordsByIp.get(lease.ip);
-    this.recordsByIp.set(lease.ip, lease);
-    if (old !== undefined && old.mac !== lease.mac) this.removeMacIndex(old);
-    this.addMacIndex(lease);
-    if (old !== undefined && old.mac !== '' && this.latestByMac.get(old.mac) === old) {
-      if (old.mac === lease.mac) this.latestByMac.set(lease.mac, lease);
-      else this.recomputeLatest(old.mac);
+  /** A new state (and times) for a slot's record, keeping its owner, client-id and hostname. */
+  private change(slot: number, state: number, expiresAt: number, updatedAt: number): Lease {
+    const records = this.records;
+    this.setState(slot, state);
+    records.expiresAt[slot] = expiresAt;
+    records.updatedAt[slot] = updatedAt;
+    return this.changed(slot);
+  }
+
+  /** Makes a new record the current one for ip, keeping every index consistent. */
+  private put(
+    ip: IPv4,
+    key: number,
+    clientId: Buffer | null,
+    hostname: string | null,
+    expiresAt: number,
+    updatedAt: number,
+    state = BOUND,
+  ): Lease {
+    const records = this.records;
+    let slot = this.slotOf(ip);
+    if (slot === undefined) {
+      slot = records.add(ip);
+      this.slotByIp.set(ip, slot);
+      records.state[slot] = EXPIRED; // not bound, so setState counts the change right
     }
-    if (lease.state === 'bound') this.boundByIp.set(lease.ip, lease);
-    else this.boundByIp.delete(lease.ip);
-    if (holdsAddress(lease)) this.expiries.push(lease.expiresAt, lease);
+    const oldKey = records.mac[slot] as number;
+    if (oldKey !== key) {
+      this.leaveMac(slot, oldKey);
+      if (key !== NO_MAC) this.joinMac(slot, key);
+    }
+    this.setState(slot, state);
+    records.expiresAt[slot] = expiresAt;
+    records.updatedAt[slot] = updatedAt;
+    records.clientIdHex[slot] = clientId === null ? null : clientId.toString('hex');
+    records.hostname[slot] = hostname;
+    return this.changed(slot);
+  }
+
+  private setState(slot: number, state: number): void {
+    const records = this.records;
+    const wasBound = records.stateOf(slot) === BOUND;
+    if (wasBound !== (state === BOUND)) this.boundCount += wasBound ? -1 : 1;
+    records.state[slot] = state;
+  }
+
+  /** After a slot changed: a new version (older heap entries go stale), a heap entry if it holds its address, staged. */
+  private changed(slot: number): Lease {
+    const records = this.records;
+    const version = ((records.version[slot] as number) + 1) >>> 0;
+    records.version[slot] = version;
+    if (holdsAddress(records.stateOf(slot))) this.expiries.push(records.expiresAt[slot] as number, slot, version);
+    const lease = records.lease(slot);
     this.store.stage(lease);
+    return lease;
   }
 
-  private addMacIndex(lease: Lease): void {
-    if (lease.mac === '') return;
-    const ips = this.ipsByMac.get(lease.mac);
-    if (ips === undefined) this.ipsByMac.set(lease.mac, new Set([lease.ip]));
-    else ips.add(lease.ip);
+  /** Adds a slot to the ring of its MAC's slots (the ring is reached through the MAC's latest slot). */
+  private joinMac(slot: number, key: number): void {
+    this.linkMac(slot, key, this.latestSlotByMac.get(key));
   }
 
-  private removeMacIndex(lease: Lease): void {
-    const ips = this.ipsByMac.get(lease.mac);
-    if (ips === undefined) return;
-    ips.delete(lease.ip);
-    if (ips.size === 0) this.ipsByMac.delete(lease.mac);
-  }
-
-  /** Only runs when a MAC's latest record was taken over by another MAC; a MAC has few records. */
-  private recomputeLatest(mac: string): void {
-    let latest: Lease | undefined;
-    for (const ip of this.ipsByMac.get(mac) ?? []) {
-      const lease = this.recordsByIp.get(ip);
-      if (lease !== undefined && (latest === undefined || isNewer(lease, latest))) latest = lease;
+  /** Gives a slot the MAC `key` and links it into the ring of `member`, one of that MAC's slots (none: a ring of one). */
+  private linkMac(slot: number, key: number, member: number | undefined): void {
+    const records = this.records;
+    records.mac[slot] = key;
+    if (member === undefined) {
+      records.nextSameMac[slot] = slot;
+      records.prevSameMac[slot] = slot;
+      return;
     }
-    if (latest === undefined) this.latestByMac.delete(mac);
-    else this.latestByMac.set(mac, latest);
+    const after = records.nextSameMac[member] as number;
+    records.nextSameMac[member] = slot;
+    records.prevSameMac[slot] = member;
+    records.nextSameMac[slot] = after;
+    records.prevSameMac[after] = slot;
+  }
+
+  /**
+   * Takes a slot out of its MAC's ring. When it was that MAC's latest record, the most recent of the MAC's other
+   * records takes its place (a MAC has few records, and this only runs when another MAC takes over an address).
+   */
+  private leaveMac(slot: number, key: number): void {
+    const records = this.records;
+    records.mac[slot] = NO_MAC;
+    if (key === NO_MAC) return;
+    const next = records.nextSameMac[slot] as number;
+    const prev = records.prevSameMac[slot] as number;
+    records.nextSameMac[slot] = -1;
+    records.prevSameMac[slot] = -1;
+    const alone = next === slot;
+    if (!alone) {
+      records.nextSameMac[prev] = next;
+      records.prevSameMac[next] = prev;
+    }
+    if (this.latestSlotByMac.get(key) !== slot) return;
+    if (alone) {
+      this.latestSlotByMac.delete(key);
+      return;
+    }
+    let latest = next;
+    for (let other = records.nextSameMac[next] as number; other !== next; other = records.nextSameMac[other] as number) {
+      if (this.isNewer(other, latest)) latest = other;
+    }
+    this.latestSlotByMac.set(key, latest);
   }
 }

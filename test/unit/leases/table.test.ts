@@ -1,6 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AddressPool } from '../../../src/leases/pool.ts';
@@ -47,7 +48,8 @@ function assertConsistent(f: Fixture, ips: Iterable<number>): void {
     const lease = f.table.byIp(ip);
     if (lease !== undefined && lease.mac !== '') {
       const latest = f.table.byMac(lease.mac);
-      assert.ok(latest !== undefined && f.table.byIp(latest.ip) === latest, `byMac(${lease.mac}) is a current record`);
+      assert.ok(latest !== undefined, `byMac(${lease.mac}) finds a record`);
+      assert.deepEqual(f.table.byIp(latest.ip), latest, `byMac(${lease.mac}) is a current record`);
       assert.equal(latest.mac, lease.mac);
       assert.ok(latest.updatedAt >= lease.updatedAt, `byMac(${lease.mac}) is its most recent record`);
     }
@@ -64,8 +66,9 @@ test('bind records a bound lease, takes the address and stages it', (t) => {
   assert.deepEqual(lease, {
     ip: 103, mac: MAC_A, clientId: Buffer.from([1, 9]), hostname: 'web', state: 'bound', expiresAt: T0 + HOUR, updatedAt: T0,
   });
-  assert.equal(f.table.byIp(103), lease);
-  assert.equal(f.table.byMac(MAC_A), lease);
+  assert.deepEqual(f.table.byIp(103), lease);
+  assert.deepEqual(f.table.byMac(MAC_A), lease);
+  assert.notEqual(f.table.byIp(103), f.table.byIp(103), 'each call gives its own snapshot');
   assert.equal(f.table.isActive(lease), true);
   assert.equal(f.table.activeCount, 1);
   assert.deepEqual([...f.table.active()], [lease]);
@@ -130,7 +133,7 @@ test('bind moving a MAC to another address releases the old one', (t) => {
   assert.deepEqual(old, {
     ip: 100, mac: MAC_A, clientId: null, hostname: null, state: 'released', expiresAt: T0 + 1000, updatedAt: T0 + 1000,
   });
-  assert.equal(f.table.byMac(MAC_A), moved);
+  assert.deepEqual(f.table.byMac(MAC_A), moved);
   assert.equal(f.pool.isFree(100), true);
   assert.equal(f.pool.isFree(105), false);
   assert.equal(f.table.activeCount, 1);
@@ -175,7 +178,7 @@ test('release frees the address and keeps the record for the returning client', 
   });
   assert.equal(f.pool.isFree(102), true);
   assert.equal(f.table.activeCount, 0);
-  assert.equal(f.table.byMac(MAC_A), released);
+  assert.deepEqual(f.table.byMac(MAC_A), released);
   assert.equal(f.table.release(102), undefined, 'nothing bound any more');
   assert.equal(f.table.release(107), undefined, 'never bound');
 
@@ -368,4 +371,87 @@ test('byMac falls back to an older record when the latest one is taken over by a
   assert.equal(f.table.byMac(MAC_A)?.ip, 100);
   assert.equal(f.table.byMac(MAC_A)?.state, 'released');
   assert.equal(f.table.byMac(MAC_B)?.ip, 101);
+});
+
+test('returned leases are snapshots: later changes of the address do not reach them', (t) => {
+  const f = fixture(t);
+  const bound = f.table.bind({ ip: 104, mac: MAC_A, clientId: Buffer.from([1, 2]), hostname: 'a', durationMs: HOUR });
+  const seen = f.table.byMac(MAC_A);
+  f.clock.now = T0 + 5;
+  f.table.release(104);
+  f.table.decline(104, 1000);
+  assert.equal(bound.state, 'bound');
+  assert.equal(seen?.state, 'bound');
+  assert.equal(seen?.mac, MAC_A);
+  assert.deepEqual(seen?.clientId, Buffer.from([1, 2]));
+  assert.equal(f.table.byIp(104)?.state, 'declined');
+});
+
+test('bind refuses what is not a MAC; byMac of one finds nothing', (t) => {
+  const f = fixture(t);
+  assert.throws(() => f.table.bind(request(100, '')), RangeError);
+  assert.throws(() => f.table.bind(request(100, 'web')), RangeError);
+  assert.throws(() => f.table.bind(request(-1, MAC_A)), RangeError);
+  assert.equal(f.pool.isFree(100), true);
+  assert.equal(f.table.byMac('web'), undefined);
+  assert.equal(f.table.byIp(1.5), undefined);
+});
+
+test('thousands of addresses beyond what was loaded: every index still answers', (t) => {
+  const f = fixture(t, 10_000, 19_999);
+  const mac = (i: number): string => `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+  for (let i = 0; i < 5000; i++) {
+    f.clock.now = T0 + i;
+    const ip = f.pool.allocate() as number;
+    f.table.bind({ ip, mac: mac(i), clientId: i % 2 ? Buffer.from([i & 255]) : null, hostname: `h${i}`, durationMs: 10_000 });
+  }
+  assert.equal(f.table.activeCount, 5000);
+  for (let i = 0; i < 5000; i++) {
+    const lease = f.table.byMac(mac(i));
+    assert.equal(lease?.ip, 10_000 + i);
+    assert.equal(lease?.hostname, `h${i}`);
+    assert.deepEqual(lease?.clientId, i % 2 ? Buffer.from([i & 255]) : null);
+  }
+  f.clock.now = T0 + 10_000 + 2499;
+  const expired = f.table.expireDue();
+  assert.deepEqual(expired.map((lease) => lease.ip), Array.from({ length: 2500 }, (_, i) => 10_000 + i));
+  assert.equal(f.table.activeCount, 2500);
+  assert.equal([...f.table.active()].length, 2500);
+  f.table.commit();
+});
+
+test('load refuses a row with a bad MAC or state, naming its address; takes upper-case MACs as the same MAC', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-table-load-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'leases.db');
+  const seed = LeaseStore.open(path);
+  seed.stage({ ip: 100, mac: '02:00:00:00:00:AA', clientId: Buffer.from([0xab]), hostname: 'up', state: 'bound', expiresAt: T0 + HOUR, updatedAt: T0 });
+  seed.commit();
+  seed.close();
+  const store = LeaseStore.open(path);
+  const table = new LeaseTable({ store, pool: new AddressPool(100, 109), now: () => T0 });
+  table.load();
+  assert.equal(table.byMac('02:00:00:00:00:aa')?.ip, 100);
+  assert.equal(table.byIp(100)?.mac, '02:00:00:00:00:aa');
+  assert.deepEqual(table.byIp(100)?.clientId, Buffer.from([0xab]));
+  store.close();
+
+  for (const [column, value, message] of [['mac', 'not-a-mac', /lease row 101: bad MAC/], ['state', 'gone', /lease 101: unknown state/]] as const) {
+    const bad = LeaseStore.open(path);
+    bad.stage({ ip: 101, mac: MAC_B, clientId: null, hostname: null, state: 'bound', expiresAt: T0 + HOUR, updatedAt: T0 });
+    bad.commit();
+    bad.close();
+    // Another program wrote the file: what the table refuses must never reach it.
+    const raw = new Database(path);
+    raw.pragma('ignore_check_constraints = ON');
+    raw.prepare(`UPDATE leases SET ${column} = ? WHERE ip = 101`).run(value);
+    raw.close();
+    const reopened = LeaseStore.open(path);
+    const broken = new LeaseTable({ store: reopened, pool: new AddressPool(100, 109), now: () => T0 });
+    assert.throws(() => broken.load(), message);
+    reopened.close();
+    const fix = new Database(path);
+    fix.prepare('DELETE FROM leases WHERE ip = 101').run();
+    fix.close();
+  }
 });
