@@ -5,6 +5,9 @@
  * src/wire/packet-socket.ts is the only intended caller; docs/wire.md describes the design.
  */
 #define _GNU_SOURCE
+#define ADDON_NAME "packet socket"
+#include "addon_common.h"
+
 #include <node_api.h>
 #include <uv.h>
 
@@ -37,29 +40,14 @@
 #define RECEIVE_BUFFER_BYTES (4 * 1024 * 1024)
 /* Upper bound for draining the queue after bind, so a flood cannot stall open(). */
 #define DRAIN_LIMIT 100000
-#define NETNS_DIR "/var/run/netns/"
-#define CALLBACK_PROPERTY "_onEvent"
 
 typedef struct {
-  napi_env env;
-  int fd;
+  /* fd, poll handle, self reference, async context: see addon_common.h. First, so a PacketSocket * is an
+   * AddonSocket *. */
+  AddonSocket base;
   int ifindex;
   unsigned int mtu;
   char ifname[IF_NAMESIZE];
-
-  uv_poll_t poll;
-  /* Registered while the poll handle exists; lets Node wait for uv_close at environment teardown (see below). */
-  napi_async_cleanup_hook_handle teardown_hook;
-  bool poll_initialized;
-  bool poll_closing;
-  bool poll_closed;
-  bool finalized;
-
-  /* Strong (count 1) while the socket is open and ref'd, like a libuv handle keeping its owner alive; weak otherwise,
-   * so an unref'd or closed socket that JS drops can be collected and finalized. */
-  napi_ref self;
-  uint32_t self_strength;
-  napi_async_context async_context;
 
   size_t slot_size;
   unsigned char *slots;
@@ -84,69 +72,7 @@ typedef struct {
   unsigned char mac[ETH_ALEN];
 } OpenedSocket;
 
-/* What failed while opening: the step and its errno (0 when the step text is the whole message). */
-typedef struct {
-  const char *step;
-  int err;
-} OpenFailure;
-
-/* ---------- error helpers ---------- */
-
-static void throw_last_napi_error(napi_env env, const char *what) {
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
-  const napi_extended_error_info *info = NULL;
-  char message[256];
-  const char *detail = "unknown N-API failure";
-  if (napi_get_last_error_info(env, &info) == napi_ok && info != NULL && info->error_message != NULL) {
-    detail = info->error_message;
-  }
-  snprintf(message, sizeof message, "packet socket: %s: %s", what, detail);
-  napi_throw_error(env, NULL, message);
-}
-
-#define NAPI_CALL(env, call, what)          \
-  do {                                      \
-    if ((call) != napi_ok) {                \
-      throw_last_napi_error((env), (what)); \
-      return NULL;                          \
-    }                                       \
-  } while (0)
-
-static napi_value make_errno_error(napi_env env, const char *ifname, const char *step, int err) {
-  char message[512];
-  if (err != 0) {
-    snprintf(message, sizeof message, "packet socket on %s: %s: %s", ifname, step, strerror(err));
-  } else {
-    snprintf(message, sizeof message, "packet socket on %s: %s", ifname, step);
-  }
-  const char *code_text = err != 0 ? strerrorname_np(err) : NULL;
-  napi_value code = NULL;
-  napi_value text = NULL;
-  napi_value error = NULL;
-  if (code_text != NULL && napi_create_string_utf8(env, code_text, NAPI_AUTO_LENGTH, &code) != napi_ok) return NULL;
-  if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text) != napi_ok) return NULL;
-  if (napi_create_error(env, code, text, &error) != napi_ok) return NULL;
-  napi_value syscall = NULL;
-  if (napi_create_string_utf8(env, step, NAPI_AUTO_LENGTH, &syscall) == napi_ok) {
-    /* Best effort: the message already carries the step. */
-    (void)napi_set_named_property(env, error, "syscall", syscall);
-  }
-  return error;
-}
-
-static void throw_errno(napi_env env, const char *ifname, const char *step, int err) {
-  napi_value error = make_errno_error(env, ifname, step, err);
-  if (error == NULL || napi_throw(env, error) != napi_ok) throw_last_napi_error(env, step);
-}
-
 /* ---------- opening the socket (runs inside the target network namespace when one is given) ---------- */
-
-static bool fail(OpenFailure *failure, const char *step, int err) {
-  failure->step = step;
-  failure->err = err;
-  return false;
-}
 
 /* Reads and discards whatever is queued; errors end the drain (a pending ENETDOWN on a down link is expected). */
 static void drain_queue(int fd) {
@@ -229,117 +155,47 @@ static bool open_bound_socket(const char *ifname, const struct sock_fprog *progr
 
 static bool open_in_namespace(const char *netns, const char *ifname, const struct sock_fprog *program,
                               OpenedSocket *out, OpenFailure *failure) {
-  /* thread-self, not self: setns() switches only the calling thread, which may be a worker thread. */
-  int original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (original < 0) return fail(failure, "open /proc/thread-self/ns/net", errno);
-
-  char path[sizeof NETNS_DIR + NAME_MAX];
-  snprintf(path, sizeof path, "%s%s", NETNS_DIR, netns);
-  int target = open(path, O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
-    int err = errno;
-    close(original);
-    return fail(failure, "open netns", err);
-  }
-  if (setns(target, CLONE_NEWNET) < 0) {
-    int err = errno;
-    close(target);
-    close(original);
-    return fail(failure, "setns", err);
-  }
+  NetnsSwitch saved;
+  if (!enter_netns(netns, &saved, failure)) return false;
   bool opened = open_bound_socket(ifname, program, out, failure);
-  if (setns(original, CLONE_NEWNET) < 0) {
-    /* Continuing would run the rest of the process (DNS, NAT, other sockets) in the wrong namespace. */
-    fprintf(stderr, "lxc-dhcpd packet socket: cannot return to the original network namespace after opening %s "
-                    "in netns %s: %s; aborting\n", ifname, netns, strerror(errno));
-    abort();
-  }
-  close(target);
-  close(original);
+  leave_netns(&saved, netns, ifname);
   return opened;
 }
 
 /* ---------- lifecycle ---------- */
 
-static void free_socket(PacketSocket *socket_state) {
+static void free_socket_state(AddonSocket *base) {
+  PacketSocket *socket_state = (PacketSocket *)base;
   free(socket_state->slots);
   free(socket_state->pending);
   free(socket_state);
-}
-
-static void on_poll_closed(uv_handle_t *handle) {
-  PacketSocket *socket_state = handle->data;
-  socket_state->poll_closed = true;
-  if (socket_state->teardown_hook != NULL) {
-    /* Also tells a waiting environment teardown that this socket is done. */
-    napi_remove_async_cleanup_hook(socket_state->teardown_hook);
-    socket_state->teardown_hook = NULL;
-  }
-  if (socket_state->finalized) free_socket(socket_state);
-}
-
-static void set_self_strength(PacketSocket *socket_state, uint32_t wanted) {
-  if (socket_state->self == NULL || socket_state->self_strength == wanted) return;
-  uint32_t count = 0;
-  napi_status status = wanted > socket_state->self_strength
-                           ? napi_reference_ref(socket_state->env, socket_state->self, &count)
-                           : napi_reference_unref(socket_state->env, socket_state->self, &count);
-  if (status == napi_ok) socket_state->self_strength = count;
 }
 
 /* The kernel resets PACKET_STATISTICS on every read, so keep running totals. */
 static bool accumulate_kernel_stats(PacketSocket *socket_state) {
   struct tpacket_stats kernel_stats;
   socklen_t length = sizeof kernel_stats;
-  if (getsockopt(socket_state->fd, SOL_PACKET, PACKET_STATISTICS, &kernel_stats, &length) < 0) return false;
+  if (getsockopt(socket_state->base.fd, SOL_PACKET, PACKET_STATISTICS, &kernel_stats, &length) < 0) return false;
   socket_state->kernel_packets += kernel_stats.tp_packets;
   socket_state->kernel_drops += kernel_stats.tp_drops;
   return true;
 }
 
-static void close_socket(PacketSocket *socket_state) {
-  if (socket_state->fd < 0) return;
+static void close_socket(AddonSocket *base) {
+  if (base->fd < 0) return;
   /* Keep the final counts for stats() after close; a failure here only loses them. */
-  (void)accumulate_kernel_stats(socket_state);
-  if (socket_state->poll_initialized && !socket_state->poll_closing) {
-    socket_state->poll_closing = true;
-    /* uv_close stops the poll (removes the fd from epoll) before we close the fd. */
-    uv_close((uv_handle_t *)&socket_state->poll, on_poll_closed);
-  }
-  close(socket_state->fd);
-  socket_state->fd = -1;
-  set_self_strength(socket_state, 0);
-}
-
-/*
- * When a worker thread (or the main environment) is torn down, Node unloads this addon after its cleanup hooks have
- * finished, and the loop may only run our uv_close callback later: a jump into unmapped code. An async cleanup hook
- * makes Node run the loop until on_poll_closed has removed it, i.e. until the handle is fully closed.
- */
-static void on_environment_teardown(napi_async_cleanup_hook_handle handle, void *arg) {
-  (void)handle;
-  close_socket(arg);
+  (void)accumulate_kernel_stats((PacketSocket *)base);
+  close_base(base);
 }
 
 static void finalize_socket(napi_env env, void *data, void *hint) {
   (void)hint;
   PacketSocket *socket_state = data;
-  close_socket(socket_state);
-  socket_state->finalized = true;
-  if (socket_state->self != NULL) {
-    napi_delete_reference(env, socket_state->self);
-    socket_state->self = NULL;
-  }
-  if (socket_state->async_context != NULL) {
-    napi_async_destroy(env, socket_state->async_context);
-    socket_state->async_context = NULL;
-  }
-  if (!socket_state->poll_initialized || socket_state->poll_closed) free_socket(socket_state);
+  close_socket(&socket_state->base);
+  if (finalize_base(env, &socket_state->base)) free_socket_state(&socket_state->base);
 }
 
 /* ---------- receiving ---------- */
-
-static void on_readable(uv_poll_t *handle, int status, int events);
 
 static bool reserve_pending(PacketSocket *socket_state, size_t needed) {
   if (needed <= socket_state->pending_capacity) return true;
@@ -374,7 +230,7 @@ static ReceiveResult receive_wakeup(PacketSocket *socket_state) {
       header->msg_iov = &socket_state->iovs[i];
       header->msg_iovlen = 1;
     }
-    int count = recvmmsg(socket_state->fd, socket_state->msgs, wanted, MSG_DONTWAIT, NULL);
+    int count = recvmmsg(socket_state->base.fd, socket_state->msgs, wanted, MSG_DONTWAIT, NULL);
     if (count < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) result.err = errno;
@@ -402,24 +258,8 @@ static ReceiveResult receive_wakeup(PacketSocket *socket_state) {
   return result;
 }
 
-/* Calls onEvent(error, data, meta) on the JS object; an exception it throws goes to process 'uncaughtException'. */
-static void call_on_event(PacketSocket *socket_state, napi_value self, size_t argc, napi_value *argv) {
-  napi_env env = socket_state->env;
-  napi_value callback = NULL;
-  napi_value ignored = NULL;
-  if (napi_get_named_property(env, self, CALLBACK_PROPERTY, &callback) != napi_ok) return;
-  napi_status status = napi_make_callback(env, socket_state->async_context, self, callback, argc, argv, &ignored);
-  if (status == napi_ok) return;
-  bool pending = false;
-  napi_value exception = NULL;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
-      napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
-    napi_fatal_exception(env, exception);
-  }
-}
-
 static void deliver_frames(PacketSocket *socket_state, napi_value self, const ReceiveResult *received) {
-  napi_env env = socket_state->env;
+  napi_env env = socket_state->base.env;
   napi_value argv[3];
   void *meta_bytes = NULL;
   napi_value meta_buffer = NULL;
@@ -429,80 +269,40 @@ static void deliver_frames(PacketSocket *socket_state, napi_value self, const Re
   if (napi_create_arraybuffer(env, meta_length * sizeof(uint32_t), &meta_bytes, &meta_buffer) != napi_ok) return;
   memcpy(meta_bytes, socket_state->pending_meta, meta_length * sizeof(uint32_t));
   if (napi_create_typedarray(env, napi_uint32_array, meta_length, meta_buffer, 0, &argv[2]) != napi_ok) return;
-  call_on_event(socket_state, self, 3, argv);
-}
-
-static void deliver_error(PacketSocket *socket_state, napi_value self, const char *step, int err) {
-  napi_value argv[1];
-  argv[0] = make_errno_error(socket_state->env, socket_state->ifname, step, err);
-  if (argv[0] != NULL) call_on_event(socket_state, self, 1, argv);
-}
-
-/*
- * libuv reports POLLERR as UV_EBADF and stops the handle. On a packet socket POLLERR usually means a pending socket
- * error, e.g. ENETDOWN when the bound link goes down; reading SO_ERROR clears it, so report it and poll again.
- */
-static void handle_poll_error(PacketSocket *socket_state, napi_value self, int status) {
-  int socket_error = 0;
-  socklen_t length = sizeof socket_error;
-  if (getsockopt(socket_state->fd, SOL_SOCKET, SO_ERROR, &socket_error, &length) < 0 || socket_error == 0) {
-    /* Not a socket error: the poll really is unusable and stays stopped. */
-    uv_poll_stop(&socket_state->poll);
-    if (self != NULL) deliver_error(socket_state, self, "poll", -status);
-    return;
-  }
-  int restarted = uv_poll_start(&socket_state->poll, UV_READABLE, on_readable);
-  if (self != NULL) deliver_error(socket_state, self, "socket error", socket_error);
-  if (restarted != 0 && self != NULL && socket_state->fd >= 0) {
-    deliver_error(socket_state, self, "uv_poll_start", -restarted);
-  }
+  /* onEvent(error, data, meta) */
+  call_on_event(&socket_state->base, self, 3, argv);
 }
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   PacketSocket *socket_state = handle->data;
-  if (socket_state->fd < 0) return;
-  napi_env env = socket_state->env;
+  if (socket_state->base.fd < 0) return;
+  napi_env env = socket_state->base.env;
   napi_handle_scope scope = NULL;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
 
   napi_value self = NULL;
-  if (socket_state->self != NULL && napi_get_reference_value(env, socket_state->self, &self) != napi_ok) self = NULL;
+  if (socket_state->base.self != NULL && napi_get_reference_value(env, socket_state->base.self, &self) != napi_ok) {
+    self = NULL;
+  }
 
   if (status < 0) {
-    handle_poll_error(socket_state, self, status);
+    handle_poll_error(&socket_state->base, socket_state->ifname, self, status);
   } else {
     ReceiveResult received = receive_wakeup(socket_state);
     /* self is NULL when the JS object was collected and its finalizer has not run yet: the frames are dropped. */
     if (self != NULL && received.frames > 0) deliver_frames(socket_state, self, &received);
     /* onFrames may have closed the socket; a pending error is no longer interesting then. */
-    if (self != NULL && received.err != 0 && socket_state->fd >= 0) deliver_error(socket_state, self, "recvmmsg",
-                                                                                 received.err);
+    if (self != NULL && received.err != 0 && socket_state->base.fd >= 0) {
+      deliver_error(&socket_state->base, socket_state->ifname, self, "recvmmsg", received.err);
+    }
   }
   /* A failed N-API call above may have left an exception pending; it must not leak into unrelated JS later. */
-  bool pending = false;
-  napi_value exception = NULL;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
-      napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
-    napi_fatal_exception(env, exception);
-  }
+  raise_pending_exception(env);
   napi_close_handle_scope(env, scope);
 }
 
 /* ---------- argument helpers ---------- */
-
-static bool get_string(napi_env env, napi_value value, char *out, size_t capacity, size_t *length) {
-  napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_string) return false;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, length) != napi_ok) return false;
-  if (*length == 0 || *length >= capacity) return false;
-  return napi_get_value_string_utf8(env, value, out, capacity, length) == napi_ok;
-}
-
-static bool is_nullish(napi_env env, napi_value value) {
-  napi_valuetype type;
-  return napi_typeof(env, value, &type) == napi_ok && (type == napi_undefined || type == napi_null);
-}
 
 static bool get_buffer(napi_env env, napi_value value, void **data, size_t *length) {
   bool is_buffer = false;
@@ -526,7 +326,7 @@ static PacketSocket *unwrap_this(napi_env env, napi_callback_info info, size_t *
 }
 
 static bool require_open(napi_env env, PacketSocket *socket_state, const char *method) {
-  if (socket_state->fd >= 0) return true;
+  if (socket_state->base.fd >= 0) return true;
   char message[128];
   snprintf(message, sizeof message, "packet socket on %s: %s: socket is closed", socket_state->ifname, method);
   napi_throw_error(env, "ERR_SOCKET_CLOSED", message);
@@ -534,8 +334,6 @@ static bool require_open(napi_env env, PacketSocket *socket_state, const char *m
 }
 
 /* ---------- methods ---------- */
-
-static bool is_queue_full(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS; }
 
 static napi_value method_send(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -551,7 +349,7 @@ static napi_value method_send(napi_env env, napi_callback_info info) {
   if (!require_open(env, socket_state, "send")) return NULL;
   ssize_t sent;
   do {
-    sent = send(socket_state->fd, data, length, MSG_DONTWAIT);
+    sent = send(socket_state->base.fd, data, length, MSG_DONTWAIT);
   } while (sent < 0 && errno == EINTR);
   napi_value result = NULL;
   if (sent < 0) {
@@ -613,7 +411,7 @@ static napi_value method_send_many(napi_env env, napi_callback_info info) {
       msgs[i].msg_hdr.msg_iov = &iovs[sent + i];
       msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    int count = sendmmsg(socket_state->fd, msgs, batch, MSG_DONTWAIT);
+    int count = sendmmsg(socket_state->base.fd, msgs, batch, MSG_DONTWAIT);
     if (count < 0) {
       if (errno == EINTR) continue;
       if (!is_queue_full(errno)) failure = errno;
@@ -633,17 +431,11 @@ static napi_value method_send_many(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static bool set_number(napi_env env, napi_value object, const char *name, double value) {
-  napi_value number = NULL;
-  return napi_create_double(env, value, &number) == napi_ok &&
-         napi_set_named_property(env, object, name, number) == napi_ok;
-}
-
 static napi_value method_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   PacketSocket *socket_state = unwrap_this(env, info, &argc, NULL, "stats");
   if (socket_state == NULL) return NULL;
-  if (socket_state->fd >= 0 && !accumulate_kernel_stats(socket_state)) {
+  if (socket_state->base.fd >= 0 && !accumulate_kernel_stats(socket_state)) {
     throw_errno(env, socket_state->ifname, "getsockopt PACKET_STATISTICS", errno);
     return NULL;
   }
@@ -663,10 +455,7 @@ static napi_value method_ref(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   PacketSocket *socket_state = unwrap_this(env, info, &argc, NULL, "ref");
   if (socket_state == NULL) return NULL;
-  if (socket_state->fd >= 0 && socket_state->poll_initialized && !socket_state->poll_closing) {
-    uv_ref((uv_handle_t *)&socket_state->poll);
-    set_self_strength(socket_state, 1);
-  }
+  set_ref(&socket_state->base, true);
   return NULL;
 }
 
@@ -674,10 +463,7 @@ static napi_value method_unref(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   PacketSocket *socket_state = unwrap_this(env, info, &argc, NULL, "unref");
   if (socket_state == NULL) return NULL;
-  if (socket_state->fd >= 0 && socket_state->poll_initialized && !socket_state->poll_closing) {
-    uv_unref((uv_handle_t *)&socket_state->poll);
-    set_self_strength(socket_state, 0);
-  }
+  set_ref(&socket_state->base, false);
   return NULL;
 }
 
@@ -685,15 +471,11 @@ static napi_value method_close(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   PacketSocket *socket_state = unwrap_this(env, info, &argc, NULL, "close");
   if (socket_state == NULL) return NULL;
-  close_socket(socket_state);
+  close_socket(&socket_state->base);
   return NULL;
 }
 
 /* ---------- constructor ---------- */
-
-static bool valid_netns_name(const char *name) {
-  return strchr(name, '/') == NULL && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
-}
 
 static bool set_readonly_properties(napi_env env, napi_value self, const OpenedSocket *opened, napi_value callback) {
   char mac_text[18];
@@ -791,52 +573,34 @@ static napi_value construct(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "packet socket: out of memory");
     return NULL;
   }
-  socket_state->env = env;
-  socket_state->fd = opened.fd;
+  socket_state->base.env = env;
+  socket_state->base.fd = opened.fd;
   socket_state->ifindex = opened.ifindex;
   socket_state->mtu = opened.mtu;
   memcpy(socket_state->ifname, ifname, ifname_length + 1);
   socket_state->slot_size = slot_size;
   socket_state->slots = slots;
-  socket_state->poll.data = socket_state;
+  socket_state->base.poll.data = socket_state;
 
   if (napi_wrap(env, self, socket_state, finalize_socket, NULL, NULL) != napi_ok) {
     close(opened.fd);
-    free_socket(socket_state);
+    free_socket_state(&socket_state->base);
     throw_last_napi_error(env, "napi_wrap");
     return NULL;
   }
   /* From here on the finalizer owns socket_state; on failure close the fd and let GC free the rest. */
   napi_value resource_name = NULL;
   uv_loop_t *loop = NULL;
-  int uv_status = 0;
   if (!set_readonly_properties(env, self, &opened, argv[3]) ||
       napi_create_string_utf8(env, "PacketSocket", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
-      napi_async_init(env, NULL, resource_name, &socket_state->async_context) != napi_ok ||
-      napi_create_reference(env, self, 0, &socket_state->self) != napi_ok ||
+      napi_async_init(env, NULL, resource_name, &socket_state->base.async_context) != napi_ok ||
+      napi_create_reference(env, self, 0, &socket_state->base.self) != napi_ok ||
       napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    close_socket(socket_state);
+    close_socket(&socket_state->base);
     throw_last_napi_error(env, "constructor");
     return NULL;
   }
-  uv_status = uv_poll_init(loop, &socket_state->poll, socket_state->fd);
-  if (uv_status == 0) {
-    socket_state->poll_initialized = true;
-    if (napi_add_async_cleanup_hook(env, on_environment_teardown, socket_state, &socket_state->teardown_hook) !=
-        napi_ok) {
-      socket_state->teardown_hook = NULL;
-      close_socket(socket_state);
-      throw_last_napi_error(env, "napi_add_async_cleanup_hook");
-      return NULL;
-    }
-    uv_status = uv_poll_start(&socket_state->poll, UV_READABLE, on_readable);
-  }
-  if (uv_status != 0) {
-    close_socket(socket_state);
-    throw_errno(env, ifname, "uv_poll_start", -uv_status);
-    return NULL;
-  }
-  set_self_strength(socket_state, 1);
+  if (!start_poll(env, &socket_state->base, loop, ifname)) return NULL;
   return self;
 }
 

@@ -11,6 +11,9 @@
  * cleanup hook, finalizer) follows packet_socket.c.
  */
 #define _GNU_SOURCE
+#define ADDON_NAME "udp socket"
+#include "addon_common.h"
+
 #include <node_api.h>
 #include <uv.h>
 
@@ -53,8 +56,6 @@
  * clients, small enough that an overloaded server drops instead of answering queries its clients gave up on. */
 #define RECEIVE_BUFFER_BYTES (1024 * 1024)
 #define SEND_BUFFER_BYTES (1024 * 1024)
-#define NETNS_DIR "/var/run/netns/"
-#define CALLBACK_PROPERTY "_onEvent"
 
 /* One message of a send batch: datagrams of the queue with the same destination and length. */
 typedef struct {
@@ -75,22 +76,11 @@ typedef struct {
 } SendPlan;
 
 typedef struct {
-  napi_env env;
-  int fd;
+  /* fd, poll handle, self reference, async context: see addon_common.h. First, so a UdpSocket * is an
+   * AddonSocket *. */
+  AddonSocket base;
   /* "10.0.0.1 port 53", for messages. */
   char where[64];
-
-  uv_poll_t poll;
-  napi_async_cleanup_hook_handle teardown_hook;
-  bool poll_initialized;
-  bool poll_closing;
-  bool poll_closed;
-  bool finalized;
-
-  /* Strong while open and ref'd (keeps the socket alive like a libuv handle keeps its owner), weak otherwise. */
-  napi_ref self;
-  uint32_t self_strength;
-  napi_async_context async_context;
 
   /* The four shared ArrayBuffers, held strongly until finalization so their memory outlives any wakeup. */
   napi_ref rx_ref;
@@ -123,67 +113,7 @@ typedef struct {
   SendPlan plan;
 } UdpSocket;
 
-typedef struct {
-  const char *step;
-  int err;
-} OpenFailure;
-
-/* ---------- error helpers ---------- */
-
-static void throw_last_napi_error(napi_env env, const char *what) {
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
-  const napi_extended_error_info *info = NULL;
-  char message[256];
-  const char *detail = "unknown N-API failure";
-  if (napi_get_last_error_info(env, &info) == napi_ok && info != NULL && info->error_message != NULL) {
-    detail = info->error_message;
-  }
-  snprintf(message, sizeof message, "udp socket: %s: %s", what, detail);
-  napi_throw_error(env, NULL, message);
-}
-
-#define NAPI_CALL(env, call, what)          \
-  do {                                      \
-    if ((call) != napi_ok) {                \
-      throw_last_napi_error((env), (what)); \
-      return NULL;                          \
-    }                                       \
-  } while (0)
-
-static napi_value make_errno_error(napi_env env, const char *where, const char *step, int err) {
-  char message[512];
-  if (err != 0) {
-    snprintf(message, sizeof message, "udp socket on %s: %s: %s", where, step, strerror(err));
-  } else {
-    snprintf(message, sizeof message, "udp socket on %s: %s", where, step);
-  }
-  const char *code_text = err != 0 ? strerrorname_np(err) : NULL;
-  napi_value code = NULL;
-  napi_value text = NULL;
-  napi_value error = NULL;
-  if (code_text != NULL && napi_create_string_utf8(env, code_text, NAPI_AUTO_LENGTH, &code) != napi_ok) return NULL;
-  if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text) != napi_ok) return NULL;
-  if (napi_create_error(env, code, text, &error) != napi_ok) return NULL;
-  napi_value syscall = NULL;
-  if (napi_create_string_utf8(env, step, NAPI_AUTO_LENGTH, &syscall) == napi_ok) {
-    (void)napi_set_named_property(env, error, "syscall", syscall);
-  }
-  return error;
-}
-
-static void throw_errno(napi_env env, const char *where, const char *step, int err) {
-  napi_value error = make_errno_error(env, where, step, err);
-  if (error == NULL || napi_throw(env, error) != napi_ok) throw_last_napi_error(env, step);
-}
-
 /* ---------- opening (runs inside the target network namespace when one is given) ---------- */
-
-static bool fail(OpenFailure *failure, const char *step, int err) {
-  failure->step = step;
-  failure->err = err;
-  return false;
-}
 
 /* SO_*BUFFORCE ignores rmem_max/wmem_max but needs CAP_NET_ADMIN; without it the plain option gets what the sysctl
  * allows. Neither is needed for correctness. */
@@ -228,71 +158,20 @@ static bool open_bound_socket(const struct sockaddr_in *address, int *fd_out, ui
 
 static bool open_in_namespace(const char *netns, const struct sockaddr_in *address, int *fd_out, uint16_t *port_out,
                               bool *gso_out, OpenFailure *failure) {
-  /* thread-self, not self: setns() switches only the calling thread. */
-  int original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (original < 0) return fail(failure, "open /proc/thread-self/ns/net", errno);
-  char path[sizeof NETNS_DIR + NAME_MAX];
-  snprintf(path, sizeof path, "%s%s", NETNS_DIR, netns);
-  int target = open(path, O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
-    int err = errno;
-    close(original);
-    return fail(failure, "open netns", err);
-  }
-  if (setns(target, CLONE_NEWNET) < 0) {
-    int err = errno;
-    close(target);
-    close(original);
-    return fail(failure, "setns", err);
-  }
+  NetnsSwitch saved;
+  if (!enter_netns(netns, &saved, failure)) return false;
   bool opened = open_bound_socket(address, fd_out, port_out, gso_out, failure);
-  if (setns(original, CLONE_NEWNET) < 0) {
-    /* Continuing would run the rest of the process in the wrong namespace. */
-    fprintf(stderr, "lxc-dhcpd udp socket: cannot return to the original network namespace after opening a socket "
-                    "in netns %s: %s; aborting\n", netns, strerror(errno));
-    abort();
-  }
-  close(target);
-  close(original);
+  leave_netns(&saved, netns, "a socket");
   return opened;
 }
 
 /* ---------- lifecycle ---------- */
 
-static void on_poll_closed(uv_handle_t *handle) {
-  UdpSocket *socket_state = handle->data;
-  socket_state->poll_closed = true;
-  if (socket_state->teardown_hook != NULL) {
-    napi_remove_async_cleanup_hook(socket_state->teardown_hook);
-    socket_state->teardown_hook = NULL;
-  }
-  if (socket_state->finalized) free(socket_state);
-}
+static void free_socket_state(AddonSocket *base) { free(base); }
 
-static void set_self_strength(UdpSocket *socket_state, uint32_t wanted) {
-  if (socket_state->self == NULL || socket_state->self_strength == wanted) return;
-  uint32_t count = 0;
-  napi_status status = wanted > socket_state->self_strength
-                           ? napi_reference_ref(socket_state->env, socket_state->self, &count)
-                           : napi_reference_unref(socket_state->env, socket_state->self, &count);
-  if (status == napi_ok) socket_state->self_strength = count;
-}
-
-static void close_socket(UdpSocket *socket_state) {
-  if (socket_state->fd < 0) return;
-  if (socket_state->poll_initialized && !socket_state->poll_closing) {
-    socket_state->poll_closing = true;
-    uv_close((uv_handle_t *)&socket_state->poll, on_poll_closed);
-  }
-  close(socket_state->fd);
-  socket_state->fd = -1;
-  set_self_strength(socket_state, 0);
-}
-
-/* Node unloads the addon after the environment's cleanup hooks; this one makes it wait for on_poll_closed. */
-static void on_environment_teardown(napi_async_cleanup_hook_handle handle, void *arg) {
-  (void)handle;
-  close_socket(arg);
+static void close_socket(AddonSocket *base) {
+  if (base->fd < 0) return;
+  close_base(base);
 }
 
 static void delete_ref(napi_env env, napi_ref *ref) {
@@ -304,9 +183,7 @@ static void delete_ref(napi_env env, napi_ref *ref) {
 static void finalize_socket(napi_env env, void *data, void *hint) {
   (void)hint;
   UdpSocket *socket_state = data;
-  close_socket(socket_state);
-  socket_state->finalized = true;
-  delete_ref(env, &socket_state->self);
+  close_socket(&socket_state->base);
   delete_ref(env, &socket_state->rx_ref);
   delete_ref(env, &socket_state->rx_meta_ref);
   delete_ref(env, &socket_state->tx_ref);
@@ -315,16 +192,10 @@ static void finalize_socket(napi_env env, void *data, void *hint) {
   socket_state->rx_meta = NULL;
   socket_state->tx = NULL;
   socket_state->tx_meta = NULL;
-  if (socket_state->async_context != NULL) {
-    napi_async_destroy(env, socket_state->async_context);
-    socket_state->async_context = NULL;
-  }
-  if (!socket_state->poll_initialized || socket_state->poll_closed) free(socket_state);
+  if (finalize_base(env, &socket_state->base)) free_socket_state(&socket_state->base);
 }
 
 /* ---------- receiving ---------- */
-
-static void on_readable(uv_poll_t *handle, int status, int events);
 
 static void note_kernel_drops(UdpSocket *socket_state, struct msghdr *header) {
   for (struct cmsghdr *c = CMSG_FIRSTHDR(header); c != NULL; c = CMSG_NXTHDR(header, c)) {
@@ -362,7 +233,7 @@ static ReceiveResult receive_wakeup(UdpSocket *socket_state) {
       header->msg_controllen = sizeof socket_state->rx_control[i];
       header->msg_flags = 0;
     }
-    int count = recvmmsg(socket_state->fd, socket_state->rx_msgs, wanted, MSG_DONTWAIT, NULL);
+    int count = recvmmsg(socket_state->base.fd, socket_state->rx_msgs, wanted, MSG_DONTWAIT, NULL);
     if (count < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -401,96 +272,42 @@ static ReceiveResult receive_wakeup(UdpSocket *socket_state) {
   return result;
 }
 
-/* Calls onEvent(error, count) on the JS object; an exception it throws goes to process 'uncaughtException'. */
-static void call_on_event(UdpSocket *socket_state, napi_value self, size_t argc, napi_value *argv) {
-  napi_env env = socket_state->env;
-  napi_value callback = NULL;
-  napi_value ignored = NULL;
-  if (napi_get_named_property(env, self, CALLBACK_PROPERTY, &callback) != napi_ok) return;
-  napi_status status = napi_make_callback(env, socket_state->async_context, self, callback, argc, argv, &ignored);
-  if (status == napi_ok) return;
-  bool pending = false;
-  napi_value exception = NULL;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
-      napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
-    napi_fatal_exception(env, exception);
-  }
-}
-
 static void deliver_datagrams(UdpSocket *socket_state, napi_value self, uint32_t count) {
   napi_value argv[2];
-  if (napi_get_null(socket_state->env, &argv[0]) != napi_ok) return;
-  if (napi_create_uint32(socket_state->env, count, &argv[1]) != napi_ok) return;
-  call_on_event(socket_state, self, 2, argv);
-}
-
-static void deliver_error(UdpSocket *socket_state, napi_value self, const char *step, int err) {
-  napi_value argv[1];
-  argv[0] = make_errno_error(socket_state->env, socket_state->where, step, err);
-  if (argv[0] != NULL) call_on_event(socket_state, self, 1, argv);
-}
-
-/* libuv reports POLLERR as UV_EBADF and stops the handle; a pending socket error is read (and cleared) with SO_ERROR,
- * reported, and the poll restarted. */
-static void handle_poll_error(UdpSocket *socket_state, napi_value self, int status) {
-  int socket_error = 0;
-  socklen_t length = sizeof socket_error;
-  if (getsockopt(socket_state->fd, SOL_SOCKET, SO_ERROR, &socket_error, &length) < 0 || socket_error == 0) {
-    uv_poll_stop(&socket_state->poll);
-    if (self != NULL) deliver_error(socket_state, self, "poll", -status);
-    return;
-  }
-  int restarted = uv_poll_start(&socket_state->poll, UV_READABLE, on_readable);
-  if (self != NULL) deliver_error(socket_state, self, "socket error", socket_error);
-  if (restarted != 0 && self != NULL && socket_state->fd >= 0) {
-    deliver_error(socket_state, self, "uv_poll_start", -restarted);
-  }
+  if (napi_get_null(socket_state->base.env, &argv[0]) != napi_ok) return;
+  if (napi_create_uint32(socket_state->base.env, count, &argv[1]) != napi_ok) return;
+  /* onEvent(error, count) */
+  call_on_event(&socket_state->base, self, 2, argv);
 }
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   UdpSocket *socket_state = handle->data;
-  if (socket_state->fd < 0 || socket_state->rx == NULL) return;
-  napi_env env = socket_state->env;
+  if (socket_state->base.fd < 0 || socket_state->rx == NULL) return;
+  napi_env env = socket_state->base.env;
   napi_handle_scope scope = NULL;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
 
   napi_value self = NULL;
-  if (socket_state->self != NULL && napi_get_reference_value(env, socket_state->self, &self) != napi_ok) self = NULL;
+  if (socket_state->base.self != NULL && napi_get_reference_value(env, socket_state->base.self, &self) != napi_ok) {
+    self = NULL;
+  }
 
   if (status < 0) {
-    handle_poll_error(socket_state, self, status);
+    handle_poll_error(&socket_state->base, socket_state->where, self, status);
   } else {
     ReceiveResult received = receive_wakeup(socket_state);
     /* self is NULL when the JS object was collected and its finalizer has not run yet: the datagrams are dropped. */
     if (self != NULL && received.datagrams > 0) deliver_datagrams(socket_state, self, received.datagrams);
-    if (self != NULL && received.err != 0 && socket_state->fd >= 0) {
-      deliver_error(socket_state, self, "recvmmsg", received.err);
+    if (self != NULL && received.err != 0 && socket_state->base.fd >= 0) {
+      deliver_error(&socket_state->base, socket_state->where, self, "recvmmsg", received.err);
     }
   }
-  bool pending = false;
-  napi_value exception = NULL;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
-      napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
-    napi_fatal_exception(env, exception);
-  }
+  raise_pending_exception(env);
   napi_close_handle_scope(env, scope);
 }
 
 /* ---------- argument helpers ---------- */
-
-static bool get_string(napi_env env, napi_value value, char *out, size_t capacity, size_t *length) {
-  napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_string) return false;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, length) != napi_ok) return false;
-  if (*length == 0 || *length >= capacity) return false;
-  return napi_get_value_string_utf8(env, value, out, capacity, length) == napi_ok;
-}
-
-static bool is_nullish(napi_env env, napi_value value) {
-  napi_valuetype type;
-  return napi_typeof(env, value, &type) == napi_ok && (type == napi_undefined || type == napi_null);
-}
 
 /* An integer in [0, max] given as a JS number. */
 static bool get_bounded_uint(napi_env env, napi_value value, double max, uint32_t *out) {
@@ -519,7 +336,7 @@ static UdpSocket *unwrap_this(napi_env env, napi_callback_info info, size_t *arg
 }
 
 static bool require_open(napi_env env, UdpSocket *socket_state, const char *method) {
-  if (socket_state->fd >= 0 && socket_state->tx != NULL) return true;
+  if (socket_state->base.fd >= 0 && socket_state->tx != NULL) return true;
   char message[160];
   snprintf(message, sizeof message, "udp socket on %s: %s: socket is closed", socket_state->where, method);
   napi_throw_error(env, "ERR_SOCKET_CLOSED", message);
@@ -532,8 +349,6 @@ static void fill_destination(struct sockaddr_in *destination, uint32_t address, 
   destination->sin_addr.s_addr = htonl(address);
   destination->sin_port = htons((uint16_t)port);
 }
-
-static bool is_queue_full(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS; }
 
 /* ---------- methods ---------- */
 
@@ -595,7 +410,7 @@ static uint32_t send_group_singly(UdpSocket *socket_state, const SendGroup *grou
     const uint32_t *meta = socket_state->tx_meta + (size_t)i * META_WORDS;
     ssize_t result;
     do {
-      result = sendto(socket_state->fd, socket_state->tx + meta[0], meta[1], MSG_DONTWAIT,
+      result = sendto(socket_state->base.fd, socket_state->tx + meta[0], meta[1], MSG_DONTWAIT,
                       (struct sockaddr *)&destination, sizeof destination);
     } while (result < 0 && errno == EINTR);
     if (result >= 0) {
@@ -679,7 +494,7 @@ static napi_value method_send_queued(napi_env env, napi_callback_info info) {
         memcpy(CMSG_DATA(c), &segment, sizeof segment);
       }
     }
-    int count = sendmmsg(socket_state->fd, msgs, batch, MSG_DONTWAIT);
+    int count = sendmmsg(socket_state->base.fd, msgs, batch, MSG_DONTWAIT);
     if (count < 0) {
       if (errno == EINTR) continue;
       const SendGroup *failed = &plan->groups[done];
@@ -741,7 +556,8 @@ static napi_value method_send(napi_env env, napi_callback_info info) {
   fill_destination(&destination, address, port);
   ssize_t result;
   do {
-    result = sendto(socket_state->fd, data, length, MSG_DONTWAIT, (struct sockaddr *)&destination, sizeof destination);
+    result = sendto(socket_state->base.fd, data, length, MSG_DONTWAIT, (struct sockaddr *)&destination,
+                    sizeof destination);
   } while (result < 0 && errno == EINTR);
   bool ok = result >= 0;
   if (ok) {
@@ -755,12 +571,6 @@ static napi_value method_send(napi_env env, napi_callback_info info) {
   napi_value value = NULL;
   NAPI_CALL(env, napi_get_boolean(env, ok, &value), "send");
   return value;
-}
-
-static bool set_number(napi_env env, napi_value object, const char *name, double value) {
-  napi_value number = NULL;
-  return napi_create_double(env, value, &number) == napi_ok &&
-         napi_set_named_property(env, object, name, number) == napi_ok;
 }
 
 static napi_value method_stats(napi_env env, napi_callback_info info) {
@@ -795,10 +605,7 @@ static napi_value method_ref(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   UdpSocket *socket_state = unwrap_this(env, info, &argc, NULL, "ref");
   if (socket_state == NULL) return NULL;
-  if (socket_state->fd >= 0 && socket_state->poll_initialized && !socket_state->poll_closing) {
-    uv_ref((uv_handle_t *)&socket_state->poll);
-    set_self_strength(socket_state, 1);
-  }
+  set_ref(&socket_state->base, true);
   return NULL;
 }
 
@@ -806,10 +613,7 @@ static napi_value method_unref(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   UdpSocket *socket_state = unwrap_this(env, info, &argc, NULL, "unref");
   if (socket_state == NULL) return NULL;
-  if (socket_state->fd >= 0 && socket_state->poll_initialized && !socket_state->poll_closing) {
-    uv_unref((uv_handle_t *)&socket_state->poll);
-    set_self_strength(socket_state, 0);
-  }
+  set_ref(&socket_state->base, false);
   return NULL;
 }
 
@@ -817,15 +621,11 @@ static napi_value method_close(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   UdpSocket *socket_state = unwrap_this(env, info, &argc, NULL, "close");
   if (socket_state == NULL) return NULL;
-  close_socket(socket_state);
+  close_socket(&socket_state->base);
   return NULL;
 }
 
 /* ---------- constructor ---------- */
-
-static bool valid_netns_name(const char *name) {
-  return strchr(name, '/') == NULL && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
-}
 
 /* A new ArrayBuffer of `bytes`, referenced strongly from C, and its data pointer. */
 static bool create_shared_buffer(napi_env env, size_t bytes, void **data, napi_value *value, napi_ref *ref) {
@@ -942,11 +742,11 @@ static napi_value construct(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "udp socket: out of memory");
     return NULL;
   }
-  socket_state->env = env;
-  socket_state->fd = fd;
+  socket_state->base.env = env;
+  socket_state->base.fd = fd;
   socket_state->gso = gso;
   snprintf(socket_state->where, sizeof socket_state->where, "%s port %u", address_text, bound_port);
-  socket_state->poll.data = socket_state;
+  socket_state->base.poll.data = socket_state;
 
   if (napi_wrap(env, self, socket_state, finalize_socket, NULL, NULL) != napi_ok) {
     close(fd);
@@ -959,31 +759,14 @@ static napi_value construct(napi_env env, napi_callback_info info) {
   uv_loop_t *loop = NULL;
   if (!set_properties(env, self, socket_state, bound_port, argv[3]) ||
       napi_create_string_utf8(env, "UdpSocket", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
-      napi_async_init(env, NULL, resource_name, &socket_state->async_context) != napi_ok ||
-      napi_create_reference(env, self, 0, &socket_state->self) != napi_ok ||
+      napi_async_init(env, NULL, resource_name, &socket_state->base.async_context) != napi_ok ||
+      napi_create_reference(env, self, 0, &socket_state->base.self) != napi_ok ||
       napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    close_socket(socket_state);
+    close_socket(&socket_state->base);
     throw_last_napi_error(env, "constructor");
     return NULL;
   }
-  int uv_status = uv_poll_init(loop, &socket_state->poll, socket_state->fd);
-  if (uv_status == 0) {
-    socket_state->poll_initialized = true;
-    if (napi_add_async_cleanup_hook(env, on_environment_teardown, socket_state, &socket_state->teardown_hook) !=
-        napi_ok) {
-      socket_state->teardown_hook = NULL;
-      close_socket(socket_state);
-      throw_last_napi_error(env, "napi_add_async_cleanup_hook");
-      return NULL;
-    }
-    uv_status = uv_poll_start(&socket_state->poll, UV_READABLE, on_readable);
-  }
-  if (uv_status != 0) {
-    close_socket(socket_state);
-    throw_errno(env, where, "uv_poll_start", -uv_status);
-    return NULL;
-  }
-  set_self_strength(socket_state, 1);
+  if (!start_poll(env, &socket_state->base, loop, where)) return NULL;
   return self;
 }
 
