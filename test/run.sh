@@ -20,7 +20,7 @@ fi
 # The addons are rebuilt when one is missing or older than its C source or binding.gyp (a checkout with an old build/).
 for target in packet_socket udp_socket; do
   built="build/Release/$target.node"
-  if [ ! -f "$built" ] || [ "src/wire/addon/$target.c" -nt "$built" ] || [ binding.gyp -nt "$built" ]; then
+  if [ ! -f "$built" ] || [ "src/wire/addon/$target.c" -nt "$built" ] || [ src/wire/addon/addon_common.h -nt "$built" ] || [ binding.gyp -nt "$built" ]; then
     npm run --silent install
     break
   fi
