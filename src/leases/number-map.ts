@@ -32,61 +32,30 @@ export class NumberMap {
   /** undefined for a key never set, and for anything that is not a valid key (negative, NaN). */
   get(key: number): number | undefined {
     if (!(key >= 0)) return undefined;
-    const cells = this.cells;
-    const cell = key + 1;
-    for (let index = this.home(key); ; index = this.next(index)) {
-      const found = cells[index] as number;
-      if (found === cell) return this.values[index];
-      if (found === EMPTY) return undefined;
-    }
+    const index = this.find(key);
+    return this.cells[index] === EMPTY ? undefined : this.values[index];
   }
 
   /** `key`: an integer in [0, 2^53 - 1); `value`: an int32. */
   set(key: number, value: number): void {
-    if (!(key >= 0 && Number.isSafeInteger(key + 1))) throw new RangeError(`NumberMap key ${key} is not an integer in [0, 2^53 - 1)`);
-    const cells = this.cells;
-    const cell = key + 1;
-    let index = this.home(key);
-    for (; ; index = this.next(index)) {
-      const found = cells[index] as number;
-      if (found === cell) {
-        this.values[index] = value;
-        return;
-      }
-      if (found === EMPTY) break;
-    }
-    cells[index] = cell;
-    this.values[index] = value;
-    if (++this.entries > cells.length * MAX_LOAD) this.resize(Math.ceil(cells.length * 1.5));
+    const index = this.find(NumberMap.checked(key));
+    if (this.cells[index] === EMPTY) this.insertAt(index, key, value);
+    else this.values[index] = value;
   }
 
   /** Sets `key` to `value` unless it is there already; returns its existing value, else undefined. */
   setIfAbsent(key: number, value: number): number | undefined {
-    if (!(key >= 0 && Number.isSafeInteger(key + 1))) throw new RangeError(`NumberMap key ${key} is not an integer in [0, 2^53 - 1)`);
-    const cells = this.cells;
-    const cell = key + 1;
-    let index = this.home(key);
-    for (; ; index = this.next(index)) {
-      const found = cells[index] as number;
-      if (found === cell) return this.values[index];
-      if (found === EMPTY) break;
-    }
-    cells[index] = cell;
-    this.values[index] = value;
-    if (++this.entries > cells.length * MAX_LOAD) this.resize(Math.ceil(cells.length * 1.5));
+    const index = this.find(NumberMap.checked(key));
+    if (this.cells[index] !== EMPTY) return this.values[index];
+    this.insertAt(index, key, value);
     return undefined;
   }
 
   delete(key: number): boolean {
     if (!(key >= 0)) return false;
     const cells = this.cells;
-    const cell = key + 1;
-    let index = this.home(key);
-    for (; ; index = this.next(index)) {
-      const found = cells[index] as number;
-      if (found === cell) break;
-      if (found === EMPTY) return false;
-    }
+    const index = this.find(key);
+    if (cells[index] === EMPTY) return false;
     // Backward-shift: pull later members of the probe run into the hole when the hole lies on their way home.
     let hole = index;
     for (let next = this.next(hole); ; next = this.next(next)) {
@@ -103,6 +72,28 @@ export class NumberMap {
     cells[hole] = EMPTY;
     this.entries--;
     return true;
+  }
+
+  private static checked(key: number): number {
+    if (!(key >= 0 && Number.isSafeInteger(key + 1))) throw new RangeError(`NumberMap key ${key} is not an integer in [0, 2^53 - 1)`);
+    return key;
+  }
+
+  /** The cell holding `key`, or the empty cell that ends its probe run (where it would go). */
+  private find(key: number): number {
+    const cells = this.cells;
+    const cell = key + 1;
+    let index = this.home(key);
+    for (let found = cells[index] as number; found !== cell && found !== EMPTY; found = cells[index] as number) {
+      index = this.next(index);
+    }
+    return index;
+  }
+
+  private insertAt(index: number, key: number, value: number): void {
+    this.cells[index] = key + 1;
+    this.values[index] = value;
+    if (++this.entries > this.cells.length * MAX_LOAD) this.resize(Math.ceil(this.cells.length * 1.5));
   }
 
   private next(index: number): number {
