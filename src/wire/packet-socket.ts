@@ -2,7 +2,7 @@
  * An AF_PACKET socket bound to one interface: filtered Ethernet frames in, whole Ethernet frames out.
  * Thin wrapper over the C addon in src/wire/addon/packet_socket.c; see docs/wire.md.
  */
-import { createRequire } from 'node:module';
+import { asError, errorReporter, loadAddon } from './addon-js.ts';
 
 /** pktType: 0 host, 1 broadcast, 2 multicast, 3 otherhost, 4 outgoing (sll_pkttype). */
 export interface ReceivedFrame {
@@ -50,15 +50,6 @@ interface NativeAddon {
   PacketSocketHandle: new (ifname: string, filter: Buffer, netns: string | undefined, onEvent: NativeEvent) => NativeHandle;
 }
 
-const ADDON_PATH = '../../build/Release/packet_socket.node';
-let addon: NativeAddon | undefined;
-
-/** Loaded on first use so that importing this module (e.g. for types) works before the addon is built. */
-function loadAddon(): NativeAddon {
-  addon ??= createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
-  return addon;
-}
-
 /** Splits one wakeup's packed frames into views on the shared buffer (no copies). */
 export function unpackFrames(data: Buffer, meta: Uint32Array): ReceivedFrame[] {
   const frames: ReceivedFrame[] = new Array<ReceivedFrame>(meta.length >>> 1);
@@ -69,10 +60,6 @@ export function unpackFrames(data: Buffer, meta: Uint32Array): ReceivedFrame[] {
     offset += length;
   }
   return frames;
-}
-
-function asError(thrown: unknown): Error {
-  return thrown instanceof Error ? thrown : new Error(String(thrown));
 }
 
 export class PacketSocket {
@@ -97,17 +84,7 @@ export class PacketSocket {
     if (onError !== undefined && typeof onError !== 'function') {
       throw new TypeError('PacketSocket.open: onError must be a function when given');
     }
-    const report = (err: Error): void => {
-      if (!onError) {
-        console.error(`packet socket on ${ifname}:`, err);
-        return;
-      }
-      try {
-        onError(err);
-      } catch (thrown) {
-        console.error(`packet socket on ${ifname}: onError threw while reporting`, err, asError(thrown));
-      }
-    };
+    const report = errorReporter(`packet socket on ${ifname}`, onError);
     // Nothing thrown here may escape into the addon: it would become an uncaught exception.
     const onEvent: NativeEvent = (error, data, meta) => {
       if (error) {
@@ -121,7 +98,7 @@ export class PacketSocket {
         report(asError(thrown));
       }
     };
-    const { PacketSocketHandle } = loadAddon();
+    const { PacketSocketHandle } = loadAddon<NativeAddon>('packet_socket');
     return new PacketSocket(ifname, new PacketSocketHandle(ifname, filter, netns, onEvent));
   }
 

@@ -3,7 +3,7 @@
  * recvmmsg and hands them to JS in one call; answers written into a shared send area go out with one sendmmsg.
  * Thin wrapper over the C addon in src/wire/addon/udp_socket.c; see docs/wire.md.
  */
-import { createRequire } from 'node:module';
+import { asError, errorReporter, loadAddon } from './addon-js.ts';
 
 export interface UdpSocketOptions {
   /** IPv4 address to bind, dotted. */
@@ -131,19 +131,6 @@ interface NativeAddon {
   UdpSocketHandle: new (address: string, port: number, netns: string | undefined, onEvent: NativeEvent) => NativeHandle;
 }
 
-const ADDON_PATH = '../../build/Release/udp_socket.node';
-let addon: NativeAddon | undefined;
-
-/** Loaded on first use so that importing this module (e.g. for types) works before the addon is built. */
-function loadAddon(): NativeAddon {
-  addon ??= createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
-  return addon;
-}
-
-function asError(thrown: unknown): Error {
-  return thrown instanceof Error ? thrown : new Error(String(thrown));
-}
-
 export class UdpSocket {
   /** The bound port (the kernel's choice when opened with port 0). */
   readonly port: number;
@@ -172,17 +159,7 @@ export class UdpSocket {
     if (onError !== undefined && typeof onError !== 'function') {
       throw new TypeError('UdpSocket.open: onError must be a function when given');
     }
-    const report = (err: Error): void => {
-      if (!onError) {
-        console.error(`udp socket on ${address}:`, err);
-        return;
-      }
-      try {
-        onError(err);
-      } catch (thrown) {
-        console.error(`udp socket on ${address}: onError threw while reporting`, err, asError(thrown));
-      }
-    };
+    const report = errorReporter(`udp socket on ${address}`, onError);
     let batch: ReceivedDatagrams | null = null;
     // Nothing thrown here may escape into the addon: it would become an uncaught exception.
     const onEvent: NativeEvent = (error, count) => {
@@ -198,7 +175,7 @@ export class UdpSocket {
         report(asError(thrown));
       }
     };
-    const { UdpSocketHandle } = loadAddon();
+    const { UdpSocketHandle } = loadAddon<NativeAddon>('udp_socket');
     const handle = new UdpSocketHandle(address, port, netns, onEvent);
     batch = new ReceivedDatagrams(Buffer.from(handle.receiveArea), new Uint32Array(handle.receiveMeta));
     return new UdpSocket(address, handle);
