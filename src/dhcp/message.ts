@@ -186,6 +186,8 @@ function writeOption(out: Buffer, offset: number, code: number, value: Buffer): 
 }
 
 const DEFAULT_ESSENTIAL = new Set<number>([Option.MessageType, Option.ServerIdentifier, Option.LeaseTime]);
+/** Essential options are placed (and given room) first. */
+const ESSENTIAL_FIRST = [true, false] as const;
 const NOT_SERIALIZED = (code: number): boolean => code === Option.Pad || code === Option.End || code === Option.OptionOverload;
 
 /**
@@ -202,7 +204,7 @@ export function serializeDhcpMessage(message: DhcpMessage, opts: SerializeOption
   const optionsStart = BOOTP_HEADER_LENGTH + 4;
   const optionsRoom = maxLength - 1;
   let length = optionsStart;
-  for (const wantEssential of [true, false]) {
+  for (const wantEssential of ESSENTIAL_FIRST) {
     for (const [code, value] of message.options.entries()) {
       if (NOT_SERIALIZED(code) || essential.has(code) !== wantEssential) continue;
       const bytes = encodedOptionLength(value.length);
@@ -233,7 +235,7 @@ export function serializeDhcpMessage(message: DhcpMessage, opts: SerializeOption
   const optionsEnd = base + optionsRoom;
   let offset = base + optionsStart;
   const omitted: number[] = [];
-  for (const wantEssential of [true, false]) {
+  for (const wantEssential of ESSENTIAL_FIRST) {
     for (const [code, value] of message.options.entries()) {
       if (NOT_SERIALIZED(code) || essential.has(code) !== wantEssential) continue;
       if (offset + encodedOptionLength(value.length) > optionsEnd) omitted.push(code);
