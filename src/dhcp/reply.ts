@@ -155,6 +155,29 @@ export const echoRelayAgentInfo: OptionFiller = (ctx) => {
   if (info && ctx.request.giaddr !== 0) ctx.reply.options.set(Option.RelayAgentInformation, info);
 };
 
+/**
+ * Sent whether asked for or not: the message itself (53, 54, 56), the lease (51, 58, 59, 1, 3: a container without
+ * its mask or default route is broken even if its client forgot to ask), and echoes the RFCs require (61, 80, 82).
+ */
+const SENT_UNASKED = new Uint8Array(256);
+for (const code of [
+  Option.MessageType, Option.ServerIdentifier, Option.Message, Option.LeaseTime, Option.RenewalTime, Option.RebindingTime,
+  Option.SubnetMask, Option.Router, Option.ClientIdentifier, Option.RapidCommit, Option.RelayAgentInformation,
+]) SENT_UNASKED[code] = 1;
+
+/**
+ * RFC 2132 §9.8: a client that lists the options it wants (55) gets those, not every option we could give; the others
+ * are left out, as dnsmasq and Kea do. A client that sends no list gets everything configured. Runs after the fillers
+ * that set options.
+ */
+export const honourRequestList: OptionFiller = (ctx) => {
+  const wanted = ctx.request.options.get(Option.ParameterRequestList);
+  if (wanted === undefined || wanted.length === 0) return;
+  for (const code of ctx.reply.options.codes()) {
+    if (SENT_UNASKED[code] === 0 && wanted.indexOf(code) === -1) ctx.reply.options.delete(code);
+  }
+};
+
 export const DEFAULT_FILLERS: readonly OptionFiller[] = [
   fillIdentity,
   fillLeaseTimes,
@@ -166,6 +189,7 @@ export const DEFAULT_FILLERS: readonly OptionFiller[] = [
   fillNakMessage,
   echoClientId,
   echoRelayAgentInfo,
+  honourRequestList,
 ];
 
 /** Options whose absence would make the reply wrong rather than merely less useful. */
