@@ -298,12 +298,16 @@ export class LeaseStore {
     });
   }
 
-  /** Folds a WAL over checkpointBytes back into the database, with FULL syncing around it, and truncates it. */
+  /**
+   * Folds a WAL over checkpointBytes back into the database, with FULL syncing around it. RESTART, not TRUNCATE: the
+   * next transactions overwrite the WAL from its start, and an fdatasync of overwritten blocks needs no journal commit
+   * (about 0.16 ms here against 0.3-0.4 ms for a file that grows again after each truncation).
+   */
   private checkpointIfLarge(): void {
     if (this.walFd === null || this.closed || fstatSync(this.walFd).size < this.checkpointBytes) return;
     this.db.pragma('synchronous = FULL');
     try {
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.pragma('wal_checkpoint(RESTART)');
     } finally {
       this.db.pragma('synchronous = OFF');
     }
