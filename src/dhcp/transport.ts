@@ -25,6 +25,12 @@ import { ESSENTIAL_OPTIONS, replySizeLimit } from './reply.ts';
 import { ROUTINE_DROPS, type Decision, type DhcpServer, type LeaseEvent } from './server.ts';
 
 const PACKET_OUTGOING = 4;
+/**
+ * Replies go out (and bindings are committed) after every this many requests rather than once per wakeup, which can
+ * bring hundreds: a client or relay that receives many replies on one socket (a relay for a whole rack, perfdhcp) then
+ * gets them spread over the time they take to make, not in one burst its receive buffer may not hold.
+ */
+const REPLY_CHUNK = 32;
 
 /** What the transport needs of its packet socket: a PacketSocket on the bridge, unless the options give another. */
 export interface FramePort {
@@ -144,8 +150,12 @@ export class DhcpTransport {
   private onFrames(frames: ReceivedFrame[]): void {
     const server = this.server;
     if (!server) return;
-    const batch: Pending[] = [];
+    let batch: Pending[] = [];
     for (const frame of frames) {
+      if (batch.length === REPLY_CHUNK) {
+        this.deliver(batch);
+        batch = [];
+      }
       if (frame.pktType === PACKET_OUTGOING) continue;
       try {
         const request = this.decode(frame.data);

@@ -1,0 +1,100 @@
+/** DhcpTransport with its packet socket replaced by a port that records what is sent (the real server and store). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MessageType, Option } from '../../../src/dhcp/constants.ts';
+import { emptyMessage, parseDhcpMessage, serializeDhcpMessage } from '../../../src/dhcp/message.ts';
+import { DhcpServer } from '../../../src/dhcp/server.ts';
+import { DhcpTransport, type FramePort } from '../../../src/dhcp/transport.ts';
+import { HostNames } from '../../../src/leases/names.ts';
+import { AddressPool } from '../../../src/leases/pool.ts';
+import { LeaseStore } from '../../../src/leases/store.ts';
+import { LeaseTable } from '../../../src/leases/table.ts';
+import { createLogger, RateLimitedCounter } from '../../../src/log.ts';
+import { parseIPv4 } from '../../../src/net/address.ts';
+import { buildUdpFrame, parseUdpFrame } from '../../../src/wire/frame.ts';
+import type { ReceivedFrame } from '../../../src/wire/packet-socket.ts';
+
+const SERVER_IP = parseIPv4('10.0.0.1') as number;
+const RELAY_IP = parseIPv4('10.0.0.2') as number;
+
+function relayed(client: number, type: MessageType, offered?: number): ReceivedFrame {
+  const m = emptyMessage();
+  m.op = 1;
+  m.xid = client;
+  m.giaddr = RELAY_IP;
+  m.chaddr.writeUInt32BE(0x02aa0000, 0);
+  m.chaddr.writeUInt16BE(client, 4);
+  m.options.setMessageType(type);
+  if (offered !== undefined) {
+    m.options.setIPv4(Option.RequestedIpAddress, offered);
+    m.options.setIPv4(Option.ServerIdentifier, SERVER_IP);
+  }
+  const payload = serializeDhcpMessage(m).data;
+  const data = buildUdpFrame({ srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:00:01', srcIp: RELAY_IP, dstIp: SERVER_IP, srcPort: 67, dstPort: 67, ttl: 64, payload });
+  return { data, pktType: 0 };
+}
+
+function yiaddrOf(frame: Buffer): number {
+  const udp = parseUdpFrame(frame);
+  assert.ok(udp.ok);
+  const msg = parseDhcpMessage(udp.datagram.payload);
+  assert.ok(msg.ok);
+  return msg.message.yiaddr;
+}
+
+test('replies to one wakeup of many requests leave in chunks, not in one burst', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-transport-'));
+  const store = LeaseStore.open(join(dir, 'leases.db'));
+  t.after(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const pool = new AddressPool(parseIPv4('10.0.1.0') as number, parseIPv4('10.0.1.254') as number);
+  const leases = new LeaseTable({ store, pool });
+  leases.load();
+  let deliver: (frames: ReceivedFrame[]) => void = () => undefined;
+  const bursts: Buffer[][] = [];
+  const port: FramePort = {
+    mac: '02:00:00:00:00:01',
+    mtu: 1500,
+    send: (f) => (bursts.push([f]), true),
+    sendMany: (fs) => (bursts.push([...fs]), fs.length),
+    close: () => undefined,
+  };
+  const transport = new DhcpTransport({
+    bridge: 'none',
+    serverIp: SERVER_IP,
+    commit: (done) => void leases.commitThen(done),
+    drops: new RateLimitedCounter(),
+    log: createLogger('warn'),
+    openPort: (onFrames) => ((deliver = onFrames), port),
+  });
+  t.after(() => transport.close());
+  transport.attach(new DhcpServer({
+    names: new HostNames(),
+    network: { serverIp: SERVER_IP, prefixLength: 8, routers: [SERVER_IP], dnsServers: [SERVER_IP], domain: 'lxc', mtu: 1500 },
+    leaseSeconds: 3600,
+    rapidCommit: true,
+    offerHoldMs: 60_000,
+    declineQuarantineMs: 600_000,
+    leases,
+    pool,
+    reservations: [],
+    prober: null,
+    readyTarget: 0,
+    readyFreshMs: 60_000,
+    now: Date.now,
+  }));
+
+  const clients = Array.from({ length: 100 }, (_, i) => i + 1);
+  deliver(clients.map((c) => relayed(c, MessageType.Discover)));
+  assert.deepEqual(bursts.map((b) => b.length), [32, 32, 32, 4]);
+  const offers = bursts.flat();
+  bursts.length = 0;
+  deliver(clients.map((c, i) => relayed(c, MessageType.Request, yiaddrOf(offers[i] as Buffer))));
+  assert.deepEqual(bursts.map((b) => b.length), [32, 32, 32, 4], 'ACKs, each chunk after its own commit');
+  assert.equal(leases.activeCount, 100);
+});
