@@ -84,6 +84,10 @@ export async function runPerfdhcp(topology: Topology, ns: string, serverIp: stri
     // after the last DISCOVER, wait up to 1 s (perfdhcp's drop time) for the answers still on their way; without it
     // the replies to the last requests of a run count as lost, which penalises servers that delay OFFERs
     '-W', String(opts.exitWaitUs ?? EXIT_WAIT_US),
+    // One thread. perfdhcp's default on a machine with 2+ CPUs is a sending thread that spins at 100 % plus a receiving
+    // thread: on 2 cores that left the server under test less than a core and capped every server near 7000
+    // exchanges/s (Kea 6800, `bench/saturate.ts kea`); in one thread perfdhcp offers up to ~16 000/s here.
+    '-g', 'single',
     serverIp,
   ];
   const result = await topology.exec(ns, argv, { timeoutMs: (opts.seconds + 20) * 1000 });

@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import type { SpawnedProcess, Topology } from '../../test/harness/netns.ts';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
-export const LXC_DHCPD_BIN = join(REPO, 'bin', 'lxc-dhcpd.js');
+/** LXC_DHCPD_BIN=path runs another build (a worktree of an older commit) in the same harness, for A/B runs. */
+export const LXC_DHCPD_BIN = process.env.LXC_DHCPD_BIN ?? join(REPO, 'bin', 'lxc-dhcpd.js');
 
 /** Shared addressing of the bench (see docs/performance.md). */
 export const NET = {
