@@ -14,7 +14,7 @@ export const NET = {
   serverIp: '10.0.0.1',
   loadCidr: '10.0.0.2/8',
   rangeFirst: '10.0.1.0',
-  rangeLast: '10.0.255.254',
+  rangeLast: '10.15.255.254',
   /** lxc-dhcpd only, for the lease-store scale figures. */
   scaleRangeFirst: '10.1.0.0',
   scaleRangeLast: '10.2.255.255',
