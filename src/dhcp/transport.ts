@@ -22,6 +22,7 @@ import { PacketSocket, type ReceivedFrame } from '../wire/packet-socket.ts';
 import { DHCP_SERVER_PORT, messageTypeName } from './constants.ts';
 import { parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from './message.ts';
 import { ESSENTIAL_OPTIONS, replySizeLimit } from './reply.ts';
+import { ReplyPacer } from './reply-pacer.ts';
 import { ROUTINE_DROPS, type Decision, type DhcpServer, type LeaseEvent } from './server.ts';
 
 const PACKET_OUTGOING = 4;
@@ -31,6 +32,16 @@ const PACKET_OUTGOING = 4;
  * gets them spread over the time they take to make, not in one burst its receive buffer may not hold.
  */
 const REPLY_CHUNK = 32;
+/**
+ * Replies to relays (src/dhcp/reply-pacer.ts): 64 at once, then 32 a millisecond (32 000 a second, the reply rate of
+ * 16 000 exchanges a second, about what one perfdhcp thread can ask for here), at most 8192 waiting. Chosen in an
+ * A/B under perfdhcp against no pacing and 128/40 (docs/performance.md).
+ */
+const RELAY_PACING = {
+  burst: 64,
+  perMs: 32,
+  maxQueued: 8192,
+};
 
 /** What the transport needs of its packet socket: a PacketSocket on the bridge, unless the options give another. */
 export interface FramePort {
@@ -56,6 +67,8 @@ export interface DhcpTransportOptions {
   onMessage?: (direction: 'received' | 'sent', type: string) => void;
   /** Told about every dropped frame or message, by reason (metrics). */
   onDrop?: (reason: string) => void;
+  /** The clock of the relay pacer, in ms (tests); performance.now() by default. */
+  now?: () => number;
 }
 
 export function formatLeaseEvent(e: LeaseEvent): string {
@@ -76,9 +89,11 @@ export class DhcpTransport {
   private readonly arpProbes: Buffer[] = [];
   /** Decisions that waited for a probe, collected so that those finishing together are sent and committed together. */
   private readonly lateDecisions: Pending[] = [];
+  private readonly relayPacer: ReplyPacer;
 
   /** Throws when the packet socket cannot be opened (no such interface, no CAP_NET_RAW). */
   constructor(private readonly o: DhcpTransportOptions) {
+    this.relayPacer = new ReplyPacer({ ...RELAY_PACING, send: (frames) => this.send(frames), ...(o.now ? { now: o.now } : {}) });
     const onFrames = (frames: ReceivedFrame[]): void => this.onFrames(frames);
     this.socket = o.openPort
       ? o.openPort(onFrames)
@@ -114,6 +129,7 @@ export class DhcpTransport {
   }
 
   close(): void {
+    this.relayPacer.close();
     this.socket.close();
     this.icmpGuard?.close();
     this.icmpGuard = null;
@@ -213,6 +229,8 @@ export class DhcpTransport {
   private deliver(batch: Pending[]): void {
     const immediate: Buffer[] = [];
     const afterCommit: Buffer[] = [];
+    const relayedImmediate: Buffer[] = [];
+    const relayedAfterCommit: Buffer[] = [];
     for (const { decision, request } of batch) {
       if (decision.kind === 'drop') {
         if (ROUTINE_DROPS.has(decision.reason)) {
@@ -225,16 +243,26 @@ export class DhcpTransport {
       // Formatted only when it is printed: this runs for every reply.
       if (decision.event && this.o.log.enabled('info')) this.o.log.info(formatLeaseEvent(decision.event));
       if (decision.kind === 'reply') {
-        (decision.commit ? afterCommit : immediate).push(this.toFrame(decision, request));
+        const relayed = request.giaddr !== 0;
+        (decision.commit ? (relayed ? relayedAfterCommit : afterCommit) : relayed ? relayedImmediate : immediate).push(this.toFrame(decision, request));
         this.o.onMessage?.('sent', messageTypeName(decision.reply.options.messageType));
       }
     }
     for (const c of this.server?.conflicts.splice(0) ?? []) this.o.log.warn(formatLeaseEvent(c));
     this.send(immediate);
+    this.sendToRelays(relayedImmediate);
     this.o.commit((error) => {
-      if (error) this.o.log.error(`lease database commit failed, ${afterCommit.length} ACKs withheld: ${error.message}`);
-      else this.send(afterCommit);
+      if (error) this.o.log.error(`lease database commit failed, ${afterCommit.length + relayedAfterCommit.length} ACKs withheld: ${error.message}`);
+      else {
+        this.send(afterCommit);
+        this.sendToRelays(relayedAfterCommit);
+      }
     });
+  }
+
+  private sendToRelays(frames: Buffer[]): void {
+    const refused = this.relayPacer.send(frames);
+    if (refused > 0) this.countDrop('relay-queue-full', `${refused} replies to relays not sent`);
   }
 
   private send(frames: Buffer[]): void {

@@ -1,5 +1,5 @@
 /** DhcpTransport with its packet socket replaced by a port that records what is sent (the real server and store). */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,11 +20,14 @@ import type { ReceivedFrame } from '../../../src/wire/packet-socket.ts';
 const SERVER_IP = parseIPv4('10.0.0.1') as number;
 const RELAY_IP = parseIPv4('10.0.0.2') as number;
 
-function relayed(client: number, type: MessageType, offered?: number): ReceivedFrame {
+const CLIENT_MAC = '02:aa:00:00:00:00';
+
+/** A request from a client through the relay at RELAY_IP, or (relay false) straight from the client on the bridge. */
+function request(client: number, type: MessageType, offered?: number, relay = true): ReceivedFrame {
   const m = emptyMessage();
   m.op = 1;
   m.xid = client;
-  m.giaddr = RELAY_IP;
+  m.giaddr = relay ? RELAY_IP : 0;
   m.chaddr.writeUInt32BE(0x02aa0000, 0);
   m.chaddr.writeUInt16BE(client, 4);
   m.options.setMessageType(type);
@@ -33,7 +36,9 @@ function relayed(client: number, type: MessageType, offered?: number): ReceivedF
     m.options.setIPv4(Option.ServerIdentifier, SERVER_IP);
   }
   const payload = serializeDhcpMessage(m).data;
-  const data = buildUdpFrame({ srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:00:01', srcIp: RELAY_IP, dstIp: SERVER_IP, srcPort: 67, dstPort: 67, ttl: 64, payload });
+  const data = relay
+    ? buildUdpFrame({ srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:00:01', srcIp: RELAY_IP, dstIp: SERVER_IP, srcPort: 67, dstPort: 67, ttl: 64, payload })
+    : buildUdpFrame({ srcMac: CLIENT_MAC, dstMac: 'ff:ff:ff:ff:ff:ff', srcIp: 0, dstIp: 0xffffffff, srcPort: 68, dstPort: 67, ttl: 64, payload });
   return { data, pktType: 0 };
 }
 
@@ -45,7 +50,7 @@ function yiaddrOf(frame: Buffer): number {
   return msg.message.yiaddr;
 }
 
-test('replies to one wakeup of many requests leave in chunks, not in one burst', (t) => {
+function setUp(t: TestContext, now?: () => number): { deliver: (frames: ReceivedFrame[]) => void; bursts: Buffer[][]; leases: LeaseTable } {
   const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-transport-'));
   const store = LeaseStore.open(join(dir, 'leases.db'));
   t.after(() => {
@@ -71,6 +76,7 @@ test('replies to one wakeup of many requests leave in chunks, not in one burst',
     drops: new RateLimitedCounter(),
     log: createLogger('warn'),
     openPort: (onFrames) => ((deliver = onFrames), port),
+    ...(now ? { now } : {}),
   });
   t.after(() => transport.close());
   transport.attach(new DhcpServer({
@@ -89,12 +95,37 @@ test('replies to one wakeup of many requests leave in chunks, not in one burst',
     now: Date.now,
   }));
 
+  return { deliver: (frames) => deliver(frames), bursts, leases };
+}
+
+test('replies to one wakeup of many requests leave in chunks, not in one burst', (t) => {
+  const { deliver, bursts, leases } = setUp(t);
   const clients = Array.from({ length: 100 }, (_, i) => i + 1);
-  deliver(clients.map((c) => relayed(c, MessageType.Discover)));
+  deliver(clients.map((c) => request(c, MessageType.Discover, undefined, false)));
   assert.deepEqual(bursts.map((b) => b.length), [32, 32, 32, 4]);
   const offers = bursts.flat();
   bursts.length = 0;
-  deliver(clients.map((c, i) => relayed(c, MessageType.Request, yiaddrOf(offers[i] as Buffer))));
+  deliver(clients.map((c, i) => request(c, MessageType.Request, yiaddrOf(offers[i] as Buffer), false)));
   assert.deepEqual(bursts.map((b) => b.length), [32, 32, 32, 4], 'ACKs, each chunk after its own commit');
   assert.equal(leases.activeCount, 100);
+});
+
+test('replies to a relay are paced: one burst at once, the rest in order from a timer', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  let clock = 0;
+  const { deliver, bursts } = setUp(t, () => clock);
+  const clients = Array.from({ length: 200 }, (_, i) => i + 1);
+  deliver(clients.map((c) => request(c, MessageType.Discover)));
+  assert.equal(bursts.flat().length, 64, 'one burst at once');
+  clock += 1;
+  t.mock.timers.tick(1);
+  assert.equal(bursts.flat().length, 96, '32 more after a millisecond');
+  for (let i = 0; i < 10; i++) {
+    clock += 1;
+    t.mock.timers.tick(1);
+  }
+  const offers = bursts.flat();
+  assert.equal(offers.length, 200);
+  const order = offers.map(yiaddrOf);
+  assert.deepEqual(order, [...order].sort((a, b) => a - b), 'in the order they were made');
 });
