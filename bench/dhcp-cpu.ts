@@ -9,18 +9,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AddressPool } from '../src/leases/pool.ts';
-import { HostNames } from '../src/leases/names.ts';
 import { LeaseStore } from '../src/leases/store.ts';
-import { LeaseTable } from '../src/leases/table.ts';
-import { createLogger, RateLimitedCounter } from '../src/log.ts';
 import { parseIPv4 } from '../src/net/address.ts';
 import { MessageType, Option } from '../src/dhcp/constants.ts';
 import { emptyMessage, parseDhcpMessage, serializeDhcpMessage } from '../src/dhcp/message.ts';
-import { DhcpServer } from '../src/dhcp/server.ts';
-import { DhcpTransport, type FramePort } from '../src/dhcp/transport.ts';
+import type { DhcpTransport, FramePort } from '../src/dhcp/transport.ts';
 import { ETHERTYPE_ARP, buildUdpFrame, parseUdpFrame } from '../src/wire/frame.ts';
 import { AddressProber } from '../src/dhcp/probe.ts';
-import type { ReceivedFrame } from '../src/wire/packet-socket.ts';
+import { FIXTURE_SERVER_IP, transportFixture } from '../test/harness/transport-fixture.ts';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const CLIENTS = Number(positional[0] ?? 2000);
@@ -28,7 +24,7 @@ const ROUNDS = Number(positional[1] ?? 5);
 /** --probe: ARP-probe never-used addresses as the daemon does by default (nobody answers, so all are free). */
 const PROBE = process.argv.includes('--probe');
 const BATCH = 32;
-const SERVER_IP = parseIPv4('10.0.0.1') as number;
+const SERVER_IP = FIXTURE_SERVER_IP;
 const RELAY_IP = parseIPv4('10.0.0.2') as number;
 const RELAY_MAC = '02:00:00:00:00:02';
 const SERVER_MAC = '02:00:00:00:00:01';
@@ -53,10 +49,6 @@ function requestFrame(client: number, type: MessageType, offered?: number): Buff
 const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-cpu-'));
 const store = LeaseStore.open(join(dir, 'leases.db'), { groupCommit: true });
 const pool = new AddressPool(parseIPv4('10.0.1.0') as number, parseIPv4('10.0.255.254') as number);
-const leases = new LeaseTable({ store, pool });
-leases.load();
-
-let deliver: (frames: ReceivedFrame[]) => void = () => undefined;
 const sent: Buffer[] = [];
 let onSent: () => void = () => undefined;
 const port: FramePort = {
@@ -71,38 +63,21 @@ const port: FramePort = {
   },
   close: () => undefined,
 };
-const transport = new DhcpTransport({
-  bridge: 'none',
-  serverIp: SERVER_IP,
-  commit: (done) => void leases.commitThen(done),
-  drops: new RateLimitedCounter(),
-  log: createLogger('warn'),
-  openPort: (onFrames) => ((deliver = onFrames), port),
-});
 let arpProbes = 0;
-const prober = PROBE
-  ? new AddressProber((ip) => {
-      arpProbes++;
-      transport.sendArpProbe(ip);
-    }, 200)
-  : null;
-const server = new DhcpServer({
-  names: new HostNames(),
-  network: { serverIp: SERVER_IP, prefixLength: 8, routers: [SERVER_IP], dnsServers: [SERVER_IP], domain: 'lxc', mtu: 1500 },
-  leaseSeconds: 3600,
-  rapidCommit: true,
-  offerHoldMs: 60_000,
-  declineQuarantineMs: 600_000,
-  leases,
+const { transport, server, prober, deliver } = transportFixture({
+  store,
   pool,
-  reservations: [],
-  prober,
-  readyTarget: 16,
-  probeTimeoutMs: 200,
-  readyFreshMs: 60_000,
-  now: Date.now,
+  port,
+  ...(PROBE
+    ? {
+        prober: (t: DhcpTransport) =>
+          new AddressProber((ip) => {
+            arpProbes++;
+            t.sendArpProbe(ip);
+          }, 200),
+      }
+    : {}),
 });
-transport.attach(server);
 
 /** Feeds frames in batches of BATCH and resolves once `expected` replies have been sent. */
 function exchange(frames: Buffer[], expected: number): Promise<Buffer[]> {

@@ -6,18 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageType, Option } from '../../../src/dhcp/constants.ts';
 import { emptyMessage, parseDhcpMessage, serializeDhcpMessage } from '../../../src/dhcp/message.ts';
-import { DhcpServer } from '../../../src/dhcp/server.ts';
-import { DhcpTransport, type FramePort } from '../../../src/dhcp/transport.ts';
-import { HostNames } from '../../../src/leases/names.ts';
+import type { FramePort } from '../../../src/dhcp/transport.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore } from '../../../src/leases/store.ts';
-import { LeaseTable } from '../../../src/leases/table.ts';
-import { createLogger, RateLimitedCounter } from '../../../src/log.ts';
+import type { LeaseTable } from '../../../src/leases/table.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 import { buildUdpFrame, parseUdpFrame } from '../../../src/wire/frame.ts';
 import type { ReceivedFrame } from '../../../src/wire/packet-socket.ts';
+import { FIXTURE_SERVER_IP, transportFixture } from '../../harness/transport-fixture.ts';
 
-const SERVER_IP = parseIPv4('10.0.0.1') as number;
+const SERVER_IP = FIXTURE_SERVER_IP;
 const RELAY_IP = parseIPv4('10.0.0.2') as number;
 
 const CLIENT_MAC = '02:aa:00:00:00:00';
@@ -53,14 +51,6 @@ function yiaddrOf(frame: Buffer): number {
 function setUp(t: TestContext, now?: () => number): { deliver: (frames: ReceivedFrame[]) => void; bursts: Buffer[][]; leases: LeaseTable } {
   const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-transport-'));
   const store = LeaseStore.open(join(dir, 'leases.db'));
-  t.after(() => {
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const pool = new AddressPool(parseIPv4('10.0.1.0') as number, parseIPv4('10.0.1.254') as number);
-  const leases = new LeaseTable({ store, pool });
-  leases.load();
-  let deliver: (frames: ReceivedFrame[]) => void = () => undefined;
   const bursts: Buffer[][] = [];
   const port: FramePort = {
     mac: '02:00:00:00:00:01',
@@ -69,33 +59,14 @@ function setUp(t: TestContext, now?: () => number): { deliver: (frames: Received
     sendMany: (fs) => (bursts.push([...fs]), fs.length),
     close: () => undefined,
   };
-  const transport = new DhcpTransport({
-    bridge: 'none',
-    serverIp: SERVER_IP,
-    commit: (done) => void leases.commitThen(done),
-    drops: new RateLimitedCounter(),
-    log: createLogger('warn'),
-    openPort: (onFrames) => ((deliver = onFrames), port),
-    ...(now ? { now } : {}),
+  const pool = new AddressPool(parseIPv4('10.0.1.0') as number, parseIPv4('10.0.1.254') as number);
+  const { transport, leases, deliver } = transportFixture({ store, pool, port, ...(now ? { now } : {}) });
+  t.after(() => {
+    transport.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
   });
-  t.after(() => transport.close());
-  transport.attach(new DhcpServer({
-    names: new HostNames(),
-    network: { serverIp: SERVER_IP, prefixLength: 8, routers: [SERVER_IP], dnsServers: [SERVER_IP], domain: 'lxc', mtu: 1500 },
-    leaseSeconds: 3600,
-    rapidCommit: true,
-    offerHoldMs: 60_000,
-    declineQuarantineMs: 600_000,
-    leases,
-    pool,
-    reservations: [],
-    prober: null,
-    readyTarget: 0,
-    readyFreshMs: 60_000,
-    now: Date.now,
-  }));
-
-  return { deliver: (frames) => deliver(frames), bursts, leases };
+  return { deliver, bursts, leases };
 }
 
 test('replies to one wakeup of many requests leave in chunks, not in one burst', (t) => {

@@ -1,0 +1,70 @@
+/**
+ * A DhcpTransport wired to the real DhcpServer and LeaseTable on a given store and pool, with its packet socket
+ * replaced by `port` (no network): for the transport's unit tests and bench/dhcp-cpu.ts. The server's settings are
+ * those of the bench network (10.0.0.1/8, domain lxc, 1 h leases, rapid commit).
+ */
+import type { AddressProber } from '../../src/dhcp/probe.ts';
+import { DhcpServer } from '../../src/dhcp/server.ts';
+import { DhcpTransport, type FramePort } from '../../src/dhcp/transport.ts';
+import { HostNames } from '../../src/leases/names.ts';
+import type { AddressPool } from '../../src/leases/pool.ts';
+import type { LeaseStore } from '../../src/leases/store.ts';
+import { LeaseTable } from '../../src/leases/table.ts';
+import { createLogger, RateLimitedCounter } from '../../src/log.ts';
+import { parseIPv4 } from '../../src/net/address.ts';
+import type { ReceivedFrame } from '../../src/wire/packet-socket.ts';
+
+export const FIXTURE_SERVER_IP = parseIPv4('10.0.0.1') as number;
+
+export interface TransportFixtureOptions {
+  store: LeaseStore;
+  pool: AddressPool;
+  port: FramePort;
+  /** Builds the ARP prober once the transport exists (it sends the probes); none by default. */
+  prober?: (transport: DhcpTransport) => AddressProber;
+  /** The relay pacer's clock (ms). */
+  now?: () => number;
+}
+
+export interface TransportFixture {
+  transport: DhcpTransport;
+  server: DhcpServer;
+  leases: LeaseTable;
+  prober: AddressProber | null;
+  /** Hands frames to the transport as one wakeup of its packet socket would. */
+  deliver(frames: ReceivedFrame[]): void;
+}
+
+export function transportFixture(o: TransportFixtureOptions): TransportFixture {
+  const leases = new LeaseTable({ store: o.store, pool: o.pool });
+  leases.load();
+  let onFrames: (frames: ReceivedFrame[]) => void = () => undefined;
+  const transport = new DhcpTransport({
+    bridge: 'none',
+    serverIp: FIXTURE_SERVER_IP,
+    commit: (done) => void leases.commitThen(done),
+    drops: new RateLimitedCounter(),
+    log: createLogger('warn'),
+    openPort: (deliver) => ((onFrames = deliver), o.port),
+    ...(o.now ? { now: o.now } : {}),
+  });
+  const prober = o.prober ? o.prober(transport) : null;
+  const server = new DhcpServer({
+    names: new HostNames(),
+    network: { serverIp: FIXTURE_SERVER_IP, prefixLength: 8, routers: [FIXTURE_SERVER_IP], dnsServers: [FIXTURE_SERVER_IP], domain: 'lxc', mtu: 1500 },
+    leaseSeconds: 3600,
+    rapidCommit: true,
+    offerHoldMs: 60_000,
+    declineQuarantineMs: 600_000,
+    leases,
+    pool: o.pool,
+    reservations: [],
+    prober,
+    readyTarget: prober ? 16 : 0,
+    probeTimeoutMs: 200,
+    readyFreshMs: 60_000,
+    now: Date.now,
+  });
+  transport.attach(server);
+  return { transport, server, leases, prober, deliver: (frames) => onFrames(frames) };
+}
