@@ -41,6 +41,20 @@ test('callbacks run after the write, asynchronously, and batches written during 
   assert.equal(immediate, true, 'nothing staged and nothing pending: done at once');
 });
 
+test('batches handed over while a sync runs are written in one transaction before the next sync', async (t) => {
+  const path = join(tempDir(t), 'l.db');
+  const store = LeaseStore.open(path, { groupCommit: true });
+  t.after(() => store.close());
+  const committed = (ip: number) => new Promise<void>((res, rej) => {
+    store.stage(lease(ip));
+    store.commitThen((e) => (e ? rej(e) : res()));
+  });
+  // The first starts a sync; the next four arrive while it runs (same tick) and share one transaction and one sync.
+  await Promise.all([1, 2, 3, 4, 5].map(committed));
+  assert.equal(store.groupTransactions, 2);
+  assert.equal(readLeasesReadOnly(path).length, 5);
+});
+
 test('the WAL is checkpointed into the database every checkpointRows rows and reused from its start', async (t) => {
   const path = join(tempDir(t), 'l.db');
   const store = LeaseStore.open(path, { groupCommit: true, checkpointRows: 500 });
