@@ -83,6 +83,8 @@ function leaseTimeValues(seconds: number): { lease: Buffer; renewal: Buffer; reb
 
 export interface ReplyContext {
   request: DhcpMessage;
+  /** The client's parameter request list (option 55), or null when it sent none. */
+  wanted: Buffer | null;
   type: MessageType;
   reply: DhcpMessage;
   network: NetworkSettings;
@@ -95,6 +97,14 @@ export interface ReplyContext {
 export type OptionFiller = (ctx: ReplyContext) => void;
 
 const carriesConfiguration = (ctx: ReplyContext): boolean => ctx.type !== MessageType.Nak;
+
+/**
+ * RFC 2132 §9.8: a client that lists the options it wants (55) gets those, not every option we could give, as with
+ * dnsmasq and Kea; a client that sends no list gets everything configured. Only the fillers of optional configuration
+ * (28, 6, 15, 119, 26) ask: the message's own options (53, 54, 56), the lease (51, 58, 59, mask 1, router 3 — a
+ * container without them is broken even if its client forgot to ask) and the echoes (61, 80, 82) always go.
+ */
+const askedFor = (ctx: ReplyContext, code: number): boolean => ctx.wanted === null || ctx.wanted.includes(code);
 
 export const fillIdentity: OptionFiller = (ctx) => {
   ctx.reply.options.set(Option.MessageType, MESSAGE_TYPE_VALUES[ctx.type] as Buffer);
@@ -114,7 +124,7 @@ export const fillSubnet: OptionFiller = (ctx) => {
   if (!carriesConfiguration(ctx)) return;
   const e = encodedNetwork(ctx.network);
   ctx.reply.options.set(Option.SubnetMask, e.subnetMask);
-  ctx.reply.options.set(Option.BroadcastAddress, e.broadcast);
+  if (askedFor(ctx, Option.BroadcastAddress)) ctx.reply.options.set(Option.BroadcastAddress, e.broadcast);
 };
 
 export const fillRouters: OptionFiller = (ctx) => {
@@ -125,14 +135,14 @@ export const fillRouters: OptionFiller = (ctx) => {
 export const fillDns: OptionFiller = (ctx) => {
   if (!carriesConfiguration(ctx)) return;
   const e = encodedNetwork(ctx.network);
-  if (e.dnsServers) ctx.reply.options.set(Option.DomainNameServer, e.dnsServers);
-  if (e.domainName) ctx.reply.options.set(Option.DomainName, e.domainName);
-  if (e.domainSearch) ctx.reply.options.set(Option.DomainSearch, e.domainSearch);
+  if (e.dnsServers && askedFor(ctx, Option.DomainNameServer)) ctx.reply.options.set(Option.DomainNameServer, e.dnsServers);
+  if (e.domainName && askedFor(ctx, Option.DomainName)) ctx.reply.options.set(Option.DomainName, e.domainName);
+  if (e.domainSearch && askedFor(ctx, Option.DomainSearch)) ctx.reply.options.set(Option.DomainSearch, e.domainSearch);
 };
 
 export const fillMtu: OptionFiller = (ctx) => {
   const mtu = encodedNetwork(ctx.network).mtu;
-  if (carriesConfiguration(ctx) && mtu) ctx.reply.options.set(Option.InterfaceMtu, mtu);
+  if (carriesConfiguration(ctx) && mtu && askedFor(ctx, Option.InterfaceMtu)) ctx.reply.options.set(Option.InterfaceMtu, mtu);
 };
 
 export const fillRapidCommit: OptionFiller = (ctx) => {
@@ -155,29 +165,6 @@ export const echoRelayAgentInfo: OptionFiller = (ctx) => {
   if (info && ctx.request.giaddr !== 0) ctx.reply.options.set(Option.RelayAgentInformation, info);
 };
 
-/**
- * Sent whether asked for or not: the message itself (53, 54, 56), the lease (51, 58, 59, 1, 3: a container without
- * its mask or default route is broken even if its client forgot to ask), and echoes the RFCs require (61, 80, 82).
- */
-const SENT_UNASKED = new Uint8Array(256);
-for (const code of [
-  Option.MessageType, Option.ServerIdentifier, Option.Message, Option.LeaseTime, Option.RenewalTime, Option.RebindingTime,
-  Option.SubnetMask, Option.Router, Option.ClientIdentifier, Option.RapidCommit, Option.RelayAgentInformation,
-]) SENT_UNASKED[code] = 1;
-
-/**
- * RFC 2132 §9.8: a client that lists the options it wants (55) gets those, not every option we could give; the others
- * are left out, as dnsmasq and Kea do. A client that sends no list gets everything configured. Runs after the fillers
- * that set options.
- */
-export const honourRequestList: OptionFiller = (ctx) => {
-  const wanted = ctx.request.options.get(Option.ParameterRequestList);
-  if (wanted === undefined || wanted.length === 0) return;
-  for (const code of ctx.reply.options.codes()) {
-    if (SENT_UNASKED[code] === 0 && wanted.indexOf(code) === -1) ctx.reply.options.delete(code);
-  }
-};
-
 export const DEFAULT_FILLERS: readonly OptionFiller[] = [
   fillIdentity,
   fillLeaseTimes,
@@ -189,7 +176,6 @@ export const DEFAULT_FILLERS: readonly OptionFiller[] = [
   fillNakMessage,
   echoClientId,
   echoRelayAgentInfo,
-  honourRequestList,
 ];
 
 /** Options whose absence would make the reply wrong rather than merely less useful. */
@@ -236,8 +222,10 @@ export function buildReply(spec: ReplySpec, fillers: readonly OptionFiller[] = D
     file: EMPTY,
     options: new DhcpOptions(),
   };
+  const wanted = request.options.get(Option.ParameterRequestList);
   const ctx: ReplyContext = {
     request,
+    wanted: wanted !== undefined && wanted.length > 0 ? wanted : null,
     type: spec.type,
     reply,
     network: spec.network,

@@ -47,6 +47,12 @@ test('udhcpc, dhclient and dhcpcd each get a lease with router, DNS server and d
   clients.push(await dhclient(b, { hostname: 'ct-dhclient' }));
   clients.push(await dhcpcd(c, { hostname: 'ct-dhcpcd' }));
   for (const client of clients) assertLeaseOptions(client);
+  // dhclient asks (test/harness/clients.ts) for mask, broadcast, routers, domain name, DNS servers and host name: what
+  // it did not ask for — the search list (119) and the MTU (26), sent to clients with no request list — is left out.
+  const asked = (clients[1] as DhcpClient).lease.env;
+  assert.equal(asked.new_broadcast_address, '10.0.0.255');
+  assert.equal(asked.new_domain_search, undefined, 'option 119 sent though not asked for');
+  assert.equal(asked.new_interface_mtu, undefined, 'option 26 sent though not asked for');
   const ips = new Set(clients.map((cl) => cl.lease.ip));
   assert.equal(ips.size, 3, 'three clients, three addresses');
 
