@@ -76,6 +76,12 @@ export function formatLeaseEvent(e: LeaseEvent): string {
   return `DHCP${e.type} ${formatIPv4(e.ip)} ${e.mac || '-'} ${quote(e.hostname)}${detail}`;
 }
 
+/** Reply frames of one batch: to clients on the bridge directly, or through a relay (paced). */
+interface Outgoing {
+  direct: Buffer[];
+  relayed: Buffer[];
+}
+
 interface Pending {
   decision: Decision;
   request: DhcpMessage;
@@ -227,10 +233,8 @@ export class DhcpTransport {
    * in one transaction, and only then the ACKs that depend on it: no ACK leaves before its binding is on disk.
    */
   private deliver(batch: Pending[]): void {
-    const immediate: Buffer[] = [];
-    const afterCommit: Buffer[] = [];
-    const relayedImmediate: Buffer[] = [];
-    const relayedAfterCommit: Buffer[] = [];
+    const now: Outgoing = { direct: [], relayed: [] };
+    const afterCommit: Outgoing = { direct: [], relayed: [] };
     for (const { decision, request } of batch) {
       if (decision.kind === 'drop') {
         if (ROUTINE_DROPS.has(decision.reason)) {
@@ -243,25 +247,23 @@ export class DhcpTransport {
       // Formatted only when it is printed: this runs for every reply.
       if (decision.event && this.o.log.enabled('info')) this.o.log.info(formatLeaseEvent(decision.event));
       if (decision.kind === 'reply') {
-        const relayed = request.giaddr !== 0;
-        (decision.commit ? (relayed ? relayedAfterCommit : afterCommit) : relayed ? relayedImmediate : immediate).push(this.toFrame(decision, request));
+        const out = decision.commit ? afterCommit : now;
+        (request.giaddr !== 0 ? out.relayed : out.direct).push(this.toFrame(decision, request));
         this.o.onMessage?.('sent', messageTypeName(decision.reply.options.messageType));
       }
     }
     for (const c of this.server?.conflicts.splice(0) ?? []) this.o.log.warn(formatLeaseEvent(c));
-    this.send(immediate);
-    this.sendToRelays(relayedImmediate);
+    this.sendOut(now);
     this.o.commit((error) => {
-      if (error) this.o.log.error(`lease database commit failed, ${afterCommit.length + relayedAfterCommit.length} ACKs withheld: ${error.message}`);
-      else {
-        this.send(afterCommit);
-        this.sendToRelays(relayedAfterCommit);
-      }
+      const withheld = afterCommit.direct.length + afterCommit.relayed.length;
+      if (error) this.o.log.error(`lease database commit failed, ${withheld} ACKs withheld: ${error.message}`);
+      else this.sendOut(afterCommit);
     });
   }
 
-  private sendToRelays(frames: Buffer[]): void {
-    const refused = this.relayPacer.send(frames);
+  private sendOut(out: Outgoing): void {
+    this.send(out.direct);
+    const refused = this.relayPacer.send(out.relayed);
     if (refused > 0) this.countDrop('relay-queue-full', `${refused} replies to relays not sent`);
   }
 
