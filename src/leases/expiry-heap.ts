@@ -100,17 +100,15 @@ export class ExpiryHeap {
 
   private grow(): void {
     const capacity = this.at.length * 2;
-    const at = new Float64Array(capacity);
-    at.set(this.at);
-    this.at = at;
-    const seq = new Float64Array(capacity);
-    seq.set(this.seq);
-    this.seq = seq;
-    const slots = new Int32Array(capacity);
-    slots.set(this.slots);
-    this.slots = slots;
-    const tags = new Uint32Array(capacity);
-    tags.set(this.tags);
-    this.tags = tags;
+    this.at = widened(this.at, new Float64Array(capacity));
+    this.seq = widened(this.seq, new Float64Array(capacity));
+    this.slots = widened(this.slots, new Int32Array(capacity));
+    this.tags = widened(this.tags, new Uint32Array(capacity));
   }
+}
+
+/** `into` (a larger array of the same kind) with `from` copied to its start. */
+function widened<T extends Float64Array | Int32Array | Uint32Array>(from: T, into: T): T {
+  into.set(from);
+  return into;
 }
