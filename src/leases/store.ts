@@ -242,10 +242,16 @@ export class LeaseStore {
   /** Writes everything staged in one transaction; returns the rows changed. Durable when it returns. */
   commit(): number {
     if (this.staged.size === 0) return 0;
+    const rows = this.writeAllStaged();
+    if (this.walFd !== null) fdatasyncSync(this.walFd);
+    return rows;
+  }
+
+  /** One transaction with everything staged (not synced by itself under group commit); returns the rows changed. */
+  private writeAllStaged(): number {
     const rows = this.writeStaged(this.staged);
     this.staged.clear();
     this.rowsSinceCheckpoint += rows;
-    if (this.walFd !== null) fdatasyncSync(this.walFd);
     return rows;
   }
 
@@ -308,8 +314,7 @@ export class LeaseStore {
     const batch = this.waiting.splice(0);
     try {
       if (this.staged.size > 0) {
-        this.rowsSinceCheckpoint += this.writeStaged(this.staged);
-        this.staged.clear();
+        this.writeAllStaged();
         this.transactions++;
       }
     } catch (e) {
