@@ -92,7 +92,7 @@ function exchange(frames: Buffer[], expected: number): Promise<Buffer[]> {
       }
     };
     for (let i = 0; i < frames.length; i += BATCH) {
-      deliver(frames.slice(i, i + BATCH).map((data) => ({ data, pktType: 0 })));
+      deliver(frames.slice(i, i + BATCH).map((data) => ({ data, pktType: 0, ifindex: 0 })));
     }
   });
 }

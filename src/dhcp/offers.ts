@@ -1,16 +1,24 @@
-/** Offers made and not yet requested: the address is held for the client for a short while, then returned. */
+/**
+ * Offers made and not yet requested: the address is held for the client for a short while, then returned. An offer
+ * of a new address (the client holds no lease) is charged to its source (bridge port or frame MAC), so the server can
+ * cap how many addresses one source holds in offers at a time.
+ */
 import type { IPv4 } from '../net/address.ts';
 
 export interface PendingOffer {
   mac: string;
   ip: IPv4;
   expiresAt: number;
+  /** The fair-share source the offer counts against; null when it counts against none (a returning client, a relay). */
+  source: string | null;
 }
 
 export class PendingOffers {
   // Insertion order equals expiry order because every offer lives equally long: expiry pops from the front, O(1).
   private readonly byMac = new Map<string, PendingOffer>();
   private readonly byIpIndex = new Map<IPv4, PendingOffer>();
+  /** Offers per charged source; a key exists only while its count is above 0, so the map is bounded by the offers. */
+  private readonly perSource = new Map<string, number>();
 
   constructor(private readonly holdMs: number) {}
 
@@ -26,11 +34,17 @@ export class PendingOffers {
     return this.byIpIndex.get(ip);
   }
 
-  add(mac: string, ip: IPv4, now: number): void {
+  /** Offers held now that were charged to `source`. */
+  countFor(source: string): number {
+    return this.perSource.get(source) ?? 0;
+  }
+
+  add(mac: string, ip: IPv4, now: number, source: string | null = null): void {
     this.remove(mac);
-    const offer = { mac, ip, expiresAt: now + this.holdMs };
+    const offer = { mac, ip, expiresAt: now + this.holdMs, source };
     this.byMac.set(mac, offer);
     this.byIpIndex.set(ip, offer);
+    if (source !== null) this.perSource.set(source, this.countFor(source) + 1);
   }
 
   remove(mac: string): PendingOffer | undefined {
@@ -38,6 +52,11 @@ export class PendingOffers {
     if (!offer) return undefined;
     this.byMac.delete(mac);
     this.byIpIndex.delete(offer.ip);
+    if (offer.source !== null) {
+      const left = this.countFor(offer.source) - 1;
+      if (left > 0) this.perSource.set(offer.source, left);
+      else this.perSource.delete(offer.source);
+    }
     return offer;
   }
 

@@ -13,6 +13,7 @@ import { BOOTREQUEST, ETHERNET_HLEN, HTYPE_ETHERNET, MessageType } from './const
 import { clientMac, type DhcpMessage } from './message.ts';
 import { clientName } from './hostname.ts';
 import { PendingOffers } from './offers.ts';
+import { TokenBuckets } from './fair-share.ts';
 import type { AddressProber, ProbeResult } from './probe.ts';
 import { replyDestination, type ReplyDestination } from './addressing.ts';
 import { buildReply, type NetworkSettings } from './reply.ts';
@@ -21,7 +22,31 @@ export interface IncomingRequest {
   message: DhcpMessage;
   /** Ethernet source of the frame: the client, or the relay for relayed requests. */
   frameSrcMac: string;
+  /** The bridge port (ifindex) the frame came in on; 0 when unknown. */
+  port: number;
+  /** UDP source address: the relay's for relayed requests, the client's (or 0.0.0.0) otherwise. */
+  srcIp: IPv4;
 }
+
+/**
+ * New bindings a source (bridge port, or frame MAC when the port is unknown) may make: this many at once, and this
+ * many more an hour (--port-lease-limit). A container needs one per MAC it boots with, and a restarted container
+ * returning with its MAC needs none, so 16 never touches a normal one (a restart creates a new veth, a new port, a
+ * fresh bucket too); one port can then take at most 16 + 16 an hour of the pool (a /24 lasts over 14 hours).
+ */
+export const PORT_LEASE_LIMIT = 16;
+/**
+ * Offers of new addresses one source may hold at a time: a client has one outstanding offer (its DISCOVER
+ * retransmissions reuse it); 8 leaves room for a container with a few interfaces on one veth-less port and caps what
+ * one port can hold in offers for the offer hold time (60 s).
+ */
+export const PORT_OFFER_LIMIT = 8;
+/**
+ * Declines a source may make: 4 at once, 4 more an hour. A client declines only on a real address conflict, which
+ * probing makes rare; each decline quarantines an address (--decline-time, 600 s), so one port can keep at most
+ * a handful out of the pool. Beyond it a DECLINE is ignored (the address is not quarantined).
+ */
+export const PORT_DECLINE_LIMIT = 4;
 
 export type LeaseEventType = 'OFFER' | 'ACK' | 'NAK' | 'RELEASE' | 'DECLINE' | 'INFORM' | 'EXPIRE' | 'CONFLICT';
 
@@ -45,7 +70,13 @@ export type DropReason =
   | 'probe-pending'
   | 'probe-conflicts'
   | 'reserved-address-in-use'
-  | 'not-for-us';
+  | 'not-for-us'
+  | 'chaddr-mismatch'
+  | 'relay-not-allowed'
+  | 'port-mismatch'
+  | 'port-lease-limit'
+  | 'port-offer-limit'
+  | 'port-decline-limit';
 
 /** How an operator names a lease: by MAC, address or DNS name. */
 export type AdminTarget = { kind: 'mac'; mac: string } | { kind: 'ip'; ip: IPv4 } | { kind: 'name'; name: string };
@@ -84,6 +115,17 @@ export interface DhcpServerOptions {
   /** How long a probe result is trusted. */
   readyFreshMs: number;
   now: () => number;
+  /**
+   * Relay agents allowed (--relay): a relayed request is served only when both its giaddr and its UDP source are one of
+   * these. None by default: relayed requests are dropped.
+   */
+  relays?: ReadonlySet<IPv4>;
+  /** Whether a bridge port (ifindex) still exists; a MAC whose port is gone may move to another. Default: all exist. */
+  portExists?: (ifindex: number) => boolean;
+  /** New bindings per source, at once and per hour (--port-lease-limit); 0: no limit. Default PORT_LEASE_LIMIT. */
+  portLeaseLimit?: number;
+  /** Told when a fair-share table was full and evicted a partly spent source (the daemon logs it). */
+  onSourceEvicted?: () => void;
 }
 
 const MAX_PROBE_ATTEMPTS = 4;
@@ -108,10 +150,29 @@ export class DhcpServer {
   private readonly probingForMac = new Set<string>();
   /** New addresses handed out in the current and the previous second: the demand the ready queue must cover. */
   private demand = { since: 0, current: 0, previous: 0 };
+  /**
+   * The bridge port each client was last served on (direct requests with a known port). Only MACs with a pending
+   * offer or an active lease have an entry (removed when both end), so it is bounded by the offers and leases. In
+   * memory only: after a restart the first request of each client sets it again.
+   */
+  private readonly portOf = new Map<string, number>();
+  private readonly newLeases: TokenBuckets;
+  private readonly declines: TokenBuckets;
+  private readonly relays: ReadonlySet<IPv4>;
 
   constructor(private readonly o: DhcpServerOptions) {
     this.offers = new PendingOffers(o.offerHoldMs);
+    this.relays = o.relays ?? new Set();
+    const leaseLimit = o.portLeaseLimit ?? PORT_LEASE_LIMIT;
+    if (!(Number.isInteger(leaseLimit) && leaseLimit >= 0)) throw new RangeError('portLeaseLimit must be a whole number >= 0');
+    this.newLeases = new TokenBuckets({ burst: leaseLimit, perHour: leaseLimit }, o.now, undefined, o.onSourceEvicted);
+    this.declines = new TokenBuckets({ burst: PORT_DECLINE_LIMIT, perHour: PORT_DECLINE_LIMIT }, o.now, undefined, o.onSourceEvicted);
     this.setReservations(o.reservations);
+  }
+
+  /** Clients whose bridge port is remembered (for tests and metrics). */
+  get portBindingCount(): number {
+    return this.portOf.size;
   }
 
   get network(): NetworkSettings {
@@ -157,19 +218,29 @@ export class DhcpServer {
     const type = m.options.messageType;
     if (type === undefined) return drop('no-message-type', 'BOOTP without option 53 is not served');
     const { serverIp, prefixLength } = this.o.network;
-    if (m.giaddr !== 0 && !inSubnet(m.giaddr, serverIp, prefixLength)) {
-      return drop('foreign-relay', `relay ${formatIPv4(m.giaddr)} is outside the bridge subnet`);
-    }
     const mac = clientMac(m) as string;
+    if (m.giaddr !== 0) {
+      if (!inSubnet(m.giaddr, serverIp, prefixLength)) {
+        return drop('foreign-relay', `relay ${formatIPv4(m.giaddr)} is outside the bridge subnet`);
+      }
+      if (!this.relays.has(m.giaddr) || !this.relays.has(req.srcIp)) {
+        return drop('relay-not-allowed', `giaddr ${formatIPv4(m.giaddr)} from ${formatIPv4(req.srcIp)} (${req.frameSrcMac}) is not a --relay`);
+      }
+    } else {
+      // Identity comes from the wire: a client speaks for the MAC it sends from, on the port it was bound on.
+      if (mac !== req.frameSrcMac) return drop('chaddr-mismatch', `chaddr ${mac} sent from ${req.frameSrcMac}`);
+      const refused = this.portRefusal(mac, req.port);
+      if (refused !== null) return refused;
+    }
     switch (type) {
       case MessageType.Discover:
         return this.discover(req, mac);
       case MessageType.Request:
         return this.request(req, mac);
       case MessageType.Decline:
-        return this.decline(m, mac);
+        return this.decline(req, mac);
       case MessageType.Release:
-        return this.release(m, mac);
+        return this.release(req.message, mac);
       case MessageType.Inform:
         return this.inform(req, mac);
       default:
@@ -180,12 +251,18 @@ export class DhcpServer {
   /** Returns offers whose hold expired to the pool and reclaims expired leases; call about once a second. */
   tick(): LeaseEvent[] {
     const now = this.o.now();
-    for (const offer of this.offers.expire(now)) this.returnToPoolIfUnheld(offer.ip, offer.mac);
+    for (const offer of this.offers.expire(now)) {
+      this.returnToPoolIfUnheld(offer.ip, offer.mac);
+      this.forgetPortIfIdle(offer.mac);
+    }
     const events: LeaseEvent[] = [];
     for (const lease of this.o.leases.expireDue()) {
       this.o.names.removeLease(lease.mac, lease.ip);
+      this.forgetPortIfIdle(lease.mac);
       events.push({ type: 'EXPIRE', mac: lease.mac, ip: lease.ip, hostname: lease.hostname });
     }
+    this.newLeases.sweep();
+    this.declines.sweep();
     while (this.ready.length > 0 && this.isStale(this.ready[0] as ReadyAddress, now)) {
       const stale = this.ready.shift() as ReadyAddress;
       this.readyIps.delete(stale.ip);
@@ -212,6 +289,7 @@ export class DhcpServer {
     const released = this.o.leases.release(lease.ip) ?? lease;
     this.o.names.removeLease(lease.mac, lease.ip);
     this.offers.remove(lease.mac);
+    this.forgetPortIfIdle(lease.mac);
     return { ok: true, lease: released, event: { type: 'RELEASE', mac: lease.mac, ip: lease.ip, hostname: lease.hostname, detail: 'by the operator' } };
   }
 
@@ -224,6 +302,12 @@ export class DhcpServer {
     if (known.kind === 'conflict') return drop('reserved-address-in-use', known.why);
     if (known.kind === 'address') return this.offerOrCommit(req, mac, known.ip);
 
+    // From here on the client gets a new share of the pool: checked before any address is taken for it.
+    const source = this.sourceOf(req);
+    if (source !== null) {
+      const refused = this.newShareRefused(source, mac);
+      if (refused !== null) return refused;
+    }
     const requested = m.options.requestedIp;
     if (requested !== undefined && this.isAllocatable(requested) && this.o.pool.take(requested)) {
       return this.o.leases.byIp(requested) === undefined ? this.probeThenOffer(req, mac, requested, 1) : this.offerOrCommit(req, mac, requested);
@@ -281,12 +365,19 @@ export class DhcpServer {
 
   private offerOrCommit(req: IncomingRequest, mac: string, ip: IPv4): Decision {
     const m = req.message;
+    const source = this.sourceOf(req);
     if (this.o.rapidCommit && m.options.rapidCommit) {
+      if (source !== null && this.isNewBinding(mac, ip) && !this.newLeases.take(source)) {
+        this.returnToPoolIfUnheld(ip, mac);
+        return this.leaseLimitDrop(source, mac);
+      }
       const { lease, nameNote } = this.bind(m, mac, ip);
+      this.rememberPort(req, mac);
       const detail = nameNote ? `rapid commit; ${nameNote}` : 'rapid commit';
       return this.reply(req, MessageType.Ack, ip, { type: 'ACK', mac, ip, hostname: lease.hostname, detail }, true, true);
     }
-    this.offers.add(mac, ip, this.o.now());
+    this.offers.add(mac, ip, this.o.now(), source !== null && this.isNewBinding(mac, ip) ? source : null);
+    this.rememberPort(req, mac);
     const name = clientName(m.options);
     return this.reply(req, MessageType.Offer, ip, { type: 'OFFER', mac, ip, hostname: name.label }, false);
   }
@@ -395,6 +486,7 @@ export class DhcpServer {
       // SELECTING, and the client chose another server: forget our offer, stay silent (RFC 2131 §4.3.2).
       const offer = this.offers.remove(mac);
       if (offer) this.returnToPoolIfUnheld(offer.ip, mac);
+      this.forgetPortIfIdle(mac);
       return drop('not-for-us', `client chose server ${formatIPv4(serverId)}`);
     }
     const ip = requested ?? (m.ciaddr !== 0 ? m.ciaddr : undefined);
@@ -405,8 +497,16 @@ export class DhcpServer {
     if (!verdict.ok) {
       return this.reply(req, MessageType.Nak, 0, { type: 'NAK', mac, ip, hostname: name.label, detail: `${state}: ${verdict.why}` }, false, false, verdict.why);
     }
+    const source = this.sourceOf(req);
+    if (source !== null && this.isNewBinding(mac, ip) && !this.newLeases.take(source)) {
+      const offer = this.offers.remove(mac);
+      if (offer) this.returnToPoolIfUnheld(offer.ip, mac);
+      this.forgetPortIfIdle(mac);
+      return this.leaseLimitDrop(source, mac);
+    }
     this.takeFromReady(ip);
     const { lease, nameNote } = this.bind(m, mac, ip);
+    this.rememberPort(req, mac);
     const detail = nameNote ? `${state}; ${nameNote}` : state;
     return this.reply(req, MessageType.Ack, ip, { type: 'ACK', mac, ip, hostname: lease.hostname, detail }, true);
   }
@@ -480,19 +580,28 @@ export class DhcpServer {
 
   // ---- DECLINE, RELEASE, INFORM ----
 
-  private decline(m: DhcpMessage, mac: string): Decision {
-    const ip = m.options.requestedIp;
+  private decline(req: IncomingRequest, mac: string): Decision {
+    const ip = req.message.options.requestedIp;
     if (ip === undefined) return drop('request-without-address', 'DECLINE without option 50');
     const lease = this.o.leases.byIp(ip);
     const offer = this.offers.forMac(mac);
-    const clientsAddress = (lease !== undefined && lease.mac === mac) || (offer !== undefined && offer.ip === ip);
-    if (!clientsAddress) return drop('not-for-us', `${mac} declined ${formatIPv4(ip)}, which is not its address`);
-    this.offers.remove(mac);
+    // Only an active lease or a pending offer counts: an ended or quarantined record is nobody's address any more.
+    const leased = lease !== undefined && lease.mac === mac && this.o.leases.isActive(lease);
+    if (!leased && !(offer !== undefined && offer.ip === ip)) {
+      return drop('not-for-us', `${mac} declined ${formatIPv4(ip)}, which is not its address`);
+    }
     if (this.reservedByIp.has(ip)) {
+      this.offers.remove(mac);
       return { kind: 'silent', event: { type: 'DECLINE', mac, ip, hostname: lease?.hostname ?? null, detail: 'reserved address kept' } };
     }
+    const source = this.sourceOf(req);
+    if (source !== null && !this.declines.take(source)) {
+      return drop('port-decline-limit', `${describeSource(source)} has used its ${PORT_DECLINE_LIMIT} declines an hour; ${mac}'s DECLINE of ${formatIPv4(ip)} ignored`);
+    }
+    this.offers.remove(mac);
     this.o.leases.decline(ip, this.o.declineQuarantineMs);
     this.o.names.removeLease(mac, ip);
+    this.forgetPortIfIdle(mac);
     return { kind: 'silent', event: { type: 'DECLINE', mac, ip, hostname: lease?.hostname ?? null, detail: 'address quarantined' } };
   }
 
@@ -504,6 +613,7 @@ export class DhcpServer {
     }
     this.o.leases.release(ip);
     this.o.names.removeLease(mac, ip);
+    this.forgetPortIfIdle(mac);
     return { kind: 'silent', event: { type: 'RELEASE', mac, ip, hostname: lease.hostname } };
   }
 
@@ -535,6 +645,71 @@ export class DhcpServer {
     return { kind: 'reply', reply, destination: replyDestination(req.message, type, yiaddr, req.frameSrcMac, mac), event, commit };
   }
 
+  // ---- identity and fair shares ----
+
+  /** The fair-share source of a request: its bridge port, else its frame MAC; null for a (trusted) relay. */
+  private sourceOf(req: IncomingRequest): string | null {
+    if (req.message.giaddr !== 0) return null;
+    return req.port !== 0 ? `port ${req.port}` : `mac ${req.frameSrcMac}`;
+  }
+
+  /**
+   * Would binding ip to mac give the client a new share of the pool? Not for a renewal or a change of address (it
+   * still holds one), a reservation (outside the pool), or a client coming back to an address it held before.
+   */
+  private isNewBinding(mac: string, ip: IPv4): boolean {
+    if (this.reservedByMac.has(mac)) return false;
+    const lease = this.o.leases.byMac(mac);
+    if (lease !== undefined && lease.mac === mac && this.o.leases.isActive(lease)) return false;
+    return this.o.leases.byIp(ip)?.mac !== mac;
+  }
+
+  /** Before a new address is taken for a client of `source`: may it have one (now, counting its pending offers)? */
+  private newShareRefused(source: string, mac: string): Decision | null {
+    const pending = this.offers.countFor(source);
+    if (this.newLeases.available(source) - pending < 1) return this.leaseLimitDrop(source, mac);
+    if (pending >= PORT_OFFER_LIMIT) {
+      return drop('port-offer-limit', `${describeSource(source)} already holds ${pending} offers of new addresses; no offer for ${mac}`);
+    }
+    return null;
+  }
+
+  private leaseLimitDrop(source: string, mac: string): Decision {
+    const limit = this.o.portLeaseLimit ?? PORT_LEASE_LIMIT;
+    return drop('port-lease-limit', `${describeSource(source)} has had its ${limit} new leases an hour; none for ${mac}`);
+  }
+
+  /**
+   * A client bound on one bridge port asks from another: refused while the old port exists (someone else is using its
+   * MAC), allowed when the old port is gone (the container moved or restarted on a new veth). Port 0 (unknown) is
+   * neither.
+   */
+  private portRefusal(mac: string, port: number): Decision | null {
+    if (port === 0) return null;
+    const bound = this.portOf.get(mac);
+    if (bound === undefined || bound === port) return null;
+    if (this.holdsLeaseOrOffer(mac) && (this.o.portExists?.(bound) ?? true)) {
+      return drop('port-mismatch', `${mac} is bound on bridge port ${bound} but asked from port ${port}`);
+    }
+    this.portOf.delete(mac);
+    return null;
+  }
+
+  private rememberPort(req: IncomingRequest, mac: string): void {
+    if (req.message.giaddr === 0 && req.port !== 0) this.portOf.set(mac, req.port);
+  }
+
+  private holdsLeaseOrOffer(mac: string): boolean {
+    if (this.offers.forMac(mac) !== undefined) return true;
+    const lease = this.o.leases.byMac(mac);
+    return lease !== undefined && lease.mac === mac && this.o.leases.isActive(lease);
+  }
+
+  /** Keeps portOf to the clients with an offer or a lease. */
+  private forgetPortIfIdle(mac: string): void {
+    if (this.portOf.has(mac) && !this.holdsLeaseOrOffer(mac)) this.portOf.delete(mac);
+  }
+
   private returnToPoolIfUnheld(ip: IPv4, mac: string): void {
     const lease = this.o.leases.byIp(ip);
     if (lease && (this.o.leases.isActive(lease) || lease.state === 'declined')) return;
@@ -545,6 +720,10 @@ export class DhcpServer {
 
 function copyOrNull(bytes: Buffer | undefined): Buffer | null {
   return bytes === undefined ? null : Buffer.from(bytes);
+}
+
+function describeSource(source: string): string {
+  return source.startsWith('port ') ? `bridge port ${source.slice(5)}` : `MAC ${source.slice(4)} (port unknown)`;
 }
 
 function drop(reason: DropReason, detail: string): Decision {

@@ -23,7 +23,7 @@ import { DHCP_SERVER_PORT, messageTypeName } from './constants.ts';
 import { parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from './message.ts';
 import { ESSENTIAL_OPTIONS, replySizeLimit } from './reply.ts';
 import { ReplyPacer } from './reply-pacer.ts';
-import { ROUTINE_DROPS, type Decision, type DhcpServer, type LeaseEvent } from './server.ts';
+import { ROUTINE_DROPS, type Decision, type DhcpServer, type IncomingRequest, type LeaseEvent } from './server.ts';
 
 const PACKET_OUTGOING = 4;
 /**
@@ -50,6 +50,8 @@ export interface FramePort {
   send(frame: Buffer): boolean;
   sendMany(frames: Buffer[]): number;
   close(): void;
+  /** Whether `ifindex` is (still) a port of the bridge; a port without it counts every port as existing. */
+  isBridgePort?(ifindex: number): boolean;
 }
 
 export interface DhcpTransportOptions {
@@ -120,6 +122,11 @@ export class DhcpTransport {
     return this.socket.mac;
   }
 
+  /** Whether `ifindex` is still a port of the bridge (a client bound on a port that is gone may move to another). */
+  isBridgePort(ifindex: number): boolean {
+    return this.socket.isBridgePort?.(ifindex) ?? true;
+  }
+
   attach(server: DhcpServer): void {
     this.server = server;
   }
@@ -180,7 +187,7 @@ export class DhcpTransport {
       }
       if (frame.pktType === PACKET_OUTGOING) continue;
       try {
-        const request = this.decode(frame.data);
+        const request = this.decode(frame);
         if (!request) continue;
         const result = server.handle(request);
         if (result instanceof Promise) {
@@ -199,7 +206,8 @@ export class DhcpTransport {
   }
 
   /** A DHCP request out of a frame, or null (ARP, not for port 67, malformed: counted). */
-  private decode(data: Buffer): { message: DhcpMessage; frameSrcMac: string } | null {
+  private decode(frame: ReceivedFrame): IncomingRequest | null {
+    const data = frame.data;
     if (data.length >= 14 && data.readUInt16BE(12) === ETHERTYPE_ARP) {
       const arp = parseArpFrame(data);
       if (arp) this.o.onArpSender?.(arp.senderIp);
@@ -221,7 +229,7 @@ export class DhcpTransport {
     if (this.o.log.enabled('debug')) {
       this.o.log.debug(`received DHCP${type} xid 0x${parsed.message.xid.toString(16)} from ${udp.datagram.srcMac}`);
     }
-    return { message: parsed.message, frameSrcMac: udp.datagram.srcMac };
+    return { message: parsed.message, frameSrcMac: udp.datagram.srcMac, port: frame.ifindex, srcIp: udp.datagram.srcIp };
   }
 
   private deliverLate(pending: Pending): void {

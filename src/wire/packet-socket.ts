@@ -8,6 +8,8 @@ import { asError, errorReporter, loadAddon } from './addon-js.ts';
 export interface ReceivedFrame {
   data: Buffer;
   pktType: number;
+  /** The bridge port (ifindex) the frame came in on; 0 when unknown. */
+  ifindex: number;
 }
 
 export interface PacketSocketOptions {
@@ -56,7 +58,7 @@ export function unpackFrames(data: Buffer, meta: Uint32Array): ReceivedFrame[] {
   let offset = 0;
   for (let i = 0, j = 0; j + 1 < meta.length; i++, j += 2) {
     const length = meta[j] ?? 0;
-    frames[i] = { data: data.subarray(offset, offset + length), pktType: meta[j + 1] ?? 0 };
+    frames[i] = { data: data.subarray(offset, offset + length), pktType: meta[j + 1] ?? 0, ifindex: 0 };
     offset += length;
   }
   return frames;

@@ -1,7 +1,7 @@
 /**
  * A DhcpTransport wired to the real DhcpServer and LeaseTable on a given store and pool, with its packet socket
  * replaced by `port` (no network): for the transport's unit tests and bench/dhcp-cpu.ts. The server's settings are
- * those of the bench network (10.0.0.1/8, domain lxc, 1 h leases, rapid commit).
+ * those of the bench network (10.0.0.1/8, domain lxc, 1 h leases, rapid commit, relay 10.0.0.2 allowed).
  */
 import type { AddressProber } from '../../src/dhcp/probe.ts';
 import { DhcpServer } from '../../src/dhcp/server.ts';
@@ -15,6 +15,8 @@ import { parseIPv4 } from '../../src/net/address.ts';
 import type { ReceivedFrame } from '../../src/wire/packet-socket.ts';
 
 export const FIXTURE_SERVER_IP = parseIPv4('10.0.0.1') as number;
+/** The relay the fixture's server accepts (--relay), as perfdhcp's address in the bench. */
+export const FIXTURE_RELAY_IP = parseIPv4('10.0.0.2') as number;
 
 export interface TransportFixtureOptions {
   store: LeaseStore;
@@ -24,6 +26,8 @@ export interface TransportFixtureOptions {
   prober?: (transport: DhcpTransport) => AddressProber;
   /** The relay pacer's clock (ms). */
   now?: () => number;
+  /** Relays the server accepts; [FIXTURE_RELAY_IP] by default. */
+  relays?: number[];
 }
 
 export interface TransportFixture {
@@ -64,6 +68,8 @@ export function transportFixture(o: TransportFixtureOptions): TransportFixture {
     probeTimeoutMs: 200,
     readyFreshMs: 60_000,
     now: Date.now,
+    relays: new Set(o.relays ?? [FIXTURE_RELAY_IP]),
+    portExists: (i) => transport.isBridgePort(i),
   });
   transport.attach(server);
   return { transport, server, leases, prober, deliver: (frames) => onFrames(frames) };

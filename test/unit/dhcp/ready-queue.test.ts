@@ -16,11 +16,15 @@ import { macToBytes, parseIPv4 } from '../../../src/net/address.ts';
 
 const ip = (t: string): number => parseIPv4(t) as number;
 
+function clientMac(n: number): string {
+  return `02:77:00:00:${((n >> 8) & 0xff).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`;
+}
+
 function discover(n: number): ReturnType<typeof emptyMessage> {
   const m = emptyMessage();
   m.op = 1;
   m.xid = n;
-  macToBytes(`02:77:00:00:${((n >> 8) & 0xff).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`).copy(m.chaddr);
+  macToBytes(clientMac(n)).copy(m.chaddr);
   m.options.setMessageType(MessageType.Discover);
   return m;
 }
@@ -64,7 +68,7 @@ test('a burst of new clients grows the ready queue beyond its minimum; later cli
   let immediate = 0;
   for (let n = 1; n <= 300; n++) {
     now += 3;
-    const d = server.handle({ message: discover(n), frameSrcMac: '02:77:00:00:00:00' });
+    const d = server.handle({ message: discover(n), frameSrcMac: clientMac(n), port: 0, srcIp: 0 });
     if (d instanceof Promise) pending.push(d);
     else immediate++;
     if (n % 10 === 0) await new Promise((r) => setTimeout(r, 40)); // let the background probes finish

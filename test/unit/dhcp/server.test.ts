@@ -44,6 +44,10 @@ interface Setup {
   prober?: AddressProber | null;
   rapidCommit?: boolean;
   readyTarget?: number;
+  relays?: number[];
+  /** Bridge ports that exist (for the port-binding rule); every port when absent. */
+  ports?: Set<number>;
+  portLeaseLimit?: number;
 }
 
 class Fixture {
@@ -90,6 +94,9 @@ class Fixture {
       readyTarget: this.setup.readyTarget ?? 0,
       readyFreshMs: 60_000,
       now: () => this.clock.now,
+      relays: new Set(this.setup.relays ?? []),
+      portExists: (i) => this.setup.ports?.has(i) ?? true,
+      ...(this.setup.portLeaseLimit !== undefined ? { portLeaseLimit: this.setup.portLeaseLimit } : {}),
     });
   }
 
@@ -135,6 +142,10 @@ interface RequestFields {
   hostname?: string;
   rapidCommit?: boolean;
   frameSrcMac?: string;
+  /** Bridge port the frame came in on (0: unknown). */
+  port?: number;
+  /** UDP source address; the relay's own by default for relayed requests. */
+  srcIp?: number;
 }
 
 let nextXid = 0x1000;
@@ -155,7 +166,7 @@ function request(type: MessageType | null, clientMac: string, f: RequestFields =
   if (f.clientId) m.options.set(Option.ClientIdentifier, f.clientId);
   if (f.hostname !== undefined) m.options.setText(Option.HostName, f.hostname);
   if (f.rapidCommit) m.options.set(Option.RapidCommit, Buffer.alloc(0));
-  return { message: m, frameSrcMac: f.frameSrcMac ?? clientMac };
+  return { message: m, frameSrcMac: f.frameSrcMac ?? clientMac, port: f.port ?? 0, srcIp: f.srcIp ?? m.giaddr };
 }
 
 type ReplyDecision = Extract<Decision, { kind: 'reply' }>;
@@ -213,7 +224,7 @@ test('DISCOVER with the broadcast flag → broadcast destination', (t) => {
 });
 
 test('relayed DISCOVER → reply to the relay on port 67 at the frame source MAC; foreign relay dropped', (t) => {
-  const fx = new Fixture(t);
+  const fx = new Fixture(t, { relays: [ip('10.0.0.2')] });
   const relayMac = '02:aa:00:00:00:02';
   const relay = ip('10.0.0.2');
   const d = replyOf(
@@ -325,7 +336,7 @@ test('INIT-REBOOT for an address on another subnet → broadcast NAK without lea
 });
 
 test('NAK through a relay goes to the relay with the broadcast bit set (RFC 2131 §4.3.2)', (t) => {
-  const fx = new Fixture(t);
+  const fx = new Fixture(t, { relays: [ip('10.0.0.2')] });
   const relayMac = '02:aa:00:00:00:02';
   const relay = ip('10.0.0.2');
   const d = replyOf(

@@ -13,12 +13,10 @@ import type { LeaseTable } from '../../../src/leases/table.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 import { buildUdpFrame, parseUdpFrame } from '../../../src/wire/frame.ts';
 import type { ReceivedFrame } from '../../../src/wire/packet-socket.ts';
-import { FIXTURE_SERVER_IP, transportFixture } from '../../harness/transport-fixture.ts';
+import { FIXTURE_RELAY_IP, FIXTURE_SERVER_IP, transportFixture } from '../../harness/transport-fixture.ts';
 
 const SERVER_IP = FIXTURE_SERVER_IP;
-const RELAY_IP = parseIPv4('10.0.0.2') as number;
-
-const CLIENT_MAC = '02:aa:00:00:00:00';
+const RELAY_IP = FIXTURE_RELAY_IP;
 
 /** A request from a client through the relay at RELAY_IP, or (relay false) straight from the client on the bridge. */
 function request(client: number, type: MessageType, offered?: number, relay = true): ReceivedFrame {
@@ -36,8 +34,13 @@ function request(client: number, type: MessageType, offered?: number, relay = tr
   const payload = serializeDhcpMessage(m).data;
   const data = relay
     ? buildUdpFrame({ srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:00:01', srcIp: RELAY_IP, dstIp: SERVER_IP, srcPort: 67, dstPort: 67, ttl: 64, payload })
-    : buildUdpFrame({ srcMac: CLIENT_MAC, dstMac: 'ff:ff:ff:ff:ff:ff', srcIp: 0, dstIp: 0xffffffff, srcPort: 68, dstPort: 67, ttl: 64, payload });
-  return { data, pktType: 0 };
+    : buildUdpFrame({ srcMac: clientMacOf(client), dstMac: 'ff:ff:ff:ff:ff:ff', srcIp: 0, dstIp: 0xffffffff, srcPort: 68, dstPort: 67, ttl: 64, payload });
+  return { data, pktType: 0, ifindex: 0 };
+}
+
+/** The MAC request() puts in chaddr, which a direct client also sends from. */
+function clientMacOf(client: number): string {
+  return `02:aa:00:00:${((client >> 8) & 0xff).toString(16).padStart(2, '0')}:${(client & 0xff).toString(16).padStart(2, '0')}`;
 }
 
 function yiaddrOf(frame: Buffer): number {
