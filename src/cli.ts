@@ -18,7 +18,8 @@ import { readLeasesReadOnly, readReservationsReadOnly } from './leases/store.ts'
 import { createRecursor } from './dns/recursor.ts';
 import { parseUpstream, type Upstream } from './dns/forward/upstream.ts';
 import { readResolvConf } from './dns/forward/resolv-conf.ts';
-import { parseIPv4 } from './net/address.ts';
+import { parseIPv4, type IPv4 } from './net/address.ts';
+import { PORT_LEASE_LIMIT } from './dhcp/server.ts';
 import { netnsSuffix } from './host/netns-identity.ts';
 
 function parseCidr(text: string): { ip: number; prefixLength: number } | null {
@@ -49,6 +50,8 @@ const SERVE_FLAGS = {
   'probe-timeout': { type: 'number', default: 200, describe: 'milliseconds to wait for an ARP answer (a host on the bridge answers in well under 1 ms)' },
   'rapid-commit': { type: 'boolean', default: true, describe: 'answer DISCOVER+rapid-commit (RFC 4039) with an ACK' },
   'decline-time': { type: 'number', default: 600, describe: 'seconds a declined or conflicting address is quarantined' },
+  'relay': { type: 'string', array: true, default: [] as string[], describe: 'serve requests relayed by this relay agent IP (giaddr and source); repeatable [default: relayed requests are dropped]' },
+  'port-lease-limit': { type: 'number', default: PORT_LEASE_LIMIT, describe: 'new leases one bridge port may take per hour, and at once (0: no limit); renewals and returning clients are not counted' },
   'host-setup': { type: 'boolean', default: true, describe: 'create/reuse the bridge, its address, forwarding and NAT (--no-host-setup: serve on a bridge you configured)' },
   'address': { type: 'string', describe: 'bridge address with prefix, e.g. 10.0.0.1/24 [default: first address of the /--netmask holding the range]' },
   'netmask': { type: 'number', default: 24, describe: 'prefix length of the default bridge address' },
@@ -110,6 +113,8 @@ async function serve(argv: {
   'probe-timeout': number;
   'rapid-commit': boolean;
   'decline-time': number;
+  relay: string[];
+  'port-lease-limit': number;
   dns: boolean;
   'dns-port': number;
   upstream: string[];
@@ -138,6 +143,15 @@ async function serve(argv: {
     const r = parseReservation(text);
     if (!r.ok) die(`--host ${r.error}`);
     hosts.push(r.value);
+  }
+  const relays: IPv4[] = [];
+  for (const text of argv.relay) {
+    const relay = parseIPv4(text);
+    if (relay === null || relay === 0) die(`--relay ${JSON.stringify(text)} is not an IPv4 address (e.g. --relay 10.0.0.2)`);
+    relays.push(relay);
+  }
+  if (!Number.isInteger(argv['port-lease-limit']) || argv['port-lease-limit'] < 0) {
+    die(`--port-lease-limit ${argv['port-lease-limit']} is not a whole number >= 0 (default ${PORT_LEASE_LIMIT}; 0: no limit)`);
   }
   if (!Number.isInteger(argv['dns-port']) || argv['dns-port'] < 1 || argv['dns-port'] > 65535) {
     die(`--dns-port ${argv['dns-port']} is not a port number 1-65535 (default 53)`);
@@ -198,6 +212,8 @@ async function serve(argv: {
     probe: argv.probe,
     probeTimeoutMs: argv['probe-timeout'],
     declineQuarantineSeconds: argv['decline-time'],
+    relays,
+    portLeaseLimit: argv['port-lease-limit'],
     dnsServersWhenOff: (upstreams.length > 0 ? upstreams : readResolvConf(argv['resolv-conf']))
       .filter((u) => u.family === 4 && !u.address.startsWith('127.'))
       .map((u) => parseIPv4(u.address) as number),

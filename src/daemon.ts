@@ -3,7 +3,7 @@
  * packet socket (src/dhcp/transport.ts), the DNS server on the bridge address, housekeeping and shutdown.
  */
 import { readFileSync } from 'node:fs';
-import { formatIPv4, type IPv4 } from './net/address.ts';
+import { formatIPv4, inSubnet, type IPv4 } from './net/address.ts';
 import { bridgeAddress } from './host/bridge-address.ts';
 import type { HostSetup } from './host/setup.ts';
 import { checkRangeInSubnet, type AddressRange } from './config/range.ts';
@@ -14,6 +14,7 @@ import { LeaseTable } from './leases/table.ts';
 import { HostNames } from './leases/names.ts';
 import { AddressProber } from './dhcp/probe.ts';
 import { DhcpServer } from './dhcp/server.ts';
+import { MAX_FAIR_SHARE_SOURCES } from './dhcp/fair-share.ts';
 import { DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts';
 import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts';
 import type { RecursorObserver } from './dns/recursor.ts';
@@ -52,6 +53,10 @@ export interface DaemonConfig {
   probe: boolean;
   probeTimeoutMs: number;
   declineQuarantineSeconds: number;
+  /** Relay agents whose relayed requests are served (--relay); empty: relayed requests are dropped. */
+  relays: IPv4[];
+  /** New leases per bridge port per hour, and the burst (--port-lease-limit); 0: no limit. */
+  portLeaseLimit: number;
   dns: DnsConfig | null;
   /** Option 6 when our DNS is off: the host's own upstream servers (IPv4, not loopback). */
   dnsServersWhenOff: IPv4[];
@@ -154,6 +159,11 @@ async function startServices(
     if (!found.ok) throw new StartupError(found.error);
     ({ ip: serverIp, prefixLength } = found.address);
   }
+  for (const relay of config.relays) {
+    if (!inSubnet(relay, serverIp, prefixLength)) {
+      throw new StartupError(`--relay ${formatIPv4(relay)} is outside the bridge subnet ${formatIPv4(serverIp)}/${prefixLength}`);
+    }
+  }
   const rangeError = checkRangeInSubnet(config.range, serverIp, prefixLength);
   if (rangeError !== null) throw new StartupError(rangeError);
   const book: ReservationBook = { fromConfig: loadReservations(config), stored: [] };
@@ -242,6 +252,12 @@ async function startServices(
     probeTimeoutMs: config.probeTimeoutMs,
     readyFreshMs: 60_000,
     now: Date.now,
+    relays: new Set(config.relays),
+    portExists: (ifindex) => transport.isBridgePort(ifindex),
+    portLeaseLimit: config.portLeaseLimit,
+    onSourceEvicted: () => {
+      if (drops.hit('fair-share-table-full')) log.warn(`fair-share table full (${MAX_FAIR_SHARE_SOURCES} sources): a partly spent source was forgotten`);
+    },
   });
   transport.attach(server);
   server.loadNames();

@@ -1,18 +1,33 @@
 // The servers under test, each started by hand inside the topology's host namespace with its output going to a file
 // (not through a pipe into the bench process, which would compete for the same two cores).
 import { readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { SpawnedProcess, Topology } from '../../test/harness/netns.ts';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 /** LXC_DHCPD_BIN=path runs another build (a worktree of an older commit) in the same harness, for A/B runs. */
 export const LXC_DHCPD_BIN = process.env.LXC_DHCPD_BIN ?? join(REPO, 'bin', 'lxc-dhcpd.js');
 
+/**
+ * Whether the build at LXC_DHCPD_BIN has --relay (relayed requests are dropped without it). Builds from before the flag
+ * serve every relay in the subnet and would refuse the unknown flag, so an A/B run against them leaves it out.
+ */
+function buildHasRelayFlag(): boolean {
+  try {
+    return readFileSync(join(dirname(LXC_DHCPD_BIN), '..', 'src', 'cli.ts'), 'utf8').includes("'relay':");
+  } catch {
+    return true;
+  }
+}
+const RELAY_FLAG = buildHasRelayFlag();
+
 /** Shared addressing of the bench (see docs/performance.md). */
 export const NET = {
   bridgeCidr: '10.0.0.1/8',
   serverIp: '10.0.0.1',
   loadCidr: '10.0.0.2/8',
+  /** The load container's address: perfdhcp and first-offer.ts act as a relay from it (giaddr = source = this). */
+  loadIp: '10.0.0.2',
   rangeFirst: '10.0.1.0',
   rangeLast: '10.15.255.254',
   /** lxc-dhcpd only, for the lease-store scale figures. */
@@ -94,6 +109,8 @@ export function lxcDhcpdArgv(topology: Topology, o: LxcDhcpdOptions): string[] {
     // the default /run/lxc-dhcpd/BRIDGE.sock is outside the namespaces and shared with anything else serving a br0
     '--control-socket', o.controlSocket,
     '--resolv-conf', o.resolvConf,
+    // perfdhcp relays every request: only relays named with --relay are served
+    ...(RELAY_FLAG ? ['--relay', NET.loadIp] : []),
     ...(o.probe ? [] : ['--no-probe']),
     ...(o.hostsFile ? ['--hosts-file', o.hostsFile] : []),
     ...(o.extraArgs ?? []),
