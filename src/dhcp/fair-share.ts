@@ -11,7 +11,7 @@
 
 /**
  * Sources a table keeps. A Linux bridge has at most 1024 ports (BR_MAX_PORTS in net/bridge/br_private.h); the rest
- * leaves room for port-less sources (keyed by frame MAC) while keeping a sweep of the whole table in the microseconds.
+ * leaves room for port-less sources (keyed by frame MAC) while a sweep of the whole table stays well under a millisecond.
  */
 export const MAX_FAIR_SHARE_SOURCES = 4096;
 
@@ -24,15 +24,14 @@ export interface BucketSpec {
   perHour: number;
 }
 
-interface Bucket {
-  tokens: number;
-  /** When `tokens` was last brought up to date (ms). */
-  at: number;
-}
-
 export class TokenBuckets {
-  private readonly buckets = new Map<string, Bucket>();
-  private readonly perMs: number;
+  /**
+   * Per source, the time at which its bucket is full again (GCRA's "theoretical arrival time"): one number instead of
+   * a count and a timestamp, and exact in whole milliseconds. A source whose time has passed has a full bucket.
+   */
+  private readonly fullAt = new Map<string, number>();
+  /** Milliseconds one token takes to come back. */
+  private readonly interval: number;
   /** Partly spent buckets evicted because the table was full (each gave a source a fresh burst). */
   evictions = 0;
 
@@ -44,8 +43,9 @@ export class TokenBuckets {
     private readonly onEvict?: () => void,
   ) {
     if (!(spec.burst >= 0) || !(spec.perHour >= 0)) throw new RangeError('token bucket burst and rate must be >= 0');
+    if (spec.burst > 0 && !(spec.perHour > 0)) throw new RangeError('a token bucket with a burst needs a rate > 0');
     if (!(maxSources >= 1)) throw new RangeError('a token bucket table needs room for at least one source');
-    this.perMs = spec.perHour / HOUR_MS;
+    this.interval = spec.burst > 0 ? HOUR_MS / spec.perHour : 0;
   }
 
   get enabled(): boolean {
@@ -54,45 +54,42 @@ export class TokenBuckets {
 
   /** Sources with a partly spent bucket (at most maxSources). */
   get size(): number {
-    return this.buckets.size;
+    return this.fullAt.size;
   }
 
   /** Whole tokens `key` could spend now (Infinity when the limit is off). */
   available(key: string): number {
     if (!this.enabled) return Number.POSITIVE_INFINITY;
-    const bucket = this.buckets.get(key);
-    return Math.floor(bucket === undefined ? this.spec.burst : this.refilled(bucket, this.now()));
+    const now = this.now();
+    const owed = Math.max(0, (this.fullAt.get(key) ?? now) - now);
+    return Math.floor((this.spec.burst * this.interval - owed) / this.interval);
   }
 
   /** Spends one token of `key`; false (nothing spent) when it has none. */
   take(key: string): boolean {
     if (!this.enabled) return true;
     const now = this.now();
-    const bucket = this.buckets.get(key);
-    const tokens = bucket === undefined ? this.spec.burst : this.refilled(bucket, now);
-    if (tokens < 1) return false;
-    if (bucket === undefined) this.makeRoom();
-    else this.buckets.delete(key); // re-inserted below: the map's order is least recently used first
-    this.buckets.set(key, { tokens: tokens - 1, at: now });
+    const previous = this.fullAt.get(key);
+    const next = Math.max(previous ?? now, now) + this.interval;
+    if (next - now > this.spec.burst * this.interval) return false;
+    if (previous === undefined) this.makeRoom();
+    else this.fullAt.delete(key); // re-inserted below: the map's order is least recently used first
+    this.fullAt.set(key, next);
     return true;
   }
 
   /** Drops buckets that have refilled to full; call now and then (the server does once a second). */
   sweep(): void {
     const now = this.now();
-    for (const [key, bucket] of this.buckets) if (this.refilled(bucket, now) >= this.spec.burst) this.buckets.delete(key);
-  }
-
-  private refilled(bucket: Bucket, now: number): number {
-    return Math.min(this.spec.burst, bucket.tokens + Math.max(0, now - bucket.at) * this.perMs);
+    for (const [key, fullAt] of this.fullAt) if (fullAt <= now) this.fullAt.delete(key);
   }
 
   private makeRoom(): void {
-    if (this.buckets.size < this.maxSources) return;
+    if (this.fullAt.size < this.maxSources) return;
     this.sweep();
-    if (this.buckets.size < this.maxSources) return;
-    const oldest = this.buckets.keys().next();
-    if (!oldest.done) this.buckets.delete(oldest.value);
+    if (this.fullAt.size < this.maxSources) return;
+    const oldest = this.fullAt.keys().next();
+    if (!oldest.done) this.fullAt.delete(oldest.value);
     this.evictions++;
     this.onEvict?.();
   }

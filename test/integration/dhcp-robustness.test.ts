@@ -33,7 +33,8 @@ before(async () => {
   daemon = await startLxcDhcpd(topology, {
     range: '10.0.0.100-104',
     noProbe: false,
-    extraArgs: ['--host', `${RESERVED_MAC},10.0.0.50,reserved`, '--probe-timeout', '300'],
+    // The squatter also plays a relay agent at its address.
+    extraArgs: ['--host', `${RESERVED_MAC},10.0.0.50,reserved`, '--probe-timeout', '300', '--relay', '10.0.0.100'],
   });
   raw = openRawDhcpPort(squatter);
 });
@@ -98,7 +99,8 @@ test('a relayed DISCOVER is answered to the relay on port 67 with a correct chec
 });
 
 test('a full pool gets no offer and a log line, and the server keeps going', async () => {
-  const m = request(MessageType.Discover, '02:99:00:00:00:02', 0x1002);
+  // Sent from the squatter's own MAC: a chaddr other than the frame's source is dropped before the pool is asked.
+  const m = request(MessageType.Discover, squatter.mac, 0x1002);
   raw.sendRequest(m);
   await daemon.waitForLog(/pool-full/, 5000);
   await new Promise((r) => setTimeout(r, 300));
@@ -106,7 +108,7 @@ test('a full pool gets no offer and a log line, and the server keeps going', asy
 });
 
 test('INIT-REBOOT for an address on another subnet is NAKed by broadcast', async () => {
-  const m = request(MessageType.Request, '02:99:00:00:00:03', 0x1003);
+  const m = request(MessageType.Request, squatter.mac, 0x1003);
   m.options.setIPv4(Option.RequestedIpAddress, parseIPv4('10.9.9.9') as number);
   raw.sendRequest(m);
   const reply = await raw.waitForReply((r) => r.message.xid === 0x1003);

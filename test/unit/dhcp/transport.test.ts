@@ -51,7 +51,11 @@ function yiaddrOf(frame: Buffer): number {
   return msg.message.yiaddr;
 }
 
-function setUp(t: TestContext, now?: () => number): { deliver: (frames: ReceivedFrame[]) => void; bursts: Buffer[][]; leases: LeaseTable } {
+function setUp(
+  t: TestContext,
+  now?: () => number,
+  bridgePorts?: Set<number>,
+): { deliver: (frames: ReceivedFrame[]) => void; bursts: Buffer[][]; leases: LeaseTable } {
   const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-transport-'));
   const store = LeaseStore.open(join(dir, 'leases.db'));
   const bursts: Buffer[][] = [];
@@ -61,6 +65,7 @@ function setUp(t: TestContext, now?: () => number): { deliver: (frames: Received
     send: (f) => (bursts.push([f]), true),
     sendMany: (fs) => (bursts.push([...fs]), fs.length),
     close: () => undefined,
+    ...(bridgePorts ? { isBridgePort: (i: number) => bridgePorts.has(i) } : {}),
   };
   const pool = new AddressPool(parseIPv4('10.0.1.0') as number, parseIPv4('10.0.1.254') as number);
   const { transport, leases, deliver } = transportFixture({ store, pool, port, ...(now ? { now } : {}) });
@@ -102,4 +107,20 @@ test('replies to a relay are paced: one burst at once, the rest in order from a 
   assert.equal(offers.length, 200);
   const order = offers.map(yiaddrOf);
   assert.deepEqual(order, [...order].sort((a, b) => a - b), 'in the order they were made');
+});
+
+test('the ingress port of a frame reaches the server: a MAC bound on one port is not served on another while it exists', (t) => {
+  const ports = new Set([5, 6]);
+  const { deliver, bursts } = setUp(t, undefined, ports);
+  const on = (port: number, type: MessageType, offered?: number): ReceivedFrame => ({ ...request(1, type, offered, false), ifindex: port });
+  deliver([on(5, MessageType.Discover)]);
+  const offered = yiaddrOf(bursts.flat()[0] as Buffer);
+  deliver([on(5, MessageType.Request, offered)]);
+  assert.equal(bursts.flat().length, 2, 'OFFER and ACK on port 5');
+  deliver([on(6, MessageType.Discover)]);
+  assert.equal(bursts.flat().length, 2, 'no answer on port 6 while port 5 exists');
+  ports.delete(5);
+  deliver([on(6, MessageType.Discover)]);
+  assert.equal(bursts.flat().length, 3, 'answered once port 5 is gone');
+  assert.equal(yiaddrOf(bursts.flat()[2] as Buffer), offered, 'with its address');
 });
