@@ -148,6 +148,11 @@ export class DhcpServer {
   private readonly ready: ReadyAddress[] = [];
   private readonly readyIps = new Set<IPv4>();
   private readonly probingForMac = new Set<string>();
+  /**
+   * New addresses being probed per fair-share source: they become offers when the probe ends, so they count against
+   * the source's offers and new leases now (else a flood during probes would pass every check). At most one per MAC.
+   */
+  private readonly probingForSource = new Map<string, number>();
   /** New addresses handed out in the current and the previous second: the demand the ready queue must cover. */
   private demand = { since: 0, current: 0, previous: 0 };
   /**
@@ -396,11 +401,18 @@ export class DhcpServer {
     attempt: number,
   ): Promise<Decision> {
     this.probingForMac.add(mac);
+    const source = this.sourceOf(req);
+    if (source !== null) this.probingForSource.set(source, (this.probingForSource.get(source) ?? 0) + 1);
     let result;
     try {
       result = await probe;
     } finally {
       this.probingForMac.delete(mac);
+      if (source !== null) {
+        const left = (this.probingForSource.get(source) ?? 1) - 1;
+        if (left > 0) this.probingForSource.set(source, left);
+        else this.probingForSource.delete(source);
+      }
     }
     if (result === 'free') return this.offerOrCommit(req, mac, ip);
     // A conflict found by a background probe was already quarantined there.
@@ -666,10 +678,10 @@ export class DhcpServer {
 
   /** Before a new address is taken for a client of `source`: may it have one (now, counting its pending offers)? */
   private newShareRefused(source: string, mac: string): Decision | null {
-    const pending = this.offers.countFor(source);
+    const pending = this.offers.countFor(source) + (this.probingForSource.get(source) ?? 0);
     if (this.newLeases.available(source) - pending < 1) return this.leaseLimitDrop(source, mac);
     if (pending >= PORT_OFFER_LIMIT) {
-      return drop('port-offer-limit', `${describeSource(source)} already holds ${pending} offers of new addresses; no offer for ${mac}`);
+      return drop('port-offer-limit', `${describeSource(source)} already holds ${pending} offers (or probes) of new addresses; no offer for ${mac}`);
     }
     return null;
   }

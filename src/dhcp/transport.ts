@@ -246,6 +246,8 @@ export class DhcpTransport {
     for (const { decision, request } of batch) {
       if (decision.kind === 'drop') {
         if (ROUTINE_DROPS.has(decision.reason)) {
+          // Counted like every drop (a DECLINE of someone else's address shows in the metric), but not a warning.
+          this.o.onDrop?.(decision.reason);
           if (this.o.log.enabled('debug')) this.o.log.debug(`ignored: ${decision.detail}`);
         } else {
           this.countDrop(decision.reason, decision.detail);

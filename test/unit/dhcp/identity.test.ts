@@ -16,6 +16,7 @@ import { DhcpServer, type Decision, type IncomingRequest } from '../../../src/dh
 import { emptyMessage, type DhcpMessage } from '../../../src/dhcp/message.ts';
 import { MessageType, Option } from '../../../src/dhcp/constants.ts';
 import { macToBytes, parseIPv4 } from '../../../src/net/address.ts';
+import { AddressProber } from '../../../src/dhcp/probe.ts';
 
 function ip(text: string): number {
   const v = parseIPv4(text);
@@ -40,6 +41,7 @@ interface Setup {
   relays?: number[];
   portLeaseLimit?: number;
   leaseSeconds?: number;
+  prober?: AddressProber;
 }
 
 interface Fields {
@@ -84,7 +86,7 @@ class Fixture {
       leases: this.table,
       pool: this.pool,
       reservations: [],
-      prober: null,
+      prober: setup.prober ?? null,
       readyTarget: 0,
       readyFreshMs: 60_000,
       now: () => this.clock.now,
@@ -318,6 +320,24 @@ test('outstanding offers of new addresses per port: 8, then port-offer-limit; an
   replyOf(fx.handle(MessageType.Request, mac(1), { port: 3, requested: offers[0] as number, serverId: SERVER_IP }), MessageType.Ack);
   replyOf(fx.handle(MessageType.Discover, mac(9), { port: 3 }), MessageType.Offer);
   dropOf(fx.handle(MessageType.Discover, mac(11), { port: 3 }), 'port-offer-limit');
+});
+
+test('addresses being probed count as offers: a flood of DISCOVERs while probes run holds at most 8', async (t) => {
+  const prober = new AddressProber(() => undefined, 30); // nobody answers: every address is free after 30 ms
+  t.after(() => prober.close());
+  const fx = new Fixture(t, { rapidCommit: false, prober });
+  const waiting: Promise<Decision>[] = [];
+  const refused: string[] = [];
+  for (let n = 1; n <= 20; n++) {
+    const d = fx.server.handle(fx.request(MessageType.Discover, mac(n), { port: 3 }));
+    if (d instanceof Promise) waiting.push(d);
+    else refused.push(d.kind === 'drop' ? d.reason : d.kind);
+  }
+  assert.equal(waiting.length, 8);
+  assert.deepEqual(new Set(refused), new Set(['port-offer-limit']));
+  const offers = await Promise.all(waiting);
+  assert.ok(offers.every((d) => d.kind === 'reply'));
+  assert.equal(fx.server.offers.size, 8);
 });
 
 test('declines per port: 4 quarantine, the 5th is ignored (port-decline-limit, address kept); another port unaffected', (t) => {
