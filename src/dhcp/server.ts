@@ -372,10 +372,7 @@ export class DhcpServer {
     const m = req.message;
     const source = this.sourceOf(req);
     if (this.o.rapidCommit && m.options.rapidCommit) {
-      if (source !== null && this.isNewBinding(mac, ip) && !this.newLeases.take(source)) {
-        this.returnToPoolIfUnheld(ip, mac);
-        return this.leaseLimitDrop(source, mac);
-      }
+      if (source !== null && this.isNewBinding(mac, ip) && !this.newLeases.take(source)) return this.withdraw(source, mac, ip);
       const { lease, nameNote } = this.bind(m, mac, ip);
       this.rememberPort(req, mac);
       const detail = nameNote ? `rapid commit; ${nameNote}` : 'rapid commit';
@@ -510,12 +507,7 @@ export class DhcpServer {
       return this.reply(req, MessageType.Nak, 0, { type: 'NAK', mac, ip, hostname: name.label, detail: `${state}: ${verdict.why}` }, false, false, verdict.why);
     }
     const source = this.sourceOf(req);
-    if (source !== null && this.isNewBinding(mac, ip) && !this.newLeases.take(source)) {
-      const offer = this.offers.remove(mac);
-      if (offer) this.returnToPoolIfUnheld(offer.ip, mac);
-      this.forgetPortIfIdle(mac);
-      return this.leaseLimitDrop(source, mac);
-    }
+    if (source !== null && this.isNewBinding(mac, ip) && !this.newLeases.take(source)) return this.withdraw(source, mac, ip);
     this.takeFromReady(ip);
     const { lease, nameNote } = this.bind(m, mac, ip);
     this.rememberPort(req, mac);
@@ -684,6 +676,15 @@ export class DhcpServer {
       return drop('port-offer-limit', `${describeSource(source)} already holds ${pending} offers (or probes) of new addresses; no offer for ${mac}`);
     }
     return null;
+  }
+
+  /** A new binding refused at the last step: no address stays held for the client (its offer, if any, goes too). */
+  private withdraw(source: string, mac: string, ip: IPv4): Decision {
+    const offer = this.offers.remove(mac);
+    if (offer) this.returnToPoolIfUnheld(offer.ip, mac);
+    if (!this.readyIps.has(ip)) this.returnToPoolIfUnheld(ip, mac);
+    this.forgetPortIfIdle(mac);
+    return this.leaseLimitDrop(source, mac);
   }
 
   private leaseLimitDrop(source: string, mac: string): Decision {

@@ -276,6 +276,16 @@ test('new leases per port also bound rapid commit, and an INIT-REBOOT REQUEST fo
   replyOf(fx.handle(MessageType.Discover, mac(19), { port: 4, rapidCommit: true }), MessageType.Ack);
 });
 
+test('a new lease refused at the last step leaves no offer and no address held', (t) => {
+  const fx = new Fixture(t);
+  const offered = replyOf(fx.handle(MessageType.Discover, mac(1), { port: 3 }), MessageType.Offer).reply.yiaddr;
+  // INIT-REBOOT REQUESTs for free addresses spend the port's 16 tokens (they need no offer first).
+  for (let n = 2; n <= 17; n++) replyOf(fx.handle(MessageType.Request, mac(n), { port: 3, requested: ip('10.0.0.200') + n }), MessageType.Ack);
+  dropOf(fx.handle(MessageType.Discover, mac(1), { port: 3, rapidCommit: true }), 'port-lease-limit');
+  assert.equal(fx.server.offers.forMac(mac(1)), undefined);
+  assert.ok(fx.pool.isFree(offered), 'the offered address is free again');
+});
+
 test('--port-lease-limit sets the count; 0 turns it off', (t) => {
   const two = new Fixture(t, { portLeaseLimit: 2 });
   two.bind(mac(1), { port: 3 });
