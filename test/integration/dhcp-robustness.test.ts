@@ -98,6 +98,18 @@ test('a relayed DISCOVER is answered to the relay on port 67 with a correct chec
   assert.ok(reply.udpChecksumOk, 'relay reply checksum');
 });
 
+test('a relayed request from an address not named with --relay, or a chaddr that is not the frame source, gets no answer', async () => {
+  const relayed = request(MessageType.Discover, '02:99:00:00:00:04', 0x1004);
+  relayed.giaddr = parseIPv4('10.0.0.101') as number; // the squatter claims to relay for another address
+  relayed.hops = 1;
+  raw.sendRequest(relayed, { srcIp: '10.0.0.100', dstIp: '10.0.0.1', srcPort: 67, dstMac: bridgeMac });
+  await daemon.waitForLog(/dropped DHCP packet: relay-not-allowed: giaddr 10\.0\.0\.101 from 10\.0\.0\.100/, 3000);
+  raw.sendRequest(request(MessageType.Discover, '02:99:00:00:00:05', 0x1005));
+  await daemon.waitForLog(/dropped DHCP packet: chaddr-mismatch: chaddr 02:99:00:00:00:05 sent from /, 3000);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(raw.replies().filter((r) => r.message.xid === 0x1004 || r.message.xid === 0x1005).length, 0);
+});
+
 test('a full pool gets no offer and a log line, and the server keeps going', async () => {
   // Sent from the squatter's own MAC: a chaddr other than the frame's source is dropped before the pool is asked.
   const m = request(MessageType.Discover, squatter.mac, 0x1002);
