@@ -37,8 +37,8 @@ export interface IncomingRequest {
 export const PORT_LEASE_LIMIT = 16;
 /**
  * Offers of new addresses one source may hold at a time: a client has one outstanding offer (its DISCOVER
- * retransmissions reuse it); 8 leaves room for a container with a few interfaces on one veth-less port and caps what
- * one port can hold in offers for the offer hold time (60 s).
+ * retransmissions reuse it); 8 leaves room for a container with a few clients behind its one veth (nested containers,
+ * macvlan) and caps what one port holds in offers for the offer hold time (60 s). Addresses being probed count too.
  */
 export const PORT_OFFER_LIMIT = 8;
 /**
