@@ -161,7 +161,7 @@ async function startServices(
 
   let store: LeaseStore;
   try {
-    store = LeaseStore.open(config.leaseDb, { groupCommit: true });
+    store = LeaseStore.open(config.leaseDb, { groupCommit: true, onNotice: (m) => log.warn(`lease database: ${m}`) });
   } catch (e) {
     throw new StartupError(`cannot open lease database ${config.leaseDb}: ${(e as Error).message} (choose another path with --lease-db)`);
   }
