@@ -7,17 +7,24 @@ import { formatIPv4, type IPv4 } from './net/address.ts';
 import { bridgeAddress } from './host/bridge-address.ts';
 import type { HostSetup } from './host/setup.ts';
 import { checkRangeInSubnet, type AddressRange } from './config/range.ts';
-import { checkReservationConflicts, parseHostsFile, type Reservation } from './config/reservations.ts';
+import {
+  checkReservationConflicts,
+  formatReservation,
+  parseHostsFile,
+  reservationProblem,
+  type Reservation,
+  type ReservationContext,
+} from './config/reservations.ts';
 import { AddressPool } from './leases/pool.ts';
 import { LeaseStore } from './leases/store.ts';
 import { LeaseTable } from './leases/table.ts';
-import { HostNames } from './leases/names.ts';
+import { HostNames, unclaimableNames } from './leases/names.ts';
 import { AddressProber } from './dhcp/probe.ts';
 import { DhcpServer } from './dhcp/server.ts';
 import { DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts';
 import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts';
 import type { RecursorObserver } from './dns/recursor.ts';
-import { LocalZones, NAME_SERVER_LABEL, reverseZoneName } from './dns/zone.ts';
+import { LocalZones, reverseZoneName } from './dns/zone.ts';
 import { RateLimitedCounter, type Logger } from './log.ts';
 import type { DnsZoneKind, Metrics, MetricsServer } from './metrics.ts';
 import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
@@ -99,8 +106,12 @@ export interface RunningDaemon {
   close(): Promise<void>;
 }
 
-function loadReservations(config: DaemonConfig): Reservation[] {
+function loadReservations(config: DaemonConfig, context: ReservationContext): Reservation[] {
   const list = [...config.hosts];
+  for (const r of list) {
+    const problem = reservationProblem(r, context);
+    if (problem !== null) throw new StartupError(`--host ${formatReservation(r)}: ${problem}`);
+  }
   if (config.hostsFile !== null) {
     let text: string;
     try {
@@ -108,7 +119,7 @@ function loadReservations(config: DaemonConfig): Reservation[] {
     } catch (e) {
       throw new StartupError(`cannot read --hosts-file ${config.hostsFile}: ${(e as Error).message}`);
     }
-    const parsed = parseHostsFile(text, config.hostsFile);
+    const parsed = parseHostsFile(text, config.hostsFile, context);
     if (!parsed.ok) throw new StartupError(parsed.error);
     list.push(...parsed.value);
   }
@@ -156,7 +167,9 @@ async function startServices(
   }
   const rangeError = checkRangeInSubnet(config.range, serverIp, prefixLength);
   if (rangeError !== null) throw new StartupError(rangeError);
-  const book: ReservationBook = { fromConfig: loadReservations(config), stored: [] };
+  const deniedNames = unclaimableNames(config.domain);
+  const reservationContext: ReservationContext = { serverIp, prefixLength, deniedNames };
+  const book: ReservationBook = { fromConfig: loadReservations(config, reservationContext), stored: [] };
   const host = await prepareHost();
 
   let store: LeaseStore;
@@ -169,7 +182,7 @@ async function startServices(
   const leases = new LeaseTable({ store, pool });
   leases.load();
   book.stored = store.loadReservations();
-  const reservations = effectiveReservations(book, log);
+  const reservations = effectiveReservations(book, log, reservationContext);
 
   // prom-client is loaded only with --metrics: importing it costs start-up time for nothing otherwise.
   const metricsModule = config.metrics ? await import('./metrics.ts') : null;
@@ -221,7 +234,7 @@ async function startServices(
   const names = new HostNames(leases.activeCount);
   const server = new DhcpServer({
     names,
-    unclaimableNames: new Set([NAME_SERVER_LABEL]),
+    unclaimableNames: deniedNames,
     network: {
       serverIp,
       prefixLength,
@@ -287,7 +300,7 @@ async function startServices(
     }
   }, 1000);
 
-  const applyReservations = (): void => server.setReservations(effectiveReservations(book, log));
+  const applyReservations = (): void => server.setReservations(effectiveReservations(book, log, reservationContext));
   let control: ControlServer | null = null;
   let metricsServer: MetricsServer | null = null;
   const stopExtras = async (): Promise<void> => {
@@ -299,7 +312,7 @@ async function startServices(
     if (config.controlSocket) {
       control = await startControlServer(
         config.controlSocket,
-        controlHandlers({ server, leases, store, book, subnet: { ip: serverIp, prefixLength }, apply: applyReservations, commit, log }),
+        controlHandlers({ server, leases, store, book, reservationContext, apply: applyReservations, commit, log }),
         { onError: (e) => log.error(`control socket: ${e.message}`) },
       );
     }
@@ -354,7 +367,7 @@ async function startServices(
     summary,
     reload() {
       try {
-        book.fromConfig = loadReservations(config);
+        book.fromConfig = loadReservations(config, reservationContext);
         applyReservations();
         log.info(`reloaded ${book.fromConfig.length} reservations`);
       } catch (e) {
