@@ -5,6 +5,7 @@ import { parseConfigFile } from './config/file.ts';
 import { controlRequest, ControlError } from './control/client.ts';
 import { defaultControlSocketPath, type ControlRequest } from './control/protocol.ts';
 import { createNotifier, isUnderSystemd } from './systemd/notify.ts';
+import { createShutdown, installShutdownHandlers } from './shutdown.ts';
 import { dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
 import { LeaseStore } from './leases/store.ts';
 import { hideBin } from 'yargs/helpers';
@@ -219,23 +220,17 @@ async function serve(argv: {
     if (notifier.problem) log.warn(`systemd notification: ${notifier.problem}`);
     void notifier.ready(daemon.summary);
   }
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`${signal}: shutting down`);
-    if (notifier.enabled) void notifier.stopping();
-    daemon.close().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        log.error(`shutdown: ${(e as Error).message}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  const shutdown = createShutdown({
+    log,
+    teardown: () => daemon.close(),
+    exit: (code) => process.exit(code),
+    onStopping: () => {
+      if (notifier.enabled) void notifier.stopping();
+    },
+  });
+  installShutdownHandlers(shutdown);
   process.on('SIGHUP', () => {
+    if (shutdown.stopping) return;
     if (notifier.enabled) void notifier.reloading();
     daemon.reload();
     if (notifier.enabled) void notifier.ready(daemon.summary);

@@ -26,6 +26,7 @@ import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts'
 import type { RecursorObserver } from './dns/recursor.ts';
 import { LocalZones, reverseZoneName } from './dns/zone.ts';
 import { RateLimitedCounter, type Logger } from './log.ts';
+import { runSteps } from './shutdown.ts';
 import type { DnsZoneKind, Metrics, MetricsServer } from './metrics.ts';
 import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
 import { startControlServer, type ControlServer } from './control/server.ts';
@@ -44,6 +45,11 @@ const METRIC_ZONE: Record<DnsAnswerSource, DnsZoneKind> = {
 const DNS_SOA_TTL = 30;
 /** Upper bound of lease A/PTR TTLs (also capped by the lease's remaining time). */
 const DNS_RECORD_TTL = 30;
+/**
+ * At a stop, how long replies already decided may take to leave while the socket is still open: an OFFER whose ARP
+ * probe the stop ended, an ACK waiting for its group commit (an fdatasync: milliseconds). Past it they are dropped.
+ */
+const STOP_DRAIN_MS = 1000;
 /** Lease table slots whose names are registered per event-loop turn at start (a few ms each at 100 000 leases). */
 const NAME_REGISTRATION_BATCH = 4096;
 
@@ -103,7 +109,20 @@ export interface RunningDaemon {
   /** One line for systemd's STATUS= and the start-up log. */
   summary: string;
   reload(): void;
+  /** Stops everything and undoes the host set-up; every step runs, rejects afterwards if one failed. Idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * Lets the replies decided before the stop go out before the socket closes. A probe ended by prober.close() reaches
+ * the transport after a few promise hops and is sent on the next turn of the event loop (so two turns), and an ACK
+ * leaves once the lease store's group commit has synced.
+ */
+async function drainDecidedReplies(store: LeaseStore): Promise<void> {
+  const until = Date.now() + STOP_DRAIN_MS;
+  for (let turn = 0; turn < 2 || (store.syncInFlight && Date.now() < until); turn++) {
+    await new Promise<void>((resolve) => (turn < 2 ? setImmediate(resolve) : setTimeout(resolve, 1)));
+  }
 }
 
 function loadReservations(config: DaemonConfig, context: ReservationContext): Reservation[] {
@@ -356,7 +375,7 @@ async function startServices(
       `NAT ${config.hostSetup?.nat ? 'on' : 'off'}, metrics ${metricsServer ? `http://${metricsServer.address}:${metricsServer.port}/metrics` : 'off'}`,
   );
 
-  let closed = false;
+  let closing: Promise<void> | null = null;
   return {
     server,
     dns,
@@ -374,18 +393,26 @@ async function startServices(
         log.error(`reload failed, keeping the old reservations: ${(e as Error).message}`);
       }
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearInterval(tick);
-      prober?.close();
-      dns?.close();
-      transport.close();
-      commit();
-      await resolvedLink?.revert().catch((e: unknown) => log.warn(`systemd-resolved revert: ${(e as Error).message}`));
-      await stopExtras();
-      store.close();
-      await host?.teardown(log);
+    close() {
+      // Every step runs even when one before it failed, so the host set-up is undone whatever else went wrong.
+      closing ??= runSteps(
+        [
+          ['housekeeping timer', () => clearInterval(tick)],
+          ['DNS server', () => dns?.close()],
+          ['ARP probes', () => prober?.close()],
+          ['replies decided before the stop', () => drainDecidedReplies(store)],
+          ['DHCP transport', () => transport.close()],
+          ['lease commit', () => commit()],
+          ['systemd-resolved registration', () => resolvedLink?.revert()],
+          ['control socket', () => control?.close()],
+          ['metrics endpoint', () => metricsServer?.close()],
+          ['dnsmasq lease file', () => leaseFile?.close()],
+          ['lease database', () => store.close()],
+          ['host set-up', () => host?.teardown(log)],
+        ],
+        log,
+      );
+      return closing;
     },
   };
 }

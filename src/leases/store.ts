@@ -311,6 +311,11 @@ export class LeaseStore {
     this.walFd = openSync(walPath, constants.O_RDONLY | constants.O_CREAT, 0o600);
   }
 
+  /** True while a group commit's sync runs or callbacks wait for the next one (their ACKs are not sent yet). */
+  get syncInFlight(): boolean {
+    return this.syncing || this.waiting.length > 0;
+  }
+
   /** Transactions written by commitThen() so far (tests and the bench: one per sync under load, not one per call). */
   get groupTransactions(): number {
     return this.transactions;
