@@ -5,6 +5,7 @@ import { parseConfigFile } from './config/file.ts';
 import { controlRequest, ControlError } from './control/client.ts';
 import { defaultControlSocketPath, type ControlRequest } from './control/protocol.ts';
 import { createNotifier, isUnderSystemd } from './systemd/notify.ts';
+import { startWatchdog, type Watchdog } from './systemd/watchdog.ts';
 import { createShutdown, installShutdownHandlers } from './shutdown.ts';
 import { dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
 import { LeaseStore } from './leases/store.ts';
@@ -220,11 +221,13 @@ async function serve(argv: {
     if (notifier.problem) log.warn(`systemd notification: ${notifier.problem}`);
     void notifier.ready(daemon.summary);
   }
+  let watchdog: Watchdog | null = null;
   const shutdown = createShutdown({
     log,
     teardown: () => daemon.close(),
     exit: (code) => process.exit(code),
     onStopping: () => {
+      watchdog?.stop();
       if (notifier.enabled) void notifier.stopping();
     },
   });
@@ -235,6 +238,8 @@ async function serve(argv: {
     daemon.reload();
     if (notifier.enabled) void notifier.ready(daemon.summary);
   });
+  watchdog = startWatchdog(notifier);
+  if (watchdog) log.info(`systemd watchdog: WATCHDOG=1 every ${Math.round(watchdog.intervalMs)} ms`);
 }
 
 function controlPath(argv: { bridge: string; 'control-socket': string | undefined }): string {
