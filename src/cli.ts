@@ -217,10 +217,9 @@ async function serve(argv: {
     if (e instanceof StartupError) die(e.message);
     throw e;
   }
-  if (notifier.enabled) {
-    if (notifier.problem) log.warn(`systemd notification: ${notifier.problem}`);
-    void notifier.ready(daemon.summary);
-  }
+  // problem is set exactly when NOTIFY_SOCKET is set but notifications are impossible (enabled is false then).
+  if (notifier.problem) log.warn(`systemd notification: ${notifier.problem}`);
+  if (notifier.enabled) void notifier.ready(daemon.summary);
   let watchdog: Watchdog | null = null;
   const shutdown = createShutdown({
     log,
