@@ -26,7 +26,7 @@ import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts'
 import type { RecursorObserver } from './dns/recursor.ts';
 import { LocalZones, reverseZoneName } from './dns/zone.ts';
 import { RateLimitedCounter, type Logger } from './log.ts';
-import { runSteps } from './shutdown.ts';
+import { drainDecided, runSteps } from './shutdown.ts';
 import type { DnsZoneKind, Metrics, MetricsServer } from './metrics.ts';
 import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
 import { startControlServer, type ControlServer } from './control/server.ts';
@@ -111,18 +111,6 @@ export interface RunningDaemon {
   reload(): void;
   /** Stops everything and undoes the host set-up; every step runs, rejects afterwards if one failed. Idempotent. */
   close(): Promise<void>;
-}
-
-/**
- * Lets the replies decided before the stop go out before the socket closes. A probe ended by prober.close() reaches
- * the transport after a few promise hops and is sent on the next turn of the event loop (so two turns), and an ACK
- * leaves once the lease store's group commit has synced.
- */
-async function drainDecidedReplies(store: LeaseStore): Promise<void> {
-  const until = Date.now() + STOP_DRAIN_MS;
-  for (let turn = 0; turn < 2 || (store.syncInFlight && Date.now() < until); turn++) {
-    await new Promise<void>((resolve) => (turn < 2 ? setImmediate(resolve) : setTimeout(resolve, 1)));
-  }
 }
 
 function loadReservations(config: DaemonConfig, context: ReservationContext): Reservation[] {
@@ -400,7 +388,7 @@ async function startServices(
           ['housekeeping timer', () => clearInterval(tick)],
           ['DNS server', () => dns?.close()],
           ['ARP probes', () => prober?.close()],
-          ['replies decided before the stop', () => drainDecidedReplies(store)],
+          ['replies decided before the stop', () => drainDecided(() => store.syncInFlight, STOP_DRAIN_MS)],
           ['DHCP transport', () => transport.close()],
           ['lease commit', () => commit()],
           ['systemd-resolved registration', () => resolvedLink?.revert()],

@@ -4,7 +4,12 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { createLogger } from '../../../src/log.ts';
-import { createShutdown, installShutdownHandlers, MAX_ERRORS_LOGGED_WHILE_STOPPING, runSteps } from '../../../src/shutdown.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AddressProber } from '../../../src/dhcp/probe.ts';
+import { LeaseStore } from '../../../src/leases/store.ts';
+import { createShutdown, drainDecided, installShutdownHandlers, MAX_ERRORS_LOGGED_WHILE_STOPPING, runSteps } from '../../../src/shutdown.ts';
 
 function recorder(): { lines: string[]; log: ReturnType<typeof createLogger> } {
   const lines: string[] = [];
@@ -118,4 +123,31 @@ test('a teardown that never finishes is abandoned at the deadline with exit 1', 
   await tick(120);
   assert.deepEqual(exits, [1]);
   assert.match(lines.at(-1) ?? '', /teardown did not finish within 50 ms/);
+});
+
+test('drainDecided: an ACK waiting on its group commit and an OFFER ended by the stop both get out before it returns', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-drain-'));
+  const store = LeaseStore.open(join(dir, 'leases.db'), { groupCommit: true });
+  t.after(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const sent: string[] = [];
+  // As the DHCP transport does it: an ACK once its binding is durable; a late decision on the next turn.
+  store.stage({ ip: 0x0a000064, mac: '02:1a:b0:00:00:01', clientId: null, hostname: null, state: 'bound', expiresAt: Date.now() + 3_600_000, updatedAt: Date.now() });
+  store.commitThen((error) => sent.push(error ? 'ACK withheld' : 'ACK'));
+  const prober = new AddressProber(() => undefined, 60_000);
+  void prober.probe(0x0a000065).then(() => setImmediate(() => sent.push('OFFER')));
+  assert.equal(store.syncInFlight, true);
+  prober.close();
+  await drainDecided(() => store.syncInFlight, 1000);
+  assert.deepEqual(sent.sort(), ['ACK', 'OFFER']);
+  assert.equal(store.syncInFlight, false);
+});
+
+test('drainDecided gives up at its deadline when the store never finishes', async () => {
+  const started = Date.now();
+  await drainDecided(() => true, 50);
+  const waited = Date.now() - started;
+  assert.ok(waited >= 45 && waited < 1000, `waited ${waited} ms`);
 });
