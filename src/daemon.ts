@@ -388,7 +388,11 @@ async function startServices(
           ['housekeeping timer', () => clearInterval(tick)],
           ['DNS server', () => dns?.close()],
           ['ARP probes', () => prober?.close()],
-          ['replies decided before the stop', () => drainDecided(() => store.syncInFlight, STOP_DRAIN_MS)],
+          ['replies decided before the stop', async () => {
+            if (!(await drainDecided(() => store.syncInFlight, STOP_DRAIN_MS))) {
+              log.warn(`shutdown: the lease commit did not finish within ${STOP_DRAIN_MS} ms; ACKs waiting on it are not sent`);
+            }
+          }],
           ['DHCP transport', () => transport.close()],
           ['lease commit', () => commit()],
           ['systemd-resolved registration', () => resolvedLink?.revert()],

@@ -131,10 +131,12 @@ export async function runSteps(steps: readonly (readonly [string, () => unknown]
  * Lets replies decided before the stop go out before the socket closes. A probe ended by the stop reaches the DHCP
  * transport after a few promise hops and is sent on the next turn of the event loop (hence two turns at least); an
  * ACK leaves once the lease store's group commit has synced (`busy` says one is under way), for at most `deadlineMs`.
+ * False when it gave up with `busy` still true.
  */
-export async function drainDecided(busy: () => boolean, deadlineMs: number): Promise<void> {
+export async function drainDecided(busy: () => boolean, deadlineMs: number): Promise<boolean> {
   const until = Date.now() + deadlineMs;
   for (let turn = 0; turn < 2 || (busy() && Date.now() < until); turn++) {
     await new Promise<void>((resolve) => (turn < 2 ? setImmediate(resolve) : setTimeout(resolve, 1)));
   }
+  return !busy();
 }

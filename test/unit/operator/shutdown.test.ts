@@ -140,14 +140,14 @@ test('drainDecided: an ACK waiting on its group commit and an OFFER ended by the
   void prober.probe(0x0a000065).then(() => setImmediate(() => sent.push('OFFER')));
   assert.equal(store.syncInFlight, true);
   prober.close();
-  await drainDecided(() => store.syncInFlight, 1000);
+  assert.equal(await drainDecided(() => store.syncInFlight, 1000), true);
   assert.deepEqual(sent.sort(), ['ACK', 'OFFER']);
   assert.equal(store.syncInFlight, false);
 });
 
 test('drainDecided gives up at its deadline when the store never finishes', async () => {
   const started = Date.now();
-  await drainDecided(() => true, 50);
+  assert.equal(await drainDecided(() => true, 50), false);
   const waited = Date.now() - started;
   assert.ok(waited >= 45 && waited < 1000, `waited ${waited} ms`);
 });
