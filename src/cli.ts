@@ -5,6 +5,8 @@ import { parseConfigFile } from './config/file.ts';
 import { controlRequest, ControlError } from './control/client.ts';
 import { defaultControlSocketPath, type ControlRequest } from './control/protocol.ts';
 import { createNotifier, isUnderSystemd } from './systemd/notify.ts';
+import { startWatchdog, type Watchdog } from './systemd/watchdog.ts';
+import { createShutdown, installShutdownHandlers } from './shutdown.ts';
 import { dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
 import { LeaseStore } from './leases/store.ts';
 import { hideBin } from 'yargs/helpers';
@@ -231,31 +233,28 @@ async function serve(argv: {
     if (e instanceof StartupError) die(e.message);
     throw e;
   }
-  if (notifier.enabled) {
-    if (notifier.problem) log.warn(`systemd notification: ${notifier.problem}`);
-    void notifier.ready(daemon.summary);
-  }
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`${signal}: shutting down`);
-    if (notifier.enabled) void notifier.stopping();
-    daemon.close().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        log.error(`shutdown: ${(e as Error).message}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  // problem is set exactly when NOTIFY_SOCKET is set but notifications are impossible (enabled is false then).
+  if (notifier.problem) log.warn(`systemd notification: ${notifier.problem}`);
+  if (notifier.enabled) void notifier.ready(daemon.summary);
+  let watchdog: Watchdog | null = null;
+  const shutdown = createShutdown({
+    log,
+    teardown: () => daemon.close(),
+    exit: (code) => process.exit(code),
+    onStopping: () => {
+      watchdog?.stop();
+      if (notifier.enabled) void notifier.stopping();
+    },
+  });
+  installShutdownHandlers(shutdown);
   process.on('SIGHUP', () => {
+    if (shutdown.stopping) return;
     if (notifier.enabled) void notifier.reloading();
     daemon.reload();
     if (notifier.enabled) void notifier.ready(daemon.summary);
   });
+  watchdog = startWatchdog(notifier);
+  if (watchdog) log.info(`systemd watchdog: WATCHDOG=1 every ${Math.round(watchdog.intervalMs)} ms`);
 }
 
 function controlPath(argv: { bridge: string; 'control-socket': string | undefined }): string {

@@ -7,19 +7,27 @@ import { formatIPv4, inSubnet, type IPv4 } from './net/address.ts';
 import { bridgeAddress } from './host/bridge-address.ts';
 import type { HostSetup } from './host/setup.ts';
 import { checkRangeInSubnet, type AddressRange } from './config/range.ts';
-import { checkReservationConflicts, parseHostsFile, type Reservation } from './config/reservations.ts';
+import {
+  checkReservationConflicts,
+  formatReservation,
+  parseHostsFile,
+  reservationProblem,
+  type Reservation,
+  type ReservationContext,
+} from './config/reservations.ts';
 import { AddressPool } from './leases/pool.ts';
 import { LeaseStore } from './leases/store.ts';
 import { LeaseTable } from './leases/table.ts';
-import { HostNames } from './leases/names.ts';
+import { HostNames, unclaimableNames } from './leases/names.ts';
 import { AddressProber } from './dhcp/probe.ts';
 import { DhcpServer } from './dhcp/server.ts';
 import { MAX_FAIR_SHARE_SOURCES } from './dhcp/fair-share.ts';
 import { DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts';
 import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts';
 import type { RecursorObserver } from './dns/recursor.ts';
-import { LocalZones, NAME_SERVER_LABEL, reverseZoneName } from './dns/zone.ts';
+import { LocalZones, reverseZoneName } from './dns/zone.ts';
 import { RateLimitedCounter, type Logger } from './log.ts';
+import { drainDecided, runSteps } from './shutdown.ts';
 import type { DnsZoneKind, Metrics, MetricsServer } from './metrics.ts';
 import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
 import { startControlServer, type ControlServer } from './control/server.ts';
@@ -38,6 +46,11 @@ const METRIC_ZONE: Record<DnsAnswerSource, DnsZoneKind> = {
 const DNS_SOA_TTL = 30;
 /** Upper bound of lease A/PTR TTLs (also capped by the lease's remaining time). */
 const DNS_RECORD_TTL = 30;
+/**
+ * At a stop, how long replies already decided may take to leave while the socket is still open: an OFFER whose ARP
+ * probe the stop ended, an ACK waiting for its group commit (an fdatasync: milliseconds). Past it they are dropped.
+ */
+const STOP_DRAIN_MS = 1000;
 /** Lease table slots whose names are registered per event-loop turn at start (a few ms each at 100 000 leases). */
 const NAME_REGISTRATION_BATCH = 4096;
 
@@ -101,11 +114,16 @@ export interface RunningDaemon {
   /** One line for systemd's STATUS= and the start-up log. */
   summary: string;
   reload(): void;
+  /** Stops everything and undoes the host set-up; every step runs, rejects afterwards if one failed. Idempotent. */
   close(): Promise<void>;
 }
 
-function loadReservations(config: DaemonConfig): Reservation[] {
+function loadReservations(config: DaemonConfig, context: ReservationContext): Reservation[] {
   const list = [...config.hosts];
+  for (const r of list) {
+    const problem = reservationProblem(r, context);
+    if (problem !== null) throw new StartupError(`--host ${formatReservation(r)}: ${problem}`);
+  }
   if (config.hostsFile !== null) {
     let text: string;
     try {
@@ -113,7 +131,7 @@ function loadReservations(config: DaemonConfig): Reservation[] {
     } catch (e) {
       throw new StartupError(`cannot read --hosts-file ${config.hostsFile}: ${(e as Error).message}`);
     }
-    const parsed = parseHostsFile(text, config.hostsFile);
+    const parsed = parseHostsFile(text, config.hostsFile, context);
     if (!parsed.ok) throw new StartupError(parsed.error);
     list.push(...parsed.value);
   }
@@ -166,12 +184,14 @@ async function startServices(
   }
   const rangeError = checkRangeInSubnet(config.range, serverIp, prefixLength);
   if (rangeError !== null) throw new StartupError(rangeError);
-  const book: ReservationBook = { fromConfig: loadReservations(config), stored: [] };
+  const deniedNames = unclaimableNames(config.domain);
+  const reservationContext: ReservationContext = { serverIp, prefixLength, deniedNames };
+  const book: ReservationBook = { fromConfig: loadReservations(config, reservationContext), stored: [] };
   const host = await prepareHost();
 
   let store: LeaseStore;
   try {
-    store = LeaseStore.open(config.leaseDb, { groupCommit: true });
+    store = LeaseStore.open(config.leaseDb, { groupCommit: true, onNotice: (m) => log.warn(`lease database: ${m}`) });
   } catch (e) {
     throw new StartupError(`cannot open lease database ${config.leaseDb}: ${(e as Error).message} (choose another path with --lease-db)`);
   }
@@ -179,7 +199,7 @@ async function startServices(
   const leases = new LeaseTable({ store, pool });
   leases.load();
   book.stored = store.loadReservations();
-  const reservations = effectiveReservations(book, log);
+  const reservations = effectiveReservations(book, log, reservationContext);
 
   // prom-client is loaded only with --metrics: importing it costs start-up time for nothing otherwise.
   const metricsModule = config.metrics ? await import('./metrics.ts') : null;
@@ -231,7 +251,7 @@ async function startServices(
   const names = new HostNames(leases.activeCount);
   const server = new DhcpServer({
     names,
-    unclaimableNames: new Set([NAME_SERVER_LABEL]),
+    unclaimableNames: deniedNames,
     network: {
       serverIp,
       prefixLength,
@@ -303,7 +323,7 @@ async function startServices(
     }
   }, 1000);
 
-  const applyReservations = (): void => server.setReservations(effectiveReservations(book, log));
+  const applyReservations = (): void => server.setReservations(effectiveReservations(book, log, reservationContext));
   let control: ControlServer | null = null;
   let metricsServer: MetricsServer | null = null;
   const stopExtras = async (): Promise<void> => {
@@ -315,7 +335,7 @@ async function startServices(
     if (config.controlSocket) {
       control = await startControlServer(
         config.controlSocket,
-        controlHandlers({ server, leases, store, book, subnet: { ip: serverIp, prefixLength }, apply: applyReservations, commit, log }),
+        controlHandlers({ server, leases, store, book, reservationContext, apply: applyReservations, commit, log }),
         { onError: (e) => log.error(`control socket: ${e.message}`) },
       );
     }
@@ -359,7 +379,7 @@ async function startServices(
       `NAT ${config.hostSetup?.nat ? 'on' : 'off'}, metrics ${metricsServer ? `http://${metricsServer.address}:${metricsServer.port}/metrics` : 'off'}`,
   );
 
-  let closed = false;
+  let closing: Promise<void> | null = null;
   return {
     server,
     dns,
@@ -370,25 +390,37 @@ async function startServices(
     summary,
     reload() {
       try {
-        book.fromConfig = loadReservations(config);
+        book.fromConfig = loadReservations(config, reservationContext);
         applyReservations();
         log.info(`reloaded ${book.fromConfig.length} reservations`);
       } catch (e) {
         log.error(`reload failed, keeping the old reservations: ${(e as Error).message}`);
       }
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearInterval(tick);
-      prober?.close();
-      dns?.close();
-      transport.close();
-      commit();
-      await resolvedLink?.revert().catch((e: unknown) => log.warn(`systemd-resolved revert: ${(e as Error).message}`));
-      await stopExtras();
-      store.close();
-      await host?.teardown(log);
+    close() {
+      // Every step runs even when one before it failed, so the host set-up is undone whatever else went wrong.
+      closing ??= runSteps(
+        [
+          ['housekeeping timer', () => clearInterval(tick)],
+          ['DNS server', () => dns?.close()],
+          ['ARP probes', () => prober?.close()],
+          ['replies decided before the stop', async () => {
+            if (!(await drainDecided(() => store.syncInFlight, STOP_DRAIN_MS))) {
+              log.warn(`shutdown: the lease commit did not finish within ${STOP_DRAIN_MS} ms; ACKs waiting on it are not sent`);
+            }
+          }],
+          ['DHCP transport', () => transport.close()],
+          ['lease commit', () => commit()],
+          ['systemd-resolved registration', () => resolvedLink?.revert()],
+          ['control socket', () => control?.close()],
+          ['metrics endpoint', () => metricsServer?.close()],
+          ['dnsmasq lease file', () => leaseFile?.close()],
+          ['lease database', () => store.close()],
+          ['host set-up', () => host?.teardown(log)],
+        ],
+        log,
+      );
+      return closing;
     },
   };
 }

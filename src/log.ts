@@ -1,6 +1,9 @@
 /**
- * Logging to stderr with levels. Every value that came from the network goes through `quote` (JSON string escaping),
- * so a hostname can never forge a log line or inject terminal escapes.
+ * Logging to stderr with levels. Every value that came from the network goes through `quote` (JSON string escaping,
+ * plus the characters JSON leaves raw), so a hostname can never forge a log line or inject terminal escapes; and the
+ * logger itself escapes whatever line breaks and control characters still reach it (a value someone forgot to quote,
+ * an error message quoting hostile bytes), so each call is exactly one line and journald never reads a priority that
+ * a client wrote.
  */
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 const LEVELS: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
@@ -14,8 +17,36 @@ export interface Logger {
   enabled(level: LogLevel): boolean;
 }
 
+/**
+ * What JSON.stringify leaves raw but a reader of the log must not get raw: DEL and the C1 controls (U+0080-U+009F:
+ * CSI U+009B starts a terminal escape on terminals that read 8-bit controls, NEL U+0085 is a line break to some
+ * readers), U+2028/U+2029 (line and paragraph separators), and the invisible format characters that hide or reorder
+ * text (soft hyphen, zero-width characters, bidirectional overrides and isolates as in "Trojan Source", BOM).
+ */
+const INVISIBLE_RANGES = '\\u007f-\\u009f\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb';
+const INVISIBLE = new RegExp(`[${INVISIBLE_RANGES}]`, 'g');
+
+function unicodeEscape(c: string): string {
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/** A value for a log line: JSON string escaping, and the invisible characters above as \uXXXX escapes. */
 export function quote(value: string | null | undefined): string {
-  return value === null || value === undefined ? '-' : JSON.stringify(value);
+  return value === null || value === undefined ? '-' : JSON.stringify(value).replace(INVISIBLE, unicodeEscape);
+}
+
+/** Everything that can break or hide a line: C0 controls (newline, CR, ESC...) and the characters of INVISIBLE. */
+const UNSAFE_IN_LINE = new RegExp(`[\\u0000-\\u001f${INVISIBLE_RANGES}]`);
+const UNSAFE_IN_LINE_ALL = new RegExp(UNSAFE_IN_LINE.source, 'g');
+const C0_NAMES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * One log line out of any message: the last line of defence behind quote(). A line break inside a message would let
+ * the next characters pass for a new entry (with journald, one starting with a forged `<0>` priority).
+ */
+export function oneLine(message: string): string {
+  if (!UNSAFE_IN_LINE.test(message)) return message;
+  return message.replace(UNSAFE_IN_LINE_ALL, (c) => C0_NAMES[c] ?? unicodeEscape(c));
 }
 
 /** journald reads a `<N>` syslog priority at the start of each line of a service's stderr (sd-daemon(3)). */
@@ -30,7 +61,8 @@ export function createLogger(
 ): Logger {
   const emit = (l: LogLevel, m: string): void => {
     if (LEVELS[l] > LEVELS[logger.level]) return;
-    write(style === 'journald' ? `${JOURNALD_PRIORITY[l]}${m}` : `${l}: ${m}`);
+    const line = oneLine(m);
+    write(style === 'journald' ? `${JOURNALD_PRIORITY[l]}${line}` : `${l}: ${line}`);
   };
   const logger: Logger = {
     level,

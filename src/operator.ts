@@ -3,8 +3,8 @@
  * unreserve), the Prometheus endpoint and the dnsmasq-format lease file. Reservations made at run time are kept in
  * the lease database and merged with --host/--hosts-file ones (those win and cannot be removed from here).
  */
-import { formatIPv4, inSubnet, type IPv4 } from './net/address.ts';
-import { checkReservationConflicts, type Reservation } from './config/reservations.ts';
+import { formatIPv4 } from './net/address.ts';
+import { checkReservationConflicts, reservationProblem, type Reservation, type ReservationContext } from './config/reservations.ts';
 import type { LeaseStore } from './leases/store.ts';
 import type { LeaseTable } from './leases/table.ts';
 import { leasesAsJson } from './leases/report.ts';
@@ -21,11 +21,14 @@ export interface ReservationBook {
   stored: Reservation[];
 }
 
-/** The reservations in force: configuration first; a stored one that now conflicts with it is skipped (and logged). */
-export function effectiveReservations(book: ReservationBook, log: Logger): Reservation[] {
+/**
+ * The reservations in force: configuration first; a stored one that now conflicts with it, or no longer fits the
+ * bridge (another subnet, a name now refused), is skipped (and logged).
+ */
+export function effectiveReservations(book: ReservationBook, log: Logger, context: ReservationContext): Reservation[] {
   const out = [...book.fromConfig];
   for (const r of book.stored) {
-    const conflict = checkReservationConflicts([...out, r]);
+    const conflict = reservationProblem(r, context) ?? checkReservationConflicts([...out, r]);
     if (conflict === null) out.push(r);
     else log.warn(`stored reservation ${r.mac} ${formatIPv4(r.ip)} ignored: ${conflict}`);
   }
@@ -37,7 +40,8 @@ export interface ControlDeps {
   leases: LeaseTable;
   store: LeaseStore;
   book: ReservationBook;
-  subnet: { ip: IPv4; prefixLength: number };
+  /** The bridge subnet and refused names every reservation is checked against. */
+  reservationContext: ReservationContext;
   /** Applies the current book to the DHCP server (and DNS names). */
   apply: () => void;
   /** Commits staged lease changes (and refreshes the lease file / metrics). */
@@ -55,7 +59,8 @@ function matches(r: Reservation, target: ControlTarget): boolean {
 
 export function controlHandlers(d: ControlDeps): ControlHandlers {
   return {
-    leases: () => leasesAsJson([...d.leases.active()], Date.now(), new Set(effectiveReservations(d.book, d.log).map((r) => r.mac))),
+    leases: () =>
+      leasesAsJson([...d.leases.active()], Date.now(), new Set(effectiveReservations(d.book, d.log, d.reservationContext).map((r) => r.mac))),
     release(target): ControlResult {
       const result = d.server.adminRelease(target);
       if (!result.ok) return result;
@@ -64,9 +69,8 @@ export function controlHandlers(d: ControlDeps): ControlHandlers {
       return { ok: true, message: `released ${formatIPv4(result.lease.ip)} of ${result.lease.mac}${result.lease.hostname ? ` (${result.lease.hostname})` : ''}` };
     },
     reserve(r): ControlResult {
-      if (!inSubnet(r.ip, d.subnet.ip, d.subnet.prefixLength) || r.ip === d.subnet.ip) {
-        return { ok: false, error: `${formatIPv4(r.ip)} is not a host address of the bridge subnet` };
-      }
+      const problem = reservationProblem(r, d.reservationContext);
+      if (problem !== null) return { ok: false, error: problem };
       if (d.book.fromConfig.some((c) => c.mac === r.mac)) {
         return { ok: false, error: `${r.mac} has a reservation in --host/--hosts-file: change it there` };
       }

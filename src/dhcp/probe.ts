@@ -23,6 +23,7 @@ export class AddressProber {
   private readonly deadlines: { ip: IPv4; deadline: number }[] = [];
   private deadlinesHead = 0;
   private timer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(
     private readonly sendProbe: (ip: IPv4) => void,
@@ -36,6 +37,8 @@ export class AddressProber {
   }
 
   probe(ip: IPv4): Promise<ProbeResult> {
+    // After close() nothing is sent and no timer starts (the daemon is stopping): as if nobody answered.
+    if (this.closed) return Promise.resolve('free');
     const existing = this.pending.get(ip);
     if (existing) return existing.promise;
     let resolve!: (r: ProbeResult) => void;
@@ -58,6 +61,7 @@ export class AddressProber {
   }
 
   close(): void {
+    this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     for (const ip of [...this.pending.keys()]) this.finish(ip, 'free');

@@ -17,6 +17,7 @@ import { TokenBuckets } from './fair-share.ts';
 import type { AddressProber, ProbeResult } from './probe.ts';
 import { replyDestination, type ReplyDestination } from './addressing.ts';
 import { buildReply, type NetworkSettings } from './reply.ts';
+import { quote } from '../log.ts';
 
 export interface IncomingRequest {
   message: DhcpMessage;
@@ -560,14 +561,14 @@ export class DhcpServer {
     } else {
       const requested = clientName(m.options);
       name = requested.label;
-      if (requested.changed) nameNote = `name ${JSON.stringify(requested.raw)} used as ${JSON.stringify(name)}`;
+      if (requested.changed) nameNote = `name ${quote(requested.raw)} used as ${quote(name)}`;
       if (name !== null && this.o.unclaimableNames?.has(name)) {
-        nameNote = `name ${JSON.stringify(name)} is reserved for the server; no DNS name given`;
+        nameNote = `name ${quote(name)} means something to resolvers (localhost, wpad, ns...); no DNS name given`;
         name = null;
       }
       const holder = name === null ? undefined : this.o.names.heldByOther(name, mac);
       if (holder) {
-        nameNote = `name ${JSON.stringify(name)} is held by ${holder.source === 'reservation' ? 'a reservation for' : 'the lease of'} ${holder.mac}; no DNS name given`;
+        nameNote = `name ${quote(name)} is held by ${holder.source === 'reservation' ? 'a reservation for' : 'the lease of'} ${holder.mac}; no DNS name given`;
         name = null;
       }
     }

@@ -80,7 +80,12 @@ export async function setupHost(o: HostSetupOptions, log: { info(m: string): voi
           (e: unknown) => tlog.warn(`could not delete nftables table ip lxc-dhcpd: ${(e as Error).message}`),
         );
       }
-      if (restoreForwarding(fwd)) tlog.info('IPv4 forwarding restored to its previous value');
+      try {
+        if (restoreForwarding(fwd)) tlog.info('IPv4 forwarding restored to its previous value');
+      } catch (e) {
+        // Logged and passed over: the bridge below is still ours to remove.
+        tlog.warn(`could not restore IPv4 forwarding: ${(e as Error).message}`);
+      }
       const removal = await removeBridgeIfOurs(bridge).catch((e: unknown) => {
         tlog.warn(`could not clean up bridge ${o.bridge}: ${(e as Error).message}`);
         return null;

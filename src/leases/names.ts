@@ -8,6 +8,32 @@ import { macKey, macText } from './mac-key.ts';
 import { NumberMap } from './number-map.ts';
 import type { LeaseTable } from './table.ts';
 
+/**
+ * Labels no client and no reservation may hold, because resolvers and the programs behind them give them a meaning
+ * of their own: a container answering to one of them would be trusted for something else.
+ * - `localhost` (RFC 6761 section 6.3), `ip6-localhost`, `ip6-loopback` (Debian's /etc/hosts names of ::1) and
+ *   `broadcasthost` (macOS's name of 255.255.255.255): loopback and broadcast names; with the search list `lxc` a
+ *   lookup that misses /etc/hosts would reach the container.
+ * - `wpad`: browsers fetch a proxy configuration from `http://wpad.<search domain>/wpad.dat` (Web Proxy
+ *   Auto-Discovery): whoever holds the name sees and changes their web traffic. Windows' DNS server blocks it (and
+ *   `isatap`) by default for this reason (its "global query block list").
+ * - `isatap`: ISATAP clients look up `isatap.<domain>` to find their IPv6 router.
+ * - `proxy`: the short name that proxy auto-configuration files and hand-written client settings point at
+ *   (`http://proxy:3128`); whoever takes it receives that traffic.
+ * - `ns`: the name server of our own zone (the NS record's target, dns/zone.ts NAME_SERVER_LABEL).
+ * `unclaimableNames()` adds the first label of the domain itself (`lxc` for `lxc`): `lxc.lxc` would make a lookup
+ * of the bare domain name through the search list answer with a container.
+ * Left out: `local` (mDNS's `.local` is a top-level domain, never a label under ours), `gateway` (systemd-resolved's
+ * `_gateway` is synthesised locally, never asked of a DNS server).
+ */
+export const RESOLVER_NAMES: readonly string[] = ['localhost', 'ip6-localhost', 'ip6-loopback', 'broadcasthost', 'wpad', 'isatap', 'proxy', 'ns'];
+
+/** The labels of RESOLVER_NAMES plus the domain's own first label: what DhcpServer and reservations refuse. */
+export function unclaimableNames(domain: string): ReadonlySet<string> {
+  const apex = domain.toLowerCase().split('.')[0] ?? '';
+  return new Set(apex === '' ? RESOLVER_NAMES : [...RESOLVER_NAMES, apex]);
+}
+
 export interface NameEntry {
   name: string;
   ip: IPv4;

@@ -1,4 +1,4 @@
-import { closeSync, constants, fdatasync, fdatasyncSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fdatasync, fdatasyncSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { IPv4 } from '../net/address.ts';
@@ -34,6 +34,41 @@ export interface StoredReservation {
 }
 
 const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * The database holds every container's MAC, address and host name: root only. SQLite creates the -wal and -shm files
+ * with the database file's mode, so creating that one 0600 covers all three.
+ */
+const DB_FILE_MODE = 0o600;
+const DB_DIR_MODE = 0o700;
+
+/**
+ * Creates the database file 0600 before SQLite opens it (SQLite would create it 0644 less the umask), and narrows an
+ * existing file (or -wal/-shm) that others may read; returns one line per file it narrowed. An existing directory
+ * keeps its mode: it may be shared (e.g. --lease-db /var/lib/misc/...), only one we create is 0700.
+ */
+function secureDatabaseFiles(path: string): string[] {
+  mkdirSync(dirname(path), { recursive: true, mode: DB_DIR_MODE });
+  try {
+    closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, DB_FILE_MODE));
+    return [];
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  const narrowed: string[] = [];
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    let mode: number;
+    try {
+      mode = statSync(file).mode & 0o777;
+    } catch {
+      continue;
+    }
+    if ((mode & 0o077) === 0) continue;
+    chmodSync(file, mode & 0o700);
+    narrowed.push(`${file} was readable by others (mode ${mode.toString(8).padStart(4, '0')}): now ${(mode & 0o700).toString(8).padStart(4, '0')}`);
+  }
+  return narrowed;
+}
 /** Upper bound of the memory map used while loading (the file is mapped only as far as it is long). */
 const LOAD_MMAP_BYTES = 1 << 30;
 
@@ -167,10 +202,14 @@ export class LeaseStore {
   /**
    * `groupCommit`: commits write the WAL without an fsync and commitThen() reports durability when a background
    * fdatasync of the WAL returns; batches written while one fsync runs share the next (group commit), so the event
-   * loop never waits on the disk. commit() stays synchronous and durable in both modes.
+   * loop never waits on the disk. commit() stays synchronous and durable in both modes. `onNotice` hears of a database
+   * file whose mode was narrowed to 0600.
    */
-  static open(path: string, options: { groupCommit?: boolean; checkpointRows?: number } = {}): LeaseStore {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  static open(
+    path: string,
+    options: { groupCommit?: boolean; checkpointRows?: number; onNotice?: (message: string) => void } = {},
+  ): LeaseStore {
+    for (const notice of secureDatabaseFiles(path)) options.onNotice?.(notice);
     const db = new Database(path);
     try {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -270,6 +309,11 @@ export class LeaseStore {
     this.db.pragma('wal_autocheckpoint = 0');
     this.db.pragma('synchronous = OFF');
     this.walFd = openSync(walPath, constants.O_RDONLY | constants.O_CREAT, 0o600);
+  }
+
+  /** True while a group commit's sync runs or callbacks wait for the next one (their ACKs are not sent yet). */
+  get syncInFlight(): boolean {
+    return this.syncing || this.waiting.length > 0;
   }
 
   /** Transactions written by commitThen() so far (tests and the bench: one per sync under load, not one per call). */

@@ -51,6 +51,15 @@ test('close() ends every pending probe as free and stops the timer', async () =>
   assert.equal(prober.inFlight, 0);
 });
 
+test('after close() a probe sends nothing and starts no timer (the daemon is stopping: its socket closes next)', async () => {
+  const sent: number[] = [];
+  const prober = new AddressProber((ip) => sent.push(ip), 10_000);
+  prober.close();
+  assert.equal(await prober.probe(BASE), 'free');
+  assert.deepEqual(sent, []);
+  assert.equal(prober.inFlight, 0);
+});
+
 test('a sendProbe that throws still gives an answer (free, at the timeout)', async () => {
   const prober = new AddressProber(() => {
     throw new Error('send queue full');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -188,4 +188,37 @@ test('a 10k-row commit writes every row', (t) => {
   t.diagnostic(`10k-row commit took ${elapsedMs.toFixed(1)} ms`);
   assert.equal(rows, 10_000);
   assert.equal(readLeasesReadOnly(path).length, 10_000);
+});
+
+test('the database and its -wal/-shm files are created 0600 in a 0700 directory, whatever the umask', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'state', 'leases.db');
+  const umask = process.umask(0o022);
+  let store: LeaseStore;
+  try {
+    store = LeaseStore.open(path, { groupCommit: true });
+  } finally {
+    process.umask(umask);
+  }
+  store.stage(sampleLease(0x0a000064));
+  store.commit();
+  const modes = Object.fromEntries(['', '-wal', '-shm'].map((suffix) => [`leases.db${suffix}`, (statSync(`${path}${suffix}`).mode & 0o777).toString(8)]));
+  store.close();
+  assert.deepEqual(modes, { 'leases.db': '600', 'leases.db-wal': '600', 'leases.db-shm': '600' });
+  assert.equal((statSync(join(dir, 'state')).mode & 0o777).toString(8), '700');
+});
+
+test('an existing database others may read is narrowed to 0600, and said so', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'leases.db');
+  LeaseStore.open(path).close();
+  chmodSync(path, 0o644);
+  const notices: string[] = [];
+  const store = LeaseStore.open(path, { onNotice: (m) => notices.push(m) });
+  store.close();
+  assert.equal((statSync(path).mode & 0o777).toString(8), '600');
+  assert.deepEqual(notices, [`${path} was readable by others (mode 0644): now 0600`]);
+  const again: string[] = [];
+  LeaseStore.open(path, { onNotice: (m) => again.push(m) }).close();
+  assert.deepEqual(again, [], 'nothing to say the second time');
 });

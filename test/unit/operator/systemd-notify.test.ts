@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNotifier, findSystemdNotify, isUnderSystemd, notifyAssignment } from '../../../src/systemd/notify.ts';
+import { startWatchdog, watchdogIntervalMs } from '../../../src/systemd/watchdog.ts';
 
 const RECEIVER = `
 import json, os, socket, struct, sys
@@ -153,4 +154,57 @@ describe('createNotifier with systemd-notify', { skip: SYSTEMD_NOTIFY === null ?
       }
     });
   }
+});
+
+describe('watchdogIntervalMs', () => {
+  it('is half of WATCHDOG_USEC, for this process only', () => {
+    assert.equal(watchdogIntervalMs({ WATCHDOG_USEC: '30000000' }, 42), 15_000);
+    assert.equal(watchdogIntervalMs({ WATCHDOG_USEC: '30000000', WATCHDOG_PID: '42' }, 42), 15_000);
+    assert.equal(watchdogIntervalMs({ WATCHDOG_USEC: '30000000', WATCHDOG_PID: '43' }, 42), null, 'meant for another process');
+    assert.equal(watchdogIntervalMs({}, 42), null);
+    for (const bad of ['', '0', '-5', '3e7', 'soon', '12345678901234567']) assert.equal(watchdogIntervalMs({ WATCHDOG_USEC: bad }, 42), null, bad);
+  });
+});
+
+describe('startWatchdog with systemd-notify', { skip: SYSTEMD_NOTIFY === null ? 'systemd-notify not installed (Debian package systemd)' : false }, () => {
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+  const pings = (r: Receiver): number => r.notifications.filter((m) => m.message === 'WATCHDOG=1').length;
+
+  it('pings WATCHDOG=1 at half of WATCHDOG_USEC from the event loop, none while the loop hangs, none after stop()', async () => {
+    const address = `@lxo-watchdog-${randomBytes(4).toString('hex')}`;
+    const receiver = await Receiver.start(address);
+    try {
+      const env = { ...process.env, NOTIFY_SOCKET: address, WATCHDOG_USEC: '600000', WATCHDOG_PID: String(process.pid) };
+      const watchdog = startWatchdog(createNotifier({ env }), env);
+      assert.ok(watchdog);
+      assert.equal(watchdog.intervalMs, 300);
+      await sleep(1000);
+      const beforeHang = pings(receiver);
+      assert.ok(beforeHang >= 2, `${beforeHang} pings in 1 s at a 300 ms interval`);
+      // The event loop hangs for five intervals: no ping can leave (one already under way may still arrive).
+      const until = Date.now() + 1500;
+      while (Date.now() < until) {
+        // a loop that never yields
+      }
+      await sleep(100);
+      assert.ok(pings(receiver) <= beforeHang + 1, `${pings(receiver) - beforeHang} pings during a 1.5 s hang`);
+      await sleep(1000);
+      assert.ok(pings(receiver) >= beforeHang + 2, 'the pings resume with the loop');
+      watchdog.stop();
+      await sleep(500);
+      const afterStop = pings(receiver);
+      await sleep(700);
+      assert.equal(pings(receiver), afterStop, 'no ping after stop()');
+    } finally {
+      receiver.stop();
+    }
+  });
+
+  it('does not start when WATCHDOG_PID names another process or WATCHDOG_USEC is unset', () => {
+    const env = { ...process.env, NOTIFY_SOCKET: '@lxo-unused', WATCHDOG_USEC: '600000', WATCHDOG_PID: '1' };
+    assert.equal(startWatchdog(createNotifier({ env }), env), null);
+    const noUsec: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: '@lxo-unused' };
+    delete noUsec.WATCHDOG_USEC;
+    assert.equal(startWatchdog(createNotifier({ env: noUsec }), noUsec), null);
+  });
 });
