@@ -2,7 +2,7 @@
 // the upstream message; upstream TCP answers reassembled linearly with a length cap.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
-import { after, describe, test } from 'node:test';
+import { after, describe, mock, test } from 'node:test';
 import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
 import { wireQuestionKey } from '../../../src/dns/fast-path.ts';
 import { DnsCache, TcpMessageReader, exchangeOverTcp, type DnsQuestion } from '../../../src/dns/forward/index.ts';
@@ -149,8 +149,15 @@ describe('upstream TCP reassembly', () => {
       };
       next();
     });
-    const answer = await exchangeOverTcp({ address: '127.0.0.1', port, family: 4 }, Buffer.alloc(12), 5000);
-    assert.deepEqual(answer, message);
+    // Quadratic reassembly concatenated everything received so far on every chunk.
+    const concat = mock.method(Buffer, 'concat');
+    try {
+      const answer = await exchangeOverTcp({ address: '127.0.0.1', port, family: 4 }, Buffer.alloc(12), 5000);
+      assert.deepEqual(answer, message);
+      assert.equal(concat.mock.callCount(), 0, 'no Buffer.concat per chunk');
+    } finally {
+      concat.mock.restore();
+    }
   });
 
   test('over a real connection, a length over the cap: rejected without waiting for the body', async () => {
