@@ -317,13 +317,16 @@ function decodeResponse(raw: Buffer): DecodedPacket | undefined {
   }
 }
 
-/** The question name of a message we built, as dns-packet decodes names (no trailing dot). */
-function questionNameOf(message: Buffer): string | undefined {
-  try {
-    return dnsPacket.decode(message).questions?.[0]?.name;
-  } catch {
-    return undefined;
+/** The question name of a message we built, read as dns-packet reads names (labels as UTF-8, joined by dots). */
+function questionNameOf(message: Buffer): string {
+  const labels: string[] = [];
+  let pos = HEADER_LENGTH;
+  while (pos < message.length && message[pos] !== 0) {
+    const length = message[pos] as number;
+    labels.push(message.toString('utf-8', pos + 1, pos + 1 + length));
+    pos += length + 1;
   }
+  return labels.length === 0 ? '.' : labels.join('.');
 }
 
 export class Forwarder {
@@ -681,7 +684,7 @@ export class Forwarder {
 function restoreNames(packet: DecodedPacket, sent: Buffer, plain: Buffer): void {
   const sentName = questionNameOf(sent);
   const original = questionNameOf(plain);
-  if (sentName === undefined || original === undefined || sentName.length !== original.length) return;
+  if (sentName.length !== original.length) return;
   const fix = (records: Answer[] | undefined): Answer[] => (records ?? []).map((record) => restoreRecordCase(record, sentName, original));
   packet.answers = fix(packet.answers);
   packet.authorities = fix(packet.authorities);

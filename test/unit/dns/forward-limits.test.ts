@@ -294,6 +294,11 @@ describe('DNSSEC OK', () => {
     const rrsig = result.answers.find((r) => r.type === 'RRSIG');
     assert.ok(rrsig?.type === 'RRSIG', 'the RRSIG is passed through');
     assert.deepEqual(rrsig.data.signature, signature);
+    assert.deepEqual(
+      result.answers.map((r) => r.name),
+      ['signed.example.test', 'signed.example.test'],
+      'owner names the upstream wrote out in full (in the random case it was sent) come back in our spelling',
+    );
     const cached = recursor.cached(question, { checkingDisabled: false, dnssecOk: true });
     assert.ok(cached?.ok && cached.answers.some((r) => r.type === 'RRSIG'), 'cached with its RRSIG');
     assert.equal(recursor.cached(question, { checkingDisabled: false, dnssecOk: false }), null, 'a DO=0 client does not get the DO=1 entry');
