@@ -2,7 +2,7 @@
 import type { Answer } from 'dns-packet';
 import { DnsCache, type WireCacheHit } from './forward/cache.ts';
 import type { ClientQueryFlags } from './forward/question.ts';
-import { Forwarder } from './forward/forwarder.ts';
+import { Forwarder, type ForwarderLog } from './forward/forwarder.ts';
 import { ResolvConfUpstreams, StaticUpstreams } from './forward/resolv-conf.ts';
 import type { Upstream } from './forward/upstream.ts';
 import type { RecordType } from 'dns-packet';
@@ -23,8 +23,17 @@ const RCODE_NUMBERS: Record<string, number> = {
   NOTZONE: 10,
 };
 
-const NO_FLAGS: ClientQueryFlags = Object.freeze({});
-const CHECKING_DISABLED: ClientQueryFlags = Object.freeze({ checkingDisabled: true });
+/** The four DO/CD combinations, shared so the hot wire-cache path allocates nothing. */
+const FLAGS: readonly ClientQueryFlags[] = [
+  Object.freeze({}),
+  Object.freeze({ checkingDisabled: true }),
+  Object.freeze({ dnssecOk: true }),
+  Object.freeze({ dnssecOk: true, checkingDisabled: true }),
+];
+
+function flagsOf(checkingDisabled: boolean, dnssecOk: boolean): ClientQueryFlags {
+  return FLAGS[(dnssecOk ? 2 : 0) | (checkingDisabled ? 1 : 0)] as ClientQueryFlags;
+}
 
 export interface RecursorOptions {
   /** From --upstream; when empty, the nameservers of `resolvConf` are used. */
@@ -33,6 +42,10 @@ export interface RecursorOptions {
   /** Our own addresses: never forwarded to (that would loop). */
   ignore: readonly string[];
   cacheEntries?: number;
+  /** Byte budget of the cache (DEFAULT_CACHE_MAX_BYTES). */
+  cacheBytes?: number;
+  /** Warnings about limits hit and upstreams that change the case of names (rate-limited). */
+  log?: ForwarderLog;
   /** Told about cache hits and misses, upstream round trips and failures (metrics). */
   observer?: RecursorObserver;
 }
@@ -51,18 +64,24 @@ export class ForwardingRecursor implements Recursor {
 
   constructor(o: RecursorOptions) {
     this.observer = o.observer;
-    this.cache = new DnsCache({ maxEntries: o.cacheEntries ?? 10_000 });
+    this.cache = new DnsCache({ maxEntries: o.cacheEntries ?? 10_000, ...(o.cacheBytes !== undefined ? { maxBytes: o.cacheBytes } : {}) });
     const source =
       o.upstreams.length > 0 ? new StaticUpstreams(o.upstreams) : new ResolvConfUpstreams({ path: o.resolvConf, ignore: o.ignore });
-    this.forwarder = new Forwarder({ upstreams: source, cache: this.cache });
+    this.forwarder = new Forwarder({ upstreams: source, cache: this.cache, ...(o.log !== undefined ? { log: o.log } : {}) });
   }
 
-  async resolve(question: Question, opts: { checkingDisabled: boolean }): Promise<RecursionResult> {
+  /** A question beyond a bound on waiting queries fails at once with reason 'limit: ...' (the server answers SERVFAIL). */
+  async resolve(question: Question, opts: { checkingDisabled: boolean; dnssecOk: boolean; client: string }): Promise<RecursionResult> {
     const started = process.hrtime.bigint();
     const result = await this.forwarder.resolve(
       { name: question.name, type: question.type as RecordType, class: question.class ?? 'IN' },
-      { checkingDisabled: opts.checkingDisabled },
+      flagsOf(opts.checkingDisabled, opts.dnssecOk),
+      opts.client,
     );
+    if (!result.ok && result.failure === 'limit') {
+      this.observer?.upstreamError('limit');
+      return { ok: false, reason: `limit: ${result.limit ?? 'pending'}` };
+    }
     if (result.ok && result.source === 'cache') this.observer?.cacheHit();
     else this.observer?.cacheMiss();
     if (result.ok && result.source === 'upstream') this.observer?.upstreamLatency(Number(process.hrtime.bigint() - started) / 1e9);
@@ -82,11 +101,11 @@ export class ForwardingRecursor implements Recursor {
     };
   }
 
-  cached(question: Question, opts: { checkingDisabled: boolean }): RecursionResult | null {
+  cached(question: Question, opts: { checkingDisabled: boolean; dnssecOk: boolean }): RecursionResult | null {
     const hit = this.cache.get(
       { name: question.name, type: question.type as RecordType, class: question.class ?? 'IN' },
       Date.now(),
-      { checkingDisabled: opts.checkingDisabled },
+      flagsOf(opts.checkingDisabled, opts.dnssecOk),
     );
     if (hit === undefined) return null;
     this.observer?.cacheHit();
@@ -100,8 +119,8 @@ export class ForwardingRecursor implements Recursor {
     };
   }
 
-  cachedWire(wireKey: string, now: number, checkingDisabled: boolean, maxBytes: number): WireCacheHit | null {
-    const hit = this.cache.getWire(wireKey, now, checkingDisabled ? CHECKING_DISABLED : NO_FLAGS, maxBytes);
+  cachedWire(wireKey: string, now: number, checkingDisabled: boolean, dnssecOk: boolean, maxBytes: number): WireCacheHit | null {
+    const hit = this.cache.getWire(wireKey, now, flagsOf(checkingDisabled, dnssecOk), maxBytes);
     if (hit === undefined) return null;
     this.observer?.cacheHit();
     return hit;

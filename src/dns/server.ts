@@ -44,14 +44,15 @@ export type RecursionResult =
 
 /** Forwarding with a cache (src/dns/forward/), seen from the server. */
 export interface Recursor {
-  resolve(question: Question, opts: { checkingDisabled: boolean }): Promise<RecursionResult>;
+  /** `client`: the asker's IP address as text, for per-client bounds; a refusal by a bound is `ok: false` at once. */
+  resolve(question: Question, opts: { checkingDisabled: boolean; dnssecOk: boolean; client: string }): Promise<RecursionResult>;
   /** A cached answer right now, without going upstream (the fast path); null on a miss. */
-  cached?(question: Question, opts: { checkingDisabled: boolean }): RecursionResult | null;
+  cached?(question: Question, opts: { checkingDisabled: boolean; dnssecOk: boolean }): RecursionResult | null;
   /**
    * The same from the question's wire form (QueryReader.wireKey), records in wire form, when they take at most
    * `maxBytes`; null otherwise. Preferred by the fast path over `cached`: nothing is decoded or encoded.
    */
-  cachedWire?(wireKey: string, now: number, checkingDisabled: boolean, maxBytes: number): WireCacheHit | null;
+  cachedWire?(wireKey: string, now: number, checkingDisabled: boolean, dnssecOk: boolean, maxBytes: number): WireCacheHit | null;
 }
 
 /** Who produced an answer: our zones, the cache, an upstream; or a refusal / failure. */
@@ -283,7 +284,7 @@ export class DnsServer {
     if (!mayRecurse || recursor === null) return 0;
     if (recursor.cachedWire === undefined) return this.answerWithObjects(data, start, length, mayRecurse, out, at);
     const overhead = HEADER_LENGTH + (q.questionEnd - q.nameStart) + (q.hasEdns ? OPT_RECORD_LENGTH : 0);
-    const hit = recursor.cachedWire(q.wireKey(data), now, q.cd, FAST_ANSWER_LIMIT - overhead);
+    const hit = recursor.cachedWire(q.wireKey(data), now, q.cd, q.hasEdns && q.doBit, FAST_ANSWER_LIMIT - overhead);
     if (hit === null || cachedAnswerLength(q, hit.records) > FAST_ANSWER_LIMIT) return 0;
     return this.countFast(writeCachedAnswer(data, q, out, at, hit.records, hit.elapsedSeconds), hit.records.rcode, 'cache');
   }
@@ -301,7 +302,7 @@ export class DnsServer {
       return this.countFast(encoded.copy(out, at), local.rcode, 'local');
     }
     if (!mayRecurse || !this.o.recursor?.cached) return 0;
-    const hit = this.o.recursor.cached(question, { checkingDisabled: q.cd });
+    const hit = this.o.recursor.cached(question, { checkingDisabled: q.cd, dnssecOk: q.edns?.doBit ?? false });
     if (hit === null || !hit.ok) return 0;
     const encoded = encodeAnswer(query, q, hit, false);
     if (encoded === null) return 0;
@@ -355,7 +356,7 @@ export class DnsServer {
       this.bump('refused');
       return this.respond(base, { rcode: Rcode.Refused, answers: [], authorities: [], additionals: [] }, false, client, udpLimit, 'refused');
     }
-    const result = await this.o.recursor.resolve(question, { checkingDisabled: header.cd });
+    const result = await this.o.recursor.resolve(question, { checkingDisabled: header.cd, dnssecOk: doBit, client: client.address });
     if (!result.ok) {
       this.bump('error');
       this.o.log.debug(`forwarding ${question.name} ${question.type} failed: ${result.reason}`);

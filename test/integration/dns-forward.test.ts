@@ -92,8 +92,9 @@ describe('forwarding to dnsmasq in a network namespace', { timeout: 60_000 }, ()
     const stats = out.stats as Record<string, number>;
     assert.equal(stats.queriesSent, 3, 'www to the dead upstream and to dnsmasq, db to dnsmasq only');
     assert.equal(stats.timeouts, 1, 'after one timeout the dead upstream is tried last');
-    assert.deepEqual(out.cache, { hits: 1, misses: 2, stored: 2, uncacheable: 0, evicted: 0, expired: 0 });
+    assert.deepEqual(out.cache, { hits: 1, misses: 2, stored: 2, uncacheable: 0, evicted: 0, expired: 0, tooLarge: 0 });
     assert.equal(stats.mismatchedDropped, 0);
-    assert.match(dnsmasq.stdout + dnsmasq.stderr, /query\[A\] www\.example\.test from 10\.0\.0\.1/);
+    // The name reaches dnsmasq in 0x20 random case; the answers above came back in the asked spelling.
+    assert.match(dnsmasq.stdout + dnsmasq.stderr, /query\[A\] www\.example\.test from 10\.0\.0\.1/i);
   });
 });

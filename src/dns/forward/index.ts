@@ -1,7 +1,19 @@
 // Forwarding with a cache: the API src/dns/server.ts uses. See docs/dns-forwarding.md.
-export { DnsCache, classifyResponse, negativeTtl } from './cache.ts';
+export { DEFAULT_CACHE_MAX_BYTES, MAX_CACHEABLE_RESPONSE_BYTES, DnsCache, classifyResponse, entryBytes, negativeTtl } from './cache.ts';
 export type { CachedAnswer, CachedKind, DnsCacheOptions, DnsCacheStats } from './cache.ts';
-export { Forwarder, buildUpstreamQuery, isEncodableName } from './forwarder.ts';
+export {
+  CASE_FALLBACK_MS,
+  Forwarder,
+  MAX_PENDING_PER_CLIENT,
+  MAX_PENDING_UPSTREAM,
+  MAX_UPSTREAM_SOCKETS,
+  MAX_WAITING_QUERIES,
+  buildUpstreamQuery,
+  isEncodableName,
+  restoreCase,
+  withRandomCase,
+} from './forwarder.ts';
+export { MAX_TCP_MESSAGE_BYTES, TcpMessageReader, exchangeOverTcp } from './tcp.ts';
 export type {
   AttemptOutcome,
   FailedAttempt,
@@ -10,7 +22,9 @@ export type {
   ForwardResult,
   ForwardSuccess,
   ForwarderOptions,
+  ForwarderLog,
   ForwarderStats,
+  LimitKind,
   ResolveResult,
 } from './forwarder.ts';
 export { answerOf, lowerDnsName, questionKey, responseMatchesQuestion, sameDnsName } from './question.ts';

@@ -130,6 +130,9 @@ test('cached forwarded answers in wire form: the same response as the general pa
     );
     assert.equal(recursor.cache.put(question, upstreamAnswer, Date.now() - 10_500), true);
     const s = server(recursor);
+    assert.equal(s.answerFast(query('www.example.com', 'A', { edns: true, doBit: true }), '10.0.0.100'), null, 'DO asks another cache entry');
+    // The same answer as a DO=1 upstream reply (DO is forwarded and keys the cache, like CD).
+    assert.equal(recursor.cache.put(question, upstreamAnswer, Date.now() - 10_500, { dnssecOk: true }), true);
     for (const [name, opts] of [['www.example.com', {}], ['WWW.Example.Com', { edns: true, doBit: true }], ['www.example.com', { edns: true, rd: false }]] as const) {
       const q = query(name, 'A', opts);
       const fast = s.answerFast(q, '10.0.0.100');

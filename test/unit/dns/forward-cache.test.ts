@@ -52,7 +52,7 @@ describe('DnsCache positive answers', () => {
     assert.equal(hit.kind, 'positive');
     assert.equal(hit.rcode, 'NOERROR');
     assert.deepEqual(hit.answers.map((r) => [r.name, r.type, ttlOf(r), 'data' in r ? r.data : null]), [['www.example.test', 'A', 300, '192.0.2.10']]);
-    assert.deepEqual(cache.stats, { hits: 1, misses: 1, stored: 1, uncacheable: 0, evicted: 0, expired: 0 });
+    assert.deepEqual(cache.stats, { hits: 1, misses: 1, stored: 1, uncacheable: 0, evicted: 0, expired: 0, tooLarge: 0 });
     assert.equal(cache.size, 1);
   });
 
