@@ -57,7 +57,7 @@ export class ForwardingRecursor implements Recursor {
     this.forwarder = new Forwarder({ upstreams: source, cache: this.cache });
   }
 
-  async resolve(question: Question, opts: { checkingDisabled: boolean }): Promise<RecursionResult> {
+  async resolve(question: Question, opts: { checkingDisabled: boolean; dnssecOk: boolean; client: string }): Promise<RecursionResult> {
     const started = process.hrtime.bigint();
     const result = await this.forwarder.resolve(
       { name: question.name, type: question.type as RecordType, class: question.class ?? 'IN' },
@@ -82,7 +82,7 @@ export class ForwardingRecursor implements Recursor {
     };
   }
 
-  cached(question: Question, opts: { checkingDisabled: boolean }): RecursionResult | null {
+  cached(question: Question, opts: { checkingDisabled: boolean; dnssecOk: boolean }): RecursionResult | null {
     const hit = this.cache.get(
       { name: question.name, type: question.type as RecordType, class: question.class ?? 'IN' },
       Date.now(),
@@ -100,7 +100,8 @@ export class ForwardingRecursor implements Recursor {
     };
   }
 
-  cachedWire(wireKey: string, now: number, checkingDisabled: boolean, maxBytes: number): WireCacheHit | null {
+  cachedWire(wireKey: string, now: number, checkingDisabled: boolean, dnssecOk: boolean, maxBytes: number): WireCacheHit | null {
+    void dnssecOk; // the cache does not key on DO yet (src/dns/forward/ rewrite)
     const hit = this.cache.getWire(wireKey, now, checkingDisabled ? CHECKING_DISABLED : NO_FLAGS, maxBytes);
     if (hit === undefined) return null;
     this.observer?.cacheHit();
