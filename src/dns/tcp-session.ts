@@ -21,7 +21,8 @@ export type TcpLimitEvent = 'output-paused' | 'in-flight-paused' | 'message-dead
 export class TcpSession {
   private readonly reader: TcpMessageReader;
   private inFlight = 0;
-  private paused = false;
+  /** Why reading is paused (null: reading). */
+  private pausedFor: TcpLimitEvent | null = null;
   private deadline: NodeJS.Timeout | null = null;
   private deadlineFor = -1;
 
@@ -54,8 +55,8 @@ export class TcpSession {
       if (message === 'too-large') return this.close('query-too-large');
       this.dispatch(message);
     }
-    if (this.paused) {
-      this.paused = false;
+    if (this.pausedFor !== null) {
+      this.pausedFor = null;
       socket.resume();
     }
     this.armDeadline();
@@ -81,9 +82,9 @@ export class TcpSession {
   private pause(event: TcpLimitEvent): void {
     // Not reading is our choice, not the client's stall: no message deadline meanwhile (idleness still applies).
     this.clearDeadline();
-    if (this.paused) return;
-    this.paused = true;
-    this.socket.pause();
+    if (this.pausedFor === event) return;
+    if (this.pausedFor === null) this.socket.pause();
+    this.pausedFor = event;
     this.onLimit(event);
   }
 
