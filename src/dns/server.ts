@@ -415,10 +415,16 @@ export class DnsServer {
     );
   }
 
-  /** Counts a limit hit and logs it, at most LIMIT_LOG_LINES per kind per LIMIT_LOG_INTERVAL_MS. */
+  /**
+   * Counts a limit hit and logs it, at most LIMIT_LOG_LINES per kind per LIMIT_LOG_INTERVAL_MS; an idle connection
+   * closed is routine (clients keep connections open), so it is logged at debug level.
+   */
   private limitHit(kind: keyof DnsLimitCounters, detail: string): void {
     this.counters.limits[kind]++;
-    if (this.limitLog.hit(kind)) this.o.log.warn(`DNS limit ${kind}: ${detail} (${this.counters.limits[kind]} so far)`);
+    if (!this.limitLog.hit(kind)) return;
+    const line = `DNS limit ${kind}: ${detail} (${this.counters.limits[kind]} so far)`;
+    if (kind === 'tcpIdleClosed') this.o.log.debug(line);
+    else this.o.log.warn(line);
   }
 
   /**
