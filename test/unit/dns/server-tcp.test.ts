@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { after, test } from 'node:test';
 import dnsPacket from 'dns-packet';
 import { makeDnsServer } from './fixture.ts';
-import type { DnsLimits, DnsServer } from '../../../src/dns/server.ts';
+import type { DnsLimits, DnsServer, Recursor, RecursionResult } from '../../../src/dns/server.ts';
 import { TcpMessageReader } from '../../../src/dns/tcp-reader.ts';
 import type { Question } from '../../../src/dns/message.ts';
 
@@ -17,8 +17,8 @@ after(() => {
   for (const s of servers) s.close();
 });
 
-async function startServer(limits: Partial<DnsLimits>): Promise<DnsServer> {
-  const server = makeDnsServer(null, { listen: '127.0.0.1', limits });
+async function startServer(limits: Partial<DnsLimits>, recursor: Recursor | null = null): Promise<DnsServer> {
+  const server = makeDnsServer(recursor, { listen: '127.0.0.1', limits });
   await server.listen();
   servers.push(server);
   return server;
@@ -199,5 +199,26 @@ test('a TCP query longer than the limit closes the connection', async () => {
   const outcome = await Promise.race([gone.then(() => 'closed'), sleep(1_500).then(() => 'still open')]);
   assert.equal(outcome, 'closed');
   assert.equal(server.counters.limits.tcpQueryTooLarge, 1);
+  client.destroy();
+});
+
+test('queries in flight per connection are capped: the rest wait unread until one completes, then all are answered', async () => {
+  let inFlight = 0;
+  let peak = 0;
+  const slow: Recursor = {
+    async resolve(q: Question): Promise<RecursionResult> {
+      peak = Math.max(peak, ++inFlight);
+      await sleep(20);
+      inFlight--;
+      return { ok: true, rcode: 0, answers: [{ type: 'A', name: q.name, ttl: 60, class: 'IN', data: '198.51.100.1' }], authorities: [], additionals: [], source: 'upstream' };
+    },
+  };
+  const server = await startServer({ tcpMaxInFlightPerConnection: 4 }, slow);
+  const client = await open(server.port);
+  const answers = readAnswers(client, 40, 10_000);
+  client.write(Buffer.concat(Array.from({ length: 40 }, (_, i) => framed(query(`n${i}.example`, 'A', i)))));
+  assert.equal((await answers).length, 40);
+  assert.equal(peak, 4, `${peak} queries of one connection were forwarded at once`);
+  assert.ok(server.counters.limits.tcpInFlightPaused >= 1);
   client.destroy();
 });
