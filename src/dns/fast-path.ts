@@ -74,6 +74,8 @@ export class QueryReader {
   nameEnd = 0;
   hasEdns = false;
   doBit = false;
+  /** RA in the answer: set by the server per query (recursion offered to this client), not read from the bytes. */
+  ra = true;
   /** Whether the name has an upper-case letter (a key built from it must be lowered). */
   hasUpperCase = false;
   labelCount = 0;
@@ -205,7 +207,7 @@ function writeHeader(
   authorities: number,
   additionals: number,
 ): number {
-  const flags = 0x8000 | (authoritative ? 0x0400 : 0) | (q.rd ? 0x0100 : 0) | 0x0080 | (q.cd ? 0x0010 : 0) | rcode;
+  const flags = 0x8000 | (authoritative ? 0x0400 : 0) | (q.rd ? 0x0100 : 0) | (q.ra ? 0x0080 : 0) | (q.cd ? 0x0010 : 0) | rcode;
   out[at] = q.id >>> 8;
   out[at + 1] = q.id & 0xff;
   out[at + 2] = flags >>> 8;
@@ -286,6 +288,23 @@ export function writeNegativeAnswer(query: Buffer, q: QueryReader, out: Buffer, 
   return pos - at;
 }
 
+/**
+ * A minimal truncated answer (header with TC, the question, nothing else), as response rate limiting "slips" it, at
+ * `out[at]`; returns the length. A real client retries over TCP; a forged source gains no amplification.
+ */
+export function writeTruncatedAnswer(query: Buffer, q: QueryReader, out: Buffer, at: number): number {
+  const flags = 0x8000 | 0x0200 | (q.rd ? 0x0100 : 0) | (q.cd ? 0x0010 : 0);
+  out[at] = q.id >>> 8;
+  out[at + 1] = q.id & 0xff;
+  out[at + 2] = flags >>> 8;
+  out[at + 3] = flags & 0xff;
+  out.fill(0, at + 4, at + HEADER_LENGTH);
+  out[at + 5] = 1;
+  const length = q.nameEnd + 4 - q.nameStart;
+  query.copy(out, at + HEADER_LENGTH, q.nameStart, q.nameEnd + 4);
+  return HEADER_LENGTH + length;
+}
+
 /** Cached records in wire form, as forward/cache.ts keeps them: TTLs are patched on the way out. */
 export interface WireRecords {
   readonly rcode: number;
@@ -358,22 +377,22 @@ class Writer {
 /**
  * The response bytes, or null when the answer does not fit 512 bytes (the general path then encodes, and truncates,
  * properly). Records are written by dns-packet's record codec; only the header, the question (copied from the query)
- * and the OPT record are written here. `authoritative` sets AA (our zones); RA is always set.
+ * and the OPT record are written here. `authoritative` sets AA (our zones); `recursionAvailable` sets RA.
  */
-export function encodeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative = true): Buffer | null {
+export function encodeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative: boolean, recursionAvailable: boolean): Buffer | null {
   try {
-    return writeAnswer(query, q, local, authoritative);
+    return writeAnswer(query, q, local, authoritative, recursionAvailable);
   } catch {
     return null;
   }
 }
 
-function writeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative: boolean): Buffer | null {
+function writeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative: boolean, ra: boolean): Buffer | null {
   if (local.rcode > 15) return null;
   const w = new Writer(FAST_ANSWER_LIMIT + q.questionEnd);
   w.u16(q.id);
   // QR, AA, RD (copied), RA, CD (copied), rcode
-  w.u16(0x8000 | (authoritative ? 0x0400 : 0) | (q.rd ? 0x0100 : 0) | 0x0080 | (q.cd ? 0x0010 : 0) | local.rcode);
+  w.u16(0x8000 | (authoritative ? 0x0400 : 0) | (q.rd ? 0x0100 : 0) | (ra ? 0x0080 : 0) | (q.cd ? 0x0010 : 0) | local.rcode);
   w.u16(1);
   w.u16(local.answers.length);
   w.u16(local.authorities.length);

@@ -1,9 +1,12 @@
 /**
  * The DNS server on the bridge address: UDP and TCP, our zones answered authoritatively, everything else forwarded
- * (with a cache) for clients on the bridge subnet and the host itself, REFUSED for anyone else.
+ * (with a cache) for clients on the bridge subnet and the host itself, REFUSED for anyone else. The reverse zone is
+ * answered to those "trusted" clients only; UDP answers to anyone else are rate limited (rrl.ts); TCP connections are
+ * bounded in number (overall and per source), in queries in flight, in buffered output and in time (tcp-session.ts).
  */
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { quote, RateLimitedCounter } from '../log.ts';
 import { formatIPv4, inSubnet, parseIPv4, type IPv4 } from '../net/address.ts';
 import { UdpSocket, type ReceivedDatagrams, type UdpSocketStats } from '../wire/udp-socket.ts';
 import {
@@ -22,6 +25,8 @@ import {
   type Packet,
   type Question,
 } from './message.ts';
+import { ResponseRateLimiter } from './rrl.ts';
+import { TcpSession, type TcpLimitEvent } from './tcp-session.ts';
 import { NAME_SERVER_LABEL, type LocalZones } from './zone.ts';
 import type { WireCacheHit } from './forward/cache.ts';
 import {
@@ -35,6 +40,7 @@ import {
   writeAddressAnswer,
   writeCachedAnswer,
   writeNegativeAnswer,
+  writeTruncatedAnswer,
   type SimpleQuery,
 } from './fast-path.ts';
 
@@ -44,19 +50,94 @@ export type RecursionResult =
 
 /** Forwarding with a cache (src/dns/forward/), seen from the server. */
 export interface Recursor {
-  /** `client`: the asker's IP address as text, for per-client bounds; a refusal by a bound is `ok: false` at once. */
+  /**
+   * `dnssecOk`: the query's DO bit (forwarded, and RRSIGs come back); `client`: the client's IP address as text (the
+   * forwarder's per-client caps; a refusal comes back as `{ ok: false, reason: 'limit: ...' }`, answered SERVFAIL).
+   */
   resolve(question: Question, opts: { checkingDisabled: boolean; dnssecOk: boolean; client: string }): Promise<RecursionResult>;
   /** A cached answer right now, without going upstream (the fast path); null on a miss. */
   cached?(question: Question, opts: { checkingDisabled: boolean; dnssecOk: boolean }): RecursionResult | null;
   /**
    * The same from the question's wire form (QueryReader.wireKey), records in wire form, when they take at most
-   * `maxBytes`; null otherwise. Preferred by the fast path over `cached`: nothing is decoded or encoded.
+   * `maxBytes`; null otherwise. Preferred by the fast path over `cached`: nothing is decoded or encoded. A DO query
+   * must never get an answer cached for a query without DO (it would lack the RRSIGs).
    */
   cachedWire?(wireKey: string, now: number, checkingDisabled: boolean, dnssecOk: boolean, maxBytes: number): WireCacheHit | null;
 }
 
 /** Who produced an answer: our zones, the cache, an upstream; or a refusal / failure. */
 export type DnsAnswerSource = 'local' | 'cache' | 'upstream' | 'refused' | 'error';
+
+/**
+ * Connections accepted at once, from everyone: a few per container is plenty (TCP is only for truncated answers and
+ * zone-less pipelining clients); Node refuses more (server 'drop', counted).
+ */
+export const TCP_MAX_CONNECTIONS = 128;
+/**
+ * Connections from one source address: one client cannot take the slots everybody shares (issue 11: one client held
+ * all 128). glibc and systemd-resolved open one at a time; 8 leaves room for parallel lookups of a busy container.
+ */
+export const TCP_MAX_CONNECTIONS_PER_SOURCE = 8;
+/**
+ * Queries of one connection answered concurrently (RFC 7766 §6.2.1.1 wants pipelined queries processed in parallel).
+ * glibc pipelines two (A and AAAA); beyond the cap the connection stops being read until one completes.
+ */
+export const TCP_MAX_IN_FLIGHT_PER_CONNECTION = 16;
+/**
+ * Buffered output of one connection above which it stops being read (its answers are not being taken): one largest
+ * DNS message plus its length prefix, so any single answer can still be queued whole. Output of a connection is
+ * bounded by this plus TCP_MAX_IN_FLIGHT_PER_CONNECTION answers.
+ */
+export const TCP_OUTPUT_HIGH_WATER = 65_537;
+/** A connection without any traffic this long is closed (RFC 7766 §6.2.3: servers may close idle connections). */
+export const TCP_IDLE_MS = 10_000;
+/**
+ * A message begun and not completed within this time closes the connection (slowloris: a byte every few seconds
+ * would otherwise hold a slot forever). A real client sends a query in one segment.
+ */
+export const TCP_MESSAGE_DEADLINE_MS = 3_000;
+/**
+ * Largest query accepted over TCP: one question (≤ 259 bytes) plus an OPT record with options (EDNS padding, RFC 8467,
+ * rounds to 128-byte blocks; cookies 40 bytes) fits many times over. A larger length closes the connection: the stream
+ * cannot be resynchronised, and each partial message would otherwise cost up to 64 KiB.
+ */
+export const TCP_MAX_QUERY_BYTES = 4_096;
+/**
+ * UDP responses per second to one off-subnet /24 (token bucket, one second's burst). Knot's RRL default is 20; a host
+ * of the LAN resolving a few container names stays far below it.
+ */
+export const RRL_RESPONSES_PER_SECOND = 20;
+/** Over the budget, every RRL_SLIP-th response is sent truncated (TC=1), the others dropped (BIND's default, 2). */
+export const RRL_SLIP = 2;
+/** Source networks remembered by the rate limiter (about 100 bytes each: 1 MB); the least recently seen is evicted. */
+export const RRL_MAX_SOURCES = 10_000;
+
+export interface DnsLimits {
+  tcpMaxConnections: number;
+  tcpMaxConnectionsPerSource: number;
+  tcpMaxInFlightPerConnection: number;
+  tcpOutputHighWater: number;
+  tcpIdleMs: number;
+  tcpMessageDeadlineMs: number;
+  tcpMaxQueryBytes: number;
+  /** 0 turns response rate limiting off. */
+  rrlResponsesPerSecond: number;
+  rrlSlip: number;
+  rrlMaxSources: number;
+}
+
+export const DEFAULT_DNS_LIMITS: Readonly<DnsLimits> = Object.freeze({
+  tcpMaxConnections: TCP_MAX_CONNECTIONS,
+  tcpMaxConnectionsPerSource: TCP_MAX_CONNECTIONS_PER_SOURCE,
+  tcpMaxInFlightPerConnection: TCP_MAX_IN_FLIGHT_PER_CONNECTION,
+  tcpOutputHighWater: TCP_OUTPUT_HIGH_WATER,
+  tcpIdleMs: TCP_IDLE_MS,
+  tcpMessageDeadlineMs: TCP_MESSAGE_DEADLINE_MS,
+  tcpMaxQueryBytes: TCP_MAX_QUERY_BYTES,
+  rrlResponsesPerSecond: RRL_RESPONSES_PER_SECOND,
+  rrlSlip: RRL_SLIP,
+  rrlMaxSources: RRL_MAX_SOURCES,
+});
 
 export interface DnsServerOptions {
   address: IPv4;
@@ -68,16 +149,59 @@ export interface DnsServerOptions {
   log: { warn(m: string): void; debug(m: string): void };
   /** Told about every answer sent (metrics). */
   onAnswer?: (rcode: string, source: DnsAnswerSource) => void;
+  /** Overrides of DEFAULT_DNS_LIMITS. */
+  limits?: Partial<DnsLimits>;
+  /** Clock of the rate limiter and the limit log (ms). */
+  now?: () => number;
+  /**
+   * The host's own addresses, which count as trusted like the bridge subnet. Default: every interface's address, and
+   * all of 127.0.0.0/8. Given, it replaces both (tests use it to make loopback an "outside" source).
+   */
+  hostAddresses?: () => readonly string[];
 }
 
 export type Transport = 'udp' | 'tcp';
+
+/** Times each limit was hit (the daemon exports them as metrics). */
+export interface DnsLimitCounters {
+  /** TCP connections refused: all TCP_MAX_CONNECTIONS taken. */
+  tcpConnectionsRefused: number;
+  /** TCP connections refused: the source already had TCP_MAX_CONNECTIONS_PER_SOURCE. */
+  tcpPerSourceRefused: number;
+  /** Reading paused: output above TCP_OUTPUT_HIGH_WATER. */
+  tcpOutputPaused: number;
+  /** Reading paused: TCP_MAX_IN_FLIGHT_PER_CONNECTION queries being answered. */
+  tcpInFlightPaused: number;
+  /** Connections closed: a message unfinished after TCP_MESSAGE_DEADLINE_MS. */
+  tcpMessageDeadline: number;
+  /** Connections closed: a query longer than TCP_MAX_QUERY_BYTES. */
+  tcpQueryTooLarge: number;
+  /** Connections closed: idle for TCP_IDLE_MS. */
+  tcpIdleClosed: number;
+  /** UDP responses to off-subnet sources dropped / sent truncated by rate limiting. */
+  rrlDropped: number;
+  rrlSlipped: number;
+}
 
 export interface DnsCounters {
   queries: number;
   byRcode: Map<number, number>;
   bySource: Map<DnsAnswerSource, number>;
   malformed: number;
+  limits: DnsLimitCounters;
 }
+
+const TCP_LIMIT_COUNTER: Record<TcpLimitEvent, keyof DnsLimitCounters> = {
+  'output-paused': 'tcpOutputPaused',
+  'in-flight-paused': 'tcpInFlightPaused',
+  'message-deadline': 'tcpMessageDeadline',
+  'query-too-large': 'tcpQueryTooLarge',
+  idle: 'tcpIdleClosed',
+};
+
+/** Limit log lines per kind of limit per LIMIT_LOG_INTERVAL_MS: an attack is visible without flooding the journal. */
+const LIMIT_LOG_LINES = 5;
+const LIMIT_LOG_INTERVAL_MS = 10_000;
 
 const RCODE_NAMES: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED' };
 
@@ -97,22 +221,54 @@ const OPT_RECORD_LENGTH = 11;
 /** Room the fast path may need in the send area for one answer. */
 const FAST_ANSWER_ROOM = FAST_ANSWER_LIMIT;
 
-const TCP_IDLE_MS = 10_000;
-const TCP_MAX_CONNECTIONS = 128;
+/** DNSSEC record types a response carries only when the query set DO or asked for them (RFC 4035 §3.2.1). */
+const DNSSEC_TYPES = new Set(['RRSIG', 'NSEC', 'NSEC3']);
 
 export class DnsServer {
-  readonly counters: DnsCounters = { queries: 0, byRcode: new Map(), bySource: new Map(), malformed: 0 };
+  readonly counters: DnsCounters = {
+    queries: 0,
+    byRcode: new Map(),
+    bySource: new Map(),
+    malformed: 0,
+    limits: {
+      tcpConnectionsRefused: 0,
+      tcpPerSourceRefused: 0,
+      tcpOutputPaused: 0,
+      tcpInFlightPaused: 0,
+      tcpMessageDeadline: 0,
+      tcpQueryTooLarge: 0,
+      tcpIdleClosed: 0,
+      rrlDropped: 0,
+      rrlSlipped: 0,
+    },
+  };
+  readonly limits: Readonly<DnsLimits>;
   private udp: UdpSocket | null = null;
   private tcp: Server | null = null;
   private readonly tcpConnections = new Set<TcpSocket>();
+  /** Open TCP connections per source address (entries removed at 0: bounded by the connections). */
+  private readonly tcpPerSource = new Map<string, number>();
   private localAddresses = new Set<string>();
   private localIPv4 = new Set<IPv4>();
+  private readonly loopbackIsHost: boolean;
+  private readonly now: () => number;
+  private readonly rrl: ResponseRateLimiter | null;
+  private readonly limitLog: RateLimitedCounter;
   /** Reused for every fast-path query (see QueryReader). */
   private readonly reader = new QueryReader();
   /** Where answerFast() writes before copying out. */
   private readonly answerScratch = Buffer.alloc(2 * FAST_ANSWER_LIMIT);
 
   constructor(private readonly o: DnsServerOptions) {
+    this.limits = Object.freeze({ ...DEFAULT_DNS_LIMITS, ...o.limits });
+    this.now = o.now ?? Date.now;
+    this.loopbackIsHost = o.hostAddresses === undefined;
+    const l = this.limits;
+    this.rrl =
+      l.rrlResponsesPerSecond > 0
+        ? new ResponseRateLimiter({ responsesPerSecond: l.rrlResponsesPerSecond, slip: l.rrlSlip, maxSources: l.rrlMaxSources })
+        : null;
+    this.limitLog = new RateLimitedCounter(LIMIT_LOG_LINES, LIMIT_LOG_INTERVAL_MS, this.now);
     this.refreshLocalAddresses();
   }
 
@@ -141,8 +297,10 @@ export class DnsServer {
       throw explain(Object.assign(new Error(detail), { code: error.code }), 'UDP');
     }
     this.udp = udp;
-    const tcp = createServer((socket) => this.onTcpConnection(socket));
-    tcp.maxConnections = TCP_MAX_CONNECTIONS;
+    // The sockets' write high-water mark is ours, so write() reports (and 'drain' ends) exactly our backlog limit.
+    const tcp = createServer({ highWaterMark: this.limits.tcpOutputHighWater }, (socket) => this.onTcpConnection(socket));
+    tcp.maxConnections = this.limits.tcpMaxConnections;
+    tcp.on('drop', (d) => this.limitHit('tcpConnectionsRefused', `from ${d?.remoteAddress ?? '?'}: all ${this.limits.tcpMaxConnections} taken`));
     try {
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', (e) => reject(explain(e, 'TCP')));
@@ -185,7 +343,7 @@ export class DnsServer {
     if (udp === null) return;
     const out = udp.outgoing;
     const data = batch.data;
-    const now = Date.now();
+    const now = this.now();
     try {
       for (let i = 0; i < batch.count; i++) {
         const start = batch.offset(i);
@@ -193,7 +351,17 @@ export class DnsServer {
         const address = batch.address(i);
         const port = batch.port(i);
         if (!out.hasRoom(FAST_ANSWER_ROOM)) out.flush();
-        const written = this.answerInto(data, start, length, this.mayRecurseIPv4(address), out.area, out.used, now);
+        const trusted = this.mayRecurseIPv4(address);
+        if (!trusted && this.rrl !== null) {
+          const decision = this.rrl.check(address, now);
+          if (decision !== 'send') {
+            const slipped = decision === 'slip' ? this.slipInto(data, start, length, out.area, out.used) : 0;
+            if (slipped > 0) out.add(slipped, address, port);
+            this.limitHit(slipped > 0 ? 'rrlSlipped' : 'rrlDropped', `UDP answers to ${formatIPv4(address & 0xffffff00)}/24 over ${this.limits.rrlResponsesPerSecond}/s`);
+            continue;
+          }
+        }
+        const written = this.answerInto(data, start, length, trusted, out.area, out.used, now);
         if (written > 0) out.add(written, address, port);
         else this.answerLater(Buffer.from(data.subarray(start, start + length)), address, port);
       }
@@ -208,35 +376,55 @@ export class DnsServer {
       (response) => {
         if (response) this.udp?.send(response, address, port);
       },
-      (e: unknown) => this.o.log.warn(`DNS query from ${client.address} failed: ${(e as Error).message}`),
+      (e: unknown) => this.o.log.warn(`DNS query from ${client.address} failed: ${quote((e as Error).message)}`),
     );
   }
 
+  /**
+   * A rate-limited "slip": the minimal truncated answer to the query at `data[start, start + length)`, written into
+   * `out` at `at`; 0 (dropped instead) when the query is not simple enough to echo its question safely.
+   */
+  private slipInto(data: Buffer, start: number, length: number, out: Buffer, at: number): number {
+    const q = this.reader;
+    return q.read(data, start, length) ? writeTruncatedAnswer(data, q, out, at) : 0;
+  }
+
   private onTcpConnection(socket: TcpSocket): void {
+    const address = socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
+    const held = this.tcpPerSource.get(address) ?? 0;
+    if (held >= this.limits.tcpMaxConnectionsPerSource) {
+      this.limitHit('tcpPerSourceRefused', `from ${address}: it holds ${held}`);
+      socket.destroy();
+      return;
+    }
+    this.tcpPerSource.set(address, held + 1);
     this.tcpConnections.add(socket);
-    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
-    socket.on('close', () => this.tcpConnections.delete(socket));
-    socket.on('error', () => socket.destroy());
-    const client: Client = { address: socket.remoteAddress?.replace(/^::ffff:/, '') ?? '', port: socket.remotePort ?? 0, transport: 'tcp' };
-    let pending: Buffer = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      while (pending.length >= 2) {
-        const length = pending.readUInt16BE(0);
-        if (pending.length < 2 + length) break;
-        const query = pending.subarray(2, 2 + length);
-        pending = pending.subarray(2 + length);
-        this.handle(Buffer.from(query), client).then(
-          (response) => {
-            if (!response || socket.destroyed) return;
-            const prefix = Buffer.alloc(2);
-            prefix.writeUInt16BE(response.length, 0);
-            socket.write(Buffer.concat([prefix, response]));
-          },
-          () => socket.destroy(),
-        );
-      }
+    socket.on('close', () => {
+      this.tcpConnections.delete(socket);
+      const n = (this.tcpPerSource.get(address) ?? 1) - 1;
+      if (n > 0) this.tcpPerSource.set(address, n);
+      else this.tcpPerSource.delete(address);
     });
+    const client: Client = { address, port: socket.remotePort ?? 0, transport: 'tcp' };
+    const l = this.limits;
+    new TcpSession(
+      socket,
+      { maxInFlight: l.tcpMaxInFlightPerConnection, idleMs: l.tcpIdleMs, messageDeadlineMs: l.tcpMessageDeadlineMs, maxQueryBytes: l.tcpMaxQueryBytes },
+      (query) => this.handle(query, client),
+      (event) => this.limitHit(TCP_LIMIT_COUNTER[event], `TCP from ${address}`),
+    );
+  }
+
+  /**
+   * Counts a limit hit and logs it, at most LIMIT_LOG_LINES per kind per LIMIT_LOG_INTERVAL_MS; an idle connection
+   * closed is routine (clients keep connections open), so it is logged at debug level.
+   */
+  private limitHit(kind: keyof DnsLimitCounters, detail: string): void {
+    this.counters.limits[kind]++;
+    if (!this.limitLog.hit(kind)) return;
+    const line = `DNS limit ${kind}: ${detail} (${this.counters.limits[kind]} so far)`;
+    if (kind === 'tcpIdleClosed') this.o.log.debug(line);
+    else this.o.log.warn(line);
   }
 
   /**
@@ -244,7 +432,7 @@ export class DnsServer {
    * null when the query needs the general path (anything else: forwarding, EDNS oddities, malformed input...).
    */
   answerFast(data: Buffer, clientAddress: string): Buffer | null {
-    const length = this.answerInto(data, 0, data.length, this.mayRecurse(clientAddress), this.answerScratch, 0, Date.now());
+    const length = this.answerInto(data, 0, data.length, this.mayRecurse(clientAddress), this.answerScratch, 0, this.now());
     return length === 0 ? null : Buffer.from(this.answerScratch.subarray(0, length));
   }
 
@@ -256,6 +444,8 @@ export class DnsServer {
   private answerInto(data: Buffer, start: number, length: number, mayRecurse: boolean, out: Buffer, at: number, now: number): number {
     const q = this.reader;
     if (!q.read(data, start, length)) return 0;
+    const recursor = this.o.recursor;
+    q.ra = mayRecurse && recursor !== null;
     const zones = this.o.zones;
     if (zones.domainWire !== null) {
       const below = q.labelsBelow(data, zones.domainWire, zones.domainLabels);
@@ -278,9 +468,9 @@ export class DnsServer {
       if (below >= 0) return this.answerWithObjects(data, start, length, mayRecurse, out, at);
     }
     if (zones.reverseZoneWire !== null && q.labelsBelow(data, zones.reverseZoneWire, zones.reverseZoneLabels) >= 0) {
-      return this.answerWithObjects(data, start, length, mayRecurse, out, at);
+      // The reverse zone is for trusted clients only (the general path refuses the others).
+      return mayRecurse ? this.answerWithObjects(data, start, length, mayRecurse, out, at) : 0;
     }
-    const recursor = this.o.recursor;
     if (!mayRecurse || recursor === null) return 0;
     if (recursor.cachedWire === undefined) return this.answerWithObjects(data, start, length, mayRecurse, out, at);
     const overhead = HEADER_LENGTH + (q.questionEnd - q.nameStart) + (q.hasEdns ? OPT_RECORD_LENGTH : 0);
@@ -297,14 +487,14 @@ export class DnsServer {
     const question = { name: q.name, type: typeName(q.type) as string, class: 'IN' } as Question;
     const local = this.o.zones.answer(question);
     if (local !== null) {
-      const encoded = encodeAnswer(query, q, local, true);
+      const encoded = encodeAnswer(query, q, local, true, r.ra);
       if (encoded === null) return 0;
       return this.countFast(encoded.copy(out, at), local.rcode, 'local');
     }
     if (!mayRecurse || !this.o.recursor?.cached) return 0;
-    const hit = this.o.recursor.cached(question, { checkingDisabled: q.cd, dnssecOk: q.edns?.doBit ?? false });
+    const hit = this.o.recursor.cached(question, { checkingDisabled: q.cd, dnssecOk: r.hasEdns && r.doBit });
     if (hit === null || !hit.ok) return 0;
-    const encoded = encodeAnswer(query, q, hit, false);
+    const encoded = encodeAnswer(query, q, withoutUnaskedDnssec(hit, question.type, r.doBit), false, r.ra);
     if (encoded === null) return 0;
     return this.countFast(encoded.copy(out, at), hit.rcode, 'cache');
   }
@@ -344,29 +534,35 @@ export class DnsServer {
     const doBit = opt ? (opt.flags & 0x8000) !== 0 : false;
     const udpLimit = !edns ? PLAIN_UDP_SIZE : Math.min(EDNS_UDP_SIZE, Math.max(PLAIN_UDP_SIZE, opt.udpPayloadSize));
     const base = { id: header.id, rd: header.rd, cd: header.cd, question, edns, doBit };
+    const trusted = this.mayRecurse(client.address);
+    const recursor = this.o.recursor;
+    const ra = trusted && recursor !== null;
 
-    if (opt && opt.ednsVersion > 0) return this.respond(base, { rcode: Rcode.BadVers, answers: [], authorities: [], additionals: [] }, false, client, udpLimit, 'error');
+    if (opt && opt.ednsVersion > 0) return this.respond(base, { rcode: Rcode.BadVers, answers: [], authorities: [], additionals: [] }, false, ra, client, udpLimit, 'error');
 
     const local = this.o.zones.answer(question);
-    if (local !== null) {
+    if (local !== null && (trusted || !this.o.zones.isReverseName(question.name))) {
       this.bump('local');
-      return this.respond(base, local, true, client, udpLimit, 'local');
+      return this.respond(base, local, true, ra, client, udpLimit, 'local');
     }
-    if (!this.mayRecurse(client.address) || this.o.recursor === null) {
+    if (!trusted || recursor === null) {
       this.bump('refused');
-      return this.respond(base, { rcode: Rcode.Refused, answers: [], authorities: [], additionals: [] }, false, client, udpLimit, 'refused');
+      return this.respond(base, { rcode: Rcode.Refused, answers: [], authorities: [], additionals: [] }, false, false, client, udpLimit, 'refused');
     }
-    const result = await this.o.recursor.resolve(question, { checkingDisabled: header.cd, dnssecOk: doBit, client: client.address });
+    const result = await recursor.resolve(question, { checkingDisabled: header.cd, dnssecOk: doBit, client: client.address });
     if (!result.ok) {
       this.bump('error');
-      this.o.log.debug(`forwarding ${question.name} ${question.type} failed: ${result.reason}`);
-      return this.respond(base, { rcode: Rcode.ServFail, answers: [], authorities: [], additionals: [] }, false, client, udpLimit, 'error');
+      this.o.log.debug(`forwarding ${quote(question.name)} ${quote(question.type)} for ${client.address} failed: ${quote(result.reason)}`);
+      return this.respond(base, { rcode: Rcode.ServFail, answers: [], authorities: [], additionals: [] }, false, ra, client, udpLimit, 'error');
     }
     this.bump(result.source);
-    return this.respond(base, result, false, client, udpLimit, result.source);
+    return this.respond(base, withoutUnaskedDnssec(result, question.type, doBit), false, ra, client, udpLimit, result.source);
   }
 
-  /** Recursion only for the bridge subnet and this host's own addresses: never an open resolver. */
+  /**
+   * Trusted clients: the bridge subnet and this host's own addresses. Only they get recursion (never an open
+   * resolver) and the reverse zone, and only they are exempt from response rate limiting.
+   */
   mayRecurse(address: string): boolean {
     const ip = parseIPv4(address);
     if (ip !== null && this.mayRecurseIPv4(ip)) return true;
@@ -374,18 +570,19 @@ export class DnsServer {
   }
 
   private mayRecurseIPv4(ip: IPv4): boolean {
-    return inSubnet(ip, this.o.subnet.ip, this.o.subnet.prefixLength) || ip >>> 24 === 127 || this.localIPv4.has(ip);
+    return inSubnet(ip, this.o.subnet.ip, this.o.subnet.prefixLength) || (this.loopbackIsHost && ip >>> 24 === 127) || this.localIPv4.has(ip);
   }
 
   refreshLocalAddresses(): void {
     const set = new Set<string>();
     const ipv4 = new Set<IPv4>();
-    for (const list of Object.values(networkInterfaces())) {
-      for (const a of list ?? []) {
-        set.add(a.address);
-        const ip = parseIPv4(a.address);
-        if (ip !== null) ipv4.add(ip);
-      }
+    const addresses = this.o.hostAddresses
+      ? this.o.hostAddresses()
+      : Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
+    for (const address of addresses) {
+      set.add(address);
+      const ip = parseIPv4(address);
+      if (ip !== null) ipv4.add(ip);
     }
     this.localAddresses = set;
     this.localIPv4 = ipv4;
@@ -395,12 +592,15 @@ export class DnsServer {
     base: { id: number; rd: boolean; cd: boolean; question: Question; edns: boolean; doBit: boolean },
     body: { rcode: number; answers: Answer[]; authorities: Answer[]; additionals: Answer[] },
     authoritative: boolean,
+    recursionAvailable: boolean,
     client: Client,
     udpLimit: number,
     source: DnsAnswerSource,
   ): Buffer {
     const rcode = body.rcode;
-    let flags = (rcode & 0xf) | FLAG_RA;
+    let flags = rcode & 0xf;
+    // RA only where recursion is offered, and never with REFUSED (a refusal offers nothing).
+    if (recursionAvailable && rcode !== Rcode.Refused) flags |= FLAG_RA;
     if (base.rd) flags |= FLAG_RD;
     if (base.cd) flags |= FLAG_CD;
     if (authoritative) flags |= FLAG_AA;
@@ -442,6 +642,18 @@ export class DnsServer {
   private bump(source: DnsAnswerSource): void {
     this.counters.bySource.set(source, (this.counters.bySource.get(source) ?? 0) + 1);
   }
+}
+
+/**
+ * The answer without DNSSEC records the client did not ask for: RRSIG/NSEC/NSEC3 only with DO, or when they are the
+ * question's type (RFC 4035 §3.2.1). The same object when nothing is removed.
+ */
+function withoutUnaskedDnssec<T extends { answers: Answer[]; authorities: Answer[]; additionals: Answer[] }>(body: T, qtype: string, doBit: boolean): T {
+  if (doBit || DNSSEC_TYPES.has(qtype) || qtype === 'ANY') return body;
+  const keep = (r: Answer): boolean => !DNSSEC_TYPES.has(r.type);
+  const sections = [body.answers, body.authorities, body.additionals];
+  if (sections.every((s) => s.every(keep))) return body;
+  return { ...body, answers: body.answers.filter(keep), authorities: body.authorities.filter(keep), additionals: body.additionals.filter(keep) };
 }
 
 export function rcodeName(rcode: number): string {

@@ -2,6 +2,10 @@
  * The authoritative zones: `--domain` (default lxc) with an A record per named lease or reservation, and the reverse
  * zone of the bridge subnet with the matching PTRs. Answers carry AA; a name without the asked type gets NODATA and a
  * missing name NXDOMAIN, both with the SOA in authority so resolvers can cache them (RFC 2308).
+ *
+ * The reverse zone sits on the octet boundary at or above the subnet (a /23 gets the enclosing /16), so it holds
+ * names of neighbouring networks too: those are not ours (`answer()` returns null), and the server treats them like
+ * any foreign name (forwarded for clients allowed to recurse, REFUSED otherwise) instead of denying their existence.
  */
 import { formatIPv4, inSubnet, networkOf, type IPv4 } from '../net/address.ts';
 import type { HostNames, NameEntry } from '../leases/names.ts';
@@ -27,6 +31,16 @@ export interface LocalAnswer {
 
 /** The label reserved for the zone's name server record. */
 export const NAME_SERVER_LABEL = 'ns';
+
+/**
+ * SOA timers. Nobody transfers these zones, but DNS linters check them: RFC 1912 §2.2 recommends refresh 1200–43200 s,
+ * retry below refresh, expire 2–4 weeks; Zonemaster (ZONE01–04) wants refresh ≥ 14400, retry ≥ 3600, expire ≥ 604800
+ * and above refresh. dnsmasq's auth zones use expire 1209600 too. The minimum (negative TTL, RFC 2308) stays the
+ * configured soaTtl (30 s): short on purpose, a name appears as soon as its lease is bound.
+ */
+export const SOA_REFRESH_SECONDS = 14_400;
+export const SOA_RETRY_SECONDS = 3_600;
+export const SOA_EXPIRE_SECONDS = 1_209_600;
 
 /** in-addr.arpa zone on the octet boundary at or above the subnet, e.g. 10.0.0.0/24 → 0.0.10.in-addr.arpa. */
 export function reverseZoneName(serverIp: IPv4, prefixLength: number): string {
@@ -105,8 +119,34 @@ export class LocalZones {
   zoneOf(qname: string): string | null {
     const name = normalize(qname);
     if (isAtOrBelow(name, this.domain)) return this.domain;
-    if (isAtOrBelow(name, this.reverseZone)) return this.reverseZone;
+    if (isAtOrBelow(name, this.reverseZone) && this.reverseNameIsOurs(name)) return this.reverseZone;
     return null;
+  }
+
+  /** Whether `qname` is in the reverse zone and ours to answer (a name of a neighbouring network is not). */
+  isReverseName(qname: string): boolean {
+    return this.zoneOf(qname) === this.reverseZone;
+  }
+
+  /**
+   * A name at or below the reverse zone's apex is ours when it is the apex, or when the network it names (each label
+   * below the apex one more octet) overlaps the subnet and, if it goes on with non-octet labels, lies wholly inside it.
+   */
+  private reverseNameIsOurs(name: string): boolean {
+    if (name === this.reverseZone) return true;
+    const below = name.slice(0, name.length - this.reverseZone.length - 1).split('.').reverse();
+    let octets = this.reverseZoneLabels - 2; // the apex's own octets (the labels before in-addr.arpa)
+    let network = networkOf(this.config.serverIp, octets * 8);
+    for (const label of below) {
+      if (octets === 4 || !/^\d{1,3}$/.test(label) || Number(label) > 255) {
+        return octets * 8 >= this.config.prefixLength; // junk below a node wholly inside the subnet: ours, NXDOMAIN
+      }
+      network = (network | (Number(label) << (8 * (3 - octets)))) >>> 0;
+      octets++;
+      const common = Math.min(octets * 8, this.config.prefixLength);
+      if (networkOf(network, common) !== networkOf(this.config.serverIp, common)) return false;
+    }
+    return true;
   }
 
   answer(question: Question): LocalAnswer | null {
@@ -154,7 +194,13 @@ export class LocalZones {
 
   private reverseAnswer(asked: string, name: string, apex: string, type: string): LocalAnswer {
     const ip = ptrNameToIp(name);
-    if (ip === null || !inSubnet(ip, this.config.serverIp, this.config.prefixLength)) return this.negative(apex, Rcode.NxDomain);
+    if (ip === null) {
+      // A network between the apex and the addresses (e.g. 1.0.10.in-addr.arpa in 10.0.0.0/23): an empty
+      // non-terminal above the PTRs, so NODATA, not NXDOMAIN (RFC 8020: NXDOMAIN would deny the names below).
+      const depth = name.split('.').length - 2;
+      return this.negative(apex, depth < 4 && /^(\d{1,3}\.)+in-addr\.arpa$/.test(name) ? Rcode.NoError : Rcode.NxDomain);
+    }
+    if (!inSubnet(ip, this.config.serverIp, this.config.prefixLength)) return this.negative(apex, Rcode.NxDomain);
     let target: string;
     let ttl: number;
     if (ip === this.config.serverIp) {
@@ -195,9 +241,9 @@ export class LocalZones {
         mname: this.nameServer(),
         rname: `hostmaster.${this.domain}`,
         serial: this.names.serial >>> 0,
-        refresh: 3600,
-        retry: 600,
-        expire: 86400,
+        refresh: SOA_REFRESH_SECONDS,
+        retry: SOA_RETRY_SECONDS,
+        expire: SOA_EXPIRE_SECONDS,
         minimum: this.config.soaTtl,
       },
     };

@@ -142,6 +142,12 @@ test('a query from outside the bridge subnet is REFUSED for names outside our zo
   assert.equal(status(foreign.stdout), 'REFUSED');
   const local = await topology.exec(wanNs, ['dig', '@10.0.0.1', '+time=3', '+tries=1', '+short', 'test.lxc'], { timeoutMs: 15_000 });
   assert.equal(local.stdout.trim(), clients[0]?.lease.ip);
+  // The reverse zone is for the bridge subnet and the host: walking it from outside is refused, and RA is never set.
+  const reverse = await topology.exec(wanNs, ['dig', '@10.0.0.1', '+time=3', '+tries=1', '-x', clients[0]?.lease.ip as string], { timeoutMs: 15_000 });
+  assert.equal(status(reverse.stdout), 'REFUSED');
+  assert.doesNotMatch(reverse.stdout, /flags:[^;]* ra[ ;]/);
+  const inside = await dig(observer.ns, '+short', '-x', clients[0]?.lease.ip as string);
+  assert.equal(inside.trim(), 'test.lxc.');
 });
 
 test('malformed queries get FORMERR/BADVERS/NOTIMP or silence, and the server keeps answering', async () => {

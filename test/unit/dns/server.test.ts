@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { makeDnsServer } from './fixture.ts';
+import { makeDnsServer, type DnsFixtureOptions } from './fixture.ts';
 import { DnsServer, type Recursor, type RecursionResult } from '../../../src/dns/server.ts';
 import type { Answer, Question } from '../../../src/dns/message.ts';
 
@@ -22,13 +22,15 @@ const OUTSIDE = { address: '192.0.2.7', port: 40000, transport: 'udp' as const }
 class ScriptedRecursor implements Recursor {
   asked: Question[] = [];
   constructor(private readonly answer: (q: Question) => RecursionResult) {}
-  async resolve(q: Question): Promise<RecursionResult> {
+  opts: Parameters<Recursor['resolve']>[1][] = [];
+  async resolve(q: Question, opts: Parameters<Recursor['resolve']>[1]): Promise<RecursionResult> {
     this.asked.push(q);
+    this.opts.push(opts);
     return this.answer(q);
   }
 }
 
-const makeServer = (recursor: Recursor | null): DnsServer => makeDnsServer(recursor);
+const makeServer = (recursor: Recursor | null, opts: DnsFixtureOptions = {}): DnsServer => makeDnsServer(recursor, opts);
 
 function query(name: string, type: string, extra: Partial<dnsPacket.Packet> = {}): Buffer {
   return dnsPacket.encode({ id: 0x4242, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type, class: 'IN' } as Question], ...extra });
@@ -41,14 +43,14 @@ function edns(version = 0, size = 1232): dnsPacket.Answer {
 const aRecords = (n: number, name: string): Answer[] =>
   Array.from({ length: n }, (_, i) => ({ type: 'A', name, ttl: 60, class: 'IN', data: `198.51.100.${i % 250}` }) as Answer);
 
-test('local name: AA set, RA set, question case echoed, id kept', async () => {
+test('local name: AA set, RA clear without forwarding, question case echoed, id kept', async () => {
   const server = makeServer(null);
   const out = await server.handle(query('TEST.lxc', 'A'), INSIDE);
   assert.ok(out);
   const r = decode(out);
   assert.equal(r.id, 0x4242);
   assert.equal(r.flag_aa, true);
-  assert.equal(r.flag_ra, true);
+  assert.equal(r.flag_ra, false, 'no recursor: recursion is not available');
   assert.equal(r.flag_rd, true);
   assert.equal(r.rcode, 'NOERROR');
   assert.equal(r.questions?.[0]?.name, 'TEST.lxc');
@@ -143,4 +145,100 @@ test('TC when the UDP answer does not fit the client size; the full answer over 
   assert.equal(decode(withEdns).flag_tc, false, '30 uncompressed A records fit in 1232 bytes');
   const overTcp = await server.handle(query('big.example', 'A'), { ...INSIDE, transport: 'tcp' });
   assert.equal(decode(overTcp as Buffer).answers?.length, 30);
+});
+
+const forwarded = (): ScriptedRecursor =>
+  new ScriptedRecursor((q) => ({ ok: true, rcode: 0, answers: [{ type: 'PTR', name: q.name, ttl: 60, class: 'IN', data: 'upstream.example' } as Answer], authorities: [], additionals: [], source: 'upstream' }));
+
+test('RA only where recursion is offered: set for the subnet with a forwarder, clear otherwise and never on REFUSED', async () => {
+  const server = makeServer(forwarded());
+  assert.equal(decode((await server.handle(query('test.lxc', 'A'), INSIDE)) as Buffer).flag_ra, true);
+  assert.equal(decode((await server.handle(query('example.com', 'A'), INSIDE)) as Buffer).flag_ra, true);
+  const local = decode((await server.handle(query('test.lxc', 'A'), OUTSIDE)) as Buffer);
+  assert.equal(local.rcode, 'NOERROR');
+  assert.equal(local.flag_ra, false, 'an outsider is offered no recursion');
+  const refused = decode((await server.handle(query('example.com', 'A'), OUTSIDE)) as Buffer);
+  assert.equal(refused.rcode, 'REFUSED');
+  assert.equal(refused.flag_ra, false, 'RA on REFUSED');
+  const fast = server.answerFast(query('test.lxc', 'A'), '192.0.2.7');
+  assert.ok(fast);
+  assert.equal(decode(fast).flag_ra, false, 'the fast path agrees');
+  assert.equal(decode(server.answerFast(query('test.lxc', 'A'), '10.0.0.100') as Buffer).flag_ra, true);
+});
+
+test('the reverse zone is answered to the subnet and the host only; others get REFUSED (fast path declines)', async () => {
+  const server = makeServer(forwarded());
+  const ptr = query('100.0.0.10.in-addr.arpa', 'PTR');
+  const inside = decode((await server.handle(ptr, INSIDE)) as Buffer);
+  assert.equal(inside.rcode, 'NOERROR');
+  assert.equal((inside.answers?.[0] as { data: string }).data, 'test.lxc');
+  const outside = decode((await server.handle(ptr, OUTSIDE)) as Buffer);
+  assert.equal(outside.rcode, 'REFUSED');
+  assert.equal(outside.answers?.length, 0);
+  assert.equal(outside.flag_ra, false);
+  assert.equal(server.answerFast(ptr, '192.0.2.7'), null);
+  assert.equal(decode((await server.handle(query('0.0.10.in-addr.arpa', 'SOA'), OUTSIDE)) as Buffer).rcode, 'REFUSED', 'apex too');
+  assert.equal(decode((await server.handle(ptr, { ...INSIDE, address: '127.0.0.1' })) as Buffer).rcode, 'NOERROR', 'the host');
+});
+
+test('/23: reverse names of neighbouring networks are not ours: forwarded for the subnet, REFUSED outside; no false NXDOMAIN', async () => {
+  const recursor = forwarded();
+  const server = makeServer(recursor, { subnet: { ip: '10.0.0.1', prefixLength: 23 } });
+  const neighbour = decode((await server.handle(query('5.2.0.10.in-addr.arpa', 'PTR'), INSIDE)) as Buffer);
+  assert.equal(neighbour.rcode, 'NOERROR', 'not NXDOMAIN from us');
+  assert.equal(neighbour.flag_aa, false);
+  assert.deepEqual(recursor.asked.map((q) => q.name), ['5.2.0.10.in-addr.arpa'], 'forwarded');
+  assert.equal(decode((await server.handle(query('7.2.0.10.in-addr.arpa', 'PTR'), OUTSIDE)) as Buffer).rcode, 'REFUSED');
+  const own = decode((await server.handle(query('100.0.0.10.in-addr.arpa', 'PTR'), INSIDE)) as Buffer);
+  assert.equal(own.flag_aa, true);
+  assert.equal((own.answers?.[0] as { data: string }).data, 'test.lxc');
+  const missing = decode((await server.handle(query('9.1.0.10.in-addr.arpa', 'PTR'), INSIDE)) as Buffer);
+  assert.equal(missing.rcode, 'NXDOMAIN', 'an address of the subnet without a name');
+  const node = decode((await server.handle(query('1.0.10.in-addr.arpa', 'PTR'), INSIDE)) as Buffer);
+  assert.equal(node.rcode, 'NOERROR', '10.0.1.0/24 lies inside the subnet: an empty non-terminal, NODATA');
+  assert.equal(node.flag_aa, true);
+  assert.equal(recursor.asked.length, 1, 'names of the subnet are never forwarded');
+});
+
+test('NOTIMP for an unknown opcode copies RD (and only RD), with every other flag set in the query', async () => {
+  const server = makeServer(forwarded());
+  for (const transport of ['udp', 'tcp'] as const) {
+    const q = Buffer.alloc(12);
+    q.writeUInt16BE(0x5151, 0);
+    q.writeUInt16BE((15 << 11) | 0x0400 | 0x0200 | 0x0100 | 0x0080 | 0x0040 | 0x0020 | 0x0010, 2); // genreport "opcodeflg"
+    const r = (await server.handle(q, { ...INSIDE, transport })) as Buffer;
+    assert.ok(r);
+    const flags = r.readUInt16BE(2);
+    assert.equal(flags & 0xf, 4, 'NOTIMP');
+    assert.equal((flags >> 11) & 0xf, 15, 'opcode echoed');
+    assert.equal(flags & 0x0100, 0x0100, 'RD copied');
+    assert.equal(flags & 0x0680, 0, 'AA, TC, RA clear');
+    const norec = Buffer.from(q);
+    norec.writeUInt16BE(15 << 11, 2);
+    assert.equal(((await server.handle(norec, { ...INSIDE, transport })) as Buffer).readUInt16BE(2) & 0x0100, 0);
+  }
+});
+
+test('the DO bit and the client address reach the recursor; RRSIGs pass through with DO and are removed without', async () => {
+  const sig = { type: 'RRSIG', name: 'example.com', ttl: 60, class: 'IN', data: { typeCovered: 'A', algorithm: 13, labels: 2, originalTTL: 60, expiration: 2_000_000_000, inception: 1_700_000_000, keyTag: 1, signersName: 'example.com', signature: Buffer.alloc(64, 1) } } as unknown as Answer;
+  const recursor = new ScriptedRecursor(() => ({ ok: true, rcode: 0, answers: [...aRecords(1, 'example.com'), sig], authorities: [], additionals: [], source: 'upstream' }));
+  const server = makeServer(recursor);
+  const withDo = query('example.com', 'A', { additionals: [{ ...edns(), flags: 0x8000 } as unknown as dnsPacket.Answer] });
+  const signed = decode((await server.handle(withDo, INSIDE)) as Buffer);
+  assert.deepEqual(signed.answers?.map((a) => a.type), ['A', 'RRSIG']);
+  assert.deepEqual(recursor.opts[0], { checkingDisabled: false, dnssecOk: true, client: '10.0.0.100' });
+  const plain = decode((await server.handle(query('example.com', 'A', { additionals: [edns()] }), INSIDE)) as Buffer);
+  assert.deepEqual(plain.answers?.map((a) => a.type), ['A']);
+  assert.equal(recursor.opts[1]?.dnssecOk, false);
+});
+
+test('a forwarder refusal for a client over its cap is SERVFAIL at once; names and reasons are escaped in the log', async () => {
+  const lines: string[] = [];
+  const server = makeServer(new ScriptedRecursor(() => ({ ok: false, reason: 'limit: client\nwarn: forged' })), {
+    log: { warn: (m) => lines.push(m), debug: (m) => lines.push(m) },
+  });
+  const r = decode((await server.handle(query('evil\u001b[31m\nerror: x.example', 'A'), INSIDE)) as Buffer);
+  assert.equal(r.rcode, 'SERVFAIL');
+  assert.equal(lines.length, 1);
+  assert.doesNotMatch(lines[0] as string, /[\n\u001b]/, `raw control characters in ${JSON.stringify(lines[0])}`);
 });

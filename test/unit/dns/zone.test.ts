@@ -98,3 +98,37 @@ test('a reservation added later takes over a leased name: A and PTR follow it, t
   names.setReservations([]);
   assert.equal((zones.answer({ name: '100.0.0.10.in-addr.arpa', type: 'PTR', class: 'IN' })?.answers[0] as { data: string }).data, 'test.lxc');
 });
+
+test('SOA timers are ones DNS linters accept (RFC 1912 §2.2, Zonemaster ZONE01-04); the negative TTL stays 30 s', () => {
+  const { zones } = setup();
+  for (const apex of ['lxc', '0.0.10.in-addr.arpa']) {
+    const soa = zones.answer({ name: apex, type: 'SOA', class: 'IN' })?.answers[0] as { data: { refresh: number; retry: number; expire: number; minimum: number } };
+    const { refresh, retry, expire, minimum } = soa.data;
+    assert.ok(refresh >= 14_400 && refresh <= 43_200, `refresh ${refresh}`);
+    assert.ok(retry >= 3_600 && retry < refresh, `retry ${retry}`);
+    assert.ok(expire >= 1_209_600 && expire <= 2_419_200 && expire > refresh, `expire ${expire}`);
+    assert.equal(minimum, 30);
+  }
+});
+
+test('reverse names outside the subnet but inside the enclosing zone are not ours (/23 and /28)', () => {
+  const names = new HostNames();
+  names.claim('02:1a:b0:00:00:01', ip('10.0.1.7'), 'test', NOW + 3_600_000);
+  const wide = new LocalZones({ domain: 'lxc', serverIp: ip('10.0.0.1'), prefixLength: 23, soaTtl: 30, recordTtl: 30 }, names, () => NOW);
+  assert.equal(wide.reverseZone, '0.10.in-addr.arpa');
+  assert.equal(wide.answer({ name: '5.2.0.10.in-addr.arpa', type: 'PTR', class: 'IN' }), null, 'a neighbour /24');
+  assert.equal(wide.answer({ name: '2.0.10.in-addr.arpa', type: 'NS', class: 'IN' }), null, 'the neighbour /24 node itself');
+  assert.equal(wide.answer({ name: 'x.0.10.in-addr.arpa', type: 'PTR', class: 'IN' }), null, 'junk below a node wider than the subnet');
+  assert.equal((wide.answer({ name: '7.1.0.10.in-addr.arpa', type: 'PTR', class: 'IN' })?.answers[0] as { data: string }).data, 'test.lxc');
+  assert.equal(wide.answer({ name: '1.0.10.in-addr.arpa', type: 'A', class: 'IN' })?.rcode, Rcode.NoError, 'empty non-terminal');
+  assert.equal(wide.answer({ name: 'x.7.1.0.10.in-addr.arpa', type: 'A', class: 'IN' })?.rcode, Rcode.NxDomain, 'below an address of ours');
+  assert.equal(wide.answer({ name: '0.10.in-addr.arpa', type: 'SOA', class: 'IN' })?.answers[0]?.type, 'SOA');
+
+  const narrow = new LocalZones({ domain: 'lxc', serverIp: ip('192.168.1.17'), prefixLength: 28, soaTtl: 30, recordTtl: 30 }, names, () => NOW);
+  assert.equal(narrow.answer({ name: '5.1.168.192.in-addr.arpa', type: 'PTR', class: 'IN' }), null, 'outside 192.168.1.16/28');
+  assert.equal(narrow.answer({ name: '20.1.168.192.in-addr.arpa', type: 'PTR', class: 'IN' })?.rcode, Rcode.NxDomain, 'inside, no name');
+  assert.equal((narrow.answer({ name: '17.1.168.192.in-addr.arpa', type: 'PTR', class: 'IN' })?.answers[0] as { data: string }).data, 'ns.lxc');
+
+  const exact = new LocalZones({ domain: 'lxc', serverIp: ip('10.0.0.1'), prefixLength: 24, soaTtl: 30, recordTtl: 30 }, names, () => NOW);
+  assert.equal(exact.answer({ name: 'junk.0.0.10.in-addr.arpa', type: 'PTR', class: 'IN' })?.rcode, Rcode.NxDomain, 'a /24 zone is all ours');
+});
