@@ -220,8 +220,8 @@ async function serve(argv: {
       .filter((u) => u.family === 4 && !u.address.startsWith('127.'))
       .map((u) => parseIPv4(u.address) as number),
     dns: argv.dns
-      ? { port: argv['dns-port'], recursor: (own, observer) =>
-            createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own, ...(observer ? { observer } : {}) }) }
+      ? { port: argv['dns-port'], recursor: (own, observer, log) =>
+            createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own, log, ...(observer ? { observer } : {}) }) }
       : null,
   };
   const log = createLogger(argv['log-level'] as LogLevel, undefined, isUnderSystemd() ? 'journald' : 'plain');

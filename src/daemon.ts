@@ -98,7 +98,7 @@ export interface DnsConfig {
    * Builds the forwarder once the bridge address is known (so our own address is never used as an upstream); the
    * observer receives cache and upstream events for metrics.
    */
-  recursor: ((ownAddresses: string[], observer: RecursorObserver | undefined) => Recursor) | null;
+  recursor: ((ownAddresses: string[], observer: RecursorObserver | undefined, log: Logger) => Recursor) | null;
 }
 
 export class StartupError extends Error {}
@@ -300,9 +300,14 @@ async function startServices(
       port: config.dns.port,
       subnet: { ip: serverIp, prefixLength },
       zones,
-      recursor: config.dns.recursor ? config.dns.recursor([formatIPv4(serverIp)], metrics ?? undefined) : null,
+      recursor: config.dns.recursor ? config.dns.recursor([formatIPv4(serverIp)], metrics ?? undefined, log) : null,
       log,
-      ...(metrics ? { onAnswer: (rcode: string, source: DnsAnswerSource) => metrics.dnsQuery(rcode, METRIC_ZONE[source] ?? 'forwarded') } : {}),
+      ...(metrics
+        ? {
+            onAnswer: (rcode: string, source: DnsAnswerSource) => metrics.dnsQuery(rcode, METRIC_ZONE[source] ?? 'forwarded'),
+            onLimit: (kind: string) => metrics.dnsLimit(kind),
+          }
+        : {}),
     });
     try {
       await dns.listen();

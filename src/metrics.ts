@@ -43,6 +43,7 @@ export class Metrics {
   private readonly cacheMisses: Counter;
   private readonly upstreamSeconds: Histogram;
   private readonly upstreamErrors: Counter<'kind'>;
+  private readonly dnsLimits: Counter<'limit'>;
 
   constructor(options: MetricsOptions = {}) {
     const p = options.prefix ?? 'lxc_dhcpd_';
@@ -69,6 +70,12 @@ export class Metrics {
       registers,
     });
     this.upstreamErrors = new Counter({ name: `${p}dns_upstream_errors_total`, help: 'Failed upstream queries, by kind', labelNames: ['kind'], registers });
+    this.dnsLimits = new Counter({
+      name: `${p}dns_limit_hits_total`,
+      help: 'DNS server limits hit (TCP connections, in-flight, output, deadlines, response rate limiting), by limit',
+      labelNames: ['limit'],
+      registers,
+    });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -113,6 +120,10 @@ export class Metrics {
   }
 
   /** e.g. "timeout", "servfail", "truncated", "tcp", "send". */
+  dnsLimit(limit: string): void {
+    this.dnsLimits.inc({ limit: label(limit) });
+  }
+
   upstreamError(kind: string): void {
     this.upstreamErrors.inc({ kind: label(kind) });
   }

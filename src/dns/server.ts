@@ -149,6 +149,8 @@ export interface DnsServerOptions {
   log: { warn(m: string): void; debug(m: string): void };
   /** Told about every answer sent (metrics). */
   onAnswer?: (rcode: string, source: DnsAnswerSource) => void;
+  /** Told about every limit hit, by counter name (metrics). */
+  onLimit?: (kind: keyof DnsLimitCounters) => void;
   /** Overrides of DEFAULT_DNS_LIMITS. */
   limits?: Partial<DnsLimits>;
   /** Clock of the rate limiter and the limit log (ms). */
@@ -421,6 +423,7 @@ export class DnsServer {
    */
   private limitHit(kind: keyof DnsLimitCounters, detail: string): void {
     this.counters.limits[kind]++;
+    this.o.onLimit?.(kind);
     if (!this.limitLog.hit(kind)) return;
     const line = `DNS limit ${kind}: ${detail} (${this.counters.limits[kind]} so far)`;
     if (kind === 'tcpIdleClosed') this.o.log.debug(line);

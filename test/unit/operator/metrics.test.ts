@@ -71,6 +71,9 @@ describe('Metrics', () => {
     m.cacheMiss();
     m.cacheMiss();
     m.upstreamError('timeout');
+    m.dnsLimit('rrlSlipped');
+    m.dnsLimit('rrlSlipped');
+    m.dnsLimit('tcpPerSourceRefused');
     m.upstreamLatency(0.003);
     m.upstreamLatency(0.2);
     m.upstreamLatency(-1); // ignored
@@ -83,6 +86,8 @@ describe('Metrics', () => {
     assert.equal(sample(text, 'lxc_dhcpd_dns_cache_hits_total'), 1);
     assert.equal(sample(text, 'lxc_dhcpd_dns_cache_misses_total'), 2);
     assert.equal(sample(text, 'lxc_dhcpd_dns_upstream_errors_total{kind="timeout"}'), 1);
+    assert.equal(sample(text, 'lxc_dhcpd_dns_limit_hits_total{limit="rrlSlipped"}'), 2);
+    assert.equal(sample(text, 'lxc_dhcpd_dns_limit_hits_total{limit="tcpPerSourceRefused"}'), 1);
     assert.match(text, /^# TYPE lxc_dhcpd_dns_upstream_latency_seconds histogram$/m);
     assert.equal(sample(text, 'lxc_dhcpd_dns_upstream_latency_seconds_count'), 2);
     assert.equal(sample(text, 'lxc_dhcpd_dns_upstream_latency_seconds_bucket{le="0.0025"}'), 0);
