@@ -57,7 +57,9 @@ export class TcpMessageReader {
       }
       if (this.length > this.maxMessageBytes) return 'too-large';
       this.allocations++;
-      this.message = Buffer.allocUnsafe(this.length);
+      // Its own memory, not a slice of Node's shared pool: a message kept (a query in flight, a cached answer's
+      // source) pins only its own bytes.
+      this.message = Buffer.allocUnsafeSlow(this.length);
       this.filled = 0;
     }
     const message = this.message as Buffer;

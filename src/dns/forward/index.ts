@@ -13,7 +13,7 @@ export {
   restoreCase,
   withRandomCase,
 } from './forwarder.ts';
-export { MAX_TCP_MESSAGE_BYTES, TcpMessageReader, exchangeOverTcp } from './tcp.ts';
+export { MAX_TCP_MESSAGE_BYTES, exchangeOverTcp } from './tcp.ts';
 export type {
   AttemptOutcome,
   FailedAttempt,
