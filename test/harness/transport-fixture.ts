@@ -15,6 +15,8 @@ import { parseIPv4 } from '../../src/net/address.ts';
 import type { ReceivedFrame } from '../../src/wire/packet-socket.ts';
 
 export const FIXTURE_SERVER_IP = parseIPv4('10.0.0.1') as number;
+/** The bridge port frames handed to the fixture come in on (ReceivedFrame.ifindex); ports say it is one. */
+export const FIXTURE_PORT_IFINDEX = 3;
 
 export interface TransportFixtureOptions {
   store: LeaseStore;

@@ -128,7 +128,7 @@ function openCollector(ifname: string, filter: Buffer): Collector {
     onFrames: (frames) => {
       collector.wakeups++;
       // Frames are views on a buffer shared by the wakeup; copy so later assertions see stable bytes.
-      for (const frame of frames) collector.frames.push({ data: Buffer.from(frame.data), pktType: frame.pktType });
+      for (const frame of frames) collector.frames.push({ data: Buffer.from(frame.data), pktType: frame.pktType, ifindex: frame.ifindex });
     },
     onError: (err) => collector.errors.push(err),
   });

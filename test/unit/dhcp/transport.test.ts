@@ -13,7 +13,7 @@ import type { LeaseTable } from '../../../src/leases/table.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 import { buildUdpFrame, parseUdpFrame } from '../../../src/wire/frame.ts';
 import type { ReceivedFrame } from '../../../src/wire/packet-socket.ts';
-import { FIXTURE_SERVER_IP, transportFixture } from '../../harness/transport-fixture.ts';
+import { FIXTURE_PORT_IFINDEX, FIXTURE_SERVER_IP, transportFixture } from '../../harness/transport-fixture.ts';
 
 const SERVER_IP = FIXTURE_SERVER_IP;
 const RELAY_IP = parseIPv4('10.0.0.2') as number;
@@ -37,7 +37,7 @@ function request(client: number, type: MessageType, offered?: number, relay = tr
   const data = relay
     ? buildUdpFrame({ srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:00:01', srcIp: RELAY_IP, dstIp: SERVER_IP, srcPort: 67, dstPort: 67, ttl: 64, payload })
     : buildUdpFrame({ srcMac: CLIENT_MAC, dstMac: 'ff:ff:ff:ff:ff:ff', srcIp: 0, dstIp: 0xffffffff, srcPort: 68, dstPort: 67, ttl: 64, payload });
-  return { data, pktType: 0 };
+  return { data, pktType: 0, ifindex: FIXTURE_PORT_IFINDEX };
 }
 
 function yiaddrOf(frame: Buffer): number {
@@ -57,6 +57,7 @@ function setUp(t: TestContext, now?: () => number): { deliver: (frames: Received
     mtu: 1500,
     send: (f) => (bursts.push([f]), true),
     sendMany: (fs) => (bursts.push([...fs]), fs.length),
+    isBridgePort: (ifindex) => ifindex === FIXTURE_PORT_IFINDEX,
     close: () => undefined,
   };
   const pool = new AddressPool(parseIPv4('10.0.1.0') as number, parseIPv4('10.0.1.254') as number);
