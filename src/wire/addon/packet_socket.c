@@ -585,25 +585,33 @@ static napi_value method_send_many(napi_env env, napi_callback_info info) {
     }
   }
 
+  uint32_t next = 0; /* index of the next frame to try */
   uint32_t sent = 0;
   int failure = 0;
   struct sockaddr_ll destination;
-  while (sent < total) {
+  while (next < total) {
     struct mmsghdr msgs[TX_BATCH];
-    unsigned int batch = total - sent < TX_BATCH ? total - sent : TX_BATCH;
+    unsigned int batch = total - next < TX_BATCH ? total - next : TX_BATCH;
     memset(msgs, 0, sizeof(struct mmsghdr) * batch);
     for (unsigned int i = 0; i < batch; i++) {
-      msgs[i].msg_hdr.msg_iov = &iovs[sent + i];
+      msgs[i].msg_hdr.msg_iov = &iovs[next + i];
       msgs[i].msg_hdr.msg_iovlen = 1;
       set_destination(socket_state, &destination, &msgs[i].msg_hdr);
     }
     int count = sendmmsg(socket_state->base.fd, msgs, batch, MSG_DONTWAIT);
     if (count < 0) {
       if (errno == EINTR) continue;
+      if (errno == EMSGSIZE) {
+        /* This one frame is larger than the interface's MTU now (it was lowered): skip it, send the rest. */
+        failure = EMSGSIZE;
+        next++;
+        continue;
+      }
       if (!is_queue_full(errno)) failure = errno;
       break;
     }
     sent += (uint32_t)count;
+    next += (uint32_t)count;
     /* A short count means frame number `count` failed; the next sendmmsg reports why. */
   }
   free(iovs);
