@@ -56,6 +56,8 @@ export const SKF_AD_OFF = 0xfffff000;
 export const SKF_AD_PKTTYPE = 4;
 /** Ancillary load of the receiving device's ifindex (skb->dev->ifindex). */
 export const SKF_AD_IFINDEX = 8;
+/** Ancillary load: 1 when the frame carried an 802.1Q tag (kept in metadata, not in the bytes the filter reads). */
+export const SKF_AD_VLAN_TAG_PRESENT = 48;
 
 /** sll_pkttype values (linux/if_packet.h). */
 export const PACKET_HOST = 0;
@@ -174,6 +176,7 @@ export function assemble(lines: readonly ProgramLine[]): BpfInstruction[] {
 const label = (name: string): Label => ({ label: name });
 const loadPacketType = (): BpfInstruction => statement(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE);
 const loadIfindex = (): BpfInstruction => statement(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_IFINDEX);
+const loadVlanTagPresent = (): BpfInstruction => statement(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT);
 const loadHalfword = (offset: number): BpfInstruction => statement(BPF_LD | BPF_H | BPF_ABS, offset);
 const loadByte = (offset: number): BpfInstruction => statement(BPF_LD | BPF_B | BPF_ABS, offset);
 /** X = 4 * (frame[offset] & 0xf): the IPv4 header length from its IHL nibble. */
@@ -233,7 +236,9 @@ export function dhcpServerFilter(): Buffer {
  * the bridge device itself. A frame from a container is seen by such a socket twice, first on its bridge port (the
  * veth, before the bridge takes it) and again on the bridge when the bridge passes it up to the host; only the first
  * says which port it came from. Frames on other interfaces (the uplink, lo, another bridge) pass and are dropped in JS
- * once they are known not to be ports of this bridge.
+ * once they are known not to be ports of this bridge. A frame with an 802.1Q tag is rejected too: on a port, before the
+ * bridge, a tag is what the sender put there (a request for another VLAN's network, not for our untagged subnet), and
+ * the kernel keeps it in metadata, so the bytes the program reads would look untagged.
  */
 export function dhcpBridgePortFilter(bridgeIfindex: number): Buffer {
   if (!Number.isInteger(bridgeIfindex) || bridgeIfindex <= 0) throw new RangeError(`bridge ifindex ${bridgeIfindex} is not a positive integer`);
@@ -243,6 +248,8 @@ export function dhcpBridgePortFilter(bridgeIfindex: number): Buffer {
       ifEqual(PACKET_OUTGOING, 'reject', null),
       loadIfindex(),
       ifEqual(bridgeIfindex, 'reject', null),
+      loadVlanTagPresent(),
+      ifEqual(0, null, 'reject'),
       ...DHCP_OR_ARP,
     ]),
   );

@@ -74,6 +74,28 @@ test('a DISCOVER from each container arrives once, with the ifindex of that cont
   assert.notEqual(fromA[0]?.ifindex, socket.ifindex, 'not the bridge');
 });
 
+test('a DISCOVER sent with an 802.1Q tag is not received (the kernel moves the tag to metadata; the filter sees it)', async () => {
+  const [a] = topology.containers;
+  assert.ok(a);
+  const { serializeDhcpMessage } = await import('../../src/dhcp/message.ts');
+  const untagged = buildUdpFrame({
+    srcMac: a.mac,
+    dstMac: 'ff:ff:ff:ff:ff:ff',
+    srcIp: 0,
+    dstIp: 0xffffffff,
+    srcPort: 68,
+    dstPort: 67,
+    ttl: 64,
+    payload: serializeDhcpMessage(request(MessageType.Discover, a.mac, 0x7a7a7a7a)).data,
+  });
+  const tag = Buffer.from([0x81, 0x00, 0x00, 0x05]); // 802.1Q, VLAN 5
+  raw.get(a)?.send(Buffer.concat([untagged.subarray(0, 12), tag, untagged.subarray(12)]));
+  raw.get(a)?.sendRequest(request(MessageType.Discover, a.mac, 0x7b7b7b7b)); // the same port, untagged: a control
+  await sleep(300);
+  assert.equal(withXid(0x7b7b7b7b).length, 1, 'the untagged control arrived');
+  assert.equal(withXid(0x7a7a7a7a).length, 0, 'the tagged DISCOVER was received');
+});
+
 test('bridgePorts() lists the containers\' ports, not the stray veth or the bridge', async () => {
   const [a, b] = topology.containers;
   const [stray] = topology.strays;

@@ -44,6 +44,7 @@ import {
   SKF_AD_IFINDEX,
   SKF_AD_OFF,
   SKF_AD_PKTTYPE,
+  SKF_AD_VLAN_TAG_PRESENT,
   type BpfInstruction,
 } from '../../../src/wire/bpf.ts';
 
@@ -51,14 +52,16 @@ import {
 
 class OutOfBounds extends Error {}
 
-/** The receiving device's ifindex the interpreter reports for SKF_AD_IFINDEX (set per run). */
+/** The receiving device's ifindex and VLAN-tag flag the interpreter reports for the ancillary loads (set per run). */
 let receivingIfindex = 0;
+let vlanTagPresent = 0;
 
 function load(frame: Buffer, offset: number, size: number, pktType: number): number {
   if (offset >= SKF_AD_OFF) {
     // Ancillary data: the packet type and the receiving device's ifindex are modelled.
     if (offset - SKF_AD_OFF === SKF_AD_PKTTYPE) return pktType;
     if (offset - SKF_AD_OFF === SKF_AD_IFINDEX) return receivingIfindex;
+    if (offset - SKF_AD_OFF === SKF_AD_VLAN_TAG_PRESENT) return vlanTagPresent;
     throw new Error(`unsupported ancillary load ${offset - SKF_AD_OFF}`);
   }
   if (offset < 0 || offset + size > frame.length) throw new OutOfBounds();
@@ -73,8 +76,9 @@ const sizeOf = (code: number): number => {
 };
 
 /** Runs a program like the kernel does: returns the snap length, 0 when a load falls outside the frame. */
-function runBpf(program: readonly BpfInstruction[], frame: Buffer, pktType: number, ifindex = 0): number {
+function runBpf(program: readonly BpfInstruction[], frame: Buffer, pktType: number, ifindex = 0, vlanTagged = false): number {
   receivingIfindex = ifindex;
+  vlanTagPresent = vlanTagged ? 1 : 0;
   let a = 0;
   let x = 0;
   let pc = 0;
@@ -345,6 +349,13 @@ test('dhcpBridgePortFilter keeps the DHCP rules of dhcpServerFilter on ports', (
     assert.equal(runBpf(ports, frame, PACKET_BROADCAST, PORT_IFINDEX), 0);
   }
   assert.equal(runBpf(ports, firstFragmentMoreFollowing, PACKET_HOST, PORT_IFINDEX), FULL_FRAME_SNAPLEN);
+});
+
+test('dhcpBridgePortFilter rejects frames that carried an 802.1Q tag on the port (another VLAN\'s network)', () => {
+  assert.equal(runBpf(ports, dhcpToServer, PACKET_BROADCAST, PORT_IFINDEX, true), 0);
+  assert.equal(runBpf(ports, arpRequest, PACKET_BROADCAST, PORT_IFINDEX, true), 0);
+  assert.equal(runBpf(ports, dhcpToServer, PACKET_BROADCAST, PORT_IFINDEX, false), FULL_FRAME_SNAPLEN);
+  assert.ok(ports.some((i) => i.code === (BPF_LD | BPF_W | BPF_ABS) && i.k === SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT));
 });
 
 test('dhcpBridgePortFilter loads the ifindex through the kernel ancillary offset and compares it with the bridge', () => {
