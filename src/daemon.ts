@@ -281,6 +281,7 @@ async function startServices(
   let restoringBridge = false;
   const watchBridge = (): void => {
     const change = transport.checkBridge();
+    if (change === 'mtu' || change === 'recreated') server.setMtu(transport.mtu);
     if (change !== 'recreated' || !host || restoringBridge) return;
     restoringBridge = true;
     host
