@@ -103,7 +103,7 @@ export class DhcpTransport {
   /** The bridge's state at the last checkBridge(): only changes are logged. */
   private bridgeState: 'up' | 'down' | 'gone' = 'up';
   private icmpGuard: Socket | null;
-  private readonly arpProbeTemplate: Buffer;
+  private arpProbeTemplate: Buffer;
   private readonly arpProbes: Buffer[] = [];
   /** Decisions that waited for a probe, collected so that those finishing together are sent and committed together. */
   private readonly lateDecisions: Pending[] = [];
@@ -115,10 +115,7 @@ export class DhcpTransport {
     this.socket = this.openSocket();
     // The guard belongs with a real socket on the bridge; an injected port has no bridge address to guard.
     this.icmpGuard = o.openPort ? null : this.openIcmpGuard();
-    this.arpProbeTemplate = buildArpFrame(
-      { operation: ARP_REQUEST, senderMac: this.socket.mac, senderIp: o.serverIp, targetMac: '00:00:00:00:00:00', targetIp: 0 },
-      BROADCAST_MAC,
-    );
+    this.arpProbeTemplate = this.buildArpProbeTemplate();
   }
 
   /**
@@ -135,6 +132,14 @@ export class DhcpTransport {
       onFrames,
       onError: (e) => this.o.log.error(`packet socket: ${e.message}`),
     });
+  }
+
+  /** An ARP who-has from the bridge's MAC (the sender address probes need); a re-created bridge has another MAC. */
+  private buildArpProbeTemplate(): Buffer {
+    return buildArpFrame(
+      { operation: ARP_REQUEST, senderMac: this.socket.mac, senderIp: this.o.serverIp, targetMac: '00:00:00:00:00:00', targetIp: 0 },
+      BROADCAST_MAC,
+    );
   }
 
   get mtu(): number {
@@ -194,6 +199,7 @@ export class DhcpTransport {
     }
     const old = this.socket;
     this.socket = fresh;
+    this.arpProbeTemplate = this.buildArpProbeTemplate();
     try {
       old.close();
     } catch {
