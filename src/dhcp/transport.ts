@@ -276,8 +276,10 @@ export class DhcpTransport {
       }
       if (frame.pktType === PACKET_OUTGOING) continue;
       // The socket sees every interface: what did not come in through a port of our bridge is not ours to answer.
+      // Counted, but logged only at debug: DHCP on the uplink's LAN is normal and would fill the log with warnings.
       if (!this.socket.isBridgePort(frame.ifindex)) {
-        this.countDrop('not-bridge-port', `frame on ifindex ${frame.ifindex}`);
+        this.o.onDrop?.('not-bridge-port');
+        if (this.o.log.enabled('debug')) this.o.log.debug(`ignored: frame on ifindex ${frame.ifindex}, not a port of ${this.o.bridge}`);
         continue;
       }
       try {
