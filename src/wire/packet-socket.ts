@@ -102,6 +102,7 @@ export class PacketSocket {
   readonly mac: string;
   readonly mtu: number;
   readonly #handle: NativeHandle;
+  #closed = false;
   /** Port membership, for a socket opened with `bridgePorts`. */
   readonly #ports: BridgePortCache | null;
 
@@ -170,12 +171,8 @@ export class PacketSocket {
    * without `bridgePorts`, and after close().
    */
   isBridgePort(ifindex: number): boolean {
-    if (this.#ports === null) return false;
-    try {
-      return this.#ports.has(ifindex);
-    } catch {
-      return false; // closed: the query throws ERR_SOCKET_CLOSED
-    }
+    // After close() the query would fail (ERR_SOCKET_CLOSED) and be reported at every call.
+    return this.#ports !== null && !this.#closed && this.#ports.has(ifindex);
   }
 
   /**
@@ -198,6 +195,7 @@ export class PacketSocket {
 
   /** Stops receiving and closes the socket; safe to call more than once. */
   close(): void {
+    this.#closed = true;
     this.#handle.close();
   }
 }
