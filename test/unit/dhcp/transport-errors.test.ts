@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageType } from '../../../src/dhcp/constants.ts';
 import { emptyMessage, serializeDhcpMessage } from '../../../src/dhcp/message.ts';
+import { AddressProber } from '../../../src/dhcp/probe.ts';
 import type { FramePort } from '../../../src/dhcp/transport.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore } from '../../../src/leases/store.ts';
@@ -57,12 +58,18 @@ function failingPort(): FailingPort {
   return port;
 }
 
-function setUp(t: TestContext, port: FramePort): TransportFixture {
+function setUp(t: TestContext, port: FramePort, withProber = false): TransportFixture {
   const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-transport-errors-'));
   const store = LeaseStore.open(join(dir, 'leases.db'));
   const pool = new AddressPool(parseIPv4('10.0.1.0') as number, parseIPv4('10.0.1.254') as number);
-  const fixture = transportFixture({ store, pool, port });
+  const fixture = transportFixture({
+    store,
+    pool,
+    port,
+    ...(withProber ? { prober: (transport) => new AddressProber((ip) => transport.sendArpProbe(ip), 50) } : {}),
+  });
   t.after(() => {
+    fixture.prober?.close();
     fixture.transport.close();
     store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -119,4 +126,30 @@ test('a request that did not come in through a port of the bridge is not answere
   assert.equal(port.sent.length, 1);
   assert.equal(transport.isBridgePort(FIXTURE_PORT_IFINDEX), true);
   assert.equal(transport.isBridgePort(FIXTURE_PORT_IFINDEX + 1), false);
+});
+
+test('close() while a DISCOVER waits on an ARP probe (SIGTERM): the late decision sends nothing and throws nothing', async (t) => {
+  const port = failingPort();
+  let closed = false;
+  const sendMany = port.sendMany;
+  port.sendMany = (fs) => {
+    if (closed) {
+      const e = new Error('packet socket on br0: sendMany: socket is closed') as NodeJS.ErrnoException;
+      e.code = 'ERR_SOCKET_CLOSED';
+      throw e;
+    }
+    return sendMany(fs);
+  };
+  port.close = () => void (closed = true);
+  const { transport, deliver } = setUp(t, port, true);
+  const uncaught: Error[] = [];
+  const onUncaught = (e: Error): void => void uncaught.push(e);
+  process.on('uncaughtException', onUncaught);
+  t.after(() => process.off('uncaughtException', onUncaught));
+  deliver([discover(8)]); // no address probed yet: the server waits for a probe before it offers
+  const sentBefore = port.sent.length;
+  transport.close(); // the daemon's shutdown closes the transport; the prober's timer still runs
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(uncaught, []);
+  assert.equal(port.sent.length, sentBefore, 'nothing sent after close');
 });
