@@ -10,6 +10,7 @@ import { MessageType } from '../../src/dhcp/constants.ts';
 import { parseDhcpMessage } from '../../src/dhcp/message.ts';
 import { parseIPv4 } from '../../src/net/address.ts';
 import { dhcpBridgePortFilter } from '../../src/wire/bpf.ts';
+import { BRIDGE_PORT_REQUERY_MS } from '../../src/wire/bridge-ports.ts';
 import { buildUdpFrame, parseUdpFrame } from '../../src/wire/frame.ts';
 import { PacketSocket, type ReceivedFrame } from '../../src/wire/packet-socket.ts';
 import { createTopology, type Container, type Topology } from '../harness/netns.ts';
@@ -104,6 +105,22 @@ test('bridgePorts() lists the containers\' ports, not the stray veth or the brid
   assert.deepEqual([...ports].sort((x, y) => x - y), [await ifindexOf(a.hostIfname), await ifindexOf(b.hostIfname)].sort((x, y) => x - y));
   assert.equal(ports.includes(await ifindexOf(stray.hostIfname)), false);
   assert.equal(ports.includes(socket.ifindex), false);
+});
+
+test('while the bridge is down its ports are disabled (the bridge drops their frames): none counts as a port', async () => {
+  const [, b] = topology.containers;
+  assert.ok(b);
+  const port = await ifindexOf(b.hostIfname);
+  await topology.exec(topology.hostNs, ['ip', 'link', 'set', topology.bridge, 'down'], { check: true });
+  try {
+    await sleep(BRIDGE_PORT_REQUERY_MS + 10);
+    assert.deepEqual(socket.bridgePorts(), [], 'disabled ports listed');
+    assert.equal(socket.isBridgePort(port), false);
+  } finally {
+    await topology.exec(topology.hostNs, ['ip', 'link', 'set', topology.bridge, 'up'], { check: true });
+  }
+  await sleep(BRIDGE_PORT_REQUERY_MS + 10);
+  assert.equal(socket.isBridgePort(port), true, 'forwarding again once the bridge is up');
 });
 
 test('a frame on an interface off the bridge arrives with that interface\'s ifindex (so it can be refused)', async () => {

@@ -31,7 +31,9 @@
 #include <sys/socket.h>
 
 #include <linux/filter.h>
+#include <linux/if_bridge.h>
 #include <linux/if_ether.h>
+#include <linux/if_link.h>
 #include <linux/if_packet.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -223,15 +225,34 @@ typedef struct {
   int master; /* 0: none */
   unsigned int mtu;
   unsigned int flags;
+  int port_state; /* IFLA_BRPORT_STATE of a bridge port (BR_STATE_*), -1 when the message has none */
 } LinkInfo;
+
+/* IFLA_LINKINFO -> IFLA_INFO_SLAVE_DATA -> IFLA_BRPORT_STATE: the bridge port's STP state, or -1. */
+static int bridge_port_state(const struct rtattr *linkinfo) {
+  int remaining = (int)RTA_PAYLOAD(linkinfo);
+  for (const struct rtattr *info = RTA_DATA(linkinfo); RTA_OK(info, remaining); info = RTA_NEXT(info, remaining)) {
+    if (info->rta_type != IFLA_INFO_SLAVE_DATA) continue;
+    int left = (int)RTA_PAYLOAD(info);
+    for (const struct rtattr *port = RTA_DATA(info); RTA_OK(port, left); port = RTA_NEXT(port, left)) {
+      if (port->rta_type == IFLA_BRPORT_STATE && RTA_PAYLOAD(port) >= 1) return *(const uint8_t *)RTA_DATA(port);
+    }
+  }
+  return -1;
+}
 
 static void parse_link(const struct nlmsghdr *header, LinkInfo *link) {
   const struct ifinfomsg *info = NLMSG_DATA(header);
   memset(link, 0, sizeof *link);
   link->ifindex = info->ifi_index;
   link->flags = info->ifi_flags;
+  link->port_state = -1;
   int remaining = (int)IFLA_PAYLOAD(header);
   for (const struct rtattr *attr = IFLA_RTA(info); RTA_OK(attr, remaining); attr = RTA_NEXT(attr, remaining)) {
+    if (attr->rta_type == IFLA_LINKINFO) {
+      link->port_state = bridge_port_state(attr);
+      continue;
+    }
     if (RTA_PAYLOAD(attr) < sizeof(uint32_t)) continue;
     uint32_t value;
     memcpy(&value, RTA_DATA(attr), sizeof value);
@@ -307,6 +328,9 @@ static void collect_port(const LinkInfo *link, void *context) {
   PortList *list = context;
   /* The kernel filters the dump by IFLA_MASTER; checked again in case an old kernel ignored the filter. */
   if (link->master != list->bridge || list->count >= MAX_BRIDGE_PORTS) return;
+  /* Only a forwarding port passes frames to the host: one that is disabled (it or the bridge is down), blocked by STP
+   * or still listening/learning has its frames dropped by the bridge, which runs after our tap saw them. */
+  if (link->port_state != -1 && link->port_state != BR_STATE_FORWARDING) return;
   list->ports[list->count++] = link->ifindex;
 }
 
