@@ -10,7 +10,7 @@ import { MessageType } from '../../src/dhcp/constants.ts';
 import { parseDhcpMessage } from '../../src/dhcp/message.ts';
 import { parseIPv4 } from '../../src/net/address.ts';
 import { dhcpBridgePortFilter } from '../../src/wire/bpf.ts';
-import { BRIDGE_PORT_REQUERY_MS } from '../../src/wire/bridge-ports.ts';
+import { BRIDGE_PORT_MAX_AGE_MS, BRIDGE_PORT_REQUERY_MS } from '../../src/wire/bridge-ports.ts';
 import { buildUdpFrame, parseUdpFrame } from '../../src/wire/frame.ts';
 import { PacketSocket, type ReceivedFrame } from '../../src/wire/packet-socket.ts';
 import { createTopology, type Container, type Topology } from '../harness/netns.ts';
@@ -111,11 +111,13 @@ test('while the bridge is down its ports are disabled (the bridge drops their fr
   const [, b] = topology.containers;
   assert.ok(b);
   const port = await ifindexOf(b.hostIfname);
+  assert.equal(socket.isBridgePort(port), true);
   await topology.exec(topology.hostNs, ['ip', 'link', 'set', topology.bridge, 'down'], { check: true });
   try {
-    await sleep(BRIDGE_PORT_REQUERY_MS + 10);
+    await sleep(BRIDGE_PORT_MAX_AGE_MS + 10); // a known port is trusted for this long
     assert.deepEqual(socket.bridgePorts(), [], 'disabled ports listed');
     assert.equal(socket.isBridgePort(port), false);
+    assert.equal(socket.isPort(port), false, 'isPort of a disabled port');
   } finally {
     await topology.exec(topology.hostNs, ['ip', 'link', 'set', topology.bridge, 'up'], { check: true });
   }
@@ -132,10 +134,18 @@ test('a frame on an interface off the bridge arrives with that interface\'s ifin
   assert.equal(seen.length, 1);
   assert.equal(seen[0]?.ifindex, await ifindexOf(stray.hostIfname));
   assert.equal(socket.bridgePorts().includes(seen[0]?.ifindex ?? -1), false);
+  await sleep(BRIDGE_PORT_REQUERY_MS + 10);
+  assert.equal(socket.isBridgePort(seen[0]?.ifindex ?? -1), false, 'isBridgePort of the stray veth');
+  assert.equal(socket.isPort(seen[0]?.ifindex ?? -1), false, 'isPort of the stray veth');
+  assert.equal(socket.isPort(socket.ifindex), false, 'isPort of the bridge itself');
+  assert.equal(socket.isPort(999_999), false, 'isPort of no interface');
 });
 
 test('a port added later shows up in bridgePorts(); link() describes the bridge as it is now', async () => {
   const c = await topology.addContainer();
+  await sleep(BRIDGE_PORT_REQUERY_MS + 10);
+  assert.equal(socket.isPort(await ifindexOf(c.hostIfname)), true, 'isPort of a new port');
+  assert.equal(socket.isBridgePort(await ifindexOf(c.hostIfname)), true, 'isBridgePort of a new port');
   assert.ok(socket.bridgePorts().includes(await ifindexOf(c.hostIfname)));
   const before = socket.link();
   assert.deepEqual(before, { ifindex: socket.ifindex, mtu: socket.mtu, up: true });

@@ -264,28 +264,39 @@ static void parse_link(const struct nlmsghdr *header, LinkInfo *link) {
 typedef void (*LinkVisitor)(const LinkInfo *link, void *context);
 
 /*
- * Sends an RTM_GETLINK request (a dump when `dump`) with one attribute and calls `visit` for every link in the answer.
- * Returns 0 or an errno (ENODEV when a named link does not exist).
+ * Sends an RTM_GETLINK request (a dump when `dump`; else for `ifindex`, or when that is 0 for the name in the
+ * attribute) with one attribute and calls `visit` for every link in the answer. Returns 0 or an errno (ENODEV when
+ * the link does not exist).
  */
-static int query_links(PacketSocket *socket_state, bool dump, unsigned short attr_type, const void *attr_data,
-                       size_t attr_length, LinkVisitor visit, void *context) {
+static int query_links(PacketSocket *socket_state, bool dump, int ifindex, unsigned short attr_type,
+                       const void *attr_data, size_t attr_length, LinkVisitor visit, void *context) {
   struct {
     struct nlmsghdr header;
     struct ifinfomsg info;
-    char attrs[RTA_SPACE(IF_NAMESIZE)];
+    char attrs[RTA_SPACE(IF_NAMESIZE) + RTA_SPACE(sizeof(uint32_t))];
   } request;
-  if (RTA_SPACE(attr_length) > sizeof request.attrs) return EINVAL;
+  if (RTA_SPACE(attr_length) > RTA_SPACE(IF_NAMESIZE)) return EINVAL;
   memset(&request, 0, sizeof request);
   uint32_t seq = ++socket_state->netlink_seq;
-  request.header.nlmsg_len = NLMSG_LENGTH(sizeof request.info) + RTA_SPACE(attr_length);
+  size_t first = attr_type != 0 ? RTA_SPACE(attr_length) : 0; /* attr_type 0: no attribute but the mask */
+  request.header.nlmsg_len = NLMSG_LENGTH(sizeof request.info) + first + RTA_SPACE(sizeof(uint32_t));
   request.header.nlmsg_type = RTM_GETLINK;
   request.header.nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
   request.header.nlmsg_seq = seq;
   request.info.ifi_family = AF_UNSPEC;
-  struct rtattr *attr = (struct rtattr *)request.attrs;
-  attr->rta_type = attr_type;
-  attr->rta_len = RTA_LENGTH(attr_length);
-  memcpy(RTA_DATA(attr), attr_data, attr_length);
+  request.info.ifi_index = ifindex;
+  if (attr_type != 0) {
+    struct rtattr *attr = (struct rtattr *)request.attrs;
+    attr->rta_type = attr_type;
+    attr->rta_len = RTA_LENGTH(attr_length);
+    memcpy(RTA_DATA(attr), attr_data, attr_length);
+  }
+  /* Without the counters each link message is about half as long and cheaper for the kernel to fill. */
+  struct rtattr *mask = (struct rtattr *)(request.attrs + first);
+  mask->rta_type = IFLA_EXT_MASK;
+  mask->rta_len = RTA_LENGTH(sizeof(uint32_t));
+  uint32_t skip_stats = RTEXT_FILTER_SKIP_STATS;
+  memcpy(RTA_DATA(mask), &skip_stats, sizeof skip_stats);
 
   int fd = socket_state->netlink_fd;
   ssize_t sent;
@@ -318,6 +329,12 @@ static int query_links(PacketSocket *socket_state, bool dump, unsigned short att
   }
 }
 
+/* A port of the bridge that passes frames to the host (see collect_port). */
+static bool is_forwarding_port(const LinkInfo *link, int bridge) {
+  return link->ifindex > 0 && link->master == bridge &&
+         (link->port_state == -1 || link->port_state == BR_STATE_FORWARDING);
+}
+
 typedef struct {
   int bridge;
   int ports[MAX_BRIDGE_PORTS];
@@ -327,10 +344,9 @@ typedef struct {
 static void collect_port(const LinkInfo *link, void *context) {
   PortList *list = context;
   /* The kernel filters the dump by IFLA_MASTER; checked again in case an old kernel ignored the filter. */
-  if (link->master != list->bridge || list->count >= MAX_BRIDGE_PORTS) return;
   /* Only a forwarding port passes frames to the host: one that is disabled (it or the bridge is down), blocked by STP
    * or still listening/learning has its frames dropped by the bridge, which runs after our tap saw them. */
-  if (link->port_state != -1 && link->port_state != BR_STATE_FORWARDING) return;
+  if (!is_forwarding_port(link, list->bridge) || list->count >= MAX_BRIDGE_PORTS) return;
   list->ports[list->count++] = link->ifindex;
 }
 
@@ -684,7 +700,7 @@ static napi_value method_bridge_ports(napi_env env, napi_callback_info info) {
   list->bridge = socket_state->ifindex;
   list->count = 0;
   uint32_t master = (uint32_t)socket_state->ifindex;
-  int err = query_links(socket_state, true, IFLA_MASTER, &master, sizeof master, collect_port, list);
+  int err = query_links(socket_state, true, 0, IFLA_MASTER, &master, sizeof master, collect_port, list);
   if (err != 0) {
     free(list);
     throw_errno(env, socket_state->ifname, "netlink RTM_GETLINK dump", err);
@@ -709,6 +725,32 @@ static napi_value method_bridge_ports(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* isPort(ifindex): whether that one interface is a forwarding port of this socket's interface now (one RTM_GETLINK
+ * for it: its cost does not grow with the number of ports, unlike bridgePorts()). */
+static napi_value method_is_port(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  PacketSocket *socket_state = unwrap_this(env, info, &argc, argv, "isPort");
+  if (socket_state == NULL) return NULL;
+  int32_t ifindex = 0;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &ifindex) != napi_ok) {
+    napi_throw_type_error(env, NULL, "packet socket: isPort(ifindex): ifindex must be a number");
+    return NULL;
+  }
+  if (!require_open(env, socket_state, "isPort") || !require_netlink(env, socket_state, "isPort")) return NULL;
+  LinkInfo link;
+  memset(&link, 0, sizeof link);
+  int err = ifindex > 0 ? query_links(socket_state, false, ifindex, 0, NULL, 0, keep_link, &link)
+                        : ENODEV;
+  if (err != 0 && err != ENODEV) {
+    throw_errno(env, socket_state->ifname, "netlink RTM_GETLINK", err);
+    return NULL;
+  }
+  napi_value result = NULL;
+  NAPI_CALL(env, napi_get_boolean(env, err == 0 && is_forwarding_port(&link, socket_state->ifindex), &result), "isPort");
+  return result;
+}
+
 /* link(): {ifindex, mtu, up} of the interface named ifname now, or null when there is none (it was deleted). */
 static napi_value method_link(napi_env env, napi_callback_info info) {
   size_t argc = 0;
@@ -717,7 +759,7 @@ static napi_value method_link(napi_env env, napi_callback_info info) {
   if (!require_open(env, socket_state, "link") || !require_netlink(env, socket_state, "link")) return NULL;
   LinkInfo link;
   memset(&link, 0, sizeof link);
-  int err = query_links(socket_state, false, IFLA_IFNAME, socket_state->ifname, strlen(socket_state->ifname) + 1,
+  int err = query_links(socket_state, false, 0, IFLA_IFNAME, socket_state->ifname, strlen(socket_state->ifname) + 1,
                         keep_link, &link);
   napi_value result = NULL;
   if (err == ENODEV || (err == 0 && link.ifindex == 0)) {
@@ -935,6 +977,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"stats", NULL, method_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"bridgePorts", NULL, method_bridge_ports, NULL, NULL, NULL, napi_default_method, NULL},
       {"link", NULL, method_link, NULL, NULL, NULL, napi_default_method, NULL},
+      {"isPort", NULL, method_is_port, NULL, NULL, NULL, napi_default_method, NULL},
       {"ref", NULL, method_ref, NULL, NULL, NULL, napi_default_method, NULL},
       {"unref", NULL, method_unref, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, method_close, NULL, NULL, NULL, napi_default_method, NULL},

@@ -2,65 +2,83 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BRIDGE_PORT_MAX_AGE_MS, BRIDGE_PORT_REQUERY_MS, BridgePortCache } from '../../../src/wire/bridge-ports.ts';
 
-function cache(ports: number[][]): { c: BridgePortCache; clock: { t: number }; errors: Error[] } {
+/** A cache over a kernel whose port list is `kernel` (mutable by the test). */
+function cache(initial: number[]): { c: BridgePortCache; clock: { t: number }; kernel: Set<number>; errors: Error[] } {
   const clock = { t: 1000 };
   const errors: Error[] = [];
-  let answer = 0;
+  const kernel = new Set(initial);
   const c = new BridgePortCache({
-    query: () => {
-      const next = ports[Math.min(answer++, ports.length - 1)];
-      if (next === undefined) throw new Error('netlink down');
-      return next;
-    },
+    query: () => [...kernel],
+    queryOne: (ifindex) => kernel.has(ifindex),
     now: () => clock.t,
     onError: (e) => errors.push(e),
   });
-  return { c, clock, errors };
+  return { c, clock, kernel, errors };
 }
 
 test('known ports are answered from the cache; 0 and non-integers are never ports', () => {
-  const { c } = cache([[5, 6]]);
+  const { c } = cache([5, 6]);
   assert.equal(c.has(5), true);
   assert.equal(c.has(6), true);
   assert.equal(c.queries, 1);
   assert.equal(c.has(0), false);
   assert.equal(c.has(-1), false);
   assert.equal(c.has(5.5), false);
-  assert.equal(c.queries, 1);
+  assert.equal(c.queries + c.lookups, 1);
 });
 
-test('an unknown ifindex re-queries at once when the last query is older than the interval (a new container)', () => {
-  const { c, clock } = cache([[5], [5, 9]]);
+test('an unknown ifindex is asked about alone, at once (a new container)', () => {
+  const { c, kernel } = cache([5]);
   assert.equal(c.has(5), true);
-  clock.t += BRIDGE_PORT_REQUERY_MS;
+  kernel.add(9);
   assert.equal(c.has(9), true);
-  assert.equal(c.queries, 2);
+  assert.equal(c.queries, 1, 'no second dump');
+  assert.equal(c.lookups, 1);
+  assert.equal(c.has(9), true);
+  assert.equal(c.lookups, 1, 'remembered');
 });
 
-test('a flood of unknown ifindexes costs at most one query per interval', () => {
-  const { c, clock } = cache([[5]]);
+test('a flood of unknown ifindexes costs at most one lookup per interval and no dump beyond one per maximum age', () => {
+  const { c, clock } = cache([5]);
   c.has(5);
   for (let i = 0; i < 10_000; i++) {
     assert.equal(c.has(100 + i), false);
     clock.t += 0.1; // 10 000 frames in 1000 ms
   }
   const allowed = Math.ceil(1000 / BRIDGE_PORT_REQUERY_MS) + 1;
-  assert.ok(c.queries <= allowed, `${c.queries} queries for 10 000 off-bridge frames, at most ${allowed} allowed`);
+  assert.ok(c.lookups <= allowed, `${c.lookups} lookups for 10 000 off-bridge frames, at most ${allowed} allowed`);
+  assert.ok(c.queries <= 2, `${c.queries} dumps`);
 });
 
-test('a cached port is dropped once the cache is older than the maximum age (the container stopped)', () => {
-  const { c, clock } = cache([[5, 6], [6]]);
+test('a cached port is dropped once the list is older than the maximum age (the container stopped)', () => {
+  const { c, clock, kernel } = cache([5, 6]);
   assert.equal(c.has(5), true);
+  kernel.delete(5);
   clock.t += BRIDGE_PORT_MAX_AGE_MS - 1;
   assert.equal(c.has(5), true, 'still fresh');
   clock.t += 1;
-  assert.equal(c.has(5), false, 'refreshed after the maximum age');
+  assert.equal(c.has(5), false, 'fetched again after the maximum age');
 });
 
-test('a failed query keeps the previous answer and is reported', () => {
-  const { c, clock, errors } = cache([[5]]);
+test('failed queries keep the previous answer, answer false for unknown ones, and are reported', () => {
+  const clock = { t: 0 };
+  const errors: Error[] = [];
+  let fail = false;
+  const c = new BridgePortCache({
+    query: () => {
+      if (fail) throw new Error('ETIMEDOUT');
+      return [5];
+    },
+    queryOne: () => {
+      throw new Error('ETIMEDOUT');
+    },
+    now: () => clock.t,
+    onError: (e) => errors.push(e),
+  });
   assert.equal(c.has(5), true);
-  const failing = new BridgePortCache({ query: () => { throw new Error('ETIMEDOUT'); }, now: () => clock.t, onError: (e) => errors.push(e) });
-  assert.equal(failing.has(5), false);
-  assert.equal(errors.length, 1);
+  fail = true;
+  clock.t += BRIDGE_PORT_MAX_AGE_MS;
+  assert.equal(c.has(5), true, 'old answer kept');
+  assert.equal(c.has(7), false);
+  assert.equal(errors.length, 2);
 });
