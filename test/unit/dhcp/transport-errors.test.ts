@@ -1,20 +1,21 @@
 /**
- * DhcpTransport when its socket fails or is closed (issue 11, "no crash, no leftover"): send errors on every path are
- * counted, never thrown; nothing is sent after close(); frames from interfaces that are not bridge ports are dropped.
+ * DhcpTransport when its socket fails, is closed or its bridge changes (issue 11, "no crash, no leftover"): send errors
+ * on every path are counted, never thrown; nothing is sent after close(); frames from interfaces that are not bridge
+ * ports are dropped; a new MTU reaches option 26.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MessageType } from '../../../src/dhcp/constants.ts';
-import { emptyMessage, serializeDhcpMessage } from '../../../src/dhcp/message.ts';
+import { MessageType, Option } from '../../../src/dhcp/constants.ts';
+import { emptyMessage, parseDhcpMessage, serializeDhcpMessage } from '../../../src/dhcp/message.ts';
 import { AddressProber } from '../../../src/dhcp/probe.ts';
 import type { FramePort } from '../../../src/dhcp/transport.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore } from '../../../src/leases/store.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
-import { buildUdpFrame } from '../../../src/wire/frame.ts';
+import { buildUdpFrame, parseUdpFrame } from '../../../src/wire/frame.ts';
 import type { ReceivedFrame } from '../../../src/wire/packet-socket.ts';
 import { FIXTURE_PORT_IFINDEX, transportFixture, type TransportFixture } from '../../harness/transport-fixture.ts';
 
@@ -152,4 +153,22 @@ test('close() while a DISCOVER waits on an ARP probe (SIGTERM): the late decisio
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(uncaught, []);
   assert.equal(port.sent.length, sentBefore, 'nothing sent after close');
+});
+
+test('after DhcpServer.setMtu (the bridge MTU changed) option 26 of later replies carries the new MTU', (t) => {
+  const port = failingPort();
+  const { server, deliver } = setUp(t, port);
+  const mtuOf = (frame: Buffer | undefined): number | undefined => {
+    assert.ok(frame);
+    const udp = parseUdpFrame(frame);
+    assert.ok(udp.ok);
+    const parsed = parseDhcpMessage(udp.datagram.payload);
+    assert.ok(parsed.ok);
+    return parsed.message.options.getUint16(Option.InterfaceMtu);
+  };
+  deliver([discover(9)]);
+  assert.equal(mtuOf(port.sent.at(-1)), 1500);
+  server.setMtu(1280);
+  deliver([discover(10)]);
+  assert.equal(mtuOf(port.sent.at(-1)), 1280);
 });
