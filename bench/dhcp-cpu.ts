@@ -16,7 +16,7 @@ import { emptyMessage, parseDhcpMessage, serializeDhcpMessage } from '../src/dhc
 import type { DhcpTransport, FramePort } from '../src/dhcp/transport.ts';
 import { ETHERTYPE_ARP, buildUdpFrame, parseUdpFrame } from '../src/wire/frame.ts';
 import { AddressProber } from '../src/dhcp/probe.ts';
-import { FIXTURE_SERVER_IP, transportFixture } from '../test/harness/transport-fixture.ts';
+import { FIXTURE_PORT_IFINDEX, FIXTURE_SERVER_IP, transportFixture } from '../test/harness/transport-fixture.ts';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const CLIENTS = Number(positional[0] ?? 2000);
@@ -61,6 +61,7 @@ const port: FramePort = {
     onSent();
     return fs.length;
   },
+  isBridgePort: (ifindex) => ifindex === FIXTURE_PORT_IFINDEX,
   close: () => undefined,
 };
 let arpProbes = 0;
@@ -92,7 +93,7 @@ function exchange(frames: Buffer[], expected: number): Promise<Buffer[]> {
       }
     };
     for (let i = 0; i < frames.length; i += BATCH) {
-      deliver(frames.slice(i, i + BATCH).map((data) => ({ data, pktType: 0, ifindex: 0 })));
+      deliver(frames.slice(i, i + BATCH).map((data) => ({ data, pktType: 0, ifindex: FIXTURE_PORT_IFINDEX })));
     }
   });
 }

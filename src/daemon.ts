@@ -318,8 +318,26 @@ async function startServices(
     }
   }
 
+  /** Set while host set-up re-applies itself to a re-created bridge, so that ticks do not start it twice. */
+  let restoringBridge = false;
+  const watchBridge = (): void => {
+    const change = transport.checkBridge();
+    if (change === 'mtu' || change === 'recreated') server.setMtu(transport.mtu);
+    if (change !== 'recreated' || !host || restoringBridge) return;
+    restoringBridge = true;
+    host
+      .restoreBridge()
+      .then(
+        (b) => log.info(`bridge ${config.bridge}: address ${formatIPv4(serverIp)}/${prefixLength} ${b.addedAddress ? 'put back' : 'already present'}, up`),
+        (e: unknown) => log.error(`could not restore bridge ${config.bridge}: ${(e as Error).message}`),
+      )
+      .finally(() => (restoringBridge = false));
+  };
+
   const tick = setInterval(() => {
     try {
+      // First, so a bridge that was deleted, re-created or given another MTU is served again within a second.
+      watchBridge();
       for (const e of server.tick()) log.info(formatLeaseEvent(e));
       for (const c of server.conflicts.splice(0)) log.warn(formatLeaseEvent(c));
       commit();

@@ -185,6 +185,11 @@ export class DhcpServer {
     return this.o.network;
   }
 
+  /** The bridge's MTU changed while we run: option 26 in later replies says the new one. */
+  setMtu(mtu: number): void {
+    if (mtu !== this.o.network.mtu) this.o.network = { ...this.o.network, mtu };
+  }
+
   /** Replaces the static reservations (SIGHUP); leases are kept. */
   setReservations(list: readonly Reservation[]): void {
     for (const r of this.reservedByIp.values()) {

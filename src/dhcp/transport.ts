@@ -6,7 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { formatIPv4, type IPv4 } from '../net/address.ts';
 import { quote, type Logger, type RateLimitedCounter } from '../log.ts';
-import { dhcpServerFilter } from '../wire/bpf.ts';
+import { dhcpBridgePortFilter } from '../wire/bpf.ts';
 import {
   ARP_REQUEST,
   ARP_TARGET_IP_OFFSET,
@@ -18,7 +18,7 @@ import {
   parseArpFrame,
   parseUdpFrame,
 } from '../wire/frame.ts';
-import { PacketSocket, type ReceivedFrame } from '../wire/packet-socket.ts';
+import { PacketSocket, type LinkState, type ReceivedFrame } from '../wire/packet-socket.ts';
 import { DHCP_SERVER_PORT, messageTypeName } from './constants.ts';
 import { parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from './message.ts';
 import { ESSENTIAL_OPTIONS, replySizeLimit } from './reply.ts';
@@ -47,12 +47,19 @@ const RELAY_PACING = {
 export interface FramePort {
   readonly mac: string;
   readonly mtu: number;
+  /** The bridge's ifindex when the port was opened (0 for an injected port). */
+  readonly ifindex?: number;
   send(frame: Buffer): boolean;
   sendMany(frames: Buffer[]): number;
+  /** True when `ifindex` is a port of the bridge now (ReceivedFrame.ifindex of a frame from a container). */
+  isBridgePort(ifindex: number): boolean;
+  /** The bridge as the kernel has it now, null when it is gone; absent for an injected port (never changes). */
+  link?(): LinkState | null;
   close(): void;
-  /** Whether `ifindex` is (still) a port of the bridge; a port without it counts every port as existing. */
-  isBridgePort?(ifindex: number): boolean;
 }
+
+/** What checkBridge() found (the daemon's housekeeping asks once a second). */
+export type BridgeChange = 'same' | 'gone' | 'down' | 'up' | 'recreated' | 'mtu';
 
 export interface DhcpTransportOptions {
   bridge: string;
@@ -91,9 +98,12 @@ interface Pending {
 
 export class DhcpTransport {
   private server: DhcpServer | null = null;
-  private readonly socket: FramePort;
+  private socket: FramePort;
+  private closed = false;
+  /** The bridge's state at the last checkBridge(): only changes are logged. */
+  private bridgeState: 'up' | 'down' | 'gone' = 'up';
   private icmpGuard: Socket | null;
-  private readonly arpProbeTemplate: Buffer;
+  private arpProbeTemplate: Buffer;
   private readonly arpProbes: Buffer[] = [];
   /** Decisions that waited for a probe, collected so that those finishing together are sent and committed together. */
   private readonly lateDecisions: Pending[] = [];
@@ -102,14 +112,32 @@ export class DhcpTransport {
   /** Throws when the packet socket cannot be opened (no such interface, no CAP_NET_RAW). */
   constructor(private readonly o: DhcpTransportOptions) {
     this.relayPacer = new ReplyPacer({ ...RELAY_PACING, send: (frames) => this.send(frames), ...(o.now ? { now: o.now } : {}) });
-    const onFrames = (frames: ReceivedFrame[]): void => this.onFrames(frames);
-    this.socket = o.openPort
-      ? o.openPort(onFrames)
-      : PacketSocket.open({ ifname: o.bridge, filter: dhcpServerFilter(), onFrames, onError: (e) => o.log.error(`packet socket: ${e.message}`) });
+    this.socket = this.openSocket();
     // The guard belongs with a real socket on the bridge; an injected port has no bridge address to guard.
     this.icmpGuard = o.openPort ? null : this.openIcmpGuard();
-    this.arpProbeTemplate = buildArpFrame(
-      { operation: ARP_REQUEST, senderMac: this.socket.mac, senderIp: o.serverIp, targetMac: '00:00:00:00:00:00', targetIp: 0 },
+    this.arpProbeTemplate = this.buildArpProbeTemplate();
+  }
+
+  /**
+   * The bridge's packet socket: on every interface, so each frame says which bridge port it came in on; the filter
+   * drops what the bridge passes up on itself (the second copy of each request) and what is sent (docs/wire.md).
+   */
+  private openSocket(): FramePort {
+    const onFrames = (frames: ReceivedFrame[]): void => this.onFrames(frames);
+    if (this.o.openPort) return this.o.openPort(onFrames);
+    return PacketSocket.open({
+      ifname: this.o.bridge,
+      filter: (ifindex) => dhcpBridgePortFilter(ifindex),
+      bridgePorts: true,
+      onFrames,
+      onError: (e) => this.o.log.error(`packet socket: ${e.message}`),
+    });
+  }
+
+  /** An ARP who-has from the bridge's MAC (the sender address probes need); a re-created bridge has another MAC. */
+  private buildArpProbeTemplate(): Buffer {
+    return buildArpFrame(
+      { operation: ARP_REQUEST, senderMac: this.socket.mac, senderIp: this.o.serverIp, targetMac: '00:00:00:00:00:00', targetIp: 0 },
       BROADCAST_MAC,
     );
   }
@@ -118,13 +146,70 @@ export class DhcpTransport {
     return this.socket.mtu;
   }
 
-  get mac(): string {
-    return this.socket.mac;
+  /** True when `ifindex` is a port of the bridge now (may ask the kernel; see src/wire/bridge-ports.ts). */
+  isBridgePort(ifindex: number): boolean {
+    return !this.closed && this.socket.isBridgePort(ifindex);
   }
 
-  /** Whether `ifindex` is still a port of the bridge (a client bound on a port that is gone may move to another). */
-  isBridgePort(ifindex: number): boolean {
-    return this.socket.isBridgePort?.(ifindex) ?? true;
+  /**
+   * Compares the bridge with what the socket was opened on: deleted (sends fail until it is back), re-created under
+   * the same name (new ifindex) or given another MTU (the socket is reopened on it), down or up again. Logs each change
+   * once; never throws. The caller re-applies host set-up on 'recreated' before or after, as it likes.
+   */
+  checkBridge(): BridgeChange {
+    if (this.closed || !this.socket.link) return 'same';
+    let link: LinkState | null;
+    try {
+      link = this.socket.link();
+    } catch (e) {
+      this.countDrop('bridge-check-failed', (e as Error).message);
+      return 'same';
+    }
+    if (link === null) {
+      if (this.bridgeState !== 'gone') this.o.log.warn(`bridge ${this.o.bridge} is gone; DHCP is not served until it is back`);
+      this.bridgeState = 'gone';
+      return 'gone';
+    }
+    const opened = this.socket.ifindex ?? 0;
+    if (link.ifindex !== opened || link.mtu !== this.socket.mtu) {
+      const why: BridgeChange = link.ifindex !== opened ? 'recreated' : 'mtu';
+      const detail = why === 'recreated' ? `re-created (ifindex ${opened} -> ${link.ifindex})` : `MTU ${this.socket.mtu} -> ${link.mtu}`;
+      if (!this.reopen()) return 'same'; // logged; tried again at the next check
+      this.o.log.warn(`bridge ${this.o.bridge} ${detail}: packet socket reopened`);
+      this.bridgeState = link.up ? 'up' : 'down';
+      return why;
+    }
+    const state = link.up ? 'up' : 'down';
+    if (state === this.bridgeState) return 'same';
+    const was = this.bridgeState;
+    this.bridgeState = state;
+    if (state === 'down') this.o.log.warn(`bridge ${this.o.bridge} is down; DHCP is not served until it is up`);
+    else if (was === 'down') this.o.log.info(`bridge ${this.o.bridge} is up again`);
+    return state;
+  }
+
+  /** Opens a new socket on the bridge as it is now and closes the old one; false (logged) when that fails. */
+  private reopen(): boolean {
+    let fresh: FramePort;
+    try {
+      fresh = this.openSocket();
+    } catch (e) {
+      this.countDrop('reopen-failed', (e as Error).message);
+      return false;
+    }
+    const old = this.socket;
+    this.socket = fresh;
+    this.arpProbeTemplate = this.buildArpProbeTemplate();
+    try {
+      old.close();
+    } catch {
+      // closing a socket whose device is gone cannot fail in a way that matters
+    }
+    return true;
+  }
+
+  get mac(): string {
+    return this.socket.mac;
   }
 
   attach(server: DhcpServer): void {
@@ -136,13 +221,17 @@ export class DhcpTransport {
    * event loop leave together in one sendmmsg (a burst of new clients starts hundreds).
    */
   sendArpProbe(ip: IPv4): void {
+    if (this.closed) return;
     const frame = Buffer.from(this.arpProbeTemplate);
     frame.writeUInt32BE(ip >>> 0, ARP_TARGET_IP_OFFSET);
     if (this.arpProbes.push(frame) === 1) setImmediate(() => this.send(this.arpProbes.splice(0)));
   }
 
   close(): void {
+    this.closed = true;
     this.relayPacer.close();
+    this.arpProbes.length = 0;
+    this.lateDecisions.length = 0;
     this.socket.close();
     this.icmpGuard?.close();
     this.icmpGuard = null;
@@ -178,7 +267,7 @@ export class DhcpTransport {
 
   private onFrames(frames: ReceivedFrame[]): void {
     const server = this.server;
-    if (!server) return;
+    if (!server || this.closed) return;
     let batch: Pending[] = [];
     for (const frame of frames) {
       if (batch.length === REPLY_CHUNK) {
@@ -186,6 +275,13 @@ export class DhcpTransport {
         batch = [];
       }
       if (frame.pktType === PACKET_OUTGOING) continue;
+      // The socket sees every interface: what did not come in through a port of our bridge is not ours to answer.
+      // Counted, but logged only at debug: DHCP on the uplink's LAN is normal and would fill the log with warnings.
+      if (!this.socket.isBridgePort(frame.ifindex)) {
+        this.o.onDrop?.('not-bridge-port');
+        if (this.o.log.enabled('debug')) this.o.log.debug(`ignored: frame on ifindex ${frame.ifindex}, not a port of ${this.o.bridge}`);
+        continue;
+      }
       try {
         const request = this.decode(frame);
         if (!request) continue;
@@ -233,6 +329,7 @@ export class DhcpTransport {
   }
 
   private deliverLate(pending: Pending): void {
+    if (this.closed) return;
     if (this.lateDecisions.push(pending) === 1) setImmediate(() => this.deliver(this.lateDecisions.splice(0)));
   }
 
@@ -241,6 +338,16 @@ export class DhcpTransport {
    * in one transaction, and only then the ACKs that depend on it: no ACK leaves before its binding is on disk.
    */
   private deliver(batch: Pending[]): void {
+    // Runs from onFrames and from timers (deliverLate); nothing may throw into the event loop from here.
+    try {
+      this.deliverNow(batch);
+    } catch (e) {
+      this.countDrop('internal-error', (e as Error).stack ?? String(e));
+    }
+  }
+
+  private deliverNow(batch: Pending[]): void {
+    if (this.closed) return;
     const now: Outgoing = { direct: [], relayed: [] };
     const afterCommit: Outgoing = { direct: [], relayed: [] };
     for (const { decision, request } of batch) {
@@ -277,9 +384,21 @@ export class DhcpTransport {
     if (refused > 0) this.countDrop('relay-queue-full', `${refused} replies to relays not sent`);
   }
 
+  /**
+   * Every send path ends here (replies now and after the commit, paced replies to relays, ARP probes), from timers
+   * and commit callbacks too: a closed transport sends nothing, and a send error (ENETDOWN or ENXIO while the bridge
+   * is down or gone, EMSGSIZE after its MTU was lowered) is counted, never thrown.
+   */
   private send(frames: Buffer[]): void {
-    if (frames.length === 0) return;
-    const sent = this.socket.sendMany(frames);
+    if (frames.length === 0 || this.closed) return;
+    let sent: number;
+    try {
+      sent = this.socket.sendMany(frames);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      this.countDrop('send-error', `${frames.length} frames not sent: ${code}: ${(e as Error).message}`);
+      return;
+    }
     if (sent < frames.length) this.countDrop('send-queue-full', `${frames.length - sent} replies not sent`);
   }
 

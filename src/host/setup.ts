@@ -21,6 +21,11 @@ export interface HostSetup {
   forwarding: ForwardingChange;
   rulesInstalled: boolean;
   warnings: string[];
+  /**
+   * After the bridge was deleted and re-created under the same name while we run: puts our address back on it and
+   * brings it up (the nftables rules match the bridge by name and need nothing). Teardown then undoes this instead.
+   */
+  restoreBridge(): Promise<BridgeSetup>;
   /** Deletes our table, restores forwarding if we changed it, removes the bridge if we created it and it has no ports. */
   teardown(log: { info(m: string): void; warn(m: string): void }): Promise<void>;
 }
@@ -68,11 +73,18 @@ export async function setupHost(o: HostSetupOptions, log: { info(m: string): voi
     excludePids: [process.pid],
   }).catch((e: unknown) => [`diagnostics failed: ${(e as Error).message}`]);
   const fwd = forwarding;
-  return {
+  const setup: HostSetup = {
     bridge,
     forwarding: fwd,
     rulesInstalled,
     warnings,
+    async restoreBridge() {
+      const again = await ensureBridge(o.bridge, o.address);
+      // Someone else created this bridge: at exit we take back only our address (created stays false).
+      bridge = { ...again, created: false };
+      setup.bridge = bridge;
+      return bridge;
+    },
     async teardown(tlog) {
       if (rulesInstalled) {
         await deleteTable().then(
@@ -94,4 +106,5 @@ export async function setupHost(o: HostSetupOptions, log: { info(m: string): voi
       else if (removal?.removedAddress) tlog.info(`address ${where} removed from ${o.bridge}${removal.keptBecause ? ` (bridge kept: ${removal.keptBecause})` : ''}`);
     },
   };
+  return setup;
 }

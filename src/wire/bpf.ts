@@ -54,6 +54,10 @@ export const BPF_TXA = 0x80;
 /** Offset of the kernel's ancillary data "fields" for absolute loads (SKF_AD_OFF, -0x1000 as a u32). */
 export const SKF_AD_OFF = 0xfffff000;
 export const SKF_AD_PKTTYPE = 4;
+/** Ancillary load of the receiving device's ifindex (skb->dev->ifindex). */
+export const SKF_AD_IFINDEX = 8;
+/** Ancillary load: 1 when the frame carried an 802.1Q tag (kept in metadata, not in the bytes the filter reads). */
+export const SKF_AD_VLAN_TAG_PRESENT = 48;
 
 /** sll_pkttype values (linux/if_packet.h). */
 export const PACKET_HOST = 0;
@@ -171,6 +175,8 @@ export function assemble(lines: readonly ProgramLine[]): BpfInstruction[] {
 
 const label = (name: string): Label => ({ label: name });
 const loadPacketType = (): BpfInstruction => statement(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE);
+const loadIfindex = (): BpfInstruction => statement(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_IFINDEX);
+const loadVlanTagPresent = (): BpfInstruction => statement(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT);
 const loadHalfword = (offset: number): BpfInstruction => statement(BPF_LD | BPF_H | BPF_ABS, offset);
 const loadByte = (offset: number): BpfInstruction => statement(BPF_LD | BPF_B | BPF_ABS, offset);
 /** X = 4 * (frame[offset] & 0xf): the IPv4 header length from its IHL nibble. */
@@ -198,30 +204,53 @@ const IPV4_FLAGS_FRAGMENT_OFFSET = IPV4_START + 6;
 /** Relative to X = IPv4 header length: Ethernet header + 2 bytes of UDP source port. */
 const UDP_DESTINATION_PORT_AFTER_IP = IPV4_START + 2;
 
+/** ARP, or IPv4/UDP to port 67 that is not a non-first fragment, jumping to 'accept' or 'reject'. */
+const DHCP_OR_ARP: readonly ProgramLine[] = [
+  loadHalfword(ETHERTYPE_OFFSET),
+  ifEqual(ETHERTYPE_ARP, 'accept', null),
+  ifEqual(ETHERTYPE_IPV4, null, 'reject'),
+  loadByte(IPV4_PROTOCOL_OFFSET),
+  ifEqual(IP_PROTOCOL_UDP, null, 'reject'),
+  loadHalfword(IPV4_FLAGS_FRAGMENT_OFFSET),
+  ifAnyBit(IP_FRAGMENT_OFFSET_MASK, 'reject', null),
+  loadHeaderLengthToX(IPV4_START),
+  loadHalfwordAfterX(UDP_DESTINATION_PORT_AFTER_IP),
+  ifEqual(DHCP_SERVER_PORT, 'accept', 'reject'),
+  label('accept'),
+  returnSnaplen(FULL_FRAME_SNAPLEN),
+  label('reject'),
+  returnSnaplen(0),
+];
+
 /**
  * Accepts frames that are not PACKET_OUTGOING and are either ARP, or IPv4/UDP to port 67 that is not a non-first
  * fragment (a later fragment has no UDP header where we would read the port).
  * A load past the end of a frame makes the kernel return 0, so runt frames are dropped as well.
  */
 export function dhcpServerFilter(): Buffer {
+  return encodeBpf(assemble([loadPacketType(), ifEqual(PACKET_OUTGOING, 'reject', null), ...DHCP_OR_ARP]));
+}
+
+/**
+ * dhcpServerFilter for a socket that receives on every interface (PacketSocket `bridgePorts`): also rejects frames on
+ * the bridge device itself. A frame from a container is seen by such a socket twice, first on its bridge port (the
+ * veth, before the bridge takes it) and again on the bridge when the bridge passes it up to the host; only the first
+ * says which port it came from. Frames on other interfaces (the uplink, lo, another bridge) pass and are dropped in JS
+ * once they are known not to be ports of this bridge. A frame with an 802.1Q tag is rejected too: on a port, before the
+ * bridge, a tag is what the sender put there (a request for another VLAN's network, not for our untagged subnet), and
+ * the kernel keeps it in metadata, so the bytes the program reads would look untagged.
+ */
+export function dhcpBridgePortFilter(bridgeIfindex: number): Buffer {
+  if (!Number.isInteger(bridgeIfindex) || bridgeIfindex <= 0) throw new RangeError(`bridge ifindex ${bridgeIfindex} is not a positive integer`);
   return encodeBpf(
     assemble([
       loadPacketType(),
       ifEqual(PACKET_OUTGOING, 'reject', null),
-      loadHalfword(ETHERTYPE_OFFSET),
-      ifEqual(ETHERTYPE_ARP, 'accept', null),
-      ifEqual(ETHERTYPE_IPV4, null, 'reject'),
-      loadByte(IPV4_PROTOCOL_OFFSET),
-      ifEqual(IP_PROTOCOL_UDP, null, 'reject'),
-      loadHalfword(IPV4_FLAGS_FRAGMENT_OFFSET),
-      ifAnyBit(IP_FRAGMENT_OFFSET_MASK, 'reject', null),
-      loadHeaderLengthToX(IPV4_START),
-      loadHalfwordAfterX(UDP_DESTINATION_PORT_AFTER_IP),
-      ifEqual(DHCP_SERVER_PORT, 'accept', 'reject'),
-      label('accept'),
-      returnSnaplen(FULL_FRAME_SNAPLEN),
-      label('reject'),
-      returnSnaplen(0),
+      loadIfindex(),
+      ifEqual(bridgeIfindex, 'reject', null),
+      loadVlanTagPresent(),
+      ifEqual(0, null, 'reject'),
+      ...DHCP_OR_ARP,
     ]),
   );
 }

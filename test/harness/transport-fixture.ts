@@ -17,6 +17,8 @@ import type { ReceivedFrame } from '../../src/wire/packet-socket.ts';
 export const FIXTURE_SERVER_IP = parseIPv4('10.0.0.1') as number;
 /** The relay the fixture's server accepts (--relay), as perfdhcp's address in the bench. */
 export const FIXTURE_RELAY_IP = parseIPv4('10.0.0.2') as number;
+/** The bridge port frames handed to the fixture come in on (ReceivedFrame.ifindex); ports say it is one. */
+export const FIXTURE_PORT_IFINDEX = 3;
 
 export interface TransportFixtureOptions {
   store: LeaseStore;

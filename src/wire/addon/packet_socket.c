@@ -1,8 +1,11 @@
 /*
  * AF_PACKET socket for lxc-dhcpd: receives filtered Ethernet frames on one interface and sends whole frames back out.
  *
- * Exports one class, PacketSocketHandle(ifname, filter, netns, onEvent). The TypeScript wrapper in
- * src/wire/packet-socket.ts is the only intended caller; docs/wire.md describes the design.
+ * Exports one class, PacketSocketHandle(ifname, filter, netns, onEvent, bridgePorts). With bridgePorts false the
+ * socket is bound to ifname; with true it receives on every interface of its namespace (so each frame reports the
+ * bridge port it came in on) and sends on ifname. A netlink route socket opened in the same namespace answers which
+ * interfaces are ports of ifname and what ifname looks like now. The TypeScript wrapper in src/wire/packet-socket.ts
+ * is the only intended caller; docs/wire.md describes the design.
  */
 #define _GNU_SOURCE
 #define ADDON_NAME "packet socket"
@@ -28,8 +31,12 @@
 #include <sys/socket.h>
 
 #include <linux/filter.h>
+#include <linux/if_bridge.h>
 #include <linux/if_ether.h>
+#include <linux/if_link.h>
 #include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 
 /* recvmmsg batch size, and how many frames one wakeup may read before yielding to the rest of the event loop. */
 #define RX_BATCH 64
@@ -40,6 +47,15 @@
 #define RECEIVE_BUFFER_BYTES (4 * 1024 * 1024)
 /* Upper bound for draining the queue after bind, so a flood cannot stall open(). */
 #define DRAIN_LIMIT 100000
+/* Values per received frame in the meta array: length, sll_pkttype, sll_ifindex. */
+#define META_PER_FRAME 3
+/* Netlink answers are read into this buffer; a link message with stats is about 1.5 KiB, the kernel sends dump parts
+ * of up to 32 KiB (or a page when the reader's buffer is smaller). */
+#define NETLINK_BUFFER_BYTES (64 * 1024)
+/* A netlink query is synchronous: the kernel answers at once, the timeout only guards against a lost answer. */
+#define NETLINK_TIMEOUT_MS 1000
+/* The kernel's own limit on ports per bridge (BR_MAX_PORTS); a longer answer is cut there. */
+#define MAX_BRIDGE_PORTS 1024
 
 typedef struct {
   /* fd, poll handle, self reference, async context: see addon_common.h. First, so a PacketSocket * is an
@@ -48,6 +64,11 @@ typedef struct {
   int ifindex;
   unsigned int mtu;
   char ifname[IF_NAMESIZE];
+  /* Bound to every interface (true) or to ifindex; when true, sends go to ifindex by address. */
+  bool all_interfaces;
+  /* NETLINK_ROUTE socket of the same namespace, for bridgePorts() and link(); -1 when closed. */
+  int netlink_fd;
+  uint32_t netlink_seq;
 
   size_t slot_size;
   unsigned char *slots;
@@ -55,10 +76,10 @@ typedef struct {
   struct iovec iovs[RX_BATCH];
   struct sockaddr_ll addrs[RX_BATCH];
 
-  /* Frames of one wakeup, packed back to back, and their [length, pkttype] pairs. */
+  /* Frames of one wakeup, packed back to back, and their [length, pkttype, ifindex] triples. */
   unsigned char *pending;
   size_t pending_capacity;
-  uint32_t pending_meta[RX_WAKEUP_CAP * 2];
+  uint32_t pending_meta[RX_WAKEUP_CAP * META_PER_FRAME];
 
   uint64_t kernel_packets;
   uint64_t kernel_drops;
@@ -67,6 +88,7 @@ typedef struct {
 
 typedef struct {
   int fd;
+  int netlink_fd;
   int ifindex;
   unsigned int mtu;
   unsigned char mac[ETH_ALEN];
@@ -92,8 +114,12 @@ static void enlarge_receive_buffer(int fd) {
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) == 0) return;
 }
 
-static bool open_bound_socket(const char *ifname, const struct sock_fprog *program, OpenedSocket *out,
-                              OpenFailure *failure) {
+/*
+ * First half of opening, the part that depends on the namespace: the interface's index, MAC and MTU, a packet socket
+ * that receives nothing yet, and (for a socket on all interfaces) a netlink route socket. Both sockets keep the
+ * namespace they were created in.
+ */
+static bool open_unbound_socket(const char *ifname, bool with_netlink, OpenedSocket *out, OpenFailure *failure) {
   unsigned int ifindex = if_nametoindex(ifname);
   if (ifindex == 0) return fail(failure, "if_nametoindex", errno);
 
@@ -127,41 +153,204 @@ static bool open_bound_socket(const char *ifname, const struct sock_fprog *progr
   }
   out->mtu = (unsigned int)request.ifr_mtu;
 
+  int netlink_fd = -1;
+  if (with_netlink) {
+    netlink_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (netlink_fd < 0) {
+      int err = errno;
+      close(fd);
+      return fail(failure, "netlink socket", err);
+    }
+    struct timeval timeout = {NETLINK_TIMEOUT_MS / 1000, (NETLINK_TIMEOUT_MS % 1000) * 1000};
+    /* Without it a lost answer would block the event loop; failure leaves the (blocking) default. */
+    (void)setsockopt(netlink_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+
+  out->fd = fd;
+  out->netlink_fd = netlink_fd;
+  out->ifindex = (int)ifindex;
+  return true;
+}
+
+/*
+ * Second half, independent of the namespace (the socket carries its own): filter, buffer size, bind. With
+ * all_interfaces the socket is bound to ifindex 0 and sees the frames of every interface of its namespace, each with
+ * the ifindex it arrived on; PACKET_IGNORE_OUTGOING (Linux 4.20) keeps the kernel from even copying transmitted frames
+ * to it (the filter rejects them as well, for older kernels).
+ */
+static bool attach_and_bind(OpenedSocket *opened, const struct sock_fprog *program, bool all_interfaces,
+                            OpenFailure *failure) {
+  int fd = opened->fd;
   if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, program, sizeof *program) < 0) {
-    int err = errno;
-    close(fd);
-    return fail(failure, "SO_ATTACH_FILTER", err);
+    return fail(failure, "SO_ATTACH_FILTER", errno);
   }
   enlarge_receive_buffer(fd);
+  if (all_interfaces) {
+    int on = 1;
+    /* Only a saving: the filter rejects PACKET_OUTGOING anyway. */
+    (void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &on, sizeof on);
+  }
 
   struct sockaddr_ll address;
   memset(&address, 0, sizeof address);
   address.sll_family = AF_PACKET;
   address.sll_protocol = htons(ETH_P_ALL);
-  address.sll_ifindex = (int)ifindex;
-  if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) {
-    int err = errno;
-    close(fd);
-    return fail(failure, "bind", err);
-  }
+  address.sll_ifindex = all_interfaces ? 0 : opened->ifindex;
+  if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) return fail(failure, "bind", errno);
   /* Belt and braces: nothing unfiltered can be queued (see socket() above), but a kernel that hooked the socket
    * early would have queued frames from any interface. */
   drain_queue(fd);
-
-  out->fd = fd;
-  out->ifindex = (int)ifindex;
   return true;
 }
 
-static bool open_in_namespace(const char *netns, const char *ifname, const struct sock_fprog *program,
-                              OpenedSocket *out, OpenFailure *failure) {
+static void close_opened(OpenedSocket *opened) {
+  close(opened->fd);
+  if (opened->netlink_fd >= 0) close(opened->netlink_fd);
+}
+
+static bool open_in_namespace(const char *netns, const char *ifname, bool with_netlink, OpenedSocket *out,
+                              OpenFailure *failure) {
   NetnsSwitch saved;
   if (!enter_netns(netns, &saved, failure)) return false;
-  bool opened = open_bound_socket(ifname, program, out, failure);
+  bool opened = open_unbound_socket(ifname, with_netlink, out, failure);
   leave_netns(&saved, netns, ifname);
   return opened;
 }
 
+/* ---------- netlink queries (in the socket's own namespace) ---------- */
+
+/* What a link message says about one interface. */
+typedef struct {
+  int ifindex;
+  int master; /* 0: none */
+  unsigned int mtu;
+  unsigned int flags;
+  int port_state; /* IFLA_BRPORT_STATE of a bridge port (BR_STATE_*), -1 when the message has none */
+} LinkInfo;
+
+/* IFLA_LINKINFO -> IFLA_INFO_SLAVE_DATA -> IFLA_BRPORT_STATE: the bridge port's STP state, or -1. */
+static int bridge_port_state(const struct rtattr *linkinfo) {
+  int remaining = (int)RTA_PAYLOAD(linkinfo);
+  for (const struct rtattr *info = RTA_DATA(linkinfo); RTA_OK(info, remaining); info = RTA_NEXT(info, remaining)) {
+    if (info->rta_type != IFLA_INFO_SLAVE_DATA) continue;
+    int left = (int)RTA_PAYLOAD(info);
+    for (const struct rtattr *port = RTA_DATA(info); RTA_OK(port, left); port = RTA_NEXT(port, left)) {
+      if (port->rta_type == IFLA_BRPORT_STATE && RTA_PAYLOAD(port) >= 1) return *(const uint8_t *)RTA_DATA(port);
+    }
+  }
+  return -1;
+}
+
+static void parse_link(const struct nlmsghdr *header, LinkInfo *link) {
+  const struct ifinfomsg *info = NLMSG_DATA(header);
+  memset(link, 0, sizeof *link);
+  link->ifindex = info->ifi_index;
+  link->flags = info->ifi_flags;
+  link->port_state = -1;
+  int remaining = (int)IFLA_PAYLOAD(header);
+  for (const struct rtattr *attr = IFLA_RTA(info); RTA_OK(attr, remaining); attr = RTA_NEXT(attr, remaining)) {
+    if (attr->rta_type == IFLA_LINKINFO) {
+      link->port_state = bridge_port_state(attr);
+      continue;
+    }
+    if (RTA_PAYLOAD(attr) < sizeof(uint32_t)) continue;
+    uint32_t value;
+    memcpy(&value, RTA_DATA(attr), sizeof value);
+    if (attr->rta_type == IFLA_MASTER) link->master = (int)value;
+    else if (attr->rta_type == IFLA_MTU) link->mtu = value;
+  }
+}
+
+typedef void (*LinkVisitor)(const LinkInfo *link, void *context);
+
+/*
+ * Sends an RTM_GETLINK request (a dump when `dump`; else for `ifindex`, or when that is 0 for the name in the
+ * attribute) with one attribute and calls `visit` for every link in the answer. Returns 0 or an errno (ENODEV when
+ * the link does not exist).
+ */
+static int query_links(PacketSocket *socket_state, bool dump, int ifindex, unsigned short attr_type,
+                       const void *attr_data, size_t attr_length, LinkVisitor visit, void *context) {
+  struct {
+    struct nlmsghdr header;
+    struct ifinfomsg info;
+    char attrs[RTA_SPACE(IF_NAMESIZE) + RTA_SPACE(sizeof(uint32_t))];
+  } request;
+  if (RTA_SPACE(attr_length) > RTA_SPACE(IF_NAMESIZE)) return EINVAL;
+  memset(&request, 0, sizeof request);
+  uint32_t seq = ++socket_state->netlink_seq;
+  size_t first = attr_type != 0 ? RTA_SPACE(attr_length) : 0; /* attr_type 0: no attribute but the mask */
+  request.header.nlmsg_len = NLMSG_LENGTH(sizeof request.info) + first + RTA_SPACE(sizeof(uint32_t));
+  request.header.nlmsg_type = RTM_GETLINK;
+  request.header.nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
+  request.header.nlmsg_seq = seq;
+  request.info.ifi_family = AF_UNSPEC;
+  request.info.ifi_index = ifindex;
+  if (attr_type != 0) {
+    struct rtattr *attr = (struct rtattr *)request.attrs;
+    attr->rta_type = attr_type;
+    attr->rta_len = RTA_LENGTH(attr_length);
+    memcpy(RTA_DATA(attr), attr_data, attr_length);
+  }
+  /* Without the counters each link message is about half as long and cheaper for the kernel to fill. */
+  struct rtattr *mask = (struct rtattr *)(request.attrs + first);
+  mask->rta_type = IFLA_EXT_MASK;
+  mask->rta_len = RTA_LENGTH(sizeof(uint32_t));
+  uint32_t skip_stats = RTEXT_FILTER_SKIP_STATS;
+  memcpy(RTA_DATA(mask), &skip_stats, sizeof skip_stats);
+
+  int fd = socket_state->netlink_fd;
+  ssize_t sent;
+  do {
+    sent = send(fd, &request, request.header.nlmsg_len, 0);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) return errno;
+
+  static _Thread_local unsigned char buffer[NETLINK_BUFFER_BYTES] __attribute__((aligned(NLMSG_ALIGNTO)));
+  for (;;) {
+    ssize_t length = recv(fd, buffer, sizeof buffer, 0);
+    if (length < 0 && errno == EINTR) continue;
+    if (length < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
+    int remaining = (int)length;
+    for (struct nlmsghdr *header = (struct nlmsghdr *)buffer; NLMSG_OK(header, remaining);
+         header = NLMSG_NEXT(header, remaining)) {
+      if (header->nlmsg_seq != seq) continue; /* an answer to an earlier query that timed out */
+      if (header->nlmsg_type == NLMSG_DONE) return 0;
+      if (header->nlmsg_type == NLMSG_ERROR) {
+        const struct nlmsgerr *error = NLMSG_DATA(header);
+        if (header->nlmsg_len < NLMSG_LENGTH(sizeof *error)) return EPROTO;
+        return error->error == 0 ? 0 : -error->error;
+      }
+      if (header->nlmsg_type != RTM_NEWLINK || header->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg))) continue;
+      LinkInfo link;
+      parse_link(header, &link);
+      visit(&link, context);
+      if (!dump) return 0;
+    }
+  }
+}
+
+/* A port of the bridge that passes frames to the host (see collect_port). */
+static bool is_forwarding_port(const LinkInfo *link, int bridge) {
+  return link->ifindex > 0 && link->master == bridge &&
+         (link->port_state == -1 || link->port_state == BR_STATE_FORWARDING);
+}
+
+typedef struct {
+  int bridge;
+  int ports[MAX_BRIDGE_PORTS];
+  size_t count;
+} PortList;
+
+static void collect_port(const LinkInfo *link, void *context) {
+  PortList *list = context;
+  /* The kernel filters the dump by IFLA_MASTER; checked again in case an old kernel ignored the filter. */
+  /* Only a forwarding port passes frames to the host: one that is disabled (it or the bridge is down), blocked by STP
+   * or still listening/learning has its frames dropped by the bridge, which runs after our tap saw them. */
+  if (!is_forwarding_port(link, list->bridge) || list->count >= MAX_BRIDGE_PORTS) return;
+  list->ports[list->count++] = link->ifindex;
+}
+
+static void keep_link(const LinkInfo *link, void *context) { *(LinkInfo *)context = *link; }
 /* ---------- lifecycle ---------- */
 
 static void free_socket_state(AddonSocket *base) {
@@ -183,6 +372,11 @@ static bool accumulate_kernel_stats(PacketSocket *socket_state) {
 
 static void close_socket(AddonSocket *base) {
   if (base->fd < 0) return;
+  PacketSocket *socket_state = (PacketSocket *)base;
+  if (socket_state->netlink_fd >= 0) {
+    close(socket_state->netlink_fd);
+    socket_state->netlink_fd = -1;
+  }
   /* Keep the final counts for stats() after close; a failure here only loses them. */
   (void)accumulate_kernel_stats((PacketSocket *)base);
   close_base(base);
@@ -247,8 +441,10 @@ static ReceiveResult receive_wakeup(PacketSocket *socket_state) {
         return result;
       }
       memcpy(socket_state->pending + result.bytes, socket_state->iovs[i].iov_base, length);
-      socket_state->pending_meta[result.frames * 2] = (uint32_t)length;
-      socket_state->pending_meta[result.frames * 2 + 1] = socket_state->addrs[i].sll_pkttype;
+      uint32_t *meta = &socket_state->pending_meta[result.frames * META_PER_FRAME];
+      meta[0] = (uint32_t)length;
+      meta[1] = socket_state->addrs[i].sll_pkttype;
+      meta[2] = (uint32_t)socket_state->addrs[i].sll_ifindex;
       result.frames++;
       result.bytes += length;
     }
@@ -263,7 +459,7 @@ static void deliver_frames(PacketSocket *socket_state, napi_value self, const Re
   napi_value argv[3];
   void *meta_bytes = NULL;
   napi_value meta_buffer = NULL;
-  size_t meta_length = received->frames * 2;
+  size_t meta_length = received->frames * META_PER_FRAME;
   if (napi_get_null(env, &argv[0]) != napi_ok) return;
   if (napi_create_buffer_copy(env, received->bytes, socket_state->pending, NULL, &argv[1]) != napi_ok) return;
   if (napi_create_arraybuffer(env, meta_length * sizeof(uint32_t), &meta_bytes, &meta_buffer) != napi_ok) return;
@@ -333,7 +529,28 @@ static bool require_open(napi_env env, PacketSocket *socket_state, const char *m
   return false;
 }
 
+/* bridgePorts() and link() need the netlink socket, which only a socket opened on all interfaces has. */
+static bool require_netlink(napi_env env, PacketSocket *socket_state, const char *method) {
+  if (socket_state->netlink_fd >= 0) return true;
+  char message[160];
+  snprintf(message, sizeof message, "packet socket on %s: %s: only a socket opened with bridgePorts can tell",
+           socket_state->ifname, method);
+  napi_throw_error(env, "ERR_INVALID_STATE", message);
+  return false;
+}
+
 /* ---------- methods ---------- */
+
+/* Where a frame goes: bound sockets send on their interface; one bound to all interfaces names ifindex each time. */
+static void set_destination(const PacketSocket *socket_state, struct sockaddr_ll *address, struct msghdr *header) {
+  if (!socket_state->all_interfaces) return;
+  memset(address, 0, sizeof *address);
+  address->sll_family = AF_PACKET;
+  address->sll_protocol = htons(ETH_P_ALL); /* the kernel reads the EtherType from the frame */
+  address->sll_ifindex = socket_state->ifindex;
+  header->msg_name = address;
+  header->msg_namelen = sizeof *address;
+}
 
 static napi_value method_send(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -347,9 +564,16 @@ static napi_value method_send(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (!require_open(env, socket_state, "send")) return NULL;
+  struct iovec iov = {data, length};
+  struct msghdr header;
+  struct sockaddr_ll destination;
+  memset(&header, 0, sizeof header);
+  header.msg_iov = &iov;
+  header.msg_iovlen = 1;
+  set_destination(socket_state, &destination, &header);
   ssize_t sent;
   do {
-    sent = send(socket_state->base.fd, data, length, MSG_DONTWAIT);
+    sent = sendmsg(socket_state->base.fd, &header, MSG_DONTWAIT);
   } while (sent < 0 && errno == EINTR);
   napi_value result = NULL;
   if (sent < 0) {
@@ -401,23 +625,33 @@ static napi_value method_send_many(napi_env env, napi_callback_info info) {
     }
   }
 
+  uint32_t next = 0; /* index of the next frame to try */
   uint32_t sent = 0;
   int failure = 0;
-  while (sent < total) {
+  struct sockaddr_ll destination;
+  while (next < total) {
     struct mmsghdr msgs[TX_BATCH];
-    unsigned int batch = total - sent < TX_BATCH ? total - sent : TX_BATCH;
+    unsigned int batch = total - next < TX_BATCH ? total - next : TX_BATCH;
     memset(msgs, 0, sizeof(struct mmsghdr) * batch);
     for (unsigned int i = 0; i < batch; i++) {
-      msgs[i].msg_hdr.msg_iov = &iovs[sent + i];
+      msgs[i].msg_hdr.msg_iov = &iovs[next + i];
       msgs[i].msg_hdr.msg_iovlen = 1;
+      set_destination(socket_state, &destination, &msgs[i].msg_hdr);
     }
     int count = sendmmsg(socket_state->base.fd, msgs, batch, MSG_DONTWAIT);
     if (count < 0) {
       if (errno == EINTR) continue;
+      if (errno == EMSGSIZE) {
+        /* This one frame is larger than the interface's MTU now (it was lowered): skip it, send the rest. */
+        failure = EMSGSIZE;
+        next++;
+        continue;
+      }
       if (!is_queue_full(errno)) failure = errno;
       break;
     }
     sent += (uint32_t)count;
+    next += (uint32_t)count;
     /* A short count means frame number `count` failed; the next sendmmsg reports why. */
   }
   free(iovs);
@@ -446,6 +680,102 @@ static napi_value method_stats(napi_env env, napi_callback_info info) {
       !set_number(env, result, "dropped", (double)socket_state->kernel_drops) ||
       !set_number(env, result, "truncated", (double)socket_state->truncated)) {
     throw_last_napi_error(env, "stats");
+    return NULL;
+  }
+  return result;
+}
+
+/* bridgePorts(): the ifindexes whose master is this socket's interface now (an RTM_GETLINK dump filtered by
+ * IFLA_MASTER, in the socket's namespace). */
+static napi_value method_bridge_ports(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  PacketSocket *socket_state = unwrap_this(env, info, &argc, NULL, "bridgePorts");
+  if (socket_state == NULL) return NULL;
+  if (!require_open(env, socket_state, "bridgePorts") || !require_netlink(env, socket_state, "bridgePorts")) return NULL;
+  PortList *list = malloc(sizeof *list);
+  if (list == NULL) {
+    napi_throw_error(env, NULL, "packet socket: bridgePorts: out of memory");
+    return NULL;
+  }
+  list->bridge = socket_state->ifindex;
+  list->count = 0;
+  uint32_t master = (uint32_t)socket_state->ifindex;
+  int err = query_links(socket_state, true, 0, IFLA_MASTER, &master, sizeof master, collect_port, list);
+  if (err != 0) {
+    free(list);
+    throw_errno(env, socket_state->ifname, "netlink RTM_GETLINK dump", err);
+    return NULL;
+  }
+  napi_value result = NULL;
+  if (napi_create_array_with_length(env, list->count, &result) != napi_ok) {
+    free(list);
+    throw_last_napi_error(env, "bridgePorts");
+    return NULL;
+  }
+  for (size_t i = 0; i < list->count; i++) {
+    napi_value port = NULL;
+    if (napi_create_int32(env, list->ports[i], &port) != napi_ok ||
+        napi_set_element(env, result, (uint32_t)i, port) != napi_ok) {
+      free(list);
+      throw_last_napi_error(env, "bridgePorts");
+      return NULL;
+    }
+  }
+  free(list);
+  return result;
+}
+
+/* isPort(ifindex): whether that one interface is a forwarding port of this socket's interface now (one RTM_GETLINK
+ * for it: its cost does not grow with the number of ports, unlike bridgePorts()). */
+static napi_value method_is_port(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  PacketSocket *socket_state = unwrap_this(env, info, &argc, argv, "isPort");
+  if (socket_state == NULL) return NULL;
+  int32_t ifindex = 0;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &ifindex) != napi_ok) {
+    napi_throw_type_error(env, NULL, "packet socket: isPort(ifindex): ifindex must be a number");
+    return NULL;
+  }
+  if (!require_open(env, socket_state, "isPort") || !require_netlink(env, socket_state, "isPort")) return NULL;
+  LinkInfo link;
+  memset(&link, 0, sizeof link);
+  int err = ifindex > 0 ? query_links(socket_state, false, ifindex, 0, NULL, 0, keep_link, &link)
+                        : ENODEV;
+  if (err != 0 && err != ENODEV) {
+    throw_errno(env, socket_state->ifname, "netlink RTM_GETLINK", err);
+    return NULL;
+  }
+  napi_value result = NULL;
+  NAPI_CALL(env, napi_get_boolean(env, err == 0 && is_forwarding_port(&link, socket_state->ifindex), &result), "isPort");
+  return result;
+}
+
+/* link(): {ifindex, mtu, up} of the interface named ifname now, or null when there is none (it was deleted). */
+static napi_value method_link(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  PacketSocket *socket_state = unwrap_this(env, info, &argc, NULL, "link");
+  if (socket_state == NULL) return NULL;
+  if (!require_open(env, socket_state, "link") || !require_netlink(env, socket_state, "link")) return NULL;
+  LinkInfo link;
+  memset(&link, 0, sizeof link);
+  int err = query_links(socket_state, false, 0, IFLA_IFNAME, socket_state->ifname, strlen(socket_state->ifname) + 1,
+                        keep_link, &link);
+  napi_value result = NULL;
+  if (err == ENODEV || (err == 0 && link.ifindex == 0)) {
+    NAPI_CALL(env, napi_get_null(env, &result), "link");
+    return result;
+  }
+  if (err != 0) {
+    throw_errno(env, socket_state->ifname, "netlink RTM_GETLINK", err);
+    return NULL;
+  }
+  napi_value up = NULL;
+  NAPI_CALL(env, napi_create_object(env, &result), "link");
+  NAPI_CALL(env, napi_get_boolean(env, (link.flags & IFF_UP) != 0, &up), "link");
+  if (!set_number(env, result, "ifindex", link.ifindex) || !set_number(env, result, "mtu", link.mtu) ||
+      napi_set_named_property(env, result, "up", up) != napi_ok) {
+    throw_last_napi_error(env, "link");
     return NULL;
   }
   return result;
@@ -497,9 +827,26 @@ static bool set_readonly_properties(napi_env env, napi_value self, const OpenedS
   return napi_define_properties(env, self, sizeof properties / sizeof properties[0], properties) == napi_ok;
 }
 
+/* The filter argument: a Buffer, or a function of the interface's ifindex that returns one (a program that names the
+ * interface, built once its index in the socket's namespace is known). */
+static bool get_filter(napi_env env, napi_value value, int ifindex, void **data, size_t *length) {
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok) return false;
+  if (type == napi_function) {
+    napi_value global = NULL;
+    napi_value argument = NULL;
+    if (napi_get_global(env, &global) != napi_ok || napi_create_int32(env, ifindex, &argument) != napi_ok ||
+        napi_call_function(env, global, value, 1, &argument, &value) != napi_ok) {
+      return false;
+    }
+  }
+  return get_buffer(env, value, data, length) && *length > 0 && *length % sizeof(struct sock_filter) == 0 &&
+         *length / sizeof(struct sock_filter) <= BPF_MAXINSNS;
+}
+
 static napi_value construct(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_value self = NULL;
   napi_value new_target = NULL;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL), "constructor");
@@ -509,7 +856,7 @@ static napi_value construct(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (argc < 4) {
-    napi_throw_type_error(env, NULL, "packet socket: expected (ifname, filter, netns, onEvent)");
+    napi_throw_type_error(env, NULL, "packet socket: expected (ifname, filter, netns, onEvent[, allInterfaces])");
     return NULL;
   }
   char ifname[IF_NAMESIZE];
@@ -518,13 +865,11 @@ static napi_value construct(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "packet socket: ifname must be a non-empty string shorter than 16 bytes");
     return NULL;
   }
-  void *filter_data = NULL;
-  size_t filter_length = 0;
-  if (!get_buffer(env, argv[1], &filter_data, &filter_length) || filter_length == 0 ||
-      filter_length % sizeof(struct sock_filter) != 0 ||
-      filter_length / sizeof(struct sock_filter) > BPF_MAXINSNS) {
-    napi_throw_type_error(env, NULL,
-                          "packet socket: filter must be a Buffer of 1 to 4096 classic BPF instructions (8 bytes each)");
+  napi_valuetype filter_type;
+  bool is_buffer = false;
+  if (napi_typeof(env, argv[1], &filter_type) != napi_ok || napi_is_buffer(env, argv[1], &is_buffer) != napi_ok ||
+      (filter_type != napi_function && !is_buffer)) {
+    napi_throw_type_error(env, NULL, "packet socket: filter must be a Buffer or a function returning one");
     return NULL;
   }
   char netns[NAME_MAX + 1];
@@ -540,22 +885,41 @@ static napi_value construct(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "packet socket: onEvent must be a function");
     return NULL;
   }
-
-  /* Buffer memory has no alignment guarantee; the kernel reads sock_filter structs from this copy. */
-  struct sock_filter *instructions = malloc(filter_length);
-  if (instructions == NULL) {
-    napi_throw_error(env, NULL, "packet socket: out of memory");
+  bool all_interfaces = false;
+  if (argc >= 5 && !is_nullish(env, argv[4]) && napi_get_value_bool(env, argv[4], &all_interfaces) != napi_ok) {
+    napi_throw_type_error(env, NULL, "packet socket: allInterfaces must be a boolean or undefined");
     return NULL;
   }
-  memcpy(instructions, filter_data, filter_length);
-  struct sock_fprog program = {(unsigned short)(filter_length / sizeof(struct sock_filter)), instructions};
 
   OpenedSocket opened;
   OpenFailure failure = {NULL, 0};
   memset(&opened, 0, sizeof opened);
-  bool ok = use_netns ? open_in_namespace(netns, ifname, &program, &opened, &failure)
-                      : open_bound_socket(ifname, &program, &opened, &failure);
-  free(instructions);
+  bool ok = use_netns ? open_in_namespace(netns, ifname, all_interfaces, &opened, &failure)
+                      : open_unbound_socket(ifname, all_interfaces, &opened, &failure);
+  if (ok) {
+    void *filter_data = NULL;
+    size_t filter_length = 0;
+    if (!get_filter(env, argv[1], opened.ifindex, &filter_data, &filter_length)) {
+      close_opened(&opened);
+      bool pending = false;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return NULL;
+      napi_throw_type_error(env, NULL,
+                            "packet socket: filter must be 1 to 4096 classic BPF instructions (8 bytes each)");
+      return NULL;
+    }
+    /* Buffer memory has no alignment guarantee; the kernel reads sock_filter structs from this copy. */
+    struct sock_filter *instructions = malloc(filter_length);
+    if (instructions == NULL) {
+      close_opened(&opened);
+      napi_throw_error(env, NULL, "packet socket: out of memory");
+      return NULL;
+    }
+    memcpy(instructions, filter_data, filter_length);
+    struct sock_fprog program = {(unsigned short)(filter_length / sizeof(struct sock_filter)), instructions};
+    ok = attach_and_bind(&opened, &program, all_interfaces, &failure);
+    free(instructions);
+    if (!ok) close_opened(&opened);
+  }
   if (!ok) {
     char where[IF_NAMESIZE + NAME_MAX + 16];
     if (use_netns) snprintf(where, sizeof where, "%s in netns %s", ifname, netns);
@@ -569,12 +933,14 @@ static napi_value construct(napi_env env, napi_callback_info info) {
   unsigned char *slots = socket_state != NULL ? malloc(slot_size * RX_BATCH) : NULL;
   if (slots == NULL) {
     free(socket_state);
-    close(opened.fd);
+    close_opened(&opened);
     napi_throw_error(env, NULL, "packet socket: out of memory");
     return NULL;
   }
   socket_state->base.env = env;
   socket_state->base.fd = opened.fd;
+  socket_state->netlink_fd = opened.netlink_fd;
+  socket_state->all_interfaces = all_interfaces;
   socket_state->ifindex = opened.ifindex;
   socket_state->mtu = opened.mtu;
   memcpy(socket_state->ifname, ifname, ifname_length + 1);
@@ -583,7 +949,7 @@ static napi_value construct(napi_env env, napi_callback_info info) {
   socket_state->base.poll.data = socket_state;
 
   if (napi_wrap(env, self, socket_state, finalize_socket, NULL, NULL) != napi_ok) {
-    close(opened.fd);
+    close_opened(&opened);
     free_socket_state(&socket_state->base);
     throw_last_napi_error(env, "napi_wrap");
     return NULL;
@@ -609,6 +975,9 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"send", NULL, method_send, NULL, NULL, NULL, napi_default_method, NULL},
       {"sendMany", NULL, method_send_many, NULL, NULL, NULL, napi_default_method, NULL},
       {"stats", NULL, method_stats, NULL, NULL, NULL, napi_default_method, NULL},
+      {"bridgePorts", NULL, method_bridge_ports, NULL, NULL, NULL, napi_default_method, NULL},
+      {"link", NULL, method_link, NULL, NULL, NULL, napi_default_method, NULL},
+      {"isPort", NULL, method_is_port, NULL, NULL, NULL, napi_default_method, NULL},
       {"ref", NULL, method_ref, NULL, NULL, NULL, napi_default_method, NULL},
       {"unref", NULL, method_unref, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, method_close, NULL, NULL, NULL, napi_default_method, NULL},

@@ -13,7 +13,7 @@ import type { LeaseTable } from '../../../src/leases/table.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 import { buildUdpFrame, parseUdpFrame } from '../../../src/wire/frame.ts';
 import type { ReceivedFrame } from '../../../src/wire/packet-socket.ts';
-import { FIXTURE_RELAY_IP, FIXTURE_SERVER_IP, transportFixture } from '../../harness/transport-fixture.ts';
+import { FIXTURE_PORT_IFINDEX, FIXTURE_RELAY_IP, FIXTURE_SERVER_IP, transportFixture } from '../../harness/transport-fixture.ts';
 
 const SERVER_IP = FIXTURE_SERVER_IP;
 const RELAY_IP = FIXTURE_RELAY_IP;
@@ -35,7 +35,7 @@ function request(client: number, type: MessageType, offered?: number, relay = tr
   const data = relay
     ? buildUdpFrame({ srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:00:01', srcIp: RELAY_IP, dstIp: SERVER_IP, srcPort: 67, dstPort: 67, ttl: 64, payload })
     : buildUdpFrame({ srcMac: clientMacOf(client), dstMac: 'ff:ff:ff:ff:ff:ff', srcIp: 0, dstIp: 0xffffffff, srcPort: 68, dstPort: 67, ttl: 64, payload });
-  return { data, pktType: 0, ifindex: 0 };
+  return { data, pktType: 0, ifindex: FIXTURE_PORT_IFINDEX };
 }
 
 /** The MAC request() puts in chaddr, which a direct client also sends from. */
@@ -64,6 +64,7 @@ function setUp(
     mtu: 1500,
     send: (f) => (bursts.push([f]), true),
     sendMany: (fs) => (bursts.push([...fs]), fs.length),
+    isBridgePort: (ifindex) => ifindex === FIXTURE_PORT_IFINDEX,
     close: () => undefined,
     ...(bridgePorts ? { isBridgePort: (i: number) => bridgePorts.has(i) } : {}),
   };

@@ -4,6 +4,7 @@ import {
   acceptAllFilter,
   assemble,
   decodeBpf,
+  dhcpBridgePortFilter,
   dhcpServerFilter,
   encodeBpf,
   jump,
@@ -40,8 +41,10 @@ import {
   PACKET_MULTICAST,
   PACKET_OTHERHOST,
   PACKET_OUTGOING,
+  SKF_AD_IFINDEX,
   SKF_AD_OFF,
   SKF_AD_PKTTYPE,
+  SKF_AD_VLAN_TAG_PRESENT,
   type BpfInstruction,
 } from '../../../src/wire/bpf.ts';
 
@@ -49,10 +52,16 @@ import {
 
 class OutOfBounds extends Error {}
 
+/** The receiving device's ifindex and VLAN-tag flag the interpreter reports for the ancillary loads (set per run). */
+let receivingIfindex = 0;
+let vlanTagPresent = 0;
+
 function load(frame: Buffer, offset: number, size: number, pktType: number): number {
   if (offset >= SKF_AD_OFF) {
-    // Ancillary data: only the packet type is modelled.
+    // Ancillary data: the packet type and the receiving device's ifindex are modelled.
     if (offset - SKF_AD_OFF === SKF_AD_PKTTYPE) return pktType;
+    if (offset - SKF_AD_OFF === SKF_AD_IFINDEX) return receivingIfindex;
+    if (offset - SKF_AD_OFF === SKF_AD_VLAN_TAG_PRESENT) return vlanTagPresent;
     throw new Error(`unsupported ancillary load ${offset - SKF_AD_OFF}`);
   }
   if (offset < 0 || offset + size > frame.length) throw new OutOfBounds();
@@ -67,7 +76,9 @@ const sizeOf = (code: number): number => {
 };
 
 /** Runs a program like the kernel does: returns the snap length, 0 when a load falls outside the frame. */
-function runBpf(program: readonly BpfInstruction[], frame: Buffer, pktType: number): number {
+function runBpf(program: readonly BpfInstruction[], frame: Buffer, pktType: number, ifindex = 0, vlanTagged = false): number {
+  receivingIfindex = ifindex;
+  vlanTagPresent = vlanTagged ? 1 : 0;
   let a = 0;
   let x = 0;
   let pc = 0;
@@ -307,4 +318,50 @@ test('the interpreter itself rejects when it should (guards against a test that 
     statement(BPF_RET | BPF_A, 0),
   ]);
   assert.equal(runBpf(alu, arpRequest, PACKET_HOST), 0xf0);
+});
+
+// ---------- dhcpBridgePortFilter: a socket on all interfaces that must see each request once, on its bridge port ----------
+
+const BRIDGE_IFINDEX = 7;
+const PORT_IFINDEX = 12;
+const ports = decodeBpf(dhcpBridgePortFilter(BRIDGE_IFINDEX));
+
+test('dhcpBridgePortFilter accepts DHCP and ARP arriving on a bridge port (any other ifindex than the bridge)', () => {
+  assert.equal(runBpf(ports, dhcpToServer, PACKET_BROADCAST, PORT_IFINDEX), FULL_FRAME_SNAPLEN);
+  assert.equal(runBpf(ports, dhcpToServer, PACKET_OTHERHOST, PORT_IFINDEX), FULL_FRAME_SNAPLEN);
+  assert.equal(runBpf(ports, arpRequest, PACKET_BROADCAST, PORT_IFINDEX), FULL_FRAME_SNAPLEN);
+  assert.equal(runBpf(ports, dhcpWithIpOptions, PACKET_BROADCAST, PORT_IFINDEX), FULL_FRAME_SNAPLEN);
+});
+
+test('dhcpBridgePortFilter rejects the copy the bridge passes up on the bridge device itself', () => {
+  assert.equal(runBpf(ports, dhcpToServer, PACKET_BROADCAST, BRIDGE_IFINDEX), 0);
+  assert.equal(runBpf(ports, dhcpToServer, PACKET_HOST, BRIDGE_IFINDEX), 0);
+  assert.equal(runBpf(ports, arpRequest, PACKET_BROADCAST, BRIDGE_IFINDEX), 0);
+});
+
+test('dhcpBridgePortFilter rejects PACKET_OUTGOING on ports (our replies, frames flooded out of other ports)', () => {
+  assert.equal(runBpf(ports, dhcpToServer, PACKET_OUTGOING, PORT_IFINDEX), 0);
+  assert.equal(runBpf(ports, arpRequest, PACKET_OUTGOING, PORT_IFINDEX), 0);
+});
+
+test('dhcpBridgePortFilter keeps the DHCP rules of dhcpServerFilter on ports', () => {
+  for (const frame of [udpToClientPort, tcpToPort67, ipv6Udp, nonFirstFragment, optionsHidingPort68, truncatedIpv4]) {
+    assert.equal(runBpf(ports, frame, PACKET_BROADCAST, PORT_IFINDEX), 0);
+  }
+  assert.equal(runBpf(ports, firstFragmentMoreFollowing, PACKET_HOST, PORT_IFINDEX), FULL_FRAME_SNAPLEN);
+});
+
+test('dhcpBridgePortFilter rejects frames that carried an 802.1Q tag on the port (another VLAN\'s network)', () => {
+  assert.equal(runBpf(ports, dhcpToServer, PACKET_BROADCAST, PORT_IFINDEX, true), 0);
+  assert.equal(runBpf(ports, arpRequest, PACKET_BROADCAST, PORT_IFINDEX, true), 0);
+  assert.equal(runBpf(ports, dhcpToServer, PACKET_BROADCAST, PORT_IFINDEX, false), FULL_FRAME_SNAPLEN);
+  assert.ok(ports.some((i) => i.code === (BPF_LD | BPF_W | BPF_ABS) && i.k === SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT));
+});
+
+test('dhcpBridgePortFilter loads the ifindex through the kernel ancillary offset and compares it with the bridge', () => {
+  assert.deepEqual(ports[2], { code: BPF_LD | BPF_W | BPF_ABS, jt: 0, jf: 0, k: SKF_AD_OFF + SKF_AD_IFINDEX });
+  assert.equal(ports[3]?.code, BPF_JMP | BPF_JEQ | BPF_K);
+  assert.equal(ports[3]?.k, BRIDGE_IFINDEX);
+  assert.throws(() => dhcpBridgePortFilter(0), RangeError);
+  assert.throws(() => dhcpBridgePortFilter(1.5), RangeError);
 });
