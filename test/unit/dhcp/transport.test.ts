@@ -35,7 +35,8 @@ function request(client: number, type: MessageType, offered?: number, relay = tr
   const data = relay
     ? buildUdpFrame({ srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:00:01', srcIp: RELAY_IP, dstIp: SERVER_IP, srcPort: 67, dstPort: 67, ttl: 64, payload })
     : buildUdpFrame({ srcMac: clientMacOf(client), dstMac: 'ff:ff:ff:ff:ff:ff', srcIp: 0, dstIp: 0xffffffff, srcPort: 68, dstPort: 67, ttl: 64, payload });
-  return { data, pktType: 0, ifindex: FIXTURE_PORT_IFINDEX };
+  // A direct client is a container on a veth of its own: each comes in on its own bridge port.
+  return { data, pktType: 0, ifindex: relay ? FIXTURE_PORT_IFINDEX : FIXTURE_PORT_IFINDEX + client };
 }
 
 /** The MAC request() puts in chaddr, which a direct client also sends from. */
@@ -64,7 +65,7 @@ function setUp(
     mtu: 1500,
     send: (f) => (bursts.push([f]), true),
     sendMany: (fs) => (bursts.push([...fs]), fs.length),
-    isBridgePort: (ifindex) => ifindex === FIXTURE_PORT_IFINDEX,
+    isBridgePort: (ifindex) => ifindex >= FIXTURE_PORT_IFINDEX,
     close: () => undefined,
     ...(bridgePorts ? { isBridgePort: (i: number) => bridgePorts.has(i) } : {}),
   };
