@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { MessageType } from '../../src/dhcp/constants.ts';
 import { formatIPv4 } from '../../src/net/address.ts';
 import { openAttacker, randomMac, type Attacker } from '../harness/attacker.ts';
@@ -176,11 +176,12 @@ function rssKb(pid: number): number {
   return total;
 }
 
-/** The daemon is alive, answers DNS, and its memory is under the bound. */
-async function assertHealthy(scene: Scene): Promise<void> {
+/** The daemon is alive, answers DNS, and its memory is under the bound (reported as a test diagnostic). */
+async function assertHealthy(scene: Scene, t: TestContext): Promise<void> {
   assert.equal(scene.daemon.process.exitStatus, null, 'daemon still running');
   await digA('web.lxc');
   const rss = rssKb(scene.daemon.process.pid);
+  t.diagnostic(`daemon RSS ${rss} kB (bound ${RSS_LIMIT_KB} kB)`);
   assert.ok(rss > 0 && rss < RSS_LIMIT_KB, `daemon RSS ${rss} kB, bound ${RSS_LIMIT_KB} kB`);
 }
 
@@ -280,7 +281,7 @@ const IMPERSONATIONS: Impersonation[] = [
 ];
 
 for (const attack of IMPERSONATIONS) {
-  test(`impersonation: ${attack.name} → dropped (${attack.reason}); the victim keeps address and name`, async () => {
+  test(`impersonation: ${attack.name} → dropped (${attack.reason}); the victim keeps address and name`, async (t) => {
     let scene: Scene | undefined;
     try {
       scene = await startScene();
@@ -290,7 +291,7 @@ for (const attack of IMPERSONATIONS) {
       await assertVictimIntact(scene, attack.name);
       assert.ok(dropped > baseline, `lxc_dhcpd_dhcp_dropped_total{reason="${attack.reason}"} stayed at ${baseline}`);
       await scene.daemon.waitForLog(new RegExp(`dropped DHCP packet: ${attack.reason}: `), 2000);
-      await assertHealthy(scene);
+      await assertHealthy(scene, t);
     } finally {
       await stopScene(scene);
     }
@@ -310,7 +311,7 @@ async function movePort(c: Container, newHostIfname: string): Promise<void> {
   await runChecked(['ip', '-n', c.ns, 'link', 'set', 'eth0', 'address', c.mac, 'up']);
 }
 
-test('moved container: its MAC from another port is refused while its port exists, served once the old port is gone', async () => {
+test('moved container: its MAC from another port is refused while its port exists, served once the old port is gone', async (t) => {
   let scene: Scene | undefined;
   try {
     scene = await startScene(mover);
@@ -328,7 +329,7 @@ test('moved container: its MAC from another port is refused while its port exist
     const row = await waitForLease(scene, mover.mac);
     assert.equal(row.hostname, 'web');
     assert.deepEqual(await digA('web.lxc'), [scene.victimIp]);
-    await assertHealthy(scene);
+    await assertHealthy(scene, t);
   } finally {
     await stopScene(scene);
   }
@@ -356,7 +357,7 @@ async function assertPoolServes(scene: Scene, what: string): Promise<void> {
   assert.equal(renewed.ip, scene.victimIp, `${what}: the victim's renewal`);
 }
 
-test(`starvation by rapid commit: ${FLOOD_SIZE} DISCOVER+rapid-commit with random MACs bind at most ${PORT_LEASE_BURST}`, async () => {
+test(`starvation by rapid commit: ${FLOOD_SIZE} DISCOVER+rapid-commit with random MACs bind at most ${PORT_LEASE_BURST}`, async (t) => {
   let scene: Scene | undefined;
   try {
     scene = await startScene();
@@ -374,13 +375,13 @@ test(`starvation by rapid commit: ${FLOOD_SIZE} DISCOVER+rapid-commit with rando
     );
     await assertPoolServes(scene, 'after the rapid-commit flood');
     assert.ok((await dropCount('port-lease-limit')) > baseline, 'port-lease-limit counted');
-    await assertHealthy(scene);
+    await assertHealthy(scene, t);
   } finally {
     await stopScene(scene);
   }
 });
 
-test(`starvation by offers: ${FLOOD_SIZE} DISCOVERs with random MACs get at most ${PORT_OFFER_LIMIT} offers`, async () => {
+test(`starvation by offers: ${FLOOD_SIZE} DISCOVERs with random MACs get at most ${PORT_OFFER_LIMIT} offers`, async (t) => {
   let scene: Scene | undefined;
   try {
     scene = await startScene();
@@ -399,7 +400,7 @@ test(`starvation by offers: ${FLOOD_SIZE} DISCOVERs with random MACs get at most
     assert.ok(offered.size <= PORT_OFFER_LIMIT, `${offered.size} addresses offered to the attacker's random MACs from one port (limit ${PORT_OFFER_LIMIT})`);
     await assertPoolServes(scene, 'after the offer flood');
     assert.ok((await dropCount('port-offer-limit')) > baseline, 'port-offer-limit counted');
-    await assertHealthy(scene);
+    await assertHealthy(scene, t);
   } finally {
     await stopScene(scene);
   }
@@ -424,7 +425,7 @@ async function declineLoop(a: Attacker, macs: (i: number) => string, count: numb
   return declines;
 }
 
-test(`decline flood: DISCOVER→DECLINE from one port quarantines at most ${PORT_DECLINE_BURST} addresses`, async () => {
+test(`decline flood: DISCOVER→DECLINE from one port quarantines at most ${PORT_DECLINE_BURST} addresses`, async (t) => {
   let scene: Scene | undefined;
   try {
     scene = await startScene();
@@ -441,7 +442,7 @@ test(`decline flood: DISCOVER→DECLINE from one port quarantines at most ${PORT
     );
     await assertPoolServes(scene, 'after the decline flood');
     assert.ok((await dropCount('port-decline-limit')) > baseline, 'port-decline-limit counted');
-    await assertHealthy(scene);
+    await assertHealthy(scene, t);
   } finally {
     await stopScene(scene);
   }
