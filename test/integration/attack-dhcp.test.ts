@@ -447,3 +447,74 @@ test(`decline flood: DISCOVER→DECLINE from one port quarantines at most ${PORT
     await stopScene(scene);
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// Relays: only configured ones, from their own address, and they are not limited as one port
+
+const RELAY = '10.0.0.250';
+const RELAYED_BINDINGS = 30;
+
+test(`a configured relay (--relay ${RELAY}) is served and exempt from port limits; its giaddr from another source is refused`, async (t) => {
+  let scene: Scene | undefined;
+  try {
+    scene = await startScene(victim, ['--relay', RELAY]);
+    const a = scene.attacker;
+    const relayed = (mac: string, srcIp = RELAY): Parameters<Attacker['send']>[0] => ({
+      type: MessageType.Discover,
+      chaddr: mac,
+      srcMac: a.mac,
+      giaddr: RELAY,
+      srcIp,
+      dstMac: bridgeMac,
+      broadcast: false,
+    });
+    const offer = await a.replyTo(a.send(relayed(randomMac())), [MessageType.Offer], 2000);
+    assert.ok(offer !== null, `a DISCOVER relayed by the configured relay ${RELAY} got no OFFER`);
+
+    const baseline = await dropCount('relay-not-allowed');
+    const forged = await a.replyTo(a.send(relayed(randomMac(), '10.0.0.251')), [MessageType.Offer], 1000);
+    assert.ok(forged === null, `a DISCOVER with giaddr ${RELAY} sent from 10.0.0.251 was answered`);
+    assert.ok((await waitForDrops('relay-not-allowed', baseline)) > baseline, 'relay-not-allowed counted');
+
+    await a.flood((_) => ({ ...relayed(randomMac()), rapidCommit: true }), { count: RELAYED_BINDINGS, timeLimitMs: 5000, batch: 10 });
+    await sleep(1000);
+    const bound = (await leasesJson(scene.daemon.leaseDb)).filter((r) => isAttackerMac(r.mac));
+    assert.equal(bound.length, RELAYED_BINDINGS, `bindings through the configured relay (the per-port limit is ${PORT_LEASE_BURST})`);
+    await assertHealthy(scene, t);
+  } finally {
+    await stopScene(scene);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// DECLINE needs an active lease or offer of that MAC
+
+test('DECLINE of an address its MAC no longer holds (after RELEASE) quarantines nothing', async (t) => {
+  let scene: Scene | undefined;
+  try {
+    scene = await startScene();
+    const a = scene.attacker;
+    const offer = await a.replyTo(a.send({ type: MessageType.Discover, chaddr: a.mac }), [MessageType.Offer]);
+    assert.ok(offer !== null, 'the attacker, under its own MAC, got no OFFER');
+    const address = formatIPv4(offer.message.yiaddr);
+    const ack = await a.replyTo(
+      a.send({ type: MessageType.Request, chaddr: a.mac, requestedIp: address, serverId: SERVER }),
+      [MessageType.Ack],
+    );
+    assert.ok(ack !== null, 'the attacker got no ACK for its own address');
+    await waitForLease(scene, a.mac);
+    a.send({ type: MessageType.Release, chaddr: a.mac, ciaddr: address, srcIp: address, serverId: SERVER });
+    const deadline = Date.now() + 3000;
+    while ((await leaseRow(scene, a.mac)) !== undefined && Date.now() < deadline) await sleep(100);
+    assert.equal(await leaseRow(scene, a.mac), undefined, 'the RELEASE ended the lease');
+
+    a.send({ type: MessageType.Decline, chaddr: a.mac, requestedIp: address, serverId: SERVER });
+    await sleep(500);
+    // A quarantined address's row no longer names a MAC: look it up by address.
+    const row = (await leasesJson(scene.daemon.leaseDb, true)).find((r) => r.ip === address);
+    assert.notEqual(row?.state, 'declined', `${address} was quarantined by a DECLINE from a MAC with no lease or offer`);
+    await assertHealthy(scene, t);
+  } finally {
+    await stopScene(scene);
+  }
+});
