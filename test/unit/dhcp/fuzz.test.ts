@@ -91,6 +91,11 @@ const MACS = Array.from({ length: 24 }, (_, i) => `02:1a:b0:00:00:${(i + 1).toSt
 const ADDRESSES = ['10.0.0.1', '10.0.0.5', '10.0.0.100', '10.0.0.103', '10.0.0.110', '10.0.0.111', '10.0.0.255', '0.0.0.0', '192.168.1.1'];
 const NAMES = ['web', 'db', 'localhost', 'wpad', 'ns', 'lxc', '', '-', 'a'.repeat(64), 'x.y.z', 'ü', 'a\u0000b', 'WEB'];
 
+/** An address: mostly one of the pool's (so DECLINE, RELEASE and INIT-REBOOT hit real leases), else a corner case. */
+function address(rng: Rng): number {
+  return chance(rng, 0.6) ? ip('10.0.0.100') + int(rng, 11) : ip(pick(rng, ADDRESSES));
+}
+
 function mutateBytes(rng: Rng, input: Buffer, from = 0): Buffer {
   let b = Buffer.from(input);
   const rounds = 1 + int(rng, 8);
@@ -149,7 +154,7 @@ function setRandomOption(rng: Rng, m: DhcpMessage): void {
       break;
     case Option.RequestedIpAddress:
     case Option.ServerIdentifier:
-      if (chance(rng, 0.8)) m.options.setIPv4(code, ip(pick(rng, ADDRESSES)));
+      if (chance(rng, 0.8)) m.options.setIPv4(code, address(rng));
       else m.options.set(code, bytes(rng, int(rng, 9)));
       break;
     case Option.MaxMessageSize:
@@ -180,7 +185,7 @@ function mutateMessage(rng: Rng, m: DhcpMessage): { message: DhcpMessage; srcMac
   m.chaddr = Buffer.alloc(16);
   Buffer.from(mac.split(':').map((h) => parseInt(h, 16))).copy(m.chaddr);
   if (chance(rng, 0.05)) m.chaddr = bytes(rng, 16);
-  if (chance(rng, 0.3)) m.ciaddr = chance(rng, 0.8) ? ip(pick(rng, ADDRESSES)) : int(rng, 0x100000000);
+  if (chance(rng, 0.3)) m.ciaddr = chance(rng, 0.8) ? address(rng) : int(rng, 0x100000000);
   if (chance(rng, 0.15)) m.giaddr = chance(rng, 0.7) ? ip(pick(rng, ADDRESSES)) : int(rng, 0x100000000);
   if (chance(rng, 0.7)) {
     m.options.setMessageType(pick(rng, [MessageType.Discover, MessageType.Request, MessageType.Decline, MessageType.Release, MessageType.Inform]));
@@ -240,6 +245,8 @@ const NETWORK: NetworkSettings = {
 interface Rig {
   clock: { now: number };
   table: LeaseTable;
+  pool: AddressPool;
+  names: HostNames;
   server: DhcpServer;
 }
 
@@ -255,8 +262,9 @@ function rig(t: TestContext, name: string): Rig {
   const pool = new AddressPool(ip('10.0.0.100'), ip('10.0.0.110'));
   const table = new LeaseTable({ store, pool, now: () => clock.now });
   table.load();
+  const names = new HostNames();
   const server = new DhcpServer({
-    names: new HostNames(),
+    names,
     unclaimableNames: new Set(['ns']),
     network: NETWORK,
     leaseSeconds: 3600,
@@ -271,12 +279,39 @@ function rig(t: TestContext, name: string): Rig {
     readyFreshMs: 60_000,
     now: () => clock.now,
   });
-  return { clock, table, server };
+  return { clock, table, pool, names, server };
 }
 
 /** The request as the daemon's transport hands it to the server (one place to adapt when it gains fields). */
 function incoming(message: DhcpMessage, frameSrcMac: string): IncomingRequest {
   return { message, frameSrcMac };
+}
+
+const RESERVED_IP = ip('10.0.0.5');
+
+/**
+ * What hostile input must never break: one active lease per address and per MAC, each on an address of the pool that
+ * the pool counts as taken (or the reservation's, for its MAC), and every DNS name of a lease pointing at that lease.
+ */
+function checkState(r: Rig, where: string): void {
+  const ips = new Set<number>();
+  const macs = new Set<string>();
+  for (const lease of r.table.active()) {
+    assert.ok(!ips.has(lease.ip), `${where}: two active leases on ${lease.ip}`);
+    assert.ok(!macs.has(lease.mac), `${where}: two active leases for ${lease.mac}`);
+    ips.add(lease.ip);
+    macs.add(lease.mac);
+    if (lease.ip === RESERVED_IP) assert.equal(lease.mac, MACS[0], `${where}: the reserved address leased to ${lease.mac}`);
+    else {
+      assert.ok(r.pool.contains(lease.ip), `${where}: lease on ${lease.ip}, outside the pool`);
+      assert.ok(!r.pool.isFree(lease.ip), `${where}: leased ${lease.ip} is also free in the pool`);
+    }
+    if (lease.hostname !== null) {
+      const entry = r.names.lookup(lease.hostname);
+      assert.ok(entry, `${where}: the name ${lease.hostname} of ${lease.mac} does not resolve`);
+      if (entry.source === 'lease') assert.equal(entry.ip, lease.ip, `${where}: ${lease.hostname} points elsewhere`);
+    }
+  }
 }
 
 const DECISION_KINDS = new Set(['reply', 'silent', 'drop']);
@@ -316,7 +351,8 @@ function generateCases(): Buffer[] {
 const cases = generateCases();
 
 test(`fuzz: ${CASES} mutated frames (seed 0x${SEED.toString(16)}): parsers never throw, the server always decides`, async (t) => {
-  const { clock, table, server } = rig(t, 'server');
+  const r = rig(t, 'server');
+  const { clock, table, server } = r;
   const kinds = { reply: 0, silent: 0, drop: 0, unparsed: 0 };
   for (const [n, frame] of cases.entries()) {
     const where = `seed 0x${SEED.toString(16)} case ${n} (${frame.toString('hex').slice(0, 96)}…)`;
@@ -353,10 +389,13 @@ test(`fuzz: ${CASES} mutated frames (seed 0x${SEED.toString(16)}): parsers never
       clock.now += 1000 * (1 + int(mulberry32(n), 4000));
       server.tick();
       table.commit();
+      checkState(r, `after case ${n}`);
     }
   }
   table.commit();
-  t.diagnostic(`decisions: ${JSON.stringify(kinds)}`);
+  checkState(r, 'at the end');
+  const active = [...table.active()];
+  t.diagnostic(`decisions: ${JSON.stringify(kinds)}; at the end ${active.length} active leases, ${active.filter((l) => l.hostname !== null).length} with a name`);
   if (process.env.FUZZ_CASE === undefined) {
     // The corpus and mutations must actually reach the server's every outcome, or the fuzz tests little.
     assert.ok(kinds.reply > CASES / 20 && kinds.drop > CASES / 50 && kinds.silent > 0 && kinds.unparsed > CASES / 10, JSON.stringify(kinds));
