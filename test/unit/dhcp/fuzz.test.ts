@@ -6,7 +6,10 @@
  * must get a reply/silent/drop decision without a throw, and every reply must serialize within the size the request
  * allows. The same frames then go through a DhcpTransport (decode → server → reply frames) whose every sent frame must
  * fit the MTU and which must never count an internal error. A failure names the seed and the case number, so it can
- * be replayed alone with FUZZ_CASE=N.
+ * be replayed alone with FUZZ_CASE=N (which replays the frame without the state earlier cases built).
+ *
+ * Found with this seed on the code of issue 11's start (case 13595): DhcpServer.handle threw "address … is quarantined
+ * after a decline" — see hostile-decline.test.ts for the deterministic regression.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
