@@ -369,6 +369,7 @@ test(`starvation by rapid commit: ${FLOOD_SIZE} DISCOVER+rapid-commit with rando
     assert.equal(sent, FLOOD_SIZE);
     await sleep(1000);
     const bound = (await leasesJson(scene.daemon.leaseDb)).filter((r) => isAttackerMac(r.mac));
+    t.diagnostic(`${sent} DISCOVER+rapid-commit sent, ${bound.length} bound`);
     assert.ok(
       bound.length <= PORT_LEASE_BURST + SLACK,
       `${bound.length} addresses bound to the attacker's random MACs from one port (limit ${PORT_LEASE_BURST})`,
@@ -386,7 +387,7 @@ test(`starvation by offers: ${FLOOD_SIZE} DISCOVERs with random MACs get at most
   try {
     scene = await startScene();
     const baseline = await dropCount('port-offer-limit');
-    await scene.attacker.flood((_) => {
+    const sent = await scene.attacker.flood((_) => {
       const mac = randomMac();
       return { type: MessageType.Discover, chaddr: mac, srcMac: mac };
     }, { count: FLOOD_SIZE, timeLimitMs: 15_000 });
@@ -397,6 +398,7 @@ test(`starvation by offers: ${FLOOD_SIZE} DISCOVERs with random MACs get at most
         .filter((r) => r.message.options.messageType === MessageType.Offer)
         .map((r) => r.message.yiaddr),
     );
+    t.diagnostic(`${sent} DISCOVERs sent, ${offered.size} addresses offered`);
     assert.ok(offered.size <= PORT_OFFER_LIMIT, `${offered.size} addresses offered to the attacker's random MACs from one port (limit ${PORT_OFFER_LIMIT})`);
     await assertPoolServes(scene, 'after the offer flood');
     assert.ok((await dropCount('port-offer-limit')) > baseline, 'port-offer-limit counted');
@@ -436,6 +438,7 @@ test(`decline flood: DISCOVER→DECLINE from one port quarantines at most ${PORT
     assert.ok(declines > PORT_DECLINE_BURST, `the flood sent only ${declines} DECLINEs`);
     await sleep(500);
     const declined = (await leasesJson(scene.daemon.leaseDb, true)).filter((r) => r.state === 'declined');
+    t.diagnostic(`${declines} DECLINEs sent, ${declined.length} addresses quarantined`);
     assert.ok(
       declined.length <= PORT_DECLINE_BURST,
       `${declined.length} addresses quarantined by ${declines} DECLINEs from one port (limit ${PORT_DECLINE_BURST})`,

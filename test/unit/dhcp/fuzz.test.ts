@@ -285,9 +285,18 @@ function rig(t: TestContext, name: string): Rig {
   return { clock, table, pool, names, server };
 }
 
-/** The request as the daemon's transport hands it to the server (one place to adapt when it gains fields). */
-function incoming(message: DhcpMessage, frameSrcMac: string): IncomingRequest {
-  return { message, frameSrcMac };
+/**
+ * The request as the daemon's transport hands it to the server. The bridge port and UDP source that issue 11's identity
+ * checks add to IncomingRequest are spread in, so this compiles both before and after that change.
+ */
+function incoming(message: DhcpMessage, frameSrcMac: string, port: number, srcIp: number): IncomingRequest {
+  const wire = { port, srcIp };
+  return { message, frameSrcMac, ...wire };
+}
+
+/** A client's bridge port: usually the same for a MAC, sometimes another (a spoofer's). */
+function portOf(mac: string, n: number): number {
+  return n % 10 === 0 ? 1 + (n % 32) : 1 + (parseInt(mac.slice(-2), 16) % 32);
 }
 
 const RESERVED_IP = ip('10.0.0.5');
@@ -378,9 +387,10 @@ test(`fuzz: ${CASES} mutated frames (seed 0x${SEED.toString(16)}): parsers never
       continue;
     }
     const srcMac = udp.ok ? udp.datagram.srcMac : '02:00:00:00:00:99';
+    const srcIp = udp.ok ? udp.datagram.srcIp : 0;
     let decision: Decision;
     try {
-      decision = await server.handle(incoming(parsed.message, srcMac));
+      decision = await server.handle(incoming(parsed.message, srcMac, portOf(srcMac, n), srcIp));
     } catch (e) {
       assert.fail(`${where}: DhcpServer.handle threw ${(e as Error).stack}`);
     }
@@ -420,7 +430,11 @@ test(`fuzz: the same ${CASES} frames through the transport: no internal error, e
     assert.ok(udp.ok, 'transport sent a frame that does not parse');
     assert.ok(parseDhcpMessage(udp.datagram.payload).ok, 'transport sent a DHCP message that does not parse');
   };
+  // isBridgePort and ReceivedFrame.ifindex come with issue 11's bridge-port work; spread so both versions compile.
+  const bridgePort = { isBridgePort: (): boolean => true };
+  const frameIfindex = { ifindex: 3 };
   const port: FramePort = {
+    ...bridgePort,
     mac: '02:00:00:00:00:01',
     mtu: MTU,
     send: (f) => (checkSent(f), true),
@@ -459,7 +473,7 @@ test(`fuzz: the same ${CASES} frames through the transport: no internal error, e
     rmSync(dir, { recursive: true, force: true });
   });
   for (let i = 0; i < cases.length; i += WAKEUP) {
-    const frames = cases.slice(i, i + WAKEUP).map((data) => ({ data, pktType: 0 }));
+    const frames = cases.slice(i, i + WAKEUP).map((data) => ({ data, pktType: 0, ...frameIfindex }));
     try {
       onFrames(frames);
     } catch (e) {

@@ -65,7 +65,9 @@ function request(type: MessageType, mac: string, f: { requested?: number; ciaddr
   if (f.requested !== undefined) m.options.setIPv4(Option.RequestedIpAddress, f.requested);
   if (f.ciaddr !== undefined) m.ciaddr = f.ciaddr;
   if (f.rapidCommit === true) m.options.set(Option.RapidCommit, Buffer.alloc(0));
-  return { message: m, frameSrcMac: mac };
+  // The bridge port and UDP source issue 11 adds to IncomingRequest: one port per client; spread so both versions compile.
+  const wire = { port: mac === FORMER_HOLDER ? 2 : 3, srcIp: f.ciaddr ?? 0 };
+  return { message: m, frameSrcMac: mac, ...wire };
 }
 
 async function decide(server: DhcpServer, r: IncomingRequest): Promise<Decision> {
