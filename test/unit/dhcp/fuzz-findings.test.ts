@@ -1,10 +1,13 @@
 /**
- * Regression for what the DHCP fuzz test (fuzz.test.ts, seed 0x11dcf00d, case 13595) found: a DECLINE from a MAC whose
+ * Regressions for what the DHCP fuzz test (fuzz.test.ts) found. Seed 0x11dcf00d, case 13595: a DECLINE from a MAC whose
  * lease on an address has ended (released or expired, so the record still names it) was accepted, quarantining an
  * address that was by then offered to another client; that client's next DISCOVER with rapid commit made
  * DhcpServer.handle() throw ("address … is quarantined after a decline" from LeaseTable.bind), which the daemon counts
  * as internal-error and which leaves the client unserved until its offer expires. Issue 11: DECLINE needs an active
- * lease or a pending offer of that MAC.
+ * lease or a pending offer of that MAC. Seed 4, case 19415 (and seeds 1, 5, 9 through the transport): a RELEASE left
+ * the client's pending offer in place, so its address went back to the pool while still "offered" to it; offered and
+ * bound to another client, it was then offered to both, and the first client's rapid commit made handle() throw
+ * ("address … is bound to …, cannot bind it to …"), counted as internal-error by the daemon.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,9 +28,10 @@ const SERVER_IP = ip('10.0.0.1');
 const X = ip('10.0.0.105');
 const FORMER_HOLDER = '02:1a:b0:00:00:0d';
 const NEWCOMER = '02:1a:b0:00:00:0e';
+const RELEASER = '02:1a:b0:00:00:0f';
 
 function setUp(t: TestContext): { table: LeaseTable; server: DhcpServer; clock: { now: number } } {
-  const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-hostile-decline-'));
+  const dir = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-fuzz-findings-'));
   const store = LeaseStore.open(join(dir, 'leases.db'));
   t.after(() => {
     store.close();
@@ -56,7 +60,11 @@ function setUp(t: TestContext): { table: LeaseTable; server: DhcpServer; clock: 
 }
 
 /** A request straight from the client (Ethernet source = chaddr). */
-function request(type: MessageType, mac: string, f: { requested?: number; ciaddr?: number; rapidCommit?: boolean } = {}): IncomingRequest {
+function request(
+  type: MessageType,
+  mac: string,
+  f: { requested?: number; ciaddr?: number; rapidCommit?: boolean; serverId?: number } = {},
+): IncomingRequest {
   const m = emptyMessage();
   m.op = 1;
   m.xid = 0x4242;
@@ -64,9 +72,10 @@ function request(type: MessageType, mac: string, f: { requested?: number; ciaddr
   m.options.setMessageType(type);
   if (f.requested !== undefined) m.options.setIPv4(Option.RequestedIpAddress, f.requested);
   if (f.ciaddr !== undefined) m.ciaddr = f.ciaddr;
+  if (f.serverId !== undefined) m.options.setIPv4(Option.ServerIdentifier, f.serverId);
   if (f.rapidCommit === true) m.options.set(Option.RapidCommit, Buffer.alloc(0));
   // The bridge port and UDP source issue 11 adds to IncomingRequest: one port per client; spread so both versions compile.
-  const wire = { port: mac === FORMER_HOLDER ? 2 : 3, srcIp: f.ciaddr ?? 0 };
+  const wire = { port: mac === FORMER_HOLDER ? 2 : mac === NEWCOMER ? 3 : 4, srcIp: f.ciaddr ?? 0 };
   return { message: m, frameSrcMac: mac, ...wire };
 }
 
@@ -114,4 +123,27 @@ test('whatever happened to its offered address, a client with a pending offer is
   const ack = await decide(server, request(MessageType.Discover, NEWCOMER, { rapidCommit: true }));
   assert.ok(ack.kind === 'reply' && ack.reply.options.messageType === MessageType.Ack, `the newcomer's rapid commit: ${JSON.stringify(ack)}`);
   assert.notEqual(table.byIp(ack.reply.yiaddr)?.state, 'declined', 'bound to a quarantined address');
+});
+
+test('RELEASE withdraws the client\'s pending offer: its address is never offered to two clients, and no exception', async (t) => {
+  const { table, server } = setUp(t);
+  const bound = await decide(server, request(MessageType.Discover, RELEASER, { requested: X, rapidCommit: true }));
+  assert.ok(bound.kind === 'reply' && bound.reply.yiaddr === X, 'the releaser got X');
+  table.commit();
+  // A DISCOVER while bound: the releaser is offered its own address (a pending offer).
+  const own = await decide(server, request(MessageType.Discover, RELEASER));
+  assert.ok(own.kind === 'reply' && own.reply.yiaddr === X);
+  assert.equal((await decide(server, request(MessageType.Release, RELEASER, { ciaddr: X }))).kind, 'silent');
+  table.commit();
+
+  const offer = await decide(server, request(MessageType.Discover, NEWCOMER, { requested: X }));
+  assert.ok(offer.kind === 'reply' && offer.reply.yiaddr === X, 'X offered to the newcomer');
+  const again = await decide(server, request(MessageType.Discover, RELEASER));
+  assert.ok(!(again.kind === 'reply' && again.reply.yiaddr === X), 'X offered to the releaser too, while it is offered to the newcomer');
+
+  const ack = await decide(server, request(MessageType.Request, NEWCOMER, { requested: X, serverId: SERVER_IP }));
+  assert.ok(ack.kind === 'reply' && ack.reply.options.messageType === MessageType.Ack && ack.reply.yiaddr === X, 'the newcomer bound X');
+  table.commit();
+  const rapid = await decide(server, request(MessageType.Discover, RELEASER, { rapidCommit: true }));
+  if (rapid.kind === 'reply') assert.notEqual(rapid.reply.yiaddr, X, 'X given to the releaser while bound to the newcomer');
 });
