@@ -4,8 +4,8 @@
  * address that was by then offered to another client; that client's next DISCOVER with rapid commit made
  * DhcpServer.handle() throw ("address … is quarantined after a decline" from LeaseTable.bind), which the daemon counts
  * as internal-error and which leaves the client unserved until its offer expires. Issue 11: DECLINE needs an active
- * lease or a pending offer of that MAC. Seed 4, case 19415 (and seeds 1, 5, 9 through the transport): a RELEASE left
- * the client's pending offer in place, so its address went back to the pool while still "offered" to it; offered and
+ * lease or a pending offer of that MAC. Seed 4, case 19415 (and seeds 1, 5, 9 through the transport): a RELEASE (or the
+ * lease's expiry) left the client's pending offer in place, so its address went back to the pool while still "offered" to it; offered and
  * bound to another client, it was then offered to both, and the first client's rapid commit made handle() throw
  * ("address … is bound to …, cannot bind it to …"), counted as internal-error by the daemon.
  */
@@ -125,25 +125,33 @@ test('whatever happened to its offered address, a client with a pending offer is
   assert.notEqual(table.byIp(ack.reply.yiaddr)?.state, 'declined', 'bound to a quarantined address');
 });
 
-test('RELEASE withdraws the client\'s pending offer: its address is never offered to two clients, and no exception', async (t) => {
-  const { table, server } = setUp(t);
-  const bound = await decide(server, request(MessageType.Discover, RELEASER, { requested: X, rapidCommit: true }));
-  assert.ok(bound.kind === 'reply' && bound.reply.yiaddr === X, 'the releaser got X');
-  table.commit();
-  // A DISCOVER while bound: the releaser is offered its own address (a pending offer).
-  const own = await decide(server, request(MessageType.Discover, RELEASER));
-  assert.ok(own.kind === 'reply' && own.reply.yiaddr === X);
-  assert.equal((await decide(server, request(MessageType.Release, RELEASER, { ciaddr: X }))).kind, 'silent');
-  table.commit();
+for (const ending of ['released', 'expired'] as const) {
+  test(`a lease that ${ending} takes its client's pending offer with it: no address offered to two clients, no exception`, async (t) => {
+    const { table, server, clock } = setUp(t);
+    const bound = await decide(server, request(MessageType.Discover, RELEASER, { requested: X, rapidCommit: true }));
+    assert.ok(bound.kind === 'reply' && bound.reply.yiaddr === X, 'the first client got X');
+    table.commit();
+    if (ending === 'expired') clock.now += 3590_000;
+    // A DISCOVER while bound: the client is offered its own address (a pending offer, held 30 s).
+    const own = await decide(server, request(MessageType.Discover, RELEASER));
+    assert.ok(own.kind === 'reply' && own.reply.yiaddr === X);
+    if (ending === 'released') {
+      assert.equal((await decide(server, request(MessageType.Release, RELEASER, { ciaddr: X }))).kind, 'silent');
+    } else {
+      clock.now += 11_000; // the lease is over, the offer's 30 s are not
+      server.tick();
+    }
+    table.commit();
 
-  const offer = await decide(server, request(MessageType.Discover, NEWCOMER, { requested: X }));
-  assert.ok(offer.kind === 'reply' && offer.reply.yiaddr === X, 'X offered to the newcomer');
-  const again = await decide(server, request(MessageType.Discover, RELEASER));
-  assert.ok(!(again.kind === 'reply' && again.reply.yiaddr === X), 'X offered to the releaser too, while it is offered to the newcomer');
+    const offer = await decide(server, request(MessageType.Discover, NEWCOMER, { requested: X }));
+    assert.ok(offer.kind === 'reply' && offer.reply.yiaddr === X, 'X offered to the newcomer');
+    const again = await decide(server, request(MessageType.Discover, RELEASER));
+    assert.ok(!(again.kind === 'reply' && again.reply.yiaddr === X), 'X offered to the first client too, while it is offered to the newcomer');
 
-  const ack = await decide(server, request(MessageType.Request, NEWCOMER, { requested: X, serverId: SERVER_IP }));
-  assert.ok(ack.kind === 'reply' && ack.reply.options.messageType === MessageType.Ack && ack.reply.yiaddr === X, 'the newcomer bound X');
-  table.commit();
-  const rapid = await decide(server, request(MessageType.Discover, RELEASER, { rapidCommit: true }));
-  if (rapid.kind === 'reply') assert.notEqual(rapid.reply.yiaddr, X, 'X given to the releaser while bound to the newcomer');
-});
+    const ack = await decide(server, request(MessageType.Request, NEWCOMER, { requested: X, serverId: SERVER_IP }));
+    assert.ok(ack.kind === 'reply' && ack.reply.options.messageType === MessageType.Ack && ack.reply.yiaddr === X, 'the newcomer bound X');
+    table.commit();
+    const rapid = await decide(server, request(MessageType.Discover, RELEASER, { rapidCommit: true }));
+    if (rapid.kind === 'reply') assert.notEqual(rapid.reply.yiaddr, X, 'X given to the first client while bound to the newcomer');
+  });
+}
