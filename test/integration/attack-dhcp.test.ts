@@ -84,7 +84,8 @@ async function startScene(victimContainer: Container = victim, extraArgs: readon
   });
   const attacker = openAttacker(attackerPort);
   try {
-    const victimClient = await udhcpc(victimContainer, { hostname: 'web' });
+    // Generous: on a loaded 2-core machine a first DISCOVER once went unanswered for 10 s (seen once in ~15 runs).
+    const victimClient = await udhcpc(victimContainer, { hostname: 'web', timeoutSec: 20 });
     const scene: Scene = { daemon, attacker, victimClient, victimIp: victimClient.lease.ip, others: [] };
     const row = await waitForLease(scene, victimContainer.mac);
     assert.equal(row.hostname, 'web', 'victim registered web.lxc');
@@ -93,7 +94,8 @@ async function startScene(victimContainer: Container = victim, extraArgs: readon
   } catch (error) {
     attacker.close();
     await daemon.stop();
-    throw error;
+    const tail = daemon.log().split('\n').slice(-40).join('\n');
+    throw new Error(`setting up the victim failed: ${(error as Error).message}\n--- daemon log (last lines):\n${tail}`);
   }
 }
 
