@@ -54,6 +54,9 @@ before(async () => {
   await topology.exec(observer.ns, ['ip', 'addr', 'add', `${OBSERVER_IP}/24`, 'dev', 'eth0'], { check: true });
   const link = await topology.exec(topology.hostNs, ['ip', '-j', 'link', 'show', topology.bridge], { check: true });
   bridgeMac = (JSON.parse(link.stdout) as { address: string }[])[0]?.address as string;
+  // A bridge whose MAC was never set takes its lowest port's: the moved-container test deletes and adds a port, which
+  // could change it under the containers' ARP caches (DNS to 10.0.0.1 then times out). Set, it stays.
+  await topology.exec(topology.hostNs, ['ip', 'link', 'set', topology.bridge, 'address', bridgeMac], { check: true });
 });
 
 after(async () => {
@@ -146,10 +149,9 @@ async function digA(name: string): Promise<string[]> {
 }
 
 async function dropCount(reason: string): Promise<number> {
-  const r = await runChecked(
-    ['ip', 'netns', 'exec', topology.hostNs, 'curl', '-sS', '--max-time', '3', `http://127.0.0.1:${METRICS_PORT}/metrics`],
-    { timeoutMs: 5000 },
-  );
+  // Node's own fetch, run inside the host namespace where the daemon listens on loopback (no curl dependency).
+  const script = `fetch('http://127.0.0.1:${METRICS_PORT}/metrics', { signal: AbortSignal.timeout(3000) }).then((r) => r.text()).then((t) => process.stdout.write(t))`;
+  const r = await runChecked(['ip', 'netns', 'exec', topology.hostNs, process.execPath, '-e', script], { timeoutMs: 5000 });
   const line = r.stdout.split('\n').find((l) => l.startsWith(`lxc_dhcpd_dhcp_dropped_total{reason="${reason}"}`));
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
