@@ -51,7 +51,9 @@ export class PendingOffers {
     const offer = this.byMac.get(mac);
     if (!offer) return undefined;
     this.byMac.delete(mac);
-    this.byIpIndex.delete(offer.ip);
+    // The address may since have been offered to another client (this offer's address went back to the pool): that
+    // client's index entry stays.
+    if (this.byIpIndex.get(offer.ip) === offer) this.byIpIndex.delete(offer.ip);
     if (offer.source !== null) {
       const left = this.countFor(offer.source) - 1;
       if (left > 0) this.perSource.set(offer.source, left);

@@ -269,6 +269,7 @@ export class DhcpServer {
     const events: LeaseEvent[] = [];
     for (const lease of this.o.leases.expireDue()) {
       this.o.names.removeLease(lease.mac, lease.ip);
+      this.withdrawOffer(lease.mac, lease.ip);
       this.forgetPortIfIdle(lease.mac);
       events.push({ type: 'EXPIRE', mac: lease.mac, ip: lease.ip, hostname: lease.hostname });
     }
@@ -353,7 +354,11 @@ export class DhcpServer {
       return { kind: 'address', ip: reservation.ip };
     }
     const offer = this.offers.forMac(mac);
-    if (offer) return { kind: 'address', ip: offer.ip };
+    if (offer) {
+      const holder = this.o.leases.byIp(offer.ip);
+      if (!holder || holder.mac === mac || !this.o.leases.isActive(holder)) return { kind: 'address', ip: offer.ip };
+      this.offers.remove(mac); // its address was taken meanwhile: offer another
+    }
     const lease = this.o.leases.byMac(mac);
     if (lease && lease.mac === mac) {
       if (this.o.leases.isActive(lease)) return { kind: 'address', ip: lease.ip };
@@ -623,8 +628,17 @@ export class DhcpServer {
     }
     this.o.leases.release(ip);
     this.o.names.removeLease(mac, ip);
+    this.withdrawOffer(mac, ip);
     this.forgetPortIfIdle(mac);
     return { kind: 'silent', event: { type: 'RELEASE', mac, ip, hostname: lease.hostname } };
+  }
+
+  /**
+   * A lease that ends takes the client's pending offer of the same address with it: the address goes back to the pool
+   * and may be offered to someone else, so the old offer must not hand it out a second time (found by the fuzz test).
+   */
+  private withdrawOffer(mac: string, ip: IPv4): void {
+    if (this.offers.forMac(mac)?.ip === ip) this.offers.remove(mac);
   }
 
   private inform(req: IncomingRequest, mac: string): Decision {
