@@ -28,6 +28,11 @@ const ATTACKER_ADDRESS = '10.0.0.50';
  * unread TCP answers and ~7.5 KB per query waiting upstream (65 536 of them: ~490 MB).
  */
 const RSS_BOUND_MB = 250;
+/**
+ * What one TCP client that never reads may add to the daemon's memory. Once the daemon stops reading at its output
+ * threshold, that is a few hundred KB per connection; before, it grew ~100-300 MB in 20 s on 2 loaded cores.
+ */
+const UNREAD_TCP_GROWTH_MB = 80;
 /** A victim's query must be answered within this, during and after every attack. */
 const VICTIM_TIMEOUT_MS = 1000;
 
@@ -292,8 +297,8 @@ test('TCP without reading: 20 s of pipelined "lxc ANY" keep RSS under the bound;
   assert.ok(Number(attack.sent) > 0, `the attack ran: ${JSON.stringify(attack)}`);
   const findings = new Findings();
   findings.check(
-    peak < RSS_BOUND_MB,
-    `daemon RSS went from ${before.toFixed(0)} MB to a peak of ${peak.toFixed(0)} MB (bound ${RSS_BOUND_MB} MB) while a client pipelined ${attack.sent} queries it never read`,
+    peak < RSS_BOUND_MB && peak - before < UNREAD_TCP_GROWTH_MB,
+    `daemon RSS went from ${before.toFixed(0)} MB to a peak of ${peak.toFixed(0)} MB (bounds: ${RSS_BOUND_MB} MB, growth ${UNREAD_TCP_GROWTH_MB} MB) while a client pipelined ${attack.sent} queries it never read`,
   );
   findings.check(missedProbes(samples) === null, `during the unread TCP flood: ${missedProbes(samples)}`);
   findings.check(overTcp.trim() === victimClient.lease.ip, `a victim's dig +tcp after the flood: ${overTcp.trim().split('\n').join(' | ')}`);
