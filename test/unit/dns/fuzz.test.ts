@@ -181,12 +181,10 @@ class ScriptedRecursor implements Recursor {
     } as unknown as Answer);
     return { ok: true, rcode: /^nx/i.test(name) ? 3 : 0, answers, authorities: [], additionals: [], source: 'upstream' };
   }
-  cached(question: Question, opts: { checkingDisabled: boolean }): RecursionResult | null {
-    return this.wire.cached?.(question, opts) ?? null;
-  }
-  cachedWire(wireKey: string, now: number, checkingDisabled: boolean, maxBytes: number): ReturnType<NonNullable<Recursor['cachedWire']>> {
-    return this.wire.cachedWire?.(wireKey, now, checkingDisabled, maxBytes) ?? null;
-  }
+  // Spread arguments: the cache lookups pass through whatever the Recursor interface asks (flags grow over time).
+  readonly cached = (...args: Parameters<NonNullable<Recursor['cached']>>): RecursionResult | null => this.wire.cached?.(...args) ?? null;
+  readonly cachedWire = (...args: Parameters<NonNullable<Recursor['cachedWire']>>): ReturnType<NonNullable<Recursor['cachedWire']>> =>
+    this.wire.cachedWire?.(...args) ?? null;
 }
 
 /**
