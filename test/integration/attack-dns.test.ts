@@ -139,6 +139,7 @@ function watchRss(): { stop(): number } {
   const timer = setInterval(() => {
     peak = Math.max(peak, daemonRssMb());
   }, 200);
+  timer.unref(); // a test failing before stop() must not keep the runner alive
   return {
     stop() {
       clearInterval(timer);
