@@ -25,6 +25,7 @@ export class TcpSession {
   private pausedFor: TcpLimitEvent | null = null;
   private deadline: NodeJS.Timeout | null = null;
   private deadlineFor = -1;
+  private pumpScheduled = false;
 
   constructor(
     private readonly socket: Socket,
@@ -73,10 +74,24 @@ export class TcpSession {
           response.copy(framed, 2);
           this.socket.write(framed);
         }
-        this.pump();
+        this.pumpSoon();
       },
       () => this.socket.destroy(),
     );
+  }
+
+  /**
+   * Takes the next messages on a later turn of the event loop, not in this promise callback: answered from memory, a
+   * pipelined backlog would otherwise be answered in one chain of microtasks that never lets UDP or DHCP be polled
+   * (the attack test measured 1-3 s stalls under 70 000 pipelined questions).
+   */
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   private pause(event: TcpLimitEvent): void {
