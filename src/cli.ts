@@ -22,6 +22,7 @@ import { parseUpstream, type Upstream } from './dns/forward/upstream.ts';
 import { readResolvConf } from './dns/forward/resolv-conf.ts';
 import { parseIPv4, type IPv4 } from './net/address.ts';
 import { PORT_LEASE_LIMIT } from './dhcp/server.ts';
+import { RRL_RESPONSES_PER_SECOND } from './dns/server.ts';
 import { netnsSuffix } from './host/netns-identity.ts';
 
 function parseCidr(text: string): { ip: number; prefixLength: number } | null {
@@ -62,6 +63,7 @@ const SERVE_FLAGS = {
   'firewall': { type: 'boolean', default: true, describe: 'accept DHCP/DNS from the bridge and forwarding to/from it (--no-firewall to skip)' },
   'dns': { type: 'boolean', default: true, describe: 'serve DNS on the bridge address (--no-dns to turn off)' },
   'dns-port': { type: 'number', default: 53, describe: 'DNS port on the bridge address' },
+  'dns-rate-limit': { type: 'number', default: RRL_RESPONSES_PER_SECOND, describe: 'UDP answers a second to each /24 outside the bridge subnet and host (response rate limiting; 0 = off)' },
   'upstream': { type: 'string', array: true, default: [] as string[], describe: 'upstream DNS server IP[:PORT], repeatable [default: nameservers of --resolv-conf]' },
   'resolv-conf': { type: 'string', default: '/etc/resolv.conf', describe: 'where to read upstream nameservers (re-read when it changes)' },
   'control-socket': { type: 'string', describe: 'root-only control socket for leases/release/reserve ("" for none) [default: /run/lxc-dhcpd/BRIDGE.sock]' },
@@ -119,6 +121,7 @@ async function serve(argv: {
   'port-lease-limit': number;
   dns: boolean;
   'dns-port': number;
+  'dns-rate-limit': number;
   upstream: string[];
   'resolv-conf': string;
   'host-setup': boolean;
@@ -157,6 +160,9 @@ async function serve(argv: {
   }
   if (!Number.isInteger(argv['dns-port']) || argv['dns-port'] < 1 || argv['dns-port'] > 65535) {
     die(`--dns-port ${argv['dns-port']} is not a port number 1-65535 (default 53)`);
+  }
+  if (!Number.isInteger(argv['dns-rate-limit']) || argv['dns-rate-limit'] < 0) {
+    die(`--dns-rate-limit ${argv['dns-rate-limit']} is not a whole number of answers a second (0 turns it off; default ${RRL_RESPONSES_PER_SECOND})`);
   }
   const upstreams: Upstream[] = [];
   for (const text of argv.upstream) {
@@ -220,7 +226,7 @@ async function serve(argv: {
       .filter((u) => u.family === 4 && !u.address.startsWith('127.'))
       .map((u) => parseIPv4(u.address) as number),
     dns: argv.dns
-      ? { port: argv['dns-port'], recursor: (own, observer, log) =>
+      ? { port: argv['dns-port'], rateLimit: argv['dns-rate-limit'], recursor: (own, observer, log) =>
             createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own, log, ...(observer ? { observer } : {}) }) }
       : null,
   };

@@ -94,6 +94,8 @@ export interface HostSetupConfig {
 
 export interface DnsConfig {
   port: number;
+  /** UDP answers a second per /24 to untrusted sources (--dns-rate-limit; 0: no limit). */
+  rateLimit: number;
   /**
    * Builds the forwarder once the bridge address is known (so our own address is never used as an upstream); the
    * observer receives cache and upstream events for metrics.
@@ -298,6 +300,7 @@ async function startServices(
     dns = new DnsServer({
       address: serverIp,
       port: config.dns.port,
+      limits: { rrlResponsesPerSecond: config.dns.rateLimit },
       subnet: { ip: serverIp, prefixLength },
       zones,
       recursor: config.dns.recursor ? config.dns.recursor([formatIPv4(serverIp)], metrics ?? undefined, log) : null,
