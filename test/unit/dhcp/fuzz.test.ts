@@ -30,6 +30,7 @@ import { macFromBytes, parseIPv4 } from '../../../src/net/address.ts';
 import { buildUdpFrame, ETHERNET_HEADER_LENGTH, parseUdpFrame, UDP_FRAME_HEADROOM } from '../../../src/wire/frame.ts';
 import type { ReceivedFrame } from '../../../src/wire/packet-socket.ts';
 import { LINKTYPE_ETHERNET, parsePcap } from '../../harness/pcap.ts';
+import { mulberry32 } from '../../harness/prng.ts';
 
 /** Fixed, so a run is reproducible; FUZZ_SEED overrides it to explore (a failure prints the seed it used). */
 const SEED = process.env.FUZZ_SEED === undefined ? 0x11dcf00d : Number(process.env.FUZZ_SEED) >>> 0;
@@ -44,16 +45,6 @@ const WAKEUP = 16;
 
 type Rng = () => number;
 
-function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const int = (rng: Rng, n: number): number => Math.floor(rng() * n);
 const pick = <T>(rng: Rng, list: readonly T[]): T => list[int(rng, list.length)] as T;

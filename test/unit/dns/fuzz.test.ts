@@ -14,21 +14,11 @@ import type { DnsServer, Recursor, RecursionResult } from '../../../src/dns/serv
 import type { Answer, Question } from '../../../src/dns/message.ts';
 import { createRecursor } from '../../../src/dns/recursor.ts';
 import { parseUpstream } from '../../../src/dns/forward/upstream.ts';
+import { mulberry32 } from '../../harness/prng.ts';
 
 const SEED = Number(process.env.DNS_FUZZ_SEED ?? 0x1c0ffee);
 const COUNT = Number(process.env.DNS_FUZZ_COUNT ?? 20_000);
 
-/** mulberry32: a tiny, well-mixed 32-bit PRNG; the same seed gives the same cases on every machine. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Rng {
   int(n: number): number;
