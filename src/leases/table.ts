@@ -1,3 +1,9 @@
+/**
+ * LeaseTable: the in-memory lease index the DHCP server asks (by address, by MAC, what expires next) and changes
+ * (bind, release, decline, expire). It ties the address pool and a LeaseStore (store-contract.ts) together: it loads
+ * the store's records at start, keeps the pool consistent with them, and stages every change in the store; commit()
+ * and commitThen() make the changes durable. It knows no packets and no storage.
+ */
 import type { IPv4 } from '../net/address.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
 import type { Lease } from './lease.ts';
