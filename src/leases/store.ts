@@ -7,8 +7,7 @@
 import type { LeaseStore as LeaseStoreContract } from './store-contract.ts';
 import { SqliteLeaseStore, type SqliteStoreOptions } from './sqlite-store.ts';
 
-export type { CommitDone, StoredLease, StoredReservation } from './store-contract.ts';
-export { readLeasesReadOnly, readReservationsReadOnly, SCHEMA_VERSION, SqliteLeaseStore, type SqliteStoreOptions } from './sqlite-store.ts';
+export { readLeasesReadOnly, readReservationsReadOnly, SCHEMA_VERSION } from './sqlite-store.ts';
 
 export type LeaseStore = LeaseStoreContract;
 
