@@ -1,3 +1,8 @@
+/**
+ * The never-used part of an address pool: disjoint runs [start, end] of free addresses in an AVL tree keyed by start,
+ * so that finding, splitting and taking the lowest address are O(log r) for r runs, and a whole /8 is one node.
+ * AddressPool (pool.ts) is its only user; runs only shrink or split, never merge.
+ */
 import type { IPv4 } from '../net/address.ts';
 
 /** AVL node for one run of free addresses [start, end]. */

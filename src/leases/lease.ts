@@ -1,3 +1,7 @@
+/**
+ * The lease record every part of src/leases speaks: `Lease` (one address's record, as handed to callers and staged
+ * in a store) and the four states, whose order here gives each state its code in the table and in the stores.
+ */
 import type { IPv4 } from '../net/address.ts';
 
 export type LeaseState = 'bound' | 'released' | 'expired' | 'declined';

@@ -1,4 +1,7 @@
-/** Insertion-ordered set of numbers with O(1) append, removal of any member and removal of the oldest member. */
+/**
+ * Insertion-ordered set of numbers with O(1) append, removal of any member and removal of the oldest member: the
+ * pool's queue of previously-used free addresses (pool.ts), handed out freed-longest-ago first.
+ */
 interface LinkNode {
   value: number;
   prev: LinkNode | null;

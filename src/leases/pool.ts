@@ -1,3 +1,8 @@
+/**
+ * AddressPool: which addresses of the dynamic range are free, and in which order to hand them out (never-used ones
+ * lowest first, then previously-used ones freed longest ago first). It knows no leases: LeaseTable (table.ts) takes
+ * and releases addresses in it as records change.
+ */
 import type { IPv4 } from '../net/address.ts';
 import { FreeIntervals } from './free-intervals.ts';
 import { OrderedSet } from './ordered-set.ts';

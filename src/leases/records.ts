@@ -1,3 +1,8 @@
+/**
+ * LeaseRecords: the lease table's records as typed-array columns, one slot per address that ever had a record, and the
+ * state codes (BOUND, RELEASED, EXPIRED, DECLINED). Only LeaseTable (table.ts) writes them; lease() makes a Lease
+ * object from a slot for callers.
+ */
 import type { IPv4 } from '../net/address.ts';
 import { LEASE_STATES, type Lease, type LeaseState } from './lease.ts';
 import { macText, NO_MAC } from './mac-key.ts';

@@ -1,4 +1,7 @@
-/** Presenting lease records to an operator (`lxc-dhcpd leases`). */
+/**
+ * Presenting lease records to an operator (`lxc-dhcpd leases` and the control socket's `leases`): JSON rows with
+ * the remaining time and whether each lease is static (reserved) or dynamic, and the text table the CLI prints.
+ */
 import { formatIPv4 } from '../net/address.ts';
 import type { Lease } from './lease.ts';
 

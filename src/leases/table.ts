@@ -1,3 +1,9 @@
+/**
+ * LeaseTable: the in-memory lease index the DHCP server asks (by address, by MAC, what expires next) and changes
+ * (bind, release, decline, expire). It ties the address pool and a LeaseStore (store-contract.ts) together: it loads
+ * the store's records at start, keeps the pool consistent with them, and stages every change in the store; commit()
+ * and commitThen() make the changes durable. It knows no packets and no storage.
+ */
 import type { IPv4 } from '../net/address.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
 import type { Lease } from './lease.ts';
@@ -5,7 +11,7 @@ import { macKey, NO_MAC } from './mac-key.ts';
 import { NumberMap } from './number-map.ts';
 import type { AddressPool } from './pool.ts';
 import { BOUND, DECLINED, EXPIRED, LeaseRecords, RELEASED } from './records.ts';
-import type { LeaseStore } from './store.ts';
+import type { CommitDone, LeaseStore } from './store-contract.ts';
 
 export interface LeaseTableOptions {
   store: LeaseStore;
@@ -78,11 +84,12 @@ export class LeaseTable {
       this.latestSlotByMac = new NumberMap(stored + SPARE_SLOTS);
       this.expiries = new ExpiryHeap(stored + SPARE_SLOTS);
     };
-    this.store.forEachRow((row, key) => {
-      const ip = row[0];
-      const expiresAt = row[5];
-      let state = row[4];
-      let updatedAt = row[6];
+    this.store.load((stored) => {
+      const ip = stored.ip;
+      const key = stored.macKey;
+      const expiresAt = stored.expiresAt;
+      let state = stored.stateCode;
+      let updatedAt = stored.updatedAt;
       const lapsed = holdsAddress(state) && now >= expiresAt;
       if (lapsed) {
         // The state changed when the time ran out, not now: keeps "freed longest ago" and byMac recency honest.
@@ -94,9 +101,8 @@ export class LeaseTable {
       records.state[slot] = state;
       records.expiresAt[slot] = expiresAt;
       records.updatedAt[slot] = updatedAt;
-      const clientIdHex = row[2];
-      records.clientIdHex[slot] = clientIdHex === null ? null : clientIdHex.toLowerCase();
-      records.hostname[slot] = row[3];
+      records.clientIdHex[slot] = stored.clientIdHex;
+      records.hostname[slot] = stored.hostname;
       if (key !== NO_MAC) {
         // One probe of the map for a MAC seen for the first time, the usual case.
         const latest = this.latestSlotByMac.setIfAbsent(key, slot);
@@ -238,8 +244,8 @@ export class LeaseTable {
     return this.store.commit();
   }
 
-  /** Writes staged changes; `done` runs once they are on disk (see LeaseStore.commitThen). */
-  commitThen(done: (error: Error | null) => void): number {
+  /** Writes staged changes; `done` runs once they are durable (the contract in store-contract.ts). */
+  commitThen(done: CommitDone): number {
     return this.store.commitThen(done);
   }
 

@@ -1,6 +1,7 @@
 /** Group commit: ACK-gating callbacks run only once the WAL is synced; crashes lose nothing reported durable. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -77,6 +78,33 @@ test('the WAL is checkpointed into the database every checkpointRows rows and re
   store.close();
   assert.equal(statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0, 0, 'WAL emptied at close');
   assert.equal(readLeasesReadOnly(path).length, 4000);
+});
+
+test('done runs only after the fdatasync of the WAL that follows its write has returned', async (t) => {
+  // The store calls node:fs's fdatasync; wrapping it (and syncing the ESM bindings) shows when each sync ends.
+  const fs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+  const original = fs.fdatasync;
+  const events: string[] = [];
+  fs.fdatasync = ((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+    events.push('sync started');
+    original(fd, (error) => {
+      events.push('sync returned');
+      callback(error);
+    });
+  }) as typeof fs.fdatasync;
+  syncBuiltinESMExports();
+  t.after(() => {
+    fs.fdatasync = original;
+    syncBuiltinESMExports();
+  });
+  const store = LeaseStore.open(join(tempDir(t), 'l.db'), { groupCommit: true });
+  t.after(() => store.close());
+  const committed = (ip: number) => new Promise<void>((res, rej) => {
+    store.stage(lease(ip));
+    store.commitThen((e) => (e ? rej(e) : (events.push(`done ${ip}`), res())));
+  });
+  await Promise.all([committed(1), committed(2)]);
+  assert.deepEqual(events, ['sync started', 'sync returned', 'done 1', 'sync started', 'sync returned', 'done 2']);
 });
 
 // The timeout only stops a hung child from hanging the suite; it is not a speed check.

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore, readLeasesReadOnly } from '../../../src/leases/store.ts';
 import { LeaseTable, type BindRequest } from '../../../src/leases/table.ts';
+import { MemoryLeaseStore } from '../../../src/leases/memory-store.ts';
 import type { Lease } from '../../../src/leases/lease.ts';
 
 const MAC_A = '02:00:00:00:00:0a';
@@ -310,6 +311,36 @@ test('load: unexpired bound and declined are taken, lapsed ones become expired, 
   for (let next = pool.allocate(); next !== null; next = pool.allocate()) order.push(next);
   // never-used 106..109, then by the time each address became free: 104 (-700), 101 (-500), 105 (-300), 103 (-100)
   assert.deepEqual(order, [106, 107, 108, 109, 104, 101, 105, 103]);
+});
+
+test('without SQLite: on a MemoryLeaseStore a restart rewrites lapsed records as expired at their expiry and keeps the pool order', () => {
+  const first = new MemoryLeaseStore();
+  const before = new LeaseTable({ store: first, pool: new AddressPool(100, 109), now: () => T0 - HOUR });
+  before.load();
+  before.bind(request(100, MAC_A, 2 * HOUR)); // still bound at T0
+  before.bind(request(101, MAC_B, HOUR / 2)); // lapses at T0 - HOUR/2
+  before.decline(102, HOUR / 4); // quarantine ends at T0 - 3*HOUR/4
+  before.commit();
+
+  const store = new MemoryLeaseStore({ from: first.snapshot() });
+  const pool = new AddressPool(100, 109);
+  const table = new LeaseTable({ store, pool, now: () => T0 });
+  table.load();
+  assert.equal(table.byIp(100)?.state, 'bound');
+  assert.deepEqual(table.byIp(101), { ip: 101, mac: MAC_B, clientId: null, hostname: null, state: 'expired', expiresAt: T0 - HOUR / 2, updatedAt: T0 - HOUR / 2 });
+  assert.equal(table.byIp(102)?.state, 'expired');
+  assert.equal(store.pendingCount, 2, 'the two rewrites are staged');
+  assert.equal(table.activeCount, 1);
+  store.commit();
+  assert.deepEqual(store.snapshot().leases.map((l) => [l.ip, l.state, l.updatedAt]), [
+    [100, 'bound', T0 - HOUR],
+    [101, 'expired', T0 - HOUR / 2],
+    [102, 'expired', T0 - 3 * HOUR / 4],
+  ]);
+  const order: number[] = [];
+  for (let next = pool.allocate(); next !== null; next = pool.allocate()) order.push(next);
+  // never-used 103..109, then freed longest ago first: 102 (quarantine ended first), then 101
+  assert.deepEqual(order, [103, 104, 105, 106, 107, 108, 109, 102, 101]);
 });
 
 test('random bind/release/decline/expire sequences keep every index consistent with the pool', (t) => {

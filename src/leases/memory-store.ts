@@ -1,0 +1,200 @@
+/**
+ * A LeaseStore kept in memory: for unit tests of what sits on a store (no SQLite, no files), and the shape a cluster
+ * store follows. Staged changes become durable in a separate step, like the SQLite store's sync: with `groupCommit`
+ * that step ends on a later turn (setImmediate), and batches staged meanwhile share the next step, so the
+ * commitThen() contract (store-contract.ts) is exercised for real. "Durable" here means: in snapshot(), which is what
+ * a crash would keep and what a new store is made from (`from`) to model a restart.
+ */
+import type { IPv4 } from '../net/address.ts';
+import { LEASE_STATES, type Lease } from './lease.ts';
+import { macKey } from './mac-key.ts';
+import type { CommitDone, LeaseStore, StoredLease, StoredReservation } from './store-contract.ts';
+
+/** What a crash keeps: every durable lease and reservation. */
+export interface MemoryStoreSnapshot {
+  leases: readonly Lease[];
+  reservations: readonly StoredReservation[];
+}
+
+export interface MemoryStoreOptions {
+  /** Durability on a later turn, shared by the batches staged meanwhile (as the daemon's SQLite store does). */
+  groupCommit?: boolean;
+  /** Start from what an earlier store left durable (a restart). */
+  from?: MemoryStoreSnapshot;
+}
+
+function checkLease(lease: Lease): void {
+  if (!(lease.ip >>> 0 === lease.ip)) throw new Error(`lease ${String(lease.ip)}: ip is not an IPv4 number`);
+  if (Number.isNaN(macKey(lease.mac))) throw new Error(`lease ${lease.ip}: bad MAC ${JSON.stringify(lease.mac)}`);
+  if (!LEASE_STATES.includes(lease.state)) throw new Error(`lease ${lease.ip}: unknown state ${JSON.stringify(lease.state)}`);
+  if (!Number.isFinite(lease.expiresAt) || !Number.isFinite(lease.updatedAt)) throw new Error(`lease ${lease.ip}: times are not numbers`);
+}
+
+function copyLease(lease: Lease): Lease {
+  return { ...lease, clientId: lease.clientId === null ? null : Buffer.from(lease.clientId) };
+}
+
+export class MemoryLeaseStore implements LeaseStore {
+  /** What a crash keeps. */
+  private readonly durable = new Map<IPv4, Lease>();
+  private readonly reservations = new Map<string, StoredReservation>();
+  /** Staged writes keyed by ip; null means delete. The last stage for an ip wins. */
+  private readonly staged = new Map<IPv4, Lease | null>();
+  private readonly groupCommit: boolean;
+  private syncing = false;
+  /** The batch of the durable step under way (taken from staged, not durable yet). */
+  private inFlight: Map<IPv4, Lease | null> | null = null;
+  private waiting: CommitDone[] = [];
+  private closed = false;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.groupCommit = options.groupCommit ?? false;
+    for (const lease of options.from?.leases ?? []) this.durable.set(lease.ip, copyLease(lease));
+    for (const r of options.from?.reservations ?? []) this.reservations.set(r.mac, { ...r });
+  }
+
+  get pendingCount(): number {
+    return this.staged.size;
+  }
+
+  get syncInFlight(): boolean {
+    return this.syncing || this.waiting.length > 0;
+  }
+
+  /** Every durable lease (address order) and reservation, copied: what a crash right now would keep. */
+  snapshot(): MemoryStoreSnapshot {
+    return {
+      leases: [...this.durable.values()].sort((a, b) => a.ip - b.ip).map(copyLease),
+      reservations: this.loadReservations(),
+    };
+  }
+
+  load(visit: (lease: Readonly<StoredLease>) => void, expect?: (count: number) => void): void {
+    expect?.(this.durable.size);
+    const record: StoredLease = { ip: 0, macKey: 0, clientIdHex: null, hostname: null, stateCode: 0, expiresAt: 0, updatedAt: 0 };
+    for (const lease of [...this.durable.values()].sort((a, b) => a.ip - b.ip)) {
+      record.ip = lease.ip;
+      record.macKey = macKey(lease.mac);
+      record.clientIdHex = lease.clientId === null ? null : lease.clientId.toString('hex');
+      record.hostname = lease.hostname;
+      record.stateCode = LEASE_STATES.indexOf(lease.state);
+      record.expiresAt = lease.expiresAt;
+      record.updatedAt = lease.updatedAt;
+      visit(record);
+    }
+  }
+
+  stage(lease: Lease): void {
+    this.staged.set(lease.ip, lease);
+  }
+
+  stageDelete(ip: IPv4): void {
+    this.staged.set(ip, null);
+  }
+
+  commit(): number {
+    return this.writeStaged();
+  }
+
+  commitThen(done: CommitDone): number {
+    if (!this.groupCommit) {
+      let rows: number;
+      try {
+        rows = this.commit();
+      } catch (e) {
+        done(e as Error);
+        return 0;
+      }
+      done(null);
+      return rows;
+    }
+    const handed = this.staged.size;
+    if (handed === 0 && !this.syncing && this.waiting.length === 0) {
+      done(null);
+      return 0;
+    }
+    this.waiting.push(done);
+    if (!this.syncing) this.startSync();
+    return handed;
+  }
+
+  /**
+   * Takes everything staged (checked, all or nothing) and makes it durable on a later turn; the callbacks waiting so
+   * far run after that. Batches staged meanwhile wait for the next step.
+   */
+  private startSync(): void {
+    if (this.closed) return;
+    const batch = this.waiting.splice(0);
+    let writes: Map<IPv4, Lease | null>;
+    try {
+      writes = this.takeStaged();
+    } catch (e) {
+      for (const done of batch) done(e as Error);
+      return;
+    }
+    this.syncing = true;
+    this.inFlight = writes;
+    setImmediate(() => {
+      // close() may have made it durable already.
+      if (this.inFlight === writes) this.apply(writes);
+      this.inFlight = null;
+      this.syncing = false;
+      for (const done of batch) done(null);
+      if (this.waiting.length > 0) this.startSync();
+    });
+  }
+
+  /** Checks every staged row first, so that a bad one leaves the whole batch staged; returns the batch. */
+  private takeStaged(): Map<IPv4, Lease | null> {
+    for (const lease of this.staged.values()) if (lease !== null) checkLease(lease);
+    const writes = new Map(this.staged);
+    this.staged.clear();
+    return writes;
+  }
+
+  private writeStaged(): number {
+    if (this.staged.size === 0) return 0;
+    return this.apply(this.takeStaged());
+  }
+
+  private apply(writes: ReadonlyMap<IPv4, Lease | null>): number {
+    let rows = 0;
+    for (const [ip, lease] of writes) {
+      if (lease === null) {
+        if (this.durable.delete(ip)) rows++;
+      } else {
+        this.durable.set(ip, copyLease(lease));
+        rows++;
+      }
+    }
+    return rows;
+  }
+
+  loadReservations(): StoredReservation[] {
+    return [...this.reservations.values()].sort((a, b) => a.ip - b.ip).map((r) => ({ ...r }));
+  }
+
+  saveReservation(reservation: StoredReservation): void {
+    for (const other of this.reservations.values()) {
+      if (other.mac === reservation.mac) continue;
+      if (other.ip === reservation.ip) throw new Error(`address ${reservation.ip} is already reserved for ${other.mac}`);
+      if (reservation.name !== null && other.name === reservation.name) throw new Error(`name ${reservation.name} is already reserved for ${other.mac}`);
+    }
+    this.reservations.set(reservation.mac, { ...reservation });
+  }
+
+  deleteReservation(mac: string): boolean {
+    return this.reservations.delete(mac);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    // Like the SQLite store, whose batch under way is in the WAL already: close() leaves it durable.
+    if (this.inFlight !== null) this.apply(this.inFlight);
+    this.inFlight = null;
+    this.commit();
+    // What waited for the next step is durable now (commit() wrote it).
+    for (const done of this.waiting.splice(0)) done(null);
+    this.closed = true;
+  }
+}

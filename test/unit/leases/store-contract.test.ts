@@ -1,0 +1,261 @@
+/**
+ * The LeaseStore contract (src/leases/store-contract.ts), one suite run against every implementation: the SQLite
+ * store and the in-memory store, each with and without group commit. "What a crash keeps" is, for SQLite, what a
+ * separate read-only connection reads from the file (a SIGKILLed process keeps exactly that: group-commit.test.ts and
+ * store.test.ts kill real writers); for the memory store, its snapshot().
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import type { Lease } from '../../../src/leases/lease.ts';
+import { macKey, NO_MAC } from '../../../src/leases/mac-key.ts';
+import { MemoryLeaseStore } from '../../../src/leases/memory-store.ts';
+import { AddressPool } from '../../../src/leases/pool.ts';
+import { BOUND, DECLINED } from '../../../src/leases/records.ts';
+import type { LeaseStore, StoredLease } from '../../../src/leases/store-contract.ts';
+import { LeaseStore as Stores, readLeasesReadOnly } from '../../../src/leases/store.ts';
+import { LeaseTable } from '../../../src/leases/table.ts';
+
+interface Opened {
+  store: LeaseStore;
+  /** What a crash right now would keep. */
+  crashView(): Lease[];
+  /** Closes the store and opens a new one on the same storage (a restart). */
+  restart(): LeaseStore;
+}
+
+interface Subject {
+  name: string;
+  open(t: TestContext): Opened;
+}
+
+function sqlite(groupCommit: boolean): Subject {
+  return {
+    name: `SqliteLeaseStore${groupCommit ? ' (group commit)' : ''}`,
+    open(t) {
+      const dir = mkdtempSync(join(tmpdir(), 'store-contract-'));
+      const path = join(dir, 'leases.db');
+      const opened: LeaseStore[] = [Stores.open(path, { groupCommit })];
+      t.after(() => {
+        for (const store of opened) store.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
+      return {
+        store: opened[0] as LeaseStore,
+        crashView: () => readLeasesReadOnly(path),
+        restart() {
+          (opened[0] as LeaseStore).close();
+          const next = Stores.open(path, { groupCommit });
+          opened.push(next);
+          return next;
+        },
+      };
+    },
+  };
+}
+
+function memory(groupCommit: boolean): Subject {
+  return {
+    name: `MemoryLeaseStore${groupCommit ? ' (group commit)' : ''}`,
+    open() {
+      const store = new MemoryLeaseStore({ groupCommit });
+      return {
+        store,
+        crashView: () => [...store.snapshot().leases],
+        restart() {
+          store.close();
+          return new MemoryLeaseStore({ groupCommit, from: store.snapshot() });
+        },
+      };
+    },
+  };
+}
+
+const SUBJECTS: readonly Subject[] = [sqlite(false), sqlite(true), memory(false), memory(true)];
+
+function lease(ip: number, overrides: Partial<Lease> = {}): Lease {
+  return {
+    ip,
+    mac: '02:00:00:00:00:01',
+    clientId: null,
+    hostname: `h${ip}`,
+    state: 'bound',
+    expiresAt: 1_700_000_600_000,
+    updatedAt: 1_700_000_000_000,
+    ...overrides,
+  };
+}
+
+function committed(store: LeaseStore): Promise<void> {
+  return new Promise((resolve, reject) => store.commitThen((error) => (error ? reject(error) : resolve())));
+}
+
+for (const subject of SUBJECTS) {
+  const name = (what: string): string => `${subject.name}: ${what}`;
+
+  test(name('staged changes are not durable until commit(); commit() is; the last stage of an address wins'), (t) => {
+    const { store, crashView } = subject.open(t);
+    store.stage(lease(1, { hostname: 'first' }));
+    store.stage(lease(1, { hostname: 'second', clientId: Buffer.from([1, 2, 3]) }));
+    store.stage(lease(2, { state: 'declined', mac: '' }));
+    assert.equal(store.pendingCount, 2);
+    assert.deepEqual(crashView(), []);
+    assert.equal(store.commit(), 2);
+    assert.equal(store.pendingCount, 0);
+    assert.equal(store.commit(), 0, 'nothing staged, nothing written');
+    assert.deepEqual(crashView(), [lease(1, { hostname: 'second', clientId: Buffer.from([1, 2, 3]) }), lease(2, { state: 'declined', mac: '' })]);
+    store.stageDelete(1);
+    store.stageDelete(2);
+    store.stage(lease(2, { state: 'released' }));
+    assert.equal(store.commit(), 2);
+    assert.deepEqual(crashView(), [lease(2, { state: 'released' })]);
+  });
+
+  test(name('commitThen: done(null) runs once, in call order, only when everything staged before it is durable'), async (t) => {
+    const { store, crashView } = subject.open(t);
+    const calls: { label: string; durableIps: number[] }[] = [];
+    const pending: Promise<void>[] = [];
+    let ip = 1;
+    for (const label of ['a', 'b', 'c']) {
+      for (let i = 0; i < 3; i++) store.stage(lease(ip++));
+      const stagedBefore = ip - 1;
+      pending.push(new Promise<void>((resolve, reject) => {
+        let runs = 0;
+        store.commitThen((error) => {
+          if (error) return reject(error);
+          runs++;
+          const durableIps = crashView().map((l) => l.ip);
+          calls.push({ label, durableIps });
+          if (runs !== 1) reject(new Error(`done of ${label} ran ${runs} times`));
+          for (let n = 1; n <= stagedBefore; n++) {
+            if (!durableIps.includes(n)) reject(new Error(`done of ${label} ran before lease ${n} was durable`));
+          }
+          resolve();
+        });
+      }));
+    }
+    await Promise.all(pending);
+    assert.deepEqual(calls.map((c) => c.label), ['a', 'b', 'c']);
+    assert.equal(store.syncInFlight, false, 'nothing waits once every done ran');
+    assert.deepEqual(crashView().map((l) => l.ip), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  test(name('syncInFlight holds until the last done ran; with nothing pending done runs at once'), async (t) => {
+    const { store } = subject.open(t);
+    let immediate = false;
+    store.commitThen(() => (immediate = true));
+    assert.equal(immediate, true);
+    assert.equal(store.syncInFlight, false);
+    store.stage(lease(5));
+    let ran = false;
+    const done = new Promise<void>((resolve) => store.commitThen(() => {
+      ran = true;
+      resolve();
+    }));
+    assert.equal(store.syncInFlight, !ran, 'in flight exactly while its done has not run');
+    await done;
+    assert.equal(store.syncInFlight, false);
+  });
+
+  test(name('a batch with a row the store cannot take is all-or-nothing and stays staged; done gets the error'), async (t) => {
+    const { store, crashView } = subject.open(t);
+    for (let ip = 1; ip <= 20; ip++) store.stage(lease(ip));
+    store.stage(lease(21, { state: 'bogus' as Lease['state'] }));
+    assert.throws(() => store.commit());
+    assert.deepEqual(crashView(), []);
+    assert.equal(store.pendingCount, 21);
+    await assert.rejects(committed(store));
+    assert.deepEqual(crashView(), [], 'nothing of the failed batch is durable');
+    assert.equal(store.pendingCount, 21, 'the batch is still staged: no ACK was sent for it and it is not lost');
+    store.stage(lease(21));
+    await committed(store);
+    assert.equal(crashView().length, 21);
+  });
+
+  test(name('load() visits durable leases in address order as named records, count first'), async (t) => {
+    const opened = subject.open(t);
+    opened.store.stage(lease(0x0a000009, { mac: '02:AB:00:00:00:02', clientId: Buffer.from([0xab, 0x01]), hostname: null }));
+    opened.store.stage(lease(0x0a000003, { state: 'declined', mac: '' }));
+    opened.store.stage(lease(0x0a000005, { state: 'expired' }));
+    await committed(opened.store);
+    opened.store.stage(lease(0x0a000001)); // staged, never committed before the restart: close() commits it
+    const store = opened.restart();
+    const seen: StoredLease[] = [];
+    const order: string[] = [];
+    store.load((record) => {
+      order.push('row');
+      seen.push({ ...record });
+    }, (count) => order.push(`count ${count}`));
+    assert.deepEqual(order, ['count 4', 'row', 'row', 'row', 'row']);
+    assert.deepEqual(seen, [
+      { ip: 0x0a000001, macKey: macKey('02:00:00:00:00:01'), clientIdHex: null, hostname: 'h167772161', stateCode: BOUND, expiresAt: 1_700_000_600_000, updatedAt: 1_700_000_000_000 },
+      { ip: 0x0a000003, macKey: NO_MAC, clientIdHex: null, hostname: 'h167772163', stateCode: DECLINED, expiresAt: 1_700_000_600_000, updatedAt: 1_700_000_000_000 },
+      { ip: 0x0a000005, macKey: macKey('02:00:00:00:00:01'), clientIdHex: null, hostname: 'h167772165', stateCode: 2, expiresAt: 1_700_000_600_000, updatedAt: 1_700_000_000_000 },
+      { ip: 0x0a000009, macKey: macKey('02:ab:00:00:00:02'), clientIdHex: 'ab01', hostname: null, stateCode: BOUND, expiresAt: 1_700_000_600_000, updatedAt: 1_700_000_000_000 },
+    ]);
+    store.close();
+  });
+
+  test(name('close() commits what is staged and runs the callbacks still waiting'), async (t) => {
+    const opened = subject.open(t);
+    opened.store.stage(lease(1));
+    const first = committed(opened.store);
+    opened.store.stage(lease(2));
+    let secondRan = false;
+    opened.store.commitThen((error) => {
+      assert.equal(error, null);
+      secondRan = true;
+    });
+    opened.store.stage(lease(3));
+    const reopened = opened.restart();
+    assert.equal(secondRan, true, 'a waiting callback ran by close()');
+    await first;
+    const ips: number[] = [];
+    reopened.load((record) => ips.push(record.ip));
+    assert.deepEqual(ips, [1, 2, 3]);
+    reopened.close();
+  });
+
+  test(name('reservations: one per MAC, an address and a name have one owner, kept across a restart'), (t) => {
+    const opened = subject.open(t);
+    const { store } = opened;
+    store.saveReservation({ mac: '02:00:00:00:00:0b', ip: 20, name: 'web' });
+    store.saveReservation({ mac: '02:00:00:00:00:0a', ip: 10, name: null });
+    store.saveReservation({ mac: '02:00:00:00:00:0c', ip: 30, name: null });
+    store.saveReservation({ mac: '02:00:00:00:00:0b', ip: 21, name: 'www' }); // same MAC: replaces
+    assert.throws(() => store.saveReservation({ mac: '02:00:00:00:00:0d', ip: 10, name: null }));
+    assert.throws(() => store.saveReservation({ mac: '02:00:00:00:00:0d', ip: 40, name: 'www' }));
+    assert.equal(store.deleteReservation('02:00:00:00:00:0c'), true);
+    assert.equal(store.deleteReservation('02:00:00:00:00:0c'), false);
+    const expected = [
+      { mac: '02:00:00:00:00:0a', ip: 10, name: null },
+      { mac: '02:00:00:00:00:0b', ip: 21, name: 'www' },
+    ];
+    assert.deepEqual(store.loadReservations(), expected);
+    const reopened = opened.restart();
+    assert.deepEqual(reopened.loadReservations(), expected);
+    reopened.close();
+  });
+
+  test(name('a LeaseTable on this store: bindings acknowledged through commitThen come back after a restart'), async (t) => {
+    const opened = subject.open(t);
+    const clock = { now: 1_700_000_000_000 };
+    const table = new LeaseTable({ store: opened.store, pool: new AddressPool(100, 109), now: () => clock.now });
+    table.load();
+    const a = table.bind({ ip: 100, mac: '02:00:00:00:00:0a', clientId: Buffer.from([1, 0xfe]), hostname: 'alpha', durationMs: 3_600_000 });
+    const b = table.bind({ ip: 101, mac: '02:00:00:00:00:0b', clientId: null, hostname: null, durationMs: 3_600_000 });
+    await new Promise<void>((resolve, reject) => table.commitThen((error) => (error ? reject(error) : resolve())));
+    assert.deepEqual(opened.crashView(), [a, b]);
+    const store = opened.restart();
+    const pool = new AddressPool(100, 109);
+    const again = new LeaseTable({ store, pool, now: () => clock.now });
+    again.load();
+    assert.deepEqual(again.byMac('02:00:00:00:00:0a'), a);
+    assert.deepEqual(again.byIp(101), b);
+    assert.equal(again.activeCount, 2);
+    assert.equal(pool.isFree(100), false);
+    store.close();
+  });
+}
