@@ -140,6 +140,21 @@ interface ReadyAddress {
   probe: Promise<ProbeResult>;
 }
 
+/** What a reply says, beyond the request it answers. */
+interface ReplySpec {
+  type: MessageType;
+  yiaddr: IPv4;
+  event: LeaseEvent;
+  /** The reply depends on a binding: it leaves only after the lease table's commit. */
+  commit: boolean;
+  /** Echo option 80 (RFC 4039): this ACK answers a DISCOVER. */
+  rapidCommit?: boolean;
+  /** Option 56, for a NAK. */
+  nakMessage?: string | null;
+  /** Options 51/58/59; null leaves them out (INFORM). Default: the configured lease time. */
+  leaseSeconds?: number | null;
+}
+
 type Assignability = { ok: true } | { ok: false; why: string };
 
 export class DhcpServer {
@@ -387,12 +402,13 @@ export class DhcpServer {
       const { lease, nameNote } = this.bind(m, mac, ip);
       this.rememberPort(req, mac);
       const detail = nameNote ? `rapid commit; ${nameNote}` : 'rapid commit';
-      return this.reply(req, MessageType.Ack, ip, { type: 'ACK', mac, ip, hostname: lease.hostname, detail }, true, true);
+      const event: LeaseEvent = { type: 'ACK', mac, ip, hostname: lease.hostname, detail };
+      return this.reply(req, { type: MessageType.Ack, yiaddr: ip, event, commit: true, rapidCommit: true });
     }
     this.offers.add(mac, ip, this.o.now(), source !== null && this.isNewBinding(mac, ip) ? source : null);
     this.rememberPort(req, mac);
     const name = clientName(m.options);
-    return this.reply(req, MessageType.Offer, ip, { type: 'OFFER', mac, ip, hostname: name.label }, false);
+    return this.reply(req, { type: MessageType.Offer, yiaddr: ip, event: { type: 'OFFER', mac, ip, hostname: name.label }, commit: false });
   }
 
   private probeThenOffer(req: IncomingRequest, mac: string, ip: IPv4, attempt: number): Promise<Decision> | Decision {
@@ -515,7 +531,8 @@ export class DhcpServer {
     const verdict = this.assignable(mac, ip);
     const name = clientName(m.options);
     if (!verdict.ok) {
-      return this.reply(req, MessageType.Nak, 0, { type: 'NAK', mac, ip, hostname: name.label, detail: `${state}: ${verdict.why}` }, false, false, verdict.why);
+      const event: LeaseEvent = { type: 'NAK', mac, ip, hostname: name.label, detail: `${state}: ${verdict.why}` };
+      return this.reply(req, { type: MessageType.Nak, yiaddr: 0, event, commit: false, nakMessage: verdict.why });
     }
     const source = this.sourceOf(req);
     if (source !== null && this.isNewBinding(mac, ip) && !this.newLeases.take(source)) return this.withdraw(source, mac, ip);
@@ -523,7 +540,7 @@ export class DhcpServer {
     const { lease, nameNote } = this.bind(m, mac, ip);
     this.rememberPort(req, mac);
     const detail = nameNote ? `${state}; ${nameNote}` : state;
-    return this.reply(req, MessageType.Ack, ip, { type: 'ACK', mac, ip, hostname: lease.hostname, detail }, true);
+    return this.reply(req, { type: MessageType.Ack, yiaddr: ip, event: { type: 'ACK', mac, ip, hostname: lease.hostname, detail }, commit: true });
   }
 
   /** RFC 2131 §4.3.2: may this client have this address? We are authoritative for the bridge subnet. */
@@ -643,30 +660,22 @@ export class DhcpServer {
 
   private inform(req: IncomingRequest, mac: string): Decision {
     const ip = req.message.ciaddr;
-    return this.reply(req, MessageType.Ack, 0, { type: 'INFORM', mac, ip, hostname: null }, false, false, null, null);
+    return this.reply(req, { type: MessageType.Ack, yiaddr: 0, event: { type: 'INFORM', mac, ip, hostname: null }, commit: false, leaseSeconds: null });
   }
 
-  private reply(
-    req: IncomingRequest,
-    type: MessageType,
-    yiaddr: IPv4,
-    event: LeaseEvent,
-    commit: boolean,
-    rapidCommit = false,
-    nakMessage: string | null = null,
-    leaseSeconds: number | null = this.o.leaseSeconds,
-  ): Decision {
+  private reply(req: IncomingRequest, spec: ReplySpec): Decision {
     const mac = clientMac(req.message) as string;
+    const { type, yiaddr } = spec;
     const reply = buildReply({
       request: req.message,
       type,
       yiaddr,
       network: this.o.network,
-      leaseSeconds,
-      rapidCommit,
-      nakMessage,
+      leaseSeconds: spec.leaseSeconds === undefined ? this.o.leaseSeconds : spec.leaseSeconds,
+      rapidCommit: spec.rapidCommit ?? false,
+      nakMessage: spec.nakMessage ?? null,
     });
-    return { kind: 'reply', reply, destination: replyDestination(req.message, type, yiaddr, req.frameSrcMac, mac), event, commit };
+    return { kind: 'reply', reply, destination: replyDestination(req.message, type, yiaddr, req.frameSrcMac, mac), event: spec.event, commit: spec.commit };
   }
 
   // ---- identity and fair shares ----
