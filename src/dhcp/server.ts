@@ -127,6 +127,8 @@ export interface DhcpServerOptions {
   portLeaseLimit?: number;
   /** Told when a fair-share table was full and evicted a partly spent source (the daemon logs it). */
   onSourceEvicted?: () => void;
+  /** Told of each address an ARP probe found in use (it is quarantined); the daemon logs it. */
+  onConflict?: (event: LeaseEvent) => void;
 }
 
 const MAX_PROBE_ATTEMPTS = 4;
@@ -450,11 +452,8 @@ export class DhcpServer {
 
   private quarantineConflict(ip: IPv4): void {
     this.o.leases.decline(ip, this.o.declineQuarantineMs);
-    this.conflicts.push({ type: 'CONFLICT', mac: '', ip, hostname: null, detail: 'address answered an ARP probe' });
+    this.o.onConflict?.({ type: 'CONFLICT', mac: '', ip, hostname: null, detail: 'address answered an ARP probe' });
   }
-
-  /** Conflicts found by probes since the last call; the daemon logs them. */
-  readonly conflicts: LeaseEvent[] = [];
 
   private isStale(entry: ReadyAddress, now: number): boolean {
     return entry.probedAt !== null && now - entry.probedAt > this.o.readyFreshMs;

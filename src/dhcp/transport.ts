@@ -369,7 +369,6 @@ export class DhcpTransport {
         this.o.onMessage?.('sent', messageTypeName(decision.reply.options.messageType));
       }
     }
-    for (const c of this.server?.conflicts.splice(0) ?? []) this.o.log.warn(formatLeaseEvent(c));
     this.sendOut(now);
     this.o.commit((error) => {
       const withheld = afterCommit.direct.length + afterCommit.relayed.length;

@@ -7,7 +7,7 @@ import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore, readLeasesReadOnly } from '../../../src/leases/store.ts';
 import { HostNames } from '../../../src/leases/names.ts';
 import { LeaseTable } from '../../../src/leases/table.ts';
-import { DhcpServer, type Decision, type IncomingRequest } from '../../../src/dhcp/server.ts';
+import { DhcpServer, type Decision, type IncomingRequest, type LeaseEvent } from '../../../src/dhcp/server.ts';
 import { AddressProber } from '../../../src/dhcp/probe.ts';
 import { emptyMessage, parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from '../../../src/dhcp/message.ts';
 import { BROADCAST_FLAG, MessageType, Option } from '../../../src/dhcp/constants.ts';
@@ -52,6 +52,8 @@ interface Setup {
 
 class Fixture {
   readonly clock = { now: T0 };
+  /** Conflicts the server reported through onConflict. */
+  readonly conflicts: LeaseEvent[] = [];
   readonly path: string;
   store!: LeaseStore;
   pool!: AddressPool;
@@ -94,6 +96,7 @@ class Fixture {
       readyTarget: this.setup.readyTarget ?? 0,
       readyFreshMs: 60_000,
       now: () => this.clock.now,
+      onConflict: (e) => this.conflicts.push(e),
       relays: new Set(this.setup.relays ?? []),
       portExists: (i) => this.setup.ports?.has(i) ?? true,
       ...(this.setup.portLeaseLimit !== undefined ? { portLeaseLimit: this.setup.portLeaseLimit } : {}),
@@ -573,7 +576,7 @@ test('probing: an address that answers ARP is quarantined and a different one is
   assert.notEqual(d.reply.yiaddr, FIRST);
   assert.deepEqual(probed, [FIRST, d.reply.yiaddr]);
   assert.equal(fx.table.byIp(FIRST)?.state, 'declined');
-  assert.deepEqual(fx.server.conflicts.map((c) => c.ip), [FIRST]);
+  assert.deepEqual(fx.conflicts.map((c) => c.ip), [FIRST]);
   // Nobody else is offered the conflicting address either.
   const other = replyOf(await fx.server.handle(request(MessageType.Discover, mac(2), { requested: FIRST })), MessageType.Offer);
   assert.notEqual(other.reply.yiaddr, FIRST);
