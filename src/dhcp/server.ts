@@ -85,10 +85,22 @@ export type AdminTarget = { kind: 'mac'; mac: string } | { kind: 'ip'; ip: IPv4 
 /** Drops that are normal protocol life (another server chosen, a retransmission during a probe): not warnings. */
 export const ROUTINE_DROPS: ReadonlySet<DropReason> = new Set<DropReason>(['not-for-us', 'probe-pending']);
 
-export type Decision =
+/** What the server decided about one request. */
+export type FinalDecision =
   | { kind: 'reply'; reply: DhcpMessage; destination: ReplyDestination; event: LeaseEvent; commit: boolean }
   | { kind: 'silent'; event: LeaseEvent | null }
   | { kind: 'drop'; reason: DropReason; detail: string };
+
+/**
+ * handle()'s answer: a final decision, or 'pending' while an ARP probe runs for a new client's address. Only the
+ * probing path allocates a promise; the common synchronous decisions stay plain objects the transport batches.
+ */
+export type Decision = FinalDecision | { kind: 'pending'; settled: Promise<FinalDecision> };
+
+/** The final decision, waiting for a pending one (tests and callers that need not batch). */
+export function settled(d: Decision): Promise<FinalDecision> {
+  return d.kind === 'pending' ? d.settled : Promise.resolve(d);
+}
 
 export interface DhcpServerOptions {
   network: NetworkSettings;
@@ -238,7 +250,7 @@ export class DhcpServer {
     return [...this.reservedByMac.values()];
   }
 
-  handle(req: IncomingRequest): Decision | Promise<Decision> {
+  handle(req: IncomingRequest): Decision {
     const m = req.message;
     if (m.op !== BOOTREQUEST) return drop('wrong-op', `op ${m.op}`);
     if (m.htype !== HTYPE_ETHERNET) return drop('wrong-htype', `htype ${m.htype}`);
@@ -261,8 +273,10 @@ export class DhcpServer {
       if (refused !== null) return refused;
     }
     switch (type) {
-      case MessageType.Discover:
-        return this.discover(req, mac);
+      case MessageType.Discover: {
+        const d = this.discover(req, mac);
+        return d instanceof Promise ? { kind: 'pending', settled: d } : d;
+      }
       case MessageType.Request:
         return this.request(req, mac);
       case MessageType.Decline:
@@ -324,7 +338,7 @@ export class DhcpServer {
 
   // ---- DISCOVER ----
 
-  private discover(req: IncomingRequest, mac: string): Decision | Promise<Decision> {
+  private discover(req: IncomingRequest, mac: string): FinalDecision | Promise<FinalDecision> {
     const m = req.message;
     if (this.probingForMac.has(mac)) return drop('probe-pending', `an address for ${mac} is being probed`);
     const known = this.knownAddressFor(mac, m.options.requestedIp);
@@ -396,7 +410,7 @@ export class DhcpServer {
     return this.o.pool.isFree(ip) && !this.reservedByIp.has(ip);
   }
 
-  private offerOrCommit(req: IncomingRequest, mac: string, ip: IPv4): Decision {
+  private offerOrCommit(req: IncomingRequest, mac: string, ip: IPv4): FinalDecision {
     const m = req.message;
     const source = this.sourceOf(req);
     if (this.o.rapidCommit && m.options.rapidCommit) {
@@ -413,7 +427,7 @@ export class DhcpServer {
     return this.reply(req, { type: MessageType.Offer, yiaddr: ip, event: { type: 'OFFER', mac, ip, hostname: name.label }, commit: false });
   }
 
-  private probeThenOffer(req: IncomingRequest, mac: string, ip: IPv4, attempt: number): Promise<Decision> | Decision {
+  private probeThenOffer(req: IncomingRequest, mac: string, ip: IPv4, attempt: number): Promise<FinalDecision> | FinalDecision {
     const prober = this.o.prober;
     if (prober === null) return this.offerOrCommit(req, mac, ip);
     return this.awaitProbeThenOffer(req, mac, ip, prober.probe(ip), attempt);
@@ -425,7 +439,7 @@ export class DhcpServer {
     ip: IPv4,
     probe: Promise<ProbeResult>,
     attempt: number,
-  ): Promise<Decision> {
+  ): Promise<FinalDecision> {
     this.probingForMac.add(mac);
     const source = this.sourceOf(req);
     if (source !== null) this.probingForSource.set(source, (this.probingForSource.get(source) ?? 0) + 1);
@@ -513,7 +527,7 @@ export class DhcpServer {
 
   // ---- REQUEST ----
 
-  private request(req: IncomingRequest, mac: string): Decision {
+  private request(req: IncomingRequest, mac: string): FinalDecision {
     const m = req.message;
     const serverId = m.options.serverIdentifier;
     const requested = m.options.requestedIp;
@@ -611,7 +625,7 @@ export class DhcpServer {
 
   // ---- DECLINE, RELEASE, INFORM ----
 
-  private decline(req: IncomingRequest, mac: string): Decision {
+  private decline(req: IncomingRequest, mac: string): FinalDecision {
     const ip = req.message.options.requestedIp;
     if (ip === undefined) return drop('request-without-address', 'DECLINE without option 50');
     const lease = this.o.leases.byIp(ip);
@@ -636,7 +650,7 @@ export class DhcpServer {
     return { kind: 'silent', event: { type: 'DECLINE', mac, ip, hostname: lease?.hostname ?? null, detail: 'address quarantined' } };
   }
 
-  private release(m: DhcpMessage, mac: string): Decision {
+  private release(m: DhcpMessage, mac: string): FinalDecision {
     const ip = m.ciaddr;
     const lease = this.o.leases.byIp(ip);
     if (!lease || lease.mac !== mac || !this.o.leases.isActive(lease)) {
@@ -657,12 +671,12 @@ export class DhcpServer {
     if (this.offers.forMac(mac)?.ip === ip) this.offers.remove(mac);
   }
 
-  private inform(req: IncomingRequest, mac: string): Decision {
+  private inform(req: IncomingRequest, mac: string): FinalDecision {
     const ip = req.message.ciaddr;
     return this.reply(req, { type: MessageType.Ack, yiaddr: 0, event: { type: 'INFORM', mac, ip, hostname: null }, commit: false, leaseSeconds: null });
   }
 
-  private reply(req: IncomingRequest, spec: ReplySpec): Decision {
+  private reply(req: IncomingRequest, spec: ReplySpec): FinalDecision {
     const mac = clientMac(req.message) as string;
     const { type, yiaddr } = spec;
     const reply = buildReply({
@@ -697,7 +711,7 @@ export class DhcpServer {
   }
 
   /** Before a new address is taken for a client of `source`: may it have one (now, counting its pending offers)? */
-  private newShareRefused(source: string, mac: string): Decision | null {
+  private newShareRefused(source: string, mac: string): FinalDecision | null {
     const pending = this.offers.countFor(source) + (this.probingForSource.get(source) ?? 0);
     if (this.newLeases.available(source) - pending < 1) return this.leaseLimitDrop(source, mac);
     if (pending >= PORT_OFFER_LIMIT) {
@@ -707,7 +721,7 @@ export class DhcpServer {
   }
 
   /** A new binding refused at the last step: no address stays held for the client (its offer, if any, goes too). */
-  private withdraw(source: string, mac: string, ip: IPv4): Decision {
+  private withdraw(source: string, mac: string, ip: IPv4): FinalDecision {
     const offer = this.offers.remove(mac);
     if (offer) this.returnToPoolIfUnheld(offer.ip, mac);
     if (!this.readyIps.has(ip)) this.returnToPoolIfUnheld(ip, mac);
@@ -715,7 +729,7 @@ export class DhcpServer {
     return this.leaseLimitDrop(source, mac);
   }
 
-  private leaseLimitDrop(source: string, mac: string): Decision {
+  private leaseLimitDrop(source: string, mac: string): FinalDecision {
     const limit = this.o.portLeaseLimit ?? PORT_LEASE_LIMIT;
     return drop('port-lease-limit', `${describeSource(source)} has had its ${limit} new leases an hour; none for ${mac}`);
   }
@@ -725,7 +739,7 @@ export class DhcpServer {
    * MAC), allowed when the old port is gone (the container moved or restarted on a new veth). Port 0 (unknown) is
    * neither.
    */
-  private portRefusal(mac: string, port: number): Decision | null {
+  private portRefusal(mac: string, port: number): FinalDecision | null {
     if (port === 0) return null;
     const bound = this.portOf.get(mac);
     if (bound === undefined || bound === port) return null;
@@ -767,6 +781,6 @@ function describeSource(source: string): string {
   return source.startsWith('port ') ? `bridge port ${source.slice(5)}` : `MAC ${source.slice(4)} (port unknown)`;
 }
 
-function drop(reason: DropReason, detail: string): Decision {
+function drop(reason: DropReason, detail: string): FinalDecision {
   return { kind: 'drop', reason, detail };
 }
