@@ -15,6 +15,7 @@ import { clientName } from './hostname.ts';
 import { PendingOffers } from './offers.ts';
 import { TokenBuckets } from './fair-share.ts';
 import type { AddressProber, ProbeResult } from './probe.ts';
+import { ReadyQueue } from './ready-queue.ts';
 import { replyDestination, type ReplyDestination } from './addressing.ts';
 import { buildReply, type NetworkSettings } from './reply.ts';
 import { quote } from '../log.ts';
@@ -144,15 +145,6 @@ export interface DhcpServerOptions {
 }
 
 const MAX_PROBE_ATTEMPTS = 4;
-const MAX_READY = 4096;
-
-/** A never-used address taken ahead of demand, with its probe (finished or still running). */
-interface ReadyAddress {
-  ip: IPv4;
-  /** When the probe finished; null while it runs. */
-  probedAt: number | null;
-  probe: Promise<ProbeResult>;
-}
 
 /** What a reply says, beyond the request it answers. */
 interface ReplySpec {
@@ -175,16 +167,13 @@ export class DhcpServer {
   readonly offers: PendingOffers;
   private readonly reservedByMac = new Map<string, Reservation>();
   private readonly reservedByIp = new Map<IPv4, Reservation>();
-  private readonly ready: ReadyAddress[] = [];
-  private readonly readyIps = new Set<IPv4>();
+  private readonly ready: ReadyQueue;
   private readonly probingForMac = new Set<string>();
   /**
    * New addresses being probed per fair-share source: they become offers when the probe ends, so they count against
    * the source's offers and new leases now (else a flood during probes would pass every check). At most one per MAC.
    */
   private readonly probingForSource = new Map<string, number>();
-  /** New addresses handed out in the current and the previous second: the demand the ready queue must cover. */
-  private demand = { since: 0, current: 0, previous: 0 };
   /**
    * The bridge port each client was last served on (direct requests with a known port). Only MACs with a pending
    * offer or an active lease have an entry (removed when both end), so it is bounded by the offers and leases. In
@@ -202,6 +191,16 @@ export class DhcpServer {
     if (!(Number.isInteger(leaseLimit) && leaseLimit >= 0)) throw new RangeError('portLeaseLimit must be a whole number >= 0');
     this.newLeases = new TokenBuckets({ burst: leaseLimit, perHour: leaseLimit }, o.now, undefined, o.onSourceEvicted);
     this.declines = new TokenBuckets({ burst: PORT_DECLINE_LIMIT, perHour: PORT_DECLINE_LIMIT }, o.now, undefined, o.onSourceEvicted);
+    this.ready = new ReadyQueue({
+      pool: o.pool,
+      prober: o.prober,
+      wasLeased: (ip) => o.leases.byIp(ip) !== undefined,
+      target: o.readyTarget,
+      ...(o.probeTimeoutMs !== undefined ? { probeTimeoutMs: o.probeTimeoutMs } : {}),
+      freshMs: o.readyFreshMs,
+      now: o.now,
+      onInUse: (ip) => this.quarantineConflict(ip),
+    });
     this.setReservations(o.reservations);
   }
 
@@ -235,7 +234,7 @@ export class DhcpServer {
       this.reservedByIp.set(r.ip, r);
       // Excluded even while another client's lease holds it: that lease cannot be renewed, and when it ends the
       // address does not go back to the pool.
-      if (this.readyIps.has(r.ip)) this.takeFromReady(r.ip);
+      this.ready.remove(r.ip);
       this.o.pool.exclude(r.ip);
     }
     this.o.names.setReservations(list);
@@ -306,12 +305,8 @@ export class DhcpServer {
     }
     this.newLeases.sweep();
     this.declines.sweep();
-    while (this.ready.length > 0 && this.isStale(this.ready[0] as ReadyAddress, now)) {
-      const stale = this.ready.shift() as ReadyAddress;
-      this.readyIps.delete(stale.ip);
-      this.o.pool.release(stale.ip);
-    }
-    this.refillReady();
+    this.ready.dropStale();
+    this.ready.refill();
     return events;
   }
 
@@ -355,15 +350,15 @@ export class DhcpServer {
     if (requested !== undefined && this.isAllocatable(requested) && this.o.pool.take(requested)) {
       return this.o.leases.byIp(requested) === undefined ? this.probeThenOffer(req, mac, requested, 1) : this.offerOrCommit(req, mac, requested);
     }
-    const ready = this.takeReady();
+    const ready = this.ready.take();
     if (ready !== null) {
-      this.refillReady();
+      this.ready.refill();
       if (ready.probedAt !== null) return this.offerOrCommit(req, mac, ready.ip);
       return this.awaitProbeThenOffer(req, mac, ready.ip, ready.probe, 1);
     }
     const ip = this.o.pool.allocate();
     if (ip === null) return drop('pool-full', `no free address for ${mac}`);
-    this.refillReady();
+    this.ready.refill();
     if (this.o.leases.byIp(ip) !== undefined || this.o.prober === null) return this.offerOrCommit(req, mac, ip);
     return this.probeThenOffer(req, mac, ip, 1);
   }
@@ -469,62 +464,6 @@ export class DhcpServer {
     this.o.onConflict?.({ type: 'CONFLICT', mac: '', ip, hostname: null, detail: 'address answered an ARP probe' });
   }
 
-  private isStale(entry: ReadyAddress, now: number): boolean {
-    return entry.probedAt !== null && now - entry.probedAt > this.o.readyFreshMs;
-  }
-
-  /** The oldest ready address: probed and fresh, or with its probe still running (so addresses go out in order). */
-  private noteDemand(now: number): void {
-    if (now - this.demand.since >= 1000) {
-      this.demand = { since: now, current: 0, previous: now - this.demand.since < 2000 ? this.demand.current : 0 };
-    }
-    this.demand.current++;
-  }
-
-  private readyGoal(): number {
-    const perSecond = Math.max(this.demand.current, this.demand.previous);
-    const horizon = ((this.o.probeTimeoutMs ?? 500) / 1000) * 3;
-    return Math.min(MAX_READY, Math.max(this.o.readyTarget, Math.ceil(perSecond * horizon)));
-  }
-
-  private takeReady(): ReadyAddress | null {
-    const now = this.o.now();
-    this.noteDemand(now);
-    while (this.ready.length > 0) {
-      const entry = this.ready.shift() as ReadyAddress;
-      this.readyIps.delete(entry.ip);
-      if (!this.isStale(entry, now)) return entry;
-      this.o.pool.release(entry.ip);
-    }
-    return null;
-  }
-
-  /** Keeps `readyTarget` never-used addresses probed ahead of demand, in the background. */
-  private refillReady(): void {
-    const prober = this.o.prober;
-    if (prober === null || this.o.readyTarget <= 0) return;
-    const goal = this.readyGoal();
-    while (this.ready.length < goal) {
-      const ip = this.o.pool.allocate();
-      if (ip === null) return;
-      if (this.o.leases.byIp(ip) !== undefined) {
-        // Previously leased by us: no probe needed, and it should stay free for its old owner; give it back.
-        this.o.pool.release(ip);
-        return;
-      }
-      const entry: ReadyAddress = { ip, probedAt: null, probe: prober.probe(ip) };
-      this.ready.push(entry);
-      this.readyIps.add(ip);
-      void entry.probe.then((result) => {
-        entry.probedAt = this.o.now();
-        if (result === 'in-use') {
-          this.quarantineConflict(ip);
-          this.takeFromReady(ip);
-        }
-      });
-    }
-  }
-
   // ---- REQUEST ----
 
   private request(req: IncomingRequest, mac: string): FinalDecision {
@@ -549,7 +488,7 @@ export class DhcpServer {
     }
     const source = this.sourceOf(req);
     if (source !== null && this.isNewBinding(mac, ip) && !this.newLeases.take(source)) return this.withdraw(source, mac, ip);
-    this.takeFromReady(ip);
+    this.ready.remove(ip);
     const { lease, nameNote } = this.bind(m, mac, ip);
     this.rememberPort(req, mac);
     const detail = nameNote ? `${state}; ${nameNote}` : state;
@@ -577,14 +516,8 @@ export class DhcpServer {
     if (holder && holder.mac === mac && this.o.leases.isActive(holder)) return { ok: true };
     if (offer && offer.mac === mac) return { ok: true };
     if (!this.o.pool.contains(ip)) return { ok: false, why: `${formatIPv4(ip)} is outside the range` };
-    if (this.o.pool.isFree(ip) || this.readyIps.has(ip)) return { ok: true };
+    if (this.o.pool.isFree(ip) || this.ready.has(ip)) return { ok: true };
     return { ok: false, why: `${formatIPv4(ip)} is not available` };
-  }
-
-  private takeFromReady(ip: IPv4): void {
-    if (!this.readyIps.delete(ip)) return;
-    const i = this.ready.findIndex((r) => r.ip === ip);
-    if (i >= 0) this.ready.splice(i, 1);
   }
 
   /**
@@ -724,7 +657,7 @@ export class DhcpServer {
   private withdraw(source: string, mac: string, ip: IPv4): FinalDecision {
     const offer = this.offers.remove(mac);
     if (offer) this.returnToPoolIfUnheld(offer.ip, mac);
-    if (!this.readyIps.has(ip)) this.returnToPoolIfUnheld(ip, mac);
+    if (!this.ready.has(ip)) this.returnToPoolIfUnheld(ip, mac);
     this.forgetPortIfIdle(mac);
     return this.leaseLimitDrop(source, mac);
   }
