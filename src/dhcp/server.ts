@@ -4,6 +4,7 @@
  * are held here.
  */
 import { formatIPv4, inSubnet, type IPv4 } from '../net/address.ts';
+import { AddressBook } from '../leases/address-book.ts';
 import type { AddressPool } from '../leases/pool.ts';
 import type { Lease } from '../leases/lease.ts';
 import type { LeaseTable } from '../leases/table.ts';
@@ -165,8 +166,8 @@ type Assignability = { ok: true } | { ok: false; why: string };
 
 export class DhcpServer {
   readonly offers: PendingOffers;
-  private readonly reservedByMac = new Map<string, Reservation>();
-  private readonly reservedByIp = new Map<IPv4, Reservation>();
+  /** Pool, lease table and reservations: who holds which address. */
+  private readonly book: AddressBook<Reservation>;
   private readonly ready: ReadyQueue;
   private readonly probingForMac = new Set<string>();
   /**
@@ -191,10 +192,12 @@ export class DhcpServer {
     if (!(Number.isInteger(leaseLimit) && leaseLimit >= 0)) throw new RangeError('portLeaseLimit must be a whole number >= 0');
     this.newLeases = new TokenBuckets({ burst: leaseLimit, perHour: leaseLimit }, o.now, undefined, o.onSourceEvicted);
     this.declines = new TokenBuckets({ burst: PORT_DECLINE_LIMIT, perHour: PORT_DECLINE_LIMIT }, o.now, undefined, o.onSourceEvicted);
+    const book = new AddressBook<Reservation>(o.pool, o.leases);
+    this.book = book;
     this.ready = new ReadyQueue({
-      pool: o.pool,
+      pool: { allocate: () => book.allocate(), release: (ip) => book.giveBack(ip) },
       prober: o.prober,
-      wasLeased: (ip) => o.leases.byIp(ip) !== undefined,
+      wasLeased: (ip) => book.leaseAt(ip) !== undefined,
       target: o.readyTarget,
       ...(o.probeTimeoutMs !== undefined ? { probeTimeoutMs: o.probeTimeoutMs } : {}),
       freshMs: o.readyFreshMs,
@@ -220,23 +223,8 @@ export class DhcpServer {
 
   /** Replaces the static reservations (SIGHUP); leases are kept. */
   setReservations(list: readonly Reservation[]): void {
-    for (const r of this.reservedByIp.values()) {
-      if (!this.o.pool.contains(r.ip)) continue;
-      this.o.pool.unexclude(r.ip);
-      // unexclude frees the address; a lease that still holds it must keep it taken.
-      const holder = this.o.leases.byIp(r.ip);
-      if (holder && (this.o.leases.isActive(holder) || holder.state === 'declined')) this.o.pool.take(r.ip);
-    }
-    this.reservedByMac.clear();
-    this.reservedByIp.clear();
-    for (const r of list) {
-      this.reservedByMac.set(r.mac, r);
-      this.reservedByIp.set(r.ip, r);
-      // Excluded even while another client's lease holds it: that lease cannot be renewed, and when it ends the
-      // address does not go back to the pool.
-      this.ready.remove(r.ip);
-      this.o.pool.exclude(r.ip);
-    }
+    this.book.reserve(list);
+    for (const r of list) this.ready.remove(r.ip);
     this.o.names.setReservations(list);
   }
 
@@ -246,7 +234,7 @@ export class DhcpServer {
   }
 
   reservations(): Reservation[] {
-    return [...this.reservedByMac.values()];
+    return this.book.reservations();
   }
 
   handle(req: IncomingRequest): Decision {
@@ -293,11 +281,11 @@ export class DhcpServer {
   tick(): LeaseEvent[] {
     const now = this.o.now();
     for (const offer of this.offers.expire(now)) {
-      this.returnToPoolIfUnheld(offer.ip, offer.mac);
+      this.book.abandon(offer.ip, offer.mac);
       this.forgetPortIfIdle(offer.mac);
     }
     const events: LeaseEvent[] = [];
-    for (const lease of this.o.leases.expireDue()) {
+    for (const lease of this.book.expireDue()) {
       this.o.names.removeLease(lease.mac, lease.ip);
       this.withdrawOffer(lease.mac, lease.ip);
       this.forgetPortIfIdle(lease.mac);
@@ -316,15 +304,15 @@ export class DhcpServer {
    */
   adminRelease(target: AdminTarget): { ok: true; lease: Lease; event: LeaseEvent } | { ok: false; error: string } {
     let lease: Lease | undefined;
-    if (target.kind === 'mac') lease = this.o.leases.byMac(target.mac);
-    else if (target.kind === 'ip') lease = this.o.leases.byIp(target.ip);
+    if (target.kind === 'mac') lease = this.book.leaseOf(target.mac);
+    else if (target.kind === 'ip') lease = this.book.leaseAt(target.ip);
     else {
       const entry = this.o.names.lookup(target.name);
-      lease = entry && entry.source === 'lease' ? this.o.leases.byIp(entry.ip) : undefined;
+      lease = entry && entry.source === 'lease' ? this.book.leaseAt(entry.ip) : undefined;
     }
     const what = target.kind === 'mac' ? target.mac : target.kind === 'ip' ? formatIPv4(target.ip) : target.name;
-    if (!lease || !this.o.leases.isActive(lease)) return { ok: false, error: `no active lease for ${what}` };
-    const released = this.o.leases.release(lease.ip) ?? lease;
+    if (!lease || !this.book.isActive(lease)) return { ok: false, error: `no active lease for ${what}` };
+    const released = this.book.release(lease.ip) ?? lease;
     this.o.names.removeLease(lease.mac, lease.ip);
     this.offers.remove(lease.mac);
     this.forgetPortIfIdle(lease.mac);
@@ -347,8 +335,8 @@ export class DhcpServer {
       if (refused !== null) return refused;
     }
     const requested = m.options.requestedIp;
-    if (requested !== undefined && this.isAllocatable(requested) && this.o.pool.take(requested)) {
-      return this.o.leases.byIp(requested) === undefined ? this.probeThenOffer(req, mac, requested, 1) : this.offerOrCommit(req, mac, requested);
+    if (requested !== undefined && this.book.claimUnreserved(requested)) {
+      return this.book.leaseAt(requested) === undefined ? this.probeThenOffer(req, mac, requested, 1) : this.offerOrCommit(req, mac, requested);
     }
     const ready = this.ready.take();
     if (ready !== null) {
@@ -356,10 +344,10 @@ export class DhcpServer {
       if (ready.probedAt !== null) return this.offerOrCommit(req, mac, ready.ip);
       return this.awaitProbeThenOffer(req, mac, ready.ip, ready.probe, 1);
     }
-    const ip = this.o.pool.allocate();
+    const ip = this.book.allocate();
     if (ip === null) return drop('pool-full', `no free address for ${mac}`);
     this.ready.refill();
-    if (this.o.leases.byIp(ip) !== undefined || this.o.prober === null) return this.offerOrCommit(req, mac, ip);
+    if (this.book.leaseAt(ip) !== undefined || this.o.prober === null) return this.offerOrCommit(req, mac, ip);
     return this.probeThenOffer(req, mac, ip, 1);
   }
 
@@ -371,38 +359,33 @@ export class DhcpServer {
     mac: string,
     requested: IPv4 | undefined,
   ): { kind: 'address'; ip: IPv4 } | { kind: 'none' } | { kind: 'conflict'; why: string } {
-    const reservation = this.reservedByMac.get(mac);
+    const reservation = this.book.reservationOf(mac);
     if (reservation) {
-      const holder = this.o.leases.byIp(reservation.ip);
-      if (holder && this.o.leases.isActive(holder) && holder.mac !== mac) {
+      const holder = this.book.heldByOther(reservation.ip, mac);
+      if (holder) {
         return { kind: 'conflict', why: `${formatIPv4(reservation.ip)} is reserved for ${mac} but leased to ${holder.mac}` };
       }
       return { kind: 'address', ip: reservation.ip };
     }
     const offer = this.offers.forMac(mac);
     if (offer) {
-      const holder = this.o.leases.byIp(offer.ip);
-      if (!holder || holder.mac === mac || !this.o.leases.isActive(holder)) return { kind: 'address', ip: offer.ip };
+      if (!this.book.heldByOther(offer.ip, mac)) return { kind: 'address', ip: offer.ip };
       this.offers.remove(mac); // its address was taken meanwhile: offer another
     }
-    const lease = this.o.leases.byMac(mac);
+    const lease = this.book.leaseOf(mac);
     if (lease && lease.mac === mac) {
-      if (this.o.leases.isActive(lease)) return { kind: 'address', ip: lease.ip };
-      if (this.o.pool.isFree(lease.ip) && !this.reservedByIp.has(lease.ip) && this.o.pool.take(lease.ip)) {
+      if (this.book.isActive(lease)) return { kind: 'address', ip: lease.ip };
+      if (this.book.claimUnreserved(lease.ip)) {
         return { kind: 'address', ip: lease.ip };
       }
     }
     if (requested !== undefined) {
-      const previous = this.o.leases.byIp(requested);
-      if (previous && previous.mac === mac && previous.state !== 'declined' && this.o.pool.isFree(requested) && this.o.pool.take(requested)) {
+      const previous = this.book.leaseAt(requested);
+      if (previous && previous.mac === mac && previous.state !== 'declined' && this.book.claim(requested)) {
         return { kind: 'address', ip: requested };
       }
     }
     return { kind: 'none' };
-  }
-
-  private isAllocatable(ip: IPv4): boolean {
-    return this.o.pool.isFree(ip) && !this.reservedByIp.has(ip);
   }
 
   private offerOrCommit(req: IncomingRequest, mac: string, ip: IPv4): FinalDecision {
@@ -451,16 +434,16 @@ export class DhcpServer {
     }
     if (result === 'free') return this.offerOrCommit(req, mac, ip);
     // A conflict found by a background probe was already quarantined there.
-    if (this.o.leases.byIp(ip)?.state !== 'declined') this.quarantineConflict(ip);
+    if (this.book.leaseAt(ip)?.state !== 'declined') this.quarantineConflict(ip);
     if (attempt >= MAX_PROBE_ATTEMPTS) return drop('probe-conflicts', `${attempt} probed addresses were in use`);
-    const next = this.o.pool.allocate();
+    const next = this.book.allocate();
     if (next === null) return drop('pool-full', `no free address for ${mac}`);
-    if (this.o.leases.byIp(next) !== undefined) return this.offerOrCommit(req, mac, next);
+    if (this.book.leaseAt(next) !== undefined) return this.offerOrCommit(req, mac, next);
     return this.probeThenOffer(req, mac, next, attempt + 1);
   }
 
   private quarantineConflict(ip: IPv4): void {
-    this.o.leases.decline(ip, this.o.declineQuarantineMs);
+    this.book.decline(ip, this.o.declineQuarantineMs);
     this.o.onConflict?.({ type: 'CONFLICT', mac: '', ip, hostname: null, detail: 'address answered an ARP probe' });
   }
 
@@ -473,7 +456,7 @@ export class DhcpServer {
     if (serverId !== undefined && serverId !== this.o.network.serverIp) {
       // SELECTING, and the client chose another server: forget our offer, stay silent (RFC 2131 §4.3.2).
       const offer = this.offers.remove(mac);
-      if (offer) this.returnToPoolIfUnheld(offer.ip, mac);
+      if (offer) this.book.abandon(offer.ip, mac);
       this.forgetPortIfIdle(mac);
       return drop('not-for-us', `client chose server ${formatIPv4(serverId)}`);
     }
@@ -499,24 +482,24 @@ export class DhcpServer {
   private assignable(mac: string, ip: IPv4): Assignability {
     const { serverIp, prefixLength } = this.o.network;
     if (!inSubnet(ip, serverIp, prefixLength)) return { ok: false, why: `${formatIPv4(ip)} is not on this network` };
-    const holder = this.o.leases.byIp(ip);
-    const heldByOther = holder !== undefined && this.o.leases.isActive(holder) && holder.mac !== mac;
-    const reservation = this.reservedByMac.get(mac);
+    const holder = this.book.leaseAt(ip);
+    const heldByOther = holder !== undefined && this.book.isActive(holder) && holder.mac !== mac;
+    const reservation = this.book.reservationOf(mac);
     if (reservation) {
       if (reservation.ip !== ip) return { ok: false, why: `${mac} has reserved address ${formatIPv4(reservation.ip)}` };
       return heldByOther ? { ok: false, why: `${formatIPv4(ip)} is still leased to ${holder.mac}` } : { ok: true };
     }
-    if (this.reservedByIp.has(ip)) return { ok: false, why: `${formatIPv4(ip)} is reserved for another client` };
+    if (this.book.isReserved(ip)) return { ok: false, why: `${formatIPv4(ip)} is reserved for another client` };
     if (heldByOther) return { ok: false, why: `${formatIPv4(ip)} is leased to another client` };
     if (holder && holder.state === 'declined' && holder.expiresAt > this.o.now()) {
       return { ok: false, why: `${formatIPv4(ip)} is quarantined after a conflict` };
     }
     const offer = this.offers.forIp(ip);
     if (offer && offer.mac !== mac) return { ok: false, why: `${formatIPv4(ip)} is offered to another client` };
-    if (holder && holder.mac === mac && this.o.leases.isActive(holder)) return { ok: true };
+    if (holder && holder.mac === mac && this.book.isActive(holder)) return { ok: true };
     if (offer && offer.mac === mac) return { ok: true };
-    if (!this.o.pool.contains(ip)) return { ok: false, why: `${formatIPv4(ip)} is outside the range` };
-    if (this.o.pool.isFree(ip) || this.ready.has(ip)) return { ok: true };
+    if (!this.book.inRange(ip)) return { ok: false, why: `${formatIPv4(ip)} is outside the range` };
+    if (this.book.isFree(ip) || this.ready.has(ip)) return { ok: true };
     return { ok: false, why: `${formatIPv4(ip)} is not available` };
   }
 
@@ -526,7 +509,7 @@ export class DhcpServer {
    */
   private bind(m: DhcpMessage, mac: string, ip: IPv4): { lease: Lease; nameNote: string | null } {
     this.offers.remove(mac);
-    const reservation = this.reservedByMac.get(mac);
+    const reservation = this.book.reservationOf(mac);
     let name: string | null;
     let nameNote: string | null = null;
     if (reservation?.name) {
@@ -545,7 +528,7 @@ export class DhcpServer {
         name = null;
       }
     }
-    const lease = this.o.leases.bind({
+    const lease = this.book.bind({
       ip,
       mac,
       clientId: copyOrNull(m.options.clientId),
@@ -561,14 +544,14 @@ export class DhcpServer {
   private decline(req: IncomingRequest, mac: string): FinalDecision {
     const ip = req.message.options.requestedIp;
     if (ip === undefined) return drop('request-without-address', 'DECLINE without option 50');
-    const lease = this.o.leases.byIp(ip);
+    const lease = this.book.leaseAt(ip);
     const offer = this.offers.forMac(mac);
     // Only an active lease or a pending offer counts: an ended or quarantined record is nobody's address any more.
-    const leased = lease !== undefined && lease.mac === mac && this.o.leases.isActive(lease);
+    const leased = lease !== undefined && lease.mac === mac && this.book.isActive(lease);
     if (!leased && !(offer !== undefined && offer.ip === ip)) {
       return drop('not-for-us', `${mac} declined ${formatIPv4(ip)}, which is not its address`);
     }
-    if (this.reservedByIp.has(ip)) {
+    if (this.book.isReserved(ip)) {
       this.offers.remove(mac);
       return { kind: 'silent', event: { type: 'DECLINE', mac, ip, hostname: lease?.hostname ?? null, detail: 'reserved address kept' } };
     }
@@ -577,7 +560,7 @@ export class DhcpServer {
       return drop('port-decline-limit', `${describeSource(source)} has used its ${PORT_DECLINE_LIMIT} declines an hour; ${mac}'s DECLINE of ${formatIPv4(ip)} ignored`);
     }
     this.offers.remove(mac);
-    this.o.leases.decline(ip, this.o.declineQuarantineMs);
+    this.book.decline(ip, this.o.declineQuarantineMs);
     this.o.names.removeLease(mac, ip);
     this.forgetPortIfIdle(mac);
     return { kind: 'silent', event: { type: 'DECLINE', mac, ip, hostname: lease?.hostname ?? null, detail: 'address quarantined' } };
@@ -585,11 +568,11 @@ export class DhcpServer {
 
   private release(m: DhcpMessage, mac: string): FinalDecision {
     const ip = m.ciaddr;
-    const lease = this.o.leases.byIp(ip);
-    if (!lease || lease.mac !== mac || !this.o.leases.isActive(lease)) {
+    const lease = this.book.leaseAt(ip);
+    if (!lease || lease.mac !== mac || !this.book.isActive(lease)) {
       return drop('not-for-us', `${mac} released ${formatIPv4(ip)}, which it does not hold`);
     }
-    this.o.leases.release(ip);
+    this.book.release(ip);
     this.o.names.removeLease(mac, ip);
     this.withdrawOffer(mac, ip);
     this.forgetPortIfIdle(mac);
@@ -637,10 +620,9 @@ export class DhcpServer {
    * still holds one), a reservation (outside the pool), or a client coming back to an address it held before.
    */
   private isNewBinding(mac: string, ip: IPv4): boolean {
-    if (this.reservedByMac.has(mac)) return false;
-    const lease = this.o.leases.byMac(mac);
-    if (lease !== undefined && lease.mac === mac && this.o.leases.isActive(lease)) return false;
-    return this.o.leases.byIp(ip)?.mac !== mac;
+    if (this.book.reservationOf(mac) !== undefined) return false;
+    if (this.book.activeLeaseOf(mac) !== undefined) return false;
+    return this.book.leaseAt(ip)?.mac !== mac;
   }
 
   /** Before a new address is taken for a client of `source`: may it have one (now, counting its pending offers)? */
@@ -656,8 +638,8 @@ export class DhcpServer {
   /** A new binding refused at the last step: no address stays held for the client (its offer, if any, goes too). */
   private withdraw(source: string, mac: string, ip: IPv4): FinalDecision {
     const offer = this.offers.remove(mac);
-    if (offer) this.returnToPoolIfUnheld(offer.ip, mac);
-    if (!this.ready.has(ip)) this.returnToPoolIfUnheld(ip, mac);
+    if (offer) this.book.abandon(offer.ip, mac);
+    if (!this.ready.has(ip)) this.book.abandon(ip, mac);
     this.forgetPortIfIdle(mac);
     return this.leaseLimitDrop(source, mac);
   }
@@ -689,20 +671,12 @@ export class DhcpServer {
 
   private holdsLeaseOrOffer(mac: string): boolean {
     if (this.offers.forMac(mac) !== undefined) return true;
-    const lease = this.o.leases.byMac(mac);
-    return lease !== undefined && lease.mac === mac && this.o.leases.isActive(lease);
+    return this.book.activeLeaseOf(mac) !== undefined;
   }
 
   /** Keeps portOf to the clients with an offer or a lease. */
   private forgetPortIfIdle(mac: string): void {
     if (this.portOf.has(mac) && !this.holdsLeaseOrOffer(mac)) this.portOf.delete(mac);
-  }
-
-  private returnToPoolIfUnheld(ip: IPv4, mac: string): void {
-    const lease = this.o.leases.byIp(ip);
-    if (lease && (this.o.leases.isActive(lease) || lease.state === 'declined')) return;
-    if (this.reservedByIp.get(ip)?.mac === mac) return;
-    if (this.o.pool.contains(ip) && !this.o.pool.isFree(ip)) this.o.pool.release(ip);
   }
 }
 
