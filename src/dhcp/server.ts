@@ -1,7 +1,8 @@
 /**
- * The DHCPv4 server's decisions (RFC 2131 §4.3): what to answer to each request, with no sockets. The daemon feeds it
- * parsed requests and turns its decisions into frames. Lease state lives in the LeaseTable; offers and address probes
- * are held here.
+ * The DHCPv4 server's decisions (RFC 2131 §4.3) and the issue-11 identity and fair-share checks: what to answer to
+ * each request, with no sockets. The transport (transport.ts) feeds it parsed requests and turns its decisions into
+ * frames. Who holds which address (pool, lease table, reservations) is asked of the AddressBook; addresses probed
+ * ahead of demand come from the ReadyQueue; offers, port bindings and fair shares are held here.
  */
 import { formatIPv4, inSubnet, type IPv4 } from '../net/address.ts';
 import { AddressBook } from '../leases/address-book.ts';
@@ -148,7 +149,7 @@ export interface DhcpServerOptions {
 const MAX_PROBE_ATTEMPTS = 4;
 
 /** What a reply says, beyond the request it answers. */
-interface ReplySpec {
+interface ReplyPlan {
   type: MessageType;
   yiaddr: IPv4;
   event: LeaseEvent;
@@ -592,7 +593,7 @@ export class DhcpServer {
     return this.reply(req, { type: MessageType.Ack, yiaddr: 0, event: { type: 'INFORM', mac, ip, hostname: null }, commit: false, leaseSeconds: null });
   }
 
-  private reply(req: IncomingRequest, spec: ReplySpec): FinalDecision {
+  private reply(req: IncomingRequest, spec: ReplyPlan): FinalDecision {
     const mac = clientMac(req.message) as string;
     const { type, yiaddr } = spec;
     const reply = buildReply({
