@@ -9,9 +9,9 @@ import type { IPv4 } from '../net/address.ts';
 import type { ProbeResult } from './probe.ts';
 
 /**
- * The most addresses kept probed ahead: 3 probe times of demand at 500 ms is 1.5 s; 4096 covers ~2700 new clients a
- * second, more than a bridge's clients ask for (perfdhcp peaks below that here), and bounds what one burst takes out of
- * the pool.
+ * The most addresses kept probed ahead, whatever the observed demand (unchanged from when the queue lived in
+ * server.ts; docs/dhcp.md "Probing"): it bounds what one burst of new clients takes out of the pool ahead of need.
+ * With a horizon of 1.5 s (three probe times of 500 ms, see goal()) it is reached at ~2700 new clients a second.
  */
 export const MAX_READY = 4096;
 
