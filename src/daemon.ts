@@ -277,6 +277,7 @@ async function startServices(
     relays: new Set(config.relays),
     portExists: (ifindex) => transport.isBridgePort(ifindex),
     portLeaseLimit: config.portLeaseLimit,
+    onConflict: (e) => log.warn(formatLeaseEvent(e)),
     onSourceEvicted: () => {
       if (drops.hit('fair-share-table-full')) log.warn(`fair-share table full (${MAX_FAIR_SHARE_SOURCES} sources): a partly spent source was forgotten`);
     },
@@ -342,7 +343,6 @@ async function startServices(
       // First, so a bridge that was deleted, re-created or given another MTU is served again within a second.
       watchBridge();
       for (const e of server.tick()) log.info(formatLeaseEvent(e));
-      for (const c of server.conflicts.splice(0)) log.warn(formatLeaseEvent(c));
       commit();
     } catch (e) {
       log.error(`housekeeping failed: ${(e as Error).message}`);

@@ -1,9 +1,11 @@
 /**
- * The DHCPv4 server's decisions (RFC 2131 §4.3): what to answer to each request, with no sockets. The daemon feeds it
- * parsed requests and turns its decisions into frames. Lease state lives in the LeaseTable; offers and address probes
- * are held here.
+ * The DHCPv4 server's decisions (RFC 2131 §4.3) and the issue-11 identity and fair-share checks: what to answer to
+ * each request, with no sockets. The transport (transport.ts) feeds it parsed requests and turns its decisions into
+ * frames. Who holds which address (pool, lease table, reservations) is asked of the AddressBook; addresses probed
+ * ahead of demand come from the ReadyQueue; offers, port bindings and fair shares are held here.
  */
 import { formatIPv4, inSubnet, type IPv4 } from '../net/address.ts';
+import { AddressBook } from '../leases/address-book.ts';
 import type { AddressPool } from '../leases/pool.ts';
 import type { Lease } from '../leases/lease.ts';
 import type { LeaseTable } from '../leases/table.ts';
@@ -15,6 +17,7 @@ import { clientName } from './hostname.ts';
 import { PendingOffers } from './offers.ts';
 import { TokenBuckets } from './fair-share.ts';
 import type { AddressProber, ProbeResult } from './probe.ts';
+import { ReadyQueue } from './ready-queue.ts';
 import { replyDestination, type ReplyDestination } from './addressing.ts';
 import { buildReply, type NetworkSettings } from './reply.ts';
 import { quote } from '../log.ts';
@@ -85,10 +88,22 @@ export type AdminTarget = { kind: 'mac'; mac: string } | { kind: 'ip'; ip: IPv4 
 /** Drops that are normal protocol life (another server chosen, a retransmission during a probe): not warnings. */
 export const ROUTINE_DROPS: ReadonlySet<DropReason> = new Set<DropReason>(['not-for-us', 'probe-pending']);
 
-export type Decision =
+/** What the server decided about one request. */
+export type FinalDecision =
   | { kind: 'reply'; reply: DhcpMessage; destination: ReplyDestination; event: LeaseEvent; commit: boolean }
   | { kind: 'silent'; event: LeaseEvent | null }
   | { kind: 'drop'; reason: DropReason; detail: string };
+
+/**
+ * handle()'s answer: a final decision, or 'pending' while an ARP probe runs for a new client's address. Only the
+ * probing path allocates a promise; the common synchronous decisions stay plain objects the transport batches.
+ */
+export type Decision = FinalDecision | { kind: 'pending'; settled: Promise<FinalDecision> };
+
+/** The final decision, waiting for a pending one (tests and callers that need not batch). */
+export function settled(d: Decision): Promise<FinalDecision> {
+  return d.kind === 'pending' ? d.settled : Promise.resolve(d);
+}
 
 export interface DhcpServerOptions {
   network: NetworkSettings;
@@ -127,35 +142,40 @@ export interface DhcpServerOptions {
   portLeaseLimit?: number;
   /** Told when a fair-share table was full and evicted a partly spent source (the daemon logs it). */
   onSourceEvicted?: () => void;
+  /** Told of each address an ARP probe found in use (it is quarantined); the daemon logs it. */
+  onConflict?: (event: LeaseEvent) => void;
 }
 
 const MAX_PROBE_ATTEMPTS = 4;
-const MAX_READY = 4096;
 
-/** A never-used address taken ahead of demand, with its probe (finished or still running). */
-interface ReadyAddress {
-  ip: IPv4;
-  /** When the probe finished; null while it runs. */
-  probedAt: number | null;
-  probe: Promise<ProbeResult>;
+/** What a reply says, beyond the request it answers. */
+interface ReplyPlan {
+  type: MessageType;
+  yiaddr: IPv4;
+  event: LeaseEvent;
+  /** The reply depends on a binding: it leaves only after the lease table's commit. */
+  commit: boolean;
+  /** Echo option 80 (RFC 4039): this ACK answers a DISCOVER. */
+  rapidCommit?: boolean;
+  /** Option 56, for a NAK. */
+  nakMessage?: string | null;
+  /** Options 51/58/59; null leaves them out (INFORM). Default: the configured lease time. */
+  leaseSeconds?: number | null;
 }
 
 type Assignability = { ok: true } | { ok: false; why: string };
 
 export class DhcpServer {
   readonly offers: PendingOffers;
-  private readonly reservedByMac = new Map<string, Reservation>();
-  private readonly reservedByIp = new Map<IPv4, Reservation>();
-  private readonly ready: ReadyAddress[] = [];
-  private readonly readyIps = new Set<IPv4>();
+  /** Pool, lease table and reservations: who holds which address. */
+  private readonly book: AddressBook<Reservation>;
+  private readonly ready: ReadyQueue;
   private readonly probingForMac = new Set<string>();
   /**
    * New addresses being probed per fair-share source: they become offers when the probe ends, so they count against
    * the source's offers and new leases now (else a flood during probes would pass every check). At most one per MAC.
    */
   private readonly probingForSource = new Map<string, number>();
-  /** New addresses handed out in the current and the previous second: the demand the ready queue must cover. */
-  private demand = { since: 0, current: 0, previous: 0 };
   /**
    * The bridge port each client was last served on (direct requests with a known port). Only MACs with a pending
    * offer or an active lease have an entry (removed when both end), so it is bounded by the offers and leases. In
@@ -173,6 +193,18 @@ export class DhcpServer {
     if (!(Number.isInteger(leaseLimit) && leaseLimit >= 0)) throw new RangeError('portLeaseLimit must be a whole number >= 0');
     this.newLeases = new TokenBuckets({ burst: leaseLimit, perHour: leaseLimit }, o.now, undefined, o.onSourceEvicted);
     this.declines = new TokenBuckets({ burst: PORT_DECLINE_LIMIT, perHour: PORT_DECLINE_LIMIT }, o.now, undefined, o.onSourceEvicted);
+    const book = new AddressBook<Reservation>(o.pool, o.leases);
+    this.book = book;
+    this.ready = new ReadyQueue({
+      pool: { allocate: () => book.allocate(), release: (ip) => book.giveBack(ip) },
+      prober: o.prober,
+      wasLeased: (ip) => book.leaseAt(ip) !== undefined,
+      target: o.readyTarget,
+      ...(o.probeTimeoutMs !== undefined ? { probeTimeoutMs: o.probeTimeoutMs } : {}),
+      freshMs: o.readyFreshMs,
+      now: o.now,
+      onInUse: (ip) => this.quarantineConflict(ip),
+    });
     this.setReservations(o.reservations);
   }
 
@@ -192,23 +224,8 @@ export class DhcpServer {
 
   /** Replaces the static reservations (SIGHUP); leases are kept. */
   setReservations(list: readonly Reservation[]): void {
-    for (const r of this.reservedByIp.values()) {
-      if (!this.o.pool.contains(r.ip)) continue;
-      this.o.pool.unexclude(r.ip);
-      // unexclude frees the address; a lease that still holds it must keep it taken.
-      const holder = this.o.leases.byIp(r.ip);
-      if (holder && (this.o.leases.isActive(holder) || holder.state === 'declined')) this.o.pool.take(r.ip);
-    }
-    this.reservedByMac.clear();
-    this.reservedByIp.clear();
-    for (const r of list) {
-      this.reservedByMac.set(r.mac, r);
-      this.reservedByIp.set(r.ip, r);
-      // Excluded even while another client's lease holds it: that lease cannot be renewed, and when it ends the
-      // address does not go back to the pool.
-      if (this.readyIps.has(r.ip)) this.takeFromReady(r.ip);
-      this.o.pool.exclude(r.ip);
-    }
+    this.book.reserve(list);
+    for (const r of list) this.ready.remove(r.ip);
     this.o.names.setReservations(list);
   }
 
@@ -218,10 +235,10 @@ export class DhcpServer {
   }
 
   reservations(): Reservation[] {
-    return [...this.reservedByMac.values()];
+    return this.book.reservations();
   }
 
-  handle(req: IncomingRequest): Decision | Promise<Decision> {
+  handle(req: IncomingRequest): Decision {
     const m = req.message;
     if (m.op !== BOOTREQUEST) return drop('wrong-op', `op ${m.op}`);
     if (m.htype !== HTYPE_ETHERNET) return drop('wrong-htype', `htype ${m.htype}`);
@@ -244,8 +261,10 @@ export class DhcpServer {
       if (refused !== null) return refused;
     }
     switch (type) {
-      case MessageType.Discover:
-        return this.discover(req, mac);
+      case MessageType.Discover: {
+        const d = this.discover(req, mac);
+        return d instanceof Promise ? { kind: 'pending', settled: d } : d;
+      }
       case MessageType.Request:
         return this.request(req, mac);
       case MessageType.Decline:
@@ -263,11 +282,11 @@ export class DhcpServer {
   tick(): LeaseEvent[] {
     const now = this.o.now();
     for (const offer of this.offers.expire(now)) {
-      this.returnToPoolIfUnheld(offer.ip, offer.mac);
+      this.book.abandon(offer.ip, offer.mac);
       this.forgetPortIfIdle(offer.mac);
     }
     const events: LeaseEvent[] = [];
-    for (const lease of this.o.leases.expireDue()) {
+    for (const lease of this.book.expireDue()) {
       this.o.names.removeLease(lease.mac, lease.ip);
       this.withdrawOffer(lease.mac, lease.ip);
       this.forgetPortIfIdle(lease.mac);
@@ -275,12 +294,8 @@ export class DhcpServer {
     }
     this.newLeases.sweep();
     this.declines.sweep();
-    while (this.ready.length > 0 && this.isStale(this.ready[0] as ReadyAddress, now)) {
-      const stale = this.ready.shift() as ReadyAddress;
-      this.readyIps.delete(stale.ip);
-      this.o.pool.release(stale.ip);
-    }
-    this.refillReady();
+    this.ready.dropStale();
+    this.ready.refill();
     return events;
   }
 
@@ -290,15 +305,15 @@ export class DhcpServer {
    */
   adminRelease(target: AdminTarget): { ok: true; lease: Lease; event: LeaseEvent } | { ok: false; error: string } {
     let lease: Lease | undefined;
-    if (target.kind === 'mac') lease = this.o.leases.byMac(target.mac);
-    else if (target.kind === 'ip') lease = this.o.leases.byIp(target.ip);
+    if (target.kind === 'mac') lease = this.book.leaseOf(target.mac);
+    else if (target.kind === 'ip') lease = this.book.leaseAt(target.ip);
     else {
       const entry = this.o.names.lookup(target.name);
-      lease = entry && entry.source === 'lease' ? this.o.leases.byIp(entry.ip) : undefined;
+      lease = entry && entry.source === 'lease' ? this.book.leaseAt(entry.ip) : undefined;
     }
     const what = target.kind === 'mac' ? target.mac : target.kind === 'ip' ? formatIPv4(target.ip) : target.name;
-    if (!lease || !this.o.leases.isActive(lease)) return { ok: false, error: `no active lease for ${what}` };
-    const released = this.o.leases.release(lease.ip) ?? lease;
+    if (!lease || !this.book.isActive(lease)) return { ok: false, error: `no active lease for ${what}` };
+    const released = this.book.release(lease.ip) ?? lease;
     this.o.names.removeLease(lease.mac, lease.ip);
     this.offers.remove(lease.mac);
     this.forgetPortIfIdle(lease.mac);
@@ -307,7 +322,7 @@ export class DhcpServer {
 
   // ---- DISCOVER ----
 
-  private discover(req: IncomingRequest, mac: string): Decision | Promise<Decision> {
+  private discover(req: IncomingRequest, mac: string): FinalDecision | Promise<FinalDecision> {
     const m = req.message;
     if (this.probingForMac.has(mac)) return drop('probe-pending', `an address for ${mac} is being probed`);
     const known = this.knownAddressFor(mac, m.options.requestedIp);
@@ -321,19 +336,19 @@ export class DhcpServer {
       if (refused !== null) return refused;
     }
     const requested = m.options.requestedIp;
-    if (requested !== undefined && this.isAllocatable(requested) && this.o.pool.take(requested)) {
-      return this.o.leases.byIp(requested) === undefined ? this.probeThenOffer(req, mac, requested, 1) : this.offerOrCommit(req, mac, requested);
+    if (requested !== undefined && this.book.claimUnreserved(requested)) {
+      return this.book.leaseAt(requested) === undefined ? this.probeThenOffer(req, mac, requested, 1) : this.offerOrCommit(req, mac, requested);
     }
-    const ready = this.takeReady();
+    const ready = this.ready.take();
     if (ready !== null) {
-      this.refillReady();
+      this.ready.refill();
       if (ready.probedAt !== null) return this.offerOrCommit(req, mac, ready.ip);
       return this.awaitProbeThenOffer(req, mac, ready.ip, ready.probe, 1);
     }
-    const ip = this.o.pool.allocate();
+    const ip = this.book.allocate();
     if (ip === null) return drop('pool-full', `no free address for ${mac}`);
-    this.refillReady();
-    if (this.o.leases.byIp(ip) !== undefined || this.o.prober === null) return this.offerOrCommit(req, mac, ip);
+    this.ready.refill();
+    if (this.book.leaseAt(ip) !== undefined || this.o.prober === null) return this.offerOrCommit(req, mac, ip);
     return this.probeThenOffer(req, mac, ip, 1);
   }
 
@@ -345,41 +360,36 @@ export class DhcpServer {
     mac: string,
     requested: IPv4 | undefined,
   ): { kind: 'address'; ip: IPv4 } | { kind: 'none' } | { kind: 'conflict'; why: string } {
-    const reservation = this.reservedByMac.get(mac);
+    const reservation = this.book.reservationOf(mac);
     if (reservation) {
-      const holder = this.o.leases.byIp(reservation.ip);
-      if (holder && this.o.leases.isActive(holder) && holder.mac !== mac) {
+      const holder = this.book.heldByOther(reservation.ip, mac);
+      if (holder) {
         return { kind: 'conflict', why: `${formatIPv4(reservation.ip)} is reserved for ${mac} but leased to ${holder.mac}` };
       }
       return { kind: 'address', ip: reservation.ip };
     }
     const offer = this.offers.forMac(mac);
     if (offer) {
-      const holder = this.o.leases.byIp(offer.ip);
-      if (!holder || holder.mac === mac || !this.o.leases.isActive(holder)) return { kind: 'address', ip: offer.ip };
+      if (!this.book.heldByOther(offer.ip, mac)) return { kind: 'address', ip: offer.ip };
       this.offers.remove(mac); // its address was taken meanwhile: offer another
     }
-    const lease = this.o.leases.byMac(mac);
+    const lease = this.book.leaseOf(mac);
     if (lease && lease.mac === mac) {
-      if (this.o.leases.isActive(lease)) return { kind: 'address', ip: lease.ip };
-      if (this.o.pool.isFree(lease.ip) && !this.reservedByIp.has(lease.ip) && this.o.pool.take(lease.ip)) {
+      if (this.book.isActive(lease)) return { kind: 'address', ip: lease.ip };
+      if (this.book.claimUnreserved(lease.ip)) {
         return { kind: 'address', ip: lease.ip };
       }
     }
     if (requested !== undefined) {
-      const previous = this.o.leases.byIp(requested);
-      if (previous && previous.mac === mac && previous.state !== 'declined' && this.o.pool.isFree(requested) && this.o.pool.take(requested)) {
+      const previous = this.book.leaseAt(requested);
+      if (previous && previous.mac === mac && previous.state !== 'declined' && this.book.claim(requested)) {
         return { kind: 'address', ip: requested };
       }
     }
     return { kind: 'none' };
   }
 
-  private isAllocatable(ip: IPv4): boolean {
-    return this.o.pool.isFree(ip) && !this.reservedByIp.has(ip);
-  }
-
-  private offerOrCommit(req: IncomingRequest, mac: string, ip: IPv4): Decision {
+  private offerOrCommit(req: IncomingRequest, mac: string, ip: IPv4): FinalDecision {
     const m = req.message;
     const source = this.sourceOf(req);
     if (this.o.rapidCommit && m.options.rapidCommit) {
@@ -387,15 +397,16 @@ export class DhcpServer {
       const { lease, nameNote } = this.bind(m, mac, ip);
       this.rememberPort(req, mac);
       const detail = nameNote ? `rapid commit; ${nameNote}` : 'rapid commit';
-      return this.reply(req, MessageType.Ack, ip, { type: 'ACK', mac, ip, hostname: lease.hostname, detail }, true, true);
+      const event: LeaseEvent = { type: 'ACK', mac, ip, hostname: lease.hostname, detail };
+      return this.reply(req, { type: MessageType.Ack, yiaddr: ip, event, commit: true, rapidCommit: true });
     }
     this.offers.add(mac, ip, this.o.now(), source !== null && this.isNewBinding(mac, ip) ? source : null);
     this.rememberPort(req, mac);
     const name = clientName(m.options);
-    return this.reply(req, MessageType.Offer, ip, { type: 'OFFER', mac, ip, hostname: name.label }, false);
+    return this.reply(req, { type: MessageType.Offer, yiaddr: ip, event: { type: 'OFFER', mac, ip, hostname: name.label }, commit: false });
   }
 
-  private probeThenOffer(req: IncomingRequest, mac: string, ip: IPv4, attempt: number): Promise<Decision> | Decision {
+  private probeThenOffer(req: IncomingRequest, mac: string, ip: IPv4, attempt: number): Promise<FinalDecision> | FinalDecision {
     const prober = this.o.prober;
     if (prober === null) return this.offerOrCommit(req, mac, ip);
     return this.awaitProbeThenOffer(req, mac, ip, prober.probe(ip), attempt);
@@ -407,7 +418,7 @@ export class DhcpServer {
     ip: IPv4,
     probe: Promise<ProbeResult>,
     attempt: number,
-  ): Promise<Decision> {
+  ): Promise<FinalDecision> {
     this.probingForMac.add(mac);
     const source = this.sourceOf(req);
     if (source !== null) this.probingForSource.set(source, (this.probingForSource.get(source) ?? 0) + 1);
@@ -424,88 +435,29 @@ export class DhcpServer {
     }
     if (result === 'free') return this.offerOrCommit(req, mac, ip);
     // A conflict found by a background probe was already quarantined there.
-    if (this.o.leases.byIp(ip)?.state !== 'declined') this.quarantineConflict(ip);
+    if (this.book.leaseAt(ip)?.state !== 'declined') this.quarantineConflict(ip);
     if (attempt >= MAX_PROBE_ATTEMPTS) return drop('probe-conflicts', `${attempt} probed addresses were in use`);
-    const next = this.o.pool.allocate();
+    const next = this.book.allocate();
     if (next === null) return drop('pool-full', `no free address for ${mac}`);
-    if (this.o.leases.byIp(next) !== undefined) return this.offerOrCommit(req, mac, next);
+    if (this.book.leaseAt(next) !== undefined) return this.offerOrCommit(req, mac, next);
     return this.probeThenOffer(req, mac, next, attempt + 1);
   }
 
   private quarantineConflict(ip: IPv4): void {
-    this.o.leases.decline(ip, this.o.declineQuarantineMs);
-    this.conflicts.push({ type: 'CONFLICT', mac: '', ip, hostname: null, detail: 'address answered an ARP probe' });
-  }
-
-  /** Conflicts found by probes since the last call; the daemon logs them. */
-  readonly conflicts: LeaseEvent[] = [];
-
-  private isStale(entry: ReadyAddress, now: number): boolean {
-    return entry.probedAt !== null && now - entry.probedAt > this.o.readyFreshMs;
-  }
-
-  /** The oldest ready address: probed and fresh, or with its probe still running (so addresses go out in order). */
-  private noteDemand(now: number): void {
-    if (now - this.demand.since >= 1000) {
-      this.demand = { since: now, current: 0, previous: now - this.demand.since < 2000 ? this.demand.current : 0 };
-    }
-    this.demand.current++;
-  }
-
-  private readyGoal(): number {
-    const perSecond = Math.max(this.demand.current, this.demand.previous);
-    const horizon = ((this.o.probeTimeoutMs ?? 500) / 1000) * 3;
-    return Math.min(MAX_READY, Math.max(this.o.readyTarget, Math.ceil(perSecond * horizon)));
-  }
-
-  private takeReady(): ReadyAddress | null {
-    const now = this.o.now();
-    this.noteDemand(now);
-    while (this.ready.length > 0) {
-      const entry = this.ready.shift() as ReadyAddress;
-      this.readyIps.delete(entry.ip);
-      if (!this.isStale(entry, now)) return entry;
-      this.o.pool.release(entry.ip);
-    }
-    return null;
-  }
-
-  /** Keeps `readyTarget` never-used addresses probed ahead of demand, in the background. */
-  private refillReady(): void {
-    const prober = this.o.prober;
-    if (prober === null || this.o.readyTarget <= 0) return;
-    const goal = this.readyGoal();
-    while (this.ready.length < goal) {
-      const ip = this.o.pool.allocate();
-      if (ip === null) return;
-      if (this.o.leases.byIp(ip) !== undefined) {
-        // Previously leased by us: no probe needed, and it should stay free for its old owner; give it back.
-        this.o.pool.release(ip);
-        return;
-      }
-      const entry: ReadyAddress = { ip, probedAt: null, probe: prober.probe(ip) };
-      this.ready.push(entry);
-      this.readyIps.add(ip);
-      void entry.probe.then((result) => {
-        entry.probedAt = this.o.now();
-        if (result === 'in-use') {
-          this.quarantineConflict(ip);
-          this.takeFromReady(ip);
-        }
-      });
-    }
+    this.book.decline(ip, this.o.declineQuarantineMs);
+    this.o.onConflict?.({ type: 'CONFLICT', mac: '', ip, hostname: null, detail: 'address answered an ARP probe' });
   }
 
   // ---- REQUEST ----
 
-  private request(req: IncomingRequest, mac: string): Decision {
+  private request(req: IncomingRequest, mac: string): FinalDecision {
     const m = req.message;
     const serverId = m.options.serverIdentifier;
     const requested = m.options.requestedIp;
     if (serverId !== undefined && serverId !== this.o.network.serverIp) {
       // SELECTING, and the client chose another server: forget our offer, stay silent (RFC 2131 §4.3.2).
       const offer = this.offers.remove(mac);
-      if (offer) this.returnToPoolIfUnheld(offer.ip, mac);
+      if (offer) this.book.abandon(offer.ip, mac);
       this.forgetPortIfIdle(mac);
       return drop('not-for-us', `client chose server ${formatIPv4(serverId)}`);
     }
@@ -515,46 +467,41 @@ export class DhcpServer {
     const verdict = this.assignable(mac, ip);
     const name = clientName(m.options);
     if (!verdict.ok) {
-      return this.reply(req, MessageType.Nak, 0, { type: 'NAK', mac, ip, hostname: name.label, detail: `${state}: ${verdict.why}` }, false, false, verdict.why);
+      const event: LeaseEvent = { type: 'NAK', mac, ip, hostname: name.label, detail: `${state}: ${verdict.why}` };
+      return this.reply(req, { type: MessageType.Nak, yiaddr: 0, event, commit: false, nakMessage: verdict.why });
     }
     const source = this.sourceOf(req);
     if (source !== null && this.isNewBinding(mac, ip) && !this.newLeases.take(source)) return this.withdraw(source, mac, ip);
-    this.takeFromReady(ip);
+    this.ready.remove(ip);
     const { lease, nameNote } = this.bind(m, mac, ip);
     this.rememberPort(req, mac);
     const detail = nameNote ? `${state}; ${nameNote}` : state;
-    return this.reply(req, MessageType.Ack, ip, { type: 'ACK', mac, ip, hostname: lease.hostname, detail }, true);
+    return this.reply(req, { type: MessageType.Ack, yiaddr: ip, event: { type: 'ACK', mac, ip, hostname: lease.hostname, detail }, commit: true });
   }
 
   /** RFC 2131 §4.3.2: may this client have this address? We are authoritative for the bridge subnet. */
   private assignable(mac: string, ip: IPv4): Assignability {
     const { serverIp, prefixLength } = this.o.network;
     if (!inSubnet(ip, serverIp, prefixLength)) return { ok: false, why: `${formatIPv4(ip)} is not on this network` };
-    const holder = this.o.leases.byIp(ip);
-    const heldByOther = holder !== undefined && this.o.leases.isActive(holder) && holder.mac !== mac;
-    const reservation = this.reservedByMac.get(mac);
+    const holder = this.book.leaseAt(ip);
+    const heldByOther = holder !== undefined && this.book.isActive(holder) && holder.mac !== mac;
+    const reservation = this.book.reservationOf(mac);
     if (reservation) {
       if (reservation.ip !== ip) return { ok: false, why: `${mac} has reserved address ${formatIPv4(reservation.ip)}` };
       return heldByOther ? { ok: false, why: `${formatIPv4(ip)} is still leased to ${holder.mac}` } : { ok: true };
     }
-    if (this.reservedByIp.has(ip)) return { ok: false, why: `${formatIPv4(ip)} is reserved for another client` };
+    if (this.book.isReserved(ip)) return { ok: false, why: `${formatIPv4(ip)} is reserved for another client` };
     if (heldByOther) return { ok: false, why: `${formatIPv4(ip)} is leased to another client` };
     if (holder && holder.state === 'declined' && holder.expiresAt > this.o.now()) {
       return { ok: false, why: `${formatIPv4(ip)} is quarantined after a conflict` };
     }
     const offer = this.offers.forIp(ip);
     if (offer && offer.mac !== mac) return { ok: false, why: `${formatIPv4(ip)} is offered to another client` };
-    if (holder && holder.mac === mac && this.o.leases.isActive(holder)) return { ok: true };
+    if (holder && holder.mac === mac && this.book.isActive(holder)) return { ok: true };
     if (offer && offer.mac === mac) return { ok: true };
-    if (!this.o.pool.contains(ip)) return { ok: false, why: `${formatIPv4(ip)} is outside the range` };
-    if (this.o.pool.isFree(ip) || this.readyIps.has(ip)) return { ok: true };
+    if (!this.book.inRange(ip)) return { ok: false, why: `${formatIPv4(ip)} is outside the range` };
+    if (this.book.isFree(ip) || this.ready.has(ip)) return { ok: true };
     return { ok: false, why: `${formatIPv4(ip)} is not available` };
-  }
-
-  private takeFromReady(ip: IPv4): void {
-    if (!this.readyIps.delete(ip)) return;
-    const i = this.ready.findIndex((r) => r.ip === ip);
-    if (i >= 0) this.ready.splice(i, 1);
   }
 
   /**
@@ -563,7 +510,7 @@ export class DhcpServer {
    */
   private bind(m: DhcpMessage, mac: string, ip: IPv4): { lease: Lease; nameNote: string | null } {
     this.offers.remove(mac);
-    const reservation = this.reservedByMac.get(mac);
+    const reservation = this.book.reservationOf(mac);
     let name: string | null;
     let nameNote: string | null = null;
     if (reservation?.name) {
@@ -582,7 +529,7 @@ export class DhcpServer {
         name = null;
       }
     }
-    const lease = this.o.leases.bind({
+    const lease = this.book.bind({
       ip,
       mac,
       clientId: copyOrNull(m.options.clientId),
@@ -595,17 +542,17 @@ export class DhcpServer {
 
   // ---- DECLINE, RELEASE, INFORM ----
 
-  private decline(req: IncomingRequest, mac: string): Decision {
+  private decline(req: IncomingRequest, mac: string): FinalDecision {
     const ip = req.message.options.requestedIp;
     if (ip === undefined) return drop('request-without-address', 'DECLINE without option 50');
-    const lease = this.o.leases.byIp(ip);
+    const lease = this.book.leaseAt(ip);
     const offer = this.offers.forMac(mac);
     // Only an active lease or a pending offer counts: an ended or quarantined record is nobody's address any more.
-    const leased = lease !== undefined && lease.mac === mac && this.o.leases.isActive(lease);
+    const leased = lease !== undefined && lease.mac === mac && this.book.isActive(lease);
     if (!leased && !(offer !== undefined && offer.ip === ip)) {
       return drop('not-for-us', `${mac} declined ${formatIPv4(ip)}, which is not its address`);
     }
-    if (this.reservedByIp.has(ip)) {
+    if (this.book.isReserved(ip)) {
       this.offers.remove(mac);
       return { kind: 'silent', event: { type: 'DECLINE', mac, ip, hostname: lease?.hostname ?? null, detail: 'reserved address kept' } };
     }
@@ -614,19 +561,19 @@ export class DhcpServer {
       return drop('port-decline-limit', `${describeSource(source)} has used its ${PORT_DECLINE_LIMIT} declines an hour; ${mac}'s DECLINE of ${formatIPv4(ip)} ignored`);
     }
     this.offers.remove(mac);
-    this.o.leases.decline(ip, this.o.declineQuarantineMs);
+    this.book.decline(ip, this.o.declineQuarantineMs);
     this.o.names.removeLease(mac, ip);
     this.forgetPortIfIdle(mac);
     return { kind: 'silent', event: { type: 'DECLINE', mac, ip, hostname: lease?.hostname ?? null, detail: 'address quarantined' } };
   }
 
-  private release(m: DhcpMessage, mac: string): Decision {
+  private release(m: DhcpMessage, mac: string): FinalDecision {
     const ip = m.ciaddr;
-    const lease = this.o.leases.byIp(ip);
-    if (!lease || lease.mac !== mac || !this.o.leases.isActive(lease)) {
+    const lease = this.book.leaseAt(ip);
+    if (!lease || lease.mac !== mac || !this.book.isActive(lease)) {
       return drop('not-for-us', `${mac} released ${formatIPv4(ip)}, which it does not hold`);
     }
-    this.o.leases.release(ip);
+    this.book.release(ip);
     this.o.names.removeLease(mac, ip);
     this.withdrawOffer(mac, ip);
     this.forgetPortIfIdle(mac);
@@ -641,32 +588,24 @@ export class DhcpServer {
     if (this.offers.forMac(mac)?.ip === ip) this.offers.remove(mac);
   }
 
-  private inform(req: IncomingRequest, mac: string): Decision {
+  private inform(req: IncomingRequest, mac: string): FinalDecision {
     const ip = req.message.ciaddr;
-    return this.reply(req, MessageType.Ack, 0, { type: 'INFORM', mac, ip, hostname: null }, false, false, null, null);
+    return this.reply(req, { type: MessageType.Ack, yiaddr: 0, event: { type: 'INFORM', mac, ip, hostname: null }, commit: false, leaseSeconds: null });
   }
 
-  private reply(
-    req: IncomingRequest,
-    type: MessageType,
-    yiaddr: IPv4,
-    event: LeaseEvent,
-    commit: boolean,
-    rapidCommit = false,
-    nakMessage: string | null = null,
-    leaseSeconds: number | null = this.o.leaseSeconds,
-  ): Decision {
+  private reply(req: IncomingRequest, spec: ReplyPlan): FinalDecision {
     const mac = clientMac(req.message) as string;
+    const { type, yiaddr } = spec;
     const reply = buildReply({
       request: req.message,
       type,
       yiaddr,
       network: this.o.network,
-      leaseSeconds,
-      rapidCommit,
-      nakMessage,
+      leaseSeconds: spec.leaseSeconds === undefined ? this.o.leaseSeconds : spec.leaseSeconds,
+      rapidCommit: spec.rapidCommit ?? false,
+      nakMessage: spec.nakMessage ?? null,
     });
-    return { kind: 'reply', reply, destination: replyDestination(req.message, type, yiaddr, req.frameSrcMac, mac), event, commit };
+    return { kind: 'reply', reply, destination: replyDestination(req.message, type, yiaddr, req.frameSrcMac, mac), event: spec.event, commit: spec.commit };
   }
 
   // ---- identity and fair shares ----
@@ -682,14 +621,13 @@ export class DhcpServer {
    * still holds one), a reservation (outside the pool), or a client coming back to an address it held before.
    */
   private isNewBinding(mac: string, ip: IPv4): boolean {
-    if (this.reservedByMac.has(mac)) return false;
-    const lease = this.o.leases.byMac(mac);
-    if (lease !== undefined && lease.mac === mac && this.o.leases.isActive(lease)) return false;
-    return this.o.leases.byIp(ip)?.mac !== mac;
+    if (this.book.reservationOf(mac) !== undefined) return false;
+    if (this.book.activeLeaseOf(mac) !== undefined) return false;
+    return this.book.leaseAt(ip)?.mac !== mac;
   }
 
   /** Before a new address is taken for a client of `source`: may it have one (now, counting its pending offers)? */
-  private newShareRefused(source: string, mac: string): Decision | null {
+  private newShareRefused(source: string, mac: string): FinalDecision | null {
     const pending = this.offers.countFor(source) + (this.probingForSource.get(source) ?? 0);
     if (this.newLeases.available(source) - pending < 1) return this.leaseLimitDrop(source, mac);
     if (pending >= PORT_OFFER_LIMIT) {
@@ -699,15 +637,15 @@ export class DhcpServer {
   }
 
   /** A new binding refused at the last step: no address stays held for the client (its offer, if any, goes too). */
-  private withdraw(source: string, mac: string, ip: IPv4): Decision {
+  private withdraw(source: string, mac: string, ip: IPv4): FinalDecision {
     const offer = this.offers.remove(mac);
-    if (offer) this.returnToPoolIfUnheld(offer.ip, mac);
-    if (!this.readyIps.has(ip)) this.returnToPoolIfUnheld(ip, mac);
+    if (offer) this.book.abandon(offer.ip, mac);
+    if (!this.ready.has(ip)) this.book.abandon(ip, mac);
     this.forgetPortIfIdle(mac);
     return this.leaseLimitDrop(source, mac);
   }
 
-  private leaseLimitDrop(source: string, mac: string): Decision {
+  private leaseLimitDrop(source: string, mac: string): FinalDecision {
     const limit = this.o.portLeaseLimit ?? PORT_LEASE_LIMIT;
     return drop('port-lease-limit', `${describeSource(source)} has had its ${limit} new leases an hour; none for ${mac}`);
   }
@@ -717,7 +655,7 @@ export class DhcpServer {
    * MAC), allowed when the old port is gone (the container moved or restarted on a new veth). Port 0 (unknown) is
    * neither.
    */
-  private portRefusal(mac: string, port: number): Decision | null {
+  private portRefusal(mac: string, port: number): FinalDecision | null {
     if (port === 0) return null;
     const bound = this.portOf.get(mac);
     if (bound === undefined || bound === port) return null;
@@ -734,20 +672,12 @@ export class DhcpServer {
 
   private holdsLeaseOrOffer(mac: string): boolean {
     if (this.offers.forMac(mac) !== undefined) return true;
-    const lease = this.o.leases.byMac(mac);
-    return lease !== undefined && lease.mac === mac && this.o.leases.isActive(lease);
+    return this.book.activeLeaseOf(mac) !== undefined;
   }
 
   /** Keeps portOf to the clients with an offer or a lease. */
   private forgetPortIfIdle(mac: string): void {
     if (this.portOf.has(mac) && !this.holdsLeaseOrOffer(mac)) this.portOf.delete(mac);
-  }
-
-  private returnToPoolIfUnheld(ip: IPv4, mac: string): void {
-    const lease = this.o.leases.byIp(ip);
-    if (lease && (this.o.leases.isActive(lease) || lease.state === 'declined')) return;
-    if (this.reservedByIp.get(ip)?.mac === mac) return;
-    if (this.o.pool.contains(ip) && !this.o.pool.isFree(ip)) this.o.pool.release(ip);
   }
 }
 
@@ -759,6 +689,6 @@ function describeSource(source: string): string {
   return source.startsWith('port ') ? `bridge port ${source.slice(5)}` : `MAC ${source.slice(4)} (port unknown)`;
 }
 
-function drop(reason: DropReason, detail: string): Decision {
+function drop(reason: DropReason, detail: string): FinalDecision {
   return { kind: 'drop', reason, detail };
 }

@@ -23,7 +23,7 @@ import { DHCP_SERVER_PORT, messageTypeName } from './constants.ts';
 import { parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from './message.ts';
 import { ESSENTIAL_OPTIONS, replySizeLimit } from './reply.ts';
 import { ReplyPacer } from './reply-pacer.ts';
-import { ROUTINE_DROPS, type Decision, type DhcpServer, type IncomingRequest, type LeaseEvent } from './server.ts';
+import { ROUTINE_DROPS, type FinalDecision, type DhcpServer, type IncomingRequest, type LeaseEvent } from './server.ts';
 
 const PACKET_OUTGOING = 4;
 /**
@@ -92,7 +92,7 @@ interface Outgoing {
 }
 
 interface Pending {
-  decision: Decision;
+  decision: FinalDecision;
   request: DhcpMessage;
 }
 
@@ -286,8 +286,8 @@ export class DhcpTransport {
         const request = this.decode(frame);
         if (!request) continue;
         const result = server.handle(request);
-        if (result instanceof Promise) {
-          result.then(
+        if (result.kind === 'pending') {
+          result.settled.then(
             (decision) => this.deliverLate({ decision, request: request.message }),
             (e: unknown) => this.countDrop('internal-error', (e as Error).message),
           );
@@ -369,7 +369,6 @@ export class DhcpTransport {
         this.o.onMessage?.('sent', messageTypeName(decision.reply.options.messageType));
       }
     }
-    for (const c of this.server?.conflicts.splice(0) ?? []) this.o.log.warn(formatLeaseEvent(c));
     this.sendOut(now);
     this.o.commit((error) => {
       const withheld = afterCommit.direct.length + afterCommit.relayed.length;
@@ -402,7 +401,7 @@ export class DhcpTransport {
     if (sent < frames.length) this.countDrop('send-queue-full', `${frames.length - sent} replies not sent`);
   }
 
-  private toFrame(d: Extract<Decision, { kind: 'reply' }>, request: DhcpMessage): Buffer {
+  private toFrame(d: Extract<FinalDecision, { kind: 'reply' }>, request: DhcpMessage): Buffer {
     const encoded = serializeDhcpMessage(d.reply, {
       maxLength: replySizeLimit(request, this.socket.mtu),
       essential: ESSENTIAL_OPTIONS,

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageType, Option } from '../../../src/dhcp/constants.ts';
 import { emptyMessage } from '../../../src/dhcp/message.ts';
-import { DhcpServer, type Decision, type IncomingRequest } from '../../../src/dhcp/server.ts';
+import { DhcpServer, settled, type Decision, type IncomingRequest } from '../../../src/dhcp/server.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { HostNames } from '../../../src/leases/names.ts';
 import { LeaseStore } from '../../../src/leases/store.ts';
@@ -81,7 +81,7 @@ function request(
 
 async function decide(server: DhcpServer, r: IncomingRequest): Promise<Decision> {
   try {
-    return await server.handle(r);
+    return await settled(server.handle(r));
   } catch (e) {
     assert.fail(`DhcpServer.handle threw: ${(e as Error).message}`);
   }

@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { BOOTP_MIN_LENGTH, MessageType, Option } from '../../../src/dhcp/constants.ts';
 import { parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from '../../../src/dhcp/message.ts';
 import { ESSENTIAL_OPTIONS, replySizeLimit, type NetworkSettings } from '../../../src/dhcp/reply.ts';
-import { DhcpServer, type Decision, type IncomingRequest } from '../../../src/dhcp/server.ts';
+import { DhcpServer, settled, type Decision, type IncomingRequest } from '../../../src/dhcp/server.ts';
 import { DhcpTransport, type FramePort } from '../../../src/dhcp/transport.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { HostNames } from '../../../src/leases/names.ts';
@@ -382,7 +382,7 @@ test(`fuzz: ${CASES} mutated frames (seed 0x${SEED.toString(16)}): parsers never
     const srcIp = udp.ok ? udp.datagram.srcIp : 0;
     let decision: Decision;
     try {
-      decision = await server.handle(incoming(parsed.message, srcMac, portOf(srcMac, n), srcIp));
+      decision = await settled(server.handle(incoming(parsed.message, srcMac, portOf(srcMac, n), srcIp)));
     } catch (e) {
       assert.fail(`${where}: DhcpServer.handle threw ${(e as Error).stack}`);
     }

@@ -69,7 +69,7 @@ test('a burst of new clients grows the ready queue beyond its minimum; later cli
   for (let n = 1; n <= 300; n++) {
     now += 3;
     const d = server.handle({ message: discover(n), frameSrcMac: clientMac(n), port: 0, srcIp: 0 });
-    if (d instanceof Promise) pending.push(d);
+    if (d.kind === 'pending') pending.push(d.settled);
     else immediate++;
     if (n % 10 === 0) await new Promise((r) => setTimeout(r, 40)); // let the background probes finish
   }

@@ -7,7 +7,7 @@ import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore, readLeasesReadOnly } from '../../../src/leases/store.ts';
 import { HostNames } from '../../../src/leases/names.ts';
 import { LeaseTable } from '../../../src/leases/table.ts';
-import { DhcpServer, type Decision, type IncomingRequest } from '../../../src/dhcp/server.ts';
+import { DhcpServer, settled, type Decision, type IncomingRequest, type LeaseEvent } from '../../../src/dhcp/server.ts';
 import { AddressProber } from '../../../src/dhcp/probe.ts';
 import { emptyMessage, parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from '../../../src/dhcp/message.ts';
 import { BROADCAST_FLAG, MessageType, Option } from '../../../src/dhcp/constants.ts';
@@ -52,6 +52,8 @@ interface Setup {
 
 class Fixture {
   readonly clock = { now: T0 };
+  /** Conflicts the server reported through onConflict. */
+  readonly conflicts: LeaseEvent[] = [];
   readonly path: string;
   store!: LeaseStore;
   pool!: AddressPool;
@@ -94,6 +96,7 @@ class Fixture {
       readyTarget: this.setup.readyTarget ?? 0,
       readyFreshMs: 60_000,
       now: () => this.clock.now,
+      onConflict: (e) => this.conflicts.push(e),
       relays: new Set(this.setup.relays ?? []),
       portExists: (i) => this.setup.ports?.has(i) ?? true,
       ...(this.setup.portLeaseLimit !== undefined ? { portLeaseLimit: this.setup.portLeaseLimit } : {}),
@@ -108,13 +111,13 @@ class Fixture {
   /** handle() as the daemon does it: a decision that asks for a commit is committed before anything is sent. */
   handle(r: IncomingRequest): Decision {
     const d = this.server.handle(r);
-    assert.ok(!(d instanceof Promise), 'expected a synchronous decision (probing is off)');
+    assert.ok(d.kind !== 'pending', 'expected a synchronous decision (probing is off)');
     if (d.kind === 'reply' && d.commit) this.table.commit();
     return d;
   }
 
   async handleAsync(r: IncomingRequest): Promise<Decision> {
-    const d = await this.server.handle(r);
+    const d = await settled(this.server.handle(r));
     if (d.kind === 'reply' && d.commit) this.table.commit();
     return d;
   }
@@ -558,63 +561,63 @@ function probingFixture(t: TestContext, timeoutMs = 20): { fx: Fixture; prober: 
 test('probing: a new client\'s DISCOVER is a Promise resolving to an OFFER of the probed address', async (t) => {
   const { fx, probed } = probingFixture(t);
   const pending = fx.server.handle(request(MessageType.Discover, mac(1)));
-  assert.ok(pending instanceof Promise);
+  assert.equal(pending.kind, 'pending');
   assert.deepEqual(probed, [FIRST]);
-  const d = replyOf(await pending, MessageType.Offer);
+  const d = replyOf(await settled(pending), MessageType.Offer);
   assert.equal(d.reply.yiaddr, FIRST);
 });
 
 test('probing: an address that answers ARP is quarantined and a different one is offered', async (t) => {
   const { fx, prober, probed } = probingFixture(t);
   const pending = fx.server.handle(request(MessageType.Discover, mac(1)));
-  assert.ok(pending instanceof Promise);
+  assert.equal(pending.kind, 'pending');
   prober.onArpFrom(FIRST);
-  const d = replyOf(await pending, MessageType.Offer);
+  const d = replyOf(await settled(pending), MessageType.Offer);
   assert.notEqual(d.reply.yiaddr, FIRST);
   assert.deepEqual(probed, [FIRST, d.reply.yiaddr]);
   assert.equal(fx.table.byIp(FIRST)?.state, 'declined');
-  assert.deepEqual(fx.server.conflicts.map((c) => c.ip), [FIRST]);
+  assert.deepEqual(fx.conflicts.map((c) => c.ip), [FIRST]);
   // Nobody else is offered the conflicting address either.
-  const other = replyOf(await fx.server.handle(request(MessageType.Discover, mac(2), { requested: FIRST })), MessageType.Offer);
+  const other = replyOf(await settled(fx.server.handle(request(MessageType.Discover, mac(2), { requested: FIRST }))), MessageType.Offer);
   assert.notEqual(other.reply.yiaddr, FIRST);
 });
 
 test('probing: while one client\'s probe is pending, other clients are answered', async (t) => {
   const { fx, prober, probed } = probingFixture(t);
   const first = fx.server.handle(request(MessageType.Discover, mac(1)));
-  assert.ok(first instanceof Promise);
+  assert.equal(first.kind, 'pending');
   let firstSettled = false;
-  void first.then(() => (firstSettled = true));
+  void settled(first).then(() => (firstSettled = true));
   // The same client again while its probe runs: dropped, not given a second address.
   const repeat = fx.server.handle(request(MessageType.Discover, mac(1)));
-  assert.ok(!(repeat instanceof Promise));
+  assert.ok(repeat.kind !== 'pending');
   dropOf(repeat, 'probe-pending');
   // Another new client: its own probe of another address, not queued behind the first.
   const second = fx.server.handle(request(MessageType.Discover, mac(2)));
-  assert.ok(second instanceof Promise);
+  assert.equal(second.kind, 'pending');
   assert.deepEqual(probed, [FIRST, FIRST + 1]);
   // An INFORM is answered at once.
   const inform = fx.server.handle(request(MessageType.Inform, mac(3), { ciaddr: ip('10.0.0.50') }));
-  assert.ok(!(inform instanceof Promise));
+  assert.ok(inform.kind !== 'pending');
   replyOf(inform, MessageType.Ack);
   // The first client's address answers ARP, so its probing starts over on a third address; the second client's
   // probe, started before that, finishes first and its OFFER is out while the first client still waits.
   prober.onArpFrom(FIRST);
-  const d2 = replyOf(await second, MessageType.Offer);
+  const d2 = replyOf(await settled(second), MessageType.Offer);
   assert.equal(d2.reply.yiaddr, FIRST + 1);
   assert.equal(firstSettled, false);
-  const d1 = replyOf(await first, MessageType.Offer);
+  const d1 = replyOf(await settled(first), MessageType.Offer);
   assert.equal(d1.reply.yiaddr, FIRST + 2);
   assert.deepEqual(probed, [FIRST, FIRST + 1, FIRST + 2]);
 });
 
 test('probing: a returning client with a lease is answered synchronously, without a probe', async (t) => {
   const { fx, probed } = probingFixture(t);
-  const offer = replyOf(await fx.server.handle(request(MessageType.Discover, mac(1))), MessageType.Offer);
+  const offer = replyOf(await settled(fx.server.handle(request(MessageType.Discover, mac(1)))), MessageType.Offer);
   replyOf(await fx.handleAsync(request(MessageType.Request, mac(1), { requested: offer.reply.yiaddr, serverId: SERVER_IP })), MessageType.Ack);
   assert.equal(probed.length, 1);
   const again = fx.server.handle(request(MessageType.Discover, mac(1)));
-  assert.ok(!(again instanceof Promise));
+  assert.ok(again.kind !== 'pending');
   assert.equal(replyOf(again, MessageType.Offer).reply.yiaddr, offer.reply.yiaddr);
   assert.equal(probed.length, 1);
 });
