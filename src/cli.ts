@@ -1,6 +1,6 @@
 /** Command line: `lxc-dhcpd --bridge br0 --range 10.0.0.100-200` serves; `lxc-dhcpd leases` lists the lease table. */
 import { readFileSync } from 'node:fs';
-import yargs, { type Options } from 'yargs';
+import yargs, { type InferredOptionTypes, type Options } from 'yargs';
 import { parseConfigFile } from './config/file.ts';
 import { controlRequest, ControlError } from './control/client.ts';
 import { defaultControlSocketPath, type ControlRequest } from './control/protocol.ts';
@@ -39,6 +39,9 @@ function die(message: string): never {
   process.exit(2);
 }
 
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const satisfies readonly LogLevel[];
+const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+
 /** The serve command's flags; config-file keys and which of them repeat are derived from this one list. */
 const SERVE_FLAGS = {
   'bridge': { type: 'string', demandOption: true, describe: 'bridge the containers are attached to' },
@@ -48,7 +51,7 @@ const SERVE_FLAGS = {
   'lease-db': { type: 'string', describe: 'lease database path [default: /var/lib/lxc-dhcpd/BRIDGE.db]' },
   'host': { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,NAME]; repeatable' },
   'hosts-file': { type: 'string', describe: 'file of MAC,IP[,NAME] lines (# comments), re-read on SIGHUP' },
-  'log-level': { choices: ['error', 'warn', 'info', 'debug'], default: 'info', describe: 'log verbosity' },
+  'log-level': { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, describe: 'log verbosity' },
   'probe': { type: 'boolean', default: true, describe: 'ARP-probe never-leased addresses before offering them (--no-probe to skip)' },
   'probe-timeout': { type: 'number', default: 200, describe: 'milliseconds to wait for an ARP answer (a host on the bridge answers in well under 1 ms)' },
   'rapid-commit': { type: 'boolean', default: true, describe: 'answer DISCOVER+rapid-commit (RFC 4039) with an ACK' },
@@ -71,6 +74,8 @@ const SERVE_FLAGS = {
   'dnsmasq-leasefile': { type: 'string', describe: 'also keep a lease file in dnsmasq format at PATH, for tools that parse it' },
   'resolved': { type: 'boolean', describe: 'register the bridge with systemd-resolved for *.DOMAIN [default: when resolved runs]' },
 } satisfies Record<string, Options>;
+/** The serve command's parsed flags, as the table above makes yargs parse them. */
+type ServeArgs = InferredOptionTypes<typeof SERVE_FLAGS>;
 const SERVE_OPTIONS: ReadonlySet<string> = new Set(Object.keys(SERVE_FLAGS));
 const REPEATABLE_OPTIONS: ReadonlySet<string> = new Set(
   Object.entries(SERVE_FLAGS).filter(([, o]) => 'array' in o && o.array).map(([k]) => k),
@@ -104,37 +109,7 @@ function defaultControlSocket(bridge: string): string {
   return defaultControlSocketPath(`${bridge}${netnsSuffix()}`);
 }
 
-async function serve(argv: {
-  bridge: string;
-  range: string;
-  'lease-time': number;
-  domain: string;
-  'lease-db': string | undefined;
-  host: string[];
-  'hosts-file': string | undefined;
-  'log-level': string;
-  probe: boolean;
-  'probe-timeout': number;
-  'rapid-commit': boolean;
-  'decline-time': number;
-  relay: string[];
-  'port-lease-limit': number;
-  dns: boolean;
-  'dns-port': number;
-  'dns-rate-limit': number;
-  upstream: string[];
-  'resolv-conf': string;
-  'host-setup': boolean;
-  address: string | undefined;
-  netmask: number;
-  uplink: string | undefined;
-  nat: boolean;
-  firewall: boolean;
-  'control-socket': string | undefined;
-  metrics: string | undefined;
-  'dnsmasq-leasefile': string | undefined;
-  resolved: boolean | undefined;
-}): Promise<void> {
+async function serve(argv: ServeArgs): Promise<void> {
   const range = parseRange(argv.range);
   if (!range.ok) die(range.error);
   if (!Number.isInteger(argv['lease-time']) || argv['lease-time'] < 60) {
@@ -230,7 +205,7 @@ async function serve(argv: {
             createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own, log, ...(observer ? { observer } : {}) }) }
       : null,
   };
-  const log = createLogger(argv['log-level'] as LogLevel, undefined, isUnderSystemd() ? 'journald' : 'plain');
+  const log = createLogger(argv['log-level'], undefined, isUnderSystemd() ? 'journald' : 'plain');
   const notifier = createNotifier({ onError: (e) => log.debug(`sd_notify: ${e.message}`) });
   let daemon;
   try {
@@ -351,7 +326,7 @@ await yargs(hideBin(process.argv))
         .example('$0 --bridge br0 --range 10.0.0.100-200', 'create/reuse br0 with 10.0.0.1/24, serve DHCP+DNS, NAT the subnet')
         .example('$0 --config /etc/lxc-dhcpd/br0.conf', 'the same from a config file')
         .example('$0 --bridge br0 --range 10.0.0.100-200 --host 02:1a:b0:00:00:05,10.0.0.5,web', 'with a reservation'),
-    (argv) => serve(argv as unknown as Parameters<typeof serve>[0]),
+    (argv) => serve(argv),
   )
   .command(
     'leases',
