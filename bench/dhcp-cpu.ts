@@ -13,7 +13,7 @@ import { LeaseStore } from '../src/leases/store.ts';
 import { parseIPv4 } from '../src/net/address.ts';
 import { MessageType, Option } from '../src/dhcp/constants.ts';
 import { emptyMessage, parseDhcpMessage, serializeDhcpMessage } from '../src/dhcp/message.ts';
-import type { DhcpTransport, FramePort } from '../src/dhcp/transport.ts';
+import type { BridgePort, FramePort } from '../src/dhcp/transport.ts';
 import { ETHERTYPE_ARP, buildUdpFrame, parseUdpFrame } from '../src/wire/frame.ts';
 import { AddressProber } from '../src/dhcp/probe.ts';
 import { FIXTURE_PORT_IFINDEX, FIXTURE_SERVER_IP, transportFixture } from '../test/harness/transport-fixture.ts';
@@ -71,7 +71,7 @@ const { transport, server, prober, deliver } = transportFixture({
   port,
   ...(PROBE
     ? {
-        prober: (t: DhcpTransport) =>
+        prober: (t: BridgePort) =>
           new AddressProber((ip) => {
             arpProbes++;
             t.sendArpProbe(ip);

@@ -1,6 +1,6 @@
 /** Command line: `lxc-dhcpd --bridge br0 --range 10.0.0.100-200` serves; `lxc-dhcpd leases` lists the lease table. */
 import { readFileSync } from 'node:fs';
-import yargs, { type Options } from 'yargs';
+import yargs, { type InferredOptionTypes, type Options } from 'yargs';
 import { parseConfigFile } from './config/file.ts';
 import { controlRequest, ControlError } from './control/client.ts';
 import { defaultControlSocketPath, type ControlRequest } from './control/protocol.ts';
@@ -10,7 +10,7 @@ import { createShutdown, installShutdownHandlers } from './shutdown.ts';
 import { dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
 import { LeaseStore } from './leases/store.ts';
 import { hideBin } from 'yargs/helpers';
-import { checkRangeInSubnet, parseRange } from './config/range.ts';
+import { checkRangeInSubnet, parseRange, type AddressRange } from './config/range.ts';
 import { defaultBridgeAddress } from './host/default-address.ts';
 import { parseReservation, type Reservation } from './config/reservations.ts';
 import { startDaemon, StartupError, type DaemonConfig } from './daemon.ts';
@@ -39,6 +39,9 @@ function die(message: string): never {
   process.exit(2);
 }
 
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const satisfies readonly LogLevel[];
+const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+
 /** The serve command's flags; config-file keys and which of them repeat are derived from this one list. */
 const SERVE_FLAGS = {
   'bridge': { type: 'string', demandOption: true, describe: 'bridge the containers are attached to' },
@@ -48,7 +51,7 @@ const SERVE_FLAGS = {
   'lease-db': { type: 'string', describe: 'lease database path [default: /var/lib/lxc-dhcpd/BRIDGE.db]' },
   'host': { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,NAME]; repeatable' },
   'hosts-file': { type: 'string', describe: 'file of MAC,IP[,NAME] lines (# comments), re-read on SIGHUP' },
-  'log-level': { choices: ['error', 'warn', 'info', 'debug'], default: 'info', describe: 'log verbosity' },
+  'log-level': { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, describe: 'log verbosity' },
   'probe': { type: 'boolean', default: true, describe: 'ARP-probe never-leased addresses before offering them (--no-probe to skip)' },
   'probe-timeout': { type: 'number', default: 200, describe: 'milliseconds to wait for an ARP answer (a host on the bridge answers in well under 1 ms)' },
   'rapid-commit': { type: 'boolean', default: true, describe: 'answer DISCOVER+rapid-commit (RFC 4039) with an ACK' },
@@ -71,6 +74,8 @@ const SERVE_FLAGS = {
   'dnsmasq-leasefile': { type: 'string', describe: 'also keep a lease file in dnsmasq format at PATH, for tools that parse it' },
   'resolved': { type: 'boolean', describe: 'register the bridge with systemd-resolved for *.DOMAIN [default: when resolved runs]' },
 } satisfies Record<string, Options>;
+/** The serve command's parsed flags, as the table above makes yargs parse them. */
+type ServeArgs = InferredOptionTypes<typeof SERVE_FLAGS>;
 const SERVE_OPTIONS: ReadonlySet<string> = new Set(Object.keys(SERVE_FLAGS));
 const REPEATABLE_OPTIONS: ReadonlySet<string> = new Set(
   Object.entries(SERVE_FLAGS).filter(([, o]) => 'array' in o && o.array).map(([k]) => k),
@@ -104,57 +109,8 @@ function defaultControlSocket(bridge: string): string {
   return defaultControlSocketPath(`${bridge}${netnsSuffix()}`);
 }
 
-async function serve(argv: {
-  bridge: string;
-  range: string;
-  'lease-time': number;
-  domain: string;
-  'lease-db': string | undefined;
-  host: string[];
-  'hosts-file': string | undefined;
-  'log-level': string;
-  probe: boolean;
-  'probe-timeout': number;
-  'rapid-commit': boolean;
-  'decline-time': number;
-  relay: string[];
-  'port-lease-limit': number;
-  dns: boolean;
-  'dns-port': number;
-  'dns-rate-limit': number;
-  upstream: string[];
-  'resolv-conf': string;
-  'host-setup': boolean;
-  address: string | undefined;
-  netmask: number;
-  uplink: string | undefined;
-  nat: boolean;
-  firewall: boolean;
-  'control-socket': string | undefined;
-  metrics: string | undefined;
-  'dnsmasq-leasefile': string | undefined;
-  resolved: boolean | undefined;
-}): Promise<void> {
-  const range = parseRange(argv.range);
-  if (!range.ok) die(range.error);
-  if (!Number.isInteger(argv['lease-time']) || argv['lease-time'] < 60) {
-    die(`--lease-time ${argv['lease-time']} is too short: give whole seconds, at least 60 (default 3600)`);
-  }
-  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(argv.domain)) {
-    die(`--domain ${JSON.stringify(argv.domain)} is not a domain name (e.g. lxc)`);
-  }
-  const hosts: Reservation[] = [];
-  for (const text of argv.host) {
-    const r = parseReservation(text);
-    if (!r.ok) die(`--host ${r.error}`);
-    hosts.push(r.value);
-  }
-  const relays: IPv4[] = [];
-  for (const text of argv.relay) {
-    const relay = parseIPv4(text);
-    if (relay === null || relay === 0) die(`--relay ${JSON.stringify(text)} is not an IPv4 address (e.g. --relay 10.0.0.2)`);
-    relays.push(relay);
-  }
+/** The limit flags' bounds; each message says what is wrong and the default. */
+function checkLimits(argv: ServeArgs): void {
   if (!Number.isInteger(argv['port-lease-limit']) || argv['port-lease-limit'] < 0) {
     die(`--port-lease-limit ${argv['port-lease-limit']} is not a whole number >= 0 (default ${PORT_LEASE_LIMIT}; 0: no limit)`);
   }
@@ -164,46 +120,83 @@ async function serve(argv: {
   if (!Number.isInteger(argv['dns-rate-limit']) || argv['dns-rate-limit'] < 0) {
     die(`--dns-rate-limit ${argv['dns-rate-limit']} is not a whole number of answers a second (0 turns it off; default ${RRL_RESPONSES_PER_SECOND})`);
   }
-  const upstreams: Upstream[] = [];
-  for (const text of argv.upstream) {
+}
+
+function parseHosts(texts: string[]): Reservation[] {
+  return texts.map((text) => {
+    const r = parseReservation(text);
+    if (!r.ok) die(`--host ${r.error}`);
+    return r.value;
+  });
+}
+
+function parseRelays(texts: string[]): IPv4[] {
+  return texts.map((text) => {
+    const relay = parseIPv4(text);
+    if (relay === null || relay === 0) die(`--relay ${JSON.stringify(text)} is not an IPv4 address (e.g. --relay 10.0.0.2)`);
+    return relay;
+  });
+}
+
+function parseUpstreams(texts: string[]): Upstream[] {
+  return texts.map((text) => {
     try {
-      upstreams.push(parseUpstream(text));
+      return parseUpstream(text);
     } catch (e) {
       die(`--upstream: ${(e as Error).message} (e.g. --upstream 192.0.2.53 or --upstream 192.0.2.53:5353)`);
     }
-  }
-  let hostSetup: DaemonConfig['hostSetup'] = null;
-  if (argv['host-setup']) {
-    let address: { ip: number; prefixLength: number };
-    if (argv.address !== undefined) {
-      const parsed = parseCidr(argv.address);
-      if (!parsed) die(`--address ${JSON.stringify(argv.address)} is not an address with prefix length, e.g. 10.0.0.1/24`);
-      address = parsed;
-    } else {
-      const chosen = defaultBridgeAddress(range.value, argv.netmask);
-      if (!chosen.ok) die(chosen.error);
-      address = chosen.value;
+  });
+}
+
+/** --host-setup and what configures it (--address or the default address, --uplink, --nat, --firewall). */
+function hostSetupFrom(argv: ServeArgs, range: AddressRange): DaemonConfig['hostSetup'] {
+  if (!argv['host-setup']) {
+    if (argv.address !== undefined || argv.uplink !== undefined) {
+      die('--address and --uplink configure the host: they cannot be combined with --no-host-setup');
     }
-    const rangeError = checkRangeInSubnet(range.value, address.ip, address.prefixLength);
-    if (rangeError !== null) die(argv.address !== undefined ? rangeError.replace('the bridge subnet', `--address ${argv.address}'s subnet`) : rangeError);
-    hostSetup = {
-      address,
-      ...(argv.uplink !== undefined ? { uplink: argv.uplink } : {}),
-      nat: argv.nat,
-      firewall: argv.firewall,
-    };
-  } else if (argv.address !== undefined || argv.uplink !== undefined) {
-    die('--address and --uplink configure the host: they cannot be combined with --no-host-setup');
+    return null;
   }
-  let metrics: DaemonConfig['metrics'] = null;
-  if (argv.metrics !== undefined) {
-    // Imported here: metrics.ts brings prom-client, whose loading would slow every start without --metrics.
-    const { parseMetricsListen } = await import('./metrics.ts');
-    const listen = parseMetricsListen(argv.metrics);
-    if (!listen.ok) die(listen.error);
-    metrics = { address: listen.value.address, port: listen.value.port };
+  let address: { ip: number; prefixLength: number };
+  if (argv.address !== undefined) {
+    const parsed = parseCidr(argv.address);
+    if (!parsed) die(`--address ${JSON.stringify(argv.address)} is not an address with prefix length, e.g. 10.0.0.1/24`);
+    address = parsed;
+  } else {
+    const chosen = defaultBridgeAddress(range, argv.netmask);
+    if (!chosen.ok) die(chosen.error);
+    address = chosen.value;
   }
-  const config: DaemonConfig = {
+  const rangeError = checkRangeInSubnet(range, address.ip, address.prefixLength);
+  if (rangeError !== null) die(argv.address !== undefined ? rangeError.replace('the bridge subnet', `--address ${argv.address}'s subnet`) : rangeError);
+  return { address, ...(argv.uplink !== undefined ? { uplink: argv.uplink } : {}), nat: argv.nat, firewall: argv.firewall };
+}
+
+async function metricsFrom(argv: ServeArgs): Promise<DaemonConfig['metrics']> {
+  if (argv.metrics === undefined) return null;
+  // Imported here: metrics.ts brings prom-client, whose loading would slow every start without --metrics.
+  const { parseMetricsListen } = await import('./metrics.ts');
+  const listen = parseMetricsListen(argv.metrics);
+  if (!listen.ok) die(listen.error);
+  return { address: listen.value.address, port: listen.value.port };
+}
+
+/** The daemon's configuration from the parsed flags; a flag that makes no sense ends the command with one line. */
+async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
+  const range = parseRange(argv.range);
+  if (!range.ok) die(range.error);
+  if (!Number.isInteger(argv['lease-time']) || argv['lease-time'] < 60) {
+    die(`--lease-time ${argv['lease-time']} is too short: give whole seconds, at least 60 (default 3600)`);
+  }
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(argv.domain)) {
+    die(`--domain ${JSON.stringify(argv.domain)} is not a domain name (e.g. lxc)`);
+  }
+  const hosts = parseHosts(argv.host);
+  const relays = parseRelays(argv.relay);
+  checkLimits(argv);
+  const upstreams = parseUpstreams(argv.upstream);
+  const hostSetup = hostSetupFrom(argv, range.value);
+  const metrics = await metricsFrom(argv);
+  return {
     hostSetup,
     controlSocket: argv['control-socket'] === '' ? null : (argv['control-socket'] ?? defaultControlSocket(argv.bridge)),
     metrics,
@@ -230,7 +223,11 @@ async function serve(argv: {
             createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own, log, ...(observer ? { observer } : {}) }) }
       : null,
   };
-  const log = createLogger(argv['log-level'] as LogLevel, undefined, isUnderSystemd() ? 'journald' : 'plain');
+}
+
+async function serve(argv: ServeArgs): Promise<void> {
+  const config = await daemonConfig(argv);
+  const log = createLogger(argv['log-level'], undefined, isUnderSystemd() ? 'journald' : 'plain');
   const notifier = createNotifier({ onError: (e) => log.debug(`sd_notify: ${e.message}`) });
   let daemon;
   try {
@@ -351,7 +348,7 @@ await yargs(hideBin(process.argv))
         .example('$0 --bridge br0 --range 10.0.0.100-200', 'create/reuse br0 with 10.0.0.1/24, serve DHCP+DNS, NAT the subnet')
         .example('$0 --config /etc/lxc-dhcpd/br0.conf', 'the same from a config file')
         .example('$0 --bridge br0 --range 10.0.0.100-200 --host 02:1a:b0:00:00:05,10.0.0.5,web', 'with a reservation'),
-    (argv) => serve(argv as unknown as Parameters<typeof serve>[0]),
+    (argv) => serve(argv),
   )
   .command(
     'leases',

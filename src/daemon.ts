@@ -1,6 +1,9 @@
 /**
- * Wires the parts together: host set-up (bridge, forwarding, NAT), the lease store, the DHCP server on the bridge's
- * packet socket (src/dhcp/transport.ts), the DNS server on the bridge address, housekeeping and shutdown.
+ * Starts the daemon as a list of parts, top to bottom: host set-up (bridge, forwarding, NAT), the lease store, DHCP
+ * (the bridge's packet socket, the prober and server on it, then the transport between them), DNS on the bridge
+ * address, housekeeping, and the operator's extras (control socket, metrics, resolved). Each builder returns what it
+ * started and registers its undo on one DisposerStack, so a failed start and a stop unwind the same steps: the parts
+ * last started first, the host set-up last of all.
  */
 import { readFileSync } from 'node:fs';
 import { formatIPv4, inSubnet, type IPv4 } from './net/address.ts';
@@ -22,17 +25,17 @@ import { HostNames, unclaimableNames } from './leases/names.ts';
 import { AddressProber } from './dhcp/probe.ts';
 import { DhcpServer } from './dhcp/server.ts';
 import { MAX_FAIR_SHARE_SOURCES } from './dhcp/fair-share.ts';
-import { DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts';
+import { BridgePort, DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts';
 import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts';
 import type { RecursorObserver } from './dns/recursor.ts';
 import { LocalZones, reverseZoneName } from './dns/zone.ts';
 import { RateLimitedCounter, type Logger } from './log.ts';
-import { drainDecided, runSteps } from './shutdown.ts';
-import type { DnsZoneKind, Metrics, MetricsServer } from './metrics.ts';
+import { DisposerStack, drainDecided } from './shutdown.ts';
+import type { DnsZoneKind, Metrics } from './metrics.ts';
 import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
-import { startControlServer, type ControlServer } from './control/server.ts';
+import { startControlServer } from './control/server.ts';
 import { controlHandlers, effectiveReservations, type ReservationBook } from './operator.ts';
-import { manualResolverHint, registerWithResolved, resolvedRunning, type ResolvedRegistration } from './host/resolved.ts';
+import { manualResolverHint, registerWithResolved, resolvedRunning } from './host/resolved.ts';
 
 const METRIC_ZONE: Record<DnsAnswerSource, DnsZoneKind> = {
   local: 'local',
@@ -143,131 +146,154 @@ function loadReservations(config: DaemonConfig, context: ReservationContext): Re
 }
 
 
-export async function startDaemon(config: DaemonConfig, log: Logger): Promise<RunningDaemon> {
-  let host: HostSetup | null = null;
-  try {
-    return await startServices(config, log, async () => {
-      if (!config.hostSetup) return null;
-      // Loaded only when used: its netlink modules take a good part of start-up, and --no-host-setup needs none.
-      const { setupHost, HostSetupError } = await import('./host/setup.ts');
-      try {
-        host = await setupHost({ bridge: config.bridge, ...config.hostSetup }, log);
-      } catch (e) {
-        throw e instanceof HostSetupError ? new StartupError(e.message) : e;
-      }
-      for (const warning of host.warnings) log.warn(warning);
-      return host;
-    });
-  } catch (e) {
-    // Whatever this start changed on the host is undone before the error is reported.
-    if (host) await (host as HostSetup).teardown({ info: () => undefined, warn: (m) => log.warn(m) });
-    throw e;
-  }
+/** The bridge's address, from --address (host set-up) or from the bridge itself. */
+interface BridgeNet {
+  serverIp: IPv4;
+  prefixLength: number;
 }
 
-async function startServices(
-  config: DaemonConfig,
-  log: Logger,
-  prepareHost: () => Promise<HostSetup | null>,
-): Promise<RunningDaemon> {
-  let serverIp: IPv4;
-  let prefixLength: number;
+/** The bridge address, checked against what must fit in its subnet (relays, the range) before anything starts. */
+function bridgeNetwork(config: DaemonConfig): BridgeNet {
+  let net: BridgeNet;
   if (config.hostSetup) {
-    ({ ip: serverIp, prefixLength } = config.hostSetup.address);
+    net = { serverIp: config.hostSetup.address.ip, prefixLength: config.hostSetup.address.prefixLength };
   } else {
     const found = bridgeAddress(config.bridge);
     if (!found.ok) throw new StartupError(found.error);
-    ({ ip: serverIp, prefixLength } = found.address);
+    net = { serverIp: found.address.ip, prefixLength: found.address.prefixLength };
   }
   for (const relay of config.relays) {
-    if (!inSubnet(relay, serverIp, prefixLength)) {
-      throw new StartupError(`--relay ${formatIPv4(relay)} is outside the bridge subnet ${formatIPv4(serverIp)}/${prefixLength}`);
+    if (!inSubnet(relay, net.serverIp, net.prefixLength)) {
+      throw new StartupError(`--relay ${formatIPv4(relay)} is outside the bridge subnet ${formatIPv4(net.serverIp)}/${net.prefixLength}`);
     }
   }
-  const rangeError = checkRangeInSubnet(config.range, serverIp, prefixLength);
+  const rangeError = checkRangeInSubnet(config.range, net.serverIp, net.prefixLength);
   if (rangeError !== null) throw new StartupError(rangeError);
-  const deniedNames = unclaimableNames(config.domain);
-  const reservationContext: ReservationContext = { serverIp, prefixLength, deniedNames };
-  const book: ReservationBook = { fromConfig: loadReservations(config, reservationContext), stored: [] };
-  const host = await prepareHost();
+  return net;
+}
 
+/** prom-client is loaded only with --metrics: importing it costs start-up time for nothing otherwise. */
+async function loadMetrics(config: DaemonConfig): Promise<{ module: typeof import('./metrics.ts'); metrics: Metrics } | null> {
+  if (!config.metrics) return null;
+  const module = await import('./metrics.ts');
+  return { module, metrics: new module.Metrics({ range: `${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}` }) };
+}
+
+/** Creates or reuses the bridge, forwarding and NAT; its undo is registered first, so it runs last. */
+async function startHost(config: DaemonConfig, log: Logger, stack: DisposerStack): Promise<HostSetup | null> {
+  if (!config.hostSetup) return null;
+  // Loaded only when used: its netlink modules take a good part of start-up, and --no-host-setup needs none.
+  const { setupHost, HostSetupError } = await import('./host/setup.ts');
+  let host: HostSetup;
+  try {
+    host = await setupHost({ bridge: config.bridge, ...config.hostSetup }, log);
+  } catch (e) {
+    throw e instanceof HostSetupError ? new StartupError(e.message) : e;
+  }
+  // A failed start undoes what it changed on the host quietly (only warnings), before the error is reported.
+  stack.defer(['host set-up', (why) => host.teardown(why === 'rollback' ? { info: () => undefined, warn: (m) => log.warn(m) } : log)]);
+  for (const warning of host.warnings) log.warn(warning);
+  return host;
+}
+
+/** The lease side: store, pool and table, the reservations in force, and what mirrors the table (lease file, metrics). */
+interface LeasePart {
+  store: LeaseStore;
+  pool: AddressPool;
+  leases: LeaseTable;
+  leaseFile: DnsmasqLeaseFile | null;
+  /** Makes staged bindings durable now (housekeeping, operator requests, shutdown). */
+  commit(): void;
+  /** The reply path: ACKs go out from `done`, once the batch is on disk (group commit). */
+  commitThen(done: (error: Error | null) => void): void;
+}
+
+function startLeases(config: DaemonConfig, log: Logger, stack: DisposerStack, book: ReservationBook, metrics: Metrics | null): LeasePart {
   let store: LeaseStore;
   try {
     store = LeaseStore.open(config.leaseDb, { groupCommit: true, onNotice: (m) => log.warn(`lease database: ${m}`) });
   } catch (e) {
     throw new StartupError(`cannot open lease database ${config.leaseDb}: ${(e as Error).message} (choose another path with --lease-db)`);
   }
+  stack.defer(['lease database', () => store.close()]);
   const pool = new AddressPool(config.range.first, config.range.last);
   const leases = new LeaseTable({ store, pool });
   leases.load();
   book.stored = store.loadReservations();
-  const reservations = effectiveReservations(book, log, reservationContext);
-
-  // prom-client is loaded only with --metrics: importing it costs start-up time for nothing otherwise.
-  const metricsModule = config.metrics ? await import('./metrics.ts') : null;
-  const metrics = metricsModule ? new metricsModule.Metrics({ range: `${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}` }) : null;
-  const leaseFile = config.dnsmasqLeaseFile
-    ? new DnsmasqLeaseFile({
-        path: config.dnsmasqLeaseFile,
-        leases: () => leases.active(),
-        onError: (e) => log.warn(`dnsmasq lease file ${config.dnsmasqLeaseFile}: ${e.message}`),
-      })
+  const path = config.dnsmasqLeaseFile;
+  const leaseFile = path
+    ? new DnsmasqLeaseFile({ path, leases: () => leases.active(), onError: (e) => log.warn(`dnsmasq lease file ${path}: ${e.message}`) })
     : null;
+  if (leaseFile) stack.defer(['dnsmasq lease file', () => leaseFile.close()]);
   /** Refreshes what mirrors the lease table after rows were written. */
   const mirror = (written: number): void => {
     if (written > 0) leaseFile?.schedule();
     metrics?.setLeases(leases.activeCount, pool.freeCount);
   };
-  /** Makes staged bindings durable now (housekeeping, operator requests, shutdown). */
   const commit = (): void => mirror(leases.commit());
-  /** The reply path: ACKs go out from `done`, once the batch is on disk (group commit). */
-  const commitThen = (done: (error: Error | null) => void): void => mirror(leases.commitThen(done));
+  // The last bindings are written once nothing can stage more (a start that failed staged nothing to keep).
+  stack.defer(['lease commit', (why) => why === 'stop' && commit()]);
+  return { store, pool, leases, leaseFile, commit, commitThen: (done) => mirror(leases.commitThen(done)) };
+}
 
-  const drops = new RateLimitedCounter();
-  let prober: AddressProber | null = null;
-  let transport: DhcpTransport;
+/** What the DHCP part started: the bridge port, the server deciding, the transport between them. */
+interface DhcpPart {
+  port: BridgePort;
+  server: DhcpServer;
+  names: HostNames;
+  drops: RateLimitedCounter;
+}
+
+/** The bridge's packet socket; throws StartupError without the privilege to open it. */
+function openBridgePort(config: DaemonConfig, net: BridgeNet, drops: RateLimitedCounter, log: Logger, metrics: Metrics | null): BridgePort {
   try {
-    transport = new DhcpTransport({
+    return new BridgePort({
       bridge: config.bridge,
-      serverIp,
-      commit: commitThen,
+      serverIp: net.serverIp,
       drops,
       log,
-      onArpSender: (ip) => prober?.onArpFrom(ip),
-      ...(metrics
-        ? {
-            onMessage: (direction: 'received' | 'sent', type: string) =>
-              direction === 'received' ? metrics.dhcpReceived(type) : metrics.dhcpSent(type),
-            onDrop: (reason: string) => metrics.dhcpDropped(reason),
-          }
-        : {}),
+      ...(metrics ? { onDrop: (reason: string) => metrics.dhcpDropped(reason) } : {}),
     });
   } catch (e) {
-    store.close();
     throw new StartupError(`${(e as Error).message} (lxc-dhcpd needs root or CAP_NET_RAW)`);
   }
-  if (config.probe) {
-    prober = new AddressProber((ip) => transport.sendArpProbe(ip), config.probeTimeoutMs, (result) => metrics?.probe(result));
-  }
+}
 
-  const names = new HostNames(leases.activeCount);
+interface DhcpDeps {
+  config: DaemonConfig;
+  log: Logger;
+  stack: DisposerStack;
+  net: BridgeNet;
+  lease: LeasePart;
+  reservations: Reservation[];
+  deniedNames: ReadonlySet<string>;
+  metrics: Metrics | null;
+}
+
+/** Construction follows data: the port (MTU, MAC, ports), the prober sending on it, the server, then the transport. */
+function startDhcp({ config, log, stack, net, lease, reservations, deniedNames, metrics }: DhcpDeps): DhcpPart {
+  const drops = new RateLimitedCounter();
+  const port = openBridgePort(config, net, drops, log, metrics);
+  stack.defer(['DHCP packet socket', () => port.close()]);
+  const prober = config.probe ? new AddressProber((ip) => port.sendArpProbe(ip), config.probeTimeoutMs, (result) => metrics?.probe(result)) : null;
+  const names = new HostNames(lease.leases.activeCount);
   const server = new DhcpServer({
     names,
     unclaimableNames: deniedNames,
     network: {
-      serverIp,
-      prefixLength,
-      routers: [serverIp],
-      dnsServers: config.dns ? [serverIp] : config.dnsServersWhenOff,
+      serverIp: net.serverIp,
+      prefixLength: net.prefixLength,
+      routers: [net.serverIp],
+      dnsServers: config.dns ? [net.serverIp] : config.dnsServersWhenOff,
       domain: config.domain,
-      mtu: transport.mtu,
+      mtu: port.mtu,
     },
     leaseSeconds: config.leaseSeconds,
     rapidCommit: config.rapidCommit,
     offerHoldMs: 60_000,
     declineQuarantineMs: config.declineQuarantineSeconds * 1000,
-    leases,
-    pool,
+    leases: lease.leases,
+    pool: lease.pool,
     reservations,
     prober,
     readyTarget: 16,
@@ -275,72 +301,105 @@ async function startServices(
     readyFreshMs: 60_000,
     now: Date.now,
     relays: new Set(config.relays),
-    portExists: (ifindex) => transport.isBridgePort(ifindex),
+    portExists: (ifindex) => port.isBridgePort(ifindex),
     portLeaseLimit: config.portLeaseLimit,
     onConflict: (e) => log.warn(formatLeaseEvent(e)),
     onSourceEvicted: () => {
       if (drops.hit('fair-share-table-full')) log.warn(`fair-share table full (${MAX_FAIR_SHARE_SOURCES} sources): a partly spent source was forgotten`);
     },
   });
-  transport.attach(server);
+  const transport = new DhcpTransport({
+    port,
+    server,
+    serverIp: net.serverIp,
+    commit: lease.commitThen,
+    drops,
+    log,
+    ...(prober ? { onArpSender: (ip: IPv4) => prober.onArpFrom(ip) } : {}),
+    ...(metrics
+      ? {
+          onMessage: (direction: 'received' | 'sent', type: string) => (direction === 'received' ? metrics.dhcpReceived(type) : metrics.dhcpSent(type)),
+          onDrop: (reason: string) => metrics.dhcpDropped(reason),
+        }
+      : {}),
+  });
+  stack.defer(
+    ['ARP probes', () => prober?.close()],
+    ['replies decided before the stop', async () => {
+      if (!(await drainDecided(() => lease.store.syncInFlight, STOP_DRAIN_MS))) {
+        log.warn(`shutdown: the lease commit did not finish within ${STOP_DRAIN_MS} ms; ACKs waiting on it are not sent`);
+      }
+    }],
+    ['DHCP transport', () => transport.close()],
+  );
+  loadNames(server, names);
+  server.tick(); // starts probing the first never-used addresses right away
+  return { port, server, names, drops };
+}
+
+/**
+ * The loaded leases' names are registered a batch per turn of the event loop, so DHCP is answered meanwhile; anything
+ * that needs a name (a binding, a DNS query) first finishes the registration itself.
+ */
+function loadNames(server: DhcpServer, names: HostNames): void {
   server.loadNames();
-  // The loaded leases' names are registered a batch per turn of the event loop, so DHCP is answered meanwhile;
-  // anything that needs a name (a binding, a DNS query) first finishes the registration itself.
   const registerNames = (): void => {
     if (!names.registerPending(NAME_REGISTRATION_BATCH)) setImmediate(registerNames);
   };
   setImmediate(registerNames);
-  server.tick(); // starts probing the first never-used addresses right away
+}
 
-  let dns: DnsServer | null = null;
-  if (config.dns) {
-    const zones = new LocalZones(
-      { domain: config.domain, serverIp, prefixLength, soaTtl: DNS_SOA_TTL, recordTtl: DNS_RECORD_TTL },
-      names,
-    );
-    dns = new DnsServer({
-      address: serverIp,
-      port: config.dns.port,
-      limits: { rrlResponsesPerSecond: config.dns.rateLimit },
-      subnet: { ip: serverIp, prefixLength },
-      zones,
-      recursor: config.dns.recursor ? config.dns.recursor([formatIPv4(serverIp)], metrics ?? undefined, log) : null,
-      log,
-      ...(metrics
-        ? {
-            onAnswer: (rcode: string, source: DnsAnswerSource) => metrics.dnsQuery(rcode, METRIC_ZONE[source] ?? 'forwarded'),
-            onLimit: (kind: string) => metrics.dnsLimit(kind),
-          }
-        : {}),
-    });
-    try {
-      await dns.listen();
-    } catch (e) {
-      transport.close();
-      store.close();
-      throw new StartupError((e as Error).message);
-    }
+async function startDns(config: DaemonConfig, log: Logger, stack: DisposerStack, net: BridgeNet, names: HostNames, metrics: Metrics | null): Promise<DnsServer | null> {
+  if (!config.dns) return null;
+  const { serverIp, prefixLength } = net;
+  const zones = new LocalZones({ domain: config.domain, serverIp, prefixLength, soaTtl: DNS_SOA_TTL, recordTtl: DNS_RECORD_TTL }, names);
+  const dns = new DnsServer({
+    address: serverIp,
+    port: config.dns.port,
+    limits: { rrlResponsesPerSecond: config.dns.rateLimit },
+    subnet: { ip: serverIp, prefixLength },
+    zones,
+    recursor: config.dns.recursor ? config.dns.recursor([formatIPv4(serverIp)], metrics ?? undefined, log) : null,
+    log,
+    ...(metrics
+      ? {
+          onAnswer: (rcode: string, source: DnsAnswerSource) => metrics.dnsQuery(rcode, METRIC_ZONE[source] ?? 'forwarded'),
+          onLimit: (kind: string) => metrics.dnsLimit(kind),
+        }
+      : {}),
+  });
+  try {
+    await dns.listen();
+  } catch (e) {
+    throw new StartupError((e as Error).message);
   }
+  stack.defer(['DNS server', () => dns.close()]);
+  return dns;
+}
 
+/**
+ * Once a second: the bridge watcher first (a bridge deleted, re-created or given another MTU is served again within
+ * a second; host set-up is re-applied to a re-created one), then lease expiry and probe conflicts, then a commit.
+ */
+function startHousekeeping(config: DaemonConfig, log: Logger, stack: DisposerStack, host: HostSetup | null, net: BridgeNet, dhcp: DhcpPart, commit: () => void): void {
+  const { port, server } = dhcp;
   /** Set while host set-up re-applies itself to a re-created bridge, so that ticks do not start it twice. */
   let restoringBridge = false;
   const watchBridge = (): void => {
-    const change = transport.checkBridge();
-    if (change === 'mtu' || change === 'recreated') server.setMtu(transport.mtu);
+    const change = port.checkBridge();
+    if (change === 'mtu' || change === 'recreated') server.setMtu(port.mtu);
     if (change !== 'recreated' || !host || restoringBridge) return;
     restoringBridge = true;
     host
       .restoreBridge()
       .then(
-        (b) => log.info(`bridge ${config.bridge}: address ${formatIPv4(serverIp)}/${prefixLength} ${b.addedAddress ? 'put back' : 'already present'}, up`),
+        (b) => log.info(`bridge ${config.bridge}: address ${formatIPv4(net.serverIp)}/${net.prefixLength} ${b.addedAddress ? 'put back' : 'already present'}, up`),
         (e: unknown) => log.error(`could not restore bridge ${config.bridge}: ${(e as Error).message}`),
       )
       .finally(() => (restoringBridge = false));
   };
-
   const tick = setInterval(() => {
     try {
-      // First, so a bridge that was deleted, re-created or given another MTU is served again within a second.
       watchBridge();
       for (const e of server.tick()) log.info(formatLeaseEvent(e));
       commit();
@@ -348,71 +407,122 @@ async function startServices(
       log.error(`housekeeping failed: ${(e as Error).message}`);
     }
   }, 1000);
+  stack.defer(['housekeeping timer', () => clearInterval(tick)]);
+}
 
-  const applyReservations = (): void => server.setReservations(effectiveReservations(book, log, reservationContext));
-  let control: ControlServer | null = null;
-  let metricsServer: MetricsServer | null = null;
-  const stopExtras = async (): Promise<void> => {
-    await control?.close();
-    await metricsServer?.close();
-    await leaseFile?.close();
-  };
+interface OperatorDeps {
+  config: DaemonConfig;
+  log: Logger;
+  stack: DisposerStack;
+  server: DhcpServer;
+  lease: LeasePart;
+  book: ReservationBook;
+  reservationContext: ReservationContext;
+  applyReservations: () => void;
+  metrics: Awaited<ReturnType<typeof loadMetrics>>;
+}
+
+/** The control socket and the metrics endpoint; returns the endpoint's bound address, null without --metrics. */
+async function startOperatorExtras(d: OperatorDeps): Promise<{ address: string; port: number } | null> {
+  const { config, log, stack, lease } = d;
   try {
     if (config.controlSocket) {
-      control = await startControlServer(
+      const control = await startControlServer(
         config.controlSocket,
-        controlHandlers({ server, leases, store, book, reservationContext, apply: applyReservations, commit, log }),
+        controlHandlers({ server: d.server, leases: lease.leases, store: lease.store, book: d.book, reservationContext: d.reservationContext, apply: d.applyReservations, commit: lease.commit, log }),
         { onError: (e) => log.error(`control socket: ${e.message}`) },
       );
+      stack.defer(['control socket', () => control.close()]);
     }
-    if (metricsModule && metrics && config.metrics) metricsServer = await metricsModule.serveMetrics(metrics, config.metrics.address, config.metrics.port);
+    if (!d.metrics || !config.metrics) return null;
+    const endpoint = await d.metrics.module.serveMetrics(d.metrics.metrics, config.metrics.address, config.metrics.port);
+    stack.defer(['metrics endpoint', () => endpoint.close()]);
+    return { address: endpoint.address, port: endpoint.port };
   } catch (e) {
-    clearInterval(tick);
-    await stopExtras();
-    dns?.close();
-    transport.close();
-    store.close();
     throw new StartupError((e as Error).message);
   }
-  commit();
-  if (leaseFile) await leaseFile.flush();
+}
 
-  let resolvedLink: ResolvedRegistration | null = null;
-  if (dns && config.dns?.port === 53) {
-    const wanted = config.resolved === 'auto' ? resolvedRunning() : config.resolved;
-    if (wanted) {
-      try {
-        resolvedLink = await registerWithResolved(config.bridge, serverIp, config.domain);
-        log.info(`systemd-resolved: ${config.bridge} uses ${formatIPv4(serverIp)} for *.${config.domain}`);
-      } catch (e) {
-        log.warn(`could not register with systemd-resolved: ${(e as Error).message}; ${manualResolverHint(config.bridge, serverIp, config.domain)}`);
-      }
-    } else {
-      log.info(manualResolverHint(config.bridge, serverIp, config.domain));
-    }
+/** With DNS on port 53: registers the bridge with systemd-resolved (or says how to); reverted at the stop. */
+async function startResolved(config: DaemonConfig, log: Logger, stack: DisposerStack, net: BridgeNet, dns: DnsServer | null): Promise<void> {
+  if (!dns || config.dns?.port !== 53) return;
+  const { serverIp } = net;
+  const wanted = config.resolved === 'auto' ? resolvedRunning() : config.resolved;
+  if (!wanted) {
+    log.info(manualResolverHint(config.bridge, serverIp, config.domain));
+    return;
   }
+  try {
+    const link = await registerWithResolved(config.bridge, serverIp, config.domain);
+    stack.defer(['systemd-resolved registration', () => link.revert()]);
+    log.info(`systemd-resolved: ${config.bridge} uses ${formatIPv4(serverIp)} for *.${config.domain}`);
+  } catch (e) {
+    log.warn(`could not register with systemd-resolved: ${(e as Error).message}; ${manualResolverHint(config.bridge, serverIp, config.domain)}`);
+  }
+}
 
+/** What was started, in the two shapes it is told: systemd's STATUS= line and the start-up log line. */
+function describeStart(config: DaemonConfig, net: BridgeNet, s: { mtu: number; activeLeases: number; dns: DnsServer | null; metricsAt: { address: string; port: number } | null }): { summary: string; line: string } {
+  const where = `${formatIPv4(net.serverIp)}/${net.prefixLength}`;
+  const range = `${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}`;
+  const nat = config.hostSetup?.nat ? 'on' : 'off';
   const summary =
-    `bridge ${config.bridge} ${formatIPv4(serverIp)}/${prefixLength}, range ${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}, ` +
-    `domain ${config.domain}, ${leases.activeCount} leases in ${config.leaseDb}, ` +
-    `NAT ${config.hostSetup?.nat ? 'on' : 'off'}, DNS ${dns ? `on :${dns.port}` : 'off'}, ` +
-    `metrics ${metricsServer ? `${metricsServer.address}:${metricsServer.port}` : 'off'}`;
-  log.info(
-    `serving DHCP on ${config.bridge} (${formatIPv4(serverIp)}/${prefixLength}, mtu ${transport.mtu}), range ${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}, ` +
-      `lease ${config.leaseSeconds}s, domain ${config.domain}, ${leases.activeCount} active leases in ${config.leaseDb}, ` +
-      `probe ${config.probe ? `on (${config.probeTimeoutMs} ms)` : 'off'}, rapid commit ${config.rapidCommit ? 'on' : 'off'}, ` +
-      `DNS ${dns ? `on ${formatIPv4(serverIp)}:${dns.port} (zones ${config.domain}, ${reverseZoneName(serverIp, prefixLength)})` : 'off'}, ` +
-      `NAT ${config.hostSetup?.nat ? 'on' : 'off'}, metrics ${metricsServer ? `http://${metricsServer.address}:${metricsServer.port}/metrics` : 'off'}`,
-  );
+    `bridge ${config.bridge} ${where}, range ${range}, ` +
+    `domain ${config.domain}, ${s.activeLeases} leases in ${config.leaseDb}, ` +
+    `NAT ${nat}, DNS ${s.dns ? `on :${s.dns.port}` : 'off'}, ` +
+    `metrics ${s.metricsAt ? `${s.metricsAt.address}:${s.metricsAt.port}` : 'off'}`;
+  const line =
+    `serving DHCP on ${config.bridge} (${where}, mtu ${s.mtu}), range ${range}, ` +
+    `lease ${config.leaseSeconds}s, domain ${config.domain}, ${s.activeLeases} active leases in ${config.leaseDb}, ` +
+    `probe ${config.probe ? `on (${config.probeTimeoutMs} ms)` : 'off'}, rapid commit ${config.rapidCommit ? 'on' : 'off'}, ` +
+    `DNS ${s.dns ? `on ${formatIPv4(net.serverIp)}:${s.dns.port} (zones ${config.domain}, ${reverseZoneName(net.serverIp, net.prefixLength)})` : 'off'}, ` +
+    `NAT ${nat}, metrics ${s.metricsAt ? `http://${s.metricsAt.address}:${s.metricsAt.port}/metrics` : 'off'}`;
+  return { summary, line };
+}
+
+/**
+ * Starts every part in the order data flows; if one fails, everything already started is undone (the same steps a
+ * stop runs) before the error is reported.
+ */
+export async function startDaemon(config: DaemonConfig, log: Logger): Promise<RunningDaemon> {
+  const stack = new DisposerStack();
+  try {
+    return await startParts(config, log, stack);
+  } catch (e) {
+    // Whatever this start changed is undone before the error is reported; a step that fails is logged by runSteps.
+    await stack.unwind('rollback', log).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function startParts(config: DaemonConfig, log: Logger, stack: DisposerStack): Promise<RunningDaemon> {
+  const net = bridgeNetwork(config);
+  const deniedNames = unclaimableNames(config.domain);
+  const reservationContext: ReservationContext = { serverIp: net.serverIp, prefixLength: net.prefixLength, deniedNames };
+  const book: ReservationBook = { fromConfig: loadReservations(config, reservationContext), stored: [] };
+  const host = await startHost(config, log, stack);
+  const metrics = await loadMetrics(config);
+  const lease = startLeases(config, log, stack, book, metrics?.metrics ?? null);
+  const reservations = effectiveReservations(book, log, reservationContext);
+  const dhcp = startDhcp({ config, log, stack, net, lease, reservations, deniedNames, metrics: metrics?.metrics ?? null });
+  const dns = await startDns(config, log, stack, net, dhcp.names, metrics?.metrics ?? null);
+  startHousekeeping(config, log, stack, host, net, dhcp, lease.commit);
+  const applyReservations = (): void => dhcp.server.setReservations(effectiveReservations(book, log, reservationContext));
+  const metricsAt = await startOperatorExtras({ config, log, stack, server: dhcp.server, lease, book, reservationContext, applyReservations, metrics });
+  lease.commit();
+  if (lease.leaseFile) await lease.leaseFile.flush();
+  await startResolved(config, log, stack, net, dns);
+  const { summary, line } = describeStart(config, net, { mtu: dhcp.port.mtu, activeLeases: lease.leases.activeCount, dns, metricsAt });
+  log.info(line);
 
   let closing: Promise<void> | null = null;
   return {
-    server,
+    server: dhcp.server,
     dns,
     host,
-    drops,
-    metrics,
-    metricsPort: metricsServer?.port ?? null,
+    drops: dhcp.drops,
+    metrics: metrics?.metrics ?? null,
+    metricsPort: metricsAt?.port ?? null,
     summary,
     reload() {
       try {
@@ -425,27 +535,7 @@ async function startServices(
     },
     close() {
       // Every step runs even when one before it failed, so the host set-up is undone whatever else went wrong.
-      closing ??= runSteps(
-        [
-          ['housekeeping timer', () => clearInterval(tick)],
-          ['DNS server', () => dns?.close()],
-          ['ARP probes', () => prober?.close()],
-          ['replies decided before the stop', async () => {
-            if (!(await drainDecided(() => store.syncInFlight, STOP_DRAIN_MS))) {
-              log.warn(`shutdown: the lease commit did not finish within ${STOP_DRAIN_MS} ms; ACKs waiting on it are not sent`);
-            }
-          }],
-          ['DHCP transport', () => transport.close()],
-          ['lease commit', () => commit()],
-          ['systemd-resolved registration', () => resolvedLink?.revert()],
-          ['control socket', () => control?.close()],
-          ['metrics endpoint', () => metricsServer?.close()],
-          ['dnsmasq lease file', () => leaseFile?.close()],
-          ['lease database', () => store.close()],
-          ['host set-up', () => host?.teardown(log)],
-        ],
-        log,
-      );
+      closing ??= stack.unwind('stop', log);
       return closing;
     },
   };

@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Checked } from './config/range.ts';
+import type { Checked } from './result.ts';
 
 export type DnsZoneKind = 'local' | 'forwarded' | 'cached' | 'refused';
 

@@ -4,14 +4,14 @@
  * the lease database and merged with --host/--hosts-file ones (those win and cannot be removed from here).
  */
 import { formatIPv4 } from './net/address.ts';
-import { checkReservationConflicts, reservationProblem, type Reservation, type ReservationContext } from './config/reservations.ts';
+import { checkReservationConflicts, reservationProblem, type OperatorTarget, type Reservation, type ReservationContext } from './config/reservations.ts';
 import type { LeaseStore } from './leases/store.ts';
 import type { LeaseTable } from './leases/table.ts';
 import { leasesAsJson } from './leases/report.ts';
 import type { DhcpServer } from './dhcp/server.ts';
 import { formatLeaseEvent } from './dhcp/transport.ts';
 import type { ControlHandlers } from './control/server.ts';
-import type { ControlResult, ControlTarget } from './control/protocol.ts';
+import type { ControlResult } from './control/protocol.ts';
 import type { Logger } from './log.ts';
 
 export interface ReservationBook {
@@ -49,11 +49,11 @@ export interface ControlDeps {
   log: Logger;
 }
 
-function describe(target: ControlTarget): string {
+function describe(target: OperatorTarget): string {
   return target.kind === 'mac' ? target.mac : target.kind === 'ip' ? formatIPv4(target.ip) : target.name;
 }
 
-function matches(r: Reservation, target: ControlTarget): boolean {
+function matches(r: Reservation, target: OperatorTarget): boolean {
   return target.kind === 'mac' ? r.mac === target.mac : target.kind === 'ip' ? r.ip === target.ip : r.name === target.name;
 }
 

@@ -3,7 +3,8 @@
  * succeeded), or an error nothing caught (logged, exit 1). The teardown undoes what the daemon changed on the host
  * (nft table, forwarding, bridge), so even a bug leaves nothing behind. A second signal while it runs changes nothing;
  * an error thrown by a stray callback while it runs is logged and makes the exit status 1, but the remaining steps
- * still run. `runSteps` is the teardown's shape: every step runs even when an earlier one failed.
+ * still run. `runSteps` is the teardown's shape: every step runs even when an earlier one failed; `DisposerStack` is
+ * where each part of the daemon registers its undo as it starts, so a failed start and a stop unwind the same steps.
  */
 import type { Logger } from './log.ts';
 
@@ -125,6 +126,31 @@ export async function runSteps(steps: readonly (readonly [string, () => unknown]
     }
   }
   if (failed.length > 0) throw new Error(`teardown incomplete: ${failed.join(', ')} failed`);
+}
+
+/** Why a DisposerStack unwinds: a stop (SIGTERM, close()) or a start that failed part-way. */
+export type UnwindReason = 'stop' | 'rollback';
+
+/** One named undo step; it may look at why it runs (e.g. to log less when a failed start is rolled back). */
+export type UndoStep = readonly [string, (why: UnwindReason) => unknown];
+
+/**
+ * The undo of everything started so far. Each part registers its steps right after it started; unwinding runs the
+ * parts last-started first (the steps of one part in the order given), each step once, through runSteps.
+ */
+export class DisposerStack {
+  private readonly parts: (readonly UndoStep[])[] = [];
+
+  /** Registers the undo of what was just started. */
+  defer(...steps: UndoStep[]): void {
+    this.parts.push(steps);
+  }
+
+  /** Runs every registered step (and forgets them); rejects at the end, naming the failed steps, when any failed. */
+  unwind(why: UnwindReason, log: Logger): Promise<void> {
+    const steps = this.parts.splice(0).reverse().flat();
+    return runSteps(steps.map(([what, step]) => [what, () => step(why)] as const), log);
+  }
 }
 
 /**

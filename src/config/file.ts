@@ -11,7 +11,7 @@
  * `key = value` or `key value`; a bare `key` means true and `no-key` false; repeated keys collect into a list;
  * `#` starts a comment. Errors name the file and line.
  */
-import type { Checked } from './range.ts';
+import type { Checked } from '../result.ts';
 
 export type ConfigValue = string | boolean | string[];
 

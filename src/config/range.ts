@@ -1,21 +1,20 @@
 /** `--range` parsing and checks against the bridge subnet. Errors are one sentence saying what is wrong and what to do. */
 import { broadcastOf, formatIPv4, inSubnet, networkOf, parseIPv4, type IPv4 } from '../net/address.ts';
+import { fail, ok, type Checked } from '../result.ts';
 
 export interface AddressRange {
   first: IPv4;
   last: IPv4;
 }
 
-export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
-
 /** Accepts "10.0.0.100-200" (last-octet shorthand) and "10.0.0.100-10.0.0.200". */
 export function parseRange(text: string): Checked<AddressRange> {
   const parts = text.split('-');
   const usage = `use --range FIRST-LAST, e.g. 10.0.0.100-200 or 10.0.0.100-10.0.0.200`;
-  if (parts.length !== 2) return { ok: false, error: `--range ${JSON.stringify(text)} is not a range: ${usage}` };
+  if (parts.length !== 2) return fail(`--range ${JSON.stringify(text)} is not a range: ${usage}`);
   const [firstText, lastText] = parts as [string, string];
   const first = parseIPv4(firstText.trim());
-  if (first === null) return { ok: false, error: `--range: ${JSON.stringify(firstText)} is not an IPv4 address: ${usage}` };
+  if (first === null) return fail(`--range: ${JSON.stringify(firstText)} is not an IPv4 address: ${usage}`);
   let last: IPv4 | null;
   if (/^\d{1,3}$/.test(lastText.trim())) {
     const octet = Number(lastText.trim());
@@ -23,11 +22,11 @@ export function parseRange(text: string): Checked<AddressRange> {
   } else {
     last = parseIPv4(lastText.trim());
   }
-  if (last === null) return { ok: false, error: `--range: ${JSON.stringify(lastText)} is not an IPv4 address or last octet: ${usage}` };
+  if (last === null) return fail(`--range: ${JSON.stringify(lastText)} is not an IPv4 address or last octet: ${usage}`);
   if (first > last) {
-    return { ok: false, error: `--range ${formatIPv4(first)}-${formatIPv4(last)} is reversed: put the lower address first` };
+    return fail(`--range ${formatIPv4(first)}-${formatIPv4(last)} is reversed: put the lower address first`);
   }
-  return { ok: true, value: { first, last } };
+  return ok({ first, last });
 }
 
 /** Checks that the range fits the bridge's subnet and leaves out the network, broadcast and bridge addresses. */

@@ -4,13 +4,16 @@
  * reservationProblem() checks the rest once the bridge subnet and the domain are known.
  */
 import { broadcastOf, formatIPv4, inSubnet, networkOf, parseIPv4, parseMac, type IPv4 } from '../net/address.ts';
-import type { Checked } from './range.ts';
+import type { Checked } from '../result.ts';
 
 export interface Reservation {
   mac: string;
   ip: IPv4;
   name: string | null;
 }
+
+/** What an operator names a lease or reservation by (release, unreserve): a MAC, an address, or a host name. */
+export type OperatorTarget = { kind: 'mac'; mac: string } | { kind: 'ip'; ip: IPv4 } | { kind: 'name'; name: string };
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 

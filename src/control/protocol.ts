@@ -10,8 +10,8 @@
  * Responses: {"ok":true,"leases":[...]} for leases, {"ok":true,"message":"..."} for the others,
  * {"ok":false,"error":"..."} for anything that failed (bad JSON, unknown op, bad fields, refused by the daemon).
  */
-import type { Checked } from '../config/range.ts';
-import { parseReservation, type Reservation } from '../config/reservations.ts';
+import type { Checked } from '../result.ts';
+import { parseReservation, type OperatorTarget, type Reservation } from '../config/reservations.ts';
 import type { LeaseRow } from '../leases/report.ts';
 import { parseIPv4, parseMac, type IPv4 } from '../net/address.ts';
 
@@ -30,12 +30,10 @@ export type ControlResponse = { ok: true; leases: LeaseRow[] } | { ok: true; mes
 /** What a handler answers for release/reserve/unreserve. */
 export type ControlResult = { ok: true; message: string } | { ok: false; error: string };
 
-/** A release/unreserve target, classified: a MAC, an address, or a host name (lowercased). */
-export type ControlTarget = { kind: 'mac'; mac: string } | { kind: 'ip'; ip: IPv4 } | { kind: 'name'; name: string };
-
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
-export function parseTarget(text: string): Checked<ControlTarget> {
+/** A release/unreserve target, classified: a MAC, an address, or a host name (lowercased). */
+export function parseTarget(text: string): Checked<OperatorTarget> {
   const mac = parseMac(text);
   if (mac !== null) return { ok: true, value: { kind: 'mac', mac } };
   const ip = parseIPv4(text);
@@ -47,9 +45,9 @@ export function parseTarget(text: string): Checked<ControlTarget> {
 /** A request after validation, as handed to the daemon's handlers. */
 export type ValidRequest =
   | { op: 'leases' }
-  | { op: 'release'; target: ControlTarget }
+  | { op: 'release'; target: OperatorTarget }
   | { op: 'reserve'; reservation: Reservation }
-  | { op: 'unreserve'; target: ControlTarget };
+  | { op: 'unreserve'; target: OperatorTarget };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -8,13 +8,14 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Reservation } from '../config/reservations.ts';
 import type { LeaseRow } from '../leases/report.ts';
-import { MAX_REQUEST_BYTES, parseControlRequest, type ControlResponse, type ControlResult, type ControlTarget } from './protocol.ts';
+import type { OperatorTarget } from '../config/reservations.ts';
+import { MAX_REQUEST_BYTES, parseControlRequest, type ControlResponse, type ControlResult } from './protocol.ts';
 
 export interface ControlHandlers {
   leases(): LeaseRow[] | Promise<LeaseRow[]>;
-  release(target: ControlTarget): ControlResult | Promise<ControlResult>;
+  release(target: OperatorTarget): ControlResult | Promise<ControlResult>;
   reserve(reservation: Reservation): ControlResult | Promise<ControlResult>;
-  unreserve(target: ControlTarget): ControlResult | Promise<ControlResult>;
+  unreserve(target: OperatorTarget): ControlResult | Promise<ControlResult>;
 }
 
 export interface ControlServerOptions {

@@ -9,7 +9,7 @@ import { AddressBook } from '../leases/address-book.ts';
 import type { AddressPool } from '../leases/pool.ts';
 import type { Lease } from '../leases/lease.ts';
 import type { LeaseTable } from '../leases/table.ts';
-import type { Reservation } from '../config/reservations.ts';
+import type { OperatorTarget, Reservation } from '../config/reservations.ts';
 import type { HostNames } from '../leases/names.ts';
 import { BOOTREQUEST, ETHERNET_HLEN, HTYPE_ETHERNET, MessageType } from './constants.ts';
 import { clientMac, type DhcpMessage } from './message.ts';
@@ -83,7 +83,8 @@ export type DropReason =
   | 'port-decline-limit';
 
 /** How an operator names a lease: by MAC, address or DNS name. */
-export type AdminTarget = { kind: 'mac'; mac: string } | { kind: 'ip'; ip: IPv4 } | { kind: 'name'; name: string };
+/** The operator's target (one type for the control socket and the server; src/config/reservations.ts). */
+export type AdminTarget = OperatorTarget;
 
 /** Drops that are normal protocol life (another server chosen, a retransmission during a probe): not warnings. */
 export const ROUTINE_DROPS: ReadonlySet<DropReason> = new Set<DropReason>(['not-for-us', 'probe-pending']);

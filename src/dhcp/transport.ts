@@ -1,6 +1,6 @@
 /**
- * The DHCP server on the wire: frames from the bridge's packet socket are decoded and handed to the DhcpServer; its
- * decisions become reply frames. All bindings made while handling one socket wakeup are committed in one transaction
+ * The DHCP server on the wire: the bridge's packet socket (BridgePort) is opened first; frames from it are decoded by
+ * the DhcpTransport and handed to the DhcpServer, whose decisions become reply frames. All bindings made while handling one socket wakeup are committed in one transaction
  * before any of that wakeup's replies is sent (RFC 2131 §4.3.1: the binding is on disk before the ACK).
  */
 import { createSocket, type Socket } from 'node:dgram';
@@ -43,7 +43,7 @@ const RELAY_PACING = {
   maxQueued: 8192,
 };
 
-/** What the transport needs of its packet socket: a PacketSocket on the bridge, unless the options give another. */
+/** What the bridge port needs of its packet socket: a PacketSocket on the bridge, unless the options give another. */
 export interface FramePort {
   readonly mac: string;
   readonly mtu: number;
@@ -61,10 +61,22 @@ export interface FramePort {
 /** What checkBridge() found (the daemon's housekeeping asks once a second). */
 export type BridgeChange = 'same' | 'gone' | 'down' | 'up' | 'recreated' | 'mtu';
 
-export interface DhcpTransportOptions {
+export interface BridgePortOptions {
   bridge: string;
   /** Opens the frame port instead of a packet socket on `bridge` (for measuring the CPU cost per exchange in-process). */
   openPort?: (onFrames: (frames: ReceivedFrame[]) => void) => FramePort;
+  serverIp: IPv4;
+  drops: RateLimitedCounter;
+  log: Logger;
+  /** Told about every frame the port could not send or reopen, by reason (metrics). */
+  onDrop?: (reason: string) => void;
+}
+
+export interface DhcpTransportOptions {
+  /** The bridge the replies leave by; the transport listens on it and closes it in close(). */
+  port: BridgePort;
+  /** Decides every request the port receives. */
+  server: DhcpServer;
   serverIp: IPv4;
   /** Writes every binding staged so far and calls `done` once it is durable (ACKs wait for it). */
   commit: (done: (error: Error | null) => void) => void;
@@ -96,26 +108,45 @@ interface Pending {
   request: DhcpMessage;
 }
 
-export class DhcpTransport {
-  private server: DhcpServer | null = null;
+function countDrop(o: { drops: RateLimitedCounter; log: Logger; onDrop?: (reason: string) => void }, reason: string, detail: string): void {
+  o.onDrop?.(reason);
+  if (o.drops.hit(reason)) o.log.warn(`dropped DHCP packet: ${reason}: ${detail}`);
+}
+
+/**
+ * The bridge as a place frames come from and go to: its packet socket (reopened when the bridge is re-created or its
+ * MTU changes), its MAC and MTU, its ports, ARP probes from its address, and the ICMP guard on bridge-ip:67. Opened
+ * first, so the prober, the server (MTU, ports) and then the transport (which listens) are built on it in that order.
+ */
+export class BridgePort {
   private socket: FramePort;
+  private receiver: ((frames: ReceivedFrame[]) => void) | null = null;
   private closed = false;
   /** The bridge's state at the last checkBridge(): only changes are logged. */
   private bridgeState: 'up' | 'down' | 'gone' = 'up';
   private icmpGuard: Socket | null;
   private arpProbeTemplate: Buffer;
   private readonly arpProbes: Buffer[] = [];
-  /** Decisions that waited for a probe, collected so that those finishing together are sent and committed together. */
-  private readonly lateDecisions: Pending[] = [];
-  private readonly relayPacer: ReplyPacer;
 
   /** Throws when the packet socket cannot be opened (no such interface, no CAP_NET_RAW). */
-  constructor(private readonly o: DhcpTransportOptions) {
-    this.relayPacer = new ReplyPacer({ ...RELAY_PACING, send: (frames) => this.send(frames), ...(o.now ? { now: o.now } : {}) });
+  constructor(private readonly o: BridgePortOptions) {
     this.socket = this.openSocket();
     // The guard belongs with a real socket on the bridge; an injected port has no bridge address to guard.
     this.icmpGuard = o.openPort ? null : this.openIcmpGuard();
     this.arpProbeTemplate = this.buildArpProbeTemplate();
+  }
+
+  get bridge(): string {
+    return this.o.bridge;
+  }
+
+  /**
+   * Where received frames go from now on (the transport, once; frames that arrive before are dropped: nobody could
+   * answer them yet).
+   */
+  listen(receiver: (frames: ReceivedFrame[]) => void): void {
+    if (this.receiver) throw new Error(`bridge ${this.o.bridge}: the port already has a listener`);
+    this.receiver = receiver;
   }
 
   /**
@@ -123,7 +154,9 @@ export class DhcpTransport {
    * drops what the bridge passes up on itself (the second copy of each request) and what is sent (docs/wire.md).
    */
   private openSocket(): FramePort {
-    const onFrames = (frames: ReceivedFrame[]): void => this.onFrames(frames);
+    const onFrames = (frames: ReceivedFrame[]): void => {
+      if (!this.closed) this.receiver?.(frames);
+    };
     if (this.o.openPort) return this.o.openPort(onFrames);
     return PacketSocket.open({
       ifname: this.o.bridge,
@@ -146,6 +179,10 @@ export class DhcpTransport {
     return this.socket.mtu;
   }
 
+  get mac(): string {
+    return this.socket.mac;
+  }
+
   /** True when `ifindex` is a port of the bridge now (may ask the kernel; see src/wire/bridge-ports.ts). */
   isBridgePort(ifindex: number): boolean {
     return !this.closed && this.socket.isBridgePort(ifindex);
@@ -162,7 +199,7 @@ export class DhcpTransport {
     try {
       link = this.socket.link();
     } catch (e) {
-      this.countDrop('bridge-check-failed', (e as Error).message);
+      countDrop(this.o, 'bridge-check-failed', (e as Error).message);
       return 'same';
     }
     if (link === null) {
@@ -194,7 +231,7 @@ export class DhcpTransport {
     try {
       fresh = this.openSocket();
     } catch (e) {
-      this.countDrop('reopen-failed', (e as Error).message);
+      countDrop(this.o, 'reopen-failed', (e as Error).message);
       return false;
     }
     const old = this.socket;
@@ -208,14 +245,6 @@ export class DhcpTransport {
     return true;
   }
 
-  get mac(): string {
-    return this.socket.mac;
-  }
-
-  attach(server: DhcpServer): void {
-    this.server = server;
-  }
-
   /**
    * ARP who-has for `ip` from the bridge: an answer means the address is in use. Probes asked for in one turn of the
    * event loop leave together in one sendmmsg (a burst of new clients starts hundreds).
@@ -227,11 +256,29 @@ export class DhcpTransport {
     if (this.arpProbes.push(frame) === 1) setImmediate(() => this.send(this.arpProbes.splice(0)));
   }
 
+  /**
+   * Every send path ends here (replies now and after the commit, paced replies to relays, ARP probes), from timers
+   * and commit callbacks too: a closed port sends nothing, and a send error (ENETDOWN or ENXIO while the bridge is
+   * down or gone, EMSGSIZE after its MTU was lowered) is counted, never thrown.
+   */
+  send(frames: Buffer[]): void {
+    if (frames.length === 0 || this.closed) return;
+    let sent: number;
+    try {
+      sent = this.socket.sendMany(frames);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      countDrop(this.o, 'send-error', `${frames.length} frames not sent: ${code}: ${(e as Error).message}`);
+      return;
+    }
+    if (sent < frames.length) countDrop(this.o, 'send-queue-full', `${frames.length - sent} replies not sent`);
+  }
+
+  /** Idempotent: the daemon's rollback may close a port its transport already closed. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
-    this.relayPacer.close();
     this.arpProbes.length = 0;
-    this.lateDecisions.length = 0;
     this.socket.close();
     this.icmpGuard?.close();
     this.icmpGuard = null;
@@ -259,15 +306,60 @@ export class DhcpTransport {
     });
     return guard;
   }
+}
+
+/**
+ * Frames from the port become requests for the server; its decisions become reply frames sent on the port. Built
+ * last, on a port and a server that exist: it listens on the port from its constructor.
+ */
+export class DhcpTransport {
+  private readonly server: DhcpServer;
+  private readonly socket: BridgePort;
+  private closed = false;
+  /** Decisions that waited for a probe, collected so that those finishing together are sent and committed together. */
+  private readonly lateDecisions: Pending[] = [];
+  private readonly relayPacer: ReplyPacer;
+
+  constructor(private readonly o: DhcpTransportOptions) {
+    this.server = o.server;
+    this.socket = o.port;
+    this.relayPacer = new ReplyPacer({ ...RELAY_PACING, send: (frames) => this.send(frames), ...(o.now ? { now: o.now } : {}) });
+    o.port.listen((frames) => this.onFrames(frames));
+  }
+
+  get mtu(): number {
+    return this.socket.mtu;
+  }
+
+  get mac(): string {
+    return this.socket.mac;
+  }
+
+  /** True when `ifindex` is a port of the bridge now (may ask the kernel; see src/wire/bridge-ports.ts). */
+  isBridgePort(ifindex: number): boolean {
+    return !this.closed && this.socket.isBridgePort(ifindex);
+  }
+
+  /** ARP who-has for `ip` from the bridge (BridgePort.sendArpProbe); nothing once closed. */
+  sendArpProbe(ip: IPv4): void {
+    if (!this.closed) this.socket.sendArpProbe(ip);
+  }
+
+  /** Stops answering and closes the port it was given. */
+  close(): void {
+    this.closed = true;
+    this.relayPacer.close();
+    this.lateDecisions.length = 0;
+    this.socket.close();
+  }
 
   private countDrop(reason: string, detail: string): void {
-    this.o.onDrop?.(reason);
-    if (this.o.drops.hit(reason)) this.o.log.warn(`dropped DHCP packet: ${reason}: ${detail}`);
+    countDrop(this.o, reason, detail);
   }
 
   private onFrames(frames: ReceivedFrame[]): void {
     const server = this.server;
-    if (!server || this.closed) return;
+    if (this.closed) return;
     let batch: Pending[] = [];
     for (const frame of frames) {
       if (batch.length === REPLY_CHUNK) {
@@ -279,7 +371,7 @@ export class DhcpTransport {
       // Counted, but logged only at debug: DHCP on the uplink's LAN is normal and would fill the log with warnings.
       if (!this.socket.isBridgePort(frame.ifindex)) {
         this.o.onDrop?.('not-bridge-port');
-        if (this.o.log.enabled('debug')) this.o.log.debug(`ignored: frame on ifindex ${frame.ifindex}, not a port of ${this.o.bridge}`);
+        if (this.o.log.enabled('debug')) this.o.log.debug(`ignored: frame on ifindex ${frame.ifindex}, not a port of ${this.socket.bridge}`);
         continue;
       }
       try {
@@ -383,22 +475,8 @@ export class DhcpTransport {
     if (refused > 0) this.countDrop('relay-queue-full', `${refused} replies to relays not sent`);
   }
 
-  /**
-   * Every send path ends here (replies now and after the commit, paced replies to relays, ARP probes), from timers
-   * and commit callbacks too: a closed transport sends nothing, and a send error (ENETDOWN or ENXIO while the bridge
-   * is down or gone, EMSGSIZE after its MTU was lowered) is counted, never thrown.
-   */
   private send(frames: Buffer[]): void {
-    if (frames.length === 0 || this.closed) return;
-    let sent: number;
-    try {
-      sent = this.socket.sendMany(frames);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? 'error';
-      this.countDrop('send-error', `${frames.length} frames not sent: ${code}: ${(e as Error).message}`);
-      return;
-    }
-    if (sent < frames.length) this.countDrop('send-queue-full', `${frames.length - sent} replies not sent`);
+    if (!this.closed) this.socket.send(frames);
   }
 
   private toFrame(d: Extract<FinalDecision, { kind: 'reply' }>, request: DhcpMessage): Buffer {

@@ -1,5 +1,6 @@
 /** The bridge address chosen when the user gives only --range. Pure. */
-import type { AddressRange, Checked } from '../config/range.ts';
+import type { AddressRange } from '../config/range.ts';
+import type { Checked } from '../result.ts';
 import { broadcastOf, formatIPv4, inSubnet, networkOf, type IPv4 } from '../net/address.ts';
 
 export interface BridgeAddressChoice {

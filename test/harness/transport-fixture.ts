@@ -5,7 +5,7 @@
  */
 import type { AddressProber } from '../../src/dhcp/probe.ts';
 import { DhcpServer } from '../../src/dhcp/server.ts';
-import { DhcpTransport, type FramePort } from '../../src/dhcp/transport.ts';
+import { BridgePort, DhcpTransport, type FramePort } from '../../src/dhcp/transport.ts';
 import { HostNames } from '../../src/leases/names.ts';
 import type { AddressPool } from '../../src/leases/pool.ts';
 import type { LeaseStore } from '../../src/leases/store.ts';
@@ -24,8 +24,8 @@ export interface TransportFixtureOptions {
   store: LeaseStore;
   pool: AddressPool;
   port: FramePort;
-  /** Builds the ARP prober once the transport exists (it sends the probes); none by default. */
-  prober?: (transport: DhcpTransport) => AddressProber;
+  /** Builds the ARP prober on the bridge port (it sends the probes); none by default. */
+  prober?: (port: BridgePort) => AddressProber;
   /** The relay pacer's clock (ms). */
   now?: () => number;
   /** Relays the server accepts; [FIXTURE_RELAY_IP] by default. */
@@ -45,19 +45,14 @@ export function transportFixture(o: TransportFixtureOptions): TransportFixture {
   const leases = new LeaseTable({ store: o.store, pool: o.pool });
   leases.load();
   let onFrames: (frames: ReceivedFrame[]) => void = () => undefined;
-  const transport = new DhcpTransport({
-    bridge: 'none',
-    serverIp: FIXTURE_SERVER_IP,
-    commit: (done) => void leases.commitThen(done),
-    drops: new RateLimitedCounter(),
-    log: createLogger('warn'),
-    openPort: (deliver) => ((onFrames = deliver), o.port),
-    ...(o.now ? { now: o.now } : {}),
-  });
-  const prober = o.prober ? o.prober(transport) : null;
+  const drops = new RateLimitedCounter();
+  const log = createLogger('warn');
+  // In the daemon's order: the port, the prober on it, the server, then the transport between them.
+  const port = new BridgePort({ bridge: 'none', serverIp: FIXTURE_SERVER_IP, drops, log, openPort: (deliver) => ((onFrames = deliver), o.port) });
+  const prober = o.prober ? o.prober(port) : null;
   const server = new DhcpServer({
     names: new HostNames(),
-    network: { serverIp: FIXTURE_SERVER_IP, prefixLength: 8, routers: [FIXTURE_SERVER_IP], dnsServers: [FIXTURE_SERVER_IP], domain: 'lxc', mtu: 1500 },
+    network: { serverIp: FIXTURE_SERVER_IP, prefixLength: 8, routers: [FIXTURE_SERVER_IP], dnsServers: [FIXTURE_SERVER_IP], domain: 'lxc', mtu: port.mtu },
     leaseSeconds: 3600,
     rapidCommit: true,
     offerHoldMs: 60_000,
@@ -71,8 +66,16 @@ export function transportFixture(o: TransportFixtureOptions): TransportFixture {
     readyFreshMs: 60_000,
     now: Date.now,
     relays: new Set(o.relays ?? [FIXTURE_RELAY_IP]),
-    portExists: (i) => transport.isBridgePort(i),
+    portExists: (i) => port.isBridgePort(i),
   });
-  transport.attach(server);
+  const transport = new DhcpTransport({
+    port,
+    server,
+    serverIp: FIXTURE_SERVER_IP,
+    commit: (done) => void leases.commitThen(done),
+    drops,
+    log,
+    ...(o.now ? { now: o.now } : {}),
+  });
   return { transport, server, leases, prober, deliver: (frames) => onFrames(frames) };
 }

@@ -20,7 +20,7 @@ import { BOOTP_MIN_LENGTH, MessageType, Option } from '../../../src/dhcp/constan
 import { parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from '../../../src/dhcp/message.ts';
 import { ESSENTIAL_OPTIONS, replySizeLimit, type NetworkSettings } from '../../../src/dhcp/reply.ts';
 import { DhcpServer, settled, type Decision, type IncomingRequest } from '../../../src/dhcp/server.ts';
-import { DhcpTransport, type FramePort } from '../../../src/dhcp/transport.ts';
+import { BridgePort, DhcpTransport, type FramePort } from '../../../src/dhcp/transport.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { HostNames } from '../../../src/leases/names.ts';
 import { LeaseStore } from '../../../src/leases/store.ts';
@@ -435,18 +435,13 @@ test(`fuzz: the same ${CASES} frames through the transport: no internal error, e
     close: () => undefined,
   };
   let onFrames: (frames: ReceivedFrame[]) => void = () => undefined;
-  const transport = new DhcpTransport({
-    bridge: 'none',
-    serverIp: SERVER_IP,
-    commit: (done) => void leases.commitThen(done),
-    drops: new RateLimitedCounter(),
-    // Warnings are where an internal error's stack goes (rate-limited); keep them for the failure message.
-    log: createLogger('warn', (line) => {
-      if (line.includes('internal-error') && internalErrors.length < 3) internalErrors.push(line);
-    }),
-    openPort: (deliver) => ((onFrames = deliver), port),
-    onDrop: (reason) => drops.set(reason, (drops.get(reason) ?? 0) + 1),
+  const dropCounter = new RateLimitedCounter();
+  // Warnings are where an internal error's stack goes (rate-limited); keep them for the failure message.
+  const log = createLogger('warn', (line) => {
+    if (line.includes('internal-error') && internalErrors.length < 3) internalErrors.push(line);
   });
+  const onDrop = (reason: string): void => void drops.set(reason, (drops.get(reason) ?? 0) + 1);
+  const bridge = new BridgePort({ bridge: 'none', serverIp: SERVER_IP, drops: dropCounter, log, openPort: (deliver) => ((onFrames = deliver), port), onDrop });
   const server = new DhcpServer({
     names: new HostNames(),
     network: NETWORK,
@@ -462,7 +457,15 @@ test(`fuzz: the same ${CASES} frames through the transport: no internal error, e
     readyFreshMs: 60_000,
     now: Date.now,
   });
-  transport.attach(server);
+  const transport = new DhcpTransport({
+    port: bridge,
+    server,
+    serverIp: SERVER_IP,
+    commit: (done) => void leases.commitThen(done),
+    drops: dropCounter,
+    log,
+    onDrop,
+  });
   t.after(() => {
     transport.close();
     store.close();

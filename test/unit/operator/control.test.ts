@@ -6,7 +6,8 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { controlRequest, ControlError } from '../../../src/control/client.ts';
-import { defaultControlSocketPath, parseControlRequest, parseTarget, type ControlResult, type ControlTarget } from '../../../src/control/protocol.ts';
+import type { OperatorTarget } from '../../../src/config/reservations.ts';
+import { defaultControlSocketPath, parseControlRequest, parseTarget, type ControlResult } from '../../../src/control/protocol.ts';
 import { startControlServer, type ControlHandlers, type ControlServer } from '../../../src/control/server.ts';
 import type { Reservation } from '../../../src/config/reservations.ts';
 import type { LeaseRow } from '../../../src/leases/report.ts';
@@ -24,9 +25,9 @@ const ROW: LeaseRow = {
 };
 
 interface Calls {
-  release: ControlTarget[];
+  release: OperatorTarget[];
   reserve: Reservation[];
-  unreserve: ControlTarget[];
+  unreserve: OperatorTarget[];
 }
 
 function recordingHandlers(calls: Calls, overrides: Partial<ControlHandlers> = {}): ControlHandlers {
