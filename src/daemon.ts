@@ -379,7 +379,8 @@ async function startDns(config: DaemonConfig, log: Logger, stack: DisposerStack,
 
 /**
  * Once a second: the bridge watcher first (a bridge deleted, re-created or given another MTU is served again within
- * a second; host set-up is re-applied to a re-created one), then lease expiry and probe conflicts, then a commit.
+ * a second; host set-up is re-applied to a re-created one), then lease expiry, then a commit (probe conflicts are
+ * logged as they happen, through the server's onConflict).
  */
 function startHousekeeping(config: DaemonConfig, log: Logger, stack: DisposerStack, host: HostSetup | null, net: BridgeNet, dhcp: DhcpPart, commit: () => void): void {
   const { port, server } = dhcp;
