@@ -5,20 +5,19 @@
  * unusual is declined and takes the general path, so behaviour is the same (test/unit/dns/fast-path.test.ts compares
  * the two case by case).
  *
- * Two levels:
+ * It decides nothing about names: `QueryReader` is the `ZoneQuestion` view (question.ts) the zones answer, and the
+ * writers here write what a zone returned, or a cached forwarded answer:
  * - `QueryReader` + the `write*` functions work on offsets into a shared receive buffer and write into a shared send
- *   buffer, allocating nothing: the A/NXDOMAIN answers of our forward zone and cached forwarded answers.
- * - `parseSimpleQuery` + `encodeAnswer` turn the question into a name string and encode dns-packet records: everything
- *   else the fast path answers (apex, `ns`, reverse zone, caches that hand out records).
+ *   buffer, allocating nothing: a zone's `WireAnswer` (one A record; NXDOMAIN/NODATA with the SOA) and cached
+ *   forwarded answers in wire form.
+ * - `encodeAnswer` encodes a zone's record objects (`LocalAnswer`) with dns-packet's record codec; `parseSimpleQuery`
+ *   is the object-level reader the tests use.
  */
 import { encodeRecordInto, type Answer } from './message.ts';
 import type { ZoneApex, ZoneQuestion } from './question.ts';
 import { CLASS_IN, EDNS_UDP_SIZE, Flag, HEADER_LENGTH, OPT_RECORD_LENGTH, Type, responseFlags, typeName } from './vocabulary.ts';
 import { isHostnameByte, lowerAscii, type WireRecords } from './wire-name.ts';
 import type { LocalAnswer } from './zone.ts';
-
-export { typeName } from './vocabulary.ts';
-export { lowerAscii, wireName, wireQuestionKey, type WireRecords } from './wire-name.ts';
 
 export interface SimpleQuery {
   id: number;
@@ -32,8 +31,6 @@ export interface SimpleQuery {
   edns: { doBit: boolean } | null;
 }
 
-export const TYPE_A = Type.A;
-export const TYPE_ANY = Type.ANY;
 /** Answers the fast path writes never exceed the plain-DNS UDP size; bigger ones take the general path (TC). */
 export const FAST_ANSWER_LIMIT = 512;
 /** A record whose owner is a pointer to the question name: pointer 2, type 2, class 2, TTL 4, rdlength 2, address 4. */
