@@ -19,18 +19,6 @@ import { CLASS_IN, EDNS_UDP_SIZE, Flag, HEADER_LENGTH, OPT_RECORD_LENGTH, Type, 
 import { isHostnameByte, lowerAscii, type WireRecords } from './wire-name.ts';
 import type { LocalAnswer } from './zone.ts';
 
-export interface SimpleQuery {
-  id: number;
-  rd: boolean;
-  cd: boolean;
-  /** The question as asked (case kept), without the trailing dot. */
-  name: string;
-  type: number;
-  /** Offset just past the question (where the answer section starts). */
-  questionEnd: number;
-  edns: { doBit: boolean } | null;
-}
-
 /** Answers the fast path writes never exceed the plain-DNS UDP size; bigger ones take the general path (TC). */
 export const FAST_ANSWER_LIMIT = 512;
 /** A record whose owner is a pointer to the question name: pointer 2, type 2, class 2, TTL 4, rdlength 2, address 4. */
@@ -334,29 +322,18 @@ export function writeCachedAnswer(query: Buffer, q: QueryReader, out: Buffer, at
 // ---------------------------------------------------------------------------------------------------------------------
 // The object level
 
-/** The query if it is simple enough for the fast path, else null (never throws). */
-export function parseSimpleQuery(data: Buffer): SimpleQuery | null {
+/** A reader holding the query if it is simple enough for the fast path, else null (never throws). */
+export function parseSimpleQuery(data: Buffer): QueryReader | null {
   const q = new QueryReader();
-  if (!q.read(data, 0, data.length)) return null;
-  return { id: q.id, rd: q.rd, cd: q.cd, name: q.name(data), type: q.type, questionEnd: q.questionEnd, edns: q.hasEdns ? { doBit: q.doBit } : null };
+  return q.read(data, 0, data.length) ? q : null;
 }
 
+/** An object-level answer being written: its buffer and position. */
 class Writer {
   buf: Buffer;
   pos = 0;
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
-  }
-  u8(v: number): void {
-    this.buf[this.pos++] = v;
-  }
-  u16(v: number): void {
-    this.buf.writeUInt16BE(v, this.pos);
-    this.pos += 2;
-  }
-  bytes(b: Buffer, start: number, end: number): void {
-    b.copy(this.buf, this.pos, start, end);
-    this.pos += end - start;
   }
   record(r: Answer): void {
     this.pos += encodeRecordInto(r, this.buf, this.pos);
@@ -364,34 +341,27 @@ class Writer {
 }
 
 /**
- * The response bytes, or null when the answer does not fit 512 bytes (the general path then encodes, and truncates,
- * properly). Records are written by dns-packet's record codec; only the header, the question (copied from the query)
- * and the OPT record are written here. `authoritative` sets AA (our zones); `recursionAvailable` sets RA.
+ * The response bytes to the query `q` last read from `query`, or null when the answer does not fit 512 bytes (the
+ * general path then encodes, and truncates, properly). Records are written by dns-packet's record codec; the header
+ * (`writeHeader`, as for every fast answer), the question (copied from the query) and the OPT record are written
+ * here. `authoritative` sets AA (our zones); RA is `q.ra`.
  */
-export function encodeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative: boolean, recursionAvailable: boolean): Buffer | null {
+export function encodeAnswer(query: Buffer, q: QueryReader, local: LocalAnswer, authoritative: boolean): Buffer | null {
   try {
-    return writeAnswer(query, q, local, authoritative, recursionAvailable);
+    return writeAnswer(query, q, local, authoritative);
   } catch {
     return null;
   }
 }
 
-function writeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative: boolean, ra: boolean): Buffer | null {
+function writeAnswer(query: Buffer, q: QueryReader, local: LocalAnswer, authoritative: boolean): Buffer | null {
   if (local.rcode > 15) return null;
-  const w = new Writer(FAST_ANSWER_LIMIT + q.questionEnd);
-  w.u16(q.id);
-  // QR, AA, RD (copied), RA, CD (copied), rcode
-  w.u16(responseFlags(local.rcode, (authoritative ? Flag.AA : 0) | (q.rd ? Flag.RD : 0) | (ra ? Flag.RA : 0) | (q.cd ? Flag.CD : 0)));
-  w.u16(1);
-  w.u16(local.answers.length);
-  w.u16(local.authorities.length);
-  w.u16(local.additionals.length + (q.edns ? 1 : 0));
-  w.bytes(query, HEADER_LENGTH, q.questionEnd);
+  const w = new Writer(fastAnswerRoom(q));
+  w.pos = writeHeader(w.buf, 0, q, local.rcode, authoritative, local.answers.length, local.authorities.length, local.additionals.length);
+  w.pos += query.copy(w.buf, w.pos, q.nameStart, q.questionEnd);
   for (const section of [local.answers, local.authorities, local.additionals]) {
     for (const r of section) w.record(r);
   }
-  if (q.edns) {
-    w.pos += writeOpt(w.buf, w.pos, q.edns.doBit);
-  }
+  if (q.hasEdns) w.pos += writeOpt(w.buf, w.pos, q.doBit);
   return w.pos > FAST_ANSWER_LIMIT ? null : w.buf.subarray(0, w.pos);
 }

@@ -35,7 +35,6 @@ import {
   writeCachedAnswer,
   writeNegativeAnswer,
   writeTruncatedAnswer,
-  type SimpleQuery,
 } from './fast-path.ts';
 
 export { rcodeName } from './vocabulary.ts';
@@ -439,9 +438,9 @@ export class DnsServer {
     q.ra = mayRecurse && recursor !== null;
     const local = this.o.zones.answerFor(q, mayRecurse);
     if (local === REFUSED_TO_CLIENT) return 0; // the general path refuses, and counts it
-    if (local !== null) return this.countFast(this.writeZoneAnswer(data, start, length, local, out, at), local.rcode, 'local');
+    if (local !== null) return this.countFast(this.writeZoneAnswer(data, local, out, at), local.rcode, 'local');
     if (!mayRecurse || recursor === null) return 0;
-    if (recursor.cachedWire === undefined) return this.answerCachedObjects(data, start, length, out, at);
+    if (recursor.cachedWire === undefined) return this.answerCachedObjects(data, out, at);
     const overhead = HEADER_LENGTH + (q.questionEnd - q.nameStart) + (q.hasEdns ? OPT_RECORD_LENGTH : 0);
     const hit = recursor.cachedWire(q.wireKey(data), now, q.cd, q.hasEdns && q.doBit, FAST_ANSWER_LIMIT - overhead);
     if (hit === null || cachedAnswerLength(q, hit.records) > FAST_ANSWER_LIMIT) return 0;
@@ -449,29 +448,27 @@ export class DnsServer {
   }
 
   /** A zone's answer to the query just read, as bytes: wire answers directly, record objects through dns-packet. */
-  private writeZoneAnswer(data: Buffer, start: number, length: number, answer: ZoneAnswer, out: Buffer, at: number): number {
+  private writeZoneAnswer(data: Buffer, answer: ZoneAnswer, out: Buffer, at: number): number {
     const q = this.reader;
-    if (!(answer instanceof WireAnswer)) return this.encodeObjects(data, start, length, answer, true, out, at);
+    if (!(answer instanceof WireAnswer)) return this.encodeObjects(data, answer, true, out, at);
     if (answer.kind === 'address') return writeAddressAnswer(data, q, out, at, answer.address, answer.ttl);
     return writeNegativeAnswer(data, q, out, at, answer.rcode, answer.soaWire);
   }
 
   /** A cached answer from a recursor that hands out records only as objects (no wire form). */
-  private answerCachedObjects(data: Buffer, start: number, length: number, out: Buffer, at: number): number {
+  private answerCachedObjects(data: Buffer, out: Buffer, at: number): number {
     const r = this.reader;
     const recursor = this.o.recursor;
     if (!recursor?.cached) return 0;
     const question = { name: r.name(data), type: typeName(r.type) as string, class: 'IN' } as Question;
     const hit = recursor.cached(question, { checkingDisabled: r.cd, dnssecOk: r.hasEdns && r.doBit });
     if (hit === null || !hit.ok) return 0;
-    return this.countFast(this.encodeObjects(data, start, length, withoutUnaskedDnssec(hit, question.type, r.doBit), false, out, at), hit.rcode, 'cache');
+    return this.countFast(this.encodeObjects(data, withoutUnaskedDnssec(hit, question.type, r.doBit), false, out, at), hit.rcode, 'cache');
   }
 
   /** Record objects answering the query just read, encoded (dns-packet's record codec) into `out`; 0 if over 512 bytes. */
-  private encodeObjects(data: Buffer, start: number, length: number, body: LocalAnswer, authoritative: boolean, out: Buffer, at: number): number {
-    const r = this.reader;
-    const q: SimpleQuery = { id: r.id, rd: r.rd, cd: r.cd, name: '', type: r.type, questionEnd: r.questionEnd - start, edns: r.hasEdns ? { doBit: r.doBit } : null };
-    const encoded = encodeAnswer(data.subarray(start, start + length), q, body, authoritative, r.ra);
+  private encodeObjects(data: Buffer, body: LocalAnswer, authoritative: boolean, out: Buffer, at: number): number {
+    const encoded = encodeAnswer(data, this.reader, body, authoritative);
     return encoded === null ? 0 : encoded.copy(out, at);
   }
 

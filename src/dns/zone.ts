@@ -337,21 +337,4 @@ export class LocalZones {
     const answer = this.answerFor(q, true);
     return answer === null || answer === REFUSED_TO_CLIENT ? null : answerObjects(answer, q.askedName());
   }
-
-  /** The apex of our zone owning `qname`, or null when the name is not ours to answer. */
-  zoneOf(qname: string): string | null {
-    const q = new NameQuestion({ name: qname, type: 'A', class: 'IN' } as Question);
-    for (const zone of this.zones) if (zone.answer(q) !== null) return zone.apex.name;
-    return null;
-  }
-
-  /** Whether `qname` is in the reverse zone and ours to answer (a name of a neighbouring network is not). */
-  isReverseName(qname: string): boolean {
-    return this.zoneOf(qname) === this.reverseZone;
-  }
-
-  /** Short, and never beyond the lease's end (a name must not outlive its lease in caches). */
-  ttlFor(expiresAt: number | null): number {
-    return this.records.ttlFor(expiresAt);
-  }
 }
