@@ -5,63 +5,31 @@
  * unusual is declined and takes the general path, so behaviour is the same (test/unit/dns/fast-path.test.ts compares
  * the two case by case).
  *
- * Two levels:
+ * It decides nothing about names: `QueryReader` is the `ZoneQuestion` view (question.ts) the zones answer, and the
+ * writers here write what a zone returned, or a cached forwarded answer:
  * - `QueryReader` + the `write*` functions work on offsets into a shared receive buffer and write into a shared send
- *   buffer, allocating nothing: the A/NXDOMAIN answers of our forward zone and cached forwarded answers.
- * - `parseSimpleQuery` + `encodeAnswer` turn the question into a name string and encode dns-packet records: everything
- *   else the fast path answers (apex, `ns`, reverse zone, caches that hand out records).
+ *   buffer, allocating nothing: a zone's `WireAnswer` (one A record; NXDOMAIN/NODATA with the SOA) and cached
+ *   forwarded answers in wire form.
+ * - `encodeAnswer` encodes a zone's record objects (`LocalAnswer`) with dns-packet's record codec; `parseSimpleQuery`
+ *   is the object-level reader the tests use.
  */
-import { EDNS_UDP_SIZE, HEADER_LENGTH, encodeRecordInto, type Answer } from './message.ts';
+import { encodeRecordInto, type Answer } from './message.ts';
+import type { ZoneApex, ZoneQuestion } from './question.ts';
+import { CLASS_IN, EDNS_UDP_SIZE, Flag, HEADER_LENGTH, OPT_RECORD_LENGTH, Type, responseFlags, typeName } from './vocabulary.ts';
+import { isHostnameByte, lowerAscii, type WireRecords } from './wire-name.ts';
 import type { LocalAnswer } from './zone.ts';
 
-export interface SimpleQuery {
-  id: number;
-  rd: boolean;
-  cd: boolean;
-  /** The question as asked (case kept), without the trailing dot. */
-  name: string;
-  type: number;
-  /** Offset just past the question (where the answer section starts). */
-  questionEnd: number;
-  edns: { doBit: boolean } | null;
-}
-
-const TYPE_NAMES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 65: 'HTTPS', 255: 'ANY' };
-const TYPE_NUMBERS: Record<string, number> = Object.fromEntries(Object.entries(TYPE_NAMES).map(([n, name]) => [name, Number(n)]));
-export const TYPE_A = 1;
-export const TYPE_ANY = 255;
-const TYPE_OPT = 41;
-const CLASS_IN = 1;
 /** Answers the fast path writes never exceed the plain-DNS UDP size; bigger ones take the general path (TC). */
 export const FAST_ANSWER_LIMIT = 512;
-const OPT_RECORD_LENGTH = 11;
 /** A record whose owner is a pointer to the question name: pointer 2, type 2, class 2, TTL 4, rdlength 2, address 4. */
 const A_RECORD_LENGTH = 16;
 const MAX_LABELS = 128;
-
-export function typeName(type: number): string | undefined {
-  return TYPE_NAMES[type];
-}
-
-/** The type number for a type name the fast path handles, else undefined. */
-export function fastTypeNumber(name: string): number | undefined {
-  return TYPE_NUMBERS[name];
-}
-
-function isHostnameByte(c: number): boolean {
-  // letters, digits, hyphen, underscore only; anything else goes the general way
-  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f;
-}
-
-export function lowerAscii(c: number): number {
-  return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
-}
 
 /**
  * Reads the parts of a simple query the fast path needs, from `data[start, start + length)`, into its own fields. One
  * reader is reused for every query: reading allocates nothing. Offsets in the fields are absolute (into `data`).
  */
-export class QueryReader {
+export class QueryReader implements ZoneQuestion {
   id = 0;
   rd = false;
   cd = false;
@@ -82,6 +50,10 @@ export class QueryReader {
   /** Offset of each label's length byte. */
   readonly labelStarts = new Int32Array(MAX_LABELS);
   private readonly keyScratch = Buffer.alloc(260);
+  /** The buffer of the query last read (the ZoneQuestion methods read from it). */
+  private data: Buffer = Buffer.alloc(0);
+  /** The fast path reads class IN questions only. */
+  readonly otherClass = false;
 
   /** True when the query is simple enough for the fast path (never throws, whatever the bytes). */
   read(data: Buffer, start: number, length: number): boolean {
@@ -89,7 +61,7 @@ export class QueryReader {
     if (length < HEADER_LENGTH + 5 || end > data.length) return false;
     const flags = (data[start + 2]! << 8) | data[start + 3]!;
     // QR=0, opcode QUERY, no TC; Z bit may be anything (it is not echoed).
-    if ((flags & 0xfa00) !== 0) return false;
+    if ((flags & 0xfa00) !== 0) return false; // QR, opcode, TC
     // QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 0 or 1
     if (data[start + 4] !== 0 || data[start + 5] !== 1 || data[start + 6] !== 0 || data[start + 7] !== 0) return false;
     if (data[start + 8] !== 0 || data[start + 9] !== 0 || data[start + 10] !== 0) return false;
@@ -121,14 +93,14 @@ export class QueryReader {
     this.nameEnd = pos;
     if (pos + 4 > end) return false;
     const type = (data[pos]! << 8) | data[pos + 1]!;
-    if (data[pos + 2] !== 0 || data[pos + 3] !== CLASS_IN || TYPE_NAMES[type] === undefined) return false;
+    if (data[pos + 2] !== 0 || data[pos + 3] !== CLASS_IN || typeName(type) === undefined) return false;
     const questionEnd = pos + 4;
     let hasEdns = false;
     let doBit = false;
     if (arcount === 1) {
       // root name, type OPT, class = UDP size, TTL = ext-rcode/version/flags, rdlength, options
       const o = questionEnd;
-      if (o + OPT_RECORD_LENGTH > end || data[o] !== 0 || data[o + 1] !== 0 || data[o + 2] !== TYPE_OPT) return false;
+      if (o + OPT_RECORD_LENGTH > end || data[o] !== 0 || data[o + 1] !== 0 || data[o + 2] !== Type.OPT) return false;
       if (data[o + 6] !== 0) return false; // EDNS version > 0: the general path answers BADVERS
       if (o + OPT_RECORD_LENGTH + ((data[o + 9]! << 8) | data[o + 10]!) !== end) return false;
       hasEdns = true;
@@ -137,8 +109,8 @@ export class QueryReader {
       return false;
     }
     this.id = (data[start]! << 8) | data[start + 1]!;
-    this.rd = (flags & 0x0100) !== 0;
-    this.cd = (flags & 0x0010) !== 0;
+    this.rd = (flags & Flag.RD) !== 0;
+    this.cd = (flags & Flag.CD) !== 0;
     this.type = type;
     this.start = start;
     this.questionEnd = questionEnd;
@@ -146,7 +118,26 @@ export class QueryReader {
     this.doBit = doBit;
     this.hasUpperCase = upper;
     this.labelCount = labels;
+    this.data = data;
     return true;
+  }
+
+  // ZoneQuestion, on the query last read: what the zones ask (question.ts).
+  belowApex(apex: ZoneApex): number {
+    return apex.wire === null ? -1 : this.labelsBelow(this.data, apex.wire, apex.labels);
+  }
+
+  lowerLabelAt(index: number): string {
+    return this.lowerLabel(this.data, index);
+  }
+
+  lowerName(): string {
+    const name = this.name(this.data);
+    return this.hasUpperCase ? name.toLowerCase() : name;
+  }
+
+  askedName(): string {
+    return this.name(this.data);
   }
 
   /** The question name as asked (case kept), without the trailing dot. */
@@ -207,7 +198,7 @@ function writeHeader(
   authorities: number,
   additionals: number,
 ): number {
-  const flags = 0x8000 | (authoritative ? 0x0400 : 0) | (q.rd ? 0x0100 : 0) | (q.ra ? 0x0080 : 0) | (q.cd ? 0x0010 : 0) | rcode;
+  const flags = responseFlags(rcode, (authoritative ? Flag.AA : 0) | (q.rd ? Flag.RD : 0) | (q.ra ? Flag.RA : 0) | (q.cd ? Flag.CD : 0));
   out[at] = q.id >>> 8;
   out[at + 1] = q.id & 0xff;
   out[at + 2] = flags >>> 8;
@@ -228,7 +219,7 @@ function writeHeader(
 function writeOpt(out: Buffer, at: number, doBit: boolean): number {
   out[at] = 0;
   out[at + 1] = 0;
-  out[at + 2] = TYPE_OPT;
+  out[at + 2] = Type.OPT;
   out[at + 3] = EDNS_UDP_SIZE >>> 8;
   out[at + 4] = EDNS_UDP_SIZE & 0xff;
   out[at + 5] = 0;
@@ -262,7 +253,7 @@ export function writeAddressAnswer(query: Buffer, q: QueryReader, out: Buffer, a
   out[pos] = 0xc0;
   out[pos + 1] = HEADER_LENGTH;
   out[pos + 2] = 0;
-  out[pos + 3] = TYPE_A;
+  out[pos + 3] = Type.A;
   out[pos + 4] = 0;
   out[pos + 5] = CLASS_IN;
   writeUint32(out, pos + 6, ttl);
@@ -293,7 +284,7 @@ export function writeNegativeAnswer(query: Buffer, q: QueryReader, out: Buffer, 
  * `out[at]`; returns the length. A real client retries over TCP; a forged source gains no amplification.
  */
 export function writeTruncatedAnswer(query: Buffer, q: QueryReader, out: Buffer, at: number): number {
-  const flags = 0x8000 | 0x0200 | (q.rd ? 0x0100 : 0) | (q.cd ? 0x0010 : 0);
+  const flags = responseFlags(0, Flag.TC | (q.rd ? Flag.RD : 0) | (q.cd ? Flag.CD : 0));
   out[at] = q.id >>> 8;
   out[at + 1] = q.id & 0xff;
   out[at + 2] = flags >>> 8;
@@ -303,20 +294,6 @@ export function writeTruncatedAnswer(query: Buffer, q: QueryReader, out: Buffer,
   const length = q.nameEnd + 4 - q.nameStart;
   query.copy(out, at + HEADER_LENGTH, q.nameStart, q.nameEnd + 4);
   return HEADER_LENGTH + length;
-}
-
-/** Cached records in wire form, as forward/cache.ts keeps them: TTLs are patched on the way out. */
-export interface WireRecords {
-  readonly rcode: number;
-  readonly answerCount: number;
-  readonly authorityCount: number;
-  readonly additionalCount: number;
-  /** The records back to back, names uncompressed. */
-  readonly bytes: Buffer;
-  /** Where each record's TTL lies in `bytes`. */
-  readonly ttlOffsets: Uint16Array;
-  /** Each record's TTL when stored (already capped at the cache entry's TTL). */
-  readonly ttls: Uint32Array;
 }
 
 /** Bytes a response carrying `records` for `q` takes. */
@@ -345,29 +322,18 @@ export function writeCachedAnswer(query: Buffer, q: QueryReader, out: Buffer, at
 // ---------------------------------------------------------------------------------------------------------------------
 // The object level
 
-/** The query if it is simple enough for the fast path, else null (never throws). */
-export function parseSimpleQuery(data: Buffer): SimpleQuery | null {
+/** A reader holding the query if it is simple enough for the fast path, else null (never throws). */
+export function parseSimpleQuery(data: Buffer): QueryReader | null {
   const q = new QueryReader();
-  if (!q.read(data, 0, data.length)) return null;
-  return { id: q.id, rd: q.rd, cd: q.cd, name: q.name(data), type: q.type, questionEnd: q.questionEnd, edns: q.hasEdns ? { doBit: q.doBit } : null };
+  return q.read(data, 0, data.length) ? q : null;
 }
 
+/** An object-level answer being written: its buffer and position. */
 class Writer {
   buf: Buffer;
   pos = 0;
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
-  }
-  u8(v: number): void {
-    this.buf[this.pos++] = v;
-  }
-  u16(v: number): void {
-    this.buf.writeUInt16BE(v, this.pos);
-    this.pos += 2;
-  }
-  bytes(b: Buffer, start: number, end: number): void {
-    b.copy(this.buf, this.pos, start, end);
-    this.pos += end - start;
   }
   record(r: Answer): void {
     this.pos += encodeRecordInto(r, this.buf, this.pos);
@@ -375,69 +341,27 @@ class Writer {
 }
 
 /**
- * The response bytes, or null when the answer does not fit 512 bytes (the general path then encodes, and truncates,
- * properly). Records are written by dns-packet's record codec; only the header, the question (copied from the query)
- * and the OPT record are written here. `authoritative` sets AA (our zones); `recursionAvailable` sets RA.
+ * The response bytes to the query `q` last read from `query`, or null when the answer does not fit 512 bytes (the
+ * general path then encodes, and truncates, properly). Records are written by dns-packet's record codec; the header
+ * (`writeHeader`, as for every fast answer), the question (copied from the query) and the OPT record are written
+ * here. `authoritative` sets AA (our zones); RA is `q.ra`.
  */
-export function encodeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative: boolean, recursionAvailable: boolean): Buffer | null {
+export function encodeAnswer(query: Buffer, q: QueryReader, local: LocalAnswer, authoritative: boolean): Buffer | null {
   try {
-    return writeAnswer(query, q, local, authoritative, recursionAvailable);
+    return writeAnswer(query, q, local, authoritative);
   } catch {
     return null;
   }
 }
 
-function writeAnswer(query: Buffer, q: SimpleQuery, local: LocalAnswer, authoritative: boolean, ra: boolean): Buffer | null {
+function writeAnswer(query: Buffer, q: QueryReader, local: LocalAnswer, authoritative: boolean): Buffer | null {
   if (local.rcode > 15) return null;
-  const w = new Writer(FAST_ANSWER_LIMIT + q.questionEnd);
-  w.u16(q.id);
-  // QR, AA, RD (copied), RA, CD (copied), rcode
-  w.u16(0x8000 | (authoritative ? 0x0400 : 0) | (q.rd ? 0x0100 : 0) | (ra ? 0x0080 : 0) | (q.cd ? 0x0010 : 0) | local.rcode);
-  w.u16(1);
-  w.u16(local.answers.length);
-  w.u16(local.authorities.length);
-  w.u16(local.additionals.length + (q.edns ? 1 : 0));
-  w.bytes(query, HEADER_LENGTH, q.questionEnd);
+  const w = new Writer(fastAnswerRoom(q));
+  w.pos = writeHeader(w.buf, 0, q, local.rcode, authoritative, local.answers.length, local.authorities.length, local.additionals.length);
+  w.pos += query.copy(w.buf, w.pos, q.nameStart, q.questionEnd);
   for (const section of [local.answers, local.authorities, local.additionals]) {
     for (const r of section) w.record(r);
   }
-  if (q.edns) {
-    w.pos += writeOpt(w.buf, w.pos, q.edns.doBit);
-  }
+  if (q.hasEdns) w.pos += writeOpt(w.buf, w.pos, q.doBit);
   return w.pos > FAST_ANSWER_LIMIT ? null : w.buf.subarray(0, w.pos);
-}
-
-/**
- * `name` in wire form, lower-cased, root label included; null unless every label is 1–63 letters, digits, hyphens
- * or underscores (the only names QueryReader accepts) and the whole fits 255 bytes.
- */
-export function wireName(name: string): Buffer | null {
-  const trimmed = name.endsWith('.') ? name.slice(0, -1) : name;
-  const labels = trimmed === '' ? [] : trimmed.split('.');
-  const bytes: number[] = [];
-  for (const label of labels) {
-    if (label.length === 0 || label.length > 63) return null;
-    bytes.push(label.length);
-    for (let i = 0; i < label.length; i++) {
-      const c = label.charCodeAt(i);
-      if (!isHostnameByte(c)) return null;
-      bytes.push(lowerAscii(c));
-    }
-  }
-  bytes.push(0);
-  return bytes.length > 255 ? null : Buffer.from(bytes);
-}
-
-/**
- * The wire answer cache's key for a question (see QueryReader.wireKey): wire name, type and class IN, lower-cased,
- * as latin1; null for questions QueryReader never accepts.
- */
-export function wireQuestionKey(name: string, type: string, questionClass: string | undefined): string | null {
-  // dns-packet names types it does not know UNKNOWN_<n> (HTTPS is UNKNOWN_65): the general path caches them so.
-  const unknown = /^UNKNOWN_(\d+)$/.exec(type);
-  const typeNumber = unknown !== null && TYPE_NAMES[Number(unknown[1])] !== undefined ? Number(unknown[1]) : TYPE_NUMBERS[type];
-  if (typeNumber === undefined || (questionClass ?? 'IN') !== 'IN') return null;
-  const encoded = wireName(name);
-  if (encoded === null || encoded.length === 1) return null;
-  return encoded.toString('latin1') + String.fromCharCode(typeNumber >>> 8, typeNumber & 0xff, 0, CLASS_IN);
 }

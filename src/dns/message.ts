@@ -3,25 +3,11 @@
  * header handling we need before (or without) a full decode.
  */
 import dnsPacket, { type Answer, type Packet, type Question } from 'dns-packet';
+import { EDNS_UDP_SIZE, Flag, HEADER_LENGTH, OPT_FLAG_DO, responseFlags } from './vocabulary.ts';
 
 export type { Answer, Packet, Question };
 
-export const HEADER_LENGTH = 12;
-export const EDNS_UDP_SIZE = 1232;
-export const PLAIN_UDP_SIZE = 512;
-
-export const Rcode = {
-  NoError: 0,
-  FormErr: 1,
-  ServFail: 2,
-  NxDomain: 3,
-  NotImp: 4,
-  Refused: 5,
-  /** Extended (OPT) rcode 16: upper 8 bits in OPT = 1, header rcode 0. */
-  BadVers: 16,
-} as const;
-
-export const Opcode = { Query: 0 } as const;
+export { EDNS_UDP_SIZE, HEADER_LENGTH, Opcode, PLAIN_UDP_SIZE, Rcode } from './vocabulary.ts';
 
 export interface RawHeader {
   id: number;
@@ -43,10 +29,10 @@ export function readHeader(data: Buffer): RawHeader | null {
   return {
     id: data.readUInt16BE(0),
     flags,
-    qr: (flags & 0x8000) !== 0,
+    qr: (flags & Flag.QR) !== 0,
     opcode: (flags >> 11) & 0xf,
-    rd: (flags & 0x0100) !== 0,
-    cd: (flags & 0x0010) !== 0,
+    rd: (flags & Flag.RD) !== 0,
+    cd: (flags & Flag.CD) !== 0,
     qdcount: data.readUInt16BE(4),
     ancount: data.readUInt16BE(6),
     nscount: data.readUInt16BE(8),
@@ -107,7 +93,7 @@ export function headerOnlyResponse(header: RawHeader, rcode: number): Buffer {
   const out = Buffer.alloc(HEADER_LENGTH);
   out.writeUInt16BE(header.id, 0);
   // QR, opcode echoed, RD echoed, rcode; AA/TC/RA/Z/AD/CD cleared.
-  const flags = 0x8000 | (header.opcode << 11) | (header.rd ? 0x0100 : 0) | (rcode & 0xf);
+  const flags = responseFlags(rcode, (header.opcode << 11) | (header.rd ? Flag.RD : 0));
   out.writeUInt16BE(flags, 2);
   return out;
 }
@@ -134,7 +120,7 @@ export function optRecord(extendedRcode = 0, doBit = false): Answer {
     udpPayloadSize: EDNS_UDP_SIZE,
     extendedRcode,
     ednsVersion: 0,
-    flags: doBit ? 0x8000 : 0,
+    flags: doBit ? OPT_FLAG_DO : 0,
     options: [],
   } as unknown as Answer;
 }

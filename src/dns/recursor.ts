@@ -8,20 +8,8 @@ import type { Upstream } from './forward/upstream.ts';
 import type { RecordType } from 'dns-packet';
 import type { Question } from './message.ts';
 import type { Recursor, RecursionResult } from './server.ts';
+import { Rcode, rcodeNumber } from './vocabulary.ts';
 
-const RCODE_NUMBERS: Record<string, number> = {
-  NOERROR: 0,
-  FORMERR: 1,
-  SERVFAIL: 2,
-  NXDOMAIN: 3,
-  NOTIMP: 4,
-  REFUSED: 5,
-  YXDOMAIN: 6,
-  YXRRSET: 7,
-  NXRRSET: 8,
-  NOTAUTH: 9,
-  NOTZONE: 10,
-};
 
 /** The four DO/CD combinations, shared so the hot wire-cache path allocates nothing. */
 const FLAGS: readonly ClientQueryFlags[] = [
@@ -93,7 +81,7 @@ export class ForwardingRecursor implements Recursor {
     const answer = result.answer;
     return {
       ok: true,
-      rcode: RCODE_NUMBERS[answer.rcode] ?? 2,
+      rcode: rcodeNumber(answer.rcode) ?? Rcode.ServFail,
       answers: [...answer.answers] as Answer[],
       authorities: [...answer.authorities] as Answer[],
       additionals: [...answer.additionals] as Answer[],
@@ -111,7 +99,7 @@ export class ForwardingRecursor implements Recursor {
     this.observer?.cacheHit();
     return {
       ok: true,
-      rcode: RCODE_NUMBERS[hit.rcode] ?? 2,
+      rcode: rcodeNumber(hit.rcode) ?? Rcode.ServFail,
       answers: hit.answers as Answer[],
       authorities: hit.authorities as Answer[],
       additionals: hit.additionals as Answer[],

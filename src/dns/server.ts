@@ -10,11 +10,6 @@ import { quote, RateLimitedCounter } from '../log.ts';
 import { formatIPv4, inSubnet, parseIPv4, type IPv4 } from '../net/address.ts';
 import { UdpSocket, type ReceivedDatagrams, type UdpSocketStats } from '../wire/udp-socket.ts';
 import {
-  EDNS_UDP_SIZE,
-  HEADER_LENGTH,
-  Opcode,
-  PLAIN_UDP_SIZE,
-  Rcode,
   decodeMessage,
   encodeMessage,
   findOpt,
@@ -25,24 +20,24 @@ import {
   type Packet,
   type Question,
 } from './message.ts';
+import { NameQuestion } from './question.ts';
 import { ResponseRateLimiter } from './rrl.ts';
 import { TcpSession, type TcpLimitEvent } from './tcp-session.ts';
-import { NAME_SERVER_LABEL, type LocalZones } from './zone.ts';
+import { EDNS_UDP_SIZE, Flag, HEADER_LENGTH, OPT_FLAG_DO, OPT_RECORD_LENGTH, Opcode, PLAIN_UDP_SIZE, Rcode, rcodeName, responseFlags, typeName } from './vocabulary.ts';
+import { REFUSED_TO_CLIENT, WireAnswer, answerObjects, type LocalAnswer, type LocalZones, type ZoneAnswer } from './zone.ts';
 import type { WireCacheHit } from './forward/cache.ts';
 import {
   FAST_ANSWER_LIMIT,
   QueryReader,
-  TYPE_A,
-  TYPE_ANY,
   cachedAnswerLength,
   encodeAnswer,
-  typeName,
   writeAddressAnswer,
   writeCachedAnswer,
   writeNegativeAnswer,
   writeTruncatedAnswer,
-  type SimpleQuery,
 } from './fast-path.ts';
+
+export { rcodeName } from './vocabulary.ts';
 
 export type RecursionResult =
   | { ok: true; rcode: number; answers: Answer[]; authorities: Answer[]; additionals: Answer[]; source: 'cache' | 'upstream' }
@@ -205,21 +200,12 @@ const TCP_LIMIT_COUNTER: Record<TcpLimitEvent, keyof DnsLimitCounters> = {
 const LIMIT_LOG_LINES = 5;
 const LIMIT_LOG_INTERVAL_MS = 10_000;
 
-const RCODE_NAMES: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED' };
-
 interface Client {
   address: string;
   port: number;
   transport: Transport;
 }
 
-const FLAG_AA = 0x0400;
-const FLAG_TC = 0x0200;
-const FLAG_RD = 0x0100;
-const FLAG_RA = 0x0080;
-const FLAG_CD = 0x0010;
-
-const OPT_RECORD_LENGTH = 11;
 /** Room the fast path may need in the send area for one answer. */
 const FAST_ANSWER_ROOM = FAST_ANSWER_LIMIT;
 
@@ -442,64 +428,48 @@ export class DnsServer {
   /**
    * The fast path: writes the answer to the query at `data[start, start + length)` into `out` at `at` and counts it;
    * returns its length, or 0 when the query needs the general path (nothing counted then). `out` must have
-   * FAST_ANSWER_LIMIT bytes of room at `at`.
+   * FAST_ANSWER_LIMIT bytes of room at `at`. It decides nothing about names: our zones answer first (as in handle()),
+   * then, for clients allowed to recurse, the cache; whatever is left goes the general way.
    */
   private answerInto(data: Buffer, start: number, length: number, mayRecurse: boolean, out: Buffer, at: number, now: number): number {
     const q = this.reader;
     if (!q.read(data, start, length)) return 0;
     const recursor = this.o.recursor;
     q.ra = mayRecurse && recursor !== null;
-    const zones = this.o.zones;
-    if (zones.domainWire !== null) {
-      const below = q.labelsBelow(data, zones.domainWire, zones.domainLabels);
-      if (below > 1) {
-        return this.countFast(writeNegativeAnswer(data, q, out, at, Rcode.NxDomain, zones.domainSoaRecord()), Rcode.NxDomain, 'local');
-      }
-      if (below === 1) {
-        const label = q.lowerLabel(data, 0);
-        if (label !== NAME_SERVER_LABEL) {
-          const host = zones.host(label);
-          if (host === undefined) {
-            return this.countFast(writeNegativeAnswer(data, q, out, at, Rcode.NxDomain, zones.domainSoaRecord()), Rcode.NxDomain, 'local');
-          }
-          if (q.type !== TYPE_A && q.type !== TYPE_ANY) {
-            return this.countFast(writeNegativeAnswer(data, q, out, at, Rcode.NoError, zones.domainSoaRecord()), Rcode.NoError, 'local');
-          }
-          return this.countFast(writeAddressAnswer(data, q, out, at, host.ip, zones.ttlFor(host.expiresAt)), Rcode.NoError, 'local');
-        }
-      }
-      if (below >= 0) return this.answerWithObjects(data, start, length, mayRecurse, out, at);
-    }
-    if (zones.reverseZoneWire !== null && q.labelsBelow(data, zones.reverseZoneWire, zones.reverseZoneLabels) >= 0) {
-      // The reverse zone is for trusted clients only (the general path refuses the others).
-      return mayRecurse ? this.answerWithObjects(data, start, length, mayRecurse, out, at) : 0;
-    }
+    const local = this.o.zones.answerFor(q, mayRecurse);
+    if (local === REFUSED_TO_CLIENT) return 0; // the general path refuses, and counts it
+    if (local !== null) return this.countFast(this.writeZoneAnswer(data, local, out, at), local.rcode, 'local');
     if (!mayRecurse || recursor === null) return 0;
-    if (recursor.cachedWire === undefined) return this.answerWithObjects(data, start, length, mayRecurse, out, at);
+    if (recursor.cachedWire === undefined) return this.answerCachedObjects(data, out, at);
     const overhead = HEADER_LENGTH + (q.questionEnd - q.nameStart) + (q.hasEdns ? OPT_RECORD_LENGTH : 0);
     const hit = recursor.cachedWire(q.wireKey(data), now, q.cd, q.hasEdns && q.doBit, FAST_ANSWER_LIMIT - overhead);
     if (hit === null || cachedAnswerLength(q, hit.records) > FAST_ANSWER_LIMIT) return 0;
     return this.countFast(writeCachedAnswer(data, q, out, at, hit.records, hit.elapsedSeconds), hit.records.rcode, 'cache');
   }
 
-  /** The fast path for the rarer questions (apex, ns, reverse zone, caches without wire form), through objects. */
-  private answerWithObjects(data: Buffer, start: number, length: number, mayRecurse: boolean, out: Buffer, at: number): number {
+  /** A zone's answer to the query just read, as bytes: wire answers directly, record objects through dns-packet. */
+  private writeZoneAnswer(data: Buffer, answer: ZoneAnswer, out: Buffer, at: number): number {
+    const q = this.reader;
+    if (!(answer instanceof WireAnswer)) return this.encodeObjects(data, answer, true, out, at);
+    if (answer.kind === 'address') return writeAddressAnswer(data, q, out, at, answer.address, answer.ttl);
+    return writeNegativeAnswer(data, q, out, at, answer.rcode, answer.soaWire);
+  }
+
+  /** A cached answer from a recursor that hands out records only as objects (no wire form). */
+  private answerCachedObjects(data: Buffer, out: Buffer, at: number): number {
     const r = this.reader;
-    const query = data.subarray(start, start + length);
-    const q: SimpleQuery = { id: r.id, rd: r.rd, cd: r.cd, name: r.name(data), type: r.type, questionEnd: r.questionEnd - start, edns: r.hasEdns ? { doBit: r.doBit } : null };
-    const question = { name: q.name, type: typeName(q.type) as string, class: 'IN' } as Question;
-    const local = this.o.zones.answer(question);
-    if (local !== null) {
-      const encoded = encodeAnswer(query, q, local, true, r.ra);
-      if (encoded === null) return 0;
-      return this.countFast(encoded.copy(out, at), local.rcode, 'local');
-    }
-    if (!mayRecurse || !this.o.recursor?.cached) return 0;
-    const hit = this.o.recursor.cached(question, { checkingDisabled: q.cd, dnssecOk: r.hasEdns && r.doBit });
+    const recursor = this.o.recursor;
+    if (!recursor?.cached) return 0;
+    const question = { name: r.name(data), type: typeName(r.type) as string, class: 'IN' } as Question;
+    const hit = recursor.cached(question, { checkingDisabled: r.cd, dnssecOk: r.hasEdns && r.doBit });
     if (hit === null || !hit.ok) return 0;
-    const encoded = encodeAnswer(query, q, withoutUnaskedDnssec(hit, question.type, r.doBit), false, r.ra);
-    if (encoded === null) return 0;
-    return this.countFast(encoded.copy(out, at), hit.rcode, 'cache');
+    return this.countFast(this.encodeObjects(data, withoutUnaskedDnssec(hit, question.type, r.doBit), false, out, at), hit.rcode, 'cache');
+  }
+
+  /** Record objects answering the query just read, encoded (dns-packet's record codec) into `out`; 0 if over 512 bytes. */
+  private encodeObjects(data: Buffer, body: LocalAnswer, authoritative: boolean, out: Buffer, at: number): number {
+    const encoded = encodeAnswer(data, this.reader, body, authoritative);
+    return encoded === null ? 0 : encoded.copy(out, at);
   }
 
   /** Counts a fast-path answer of `length` bytes (none when 0: the general path answers and counts instead). */
@@ -534,7 +504,7 @@ export class DnsServer {
     if (opts.length > 1) return this.countRcode(headerOnlyResponse(header, Rcode.FormErr), Rcode.FormErr);
     const opt = opts[0];
     const edns = opt !== undefined;
-    const doBit = opt ? (opt.flags & 0x8000) !== 0 : false;
+    const doBit = opt ? (opt.flags & OPT_FLAG_DO) !== 0 : false;
     const udpLimit = !edns ? PLAIN_UDP_SIZE : Math.min(EDNS_UDP_SIZE, Math.max(PLAIN_UDP_SIZE, opt.udpPayloadSize));
     const base = { id: header.id, rd: header.rd, cd: header.cd, question, edns, doBit };
     const trusted = this.mayRecurse(client.address);
@@ -543,12 +513,14 @@ export class DnsServer {
 
     if (opt && opt.ednsVersion > 0) return this.respond(base, { rcode: Rcode.BadVers, answers: [], authorities: [], additionals: [] }, false, ra, client, udpLimit, 'error');
 
-    const local = this.o.zones.answer(question);
-    if (local !== null && (trusted || !this.o.zones.isReverseName(question.name))) {
+    // The order of precedence, as in answerInto: our zones, then (trusted clients only) the cache and upstream.
+    const asked = new NameQuestion(question);
+    const local = this.o.zones.answerFor(asked, trusted);
+    if (local !== null && local !== REFUSED_TO_CLIENT) {
       this.bump('local');
-      return this.respond(base, local, true, ra, client, udpLimit, 'local');
+      return this.respond(base, answerObjects(local, asked.askedName()), true, ra, client, udpLimit, 'local');
     }
-    if (!trusted || recursor === null) {
+    if (local === REFUSED_TO_CLIENT || !trusted || recursor === null) {
       this.bump('refused');
       return this.respond(base, { rcode: Rcode.Refused, answers: [], authorities: [], additionals: [] }, false, false, client, udpLimit, 'refused');
     }
@@ -601,12 +573,9 @@ export class DnsServer {
     source: DnsAnswerSource,
   ): Buffer {
     const rcode = body.rcode;
-    let flags = rcode & 0xf;
     // RA only where recursion is offered, and never with REFUSED (a refusal offers nothing).
-    if (recursionAvailable && rcode !== Rcode.Refused) flags |= FLAG_RA;
-    if (base.rd) flags |= FLAG_RD;
-    if (base.cd) flags |= FLAG_CD;
-    if (authoritative) flags |= FLAG_AA;
+    const ra = recursionAvailable && rcode !== Rcode.Refused;
+    const flags = responseFlags(rcode, (ra ? Flag.RA : 0) | (base.rd ? Flag.RD : 0) | (base.cd ? Flag.CD : 0) | (authoritative ? Flag.AA : 0));
     const additionals = [...body.additionals.filter((a) => (a as { type: string }).type !== 'OPT')];
     if (base.edns) additionals.push(optRecord(rcode >> 4, base.doBit));
     const packet: Packet = {
@@ -623,7 +592,7 @@ export class DnsServer {
       // Too big for the client's UDP size: send the header and question with TC set; the client retries over TCP.
       encoded = encodeMessage({
         ...packet,
-        flags: flags | FLAG_TC,
+        flags: flags | Flag.TC,
         answers: [],
         authorities: [],
         additionals: base.edns ? [optRecord(rcode >> 4, base.doBit)] : [],
@@ -659,6 +628,3 @@ function withoutUnaskedDnssec<T extends { answers: Answer[]; authorities: Answer
   return { ...body, answers: body.answers.filter(keep), authorities: body.authorities.filter(keep), additionals: body.additionals.filter(keep) };
 }
 
-export function rcodeName(rcode: number): string {
-  return RCODE_NAMES[rcode] ?? (rcode === Rcode.BadVers ? 'BADVERS' : `RCODE${rcode}`);
-}

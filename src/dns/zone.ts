@@ -3,14 +3,21 @@
  * zone of the bridge subnet with the matching PTRs. Answers carry AA; a name without the asked type gets NODATA and a
  * missing name NXDOMAIN, both with the SOA in authority so resolvers can cache them (RFC 2308).
  *
+ * Every zone implements `Zone.answer(question)` once, on the parsed view of question.ts, and both the UDP fast path and
+ * the general path call it (through `LocalZones.answer`, which also holds the zones' order and who may ask them): it
+ * returns a `WireAnswer` (the common shapes, which the fast path writes as bytes without allocating), a `LocalAnswer`
+ * (record objects), or null ("not mine"). Neither path decides anything about names.
+ *
  * The reverse zone sits on the octet boundary at or above the subnet (a /23 gets the enclosing /16), so it holds
- * names of neighbouring networks too: those are not ours (`answer()` returns null), and the server treats them like
- * any foreign name (forwarded for clients allowed to recurse, REFUSED otherwise) instead of denying their existence.
+ * names of neighbouring networks too: those are not ours (null), and the server treats them like any foreign name
+ * (forwarded for clients allowed to recurse, REFUSED otherwise) instead of denying their existence.
  */
 import { formatIPv4, inSubnet, networkOf, type IPv4 } from '../net/address.ts';
-import type { HostNames, NameEntry } from '../leases/names.ts';
-import { Rcode, encodeRecordInto, type Answer, type Question } from './message.ts';
-import { wireName } from './fast-path.ts';
+import type { HostNames } from '../leases/names.ts';
+import { encodeRecordInto, type Answer, type Question } from './message.ts';
+import { NameQuestion, normalizeName, zoneApex, type ZoneApex, type ZoneQuestion } from './question.ts';
+import { Rcode, Type } from './vocabulary.ts';
+import { wireName } from './wire-name.ts';
 
 export interface ZoneConfig {
   domain: string;
@@ -59,162 +66,53 @@ export function ptrNameToIp(name: string): IPv4 | null {
   return octets.reduce((acc, o) => acc * 256 + (o as number), 0) >>> 0;
 }
 
-function normalize(name: string): string {
-  return name.toLowerCase().replace(/\.$/, '');
+/**
+ * A wire answer: the two shapes the lease zone gives most (one A record; NXDOMAIN/NODATA with the SOA), as numbers
+ * and one SOA record in wire form. Each zone fills its own one in place (no allocation per query); the fast path
+ * writes it as bytes before the next question, the general path expands it to objects (`answerObjects`).
+ */
+export class WireAnswer {
+  kind: 'address' | 'negative' = 'negative';
+  rcode = 0;
+  /** kind 'address': the A record's address and TTL (owner: the name as asked). */
+  address = 0;
+  ttl = 0;
+  /** kind 'negative': the zone's SOA, as bytes (uncompressed) and as the object it was encoded from. */
+  soaWire: Buffer = Buffer.alloc(0);
+  soaRecord: Answer | null = null;
 }
 
-function isAtOrBelow(name: string, apex: string): boolean {
-  return name === apex || name.endsWith(`.${apex}`);
+export type ZoneAnswer = WireAnswer | LocalAnswer;
+
+/** One zone: answers every question at or below its apex it owns, returns null for the rest ("not mine"). */
+export interface Zone {
+  readonly apex: ZoneApex;
+  /** Answered to trusted clients only (the reverse zone: from outside it would list every container). */
+  readonly trustedOnly: boolean;
+  answer(question: ZoneQuestion): ZoneAnswer | null;
 }
 
-export class LocalZones {
-  readonly domain: string;
-  readonly reverseZone: string;
-  /** The zones' names in wire form, lower-case (null when the fast path cannot read such names), and label counts. */
-  readonly domainWire: Buffer | null;
-  readonly domainLabels: number;
-  readonly reverseZoneWire: Buffer | null;
-  readonly reverseZoneLabels: number;
-  private domainSoaWire: Buffer | null = null;
-  private domainSoaSerial = -1;
+/** A zone's answer as record objects (the general path's form). */
+export function answerObjects(answer: ZoneAnswer, asked: string): LocalAnswer {
+  if (!(answer instanceof WireAnswer)) return answer;
+  if (answer.kind === 'address') {
+    const record: Answer = { type: 'A', name: asked, ttl: answer.ttl, class: 'IN', data: formatIPv4(answer.address) };
+    return { rcode: answer.rcode, answers: [record], authorities: [], additionals: [] };
+  }
+  return { rcode: answer.rcode, answers: [], authorities: answer.soaRecord ? [answer.soaRecord] : [], additionals: [] };
+}
+
+/** What both built-in zones share: the SOA and NS records, the apex answer, negative answers and TTLs. */
+class ZoneRecords {
+  private soaSerial = -1;
+  private soaCache = new Map<string, { record: Answer; wire: Buffer }>();
 
   constructor(
-    private readonly config: ZoneConfig,
-    private readonly names: HostNames,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.domain = normalize(config.domain);
-    this.reverseZone = reverseZoneName(config.serverIp, config.prefixLength);
-    this.domainWire = wireName(this.domain);
-    this.domainLabels = this.domain === '' ? 0 : this.domain.split('.').length;
-    this.reverseZoneWire = wireName(this.reverseZone);
-    this.reverseZoneLabels = this.reverseZone.split('.').length;
-  }
-
-  /**
-   * The holder of the host name `label` (lower-case) in the forward zone, as `answer()` would find it; `ns` is not a
-   * host (see NAME_SERVER_LABEL) and must be asked through `answer()`.
-   */
-  host(label: string): NameEntry | undefined {
-    return this.names.lookup(label);
-  }
-
-  /**
-   * The forward zone's SOA record in wire form (uncompressed), as the authority section of its negative answers
-   * carries it; re-encoded only when the serial changed.
-   */
-  domainSoaRecord(): Buffer {
-    const serial = this.names.serial;
-    if (this.domainSoaWire === null || this.domainSoaSerial !== serial) {
-      const record = this.soa(this.domain);
-      const scratch = Buffer.alloc(1024);
-      const length = encodeRecordInto(record, scratch, 0);
-      this.domainSoaWire = Buffer.from(scratch.subarray(0, length));
-      this.domainSoaSerial = serial;
-    }
-    return this.domainSoaWire;
-  }
-
-  /** The apex of our zone containing `qname`, or null when the name is not ours to answer. */
-  zoneOf(qname: string): string | null {
-    const name = normalize(qname);
-    if (isAtOrBelow(name, this.domain)) return this.domain;
-    if (isAtOrBelow(name, this.reverseZone) && this.reverseNameIsOurs(name)) return this.reverseZone;
-    return null;
-  }
-
-  /** Whether `qname` is in the reverse zone and ours to answer (a name of a neighbouring network is not). */
-  isReverseName(qname: string): boolean {
-    return this.zoneOf(qname) === this.reverseZone;
-  }
-
-  /**
-   * A name at or below the reverse zone's apex is ours when it is the apex, or when the network it names (each label
-   * below the apex one more octet) overlaps the subnet and, if it goes on with non-octet labels, lies wholly inside it.
-   */
-  private reverseNameIsOurs(name: string): boolean {
-    if (name === this.reverseZone) return true;
-    const below = name.slice(0, name.length - this.reverseZone.length - 1).split('.').reverse();
-    let octets = this.reverseZoneLabels - 2; // the apex's own octets (the labels before in-addr.arpa)
-    let network = networkOf(this.config.serverIp, octets * 8);
-    for (const label of below) {
-      if (octets === 4 || !/^\d{1,3}$/.test(label) || Number(label) > 255) {
-        return octets * 8 >= this.config.prefixLength; // junk below a node wholly inside the subnet: ours, NXDOMAIN
-      }
-      network = (network | (Number(label) << (8 * (3 - octets)))) >>> 0;
-      octets++;
-      const common = Math.min(octets * 8, this.config.prefixLength);
-      if (networkOf(network, common) !== networkOf(this.config.serverIp, common)) return false;
-    }
-    return true;
-  }
-
-  answer(question: Question): LocalAnswer | null {
-    const asked = question.name.replace(/\.$/, '');
-    const name = normalize(asked);
-    const apex = this.zoneOf(name);
-    if (apex === null) return null;
-    if (question.class !== undefined && question.class !== 'IN' && question.class !== 'ANY') {
-      return this.negative(apex, Rcode.Refused);
-    }
-    const type = question.type;
-    if (name === apex) return this.apexAnswer(asked, apex, type);
-    return apex === this.domain ? this.forwardAnswer(asked, name, apex, type) : this.reverseAnswer(asked, name, apex, type);
-  }
-
-  private apexAnswer(asked: string, apex: string, type: string): LocalAnswer {
-    const answers: Answer[] = [];
-    const additionals: Answer[] = [];
-    if (type === 'SOA' || type === 'ANY') answers.push(this.soa(apex, asked));
-    if (type === 'NS' || type === 'ANY') {
-      answers.push({ type: 'NS', name: asked, ttl: this.config.soaTtl, class: 'IN', data: this.nameServer() });
-      additionals.push(this.nameServerAddress());
-    }
-    if (answers.length === 0) return this.negative(apex, Rcode.NoError);
-    return { rcode: Rcode.NoError, answers, authorities: [], additionals };
-  }
-
-  private forwardAnswer(asked: string, name: string, apex: string, type: string): LocalAnswer {
-    const label = name.slice(0, name.length - apex.length - 1);
-    if (label.includes('.')) return this.negative(apex, Rcode.NxDomain);
-    let ip: IPv4;
-    let ttl: number;
-    if (label === NAME_SERVER_LABEL) {
-      ip = this.config.serverIp;
-      ttl = this.config.soaTtl;
-    } else {
-      const entry = this.names.lookup(label);
-      if (!entry) return this.negative(apex, Rcode.NxDomain);
-      ip = entry.ip;
-      ttl = this.ttlFor(entry.expiresAt);
-    }
-    if (type !== 'A' && type !== 'ANY') return this.negative(apex, Rcode.NoError);
-    return { rcode: Rcode.NoError, answers: [{ type: 'A', name: asked, ttl, class: 'IN', data: formatIPv4(ip) }], authorities: [], additionals: [] };
-  }
-
-  private reverseAnswer(asked: string, name: string, apex: string, type: string): LocalAnswer {
-    const ip = ptrNameToIp(name);
-    if (ip === null) {
-      // A network between the apex and the addresses (e.g. 1.0.10.in-addr.arpa in 10.0.0.0/23): an empty
-      // non-terminal above the PTRs, so NODATA, not NXDOMAIN (RFC 8020: NXDOMAIN would deny the names below).
-      const depth = name.split('.').length - 2;
-      return this.negative(apex, depth < 4 && /^(\d{1,3}\.)+in-addr\.arpa$/.test(name) ? Rcode.NoError : Rcode.NxDomain);
-    }
-    if (!inSubnet(ip, this.config.serverIp, this.config.prefixLength)) return this.negative(apex, Rcode.NxDomain);
-    let target: string;
-    let ttl: number;
-    if (ip === this.config.serverIp) {
-      target = this.nameServer();
-      ttl = this.config.soaTtl;
-    } else {
-      const entry = this.names.reverse(ip);
-      if (!entry) return this.negative(apex, Rcode.NxDomain);
-      target = `${entry.name}.${this.domain}`;
-      ttl = this.ttlFor(entry.expiresAt);
-    }
-    if (type !== 'PTR' && type !== 'ANY') return this.negative(apex, Rcode.NoError);
-    return { rcode: Rcode.NoError, answers: [{ type: 'PTR', name: asked, ttl, class: 'IN', data: target }], authorities: [], additionals: [] };
-  }
+    readonly config: ZoneConfig,
+    readonly names: HostNames,
+    readonly domain: string,
+    private readonly now: () => number,
+  ) {}
 
   /** Short, and never beyond the lease's end (a name must not outlive its lease in caches). */
   ttlFor(expiresAt: number | null): number {
@@ -223,15 +121,44 @@ export class LocalZones {
     return Math.max(0, Math.min(this.config.recordTtl, remaining));
   }
 
-  private nameServer(): string {
+  nameServer(): string {
     return `${NAME_SERVER_LABEL}.${this.domain}`;
   }
 
-  private nameServerAddress(): Answer {
-    return { type: 'A', name: this.nameServer(), ttl: this.config.soaTtl, class: 'IN', data: formatIPv4(this.config.serverIp) };
+  apexAnswer(asked: string, apex: string, type: number): LocalAnswer {
+    const answers: Answer[] = [];
+    const additionals: Answer[] = [];
+    if (type === Type.SOA || type === Type.ANY) answers.push(this.soa(apex, asked));
+    if (type === Type.NS || type === Type.ANY) {
+      answers.push({ type: 'NS', name: asked, ttl: this.config.soaTtl, class: 'IN', data: this.nameServer() });
+      additionals.push({ type: 'A', name: this.nameServer(), ttl: this.config.soaTtl, class: 'IN', data: formatIPv4(this.config.serverIp) });
+    }
+    if (answers.length === 0) return this.negative(apex, Rcode.NoError);
+    return { rcode: Rcode.NoError, answers, authorities: [], additionals };
   }
 
-  private soa(apex: string, ownerAsAsked?: string): Answer {
+  negative(apex: string, rcode: number): LocalAnswer {
+    return { rcode, answers: [], authorities: [this.soa(apex)], additionals: [] };
+  }
+
+  /** `apex`'s SOA record (owner: the apex) as an object and in wire form, made again only when the serial changed. */
+  apexSoa(apex: string): { record: Answer; wire: Buffer } {
+    const serial = this.names.serial;
+    if (serial !== this.soaSerial) {
+      this.soaCache.clear();
+      this.soaSerial = serial;
+    }
+    let soa = this.soaCache.get(apex);
+    if (soa === undefined) {
+      const record = this.soa(apex);
+      const scratch = Buffer.alloc(1024);
+      soa = { record, wire: Buffer.from(scratch.subarray(0, encodeRecordInto(record, scratch, 0))) };
+      this.soaCache.set(apex, soa);
+    }
+    return soa;
+  }
+
+  soa(apex: string, ownerAsAsked?: string): Answer {
     return {
       type: 'SOA',
       name: ownerAsAsked ?? apex,
@@ -248,8 +175,166 @@ export class LocalZones {
       },
     };
   }
+}
 
-  private negative(apex: string, rcode: number): LocalAnswer {
-    return { rcode, answers: [], authorities: [this.soa(apex)], additionals: [] };
+/** The `--domain` zone: `HOST.<domain>` A records from HostNames, `ns.<domain>`, and the apex's SOA and NS. */
+export class LeaseZone implements Zone {
+  readonly apex: ZoneApex;
+  readonly trustedOnly = false;
+  private readonly wire = new WireAnswer();
+
+  constructor(private readonly records: ZoneRecords) {
+    this.apex = zoneApex(records.domain, wireName(records.domain));
+  }
+
+  answer(q: ZoneQuestion): ZoneAnswer | null {
+    const below = q.belowApex(this.apex);
+    if (below < 0) return null;
+    if (q.otherClass) return this.records.negative(this.apex.name, Rcode.Refused);
+    if (below === 0) return this.records.apexAnswer(q.askedName(), this.apex.name, q.type);
+    if (below > 1) return this.negative(Rcode.NxDomain);
+    const label = q.lowerLabelAt(0);
+    let ip: IPv4;
+    let ttl: number;
+    if (label === NAME_SERVER_LABEL) {
+      ip = this.records.config.serverIp;
+      ttl = this.records.config.soaTtl;
+    } else {
+      const entry = this.records.names.lookup(label);
+      if (entry === undefined) return this.negative(Rcode.NxDomain);
+      ip = entry.ip;
+      ttl = this.records.ttlFor(entry.expiresAt);
+    }
+    if (q.type !== Type.A && q.type !== Type.ANY) return this.negative(Rcode.NoError);
+    const w = this.wire;
+    w.kind = 'address';
+    w.rcode = Rcode.NoError;
+    w.address = ip;
+    w.ttl = ttl;
+    return w;
+  }
+
+  private negative(rcode: number): WireAnswer {
+    const soa = this.records.apexSoa(this.apex.name);
+    const w = this.wire;
+    w.kind = 'negative';
+    w.rcode = rcode;
+    w.soaWire = soa.wire;
+    w.soaRecord = soa.record;
+    return w;
+  }
+}
+
+/** The reverse zone of the bridge subnet: PTRs of named leases and reservations, and of the server's own address. */
+export class ReverseZone implements Zone {
+  readonly apex: ZoneApex;
+  readonly trustedOnly = true;
+
+  constructor(private readonly records: ZoneRecords) {
+    const name = reverseZoneName(records.config.serverIp, records.config.prefixLength);
+    this.apex = zoneApex(name, wireName(name));
+  }
+
+  answer(q: ZoneQuestion): ZoneAnswer | null {
+    const below = q.belowApex(this.apex);
+    if (below < 0) return null;
+    const name = q.lowerName();
+    if (!this.isOurs(name)) return null;
+    if (q.otherClass) return this.records.negative(this.apex.name, Rcode.Refused);
+    if (below === 0) return this.records.apexAnswer(q.askedName(), this.apex.name, q.type);
+    return this.ptrAnswer(q.askedName(), name, q.type);
+  }
+
+  /**
+   * A name at or below the reverse zone's apex is ours when it is the apex, or when the network it names (each label
+   * below the apex one more octet) overlaps the subnet and, if it goes on with non-octet labels, lies wholly inside it.
+   */
+  isOurs(name: string): boolean {
+    const apex = this.apex.name;
+    const { serverIp, prefixLength } = this.records.config;
+    if (name === apex) return true;
+    const below = name.slice(0, name.length - apex.length - 1).split('.').reverse();
+    let octets = this.apex.labels - 2; // the apex's own octets (the labels before in-addr.arpa)
+    let network = networkOf(serverIp, octets * 8);
+    for (const label of below) {
+      if (octets === 4 || !/^\d{1,3}$/.test(label) || Number(label) > 255) {
+        return octets * 8 >= prefixLength; // junk below a node wholly inside the subnet: ours, NXDOMAIN
+      }
+      network = (network | (Number(label) << (8 * (3 - octets)))) >>> 0;
+      octets++;
+      const common = Math.min(octets * 8, prefixLength);
+      if (networkOf(network, common) !== networkOf(serverIp, common)) return false;
+    }
+    return true;
+  }
+
+  private ptrAnswer(asked: string, name: string, type: number): LocalAnswer {
+    const apex = this.apex.name;
+    const { serverIp, prefixLength, soaTtl } = this.records.config;
+    const ip = ptrNameToIp(name);
+    if (ip === null) {
+      // A network between the apex and the addresses (e.g. 1.0.10.in-addr.arpa in 10.0.0.0/23): an empty
+      // non-terminal above the PTRs, so NODATA, not NXDOMAIN (RFC 8020: NXDOMAIN would deny the names below).
+      const depth = name.split('.').length - 2;
+      return this.records.negative(apex, depth < 4 && /^(\d{1,3}\.)+in-addr\.arpa$/.test(name) ? Rcode.NoError : Rcode.NxDomain);
+    }
+    if (!inSubnet(ip, serverIp, prefixLength)) return this.records.negative(apex, Rcode.NxDomain);
+    let target: string;
+    let ttl: number;
+    if (ip === serverIp) {
+      target = this.records.nameServer();
+      ttl = soaTtl;
+    } else {
+      const entry = this.records.names.reverse(ip);
+      if (!entry) return this.records.negative(apex, Rcode.NxDomain);
+      target = `${entry.name}.${this.records.domain}`;
+      ttl = this.records.ttlFor(entry.expiresAt);
+    }
+    if (type !== Type.PTR && type !== Type.ANY) return this.records.negative(apex, Rcode.NoError);
+    return { rcode: Rcode.NoError, answers: [{ type: 'PTR', name: asked, ttl, class: 'IN', data: target }], authorities: [], additionals: [] };
+  }
+}
+
+/** `LocalZones.answer`'s verdict for a zone's name asked by a client it is not for: the server answers REFUSED. */
+export const REFUSED_TO_CLIENT = 'refused';
+
+/**
+ * Our zones in their order of precedence (the lease zone, the reverse zone, then any given): the first zone owning
+ * the question answers it. This is the first step of every query on both paths, before the cache and upstream.
+ */
+export class LocalZones {
+  readonly domain: string;
+  readonly reverseZone: string;
+  private readonly records: ZoneRecords;
+  private readonly zones: readonly Zone[];
+
+  constructor(config: ZoneConfig, names: HostNames, now: () => number = Date.now, more: readonly Zone[] = []) {
+    this.domain = normalizeName(config.domain);
+    this.records = new ZoneRecords(config, names, this.domain, now);
+    const lease = new LeaseZone(this.records);
+    const reverse = new ReverseZone(this.records);
+    this.reverseZone = reverse.apex.name;
+    this.zones = [lease, reverse, ...more];
+  }
+
+  /**
+   * The answer of the first zone owning `q`, REFUSED_TO_CLIENT when that zone is for trusted clients only and this
+   * one is not, or null when no zone owns it (the cache and upstream may). Allocation-free for the lease zone's names.
+   */
+  answerFor(q: ZoneQuestion, trusted: boolean): ZoneAnswer | typeof REFUSED_TO_CLIENT | null {
+    const zones = this.zones;
+    for (let i = 0; i < zones.length; i++) {
+      const zone = zones[i]!;
+      const answer = zone.answer(q);
+      if (answer !== null) return zone.trustedOnly && !trusted ? REFUSED_TO_CLIENT : answer;
+    }
+    return null;
+  }
+
+  /** The answer, as record objects, of the zone owning `question` (whoever asks); null when no zone owns it. */
+  answer(question: Question): LocalAnswer | null {
+    const q = new NameQuestion(question);
+    const answer = this.answerFor(q, true);
+    return answer === null || answer === REFUSED_TO_CLIENT ? null : answerObjects(answer, q.askedName());
   }
 }

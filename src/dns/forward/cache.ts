@@ -2,7 +2,8 @@
 // handed out with TTLs reduced by the time they spent here.
 import type { Answer, DecodedPacket } from 'dns-packet';
 import { encodeRecordInto } from '../message.ts';
-import { wireQuestionKey, type WireRecords } from '../fast-path.ts';
+import { rcodeNumber } from '../vocabulary.ts';
+import { wireQuestionKey, type WireRecords } from '../wire-name.ts';
 import { answerOf, questionKey, type ClientQueryFlags, type DnsAnswer, type DnsQuestion } from './question.ts';
 
 export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
@@ -90,7 +91,6 @@ export interface WireCacheHit {
   readonly elapsedSeconds: number;
 }
 
-const RCODE_NUMBERS: Readonly<Record<string, number>> = { NOERROR: 0, NXDOMAIN: 3 };
 const WIRE_RECORDS_LIMIT = 4096;
 
 /** Index of the per-flags wire map: the DO and CD bits, as in questionKey. */
@@ -111,7 +111,7 @@ function skipName(bytes: Buffer, at: number): number {
  * other than NOERROR/NXDOMAIN, records dns-packet cannot encode).
  */
 function encodeWireRecords(answer: DnsAnswer, entryTtl: number): WireRecords | null {
-  const rcode = RCODE_NUMBERS[answer.rcode];
+  const rcode = answer.rcode === 'NOERROR' || answer.rcode === 'NXDOMAIN' ? rcodeNumber(answer.rcode) : undefined;
   if (rcode === undefined) return null;
   const records = [...answer.answers, ...answer.authorities, ...answer.additionals];
   const scratch = Buffer.alloc(WIRE_RECORDS_LIMIT);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { after, describe, mock, test } from 'node:test';
 import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
-import { wireQuestionKey } from '../../../src/dns/fast-path.ts';
+import { wireQuestionKey } from '../../../src/dns/wire-name.ts';
 import { DnsCache, exchangeOverTcp, type DnsQuestion } from '../../../src/dns/forward/index.ts';
 import { TcpMessageReader } from '../../../src/dns/tcp-reader.ts';
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
 import { DnsCache, type DnsQuestion } from '../../../src/dns/forward/index.ts';
-import { QueryReader, type WireRecords } from '../../../src/dns/fast-path.ts';
+import { QueryReader } from '../../../src/dns/fast-path.ts';
+import type { WireRecords } from '../../../src/dns/wire-name.ts';
 
 const T0 = 1_700_000_000_000;
 const NO_FLAGS = {};
