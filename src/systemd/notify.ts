@@ -3,7 +3,7 @@
  * $NOTIFY_SOCKET (a path, or an abstract name when it starts with '@'). Node's dgram module has no AF_UNIX datagram
  * sockets, so each message is handed to `systemd-notify` (Debian package `systemd`), found with `command -v`.
  *
- * Consequences, checked with systemd-notify 252 against a SO_PASSCRED receiver (test/unit/operator/systemd-notify.test.ts):
+ * Consequences, checked with systemd-notify 252 against a SO_PASSCRED receiver (test/unit/systemd/notify.test.ts):
  * - systemd-notify sends with its parent's PID (ours) in SCM_CREDENTIALS only when it may fake credentials, which needs
  *   CAP_SYS_ADMIN; the unit's CapabilityBoundingSet leaves that out, so the message carries systemd-notify's own PID.
  *   The unit therefore needs `NotifyAccess=all` (contrib/lxc-dhcpd.service), and systemd-notify must run without

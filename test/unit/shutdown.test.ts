@@ -3,13 +3,13 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
-import { createLogger } from '../../../src/log.ts';
+import { createLogger } from '../../src/log.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AddressProber } from '../../../src/dhcp/probe.ts';
-import { LeaseStore } from '../../../src/leases/store.ts';
-import { createShutdown, drainDecided, installShutdownHandlers, MAX_ERRORS_LOGGED_WHILE_STOPPING, runSteps } from '../../../src/shutdown.ts';
+import { AddressProber } from '../../src/dhcp/probe.ts';
+import { LeaseStore } from '../../src/leases/store.ts';
+import { createShutdown, drainDecided, installShutdownHandlers, MAX_ERRORS_LOGGED_WHILE_STOPPING, runSteps } from '../../src/shutdown.ts';
 
 function recorder(): { lines: string[]; log: ReturnType<typeof createLogger> } {
   const lines: string[] = [];

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { register as globalRegistry } from 'prom-client';
-import { Metrics, parseMetricsListen, serveMetrics } from '../../../src/metrics.ts';
+import { Metrics, parseMetricsListen, serveMetrics } from '../../src/metrics.ts';
 
 /** The value of one sample line `name{labels} value` in the text exposition, or undefined. */
 function sample(text: string, series: string): number | undefined {

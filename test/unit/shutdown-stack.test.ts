@@ -2,8 +2,8 @@
 // first, the steps of one part in their given order, every step even after one failed, each step once.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createLogger } from '../../../src/log.ts';
-import { DisposerStack, type UnwindReason } from '../../../src/shutdown.ts';
+import { createLogger } from '../../src/log.ts';
+import { DisposerStack, type UnwindReason } from '../../src/shutdown.ts';
 
 function recorder(): { lines: string[]; log: ReturnType<typeof createLogger> } {
   const lines: string[] = [];

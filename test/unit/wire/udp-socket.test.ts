@@ -1,14 +1,14 @@
 /**
  * UdpSocket against the real kernel, on the loopback of a network namespace created (and removed) by this test:
  * batches in and out, coalesced sends, datagrams too big for a slot, bad peers, a full receive queue. Needs root.
- * Run: node --import tsx --test test/unit/wire-udp-socket.test.ts
+ * Run: node --import tsx --test test/unit/wire/udp-socket.test.ts
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readlinkSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { UdpSocket, type ReceivedDatagrams } from '../../src/wire/udp-socket.ts';
+import { UdpSocket, type ReceivedDatagrams } from '../../../src/wire/udp-socket.ts';
 
 const NS = `lxu-${randomBytes(4).toString('hex')}`;
 const LOOPBACK = 0x7f000001;
