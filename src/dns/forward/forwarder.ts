@@ -177,6 +177,18 @@ interface UdpReply {
   readonly packet: DecodedPacket;
 }
 
+/** A query as sent on its own socket: what an answer must match. */
+interface SentQuery {
+  readonly upstream: Upstream;
+  readonly question: DnsQuestion;
+  /** The query with the name as asked; `sent` is the same with the name's case randomised (or `plain` itself). */
+  readonly plain: Buffer;
+  readonly sent: Buffer;
+  /** Where the question's name ends in both. */
+  readonly nameEnd: number;
+  readonly randomised: boolean;
+}
+
 interface SendError {
   readonly error: string;
 }
@@ -604,7 +616,6 @@ export class Forwarder {
     }
     const plain = buildUpstreamQuery(randomInt(0, 0x10000), question, flags, this.udpPayloadSize);
     const nameEnd = endOfName(plain, HEADER_LENGTH);
-    const questionEnd = nameEnd + 4;
     const sent = randomised ? withRandomCase(plain, nameEnd) : plain;
     const socket = createSocket({ type: upstream.family === 4 ? 'udp4' : 'udp6' });
     this.openSockets++;
@@ -633,40 +644,11 @@ export class Forwarder {
         this.stats.socketErrors++;
         finish({ error: errorMessage(error) });
       });
+      const sentQuery: SentQuery = { upstream, question, plain, sent, nameEnd, randomised };
       socket.on('message', (raw: Buffer, remote: RemoteInfo) => {
-        if (
-          remote.address !== upstream.address ||
-          remote.port !== upstream.port ||
-          raw.length < questionEnd ||
-          raw.readUInt16BE(0) !== sent.readUInt16BE(0) ||
-          ((raw[2] as number) & QR_BIT) === 0 ||
-          raw.readUInt16BE(4) !== 1
-        ) {
-          this.stats.mismatchedDropped++;
-          return;
-        }
-        const exact = raw.compare(sent, HEADER_LENGTH, questionEnd, HEADER_LENGTH, questionEnd) === 0;
-        if (!exact) {
-          if (!sameBytesIgnoringCase(raw, sent, HEADER_LENGTH, questionEnd)) {
-            this.stats.mismatchedDropped++;
-            return;
-          }
-          if (randomised) {
-            // A resolver that does not preserve case, or a forger who guessed id and port but not the case pattern.
-            this.stats.caseMismatches++;
-            caseOnly = true;
-            return;
-          }
-        }
-        // The name in our own question's case: names compressed as pointers to it follow.
-        plain.copy(raw, HEADER_LENGTH, HEADER_LENGTH, nameEnd);
-        const packet = decodeResponse(raw);
-        if (packet === undefined || !responseMatchesQuestion(packet, question)) {
-          this.stats.mismatchedDropped++;
-          return;
-        }
-        if (randomised) restoreNames(packet, sent, plain);
-        finish({ raw, packet });
+        const check = this.checkAnswer(raw, remote, sentQuery);
+        if (check === 'case-only') caseOnly = true;
+        else if (check !== 'ignore') finish(check);
       });
       socket.bind({ port: 0, address: upstream.family === 4 ? '0.0.0.0' : '::' }, () => {
         if (done) return;
@@ -678,6 +660,45 @@ export class Forwarder {
     });
   }
 
+  /**
+   * Whether a datagram on a query's socket answers it: from the upstream's address and port, our id, a response with
+   * one question that is ours byte for byte (case included when randomised). 'case-only': the right question in
+   * another case (a resolver that does not keep case, or a forger who guessed id and port but not the case pattern).
+   */
+  private checkAnswer(raw: Buffer, remote: RemoteInfo, q: SentQuery): UdpReply | 'ignore' | 'case-only' {
+    const questionEnd = q.nameEnd + 4;
+    if (
+      remote.address !== q.upstream.address ||
+      remote.port !== q.upstream.port ||
+      raw.length < questionEnd ||
+      raw.readUInt16BE(0) !== q.sent.readUInt16BE(0) ||
+      ((raw[2] as number) & QR_BIT) === 0 ||
+      raw.readUInt16BE(4) !== 1
+    ) {
+      this.stats.mismatchedDropped++;
+      return 'ignore';
+    }
+    const exact = raw.compare(q.sent, HEADER_LENGTH, questionEnd, HEADER_LENGTH, questionEnd) === 0;
+    if (!exact) {
+      if (!sameBytesIgnoringCase(raw, q.sent, HEADER_LENGTH, questionEnd)) {
+        this.stats.mismatchedDropped++;
+        return 'ignore';
+      }
+      if (q.randomised) {
+        this.stats.caseMismatches++;
+        return 'case-only';
+      }
+    }
+    // The name in our own question's case: names compressed as pointers to it follow.
+    q.plain.copy(raw, HEADER_LENGTH, HEADER_LENGTH, q.nameEnd);
+    const packet = decodeResponse(raw);
+    if (packet === undefined || !responseMatchesQuestion(packet, q.question)) {
+      this.stats.mismatchedDropped++;
+      return 'ignore';
+    }
+    if (q.randomised) restoreNames(packet, q.sent, q.plain);
+    return { raw, packet };
+  }
 }
 
 /** Names the upstream wrote out in full (not as a pointer to the question) get our spelling back. */
