@@ -1,7 +1,8 @@
 /**
  * Parses the repeatable `--dns-record NAME,TYPE,DATA` flag into static records (A, AAAA, CNAME, TXT, SRV) that the
- * static zone (src/dns/static-zone.ts) answers. A NAME without a dot is a name inside `--domain` (`printer` is
- * printer.lxc); a NAME with a dot is taken as written (`printer.lxc`, `db.example.com`; a trailing dot is dropped).
+ * static zone (src/dns/static-zone.ts) answers. A NAME is inside `--domain` when it has no dot once its leading
+ * `_service` labels are set aside (`printer` is printer.lxc, `_http._tcp` is _http._tcp.lxc); otherwise it is taken
+ * as written (`printer.lxc`, `db.example.com`, `_sip._udp.example.com`), as is any name with a trailing dot (`lxc.`).
  * CNAME and SRV targets follow the same rule. The zone apex and `ns.DOMAIN` are the zone's own and cannot be given;
  * a name with a CNAME has nothing else (RFC 1034 §3.6.2). Errors are one sentence naming the flag value.
  */
@@ -27,10 +28,11 @@ export const MAX_TXT_BYTES = 1024;
 const MAX_NAME_LENGTH = 253;
 const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
-/** `text` as a lower-case name: qualified with `domain` when it has no dot; null when it is not a host name. */
+/** `text` as a lower-case name, qualified with `domain` when relative (see the header); null when it is no name. */
 export function qualifyName(text: string, domain: string): string | null {
   const name = text.toLowerCase().replace(/\.$/, '');
-  const full = text.includes('.') ? name : `${name}.${domain}`;
+  const relative = !text.endsWith('.') && !name.replace(/^(_[^.]*\.)*/, '').includes('.');
+  const full = relative ? `${name}.${domain}` : name;
   if (full.length > MAX_NAME_LENGTH || !full.split('.').every((l) => LABEL.test(l))) return null;
   return full;
 }
