@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createTopology, type Container, type Topology } from '../harness/netns.ts';
 import { udhcpc, type DhcpClient } from '../harness/clients.ts';
-import { startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { LXC_DHCPD_BIN, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { join } from 'node:path';
 
 let topology: Topology;
 let c1: Container;
@@ -58,5 +59,15 @@ test('A, AAAA, CNAME, TXT and SRV over UDP and TCP from a container', async () =
     assert.match(full, /flags: qr aa/);
     assert.match(full, /ANSWER: 0, AUTHORITY: 1/, 'NODATA with the SOA');
     assert.match(await dig(c1.ns, transport, 'nosuch.lxc'), /status: NXDOMAIN/);
+  }
+});
+
+test('a bad --dns-record: one line, exit 2', async () => {
+  for (const bad of ['printer,A,10.0.0.256', 'ns,A,10.0.0.9', '_x._tcp,SRV,1 2 3', 'a,MX,10 mail', 'a,A,10.0.0.9']) {
+    const argv = [process.execPath, LXC_DHCPD_BIN, '--bridge', topology.bridge, '--range', '10.0.0.100-200', '--lease-db', join(topology.tmpDir, 'bad.db')];
+    const flags = bad === 'a,A,10.0.0.9' ? ['--dns-record', 'a,CNAME,b', '--dns-record', bad] : ['--dns-record', bad];
+    const run = await topology.exec(topology.hostNs, [...argv, '--control-socket', join(topology.tmpDir, 'bad.sock'), ...flags], { timeoutMs: 15_000 });
+    assert.equal(run.code, 2, `${bad}: ${run.stderr}`);
+    assert.match(run.stderr, /^lxc-dhcpd: --dns-record .+\n$/, bad);
   }
 });
