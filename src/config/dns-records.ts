@@ -41,12 +41,22 @@ function uint16(text: string): number | null {
   return /^\d{1,5}$/.test(text) && Number(text) <= 0xffff ? Number(text) : null;
 }
 
+/** `text` cut into strings of at most 255 bytes, between characters (a cut inside a UTF-8 sequence would garble it). */
 function txtStrings(text: string): string[] {
-  const bytes = Buffer.from(text, 'utf8');
   const strings: string[] = [];
-  for (let at = 0; at < bytes.length || strings.length === 0; at += TXT_STRING_BYTES) {
-    strings.push(bytes.subarray(at, at + TXT_STRING_BYTES).toString('utf8'));
+  let current = '';
+  let bytes = 0;
+  for (const char of text) {
+    const size = Buffer.byteLength(char);
+    if (bytes + size > TXT_STRING_BYTES) {
+      strings.push(current);
+      current = '';
+      bytes = 0;
+    }
+    current += char;
+    bytes += size;
   }
+  strings.push(current);
   return strings;
 }
 
