@@ -1,7 +1,8 @@
 /**
  * The authoritative zones: `--domain` (default lxc) with an A record per named lease or reservation, and the reverse
  * zone of the bridge subnet with the matching PTRs. Answers carry AA; a name without the asked type gets NODATA and a
- * missing name NXDOMAIN, both with the SOA in authority so resolvers can cache them (RFC 2308).
+ * missing name NXDOMAIN, both with the SOA in authority so resolvers can cache them (RFC 2308). `--dns-record`s
+ * (static-zone.ts) come after them: they fill names the lease zone denies, never a container's name.
  *
  * Every zone implements `Zone.answer(question)` once, on the parsed view of question.ts, and both the UDP fast path and
  * the general path call it (through `LocalZones.answer`, which also holds the zones' order and who may ask them): it
