@@ -12,6 +12,7 @@ import { LeaseStore } from './leases/store.ts';
 import { hideBin } from 'yargs/helpers';
 import { checkRangeInSubnet, parseRange, type AddressRange } from './config/range.ts';
 import { defaultBridgeAddress } from './host/default-address.ts';
+import { parseDnsRecords } from './config/dns-records.ts';
 import { parseReservation, type Reservation } from './config/reservations.ts';
 import { startDaemon, StartupError, type DaemonConfig } from './daemon.ts';
 import { createLogger, type LogLevel } from './log.ts';
@@ -67,6 +68,7 @@ const SERVE_FLAGS = {
   'dns': { type: 'boolean', default: true, describe: 'serve DNS on the bridge address (--no-dns to turn off)' },
   'dns-port': { type: 'number', default: 53, describe: 'DNS port on the bridge address' },
   'dns-rate-limit': { type: 'number', default: RRL_RESPONSES_PER_SECOND, describe: 'UDP answers a second to each /24 outside the bridge subnet and host (response rate limiting; 0 = off)' },
+  'dns-record': { type: 'string', array: true, default: [] as string[], describe: 'static DNS record NAME,A,IP | NAME,AAAA,IP6 | NAME,CNAME,TARGET | NAME,TXT,TEXT | NAME,SRV,"PRIO WEIGHT PORT TARGET"; a NAME without a dot is in --domain; a container holding the name wins; repeatable' },
   'upstream': { type: 'string', array: true, default: [] as string[], describe: 'upstream DNS server IP[:PORT], repeatable [default: nameservers of --resolv-conf]' },
   'resolv-conf': { type: 'string', default: '/etc/resolv.conf', describe: 'where to read upstream nameservers (re-read when it changes)' },
   'control-socket': { type: 'string', describe: 'root-only control socket for leases/release/reserve ("" for none) [default: /run/lxc-dhcpd/BRIDGE.sock]' },
@@ -194,6 +196,9 @@ async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
   const relays = parseRelays(argv.relay);
   checkLimits(argv);
   const upstreams = parseUpstreams(argv.upstream);
+  const records = parseDnsRecords(argv['dns-record'], argv.domain.toLowerCase());
+  if (!records.ok) die(records.error);
+  const dnsRecords = records.value;
   const hostSetup = hostSetupFrom(argv, range.value);
   const metrics = await metricsFrom(argv);
   return {
@@ -219,7 +224,7 @@ async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
       .filter((u) => u.family === 4 && !u.address.startsWith('127.'))
       .map((u) => parseIPv4(u.address) as number),
     dns: argv.dns
-      ? { port: argv['dns-port'], rateLimit: argv['dns-rate-limit'], recursor: (own, observer, log) =>
+      ? { port: argv['dns-port'], records: dnsRecords, rateLimit: argv['dns-rate-limit'], recursor: (own, observer, log) =>
             createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own, log, ...(observer ? { observer } : {}) }) }
       : null,
   };

@@ -29,6 +29,7 @@ import { BridgePort, DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts
 import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts';
 import type { RecursorObserver } from './dns/recursor.ts';
 import { LocalZones, reverseZoneName } from './dns/zone.ts';
+import type { StaticRecord } from './config/dns-records.ts';
 import { RateLimitedCounter, type Logger } from './log.ts';
 import { DisposerStack, drainDecided } from './shutdown.ts';
 import type { DnsZoneKind, Metrics } from './metrics.ts';
@@ -97,6 +98,8 @@ export interface HostSetupConfig {
 
 export interface DnsConfig {
   port: number;
+  /** Static records (--dns-record), answered where no container holds the name. */
+  records: StaticRecord[];
   /** UDP answers a second per /24 to untrusted sources (--dns-rate-limit; 0: no limit). */
   rateLimit: number;
   /**
@@ -352,7 +355,7 @@ function loadNames(server: DhcpServer, names: HostNames): void {
 async function startDns(config: DaemonConfig, log: Logger, stack: DisposerStack, net: BridgeNet, names: HostNames, metrics: Metrics | null): Promise<DnsServer | null> {
   if (!config.dns) return null;
   const { serverIp, prefixLength } = net;
-  const zones = new LocalZones({ domain: config.domain, serverIp, prefixLength, soaTtl: DNS_SOA_TTL, recordTtl: DNS_RECORD_TTL }, names);
+  const zones = new LocalZones({ domain: config.domain, serverIp, prefixLength, soaTtl: DNS_SOA_TTL, recordTtl: DNS_RECORD_TTL, records: config.dns.records }, names);
   const dns = new DnsServer({
     address: serverIp,
     port: config.dns.port,

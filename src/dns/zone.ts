@@ -1,7 +1,8 @@
 /**
  * The authoritative zones: `--domain` (default lxc) with an A record per named lease or reservation, and the reverse
  * zone of the bridge subnet with the matching PTRs. Answers carry AA; a name without the asked type gets NODATA and a
- * missing name NXDOMAIN, both with the SOA in authority so resolvers can cache them (RFC 2308).
+ * missing name NXDOMAIN, both with the SOA in authority so resolvers can cache them (RFC 2308). `--dns-record`s
+ * (static-zone.ts) come after them: they fill names the lease zone denies, never a container's name.
  *
  * Every zone implements `Zone.answer(question)` once, on the parsed view of question.ts, and both the UDP fast path and
  * the general path call it (through `LocalZones.answer`, which also holds the zones' order and who may ask them): it
@@ -16,7 +17,9 @@ import { formatIPv4, inSubnet, networkOf, type IPv4 } from '../net/address.ts';
 import type { HostNames } from '../leases/names.ts';
 import { encodeRecordInto, type Answer, type Question } from './message.ts';
 import { NameQuestion, normalizeName, zoneApex, type ZoneApex, type ZoneQuestion } from './question.ts';
-import { Rcode, Type } from './vocabulary.ts';
+import type { StaticRecord } from '../config/dns-records.ts';
+import { StaticZone } from './static-zone.ts';
+import { Rcode, Type, typeName } from './vocabulary.ts';
 import { wireName } from './wire-name.ts';
 
 export interface ZoneConfig {
@@ -25,8 +28,10 @@ export interface ZoneConfig {
   prefixLength: number;
   /** TTL of SOA/NS and the negative-caching TTL (SOA minimum). */
   soaTtl: number;
-  /** Upper bound for lease A/PTR TTLs; never longer than the lease's remaining time. */
+  /** Upper bound for lease A/PTR TTLs; never longer than the lease's remaining time. Also the static records' TTL. */
   recordTtl: number;
+  /** `--dns-record`s: answered by a static zone after the lease and reverse zones (none: no such zone at all). */
+  records?: readonly StaticRecord[];
 }
 
 export interface LocalAnswer {
@@ -299,8 +304,16 @@ export class ReverseZone implements Zone {
 export const REFUSED_TO_CLIENT = 'refused';
 
 /**
- * Our zones in their order of precedence (the lease zone, the reverse zone, then any given): the first zone owning
- * the question answers it. This is the first step of every query on both paths, before the cache and upstream.
+ * Longest CNAME chain followed inside our zones (BIND follows 16, dnsmasq 10): `--dns-record`s may point at each other
+ * in a loop, and the bound ends it; what is left is the resolver's to follow.
+ */
+export const MAX_CNAME_CHAIN = 8;
+
+/**
+ * Our zones in their order of precedence (the lease zone, the reverse zone, the static records, then any given): the
+ * first zone owning the question answers it, except that a zone's NXDOMAIN lets a later zone that has the name answer
+ * instead (so static records fill names no container holds, and a container's name always wins). This is the first
+ * step of every query on both paths, before the cache and upstream. A CNAME answer is followed inside our zones.
  */
 export class LocalZones {
   readonly domain: string;
@@ -314,7 +327,10 @@ export class LocalZones {
     const lease = new LeaseZone(this.records);
     const reverse = new ReverseZone(this.records);
     this.reverseZone = reverse.apex.name;
-    this.zones = [lease, reverse, ...more];
+    const records = config.records ?? [];
+    const fixed: Zone[] =
+      records.length === 0 ? [] : [new StaticZone(records, this.domain, config.recordTtl, () => this.records.apexSoa(this.domain).record)];
+    this.zones = [lease, reverse, ...fixed, ...more];
   }
 
   /**
@@ -322,13 +338,44 @@ export class LocalZones {
    * one is not, or null when no zone owns it (the cache and upstream may). Allocation-free for the lease zone's names.
    */
   answerFor(q: ZoneQuestion, trusted: boolean): ZoneAnswer | typeof REFUSED_TO_CLIENT | null {
+    const answer = this.ownerAnswer(q, trusted);
+    if (answer === null || answer === REFUSED_TO_CLIENT || answer instanceof WireAnswer) return answer;
+    return this.followCname(answer, q.type, trusted);
+  }
+
+  private ownerAnswer(q: ZoneQuestion, trusted: boolean): ZoneAnswer | typeof REFUSED_TO_CLIENT | null {
     const zones = this.zones;
+    let denied: ZoneAnswer | null = null;
     for (let i = 0; i < zones.length; i++) {
       const zone = zones[i]!;
       const answer = zone.answer(q);
-      if (answer !== null) return zone.trustedOnly && !trusted ? REFUSED_TO_CLIENT : answer;
+      if (answer === null) continue;
+      if (zone.trustedOnly && !trusted) return denied ?? REFUSED_TO_CLIENT;
+      if (answer.rcode !== Rcode.NxDomain) return answer;
+      denied ??= answer;
     }
-    return null;
+    return denied;
+  }
+
+  /**
+   * `answer` with the chain its CNAME starts, as far as our zones hold it (RFC 1034 §4.3.2): the target's records
+   * appended, and the rcode and authority of the chain's end (RFC 6604). A target that is not ours ends the chain.
+   */
+  private followCname(answer: LocalAnswer, type: number, trusted: boolean): LocalAnswer {
+    const typeText = typeName(type);
+    if (type === Type.CNAME || type === Type.ANY || typeText === undefined) return answer;
+    let result = answer;
+    for (let hop = 0; hop < MAX_CNAME_CHAIN; hop++) {
+      const last = result.answers[result.answers.length - 1];
+      if (last?.type !== 'CNAME') break;
+      const target = last.data;
+      if (result.answers.some((r) => normalizeName(r.name) === target)) break; // a loop
+      const next = this.ownerAnswer(new NameQuestion({ name: target, type: typeText, class: 'IN' } as Question), trusted);
+      if (next === null || next === REFUSED_TO_CLIENT) break;
+      const tail = answerObjects(next, target);
+      result = { rcode: tail.rcode, answers: [...result.answers, ...tail.answers], authorities: tail.authorities, additionals: tail.additionals };
+    }
+    return result;
   }
 
   /** The answer, as record objects, of the zone owning `question` (whoever asks); null when no zone owns it. */

@@ -14,6 +14,7 @@ import { QueryReader } from '../../../src/dns/fast-path.ts';
 import { Type, typeNumber } from '../../../src/dns/vocabulary.ts';
 import { wireName } from '../../../src/dns/wire-name.ts';
 import type { Answer, Question } from '../../../src/dns/message.ts';
+import { parseDnsRecords, type StaticRecord } from '../../../src/config/dns-records.ts';
 import { ip } from './fixture.ts';
 
 /** Records by lower-case owner name: what a zone is told, by whoever keeps them. */
@@ -82,11 +83,12 @@ class EverythingCached implements Recursor {
   }
 }
 
-function makeServer(zones: readonly Zone[]): DnsServer {
+function makeServer(zones: readonly Zone[], records: readonly StaticRecord[] = []): DnsServer {
   const now = Date.now();
   const names = new HostNames();
   names.claim('02:1a:b0:00:00:01', ip('10.0.0.100'), 'test', now + 3_600_000);
-  const local = new LocalZones({ domain: 'lxc', serverIp: ip('10.0.0.1'), prefixLength: 24, soaTtl: 30, recordTtl: 30 }, names, () => now, zones);
+  const config = { domain: 'lxc', serverIp: ip('10.0.0.1'), prefixLength: 24, soaTtl: 30, recordTtl: 30, records };
+  const local = new LocalZones(config, names, () => now, zones);
   return new DnsServer({
     address: ip('10.0.0.1'),
     port: 0,
@@ -127,6 +129,28 @@ test('a new zone with new record kinds answers the same over the fast path, UDP 
   const svc = dnsPacket.decode(s.answerFast(query('svc.home.arpa', 'ANY'), '10.0.0.100') as Buffer);
   assert.deepEqual(svc.answers?.map((r) => r.type), ['TXT', 'AAAA', 'SRV', 'A']);
   assert.equal((dnsPacket.decode(s.answerFast(query('nosuch.home.arpa', 'TXT'), '10.0.0.100') as Buffer) as { rcode?: string }).rcode, 'NXDOMAIN');
+});
+
+test('--dns-record names answer the same over the fast path, UDP and TCP, and win over the cache', async () => {
+  const records = parseDnsRecords(
+    ['printer,A,10.0.0.9', 'printer,AAAA,2001:db8::9', 'printer,TXT,hi', 'alias,CNAME,test', '_ipp._tcp,SRV,0 5 631 printer', 'db.example.com,A,192.0.2.7', 'test,TXT,hidden'],
+    'lxc',
+  );
+  assert.ok(records.ok);
+  const s = makeServer([], records.value);
+  for (const name of ['printer.lxc', 'Alias.lxc', '_ipp._tcp.lxc', '_tcp.lxc', 'test.lxc', 'db.example.com', 'nosuch.lxc']) {
+    for (const type of TYPES) {
+      const q = query(name, type, true);
+      const fast = s.answerFast(q, '10.0.0.100');
+      assert.ok(fast, `${name} ${type}: the fast path answers from the zones`);
+      const decoded = dnsPacket.decode(fast);
+      assert.deepEqual(decoded, dnsPacket.decode((await s.handle(q, { address: '10.0.0.100', port: 1, transport: 'udp' })) as Buffer), `${name} ${type}: UDP`);
+      assert.deepEqual(decoded, dnsPacket.decode((await s.handle(q, { address: '10.0.0.100', port: 1, transport: 'tcp' })) as Buffer), `${name} ${type}: TCP`);
+      assert.equal((decoded as { flag_aa: boolean }).flag_aa, true, `${name} ${type}: authoritative, not the cache's`);
+    }
+  }
+  const test = dnsPacket.decode(s.answerFast(query('test.lxc', 'TXT'), '10.0.0.100') as Buffer);
+  assert.equal(test.answers?.length, 0, 'a container\'s name is its own: the static TXT of that name is hidden');
 });
 
 test('without the zone the same questions are the cache\'s (the comparison above can fail)', () => {
