@@ -23,6 +23,7 @@ import { parseUpstream, type Upstream } from './dns/forward/upstream.ts';
 import { readResolvConf } from './dns/forward/resolv-conf.ts';
 import { parseIPv4, type IPv4 } from './net/address.ts';
 import { PORT_LEASE_LIMIT } from './dhcp/server.ts';
+import { checkRoutesOnLink, MAX_STATIC_ROUTES, parseRoute, type StaticRoute } from './dhcp/routes.ts';
 import { RRL_RESPONSES_PER_SECOND } from './dns/server.ts';
 import { netnsSuffix } from './host/netns-identity.ts';
 
@@ -57,6 +58,7 @@ const SERVE_FLAGS = {
   'probe-timeout': { type: 'number', default: 200, describe: 'milliseconds to wait for an ARP answer (a host on the bridge answers in well under 1 ms)' },
   'rapid-commit': { type: 'boolean', default: true, describe: 'answer DISCOVER+rapid-commit (RFC 4039) with an ACK' },
   'decline-time': { type: 'number', default: 600, describe: 'seconds a declined or conflicting address is quarantined' },
+  'route': { type: 'string', array: true, default: [] as string[], describe: `classless static route CIDR,GATEWAY for containers (DHCP options 121/249; the default route via the bridge address is added); repeatable, at most ${MAX_STATIC_ROUTES}` },
   'relay': { type: 'string', array: true, default: [] as string[], describe: 'serve requests relayed by this relay agent IP (giaddr and source); repeatable [default: relayed requests are dropped]' },
   'port-lease-limit': { type: 'number', default: PORT_LEASE_LIMIT, describe: 'new leases one bridge port may take per hour, and at once (0: no limit); renewals and returning clients are not counted' },
   'host-setup': { type: 'boolean', default: true, describe: 'create/reuse the bridge, its address, forwarding and NAT (--no-host-setup: serve on a bridge you configured)' },
@@ -132,6 +134,15 @@ function parseHosts(texts: string[]): Reservation[] {
   });
 }
 
+function parseRoutes(texts: string[]): StaticRoute[] {
+  if (texts.length > MAX_STATIC_ROUTES) die(`--route given ${texts.length} times: at most ${MAX_STATIC_ROUTES} routes fit in one DHCP option`);
+  return texts.map((text) => {
+    const r = parseRoute(text);
+    if (!r.ok) die(`--route ${r.error}`);
+    return r.value;
+  });
+}
+
 function parseRelays(texts: string[]): IPv4[] {
   return texts.map((text) => {
     const relay = parseIPv4(text);
@@ -194,12 +205,16 @@ async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
   }
   const hosts = parseHosts(argv.host);
   const relays = parseRelays(argv.relay);
+  const routes = parseRoutes(argv.route);
   checkLimits(argv);
   const upstreams = parseUpstreams(argv.upstream);
   const records = parseDnsRecords(argv['dns-record'], argv.domain.toLowerCase());
   if (!records.ok) die(records.error);
   const dnsRecords = records.value;
   const hostSetup = hostSetupFrom(argv, range.value);
+  // Without host setup the bridge address is known only at start-up, where the daemon checks the same.
+  const offLink = hostSetup ? checkRoutesOnLink(routes, hostSetup.address.ip, hostSetup.address.prefixLength) : null;
+  if (offLink !== null) die(offLink);
   const metrics = await metricsFrom(argv);
   return {
     hostSetup,
@@ -219,6 +234,7 @@ async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
     probeTimeoutMs: argv['probe-timeout'],
     declineQuarantineSeconds: argv['decline-time'],
     relays,
+    routes,
     portLeaseLimit: argv['port-lease-limit'],
     dnsServersWhenOff: (upstreams.length > 0 ? upstreams : readResolvConf(argv['resolv-conf']))
       .filter((u) => u.family === 4 && !u.address.startsWith('127.'))

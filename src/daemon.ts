@@ -24,6 +24,7 @@ import { LeaseTable } from './leases/table.ts';
 import { HostNames, unclaimableNames } from './leases/names.ts';
 import { AddressProber } from './dhcp/probe.ts';
 import { DhcpServer } from './dhcp/server.ts';
+import { checkRoutesOnLink, type StaticRoute } from './dhcp/routes.ts';
 import { MAX_FAIR_SHARE_SOURCES } from './dhcp/fair-share.ts';
 import { BridgePort, DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts';
 import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts';
@@ -72,6 +73,8 @@ export interface DaemonConfig {
   declineQuarantineSeconds: number;
   /** Relay agents whose relayed requests are served (--relay); empty: relayed requests are dropped. */
   relays: IPv4[];
+  /** Classless static routes for options 121/249 (--route); gateways are checked on-link at start. */
+  routes: StaticRoute[];
   /** New leases per bridge port per hour, and the burst (--port-lease-limit); 0: no limit. */
   portLeaseLimit: number;
   dns: DnsConfig | null;
@@ -170,6 +173,8 @@ function bridgeNetwork(config: DaemonConfig): BridgeNet {
       throw new StartupError(`--relay ${formatIPv4(relay)} is outside the bridge subnet ${formatIPv4(net.serverIp)}/${net.prefixLength}`);
     }
   }
+  const offLink = checkRoutesOnLink(config.routes, net.serverIp, net.prefixLength);
+  if (offLink !== null) throw new StartupError(offLink);
   const rangeError = checkRangeInSubnet(config.range, net.serverIp, net.prefixLength);
   if (rangeError !== null) throw new StartupError(rangeError);
   return net;
@@ -290,6 +295,7 @@ function startDhcp({ config, log, stack, net, lease, reservations, deniedNames, 
       dnsServers: config.dns ? [net.serverIp] : config.dnsServersWhenOff,
       domain: config.domain,
       mtu: port.mtu,
+      routes: config.routes,
     },
     leaseSeconds: config.leaseSeconds,
     rapidCommit: config.rapidCommit,

@@ -7,6 +7,7 @@ import { BOOTREPLY, BROADCAST_FLAG, MessageType, Option } from './constants.ts';
 import { encodeDomainSearchList } from './domain-name.ts';
 import type { DhcpMessage } from './message.ts';
 import { DhcpOptions } from './options.ts';
+import { fillStaticRoutes, type StaticRoute } from './routes.ts';
 
 export interface NetworkSettings {
   readonly serverIp: IPv4;
@@ -15,6 +16,8 @@ export interface NetworkSettings {
   readonly dnsServers: readonly IPv4[];
   readonly domain: string;
   readonly mtu: number;
+  /** Classless static routes (--route) for options 121/249; none: only option 3 routes. */
+  readonly routes?: readonly StaticRoute[];
 }
 
 /**
@@ -102,7 +105,8 @@ const carriesConfiguration = (ctx: ReplyContext): boolean => ctx.type !== Messag
  * RFC 2132 §9.8: a client that lists the options it wants (55) gets those, not every option we could give, as with
  * dnsmasq and Kea; a client that sends no list gets everything configured. Only the fillers of optional configuration
  * (28, 6, 15, 119, 26) ask: the message's own options (53, 54, 56), the lease (51, 58, 59, mask 1, router 3 — a
- * container without them is broken even if its client forgot to ask) and the echoes (61, 80, 82) always go.
+ * container without them is broken even if its client forgot to ask) and the echoes (61, 80, 82) always go. Static
+ * routes (121, 249: routes.ts) go only when listed, since 121 makes the client ignore option 3.
  */
 const askedFor = (ctx: ReplyContext, code: number): boolean => ctx.wanted === null || ctx.wanted.includes(code);
 
@@ -170,6 +174,7 @@ export const DEFAULT_FILLERS: readonly OptionFiller[] = [
   fillLeaseTimes,
   fillSubnet,
   fillRouters,
+  fillStaticRoutes,
   fillDns,
   fillMtu,
   fillRapidCommit,

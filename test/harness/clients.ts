@@ -72,6 +72,8 @@ export interface DhclientOptions extends CommonOptions {
   clientId?: string;
   /** Extra lines for dhclient.conf. */
   configLines?: readonly string[];
+  /** Options asked for besides the default list (`also request ...;`), e.g. rfc3442-classless-static-routes. */
+  alsoRequest?: readonly string[];
 }
 
 export interface DhcpcdOptions extends CommonOptions {
@@ -127,7 +129,21 @@ case "$reason" in
   BOUND|RENEW|REBIND|REBOOT)
     [ -n "$old_ip_address" ] && [ "$old_ip_address" != "$new_ip_address" ] && ip addr flush dev "$interface"
     ip addr replace "$new_ip_address/$(mask_to_prefix "$new_subnet_mask")" dev "$interface"
-    [ -n "$new_routers" ] && ip route replace default via "\${new_routers%% *}" dev "$interface" ;;
+    if [ -n "$new_rfc3442_classless_static_routes" ]; then
+      # RFC 3442: with option 121 the router option is ignored; each route is the prefix length, its significant
+      # destination octets, then the router (as Debian's rfc3442-classless-routes exit hook reads it)
+      set -- $new_rfc3442_classless_static_routes
+      while [ $# -ge 5 ]; do
+        len=$1; shift; dst=0.0.0.0
+        if [ "$len" -gt 24 ]; then dst="$1.$2.$3.$4"; shift 4
+        elif [ "$len" -gt 16 ]; then dst="$1.$2.$3.0"; shift 3
+        elif [ "$len" -gt 8 ]; then dst="$1.$2.0.0"; shift 2
+        elif [ "$len" -gt 0 ]; then dst="$1.0.0.0"; shift 1; fi
+        ip route replace "$dst/$len" via "$1.$2.$3.$4" dev "$interface"; shift 4
+      done
+    else
+      [ -n "$new_routers" ] && ip route replace default via "\${new_routers%% *}" dev "$interface"
+    fi ;;
   EXPIRE|FAIL|RELEASE|STOP)
     [ -n "$old_ip_address" ] && ip addr flush dev "$interface" ;;
 esac`,
@@ -334,6 +350,8 @@ function dhclientConfig(opts: DhclientOptions, timeoutSec: number): string {
   if (opts.clientId !== undefined) lines.push(`send dhcp-client-identifier ${opts.clientId};`);
   lines.push(...(opts.configLines ?? []));
   lines.push('request subnet-mask, broadcast-address, routers, domain-name, domain-name-servers, host-name;');
+  // after `request`, which replaces the list
+  if (opts.alsoRequest?.length) lines.push(`also request ${opts.alsoRequest.join(', ')};`);
   return `${lines.join('\n')}\n`;
 }
 
