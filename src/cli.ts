@@ -23,7 +23,7 @@ import { parseUpstream, type Upstream } from './dns/forward/upstream.ts';
 import { readResolvConf } from './dns/forward/resolv-conf.ts';
 import { parseIPv4, type IPv4 } from './net/address.ts';
 import { PORT_LEASE_LIMIT } from './dhcp/server.ts';
-import { checkRoutesOnLink, MAX_STATIC_ROUTES, parseRoute, type StaticRoute } from './dhcp/routes.ts';
+import { MAX_STATIC_ROUTES, parseRoute, type StaticRoute } from './dhcp/routes.ts';
 import { RRL_RESPONSES_PER_SECOND } from './dns/server.ts';
 import { netnsSuffix } from './host/netns-identity.ts';
 
@@ -212,9 +212,6 @@ async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
   if (!records.ok) die(records.error);
   const dnsRecords = records.value;
   const hostSetup = hostSetupFrom(argv, range.value);
-  // Without host setup the bridge address is known only at start-up, where the daemon checks the same.
-  const offLink = hostSetup ? checkRoutesOnLink(routes, hostSetup.address.ip, hostSetup.address.prefixLength) : null;
-  if (offLink !== null) die(offLink);
   const metrics = await metricsFrom(argv);
   return {
     hostSetup,

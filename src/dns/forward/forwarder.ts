@@ -18,6 +18,7 @@ import {
 import type { UpstreamSource } from './resolv-conf.ts';
 import { exchangeOverTcp } from './tcp.ts';
 import { formatUpstream, type Upstream } from './upstream.ts';
+import { Flag, HEADER_LENGTH } from '../vocabulary.ts';
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 1500;
 /** Below the ~5 s after which stub resolvers retry: a late answer would go to a client that gave up. */
@@ -62,8 +63,6 @@ export const CASE_FALLBACK_MS = 3_600_000;
 
 /** An upstream rcode that says "ask someone else" rather than being the answer. */
 const RETRY_ELSEWHERE_RCODES = new Set(['SERVFAIL', 'REFUSED', 'NOTIMP', 'FORMERR']);
-const HEADER_LENGTH = 12;
-const QR_BIT = 0x80;
 
 export interface ForwarderLog {
   warn(message: string): void;
@@ -672,7 +671,7 @@ export class Forwarder {
       remote.port !== q.upstream.port ||
       raw.length < questionEnd ||
       raw.readUInt16BE(0) !== q.sent.readUInt16BE(0) ||
-      ((raw[2] as number) & QR_BIT) === 0 ||
+      (raw.readUInt16BE(2) & Flag.QR) === 0 ||
       raw.readUInt16BE(4) !== 1
     ) {
       this.stats.mismatchedDropped++;
