@@ -8,6 +8,7 @@
 import type { IPv4 } from '../net/address.ts';
 import { LEASE_STATES, type Lease } from './lease.ts';
 import { macKey } from './mac-key.ts';
+import { commitAndCall, GroupCommit, type DurableSteps } from './group-commit.ts';
 import type { CommitDone, LeaseStore, StoredLease, StoredReservation } from './store-contract.ts';
 
 /** What a crash keeps: every durable lease and reservation. */
@@ -40,15 +41,14 @@ export class MemoryLeaseStore implements LeaseStore {
   private readonly reservations = new Map<string, StoredReservation>();
   /** Staged writes keyed by ip; null means delete. The last stage for an ip wins. */
   private readonly staged = new Map<IPv4, Lease | null>();
-  private readonly groupCommit: boolean;
-  private syncing = false;
+  /** Null without group commit (each commit is durable at once). */
+  private readonly group: GroupCommit | null;
   /** The batch of the durable step under way (taken from staged, not durable yet). */
   private inFlight: Map<IPv4, Lease | null> | null = null;
-  private waiting: CommitDone[] = [];
   private closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.groupCommit = options.groupCommit ?? false;
+    this.group = options.groupCommit === true ? new GroupCommit(this.durableSteps()) : null;
     for (const lease of options.from?.leases ?? []) this.durable.set(lease.ip, copyLease(lease));
     for (const r of options.from?.reservations ?? []) this.reservations.set(r.mac, { ...r });
   }
@@ -58,7 +58,7 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   get syncInFlight(): boolean {
-    return this.syncing || this.waiting.length > 0;
+    return this.group?.inFlight ?? false;
   }
 
   /** Every durable lease (address order) and reservation, copied: what a crash right now would keep. */
@@ -97,51 +97,31 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   commitThen(done: CommitDone): number {
-    if (!this.groupCommit) {
-      let rows: number;
-      try {
-        rows = this.commit();
-      } catch (e) {
-        done(e as Error);
-        return 0;
-      }
-      done(null);
-      return rows;
-    }
+    if (this.group === null) return commitAndCall(() => this.commit(), done);
     const handed = this.staged.size;
-    if (handed === 0 && !this.syncing && this.waiting.length === 0) {
-      done(null);
-      return 0;
-    }
-    this.waiting.push(done);
-    if (!this.syncing) this.startSync();
+    this.group.enqueue(done, handed);
     return handed;
   }
 
   /**
-   * Takes everything staged (checked, all or nothing) and makes it durable on a later turn; the callbacks waiting so
-   * far run after that. Batches staged meanwhile wait for the next step.
+   * The durable step of group commit: everything staged is taken (checked, all or nothing) and applied on a later
+   * turn, so batches staged meanwhile share the next step.
    */
-  private startSync(): void {
-    if (this.closed) return;
-    const batch = this.waiting.splice(0);
-    let writes: Map<IPv4, Lease | null>;
-    try {
-      writes = this.takeStaged();
-    } catch (e) {
-      for (const done of batch) done(e as Error);
-      return;
-    }
-    this.syncing = true;
-    this.inFlight = writes;
-    setImmediate(() => {
-      // close() may have made it durable already.
-      if (this.inFlight === writes) this.apply(writes);
-      this.inFlight = null;
-      this.syncing = false;
-      for (const done of batch) done(null);
-      if (this.waiting.length > 0) this.startSync();
-    });
+  private durableSteps(): DurableSteps {
+    return {
+      write: () => {
+        this.inFlight = this.takeStaged();
+      },
+      sync: (done) => {
+        const writes = this.inFlight;
+        setImmediate(() => {
+          // close() may have made it durable already.
+          if (writes !== null && this.inFlight === writes) this.apply(writes);
+          this.inFlight = null;
+          done(null);
+        });
+      },
+    };
   }
 
   /** Checks every staged row first, so that a bad one leaves the whole batch staged; returns the batch. */
@@ -194,7 +174,7 @@ export class MemoryLeaseStore implements LeaseStore {
     this.inFlight = null;
     this.commit();
     // What waited for the next step is durable now (commit() wrote it).
-    for (const done of this.waiting.splice(0)) done(null);
+    this.group?.close();
     this.closed = true;
   }
 }

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import type { IPv4 } from '../net/address.ts';
 import { LEASE_STATES, type Lease, type LeaseState } from './lease.ts';
 import { macKey, macText } from './mac-key.ts';
+import { commitAndCall, GroupCommit } from './group-commit.ts';
 import type { CommitDone, LeaseStore, StoredLease, StoredReservation } from './store-contract.ts';
 
 /** Bumped whenever the schema changes; each step in MIGRATIONS brings user_version from its index to index+1. */
@@ -310,8 +311,7 @@ export class SqliteLeaseStore implements LeaseStore {
 
   // ---- group commit ----
   private walFd: number | null = null;
-  private syncing = false;
-  private waiting: CommitDone[] = [];
+  private group: GroupCommit | null = null;
 
   private checkpointRows = 0;
   private rowsSinceCheckpoint = 0;
@@ -322,12 +322,22 @@ export class SqliteLeaseStore implements LeaseStore {
     // syncing: checkpoints run in checkpointIfLarge(), with synchronous=FULL, which syncs around them.
     this.db.pragma('wal_autocheckpoint = 0');
     this.db.pragma('synchronous = OFF');
-    this.walFd = openSync(walPath, constants.O_RDONLY | constants.O_CREAT, 0o600);
+    const walFd = openSync(walPath, constants.O_RDONLY | constants.O_CREAT, 0o600);
+    this.walFd = walFd;
+    this.group = new GroupCommit({
+      write: () => {
+        if (this.staged.size === 0) return;
+        this.writeAllStaged();
+        this.transactions++;
+      },
+      sync: (done) => fdatasync(walFd, done),
+      afterSync: () => this.checkpointIfLarge(),
+    });
   }
 
   /** True while a group commit's sync runs or callbacks wait for the next one (their ACKs are not sent yet). */
   get syncInFlight(): boolean {
-    return this.syncing || this.waiting.length > 0;
+    return this.group?.inFlight ?? false;
   }
 
   /** Transactions written by commitThen() so far (tests and the bench: one per sync under load, not one per call). */
@@ -344,48 +354,10 @@ export class SqliteLeaseStore implements LeaseStore {
    * sync, so a loaded server writes one transaction per sync rather than one per call. Returns the rows handed over.
    */
   commitThen(done: CommitDone): number {
-    if (this.walFd === null) {
-      let rows: number;
-      try {
-        rows = this.commit();
-      } catch (e) {
-        done(e as Error);
-        return 0;
-      }
-      done(null);
-      return rows;
-    }
+    if (this.group === null) return commitAndCall(() => this.commit(), done);
     const handed = this.staged.size;
-    if (handed === 0 && !this.syncing && this.waiting.length === 0) {
-      done(null);
-      return 0;
-    }
-    this.waiting.push(done);
-    if (!this.syncing) this.writeAndSync();
+    this.group.enqueue(done, handed);
     return handed;
-  }
-
-  /** Writes everything staged in one transaction and syncs the WAL; the callbacks waiting so far run after that. */
-  private writeAndSync(): void {
-    const walFd = this.walFd;
-    if (walFd === null || this.closed) return;
-    const batch = this.waiting.splice(0);
-    try {
-      if (this.staged.size > 0) {
-        this.writeAllStaged();
-        this.transactions++;
-      }
-    } catch (e) {
-      for (const done of batch) done(e as Error);
-      return;
-    }
-    this.syncing = true;
-    fdatasync(walFd, (error) => {
-      this.syncing = false;
-      for (const done of batch) done(error);
-      if (!error) this.checkpointIfLarge();
-      if (this.waiting.length > 0) this.writeAndSync();
-    });
   }
 
   /**
@@ -410,7 +382,7 @@ export class SqliteLeaseStore implements LeaseStore {
     try {
       this.commit();
       // What waited for the next group sync is on disk now (commit() synced it).
-      for (const done of this.waiting.splice(0)) done(null);
+      this.group?.close();
       if (this.walFd !== null) {
         this.db.pragma('synchronous = FULL');
         this.db.pragma('wal_checkpoint(TRUNCATE)');
