@@ -48,7 +48,10 @@ socket.on('message', (msg) => {
   let o = 240;
   while (o + 1 < msg.length && msg[o] !== 255) {
     const code = msg[o];
-    if (code === 0) { o++; continue; }
+    if (code === 0) {
+      o++;
+      continue;
+    }
     const len = msg[o + 1] ?? 0;
     if (code === 53 && msg[o + 2] === 2) finish(`offer ${Date.now()}`, 0);
     o += 2 + len;

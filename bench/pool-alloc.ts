@@ -42,14 +42,16 @@ const sorted = Array.from(samples).sort((a, b) => a - b);
 const mean = sorted.reduce((sum, v) => sum + v, 0) / sorted.length;
 const p99 = sorted[Math.floor(sorted.length * 0.99)] ?? Number.NaN;
 
-console.log(JSON.stringify({
-  metric: 'pool_alloc_us_99pct_full_slash8',
-  mean: Number(mean.toFixed(3)),
-  p99: Number(p99.toFixed(3)),
-  rssMB: Number((process.memoryUsage().rss / 1048576).toFixed(1)),
-  poolSize: pool.size,
-  freeAfterFill,
-  runsAfterFill,
-  samples: SAMPLES,
-  fillSeconds: Number(fillSeconds.toFixed(2)),
-}));
+console.log(
+  JSON.stringify({
+    metric: 'pool_alloc_us_99pct_full_slash8',
+    mean: Number(mean.toFixed(3)),
+    p99: Number(p99.toFixed(3)),
+    rssMB: Number((process.memoryUsage().rss / 1048576).toFixed(1)),
+    poolSize: pool.size,
+    freeAfterFill,
+    runsAfterFill,
+    samples: SAMPLES,
+    fillSeconds: Number(fillSeconds.toFixed(2)),
+  }),
+);

@@ -46,46 +46,83 @@ const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 
 /** The serve command's flags; config-file keys and which of them repeat are derived from this one list. */
 const SERVE_FLAGS = {
-  'bridge': { type: 'string', demandOption: true, describe: 'bridge the containers are attached to' },
-  'range': { type: 'string', demandOption: true, describe: 'addresses to lease, e.g. 10.0.0.100-200 or 10.0.0.100-10.0.0.200' },
+  bridge: { type: 'string', demandOption: true, describe: 'bridge the containers are attached to' },
+  range: { type: 'string', demandOption: true, describe: 'addresses to lease, e.g. 10.0.0.100-200 or 10.0.0.100-10.0.0.200' },
   'lease-time': { type: 'number', default: 3600, describe: 'lease length in seconds' },
-  'domain': { type: 'string', default: 'lxc', describe: 'domain given to containers (option 15 and 119)' },
+  domain: { type: 'string', default: 'lxc', describe: 'domain given to containers (option 15 and 119)' },
   'lease-db': { type: 'string', describe: 'lease database path [default: /var/lib/lxc-dhcpd/BRIDGE.db]' },
-  'host': { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,NAME]; repeatable' },
+  host: { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,NAME]; repeatable' },
   'hosts-file': { type: 'string', describe: 'file of MAC,IP[,NAME] lines (# comments), re-read on SIGHUP' },
   'log-level': { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, describe: 'log verbosity' },
-  'probe': { type: 'boolean', default: true, describe: 'ARP-probe never-leased addresses before offering them (--no-probe to skip)' },
+  probe: { type: 'boolean', default: true, describe: 'ARP-probe never-leased addresses before offering them (--no-probe to skip)' },
   'probe-timeout': { type: 'number', default: 200, describe: 'milliseconds to wait for an ARP answer (a host on the bridge answers in well under 1 ms)' },
   'rapid-commit': { type: 'boolean', default: true, describe: 'answer DISCOVER+rapid-commit (RFC 4039) with an ACK' },
   'decline-time': { type: 'number', default: 600, describe: 'seconds a declined or conflicting address is quarantined' },
-  'route': { type: 'string', array: true, default: [] as string[], describe: `classless static route CIDR,GATEWAY for containers (DHCP options 121/249; the default route via the bridge address is added); repeatable, at most ${MAX_STATIC_ROUTES}` },
-  'relay': { type: 'string', array: true, default: [] as string[], describe: 'serve requests relayed by this relay agent IP (giaddr and source); repeatable [default: relayed requests are dropped]' },
-  'port-lease-limit': { type: 'number', default: PORT_LEASE_LIMIT, describe: 'new leases one bridge port may take per hour, and at once (0: no limit); renewals and returning clients are not counted' },
-  'host-setup': { type: 'boolean', default: true, describe: 'create/reuse the bridge, its address, forwarding and NAT (--no-host-setup: serve on a bridge you configured)' },
-  'address': { type: 'string', describe: 'bridge address with prefix, e.g. 10.0.0.1/24 [default: first address of the /--netmask holding the range]' },
-  'netmask': { type: 'number', default: 24, describe: 'prefix length of the default bridge address' },
-  'uplink': { type: 'string', describe: 'masquerade only traffic leaving through this interface [default: any non-bridge interface]' },
-  'nat': { type: 'boolean', default: true, describe: 'masquerade container traffic leaving the subnet (--no-nat to skip)' },
-  'firewall': { type: 'boolean', default: true, describe: 'accept DHCP/DNS from the bridge and forwarding to/from it (--no-firewall to skip)' },
-  'dns': { type: 'boolean', default: true, describe: 'serve DNS on the bridge address (--no-dns to turn off)' },
+  route: {
+    type: 'string',
+    array: true,
+    default: [] as string[],
+    describe: `classless static route CIDR,GATEWAY for containers (DHCP options 121/249; the default route via the bridge address is added); repeatable, at most ${MAX_STATIC_ROUTES}`,
+  },
+  relay: {
+    type: 'string',
+    array: true,
+    default: [] as string[],
+    describe: 'serve requests relayed by this relay agent IP (giaddr and source); repeatable [default: relayed requests are dropped]',
+  },
+  'port-lease-limit': {
+    type: 'number',
+    default: PORT_LEASE_LIMIT,
+    describe: 'new leases one bridge port may take per hour, and at once (0: no limit); renewals and returning clients are not counted',
+  },
+  'host-setup': {
+    type: 'boolean',
+    default: true,
+    describe: 'create/reuse the bridge, its address, forwarding and NAT (--no-host-setup: serve on a bridge you configured)',
+  },
+  address: { type: 'string', describe: 'bridge address with prefix, e.g. 10.0.0.1/24 [default: first address of the /--netmask holding the range]' },
+  netmask: { type: 'number', default: 24, describe: 'prefix length of the default bridge address' },
+  uplink: { type: 'string', describe: 'masquerade only traffic leaving through this interface [default: any non-bridge interface]' },
+  nat: { type: 'boolean', default: true, describe: 'masquerade container traffic leaving the subnet (--no-nat to skip)' },
+  firewall: { type: 'boolean', default: true, describe: 'accept DHCP/DNS from the bridge and forwarding to/from it (--no-firewall to skip)' },
+  dns: { type: 'boolean', default: true, describe: 'serve DNS on the bridge address (--no-dns to turn off)' },
   'dns-port': { type: 'number', default: 53, describe: 'DNS port on the bridge address' },
-  'dns-rate-limit': { type: 'number', default: RRL_RESPONSES_PER_SECOND, describe: 'UDP answers a second to each /24 outside the bridge subnet and host (response rate limiting; 0 = off)' },
-  'dns-record': { type: 'string', array: true, default: [] as string[], describe: 'static DNS record NAME,A,IP | NAME,AAAA,IP6 | NAME,CNAME,TARGET | NAME,TXT,TEXT | NAME,SRV,"PRIO WEIGHT PORT TARGET"; a NAME without a dot is in --domain; a container holding the name wins; repeatable' },
-  'upstream': { type: 'string', array: true, default: [] as string[], describe: 'upstream DNS server IP[:PORT], repeatable [default: nameservers of --resolv-conf]' },
+  'dns-rate-limit': {
+    type: 'number',
+    default: RRL_RESPONSES_PER_SECOND,
+    describe: 'UDP answers a second to each /24 outside the bridge subnet and host (response rate limiting; 0 = off)',
+  },
+  'dns-record': {
+    type: 'string',
+    array: true,
+    default: [] as string[],
+    describe:
+      'static DNS record NAME,A,IP | NAME,AAAA,IP6 | NAME,CNAME,TARGET | NAME,TXT,TEXT | NAME,SRV,"PRIO WEIGHT PORT TARGET"; a NAME without a dot is in --domain; a container holding the name wins; repeatable',
+  },
+  upstream: {
+    type: 'string',
+    array: true,
+    default: [] as string[],
+    describe: 'upstream DNS server IP[:PORT], repeatable [default: nameservers of --resolv-conf]',
+  },
   'resolv-conf': { type: 'string', default: '/etc/resolv.conf', describe: 'where to read upstream nameservers (re-read when it changes)' },
   'control-socket': { type: 'string', describe: 'root-only control socket for leases/release/reserve ("" for none) [default: /run/lxc-dhcpd/BRIDGE.sock]' },
-  'metrics': { type: 'string', describe: 'serve Prometheus metrics on [ADDR:]PORT (loopback unless an address is given), e.g. 9167' },
+  metrics: { type: 'string', describe: 'serve Prometheus metrics on [ADDR:]PORT (loopback unless an address is given), e.g. 9167' },
   'dnsmasq-leasefile': { type: 'string', describe: 'also keep a lease file in dnsmasq format at PATH, for tools that parse it' },
-  'resolved': { type: 'boolean', describe: 'register the bridge with systemd-resolved for *.DOMAIN [default: when resolved runs]' },
+  resolved: { type: 'boolean', describe: 'register the bridge with systemd-resolved for *.DOMAIN [default: when resolved runs]' },
 } satisfies Record<string, Options>;
 /** The serve command's parsed flags, as the table above makes yargs parse them. */
 type ServeArgs = InferredOptionTypes<typeof SERVE_FLAGS>;
 const SERVE_OPTIONS: ReadonlySet<string> = new Set(Object.keys(SERVE_FLAGS));
 const REPEATABLE_OPTIONS: ReadonlySet<string> = new Set(
-  Object.entries(SERVE_FLAGS).filter(([, o]) => 'array' in o && o.array).map(([k]) => k),
+  Object.entries(SERVE_FLAGS)
+    .filter(([, o]) => 'array' in o && o.array)
+    .map(([k]) => k),
 );
 const NUMBER_OPTIONS: ReadonlySet<string> = new Set(
-  Object.entries(SERVE_FLAGS).filter(([, o]) => 'type' in o && o.type === 'number').map(([k]) => k),
+  Object.entries(SERVE_FLAGS)
+    .filter(([, o]) => 'type' in o && o.type === 'number')
+    .map(([k]) => k),
 );
 
 /** yargs config hook: a parse error becomes the one-line error of the whole command. */
@@ -237,8 +274,12 @@ async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
       .filter((u) => u.family === 4 && !u.address.startsWith('127.'))
       .map((u) => parseIPv4(u.address) as number),
     dns: argv.dns
-      ? { port: argv['dns-port'], records: dnsRecords, rateLimit: argv['dns-rate-limit'], recursor: (own, observer, log) =>
-            createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own, log, ...(observer ? { observer } : {}) }) }
+      ? {
+          port: argv['dns-port'],
+          records: dnsRecords,
+          rateLimit: argv['dns-rate-limit'],
+          recursor: (own, observer, log) => createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own, log, ...(observer ? { observer } : {}) }),
+        }
       : null,
   };
 }
@@ -325,7 +366,13 @@ async function importDnsmasq(argv: { file: string; bridge: string; 'lease-db': s
  * Active leases from the running daemon (control socket: knows every reservation, so the TYPE column is exact), or
  * from the database when the daemon is not running or --all asks for ended records too.
  */
-async function listLeases(argv: { bridge: string; 'lease-db': string | undefined; 'control-socket': string | undefined; json: boolean; all: boolean }): Promise<void> {
+async function listLeases(argv: {
+  bridge: string;
+  'lease-db': string | undefined;
+  'control-socket': string | undefined;
+  json: boolean;
+  all: boolean;
+}): Promise<void> {
   let rows: LeaseRow[] | null = null;
   // An explicit --lease-db means that database, not whatever daemon owns the default socket.
   if (!argv.all && (argv['lease-db'] === undefined || argv['control-socket'] !== undefined)) {

@@ -151,7 +151,6 @@ function loadReservations(config: DaemonConfig, context: ReservationContext): Re
   return list;
 }
 
-
 /** The bridge's address, from --address (host set-up) or from the bridge itself. */
 interface BridgeNet {
   serverIp: IPv4;
@@ -283,7 +282,13 @@ function startDhcp({ config, log, stack, net, lease, reservations, deniedNames, 
   const drops = new RateLimitedCounter();
   const port = openBridgePort(config, net, drops, log, metrics);
   stack.defer(['DHCP packet socket', () => port.close()]);
-  const prober = config.probe ? new AddressProber((ip) => port.sendArpProbe(ip), config.probeTimeoutMs, (result) => metrics?.probe(result)) : null;
+  const prober = config.probe
+    ? new AddressProber(
+        (ip) => port.sendArpProbe(ip),
+        config.probeTimeoutMs,
+        (result) => metrics?.probe(result),
+      )
+    : null;
   const names = new HostNames(lease.leases.activeCount);
   const server = new DhcpServer({
     names,
@@ -334,11 +339,14 @@ function startDhcp({ config, log, stack, net, lease, reservations, deniedNames, 
   });
   stack.defer(
     ['ARP probes', () => prober?.close()],
-    ['replies decided before the stop', async () => {
-      if (!(await drainDecided(() => lease.store.syncInFlight, STOP_DRAIN_MS))) {
-        log.warn(`shutdown: the lease commit did not finish within ${STOP_DRAIN_MS} ms; ACKs waiting on it are not sent`);
-      }
-    }],
+    [
+      'replies decided before the stop',
+      async () => {
+        if (!(await drainDecided(() => lease.store.syncInFlight, STOP_DRAIN_MS))) {
+          log.warn(`shutdown: the lease commit did not finish within ${STOP_DRAIN_MS} ms; ACKs waiting on it are not sent`);
+        }
+      },
+    ],
     ['DHCP transport', () => transport.close()],
   );
   loadNames(server, names);
@@ -358,10 +366,20 @@ function loadNames(server: DhcpServer, names: HostNames): void {
   setImmediate(registerNames);
 }
 
-async function startDns(config: DaemonConfig, log: Logger, stack: DisposerStack, net: BridgeNet, names: HostNames, metrics: Metrics | null): Promise<DnsServer | null> {
+async function startDns(
+  config: DaemonConfig,
+  log: Logger,
+  stack: DisposerStack,
+  net: BridgeNet,
+  names: HostNames,
+  metrics: Metrics | null,
+): Promise<DnsServer | null> {
   if (!config.dns) return null;
   const { serverIp, prefixLength } = net;
-  const zones = new LocalZones({ domain: config.domain, serverIp, prefixLength, soaTtl: DNS_SOA_TTL, recordTtl: DNS_RECORD_TTL, records: config.dns.records }, names);
+  const zones = new LocalZones(
+    { domain: config.domain, serverIp, prefixLength, soaTtl: DNS_SOA_TTL, recordTtl: DNS_RECORD_TTL, records: config.dns.records },
+    names,
+  );
   const dns = new DnsServer({
     address: serverIp,
     port: config.dns.port,
@@ -391,7 +409,15 @@ async function startDns(config: DaemonConfig, log: Logger, stack: DisposerStack,
  * a second; host set-up is re-applied to a re-created one), then lease expiry, then a commit (probe conflicts are
  * logged as they happen, through the server's onConflict).
  */
-function startHousekeeping(config: DaemonConfig, log: Logger, stack: DisposerStack, host: HostSetup | null, net: BridgeNet, dhcp: DhcpPart, commit: () => void): void {
+function startHousekeeping(
+  config: DaemonConfig,
+  log: Logger,
+  stack: DisposerStack,
+  host: HostSetup | null,
+  net: BridgeNet,
+  dhcp: DhcpPart,
+  commit: () => void,
+): void {
   const { port, server } = dhcp;
   /** Set while host set-up re-applies itself to a re-created bridge, so that ticks do not start it twice. */
   let restoringBridge = false;
@@ -403,7 +429,8 @@ function startHousekeeping(config: DaemonConfig, log: Logger, stack: DisposerSta
     host
       .restoreBridge()
       .then(
-        (b) => log.info(`bridge ${config.bridge}: address ${formatIPv4(net.serverIp)}/${net.prefixLength} ${b.addedAddress ? 'put back' : 'already present'}, up`),
+        (b) =>
+          log.info(`bridge ${config.bridge}: address ${formatIPv4(net.serverIp)}/${net.prefixLength} ${b.addedAddress ? 'put back' : 'already present'}, up`),
         (e: unknown) => log.error(`could not restore bridge ${config.bridge}: ${(e as Error).message}`),
       )
       .finally(() => (restoringBridge = false));
@@ -439,7 +466,16 @@ async function startOperatorExtras(d: OperatorDeps): Promise<{ address: string; 
     if (config.controlSocket) {
       const control = await startControlServer(
         config.controlSocket,
-        controlHandlers({ server: d.server, leases: lease.leases, store: lease.store, book: d.book, reservationContext: d.reservationContext, apply: d.applyReservations, commit: lease.commit, log }),
+        controlHandlers({
+          server: d.server,
+          leases: lease.leases,
+          store: lease.store,
+          book: d.book,
+          reservationContext: d.reservationContext,
+          apply: d.applyReservations,
+          commit: lease.commit,
+          log,
+        }),
         { onError: (e) => log.error(`control socket: ${e.message}`) },
       );
       stack.defer(['control socket', () => control.close()]);
@@ -472,7 +508,11 @@ async function startResolved(config: DaemonConfig, log: Logger, stack: DisposerS
 }
 
 /** What was started, in the two shapes it is told: systemd's STATUS= line and the start-up log line. */
-function describeStart(config: DaemonConfig, net: BridgeNet, s: { mtu: number; activeLeases: number; dns: DnsServer | null; metricsAt: { address: string; port: number } | null }): { summary: string; line: string } {
+function describeStart(
+  config: DaemonConfig,
+  net: BridgeNet,
+  s: { mtu: number; activeLeases: number; dns: DnsServer | null; metricsAt: { address: string; port: number } | null },
+): { summary: string; line: string } {
   const where = `${formatIPv4(net.serverIp)}/${net.prefixLength}`;
   const range = `${formatIPv4(config.range.first)}-${formatIPv4(config.range.last)}`;
   const nat = config.hostSetup?.nat ? 'on' : 'off';

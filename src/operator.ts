@@ -59,14 +59,16 @@ function matches(r: Reservation, target: OperatorTarget): boolean {
 
 export function controlHandlers(d: ControlDeps): ControlHandlers {
   return {
-    leases: () =>
-      leasesAsJson([...d.leases.active()], Date.now(), new Set(effectiveReservations(d.book, d.log, d.reservationContext).map((r) => r.mac))),
+    leases: () => leasesAsJson([...d.leases.active()], Date.now(), new Set(effectiveReservations(d.book, d.log, d.reservationContext).map((r) => r.mac))),
     release(target): ControlResult {
       const result = d.server.adminRelease(target);
       if (!result.ok) return result;
       d.commit();
       d.log.info(formatLeaseEvent(result.event));
-      return { ok: true, message: `released ${formatIPv4(result.lease.ip)} of ${result.lease.mac}${result.lease.hostname ? ` (${result.lease.hostname})` : ''}` };
+      return {
+        ok: true,
+        message: `released ${formatIPv4(result.lease.ip)} of ${result.lease.mac}${result.lease.hostname ? ` (${result.lease.hostname})` : ''}`,
+      };
     },
     reserve(r): ControlResult {
       const problem = reservationProblem(r, d.reservationContext);
@@ -87,7 +89,10 @@ export function controlHandlers(d: ControlDeps): ControlHandlers {
       const stored = d.book.stored.find((r) => matches(r, target));
       if (!stored) {
         const configured = d.book.fromConfig.some((r) => matches(r, target));
-        return { ok: false, error: configured ? `${describe(target)} is reserved in --host/--hosts-file: remove it there` : `no reservation for ${describe(target)}` };
+        return {
+          ok: false,
+          error: configured ? `${describe(target)} is reserved in --host/--hosts-file: remove it there` : `no reservation for ${describe(target)}`,
+        };
       }
       d.store.deleteReservation(stored.mac);
       d.book.stored = d.book.stored.filter((r) => r !== stored);

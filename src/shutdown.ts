@@ -149,7 +149,10 @@ export class DisposerStack {
   /** Runs every registered step (and forgets them); rejects at the end, naming the failed steps, when any failed. */
   unwind(why: UnwindReason, log: Logger): Promise<void> {
     const steps = this.parts.splice(0).reverse().flat();
-    return runSteps(steps.map(([what, step]) => [what, () => step(why)] as const), log);
+    return runSteps(
+      steps.map(([what, step]) => [what, () => step(why)] as const),
+      log,
+    );
   }
 }
 

@@ -45,13 +45,7 @@ export function parseDnsperf(text: string): DnsperfResult {
   };
 }
 
-export async function runDnsperf(
-  topology: Topology,
-  ns: string,
-  server: string,
-  dataFile: string,
-  seconds: number,
-): Promise<DnsperfResult> {
+export async function runDnsperf(topology: Topology, ns: string, server: string, dataFile: string, seconds: number): Promise<DnsperfResult> {
   // -c 4 clients (sockets), up to 200 queries outstanding, 1 s timeout (a later answer counts as lost).
   const argv = ['dnsperf', '-s', server, '-d', dataFile, '-l', String(seconds), '-c', '4', '-q', '200', '-t', '1'];
   const result = await topology.exec(ns, argv, { timeoutMs: (seconds + 20) * 1000 });

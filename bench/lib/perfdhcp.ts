@@ -76,18 +76,27 @@ export const EXIT_WAIT_US = 1_000_000;
 
 export async function runPerfdhcp(topology: Topology, ns: string, serverIp: string, opts: PerfdhcpRun): Promise<PerfdhcpResult> {
   const argv = [
-    'perfdhcp', '-4', '-l', 'eth0',
-    '-r', String(opts.rate),
-    '-R', String(opts.clients),
-    '-b', `mac=${opts.baseMac}`,
-    '-p', String(opts.seconds),
+    'perfdhcp',
+    '-4',
+    '-l',
+    'eth0',
+    '-r',
+    String(opts.rate),
+    '-R',
+    String(opts.clients),
+    '-b',
+    `mac=${opts.baseMac}`,
+    '-p',
+    String(opts.seconds),
     // after the last DISCOVER, wait up to 1 s (perfdhcp's drop time) for the answers still on their way; without it
     // the replies to the last requests of a run count as lost, which penalises servers that delay OFFERs
-    '-W', String(opts.exitWaitUs ?? EXIT_WAIT_US),
+    '-W',
+    String(opts.exitWaitUs ?? EXIT_WAIT_US),
     // One thread. perfdhcp's default on a machine with 2+ CPUs is a sending thread that spins at 100 % plus a receiving
     // thread: on 2 cores that left the server under test less than a core and capped every server near 7000
     // exchanges/s (Kea 6800, `bench/saturate.ts kea`); in one thread perfdhcp offers up to ~16 000/s here.
-    '-g', 'single',
+    '-g',
+    'single',
     serverIp,
   ];
   const result = await topology.exec(ns, argv, { timeoutMs: (opts.seconds + 20) * 1000 });
@@ -135,8 +144,8 @@ export async function runStep(rate: number, runs: number, once: (rate: number, i
     results.push(await once(rate, i));
     if (runs === 3 && results.length === 2) {
       const [a, b] = results as [PerfdhcpResult, PerfdhcpResult];
-      const c1 = (a.completion >= COMPLETION_TARGET) === (b.completion >= COMPLETION_TARGET);
-      const c2 = (a.achievedRate >= RATE_TARGET * rate) === (b.achievedRate >= RATE_TARGET * rate);
+      const c1 = a.completion >= COMPLETION_TARGET === b.completion >= COMPLETION_TARGET;
+      const c2 = a.achievedRate >= RATE_TARGET * rate === b.achievedRate >= RATE_TARGET * rate;
       if (c1 && c2) break;
     }
   }

@@ -44,7 +44,11 @@ export function tableCells(rows: Row[]): string[][] {
 export function textTable(rows: Row[]): string {
   const cells = tableCells(rows);
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
-  const line = (row: string[]): string => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (row: string[]): string =>
+    row
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   const out = [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  ')];
   for (const row of cells.slice(1)) out.push(line(row));
   return out.join('\n');
@@ -88,7 +92,9 @@ export function ratioSvg(rows: Row[], title: string): string {
     return labelW + ((l - minLog) / (maxLog - minLog)) * plotW;
   };
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+  );
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
   parts.push(`<text x="10" y="20" font-size="14" font-weight="bold">${xmlEscape(title)}</text>`);
   parts.push(`<text x="10" y="38" fill="#555">how many times better lxc-dhcpd is (log scale; right of 1× = lxc-dhcpd better, left = worse)</text>`);

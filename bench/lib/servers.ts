@@ -99,16 +99,23 @@ export function lxcDhcpdArgv(topology: Topology, o: LxcDhcpdOptions): string[] {
     process.execPath,
     ...(o.nodeFlags ?? []),
     LXC_DHCPD_BIN,
-    '--bridge', topology.bridge,
-    '--range', o.range ?? `${NET.rangeFirst}-${NET.rangeLast}`,
-    '--lease-time', String(NET.leaseSeconds),
-    '--lease-db', o.leaseDb,
-    '--log-level', 'warn',
+    '--bridge',
+    topology.bridge,
+    '--range',
+    o.range ?? `${NET.rangeFirst}-${NET.rangeLast}`,
+    '--lease-time',
+    String(NET.leaseSeconds),
+    '--lease-db',
+    o.leaseDb,
+    '--log-level',
+    'warn',
     // the bench builds the bridge and its address itself, like for the peers: no NAT/firewall set-up
     '--no-host-setup',
     // the default /run/lxc-dhcpd/BRIDGE.sock is outside the namespaces and shared with anything else serving a br0
-    '--control-socket', o.controlSocket,
-    '--resolv-conf', o.resolvConf,
+    '--control-socket',
+    o.controlSocket,
+    '--resolv-conf',
+    o.resolvConf,
     // perfdhcp relays every request: only relays named with --relay are served
     ...(RELAY_FLAG ? ['--relay', NET.loadIp] : []),
     ...(o.probe ? [] : ['--no-probe']),
@@ -118,7 +125,14 @@ export function lxcDhcpdArgv(topology: Topology, o: LxcDhcpdOptions): string[] {
 }
 
 export function startLxcDhcpd(topology: Topology, dir: string, o: Omit<LxcDhcpdOptions, 'controlSocket'>): Promise<ServerProcess> {
-  return spawnLogged(topology, topology.hostNs, 'lxc-dhcpd', lxcDhcpdArgv(topology, { ...o, controlSocket: join(dir, 'control.sock') }), join(dir, 'lxc-dhcpd.log'), [67, 53]);
+  return spawnLogged(
+    topology,
+    topology.hostNs,
+    'lxc-dhcpd',
+    lxcDhcpdArgv(topology, { ...o, controlSocket: join(dir, 'control.sock') }),
+    join(dir, 'lxc-dhcpd.log'),
+    [67, 53],
+  );
 }
 
 export const DNSMASQ_LEASE_MAX = 70_000;
@@ -134,12 +148,18 @@ export function startDnsmasq(topology: Topology, dir: string, o: DnsmasqBenchOpt
   const leaseFile = join(dir, 'dnsmasq.leases');
   rmSync(leaseFile, { force: true });
   const argv = [
-    'dnsmasq', '--no-daemon', '--conf-file=/dev/null', `--interface=${topology.bridge}`, '--bind-interfaces',
-    '--domain=lxc', '--local=/lxc/',
+    'dnsmasq',
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    `--interface=${topology.bridge}`,
+    '--bind-interfaces',
+    '--domain=lxc',
+    '--local=/lxc/',
     `--dhcp-range=${NET.rangeFirst},${NET.rangeLast},${NET.leaseSeconds / 3600}h`,
     // dnsmasq's default --dhcp-lease-max is 1000: it stops handing out leases there, far below the range's 65 278
     `--dhcp-lease-max=${DNSMASQ_LEASE_MAX}`,
-    `--dhcp-leasefile=${leaseFile}`, `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+    `--dhcp-leasefile=${leaseFile}`,
+    `--pid-file=${join(dir, 'dnsmasq.pid')}`,
     '--no-hosts',
     ...(o.logDhcp ? ['--log-dhcp'] : []),
     ...(o.ping ? [] : ['--no-ping']),
@@ -159,15 +179,18 @@ export function startKea(topology: Topology, dir: string): Promise<ServerProcess
       'interfaces-config': { interfaces: [topology.bridge], 'dhcp-socket-type': 'raw' },
       'lease-database': { type: 'memfile', persist: true, name: leaseFile, 'lfc-interval': 0 },
       'valid-lifetime': NET.leaseSeconds,
-      'subnet4': [
+      subnet4: [
         {
           id: 1,
           subnet: '10.0.0.0/8',
           pools: [{ pool: `${NET.rangeFirst} - ${NET.rangeLast}` }],
-          'option-data': [{ name: 'routers', data: NET.serverIp }, { name: 'domain-name-servers', data: NET.serverIp }],
+          'option-data': [
+            { name: 'routers', data: NET.serverIp },
+            { name: 'domain-name-servers', data: NET.serverIp },
+          ],
         },
       ],
-      loggers: [{ name: 'kea-dhcp4', 'output_options': [{ output: join(dir, 'kea.log') }], severity: 'WARN' }],
+      loggers: [{ name: 'kea-dhcp4', output_options: [{ output: join(dir, 'kea.log') }], severity: 'WARN' }],
     },
   };
   const configFile = join(dir, 'kea-dhcp4.json');
@@ -180,8 +203,16 @@ export function startKea(topology: Topology, dir: string): Promise<ServerProcess
 export function startUpstream(topology: Topology, dir: string, hostsFile: string): Promise<ServerProcess> {
   if (!topology.wanNs || !topology.wan) throw new Error('topology has no wan namespace');
   const argv = [
-    'dnsmasq', '--no-daemon', '--conf-file=/dev/null', `--listen-address=${topology.wan.wanAddress}`, '--bind-interfaces',
-    '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`, '--local-ttl=3600', `--pid-file=${join(dir, 'upstream.pid')}`,
+    'dnsmasq',
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    `--listen-address=${topology.wan.wanAddress}`,
+    '--bind-interfaces',
+    '--no-resolv',
+    '--no-hosts',
+    `--addn-hosts=${hostsFile}`,
+    '--local-ttl=3600',
+    `--pid-file=${join(dir, 'upstream.pid')}`,
   ];
   return spawnLogged(topology, topology.wanNs, 'upstream', argv, join(dir, 'upstream.log'), [53]);
 }

@@ -99,7 +99,10 @@ export function parseDnsRecord(text: string, domain: string): Checked<StaticReco
   if (name === domain || name === `ns.${domain}`) {
     return fail(`--dns-record ${JSON.stringify(text)}: ${name} is the zone's own (its apex or name server)`);
   }
-  const type = text.slice(first + 1, second).trim().toUpperCase();
+  const type = text
+    .slice(first + 1, second)
+    .trim()
+    .toUpperCase();
   const data = recordData(type, type === 'TXT' ? text.slice(second + 1) : text.slice(second + 1).trim(), domain);
   if (!data.ok) return fail(`--dns-record ${JSON.stringify(text)}: ${data.error} (${example})`);
   return ok({ name, ...data.value } as StaticRecord);

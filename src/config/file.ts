@@ -17,7 +17,12 @@ export type ConfigValue = string | boolean | string[];
 
 const KEY = /^[a-z][a-z0-9-]*$/;
 
-export function parseConfigFile(text: string, source: string, repeatable: ReadonlySet<string>, known: ReadonlySet<string>): Checked<Record<string, ConfigValue>> {
+export function parseConfigFile(
+  text: string,
+  source: string,
+  repeatable: ReadonlySet<string>,
+  known: ReadonlySet<string>,
+): Checked<Record<string, ConfigValue>> {
   const out: Record<string, ConfigValue> = {};
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {

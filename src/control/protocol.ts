@@ -108,9 +108,7 @@ export function parseControlResponse(line: string): Checked<ControlResponse> {
   }
   if (!isRecord(value) || typeof value.ok !== 'boolean') return { ok: false, error: 'response is not an object with "ok"' };
   if (value.ok === false) {
-    return typeof value.error === 'string'
-      ? { ok: true, value: { ok: false, error: value.error } }
-      : { ok: false, error: 'error response without "error"' };
+    return typeof value.error === 'string' ? { ok: true, value: { ok: false, error: value.error } } : { ok: false, error: 'error response without "error"' };
   }
   if (Array.isArray(value.leases)) return { ok: true, value: { ok: true, leases: value.leases as LeaseRow[] } };
   if (typeof value.message === 'string') return { ok: true, value: { ok: true, message: value.message } };

@@ -16,13 +16,7 @@ export interface ReplyDestination {
  * `frameSrcMac` is the Ethernet source of the request (the relay's MAC for relayed requests); `clientHw` the client's
  * chaddr. Unicast to yiaddr works without an ARP entry because we address the frame to chaddr ourselves.
  */
-export function replyDestination(
-  request: DhcpMessage,
-  replyType: MessageType,
-  yiaddr: IPv4,
-  frameSrcMac: string,
-  clientHw: string,
-): ReplyDestination {
+export function replyDestination(request: DhcpMessage, replyType: MessageType, yiaddr: IPv4, frameSrcMac: string, clientHw: string): ReplyDestination {
   if (request.giaddr !== 0) return { mac: frameSrcMac, ip: request.giaddr, port: DHCP_SERVER_PORT, rule: 'relay' };
   if (replyType === MessageType.Nak) {
     return { mac: BROADCAST_MAC, ip: IPV4_BROADCAST, port: DHCP_CLIENT_PORT, rule: 'nak-broadcast' };

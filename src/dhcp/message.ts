@@ -40,12 +40,7 @@ export interface DhcpMessage {
   options: DhcpOptions;
 }
 
-export type ParseFailure =
-  | 'short-packet'
-  | 'bad-magic-cookie'
-  | 'option-truncated'
-  | 'missing-end'
-  | 'bad-overload';
+export type ParseFailure = 'short-packet' | 'bad-magic-cookie' | 'option-truncated' | 'missing-end' | 'bad-overload';
 
 export type ParseResult = { ok: true; message: DhcpMessage } | { ok: false; reason: ParseFailure; detail: string };
 
@@ -58,13 +53,7 @@ function fail(reason: ParseFailure, detail: string): ParseResult {
  * options field: RFC 2131 requires the END option there; we are lenient for overloaded sname/file, which some clients
  * fill to the last byte.
  */
-function readOptionArea(
-  data: Buffer,
-  start: number,
-  end: number,
-  into: DhcpOptions,
-  requireEnd: boolean,
-): { reason: ParseFailure; detail: string } | null {
+function readOptionArea(data: Buffer, start: number, end: number, into: DhcpOptions, requireEnd: boolean): { reason: ParseFailure; detail: string } | null {
   let i = start;
   while (i < end) {
     const code = data[i] as number;

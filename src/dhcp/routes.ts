@@ -36,7 +36,9 @@ export function parseRoute(text: string): Checked<StaticRoute> {
   if (destination === null || gateway === null) return fail(usage);
   if (prefixLength > 32) return fail(`${JSON.stringify(text)}: prefix length ${prefixLength} is not 0-32`);
   if (networkOf(destination, prefixLength) !== destination) {
-    return fail(`${JSON.stringify(text)}: ${m[1]}/${prefixLength} has host bits set (did you mean ${formatIPv4(networkOf(destination, prefixLength))}/${prefixLength}?)`);
+    return fail(
+      `${JSON.stringify(text)}: ${m[1]}/${prefixLength} has host bits set (did you mean ${formatIPv4(networkOf(destination, prefixLength))}/${prefixLength}?)`,
+    );
   }
   return ok({ destination, prefixLength, gateway });
 }

@@ -357,10 +357,7 @@ export class DhcpServer {
    * An address the client already has a claim on: its reservation, its pending offer, its lease (active, or expired but
    * still free), or a requested address it held before.
    */
-  private knownAddressFor(
-    mac: string,
-    requested: IPv4 | undefined,
-  ): { kind: 'address'; ip: IPv4 } | { kind: 'none' } | { kind: 'conflict'; why: string } {
+  private knownAddressFor(mac: string, requested: IPv4 | undefined): { kind: 'address'; ip: IPv4 } | { kind: 'none' } | { kind: 'conflict'; why: string } {
     const reservation = this.book.reservationOf(mac);
     if (reservation) {
       const holder = this.book.heldByOther(reservation.ip, mac);
@@ -413,13 +410,7 @@ export class DhcpServer {
     return this.awaitProbeThenOffer(req, mac, ip, prober.probe(ip), attempt);
   }
 
-  private async awaitProbeThenOffer(
-    req: IncomingRequest,
-    mac: string,
-    ip: IPv4,
-    probe: Promise<ProbeResult>,
-    attempt: number,
-  ): Promise<FinalDecision> {
+  private async awaitProbeThenOffer(req: IncomingRequest, mac: string, ip: IPv4, probe: Promise<ProbeResult>, attempt: number): Promise<FinalDecision> {
     this.probingForMac.add(mac);
     const source = this.sourceOf(req);
     if (source !== null) this.probingForSource.set(source, (this.probingForSource.get(source) ?? 0) + 1);
@@ -559,7 +550,10 @@ export class DhcpServer {
     }
     const source = this.sourceOf(req);
     if (source !== null && !this.declines.take(source)) {
-      return drop('port-decline-limit', `${describeSource(source)} has used its ${PORT_DECLINE_LIMIT} declines an hour; ${mac}'s DECLINE of ${formatIPv4(ip)} ignored`);
+      return drop(
+        'port-decline-limit',
+        `${describeSource(source)} has used its ${PORT_DECLINE_LIMIT} declines an hour; ${mac}'s DECLINE of ${formatIPv4(ip)} ignored`,
+      );
     }
     this.offers.remove(mac);
     this.book.decline(ip, this.o.declineQuarantineMs);

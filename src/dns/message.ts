@@ -69,9 +69,11 @@ export function questionHasDotInLabel(data: Buffer): boolean {
 }
 
 /** dns-packet's resource-record codec, which its type declarations leave out. */
-const recordCodec = (dnsPacket as unknown as {
-  answer: { encode(record: Answer, buf: Buffer, offset: number): Buffer; encodingLength(record: Answer): number };
-}).answer;
+const recordCodec = (
+  dnsPacket as unknown as {
+    answer: { encode(record: Answer, buf: Buffer, offset: number): Buffer; encodingLength(record: Answer): number };
+  }
+).answer;
 
 /** Writes one resource record (uncompressed names) at `offset`; returns the bytes written. */
 export function encodeRecordInto(record: Answer, buf: Buffer, offset: number): number {

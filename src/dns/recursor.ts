@@ -10,7 +10,6 @@ import type { Question } from './message.ts';
 import type { Recursor, RecursionResult } from './server.ts';
 import { Rcode, rcodeNumber } from './vocabulary.ts';
 
-
 /** The four DO/CD combinations, shared so the hot wire-cache path allocates nothing. */
 const FLAGS: readonly ClientQueryFlags[] = [
   Object.freeze({}),
@@ -53,8 +52,7 @@ export class ForwardingRecursor implements Recursor {
   constructor(o: RecursorOptions) {
     this.observer = o.observer;
     this.cache = new DnsCache({ maxEntries: o.cacheEntries ?? 10_000, ...(o.cacheBytes !== undefined ? { maxBytes: o.cacheBytes } : {}) });
-    const source =
-      o.upstreams.length > 0 ? new StaticUpstreams(o.upstreams) : new ResolvConfUpstreams({ path: o.resolvConf, ignore: o.ignore });
+    const source = o.upstreams.length > 0 ? new StaticUpstreams(o.upstreams) : new ResolvConfUpstreams({ path: o.resolvConf, ignore: o.ignore });
     this.forwarder = new Forwarder({ upstreams: source, cache: this.cache, ...(o.log !== undefined ? { log: o.log } : {}) });
   }
 

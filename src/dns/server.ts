@@ -9,21 +9,23 @@ import { networkInterfaces } from 'node:os';
 import { quote, RateLimitedCounter } from '../log.ts';
 import { formatIPv4, inSubnet, parseIPv4, type IPv4 } from '../net/address.ts';
 import { UdpSocket, type ReceivedDatagrams, type UdpSocketStats } from '../wire/udp-socket.ts';
-import {
-  decodeMessage,
-  encodeMessage,
-  findOpt,
-  headerOnlyResponse,
-  optRecord,
-  readHeader,
-  type Answer,
-  type Packet,
-  type Question,
-} from './message.ts';
+import { decodeMessage, encodeMessage, findOpt, headerOnlyResponse, optRecord, readHeader, type Answer, type Packet, type Question } from './message.ts';
 import { NameQuestion } from './question.ts';
 import { ResponseRateLimiter } from './rrl.ts';
 import { TcpSession, type TcpLimitEvent } from './tcp-session.ts';
-import { EDNS_UDP_SIZE, Flag, HEADER_LENGTH, OPT_FLAG_DO, OPT_RECORD_LENGTH, Opcode, PLAIN_UDP_SIZE, Rcode, rcodeName, responseFlags, typeName } from './vocabulary.ts';
+import {
+  EDNS_UDP_SIZE,
+  Flag,
+  HEADER_LENGTH,
+  OPT_FLAG_DO,
+  OPT_RECORD_LENGTH,
+  Opcode,
+  PLAIN_UDP_SIZE,
+  Rcode,
+  rcodeName,
+  responseFlags,
+  typeName,
+} from './vocabulary.ts';
 import { REFUSED_TO_CLIENT, WireAnswer, answerObjects, type LocalAnswer, type LocalZones, type ZoneAnswer } from './zone.ts';
 import type { WireCacheHit } from './forward/cache.ts';
 import {
@@ -345,7 +347,10 @@ export class DnsServer {
           if (decision !== 'send') {
             const slipped = decision === 'slip' ? this.slipInto(data, start, length, out.area, out.used) : 0;
             if (slipped > 0) out.add(slipped, address, port);
-            this.limitHit(slipped > 0 ? 'rrlSlipped' : 'rrlDropped', `UDP answers to ${formatIPv4(address & 0xffffff00)}/24 over ${this.limits.rrlResponsesPerSecond}/s`);
+            this.limitHit(
+              slipped > 0 ? 'rrlSlipped' : 'rrlDropped',
+              `UDP answers to ${formatIPv4(address & 0xffffff00)}/24 over ${this.limits.rrlResponsesPerSecond}/s`,
+            );
             continue;
           }
         }
@@ -511,7 +516,8 @@ export class DnsServer {
     const recursor = this.o.recursor;
     const ra = trusted && recursor !== null;
 
-    if (opt && opt.ednsVersion > 0) return this.respond(base, { rcode: Rcode.BadVers, answers: [], authorities: [], additionals: [] }, false, ra, client, udpLimit, 'error');
+    if (opt && opt.ednsVersion > 0)
+      return this.respond(base, { rcode: Rcode.BadVers, answers: [], authorities: [], additionals: [] }, false, ra, client, udpLimit, 'error');
 
     // The order of precedence, as in answerInto: our zones, then (trusted clients only) the cache and upstream.
     const asked = new NameQuestion(question);
@@ -551,9 +557,7 @@ export class DnsServer {
   refreshLocalAddresses(): void {
     const set = new Set<string>();
     const ipv4 = new Set<IPv4>();
-    const addresses = this.o.hostAddresses
-      ? this.o.hostAddresses()
-      : Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
+    const addresses = this.o.hostAddresses ? this.o.hostAddresses() : Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
     for (const address of addresses) {
       set.add(address);
       const ip = parseIPv4(address);
@@ -627,4 +631,3 @@ function withoutUnaskedDnssec<T extends { answers: Answer[]; authorities: Answer
   if (sections.every((s) => s.every(keep))) return body;
   return { ...body, answers: body.answers.filter(keep), authorities: body.authorities.filter(keep), additionals: body.additionals.filter(keep) };
 }
-

@@ -258,7 +258,10 @@ export class ReverseZone implements Zone {
     const apex = this.apex.name;
     const { serverIp, prefixLength } = this.records.config;
     if (name === apex) return true;
-    const below = name.slice(0, name.length - apex.length - 1).split('.').reverse();
+    const below = name
+      .slice(0, name.length - apex.length - 1)
+      .split('.')
+      .reverse();
     let octets = this.apex.labels - 2; // the apex's own octets (the labels before in-addr.arpa)
     let network = networkOf(serverIp, octets * 8);
     for (const label of below) {
@@ -328,8 +331,7 @@ export class LocalZones {
     const reverse = new ReverseZone(this.records);
     this.reverseZone = reverse.apex.name;
     const records = config.records ?? [];
-    const fixed: Zone[] =
-      records.length === 0 ? [] : [new StaticZone(records, this.domain, config.recordTtl, () => this.records.apexSoa(this.domain).record)];
+    const fixed: Zone[] = records.length === 0 ? [] : [new StaticZone(records, this.domain, config.recordTtl, () => this.records.apexSoa(this.domain).record)];
     this.zones = [lease, reverse, ...fixed, ...more];
   }
 

@@ -8,9 +8,7 @@ export interface InterfaceAddress {
   prefixLength: number;
 }
 
-export type BridgeLookup =
-  | { ok: true; address: InterfaceAddress }
-  | { ok: false; error: string };
+export type BridgeLookup = { ok: true; address: InterfaceAddress } | { ok: false; error: string };
 
 const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
 

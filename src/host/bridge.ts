@@ -198,7 +198,8 @@ export async function removeBridgeIfOurs(state: BridgeSetup): Promise<BridgeRemo
   const ports = await bridgePorts(state.name);
   return withRtnetlink(async (socket) => {
     const link = await findLink(socket, state.name);
-    if (link === null || link.ifindex !== state.ifindex) return { removedBridge: false, removedAddress: false, keptBecause: `${state.name} is no longer the bridge we set up` };
+    if (link === null || link.ifindex !== state.ifindex)
+      return { removedBridge: false, removedAddress: false, keptBecause: `${state.name} is no longer the bridge we set up` };
     if (state.created && ports.length === 0) {
       try {
         await socket.delLink({ family: AF_UNSPEC, index: state.ifindex });

@@ -145,7 +145,10 @@ export function findPortConflicts(
 export function describePortConflict(conflict: PortConflict): string {
   const where = `${conflict.protocol.toUpperCase()} ${conflict.localAddress === 0 ? '0.0.0.0' : formatIPv4(conflict.localAddress)}:${conflict.port}`;
   const who = conflict.owners.length > 0 ? conflict.owners.map((owner) => `${owner.command} (pid ${owner.pid})`).join(', ') : 'a process we cannot identify';
-  const what = conflict.port === 67 ? 'another DHCP server (e.g. dnsmasq from lxc-net) may answer the containers too' : 'DNS queries from the containers may reach it instead of lxc-dhcpd';
+  const what =
+    conflict.port === 67
+      ? 'another DHCP server (e.g. dnsmasq from lxc-net) may answer the containers too'
+      : 'DNS queries from the containers may reach it instead of lxc-dhcpd';
   return `${who} holds ${where}: ${what}; stop it or move it off this address`;
 }
 

@@ -6,14 +6,7 @@
  */
 import { RawNetlinkSocket } from 'netlink';
 import { constants as osConstants } from 'node:os';
-import {
-  NLM_F_ACK,
-  NLMSG_DONE,
-  NLMSG_ERROR,
-  parseNetlinkError,
-  parseNetlinkMessages,
-  type ReceivedNetlinkMessage,
-} from './netlink-encoding.ts';
+import { NLM_F_ACK, NLMSG_DONE, NLMSG_ERROR, parseNetlinkError, parseNetlinkMessages, type ReceivedNetlinkMessage } from './netlink-encoding.ts';
 import type { BatchMessage } from './nftables-messages.ts';
 
 export const NETLINK_NETFILTER = 12;
@@ -110,7 +103,9 @@ export class NfnetlinkSocket {
     const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(onMessage);
-        reject(new NetfilterError(`nf_tables batch: no answer from the kernel within ${timeoutMs} ms (${pending.size} of ${batch.length} messages unanswered)`, 0));
+        reject(
+          new NetfilterError(`nf_tables batch: no answer from the kernel within ${timeoutMs} ms (${pending.size} of ${batch.length} messages unanswered)`, 0),
+        );
       }, timeoutMs);
       const finish = (): void => {
         clearTimeout(timer);
@@ -126,7 +121,9 @@ export class NfnetlinkSocket {
         if (request === undefined) return;
         if (report.errno !== 0) {
           const detail = report.message ? `: ${report.message}` : '';
-          errors.push(new NetfilterError(`nf_tables refused ${request.description}: ${describeErrno(report.errno)}${detail}`, report.errno, request.description));
+          errors.push(
+            new NetfilterError(`nf_tables refused ${request.description}: ${describeErrno(report.errno)}${detail}`, report.errno, request.description),
+          );
         }
         pending.delete(report.requestSeq);
         // An error on the batch header means the kernel rejected the whole datagram: nothing else comes.

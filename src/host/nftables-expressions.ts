@@ -70,10 +70,7 @@ export type TransportProtocol = typeof IPPROTO_TCP | typeof IPPROTO_UDP;
 export const IFNAMSIZ = 16;
 
 function expression(name: string, data: readonly Buffer[]): Buffer {
-  return encodeNestedAttribute(NFTA_LIST_ELEM, [
-    encodeStringAttribute(NFTA_EXPR_NAME, name),
-    encodeNestedAttribute(NFTA_EXPR_DATA, data),
-  ]);
+  return encodeNestedAttribute(NFTA_LIST_ELEM, [encodeStringAttribute(NFTA_EXPR_NAME, name), encodeNestedAttribute(NFTA_EXPR_DATA, data)]);
 }
 
 function dataValue(type: number, value: Uint8Array): Buffer {
@@ -97,11 +94,7 @@ export function payloadLoad(base: PayloadBase, offset: number, length: number, d
 
 /** `cmp OP reg SREG VALUE` */
 export function cmp(op: CmpOp, value: Uint8Array, sourceRegister: number = NFT_REG_1): Buffer {
-  return expression('cmp', [
-    encodeU32BeAttribute(NFTA_CMP_SREG, sourceRegister),
-    encodeU32BeAttribute(NFTA_CMP_OP, op),
-    dataValue(NFTA_CMP_DATA, value),
-  ]);
+  return expression('cmp', [encodeU32BeAttribute(NFTA_CMP_SREG, sourceRegister), encodeU32BeAttribute(NFTA_CMP_OP, op), dataValue(NFTA_CMP_DATA, value)]);
 }
 
 /** `bitwise reg DREG = (reg SREG & MASK) ^ XOR`; mask and xor have the same length. */
@@ -125,9 +118,7 @@ export function masquerade(): Buffer {
 export function immediateVerdict(verdict: Verdict): Buffer {
   return expression('immediate', [
     encodeU32BeAttribute(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT),
-    encodeNestedAttribute(NFTA_IMMEDIATE_DATA, [
-      encodeNestedAttribute(NFTA_DATA_VERDICT, [encodeU32BeAttribute(NFTA_VERDICT_CODE, verdict)]),
-    ]),
+    encodeNestedAttribute(NFTA_IMMEDIATE_DATA, [encodeNestedAttribute(NFTA_DATA_VERDICT, [encodeU32BeAttribute(NFTA_VERDICT_CODE, verdict)])]),
   ]);
 }
 

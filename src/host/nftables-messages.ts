@@ -147,10 +147,7 @@ export function encodeNewBaseChain(seq: number, family: number, chain: BaseChain
     encodeStringAttribute(NFTA_CHAIN_NAME, chain.name),
     encodeStringAttribute(NFTA_CHAIN_TYPE, chain.type),
     encodeU32BeAttribute(NFTA_CHAIN_POLICY, chain.policy),
-    encodeNestedAttribute(NFTA_CHAIN_HOOK, [
-      encodeU32BeAttribute(NFTA_HOOK_HOOKNUM, chain.hook),
-      encodeU32BeAttribute(NFTA_HOOK_PRIORITY, chain.priority),
-    ]),
+    encodeNestedAttribute(NFTA_CHAIN_HOOK, [encodeU32BeAttribute(NFTA_HOOK_HOOKNUM, chain.hook), encodeU32BeAttribute(NFTA_HOOK_PRIORITY, chain.priority)]),
   ]);
 }
 

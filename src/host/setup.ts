@@ -40,9 +40,7 @@ export async function setupHost(o: HostSetupOptions, log: { info(m: string): voi
   } catch (e) {
     throw new HostSetupError(`cannot set up bridge ${o.bridge} with ${where}: ${(e as Error).message}`);
   }
-  log.info(
-    `bridge ${o.bridge}: ${bridge.created ? 'created' : 'reused'}, address ${where} ${bridge.addedAddress ? 'added' : 'already present'}, up`,
-  );
+  log.info(`bridge ${o.bridge}: ${bridge.created ? 'created' : 'reused'}, address ${where} ${bridge.addedAddress ? 'added' : 'already present'}, up`);
   let forwarding: ForwardingChange | null = null;
   let rulesInstalled = false;
   try {
@@ -58,7 +56,9 @@ export async function setupHost(o: HostSetupOptions, log: { info(m: string): voi
         firewall: o.firewall,
       });
       rulesInstalled = true;
-      log.info(`nftables table ${installed.table}: ${installed.rules.length} rules (${[o.nat ? 'NAT' : '', o.firewall ? 'accept rules' : ''].filter(Boolean).join(' + ')})`);
+      log.info(
+        `nftables table ${installed.table}: ${installed.rules.length} rules (${[o.nat ? 'NAT' : '', o.firewall ? 'accept rules' : ''].filter(Boolean).join(' + ')})`,
+      );
     }
   } catch (e) {
     if (rulesInstalled) await deleteTable().catch(() => undefined);
@@ -103,7 +103,8 @@ export async function setupHost(o: HostSetupOptions, log: { info(m: string): voi
         return null;
       });
       if (removal?.removedBridge) tlog.info(`bridge ${o.bridge} removed`);
-      else if (removal?.removedAddress) tlog.info(`address ${where} removed from ${o.bridge}${removal.keptBecause ? ` (bridge kept: ${removal.keptBecause})` : ''}`);
+      else if (removal?.removedAddress)
+        tlog.info(`address ${where} removed from ${o.bridge}${removal.keptBecause ? ` (bridge kept: ${removal.keptBecause})` : ''}`);
     },
   };
   return setup;

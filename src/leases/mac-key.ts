@@ -38,6 +38,8 @@ export function macText(key: number): string {
   if (key === NO_MAC) return '';
   const high = Math.floor(key / 0x1000000); // first three bytes
   const low = key % 0x1000000;
-  return `${HEX_BYTE[high >>> 16]}:${HEX_BYTE[(high >>> 8) & 255]}:${HEX_BYTE[high & 255]}:` +
-    `${HEX_BYTE[low >>> 16]}:${HEX_BYTE[(low >>> 8) & 255]}:${HEX_BYTE[low & 255]}`;
+  return (
+    `${HEX_BYTE[high >>> 16]}:${HEX_BYTE[(high >>> 8) & 255]}:${HEX_BYTE[high & 255]}:` +
+    `${HEX_BYTE[low >>> 16]}:${HEX_BYTE[(low >>> 8) & 255]}:${HEX_BYTE[low & 255]}`
+  );
 }

@@ -184,11 +184,15 @@ export class HostNames {
   registerPending(batch = Number.POSITIVE_INFINITY): boolean {
     const pending = this.pending;
     if (pending === null) return true;
-    pending.nextSlot = pending.leases.forEachActiveHostname((owner, ip, hostname, expiresAt) => {
-      const lower = hostname.toLowerCase();
-      // Keep the table's string when it is already lower case: one copy of 100 000 names, not two.
-      this.claimFor(owner, ip, lower === hostname ? hostname : lower, expiresAt);
-    }, pending.nextSlot, batch);
+    pending.nextSlot = pending.leases.forEachActiveHostname(
+      (owner, ip, hostname, expiresAt) => {
+        const lower = hostname.toLowerCase();
+        // Keep the table's string when it is already lower case: one copy of 100 000 names, not two.
+        this.claimFor(owner, ip, lower === hostname ? hostname : lower, expiresAt);
+      },
+      pending.nextSlot,
+      batch,
+    );
     if (pending.nextSlot >= 0) return false;
     this.pending = null;
     return true;

@@ -40,6 +40,10 @@ export function formatLeaseTable(rows: readonly LeaseRow[]): string {
   const header = ['MAC', 'IP', 'HOSTNAME', 'STATE', 'EXPIRES IN', 'CLIENT-ID', 'TYPE'];
   const body = rows.map((r) => [r.mac || '-', r.ip, safeText(r.hostname), r.state, `${r.expiresInSeconds}s`, r.clientId ?? '-', r.type]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] as string).length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...body.map(line)].join('\n') + '\n';
 }

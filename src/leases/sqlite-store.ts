@@ -91,8 +91,7 @@ type LeaseRowTuple = readonly [
 
 const STATE_CODE_SQL = `CASE state ${LEASE_STATES.map((state, code) => `WHEN '${state}' THEN ${code}`).join(' ')} ELSE -1 END`;
 
-const SELECT_ALL =
-  `SELECT ip, mac, CASE WHEN client_id IS NULL THEN NULL ELSE lower(hex(client_id)) END, hostname, ${STATE_CODE_SQL}, expires_at, updated_at FROM leases ORDER BY ip`;
+const SELECT_ALL = `SELECT ip, mac, CASE WHEN client_id IS NULL THEN NULL ELSE lower(hex(client_id)) END, hostname, ${STATE_CODE_SQL}, expires_at, updated_at FROM leases ORDER BY ip`;
 
 /**
  * The file is input like any other: a row another program wrote wrongly stops the load with its address named.
@@ -206,11 +205,10 @@ export class SqliteLeaseStore implements LeaseStore {
     this.writeStaged = db.transaction((writes: ReadonlyMap<IPv4, Lease | null>): number => {
       let rows = 0;
       for (const [ip, lease] of writes) {
-        const result = lease === null
-          ? this.deleteStatement.run(ip)
-          : this.upsertStatement.run(
-            lease.ip, lease.mac, lease.clientId, lease.hostname, lease.state, lease.expiresAt, lease.updatedAt,
-          );
+        const result =
+          lease === null
+            ? this.deleteStatement.run(ip)
+            : this.upsertStatement.run(lease.ip, lease.mac, lease.clientId, lease.hostname, lease.state, lease.expiresAt, lease.updatedAt);
         rows += result.changes;
       }
       return rows;

@@ -285,15 +285,7 @@ export class LeaseTable {
   }
 
   /** Makes a new record the current one for ip, keeping every index consistent. */
-  private put(
-    ip: IPv4,
-    key: number,
-    clientId: Buffer | null,
-    hostname: string | null,
-    expiresAt: number,
-    updatedAt: number,
-    state = BOUND,
-  ): Lease {
+  private put(ip: IPv4, key: number, clientId: Buffer | null, hostname: string | null, expiresAt: number, updatedAt: number, state = BOUND): Lease {
     const records = this.records;
     let slot = this.slotOf(ip);
     if (slot === undefined) {

@@ -104,8 +104,7 @@ export function createNotifier(options: NotifierOptions = {}): SystemdNotifier {
     return result;
   };
 
-  const withStatus = (lines: string[], status: string | undefined): string[] =>
-    status === undefined ? lines : [...lines, notifyAssignment('STATUS', status)];
+  const withStatus = (lines: string[], status: string | undefined): string[] => (status === undefined ? lines : [...lines, notifyAssignment('STATUS', status)]);
 
   return {
     enabled,

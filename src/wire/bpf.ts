@@ -164,11 +164,7 @@ export function assemble(lines: readonly ProgramLine[]): BpfInstruction[] {
   for (const line of lines) {
     if (isLabel(line)) continue;
     const index = program.length;
-    program.push(
-      isLabelledJump(line)
-        ? jump(line.code, line.k, offsetTo(line.ifTrue, index), offsetTo(line.ifFalse, index))
-        : line,
-    );
+    program.push(isLabelledJump(line) ? jump(line.code, line.k, offsetTo(line.ifTrue, index), offsetTo(line.ifFalse, index)) : line);
   }
   return program;
 }
@@ -258,12 +254,6 @@ export function dhcpBridgePortFilter(bridgeIfindex: number): Buffer {
 /** Accepts every frame except PACKET_OUTGOING ones (for tests and captures). */
 export function acceptAllFilter(): Buffer {
   return encodeBpf(
-    assemble([
-      loadPacketType(),
-      ifEqual(PACKET_OUTGOING, 'reject', null),
-      returnSnaplen(FULL_FRAME_SNAPLEN),
-      label('reject'),
-      returnSnaplen(0),
-    ]),
+    assemble([loadPacketType(), ifEqual(PACKET_OUTGOING, 'reject', null), returnSnaplen(FULL_FRAME_SNAPLEN), label('reject'), returnSnaplen(0)]),
   );
 }

@@ -22,7 +22,5 @@ export function internetChecksum(data: Uint8Array, start = 0, end = data.length)
 
 /** The IPv4 pseudo-header's contribution to a UDP/TCP checksum (RFC 768). */
 export function pseudoHeaderSum(srcIp: number, dstIp: number, protocol: number, length: number): number {
-  return (
-    (srcIp >>> 16) + (srcIp & 0xffff) + (dstIp >>> 16) + (dstIp & 0xffff) + protocol + length
-  );
+  return (srcIp >>> 16) + (srcIp & 0xffff) + (dstIp >>> 16) + (dstIp & 0xffff) + protocol + length;
 }

@@ -26,18 +26,9 @@ export interface UdpDatagram {
   payload: Buffer;
 }
 
-export type FrameParseFailure =
-  | 'frame-short'
-  | 'not-ipv4'
-  | 'ip-header-bad'
-  | 'ip-checksum-bad'
-  | 'ip-fragment'
-  | 'not-udp'
-  | 'udp-length-bad';
+export type FrameParseFailure = 'frame-short' | 'not-ipv4' | 'ip-header-bad' | 'ip-checksum-bad' | 'ip-fragment' | 'not-udp' | 'udp-length-bad';
 
-export type FrameParseResult =
-  | { ok: true; datagram: UdpDatagram }
-  | { ok: false; reason: FrameParseFailure; detail: string };
+export type FrameParseResult = { ok: true; datagram: UdpDatagram } | { ok: false; reason: FrameParseFailure; detail: string };
 
 function reject(reason: FrameParseFailure, detail: string): FrameParseResult {
   return { ok: false, reason, detail };
@@ -141,12 +132,7 @@ export function udpChecksumOk(frame: Buffer): boolean {
   const udp = ip + ihl;
   const udpLength = frame.readUInt16BE(udp + 4);
   if (frame.readUInt16BE(udp + 6) === 0) return true;
-  const sum = onesComplementSum(
-    frame,
-    udp,
-    udp + udpLength,
-    pseudoHeaderSum(frame.readUInt32BE(ip + 12), frame.readUInt32BE(ip + 16), IPPROTO_UDP, udpLength),
-  );
+  const sum = onesComplementSum(frame, udp, udp + udpLength, pseudoHeaderSum(frame.readUInt32BE(ip + 12), frame.readUInt32BE(ip + 16), IPPROTO_UDP, udpLength));
   return finishChecksum(sum) === 0;
 }
 

@@ -144,11 +144,8 @@ export class UdpSocket {
     this.address = address;
     this.#handle = handle;
     this.port = handle.port;
-    this.outgoing = new OutgoingDatagrams(
-      Buffer.from(handle.sendArea),
-      new Uint32Array(handle.sendMeta),
-      handle.sendCapacity,
-      (count) => (this.#closed ? 0 : handle.sendQueued(count)),
+    this.outgoing = new OutgoingDatagrams(Buffer.from(handle.sendArea), new Uint32Array(handle.sendMeta), handle.sendCapacity, (count) =>
+      this.#closed ? 0 : handle.sendQueued(count),
     );
   }
 

@@ -94,12 +94,7 @@ export interface Capture {
 export const DHCP_FILTER = 'udp port 67 or udp port 68';
 
 /** Starts `tcpdump -n -vv -l` on ifname inside ns; resolves once tcpdump reports "listening on". */
-export async function startCapture(
-  ns: string,
-  ifname: string,
-  filter: string = DHCP_FILTER,
-  opts: CaptureOptions = {},
-): Promise<Capture> {
+export async function startCapture(ns: string, ifname: string, filter: string = DHCP_FILTER, opts: CaptureOptions = {}): Promise<Capture> {
   const argv = ['tcpdump', '-n', '-vv', '-l', '--immediate-mode', '-Z', 'root', '-i', ifname];
   if (opts.pcapFile !== undefined) argv.push('-w', opts.pcapFile, '--print');
   argv.push(filter);

@@ -224,8 +224,7 @@ export function leaseFromEvent(kind: ClientKind, event: { name: string; env: Rec
   }
   return {
     ip: env.new_ip_address ?? '',
-    prefixLength:
-      env.new_subnet_cidr !== undefined ? Number(env.new_subnet_cidr) : maskToPrefixLength(env.new_subnet_mask ?? ''),
+    prefixLength: env.new_subnet_cidr !== undefined ? Number(env.new_subnet_cidr) : maskToPrefixLength(env.new_subnet_mask ?? ''),
     router: words(env.new_routers)[0] ?? null,
     dns: words(env.new_domain_name_servers),
     domain: nonEmpty(env.new_domain_name),

@@ -75,7 +75,10 @@ interface Tally {
 const newTally = (): Tally => ({ sent: 0, received: 0, truncated: 0, full: 0, byRcode: {} });
 
 function encodeName(name: string): Buffer {
-  const labels = name.replace(/\.$/, '').split('.').filter((l) => l !== '');
+  const labels = name
+    .replace(/\.$/, '')
+    .split('.')
+    .filter((l) => l !== '');
   const parts: Buffer[] = [];
   for (const label of labels) {
     const bytes = Buffer.from(label, 'latin1');

@@ -67,7 +67,10 @@ function describe(packet: dnsPacket.DecodedPacket, transport: 'udp' | 'tcp', fro
 }
 
 function labelCount(name: string): number {
-  return name.replace(/\.$/, '').split('.').filter((l) => l !== '').length;
+  return name
+    .replace(/\.$/, '')
+    .split('.')
+    .filter((l) => l !== '').length;
 }
 
 function answerFor(packet: dnsPacket.DecodedPacket, info: QueryInfo): Buffer {
@@ -97,7 +100,17 @@ function answerFor(packet: dnsPacket.DecodedPacket, info: QueryInfo): Buffer {
     }
   }
   const additionals = info.edns
-    ? [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: info.do ? dnsPacket.DNSSEC_OK : 0, options: [] } as unknown as dnsPacket.Answer]
+    ? [
+        {
+          type: 'OPT',
+          name: '.',
+          udpPayloadSize: 1232,
+          extendedRcode: 0,
+          ednsVersion: 0,
+          flags: info.do ? dnsPacket.DNSSEC_OK : 0,
+          options: [],
+        } as unknown as dnsPacket.Answer,
+      ]
     : [];
   summary.answered++;
   return dnsPacket.encode({

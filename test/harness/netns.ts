@@ -46,29 +46,24 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
   if (file === undefined) throw new Error('run: empty argv');
   const timeoutMs = opts.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    execFile(
-      file,
-      args,
-      { timeout: timeoutMs, killSignal: 'SIGKILL', env: opts.env ?? process.env, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const errorCode = error === null ? 0 : (error as NodeJS.ErrnoException & { code?: unknown }).code;
-        if (typeof errorCode === 'string') {
-          // spawn failure (ENOENT...), not an exit status
-          reject(new Error(`${argv.join(' ')}: ${error?.message ?? errorCode}`));
-          return;
-        }
-        const signal = error === null ? null : ((error as { signal?: NodeJS.Signals | null }).signal ?? null);
-        const result: RunResult = {
-          code: error === null ? 0 : typeof errorCode === 'number' ? errorCode : null,
-          signal,
-          timedOut: error !== null && (error as { killed?: boolean }).killed === true && signal === 'SIGKILL',
-          stdout,
-          stderr,
-        };
-        if (opts.check === true && (result.code !== 0 || result.timedOut)) reject(new CommandError(argv, result));
-        else resolve(result);
-      },
-    );
+    execFile(file, args, { timeout: timeoutMs, killSignal: 'SIGKILL', env: opts.env ?? process.env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const errorCode = error === null ? 0 : (error as NodeJS.ErrnoException & { code?: unknown }).code;
+      if (typeof errorCode === 'string') {
+        // spawn failure (ENOENT...), not an exit status
+        reject(new Error(`${argv.join(' ')}: ${error?.message ?? errorCode}`));
+        return;
+      }
+      const signal = error === null ? null : ((error as { signal?: NodeJS.Signals | null }).signal ?? null);
+      const result: RunResult = {
+        code: error === null ? 0 : typeof errorCode === 'number' ? errorCode : null,
+        signal,
+        timedOut: error !== null && (error as { killed?: boolean }).killed === true && signal === 'SIGKILL',
+        stdout,
+        stderr,
+      };
+      if (opts.check === true && (result.code !== 0 || result.timedOut)) reject(new CommandError(argv, result));
+      else resolve(result);
+    });
   });
 }
 
@@ -254,8 +249,7 @@ class TrackedProcess implements SpawnedProcess {
   waitForOutput(pattern: RegExp, opts: WaitForOutputOptions = {}): Promise<RegExpMatchArray> {
     const stream = opts.stream ?? 'both';
     const timeoutMs = opts.timeoutMs ?? 5000;
-    const text = (): string =>
-      stream === 'stdout' ? this.stdoutText : stream === 'stderr' ? this.stderrText : `${this.stdoutText}\n${this.stderrText}`;
+    const text = (): string => (stream === 'stdout' ? this.stdoutText : stream === 'stderr' ? this.stderrText : `${this.stdoutText}\n${this.stderrText}`);
     return new Promise((resolve, reject) => {
       const finish = (outcome: () => void): void => {
         clearTimeout(timer);
@@ -269,10 +263,7 @@ class TrackedProcess implements SpawnedProcess {
           finish(() => reject(new Error(`${this.describe()} exited (${JSON.stringify(this.exitStatus)}) before printing ${pattern}`)));
         }
       };
-      const timer = setTimeout(
-        () => finish(() => reject(new Error(`${this.describe()}: no ${pattern} within ${timeoutMs} ms`))),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => finish(() => reject(new Error(`${this.describe()}: no ${pattern} within ${timeoutMs} ms`))), timeoutMs);
       this.outputListeners.add(check);
       check();
     });
@@ -421,9 +412,7 @@ class TopologyImpl implements Topology {
     this.created.push(ns);
     mkdirSync(resolvConfDir(ns), { recursive: true });
     writeFileSync(join(resolvConfDir(ns), 'resolv.conf'), '# lxc-dhcpd test namespace: no resolver\n');
-    await runChecked(
-      inNamespace(ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']),
-    );
+    await runChecked(inNamespace(ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']));
     await runChecked(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
   }
 

@@ -82,9 +82,7 @@ export function parsePcap(bytes: Buffer): PcapFile {
   while (offset < bytes.length) {
     const frameNumber = frames.length + 1;
     if (bytes.length - offset < RECORD_HEADER_LENGTH) {
-      throw new PcapFormatError(
-        `truncated record header of frame ${frameNumber}: ${bytes.length - offset} of ${RECORD_HEADER_LENGTH} bytes`,
-      );
+      throw new PcapFormatError(`truncated record header of frame ${frameNumber}: ${bytes.length - offset} of ${RECORD_HEADER_LENGTH} bytes`);
     }
     const seconds = readUInt32(offset);
     const fraction = readUInt32(offset + 4);
@@ -94,15 +92,11 @@ export function parsePcap(bytes: Buffer): PcapFile {
       throw new PcapFormatError(`frame ${frameNumber}: sub-second field ${fraction} out of range for ${format.precision}`);
     }
     if (capturedLength > originalLength) {
-      throw new PcapFormatError(
-        `frame ${frameNumber}: captured length ${capturedLength} exceeds original length ${originalLength}`,
-      );
+      throw new PcapFormatError(`frame ${frameNumber}: captured length ${capturedLength} exceeds original length ${originalLength}`);
     }
     const dataStart = offset + RECORD_HEADER_LENGTH;
     if (bytes.length - dataStart < capturedLength) {
-      throw new PcapFormatError(
-        `truncated data of frame ${frameNumber}: ${bytes.length - dataStart} of ${capturedLength} bytes`,
-      );
+      throw new PcapFormatError(`truncated data of frame ${frameNumber}: ${bytes.length - dataStart} of ${capturedLength} bytes`);
     }
     const nanoseconds = fraction * fractionToNanoseconds;
     frames.push({

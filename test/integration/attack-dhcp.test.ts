@@ -366,10 +366,13 @@ test(`starvation by rapid commit: ${FLOOD_SIZE} DISCOVER+rapid-commit with rando
   try {
     scene = await startScene();
     const baseline = await dropCount('port-lease-limit');
-    const sent = await scene.attacker.flood((_) => {
-      const mac = randomMac();
-      return { type: MessageType.Discover, chaddr: mac, srcMac: mac, rapidCommit: true };
-    }, { count: FLOOD_SIZE, timeLimitMs: 15_000 });
+    const sent = await scene.attacker.flood(
+      (_) => {
+        const mac = randomMac();
+        return { type: MessageType.Discover, chaddr: mac, srcMac: mac, rapidCommit: true };
+      },
+      { count: FLOOD_SIZE, timeLimitMs: 15_000 },
+    );
     assert.equal(sent, FLOOD_SIZE);
     await sleep(1000);
     const bound = (await leasesJson(scene.daemon.leaseDb)).filter((r) => isAttackerMac(r.mac));
@@ -391,10 +394,13 @@ test(`starvation by offers: ${FLOOD_SIZE} DISCOVERs with random MACs get at most
   try {
     scene = await startScene();
     const baseline = await dropCount('port-offer-limit');
-    const sent = await scene.attacker.flood((_) => {
-      const mac = randomMac();
-      return { type: MessageType.Discover, chaddr: mac, srcMac: mac };
-    }, { count: FLOOD_SIZE, timeLimitMs: 15_000 });
+    const sent = await scene.attacker.flood(
+      (_) => {
+        const mac = randomMac();
+        return { type: MessageType.Discover, chaddr: mac, srcMac: mac };
+      },
+      { count: FLOOD_SIZE, timeLimitMs: 15_000 },
+    );
     await sleep(1000);
     const offered = new Set(
       scene.attacker
@@ -504,10 +510,7 @@ test('DECLINE of an address its MAC no longer holds (after RELEASE) quarantines 
     const offer = await a.replyTo(a.send({ type: MessageType.Discover, chaddr: a.mac }), [MessageType.Offer]);
     assert.ok(offer !== null, 'the attacker, under its own MAC, got no OFFER');
     const address = formatIPv4(offer.message.yiaddr);
-    const ack = await a.replyTo(
-      a.send({ type: MessageType.Request, chaddr: a.mac, requestedIp: address, serverId: SERVER }),
-      [MessageType.Ack],
-    );
+    const ack = await a.replyTo(a.send({ type: MessageType.Request, chaddr: a.mac, requestedIp: address, serverId: SERVER }), [MessageType.Ack]);
     assert.ok(ack !== null, 'the attacker got no ACK for its own address');
     await waitForLease(scene, a.mac);
     a.send({ type: MessageType.Release, chaddr: a.mac, ciaddr: address, srcIp: address, serverId: SERVER });

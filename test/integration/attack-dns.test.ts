@@ -155,7 +155,12 @@ async function dig(ns: string, ...args: string[]): Promise<string> {
 
 /** The daemon's exit status and last log lines, for failure messages. */
 function daemonState(): string {
-  const tail = daemon.log().trimEnd().split('\n').slice(-8).map((l) => `  | ${l.slice(0, 300)}`);
+  const tail = daemon
+    .log()
+    .trimEnd()
+    .split('\n')
+    .slice(-8)
+    .map((l) => `  | ${l.slice(0, 300)}`);
   return `daemon pid ${daemon.process.pid}, exit status ${JSON.stringify(daemon.process.exitStatus)}, last log lines:\n${tail.join('\n')}`;
 }
 
@@ -190,7 +195,9 @@ function upstreamQueries(recorder: SpawnedProcess): UpstreamQuery[] {
 
 /** A query with RD set for the udp-query harness (hex). */
 function queryHex(id: number, name: string, type: string, opts: { opcode?: number } = {}): string {
-  const q = Buffer.from(dnsPacket.encode({ id, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type, class: 'IN' } as dnsPacket.Question] }));
+  const q = Buffer.from(
+    dnsPacket.encode({ id, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type, class: 'IN' } as dnsPacket.Question] }),
+  );
   if (opts.opcode !== undefined) q[2] = ((q[2] as number) & 0x87) | (opts.opcode << 3);
   return q.toString('hex');
 }
@@ -261,7 +268,9 @@ test('off-subnet: the reverse zone is REFUSED while the forward zone answers; on
   assert.equal(forward.trim(), ip, 'the forward zone still answers off-subnet hosts');
 });
 
-test('a flood of 2000 "lxc ANY" from off the subnet is rate limited (TC slips); the same flood from a container is answered in full', { timeout: 60_000 }, async () => {
+test('a flood of 2000 "lxc ANY" from off the subnet is rate limited (TC slips); the same flood from a container is answered in full', {
+  timeout: 60_000,
+}, async () => {
   const plan = { mode: 'udp', host: SERVER, name: 'lxc', qtype: 255, count: 2000, burst: 20, intervalMs: 10, durationMs: 5000, lingerMs: 1500 };
   const inside = await flood(attacker.ns, plan);
   assert.equal(Number(inside.truncated), 0, `on-subnet: no TC: ${JSON.stringify(inside)}`);
@@ -292,7 +301,11 @@ test('forwarded queries: a fresh source port each, 0x20 case, answers delivered;
     assert.equal(packet.id, 0x3000 + i);
     assert.equal(packet.rcode, 'NOERROR', `${names[i]}: ${packet.rcode}`);
     assert.equal(packet.questions?.[0]?.name, names[i], 'the question comes back as the client sent it');
-    assert.deepEqual(packet.answers?.map((a) => (a as { data: unknown }).data), ['198.51.100.7'], `answer for ${names[i]}`);
+    assert.deepEqual(
+      packet.answers?.map((a) => (a as { data: unknown }).data),
+      ['198.51.100.7'],
+      `answer for ${names[i]}`,
+    );
   });
 
   const seen = upstreamQueries(recorder);
@@ -300,7 +313,10 @@ test('forwarded queries: a fresh source port each, 0x20 case, answers delivered;
   const findings = new Findings();
   findings.check(forwarded.length >= names.length, `the upstream saw ${forwarded.length} of the ${names.length} names`);
   const ports = new Set(forwarded.map((q) => q.port));
-  findings.check(ports.size >= 45, `RFC 5452: ${ports.size} distinct source ports for ${forwarded.length} forwarded queries (want >= 45): ${[...ports].join(', ')}`);
+  findings.check(
+    ports.size >= 45,
+    `RFC 5452: ${ports.size} distinct source ports for ${forwarded.length} forwarded queries (want >= 45): ${[...ports].join(', ')}`,
+  );
   const mixedCase = forwarded.filter((q) => q.name !== q.name.toLowerCase());
   findings.check(
     mixedCase.length >= names.length / 2,
@@ -350,7 +366,11 @@ test('TCP slots: 140 connections trickling a byte every 3 s from one container c
   const result = await attack;
   assert.ok(Number(result.opened) > 0, `the attack ran: ${JSON.stringify(result)}`);
   for (const outcome of outcomes) {
-    assert.match(outcome, new RegExp(`\\): ${victimClient.lease.ip.replace(/\./g, '\\.')}$`), `victim's dig +tcp while the slots were held: ${outcome}\nattack: ${JSON.stringify(result)}`);
+    assert.match(
+      outcome,
+      new RegExp(`\\): ${victimClient.lease.ip.replace(/\./g, '\\.')}$`),
+      `victim's dig +tcp while the slots were held: ${outcome}\nattack: ${JSON.stringify(result)}`,
+    );
   }
 });
 
@@ -358,10 +378,30 @@ test('black-hole upstream and 70 000 distinct names over 4 TCP connections and U
   await startUpstream('blackhole');
   const rss = watchRss();
   const before = daemonRssMb();
-  const tcpFlood = flood(attacker.ns, { mode: 'tcp', host: SERVER, name: 'r{i}.example', qtype: 1, connections: 4, count: 70_000, read: true, durationMs: 15_000, lingerMs: 6000 });
+  const tcpFlood = flood(attacker.ns, {
+    mode: 'tcp',
+    host: SERVER,
+    name: 'r{i}.example',
+    qtype: 1,
+    connections: 4,
+    count: 70_000,
+    read: true,
+    durationMs: 15_000,
+    lingerMs: 6000,
+  });
   // UDP at ~2000/s: forwarded names the daemon can refuse as fast as they come. A faster stream overflows the socket's
   // kernel queue, dropping the victim's datagrams with the attacker's: a volume attack outside this test.
-  const udpFlood = flood(attacker.ns, { mode: 'udp', host: SERVER, name: 'u{i}.example', qtype: 1, count: 10_000, burst: 20, intervalMs: 10, durationMs: 6000, lingerMs: 2000 });
+  const udpFlood = flood(attacker.ns, {
+    mode: 'udp',
+    host: SERVER,
+    name: 'u{i}.example',
+    qtype: 1,
+    count: 10_000,
+    burst: 20,
+    intervalMs: 10,
+    durationMs: 6000,
+    lingerMs: 2000,
+  });
   const samples = probe('victim.lxc', 22_000);
   // A container that arrives during the flood still gets a lease.
   await sleep(3000);

@@ -60,7 +60,7 @@ function withXid(xid: number): ReceivedFrame[] {
   });
 }
 
-test('a DISCOVER from each container arrives once, with the ifindex of that container\'s bridge port', async () => {
+test("a DISCOVER from each container arrives once, with the ifindex of that container's bridge port", async () => {
   const [a, b] = topology.containers;
   assert.ok(a && b);
   raw.get(a)?.sendRequest(request(MessageType.Discover, a.mac, 0xa0a0a0a0));
@@ -97,12 +97,15 @@ test('a DISCOVER sent with an 802.1Q tag is not received (the kernel moves the t
   assert.equal(withXid(0x7a7a7a7a).length, 0, 'the tagged DISCOVER was received');
 });
 
-test('bridgePorts() lists the containers\' ports, not the stray veth or the bridge', async () => {
+test("bridgePorts() lists the containers' ports, not the stray veth or the bridge", async () => {
   const [a, b] = topology.containers;
   const [stray] = topology.strays;
   assert.ok(a && b && stray);
   const ports = socket.bridgePorts();
-  assert.deepEqual([...ports].sort((x, y) => x - y), [await ifindexOf(a.hostIfname), await ifindexOf(b.hostIfname)].sort((x, y) => x - y));
+  assert.deepEqual(
+    [...ports].sort((x, y) => x - y),
+    [await ifindexOf(a.hostIfname), await ifindexOf(b.hostIfname)].sort((x, y) => x - y),
+  );
   assert.equal(ports.includes(await ifindexOf(stray.hostIfname)), false);
   assert.equal(ports.includes(socket.ifindex), false);
 });
@@ -125,7 +128,7 @@ test('while the bridge is down its ports are disabled (the bridge drops their fr
   assert.equal(socket.isBridgePort(port), true, 'forwarding again once the bridge is up');
 });
 
-test('a frame on an interface off the bridge arrives with that interface\'s ifindex (so it can be refused)', async () => {
+test("a frame on an interface off the bridge arrives with that interface's ifindex (so it can be refused)", async () => {
   const [stray] = topology.strays;
   assert.ok(stray);
   raw.get(stray)?.sendRequest(request(MessageType.Discover, stray.mac, 0x5e5e5e5e));

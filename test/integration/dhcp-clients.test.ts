@@ -96,10 +96,7 @@ test('SIGKILL and restart: every lease survives, renewals keep their addresses',
   daemon = await startLxcDhcpd(topology, { leaseDb: daemon.leaseDb, extraArgs: ['--lease-time', '120'] });
   await daemon.waitForLog(/3 active leases/, 5000);
   const afterRestart = await leasesJson(daemon.leaseDb);
-  assert.deepEqual(
-    afterRestart.map((r) => [r.mac, r.ip, r.hostname]).sort(),
-    before.map((r) => [r.mac, r.ip, r.hostname]).sort(),
-  );
+  assert.deepEqual(afterRestart.map((r) => [r.mac, r.ip, r.hostname]).sort(), before.map((r) => [r.mac, r.ip, r.hostname]).sort());
   for (const client of clients) {
     const ip = client.lease.ip;
     assert.equal((await client.renew()).ip, ip, `${client.kind} renewed ${ip} after the restart`);

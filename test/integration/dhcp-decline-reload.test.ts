@@ -47,7 +47,10 @@ test('rapid commit: dhcpcd asking for it gets an ACK straight to its DISCOVER', 
   const client = await dhcpcd(container, { rapidCommit: true });
   clients.push(client);
   const replies = (await capture.stop()).filter((p) => p.source?.port === 67);
-  assert.deepEqual(replies.map((p) => p.dhcpType), ['ACK']);
+  assert.deepEqual(
+    replies.map((p) => p.dhcpType),
+    ['ACK'],
+  );
   assert.equal(replies[0]?.checksum, 'ok');
   await daemon.waitForLog(/DHCPACK \S+ 02:1a:b0:00:00:04 .*rapid commit/, 5000);
 });

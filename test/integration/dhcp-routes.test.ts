@@ -29,8 +29,19 @@ test('a bad --route: one line naming the flag, exit 2 (arguments are checked bef
   for (const [route, why] of cases) {
     const result = await run(
       inNamespace(topology.hostNs, [
-        process.execPath, LXC_DHCPD_BIN, '--bridge', 'nosuchbr121', '--range', '10.0.0.100-200', '--no-host-setup',
-        '--lease-db', join(topology.tmpDir, 'bad.db'), '--control-socket', '', '--route', route,
+        process.execPath,
+        LXC_DHCPD_BIN,
+        '--bridge',
+        'nosuchbr121',
+        '--range',
+        '10.0.0.100-200',
+        '--no-host-setup',
+        '--lease-db',
+        join(topology.tmpDir, 'bad.db'),
+        '--control-socket',
+        '',
+        '--route',
+        route,
       ]),
       { timeoutMs: 15_000 },
     );
@@ -44,8 +55,20 @@ test('a bad --route: one line naming the flag, exit 2 (arguments are checked bef
 test('a gateway off the bridge subnet is refused at start-up with one line, exit 2', async () => {
   const result = await run(
     inNamespace(topology.hostNs, [
-      process.execPath, LXC_DHCPD_BIN, '--bridge', 'nosuchbr121', '--range', '10.0.0.100-200', '--address', '10.0.0.1/24',
-      '--lease-db', join(topology.tmpDir, 'bad.db'), '--control-socket', '', '--route', '192.0.2.0/24,172.16.0.1',
+      process.execPath,
+      LXC_DHCPD_BIN,
+      '--bridge',
+      'nosuchbr121',
+      '--range',
+      '10.0.0.100-200',
+      '--address',
+      '10.0.0.1/24',
+      '--lease-db',
+      join(topology.tmpDir, 'bad.db'),
+      '--control-socket',
+      '',
+      '--route',
+      '192.0.2.0/24,172.16.0.1',
     ]),
     { timeoutMs: 15_000 },
   );

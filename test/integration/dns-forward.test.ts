@@ -61,11 +61,7 @@ describe('forwarding to dnsmasq in a network namespace', { timeout: 60_000 }, ()
 
     const resolvConf = join(topology.tmpDir, 'resolv.conf');
     writeFileSync(resolvConf, '# test\nnameserver 10.0.0.53\nnameserver 10.0.0.9\nnameserver 10.0.0.1\n');
-    const run = await topology.exec(
-      topology.hostNs,
-      ['node', '--import', 'tsx', '--input-type=module', '-e', DRIVER, resolvConf],
-      { timeoutMs: 30_000 },
-    );
+    const run = await topology.exec(topology.hostNs, ['node', '--import', 'tsx', '--input-type=module', '-e', DRIVER, resolvConf], { timeoutMs: 30_000 });
     assert.equal(run.code, 0, run.stderr);
     const lastLine = run.stdout.trim().split('\n').at(-1) ?? '';
     const out = JSON.parse(lastLine) as Record<string, unknown>;

@@ -48,8 +48,16 @@ before(async () => {
   container = topology.containers[0] as Container;
   await topology.exec(container.ns, ['ip', 'addr', 'add', `${CLIENT_ADDRESS}/24`, 'dev', 'eth0'], { check: true });
   upstream = topology.spawn(topology.wanNs as string, [
-    'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--listen-address=198.51.100.1', '--bind-interfaces',
-    '--no-resolv', '--no-hosts', '--local-ttl=300', '--address=/example.test/198.51.100.7', '--log-queries',
+    'dnsmasq',
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    '--listen-address=198.51.100.1',
+    '--bind-interfaces',
+    '--no-resolv',
+    '--no-hosts',
+    '--local-ttl=300',
+    '--address=/example.test/198.51.100.7',
+    '--log-queries',
   ]);
   await upstream.waitForOutput(/started, version/, { stream: 'stderr', timeoutMs: 10_000 });
   const resolvConf = join(topology.tmpDir, 'resolv.conf');
@@ -87,7 +95,10 @@ test('a burst mixing fast-path, upstream and malformed queries: one answer per a
         datagram = query(id, id % 12 === 0 ? 'RESV.lxc' : 'resv.lxc', 'A');
         expected.set(id, (r) => {
           assert.equal(r.rcode, 'NOERROR');
-          assert.deepEqual(r.answers?.map((a) => (a as { data: string }).data), ['10.0.0.9']);
+          assert.deepEqual(
+            r.answers?.map((a) => (a as { data: string }).data),
+            ['10.0.0.9'],
+          );
         });
         break;
       case 1:
@@ -109,7 +120,10 @@ test('a burst mixing fast-path, upstream and malformed queries: one answer per a
         datagram = query(id, `f${forwarded++ % 10}.example.test`, 'A');
         expected.set(id, (r) => {
           assert.equal(r.rcode, 'NOERROR');
-          assert.deepEqual(r.answers?.map((a) => (a as { data: string }).data), ['198.51.100.7']);
+          assert.deepEqual(
+            r.answers?.map((a) => (a as { data: string }).data),
+            ['198.51.100.7'],
+          );
         });
         break;
       case 4: {

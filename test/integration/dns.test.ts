@@ -158,10 +158,14 @@ test('malformed queries get FORMERR/BADVERS/NOTIMP or silence, and the server ke
   const ednsV1 = '424501000001000000000001' + '0474657374036c78630000010001' + '0000290200000100000000';
   const notify = '42462000000100000000000004746573740' + '36c78630000010001';
   const twoQuestions = '424701000002000000000000' + '0474657374036c78630000010001'.repeat(2);
-  const r = await topology.exec(observer.ns, [process.execPath, '--import', 'tsx', UDP_QUERY, '10.0.0.1', '53', truncated, loop, badLabel, ednsV1, notify, twoQuestions, good], {
-    timeoutMs: 30_000,
-    check: true,
-  });
+  const r = await topology.exec(
+    observer.ns,
+    [process.execPath, '--import', 'tsx', UDP_QUERY, '10.0.0.1', '53', truncated, loop, badLabel, ednsV1, notify, twoQuestions, good],
+    {
+      timeoutMs: 30_000,
+      check: true,
+    },
+  );
   const answers = r.stdout.trim().split('\n');
   assert.equal(answers.length, 7);
   const rcodeOf = (hex: string): number => (hex === 'timeout' ? -1 : parseInt(hex.slice(6, 8), 16) & 0xf);

@@ -10,13 +10,7 @@ import { join } from 'node:path';
 import { startDnsmasq, type Dnsmasq } from '../harness/dnsmasq.ts';
 import { createTopology, randomPrefix, type Container, type Topology } from '../harness/netns.ts';
 import { udhcpc, type DhcpClient } from '../harness/clients.ts';
-import {
-  DnsmasqLeaseFile,
-  dnsmasqRecordToLease,
-  formatDnsmasqLeases,
-  parseDnsmasqLeases,
-  type DnsmasqLeaseRecord,
-} from '../../src/leases/dnsmasq-format.ts';
+import { DnsmasqLeaseFile, dnsmasqRecordToLease, formatDnsmasqLeases, parseDnsmasqLeases, type DnsmasqLeaseRecord } from '../../src/leases/dnsmasq-format.ts';
 import type { Lease } from '../../src/leases/lease.ts';
 import { macToBytes, parseIPv4 } from '../../src/net/address.ts';
 
@@ -110,7 +104,7 @@ describe('dnsmasq lease file compatibility (real dnsmasq 2.90, busybox udhcpc)',
       await new Promise((resolve) => setTimeout(resolve, 20)); // distinct updatedAt per binding
     }
 
-    const text = await waitFor('three leases in dnsmasq\'s file', () => {
+    const text = await waitFor("three leases in dnsmasq's file", () => {
       const t = dnsmasq.leases();
       return t.split('\n').filter(Boolean).length === 3 ? t : undefined;
     });
@@ -135,7 +129,7 @@ describe('dnsmasq lease file compatibility (real dnsmasq 2.90, busybox udhcpc)',
     await renewed.client.renew();
     const afterRenew = Date.now();
     const previousExpiry = leases[0]!.expiresAt;
-    const renewedText = await waitFor('the renewal in dnsmasq\'s file', () => {
+    const renewedText = await waitFor("the renewal in dnsmasq's file", () => {
       const t = dnsmasq.leases();
       const r = parseDnsmasqLeases(t).records.find((x) => x.mac === renewed.container.mac);
       return r !== undefined && r.expiresAt !== previousExpiry ? t : undefined;
@@ -152,6 +146,12 @@ describe('dnsmasq lease file compatibility (real dnsmasq 2.90, busybox udhcpc)',
     // parse → format round trip of dnsmasq's own file
     const roundTrip = parseDnsmasqLeases(renewedText);
     assert.deepEqual(roundTrip.errors, []);
-    assert.equal(formatDnsmasqLeases(roundTrip.records.map((r) => dnsmasqRecordToLease(r, 0)), Date.now()), renewedText);
+    assert.equal(
+      formatDnsmasqLeases(
+        roundTrip.records.map((r) => dnsmasqRecordToLease(r, 0)),
+        Date.now(),
+      ),
+      renewedText,
+    );
   });
 });

@@ -28,7 +28,9 @@ before(async () => {
   // A host with no bridge at all: only the uplink to the wan.
   await topology.exec(topology.hostNs, ['ip', 'link', 'del', 'br0'], { check: true });
   await topology.exec(topology.hostNs, ['nft', 'add', 'table', 'ip', 'usertable'], { check: true });
-  await topology.exec(topology.hostNs, ['nft', 'add', 'chain', 'ip', 'usertable', 'mine', '{ type filter hook input priority 10; policy accept; }'], { check: true });
+  await topology.exec(topology.hostNs, ['nft', 'add', 'chain', 'ip', 'usertable', 'mine', '{ type filter hook input priority 10; policy accept; }'], {
+    check: true,
+  });
   await topology.exec(topology.hostNs, ['sysctl', '-qw', 'net.ipv4.ip_forward=0'], { check: true });
 });
 
@@ -71,7 +73,10 @@ test('one command creates the bridge with its address, turns forwarding on and i
     addr_info: { family: string; local: string; prefixlen: number }[];
   }[];
   assert.ok(link[0]?.flags.includes('UP'), 'br0 is up');
-  assert.deepEqual(link[0]?.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`), ['10.0.0.1/24']);
+  assert.deepEqual(
+    link[0]?.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+    ['10.0.0.1/24'],
+  );
   assert.match((await hostExec('ip', '-d', 'link', 'show', 'br0')).stdout, /bridge forward_delay 0 .*stp_state 0/);
   assert.equal((await hostExec('sysctl', '-n', 'net.ipv4.ip_forward')).stdout.trim(), '1');
   const rules = await nftOurs();

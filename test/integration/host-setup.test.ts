@@ -71,7 +71,9 @@ describe('host setup through netlink, in a namespace', () => {
     topology = await createTopology({ containers: 1, wan: true, bridgeAddress: null, prefix: randomPrefix('lxn-') });
     // A user's own table, with a forward chain that drops, must survive untouched (and be diagnosed).
     await topology.exec(topology.hostNs, ['nft', 'add table ip usertable'], { check: true });
-    await topology.exec(topology.hostNs, ['nft', 'add chain ip usertable userforward { type filter hook forward priority 10; policy accept; }'], { check: true });
+    await topology.exec(topology.hostNs, ['nft', 'add chain ip usertable userforward { type filter hook forward priority 10; policy accept; }'], {
+      check: true,
+    });
     await topology.exec(topology.hostNs, ['nft', 'add rule ip usertable userforward tcp dport 8080 counter accept'], { check: true });
     await topology.exec(topology.hostNs, ['nft', 'add table inet dropper'], { check: true });
     await topology.exec(topology.hostNs, ['nft', 'add chain inet dropper fw { type filter hook forward priority 20; policy drop; }'], { check: true });
@@ -88,7 +90,9 @@ describe('host setup through netlink, in a namespace', () => {
     assert.equal(setup.state.addedAddress, true);
     assert.equal(setup.state.mtu, 1500);
     const link = JSON.parse(await hostOutput(topology, ['ip', '-j', '-d', 'link', 'show', BRIDGE])) as Array<{
-      ifindex: number; flags: string[]; linkinfo: { info_kind: string; info_data: { stp_state: number; forward_delay: number } };
+      ifindex: number;
+      flags: string[];
+      linkinfo: { info_kind: string; info_data: { stp_state: number; forward_delay: number } };
     }>;
     assert.equal(link[0]?.ifindex, setup.state.ifindex);
     assert.equal(link[0]?.linkinfo.info_kind, 'bridge');
@@ -119,7 +123,7 @@ describe('host setup through netlink, in a namespace', () => {
     assert.deepEqual(setup.installed.rules.length, 6);
   });
 
-  it('diagnoses the other table\'s forward chain that drops, and nothing else here', () => {
+  it("diagnoses the other table's forward chain that drops, and nothing else here", () => {
     assert.equal(setup.warnings.length, 1, setup.warnings.join('\n'));
     assert.match(setup.warnings[0] ?? '', /^table inet dropper chain fw drops forwarded packets by default/);
   });
@@ -160,7 +164,9 @@ describe('host setup through netlink, in a namespace', () => {
   it('at exit: keeps a bridge with ports (dropping only our address), then deletes it once empty, and deletes only our table', async () => {
     const container = topology.containers[0] ?? assert.fail('no container');
     const kept = (await inHost(topology, `await nftables.deleteTable(); return bridge.removeBridgeIfOurs(input);`, setup.state)) as {
-      removedBridge: boolean; removedAddress: boolean; keptBecause?: string;
+      removedBridge: boolean;
+      removedAddress: boolean;
+      keptBecause?: string;
     };
     assert.deepEqual(kept, { removedBridge: false, removedAddress: true, keptBecause: `ports still attached: ${container.hostIfname}` });
     assert.doesNotMatch(await hostOutput(topology, ['ip', '-4', '-o', 'addr', 'show', 'dev', BRIDGE]), /10\.0\.0\.1/);
@@ -170,7 +176,11 @@ describe('host setup through netlink, in a namespace', () => {
     assert.equal(await hostOutput(topology, ['nft', 'list', 'table', 'ip', 'usertable']), userTableBefore);
 
     await runChecked(['ip', '-n', topology.hostNs, 'link', 'set', container.hostIfname, 'nomaster']);
-    const removed = (await inHost(topology, `await nftables.deleteTable(); return bridge.removeBridgeIfOurs({ ...input, addedAddress: false });`, setup.state)) as {
+    const removed = (await inHost(
+      topology,
+      `await nftables.deleteTable(); return bridge.removeBridgeIfOurs({ ...input, addedAddress: false });`,
+      setup.state,
+    )) as {
       removedBridge: boolean;
     };
     assert.equal(removed.removedBridge, true);
@@ -180,13 +190,20 @@ describe('host setup through netlink, in a namespace', () => {
 
   it('reuses an existing bridge without adding a present address, and never deletes it', async () => {
     // br0 (made by the harness, no address) is someone else's bridge.
-    const reused = (await inHost(topology, `
+    const reused = (await inHost(
+      topology,
+      `
       const ip = address.parseIPv4('10.1.0.1');
       const first = await bridge.ensureBridge('br0', { ip, prefixLength: 24 });
       const second = await bridge.ensureBridge('br0', { ip, prefixLength: 24 });
       const removal = await bridge.removeBridgeIfOurs(first);
       return { first, second, removal };
-    `)) as { first: { created: boolean; addedAddress: boolean }; second: { created: boolean; addedAddress: boolean }; removal: { removedBridge: boolean; removedAddress: boolean } };
+    `,
+    )) as {
+      first: { created: boolean; addedAddress: boolean };
+      second: { created: boolean; addedAddress: boolean };
+      removal: { removedBridge: boolean; removedAddress: boolean };
+    };
     assert.deepEqual([reused.first.created, reused.first.addedAddress], [false, true]);
     assert.deepEqual([reused.second.created, reused.second.addedAddress], [false, false]);
     assert.deepEqual(reused.removal, { removedBridge: false, removedAddress: true });

@@ -60,8 +60,18 @@ beforeEach(async () => {
 
 test('a reservation outside the bridge subnet: one line, exit 2, nothing changed on the host', async () => {
   const run = await hostExec(
-    process.execPath, LXC_DHCPD_BIN, '--bridge', 'br0', '--range', '10.0.0.100-200', '--lease-db', join(topology.tmpDir, 'bad.db'),
-    '--control-socket', join(topology.tmpDir, 'bad.sock'), '--host', '02:1a:b0:00:00:05,10.0.1.5,web',
+    process.execPath,
+    LXC_DHCPD_BIN,
+    '--bridge',
+    'br0',
+    '--range',
+    '10.0.0.100-200',
+    '--lease-db',
+    join(topology.tmpDir, 'bad.db'),
+    '--control-socket',
+    join(topology.tmpDir, 'bad.sock'),
+    '--host',
+    '02:1a:b0:00:00:05,10.0.1.5,web',
   );
   assert.equal(run.code, 2, run.stderr);
   assert.equal(
@@ -131,8 +141,19 @@ process.stderr.write = (chunk, ...rest) => {
 `,
     );
     const daemon = topology.spawn(topology.hostNs, [
-      process.execPath, '--import', preload, LXC_DHCPD_BIN, '--bridge', 'br0', '--range', '10.0.0.100-200', '--no-probe',
-      '--lease-db', join(topology.tmpDir, 'bug.db'), '--control-socket', join(topology.tmpDir, 'bug.sock'),
+      process.execPath,
+      '--import',
+      preload,
+      LXC_DHCPD_BIN,
+      '--bridge',
+      'br0',
+      '--range',
+      '10.0.0.100-200',
+      '--no-probe',
+      '--lease-db',
+      join(topology.tmpDir, 'bug.db'),
+      '--control-socket',
+      join(topology.tmpDir, 'bug.sock'),
     ]);
     await daemon.waitForOutput(/serving DHCP on/, { stream: 'stderr', timeoutMs: 15_000 });
     const outcome = { exit: await exitWithin(daemon.exited, 10_000), ...(await leftovers()) };

@@ -18,8 +18,7 @@ let daemon: RunningLxcDhcpd;
 let leaseFile: string;
 const clients: DhcpClient[] = [];
 
-const cli = (...args: string[]) =>
-  run([process.execPath, LXC_DHCPD_BIN, ...args, '--control-socket', daemon.controlSocket], { timeoutMs: 15_000 });
+const cli = (...args: string[]) => run([process.execPath, LXC_DHCPD_BIN, ...args, '--control-socket', daemon.controlSocket], { timeoutMs: 15_000 });
 
 async function dig(name: string): Promise<string> {
   const ns = (topology.containers[3] as Container).ns;
@@ -98,7 +97,10 @@ test('release by name: the lease and the DNS answer are gone within one second',
   assert.match(await dig('alpha.lxc'), /status: NXDOMAIN/);
   assert.ok(Date.now() - started < 1000);
   const rows = await leasesJson(daemon.leaseDb);
-  assert.equal(rows.find((r) => r.mac === '02:1a:b0:00:00:01'), undefined);
+  assert.equal(
+    rows.find((r) => r.mac === '02:1a:b0:00:00:01'),
+    undefined,
+  );
   const again = await cli('release', 'alpha');
   assert.equal(again.code, 2);
   assert.match(again.stderr, /^lxc-dhcpd: no active lease for alpha\n$/);
@@ -140,7 +142,16 @@ test('import-dnsmasq: every client of a real dnsmasq keeps its address under lxc
   await dnsmasq.stop();
 
   const db = join(topology.tmpDir, 'imported.db');
-  const imported = await run([process.execPath, LXC_DHCPD_BIN, 'import-dnsmasq', dnsmasq.leaseFile, '--lease-db', db, '--control-socket', join(topology.tmpDir, 'none.sock')]);
+  const imported = await run([
+    process.execPath,
+    LXC_DHCPD_BIN,
+    'import-dnsmasq',
+    dnsmasq.leaseFile,
+    '--lease-db',
+    db,
+    '--control-socket',
+    join(topology.tmpDir, 'none.sock'),
+  ]);
   assert.equal(imported.code, 0, imported.stderr);
   assert.match(imported.stdout, /^imported 3 leases/);
   const rows = await leasesJson(db);

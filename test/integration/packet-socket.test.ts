@@ -59,8 +59,24 @@ before(() => {
     run('ip', ['netns', 'exec', NS, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
     run('ip', ['netns', 'exec', NS, 'sysctl', '-q', '-w', 'net.ipv6.conf.default.disable_ipv6=1']);
     run('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
-    run('ip', ['-n', NS, 'link', 'add', SERVER_IF, 'address', SERVER_MAC, 'mtu', String(SERVER_MTU), 'type', 'veth',
-      'peer', 'name', PEER_IF, 'address', PEER_MAC]);
+    run('ip', [
+      '-n',
+      NS,
+      'link',
+      'add',
+      SERVER_IF,
+      'address',
+      SERVER_MAC,
+      'mtu',
+      String(SERVER_MTU),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      PEER_IF,
+      'address',
+      PEER_MAC,
+    ]);
     run('ip', ['-n', NS, 'link', 'set', SERVER_IF, 'up']);
     run('ip', ['-n', NS, 'link', 'set', PEER_IF, 'up']);
   } catch (err) {
@@ -108,7 +124,10 @@ const tcpTo = (port: number, tag: string): Buffer => ipv4Frame(BROADCAST, 6, por
 const arpFrame = (tag: string): Buffer => ethernet(BROADCAST, PEER_MAC, 0x0806, Buffer.concat([Buffer.alloc(28), Buffer.from(tag)]));
 
 const uniqueTag = (name: string): string => `${name}-${randomBytes(6).toString('hex')}`;
-const hasTag = (tag: string) => (frame: ReceivedFrame): boolean => frame.data.includes(tag);
+const hasTag =
+  (tag: string) =>
+  (frame: ReceivedFrame): boolean =>
+    frame.data.includes(tag);
 
 // ---------- sockets that collect what they receive ----------
 
@@ -220,10 +239,23 @@ test('outgoing frames are not received back, though the kernel does offer them t
   assert.equal(peer.socket.send(fence), true);
   await waitUntil(() => serverOutgoingWatcher.frames.some((f) => f.data.equals(fence)), 'the fence frame');
   await waitUntil(() => server.frames.some((f) => f.data.equals(fence)), 'the fence frame at the sender');
-  assert.equal(serverOutgoingWatcher.frames.some((f) => f.data.equals(sentByServer)), false);
-  assert.equal(server.frames.some((f) => f.data.equals(sentByServer)), false);
-  assert.equal(server.frames.some((f) => f.pktType === PACKET_OUTGOING), false);
-  assert.equal(peer.frames.some((f) => f.data.equals(fence)), false, 'acceptAllFilter drops the peer its own sends');
+  assert.equal(
+    serverOutgoingWatcher.frames.some((f) => f.data.equals(sentByServer)),
+    false,
+  );
+  assert.equal(
+    server.frames.some((f) => f.data.equals(sentByServer)),
+    false,
+  );
+  assert.equal(
+    server.frames.some((f) => f.pktType === PACKET_OUTGOING),
+    false,
+  );
+  assert.equal(
+    peer.frames.some((f) => f.data.equals(fence)),
+    false,
+    'acceptAllFilter drops the peer its own sends',
+  );
   for (const c of [server, serverOutgoingWatcher, seesOutgoingToo, peer]) c.socket.close();
 });
 
@@ -321,8 +353,10 @@ test('open errors name the interface, the step and the errno text', () => {
     () => PacketSocket.open({ ifname: 'va', netns: `${NS}-missing`, filter: dhcpServerFilter(), onFrames: () => {} }),
     /open netns: No such file or directory/,
   );
-  assert.throws(() => PacketSocket.open({ ifname: 'lo', netns: NS, filter: dhcpServerFilter(), onFrames: () => {} }),
-    /packet socket on lo in netns .*: not an Ethernet interface/);
+  assert.throws(
+    () => PacketSocket.open({ ifname: 'lo', netns: NS, filter: dhcpServerFilter(), onFrames: () => {} }),
+    /packet socket on lo in netns .*: not an Ethernet interface/,
+  );
 });
 
 test('bad arguments from JS throw TypeError instead of crashing', () => {
@@ -366,12 +400,12 @@ function childExitsOnItsOwn(unref: boolean): boolean {
   return child.status === 0;
 }
 
-test('a ref\'d socket keeps the process alive and unref() lets it exit', () => {
+test("a ref'd socket keeps the process alive and unref() lets it exit", () => {
   assert.equal(childExitsOnItsOwn(true), true);
   assert.equal(childExitsOnItsOwn(false), false);
 });
 
-test('a socket JS drops after unref() is closed by the finalizer; a ref\'d one stays open', () => {
+test("a socket JS drops after unref() is closed by the finalizer; a ref'd one stays open", () => {
   const script = `
     import { readdirSync, readlinkSync } from 'node:fs';
     import { PacketSocket } from './src/wire/packet-socket.ts';
@@ -414,8 +448,7 @@ test('stats counts frames dropped while JS did not read, and reading resumes aft
   let sent = 0;
   // All synchronous: the server cannot read until this loop ends, so its receive queue overflows.
   for (let round = 0; round < 600; round++) sent += peer.socket.sendMany(frames);
-  await waitUntil(() => server.socket.stats().received > 0 && server.frames.length >= server.socket.stats().received,
-    'the queued frames');
+  await waitUntil(() => server.socket.stats().received > 0 && server.frames.length >= server.socket.stats().received, 'the queued frames');
   const stats = server.socket.stats();
   assert.ok(stats.dropped > 0, `dropped ${stats.dropped}`);
   assert.ok(stats.received + stats.dropped <= sent, `${stats.received} + ${stats.dropped} <= ${sent}`);
@@ -440,10 +473,14 @@ test('a link going down is reported to onError and frames flow again once it is 
   }
   const tag = uniqueTag('back-up');
   // veth carrier comes back asynchronously; resend until the frame gets through.
-  await waitUntil(() => {
-    if (!server.frames.some(hasTag(tag))) peer.socket.send(udpTo(67, tag));
-    return server.frames.some(hasTag(tag));
-  }, 'a frame after the link is back', 5000);
+  await waitUntil(
+    () => {
+      if (!server.frames.some(hasTag(tag))) peer.socket.send(udpTo(67, tag));
+      return server.frames.some(hasTag(tag));
+    },
+    'a frame after the link is back',
+    5000,
+  );
   server.socket.close();
   peer.socket.close();
 });

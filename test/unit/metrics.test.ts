@@ -154,7 +154,10 @@ describe('serveMetrics', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as { port: number }).port;
     try {
-      await assert.rejects(serveMetrics(new Metrics({ processMetrics: false }), '127.0.0.1', port), new RegExp(`cannot serve metrics on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+      await assert.rejects(
+        serveMetrics(new Metrics({ processMetrics: false }), '127.0.0.1', port),
+        new RegExp(`cannot serve metrics on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`),
+      );
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }

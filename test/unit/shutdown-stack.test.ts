@@ -28,14 +28,20 @@ test('a failing step does not stop the others; unwind rejects naming it; a secon
   const stack = new DisposerStack();
   const ran: string[] = [];
   stack.defer(['host set-up', () => void ran.push('host')]);
-  stack.defer(['lease database', async () => {
-    await Promise.resolve();
-    throw new Error('disk gone');
-  }]);
-  stack.defer(['DNS server', () => {
-    ran.push('dns');
-    throw new Error('boom');
-  }]);
+  stack.defer([
+    'lease database',
+    async () => {
+      await Promise.resolve();
+      throw new Error('disk gone');
+    },
+  ]);
+  stack.defer([
+    'DNS server',
+    () => {
+      ran.push('dns');
+      throw new Error('boom');
+    },
+  ]);
   await assert.rejects(stack.unwind('stop', log), /DNS server, lease database failed/);
   assert.deepEqual(ran, ['dns', 'host']);
   assert.ok(lines.some((l) => l.includes('lease database failed') && l.includes('disk gone')));

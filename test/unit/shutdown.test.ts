@@ -23,9 +23,26 @@ test('runSteps runs every step although earlier ones throw or reject, logs each 
     runSteps(
       [
         ['dns', () => ran.push('dns')],
-        ['transport', () => { ran.push('transport'); throw new Error('socket is closed'); }],
-        ['store', async () => { ran.push('store'); await Promise.reject(new Error('disk gone')); }],
-        ['host set-up', async () => { ran.push('host'); }],
+        [
+          'transport',
+          () => {
+            ran.push('transport');
+            throw new Error('socket is closed');
+          },
+        ],
+        [
+          'store',
+          async () => {
+            ran.push('store');
+            await Promise.reject(new Error('disk gone'));
+          },
+        ],
+        [
+          'host set-up',
+          async () => {
+            ran.push('host');
+          },
+        ],
       ],
       log,
     ),
@@ -134,7 +151,15 @@ test('drainDecided: an ACK waiting on its group commit and an OFFER ended by the
   });
   const sent: string[] = [];
   // As the DHCP transport does it: an ACK once its binding is durable; a late decision on the next turn.
-  store.stage({ ip: 0x0a000064, mac: '02:1a:b0:00:00:01', clientId: null, hostname: null, state: 'bound', expiresAt: Date.now() + 3_600_000, updatedAt: Date.now() });
+  store.stage({
+    ip: 0x0a000064,
+    mac: '02:1a:b0:00:00:01',
+    clientId: null,
+    hostname: null,
+    state: 'bound',
+    expiresAt: Date.now() + 3_600_000,
+    updatedAt: Date.now(),
+  });
   store.commitThen((error) => sent.push(error ? 'ACK withheld' : 'ACK'));
   const prober = new AddressProber(() => undefined, 60_000);
   void prober.probe(0x0a000065).then(() => setImmediate(() => sent.push('OFFER')));

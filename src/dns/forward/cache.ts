@@ -229,9 +229,7 @@ function withTtl(record: Answer, ttl: number): Answer {
 }
 
 function recordsWithTtlAtMost(records: readonly Answer[], ceiling: number, elapsedSeconds: number): Answer[] {
-  return records.map((record) =>
-    withTtl(record, Math.max(0, Math.min(record.type === 'OPT' ? 0 : (record.ttl ?? 0), ceiling) - elapsedSeconds)),
-  );
+  return records.map((record) => withTtl(record, Math.max(0, Math.min(record.type === 'OPT' ? 0 : (record.ttl ?? 0), ceiling) - elapsedSeconds)));
 }
 
 /**

@@ -6,15 +6,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
 import { quote, RateLimitedCounter } from '../../log.ts';
 import { DnsCache, type CachedAnswer } from './cache.ts';
-import {
-  answerOf,
-  questionKey,
-  rcodeOf,
-  responseMatchesQuestion,
-  type ClientQueryFlags,
-  type DnsAnswer,
-  type DnsQuestion,
-} from './question.ts';
+import { answerOf, questionKey, rcodeOf, responseMatchesQuestion, type ClientQueryFlags, type DnsAnswer, type DnsQuestion } from './question.ts';
 import type { UpstreamSource } from './resolv-conf.ts';
 import { exchangeOverTcp } from './tcp.ts';
 import { formatUpstream, type Upstream } from './upstream.ts';
@@ -510,9 +502,7 @@ export class Forwarder {
       return at !== undefined && now - at < this.failurePenaltyMs ? at : undefined;
     };
     const healthy = upstreams.filter((upstream) => failedAt(upstream) === undefined);
-    const penalised = upstreams
-      .filter((upstream) => failedAt(upstream) !== undefined)
-      .sort((x, y) => (failedAt(x) ?? 0) - (failedAt(y) ?? 0));
+    const penalised = upstreams.filter((upstream) => failedAt(upstream) !== undefined).sort((x, y) => (failedAt(x) ?? 0) - (failedAt(y) ?? 0));
     return [...healthy, ...penalised];
   }
 
@@ -569,12 +559,7 @@ export class Forwarder {
     return { kind: 'answer', reply, transport };
   }
 
-  private async exchangeOverTcpChecked(
-    upstream: Upstream,
-    question: DnsQuestion,
-    flags: ClientQueryFlags,
-    timeoutMs: number,
-  ): Promise<UdpReply | SendError> {
+  private async exchangeOverTcpChecked(upstream: Upstream, question: DnsQuestion, flags: ClientQueryFlags, timeoutMs: number): Promise<UdpReply | SendError> {
     if (this.openSockets >= this.maxSockets) {
       this.stats.socketBudgetHits++;
       return { error: `${this.maxSockets} upstream sockets open` };

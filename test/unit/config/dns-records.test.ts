@@ -37,9 +37,16 @@ test('each type parses; a name without a dot is inside --domain, one with a dot 
 
 test('long TXT text is split into 255-byte strings', () => {
   const r = value(`t,TXT,${'x'.repeat(600)}`) as { data: string[] };
-  assert.deepEqual(r.data.map((s) => s.length), [255, 255, 90]);
+  assert.deepEqual(
+    r.data.map((s) => s.length),
+    [255, 255, 90],
+  );
   const utf8 = value(`t,TXT,${'é'.repeat(200)}`) as { data: string[] };
-  assert.deepEqual(utf8.data.map((s) => Buffer.byteLength(s)), [254, 146], 'cut between characters, never inside one');
+  assert.deepEqual(
+    utf8.data.map((s) => Buffer.byteLength(s)),
+    [254, 146],
+    'cut between characters, never inside one',
+  );
   assert.equal(utf8.data.join(''), 'é'.repeat(200));
   assert.deepEqual((value('t,TXT,') as { data: string[] }).data, [''], 'empty text: one empty string');
   assert.match(error(`t,TXT,${'x'.repeat(MAX_TXT_BYTES + 1)}`), /longer than/);
@@ -72,7 +79,11 @@ test('bad values are refused with one sentence naming the flag', () => {
 
 test('a CNAME shares its name with no other record', () => {
   assert.ok(parseDnsRecords(['a,A,10.0.0.9', 'a,TXT,x', 'b,CNAME,a'], 'lxc').ok);
-  for (const texts of [['a,A,10.0.0.9', 'a,CNAME,b'], ['a,CNAME,b', 'A.lxc,TXT,x'], ['a,CNAME,b', 'a,CNAME,c']]) {
+  for (const texts of [
+    ['a,A,10.0.0.9', 'a,CNAME,b'],
+    ['a,CNAME,b', 'A.lxc,TXT,x'],
+    ['a,CNAME,b', 'a,CNAME,c'],
+  ]) {
     const r = parseDnsRecords(texts, 'lxc');
     assert.ok(!r.ok, texts.join(' '));
     assert.match(r.error, /CNAME/);

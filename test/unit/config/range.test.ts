@@ -37,10 +37,7 @@ test('parseRange: errors name the problem and show the usage', () => {
   assert.match(errorOf(parseRange('10.0.0.300-10.0.0.5')), /"10\.0\.0\.300" is not an IPv4 address/);
   assert.match(errorOf(parseRange('10.0.0.1-256')), /^--range: "256" is not an IPv4 address or last octet/);
   assert.match(errorOf(parseRange('10.0.0.1-x')), /"x" is not an IPv4 address or last octet/);
-  assert.equal(
-    errorOf(parseRange('10.0.0.200-100')),
-    '--range 10.0.0.200-10.0.0.100 is reversed: put the lower address first',
-  );
+  assert.equal(errorOf(parseRange('10.0.0.200-100')), '--range 10.0.0.200-10.0.0.100 is reversed: put the lower address first');
   assert.match(errorOf(parseRange('10.0.1.1-10.0.0.255')), /is reversed/);
 });
 
@@ -88,30 +85,18 @@ test('parseReservation: MAC,IP[,NAME], normalised', () => {
 });
 
 test('parseReservation: errors', () => {
-  assert.equal(
-    errorOf(parseReservation('02:1a:b0:00:00:05')),
-    '"02:1a:b0:00:00:05" is not MAC,IP[,NAME] (e.g. 02:1a:b0:00:00:05,10.0.0.5,web)',
-  );
+  assert.equal(errorOf(parseReservation('02:1a:b0:00:00:05')), '"02:1a:b0:00:00:05" is not MAC,IP[,NAME] (e.g. 02:1a:b0:00:00:05,10.0.0.5,web)');
   assert.match(errorOf(parseReservation('a,b,c,d')), /is not MAC,IP\[,NAME\]/);
   assert.equal(errorOf(parseReservation('02:1a:b0:00:05,10.0.0.5')), '"02:1a:b0:00:05" is not a MAC address like 02:1a:b0:00:00:05');
   assert.equal(errorOf(parseReservation('02:1a:b0:00:00:05,10.0.0')), '"10.0.0" is not an IPv4 address');
-  assert.equal(
-    errorOf(parseReservation('02:1a:b0:00:00:05,10.0.0.5,web_1')),
-    '"web_1" is not a host name (letters, digits, hyphens, at most 63)',
-  );
+  assert.equal(errorOf(parseReservation('02:1a:b0:00:00:05,10.0.0.5,web_1')), '"web_1" is not a host name (letters, digits, hyphens, at most 63)');
   assert.match(errorOf(parseReservation('02:1a:b0:00:00:05,10.0.0.5,-web')), /"-web" is not a host name/);
   assert.match(errorOf(parseReservation(`02:1a:b0:00:00:05,10.0.0.5,${'a'.repeat(64)}`)), /is not a host name/);
   assert.match(errorOf(parseReservation('02:1a:b0:00:00:05,10.0.0.5,')), /"" is not a host name/);
 });
 
 test('parseHostsFile: comments and blank lines skipped; errors carry file and line', () => {
-  const text = [
-    '# containers',
-    '02:1a:b0:00:00:05,10.0.0.5,web   # the web server',
-    '',
-    '   ',
-    '02:1a:b0:00:00:06,10.0.0.6',
-  ].join('\n');
+  const text = ['# containers', '02:1a:b0:00:00:05,10.0.0.5,web   # the web server', '', '   ', '02:1a:b0:00:00:06,10.0.0.6'].join('\n');
   assert.deepEqual(parseHostsFile(text, 'hosts'), {
     ok: true,
     value: [
@@ -128,21 +113,28 @@ test('parseHostsFile: comments and blank lines skipped; errors carry file and li
 test('parseHostsFile: Windows line endings are tolerated', () => {
   const r = parseHostsFile('02:1a:b0:00:00:05,10.0.0.5,web\r\n02:1a:b0:00:00:06,10.0.0.6\r\n', 'crlf');
   assert.ok(r.ok, r.ok ? '' : r.error);
-  if (r.ok) assert.deepEqual(r.value.map((v) => v.name), ['web', null]);
+  if (r.ok)
+    assert.deepEqual(
+      r.value.map((v) => v.name),
+      ['web', null],
+    );
 });
 
 test('checkReservationConflicts: duplicate MAC, IP or name', () => {
   const a = { mac: '02:00:00:00:00:01', ip: ip('10.0.0.5'), name: 'web' };
   const b = { mac: '02:00:00:00:00:02', ip: ip('10.0.0.6'), name: 'db' };
   assert.equal(checkReservationConflicts([a, b]), null);
-  assert.equal(
-    checkReservationConflicts([a, { ...b, mac: a.mac }]),
-    'MAC 02:00:00:00:00:01 is reserved twice: keep one reservation per MAC',
-  );
+  assert.equal(checkReservationConflicts([a, { ...b, mac: a.mac }]), 'MAC 02:00:00:00:00:01 is reserved twice: keep one reservation per MAC');
   assert.equal(
     checkReservationConflicts([a, { ...b, ip: a.ip }]),
     'IP 10.0.0.5 is reserved for both 02:00:00:00:00:01 and 02:00:00:00:00:02: give each its own address',
   );
   assert.equal(checkReservationConflicts([a, { ...b, name: 'web' }]), 'name web is reserved twice: names must be unique');
-  assert.equal(checkReservationConflicts([{ ...a, name: null }, { ...b, name: null }]), null);
+  assert.equal(
+    checkReservationConflicts([
+      { ...a, name: null },
+      { ...b, name: null },
+    ]),
+    null,
+  );
 });

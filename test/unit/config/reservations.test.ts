@@ -2,13 +2,7 @@
 // (and on SIGHUP), `lxc-dhcpd reserve` through the control socket. Each refusal is one line that names the fix.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  parseHostsFile,
-  parseReservation,
-  reservationProblem,
-  type Reservation,
-  type ReservationContext,
-} from '../../../src/config/reservations.ts';
+import { parseHostsFile, parseReservation, reservationProblem, type Reservation, type ReservationContext } from '../../../src/config/reservations.ts';
 import { parseControlRequest } from '../../../src/control/protocol.ts';
 import { unclaimableNames } from '../../../src/leases/names.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
@@ -54,7 +48,11 @@ test('multicast, broadcast and all-zero MACs are refused when parsed', () => {
 
 test('names with a meaning to resolvers cannot be reserved (localhost, ns, the domain apex...)', () => {
   for (const name of ['localhost', 'ns', 'lxc', 'wpad', 'isatap', 'proxy']) {
-    assert.match(problem(`02:1a:b0:00:00:05,10.0.0.5,${name}`) ?? '', new RegExp(`^name "${name}" means something to resolvers .*: choose another name$`), name);
+    assert.match(
+      problem(`02:1a:b0:00:00:05,10.0.0.5,${name}`) ?? '',
+      new RegExp(`^name "${name}" means something to resolvers .*: choose another name$`),
+      name,
+    );
   }
   assert.match(problem('02:1a:b0:00:00:05,10.0.0.5,LocalHost') ?? '', /^name "localhost"/, 'compared lower case');
 });

@@ -219,7 +219,10 @@ describe('control socket lifecycle', () => {
     assert.deepEqual(await controlRequest(path, { op: 'leases' }), { ok: true, leases: [ROW] });
     await server.close();
     assert.equal(existsSync(path), false);
-    await assert.rejects(controlRequest(path, { op: 'leases' }), (e: unknown) => e instanceof ControlError && /^no control socket at .*stale\.sock: is lxc-dhcpd running/.test(e.message));
+    await assert.rejects(
+      controlRequest(path, { op: 'leases' }),
+      (e: unknown) => e instanceof ControlError && /^no control socket at .*stale\.sock: is lxc-dhcpd running/.test(e.message),
+    );
   });
 
   it('does not delete a regular file in its way', async () => {
@@ -230,7 +233,10 @@ describe('control socket lifecycle', () => {
   });
 
   it('refuses a path longer than sockaddr_un allows', async () => {
-    await assert.rejects(startControlServer(join(dir, 'x'.repeat(120) + '.sock'), recordingHandlers({ release: [], reserve: [], unreserve: [] })), /longer than 107 bytes/);
+    await assert.rejects(
+      startControlServer(join(dir, 'x'.repeat(120) + '.sock'), recordingHandlers({ release: [], reserve: [], unreserve: [] })),
+      /longer than 107 bytes/,
+    );
   });
 
   it('the client gives up after its timeout when the server never answers', async () => {
@@ -239,7 +245,10 @@ describe('control socket lifecycle', () => {
     await new Promise<void>((resolve) => mute.listen(path, resolve));
     try {
       const started = Date.now();
-      await assert.rejects(controlRequest(path, { op: 'leases' }, 200), (e: unknown) => e instanceof ControlError && /no answer from .*mute\.sock within 200 ms/.test(e.message));
+      await assert.rejects(
+        controlRequest(path, { op: 'leases' }, 200),
+        (e: unknown) => e instanceof ControlError && /no answer from .*mute\.sock within 200 ms/.test(e.message),
+      );
       assert.ok(Date.now() - started >= 190);
     } finally {
       mute.close();

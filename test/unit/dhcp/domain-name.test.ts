@@ -1,12 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  decodeDomainSearchList,
-  decodeName,
-  encodeDomainSearchList,
-  encodeName,
-  nameToLabels,
-} from '../../../src/dhcp/domain-name.ts';
+import { decodeDomainSearchList, decodeName, encodeDomainSearchList, encodeName, nameToLabels } from '../../../src/dhcp/domain-name.ts';
 
 function bytes(...parts: (number | string)[]): Buffer {
   return Buffer.concat(parts.map((p) => (typeof p === 'number' ? Buffer.from([p]) : Buffer.from(p, 'latin1'))));
@@ -17,7 +11,7 @@ test('option 119: ["lxc"] is one uncompressed name', () => {
   assert.deepEqual(encodeDomainSearchList(['lxc.']), bytes(3, 'lxc', 0));
 });
 
-test('option 119: the second name points at the first one\'s shared suffix', () => {
+test("option 119: the second name points at the first one's shared suffix", () => {
   const encoded = encodeDomainSearchList(['a.example.com', 'b.example.com']);
   // a.example.com at 0: "example" starts at offset 2; b.example.com = label "b" then pointer 0xc002.
   assert.deepEqual(encoded, bytes(1, 'a', 7, 'example', 3, 'com', 0, 1, 'b', 0xc0, 0x02));

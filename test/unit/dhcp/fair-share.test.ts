@@ -46,7 +46,7 @@ test('sweep drops buckets that have refilled to full', () => {
   assert.equal(b.size, 2);
   now += HOUR_MS / 2;
   b.sweep();
-  assert.equal(b.size, 1, "a is full again, b is not");
+  assert.equal(b.size, 1, 'a is full again, b is not');
   now += HOUR_MS / 2;
   b.sweep();
   assert.equal(b.size, 0);
@@ -55,7 +55,12 @@ test('sweep drops buckets that have refilled to full', () => {
 test('the table is bounded: full buckets go first, then the least recently used, counted', () => {
   let now = 0;
   let evicted = 0;
-  const b = new TokenBuckets({ burst: 2, perHour: 2 }, () => now, 3, () => evicted++);
+  const b = new TokenBuckets(
+    { burst: 2, perHour: 2 },
+    () => now,
+    3,
+    () => evicted++,
+  );
   b.take('a');
   b.take('b');
   b.take('c');

@@ -60,11 +60,7 @@ function setUp(t: TestContext): { table: LeaseTable; server: DhcpServer; clock: 
 }
 
 /** A request straight from the client (Ethernet source = chaddr). */
-function request(
-  type: MessageType,
-  mac: string,
-  f: { requested?: number; ciaddr?: number; rapidCommit?: boolean; serverId?: number } = {},
-): IncomingRequest {
+function request(type: MessageType, mac: string, f: { requested?: number; ciaddr?: number; rapidCommit?: boolean; serverId?: number } = {}): IncomingRequest {
   const m = emptyMessage();
   m.op = 1;
   m.xid = 0x4242;

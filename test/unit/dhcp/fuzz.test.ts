@@ -45,7 +45,6 @@ const WAKEUP = 16;
 
 type Rng = () => number;
 
-
 const int = (rng: Rng, n: number): number => Math.floor(rng() * n);
 const pick = <T>(rng: Rng, list: readonly T[]): T => list[int(rng, list.length)] as T;
 const chance = (rng: Rng, p: number): boolean => rng() < p;
@@ -65,7 +64,9 @@ const PACKETS = resolve(import.meta.dirname, '..', '..', '..', 'packets');
 function loadCorpus(): { frames: Buffer[]; requests: Buffer[] } {
   const frames: Buffer[] = [];
   const requests: Buffer[] = [];
-  for (const file of readdirSync(PACKETS).filter((f) => f.endsWith('.pcap')).sort()) {
+  for (const file of readdirSync(PACKETS)
+    .filter((f) => f.endsWith('.pcap'))
+    .sort()) {
     const pcap = parsePcap(readFileSync(join(PACKETS, file)));
     if (pcap.linkType !== LINKTYPE_ETHERNET) continue;
     for (const frame of pcap.frames) {
@@ -329,10 +330,7 @@ function checkDecision(d: Decision, request: DhcpMessage, where: string): void {
   if (d.kind !== 'reply') return;
   const limit = replySizeLimit(request, MTU);
   const encoded = serializeDhcpMessage(d.reply, { maxLength: limit, essential: ESSENTIAL_OPTIONS, headroom: UDP_FRAME_HEADROOM });
-  assert.ok(
-    encoded.data.length <= Math.max(limit, BOOTP_MIN_LENGTH),
-    `${where}: reply of ${encoded.data.length} bytes, the request allows ${limit}`,
-  );
+  assert.ok(encoded.data.length <= Math.max(limit, BOOTP_MIN_LENGTH), `${where}: reply of ${encoded.data.length} bytes, the request allows ${limit}`);
   assert.ok(encoded.data.length + UDP_FRAME_HEADROOM - ETHERNET_HEADER_LENGTH <= MTU, `${where}: reply exceeds the MTU`);
   const back = parseDhcpMessage(encoded.data);
   assert.ok(back.ok, `${where}: our own reply does not parse: ${back.ok ? '' : back.detail}`);
@@ -400,7 +398,9 @@ test(`fuzz: ${CASES} mutated frames (seed 0x${SEED.toString(16)}): parsers never
   table.commit();
   checkState(r, 'at the end');
   const active = [...table.active()];
-  t.diagnostic(`decisions: ${JSON.stringify(kinds)}; at the end ${active.length} active leases, ${active.filter((l) => l.hostname !== null).length} with a name`);
+  t.diagnostic(
+    `decisions: ${JSON.stringify(kinds)}; at the end ${active.length} active leases, ${active.filter((l) => l.hostname !== null).length} with a name`,
+  );
   if (process.env.FUZZ_CASE === undefined && process.env.FUZZ_SEED === undefined) {
     // The corpus and mutations must actually reach the server's every outcome, or the fuzz tests little.
     assert.ok(kinds.reply > CASES / 20 && kinds.drop > CASES / 50 && kinds.silent > 0 && kinds.unparsed > CASES / 10, JSON.stringify(kinds));

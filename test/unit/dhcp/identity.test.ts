@@ -121,10 +121,7 @@ class Fixture {
   /** DISCOVER → OFFER → REQUEST → ACK from `port`; returns the bound address. */
   bind(clientMac: string, f: Fields = {}): number {
     const offer = replyOf(this.handle(MessageType.Discover, clientMac, f), MessageType.Offer);
-    const ack = replyOf(
-      this.handle(MessageType.Request, clientMac, { ...f, requested: offer.reply.yiaddr, serverId: SERVER_IP }),
-      MessageType.Ack,
-    );
+    const ack = replyOf(this.handle(MessageType.Request, clientMac, { ...f, requested: offer.reply.yiaddr, serverId: SERVER_IP }), MessageType.Ack);
     return ack.reply.yiaddr;
   }
 

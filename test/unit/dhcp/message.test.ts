@@ -4,20 +4,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPcapFile } from '../../harness/pcap.ts';
 import { UDP_FRAME_HEADROOM, buildUdpFrame, finishUdpFrame, parseUdpFrame, udpChecksumOk } from '../../../src/wire/frame.ts';
-import {
-  emptyMessage,
-  parseDhcpMessage,
-  serializeDhcpMessage,
-  type DhcpMessage,
-  type ParseResult,
-} from '../../../src/dhcp/message.ts';
-import {
-  BOOTP_HEADER_LENGTH,
-  FILE_OFFSET,
-  MessageType,
-  Option,
-  SNAME_OFFSET,
-} from '../../../src/dhcp/constants.ts';
+import { emptyMessage, parseDhcpMessage, serializeDhcpMessage, type DhcpMessage, type ParseResult } from '../../../src/dhcp/message.ts';
+import { BOOTP_HEADER_LENGTH, FILE_OFFSET, MessageType, Option, SNAME_OFFSET } from '../../../src/dhcp/constants.ts';
 import { FQDN_FLAG_E, FQDN_FLAG_S } from '../../../src/dhcp/options.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 
@@ -186,7 +174,9 @@ function sameHeader(a: DhcpMessage, b: DhcpMessage): void {
 // ---- Every real frame ----
 
 test('every capture file in packets/ has expectations here', () => {
-  const files = readdirSync(PACKETS).filter((f) => f.endsWith('.pcap')).sort();
+  const files = readdirSync(PACKETS)
+    .filter((f) => f.endsWith('.pcap'))
+    .sort();
   assert.deepEqual(files, Object.keys(EXPECTED).sort());
 });
 
@@ -326,7 +316,10 @@ test('serialize(parse(real)) parses back to the same header and options, ≥ 300
     assert.deepEqual([...second.options.codes()].sort(), [...first.options.codes()].sort(), label);
     for (const code of first.options.codes()) assert.deepEqual(second.options.get(code), first.options.get(code), `${label} ${code}`);
     const end = endOffset(out);
-    assert.ok(out.subarray(end + 1).every((b) => b === 0), `${label}: only PAD after END`);
+    assert.ok(
+      out.subarray(end + 1).every((b) => b === 0),
+      `${label}: only PAD after END`,
+    );
     // Exactly the options' bytes are used: header + cookie + TLVs + END.
     let tlv = 0;
     for (const [, v] of first.options.entries()) tlv += 2 + v.length;

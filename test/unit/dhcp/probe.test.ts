@@ -7,7 +7,11 @@ const BASE = 0x0a000100;
 test('thousands of probes: each sent once, all free after the timeout, an ARP answer marks only its own in use', async () => {
   const sent: number[] = [];
   const results: ProbeResult[] = [];
-  const prober = new AddressProber((ip) => sent.push(ip), 40, (r) => results.push(r));
+  const prober = new AddressProber(
+    (ip) => sent.push(ip),
+    40,
+    (r) => results.push(r),
+  );
   const started = performance.now();
   const probes = Array.from({ length: 3000 }, (_, i) => prober.probe(BASE + i));
   assert.equal(prober.probe(BASE + 5), probes[5], 'a second probe of the same address shares the first');

@@ -74,7 +74,10 @@ test('a burst of new clients grows the ready queue beyond its minimum; later cli
     if (n % 10 === 0) await new Promise((r) => setTimeout(r, 40)); // let the background probes finish
   }
   const late = await Promise.all(pending);
-  assert.ok(late.every((d) => d.kind === 'reply'), 'clients that had to wait still got offers');
+  assert.ok(
+    late.every((d) => d.kind === 'reply'),
+    'clients that had to wait still got offers',
+  );
   assert.ok(probed.length >= 300 + 10, `the queue grew ahead of demand (${probed.length} probes for 300 clients)`);
   assert.ok(immediate >= 200, `most new clients were offered at once (${immediate} of 300)`);
 });

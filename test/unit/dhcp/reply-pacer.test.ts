@@ -16,12 +16,19 @@ test('a burst leaves at once up to the bucket, the rest in order as it refills, 
   // Later replies wait behind the queued ones, even if the bucket has refilled by then.
   clock = 1;
   t.mock.timers.tick(1);
-  assert.deepEqual(sent, [[0, 1, 2, 3], [4, 5]]);
+  assert.deepEqual(sent, [
+    [0, 1, 2, 3],
+    [4, 5],
+  ]);
   clock = 10;
   assert.equal(pacer.send([frame(42)]), 0);
   assert.deepEqual(sent.length, 2, 'queued ones first: the new reply waits for the timer');
   t.mock.timers.tick(1);
-  assert.deepEqual(sent, [[0, 1, 2, 3], [4, 5], [6, 7, 8, 42]]);
+  assert.deepEqual(sent, [
+    [0, 1, 2, 3],
+    [4, 5],
+    [6, 7, 8, 42],
+  ]);
   assert.equal(pacer.queued, 0);
   // An idle bucket is full again, but never holds more than one burst.
   clock = 1000;

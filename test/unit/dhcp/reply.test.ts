@@ -42,7 +42,10 @@ test('buildReply leaves out options with nothing to say, and configuration from 
   assert.deepEqual(relayed.options.get(Option.RelayAgentInformation), Buffer.from([1, 2, 0x61, 0x62]));
   const nak = buildReply({ request, type: MessageType.Nak, yiaddr: 0x0a000064, network: NETWORK, leaseSeconds: 600, nakMessage: 'no' });
   assert.equal(nak.yiaddr, 0);
-  assert.deepEqual(nak.options.codes().filter((c) => c !== Option.RelayAgentInformation), [53, 54, 56]);
+  assert.deepEqual(
+    nak.options.codes().filter((c) => c !== Option.RelayAgentInformation),
+    [53, 54, 56],
+  );
   assert.equal(nak.options.getText(Option.Message), 'no');
 });
 
@@ -52,13 +55,22 @@ test('a client that lists the options it wants (55) gets those plus the ones eve
   request.op = 1;
   request.options.set(Option.ClientIdentifier, Buffer.from([1, 2, 0xaa, 0, 0, 0, 0, 1]));
   const all = buildReply({ request, type: MessageType.Offer, yiaddr: 0x0a000064, network, leaseSeconds: 600 });
-  assert.deepEqual(all.options.codes().sort((a, b) => a - b), [1, 3, 6, 15, 26, 28, 51, 53, 54, 58, 59, 61, 119]);
+  assert.deepEqual(
+    all.options.codes().sort((a, b) => a - b),
+    [1, 3, 6, 15, 26, 28, 51, 53, 54, 58, 59, 61, 119],
+  );
   // perfdhcp's list: mask, broadcast, time offset, router, domain name, DNS, host name
   request.options.set(Option.ParameterRequestList, Buffer.from([1, 28, 2, 3, 15, 6, 12]));
   const asked = buildReply({ request, type: MessageType.Offer, yiaddr: 0x0a000064, network, leaseSeconds: 600 });
-  assert.deepEqual(asked.options.codes().sort((a, b) => a - b), [1, 3, 6, 15, 28, 51, 53, 54, 58, 59, 61]);
+  assert.deepEqual(
+    asked.options.codes().sort((a, b) => a - b),
+    [1, 3, 6, 15, 28, 51, 53, 54, 58, 59, 61],
+  );
   // A list without the router still gets it: a container without a default route is broken.
   request.options.set(Option.ParameterRequestList, Buffer.from([6]));
   const few = buildReply({ request, type: MessageType.Ack, yiaddr: 0x0a000064, network, leaseSeconds: 600, rapidCommit: true });
-  assert.deepEqual(few.options.codes().sort((a, b) => a - b), [1, 3, 6, 51, 53, 54, 58, 59, 61, 80]);
+  assert.deepEqual(
+    few.options.codes().sort((a, b) => a - b),
+    [1, 3, 6, 51, 53, 54, 58, 59, 61, 80],
+  );
 });

@@ -5,14 +5,7 @@ import { emptyMessage } from '../../../src/dhcp/message.ts';
 import { buildReply, type NetworkSettings } from '../../../src/dhcp/reply.ts';
 import { MessageType, Option } from '../../../src/dhcp/constants.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
-import {
-  checkRoutesOnLink,
-  encodeRoutes,
-  MS_CLASSLESS_STATIC_ROUTE,
-  parseRoute,
-  routesWithDefault,
-  type StaticRoute,
-} from '../../../src/dhcp/routes.ts';
+import { checkRoutesOnLink, encodeRoutes, MS_CLASSLESS_STATIC_ROUTE, parseRoute, routesWithDefault, type StaticRoute } from '../../../src/dhcp/routes.ts';
 
 const ip = (text: string): number => parseIPv4(text) as number;
 const route = (dst: string, prefixLength: number, gw: string): StaticRoute => ({ destination: ip(dst), prefixLength, gateway: ip(gw) });
@@ -32,10 +25,7 @@ test('encodeRoutes: the destination descriptors of RFC 3442 §2, each followed b
     assert.deepEqual([...encodeRoutes([r])], [...descriptor, ...gw], `${r.prefixLength}`);
   }
   // A list is the concatenation, in order.
-  assert.deepEqual(
-    [...encodeRoutes([route('192.0.2.0', 24, '10.0.0.2'), route('0.0.0.0', 0, '10.0.0.1')])],
-    [24, 192, 0, 2, 10, 0, 0, 2, 0, 10, 0, 0, 1],
-  );
+  assert.deepEqual([...encodeRoutes([route('192.0.2.0', 24, '10.0.0.2'), route('0.0.0.0', 0, '10.0.0.1')])], [24, 192, 0, 2, 10, 0, 0, 2, 0, 10, 0, 0, 1]);
 });
 
 test('parseRoute: CIDR,GATEWAY with host bits clear and a prefix of 0-32', () => {

@@ -125,10 +125,7 @@ class Fixture {
   /** DISCOVER then REQUEST (selecting); returns the bound address. */
   bindClient(m: string, extra: RequestFields = {}): number {
     const offer = replyOf(this.handle(request(MessageType.Discover, m, extra)), MessageType.Offer);
-    const ack = replyOf(
-      this.handle(request(MessageType.Request, m, { ...extra, requested: offer.reply.yiaddr, serverId: SERVER_IP })),
-      MessageType.Ack,
-    );
+    const ack = replyOf(this.handle(request(MessageType.Request, m, { ...extra, requested: offer.reply.yiaddr, serverId: SERVER_IP })), MessageType.Ack);
     assert.equal(ack.reply.yiaddr, offer.reply.yiaddr);
     return ack.reply.yiaddr;
   }
@@ -230,10 +227,7 @@ test('relayed DISCOVER → reply to the relay on port 67 at the frame source MAC
   const fx = new Fixture(t, { relays: [ip('10.0.0.2')] });
   const relayMac = '02:aa:00:00:00:02';
   const relay = ip('10.0.0.2');
-  const d = replyOf(
-    fx.handle(request(MessageType.Discover, mac(1), { giaddr: relay, frameSrcMac: relayMac, flags: BROADCAST_FLAG })),
-    MessageType.Offer,
-  );
+  const d = replyOf(fx.handle(request(MessageType.Discover, mac(1), { giaddr: relay, frameSrcMac: relayMac, flags: BROADCAST_FLAG })), MessageType.Offer);
   assert.deepEqual(d.destination, { mac: relayMac, ip: relay, port: 67, rule: 'relay' });
   assert.equal(d.reply.giaddr, relay);
   dropOf(fx.handle(request(MessageType.Discover, mac(2), { giaddr: ip('192.168.7.1'), frameSrcMac: relayMac })), 'foreign-relay');
@@ -308,7 +302,10 @@ test('REQUEST selecting our server → ACK, committed lease in the table and on 
   assert.equal(lease.expiresAt, T0 + LEASE_SECONDS * 1000);
   assert.deepEqual(lease.clientId, clientId);
   const onDisk = readLeasesReadOnly(fx.path);
-  assert.deepEqual(onDisk.map((l) => [l.ip, l.mac, l.state]), [[offer.reply.yiaddr, mac(1), 'bound']]);
+  assert.deepEqual(
+    onDisk.map((l) => [l.ip, l.mac, l.state]),
+    [[offer.reply.yiaddr, mac(1), 'bound']],
+  );
 });
 
 test('REQUEST naming another server → drop not-for-us, offer withdrawn, address free again', (t) => {
@@ -342,10 +339,7 @@ test('NAK through a relay goes to the relay with the broadcast bit set (RFC 2131
   const fx = new Fixture(t, { relays: [ip('10.0.0.2')] });
   const relayMac = '02:aa:00:00:00:02';
   const relay = ip('10.0.0.2');
-  const d = replyOf(
-    fx.handle(request(MessageType.Request, mac(1), { requested: ip('192.168.1.50'), giaddr: relay, frameSrcMac: relayMac })),
-    MessageType.Nak,
-  );
+  const d = replyOf(fx.handle(request(MessageType.Request, mac(1), { requested: ip('192.168.1.50'), giaddr: relay, frameSrcMac: relayMac })), MessageType.Nak);
   assert.deepEqual(d.destination, { mac: relayMac, ip: relay, port: 67, rule: 'relay' });
   assert.equal(d.reply.giaddr, relay);
   assert.equal(d.reply.flags & BROADCAST_FLAG, BROADCAST_FLAG);
@@ -500,10 +494,7 @@ test('reservations: the reserved MAC gets its IP whatever it asks for; others ne
   assert.equal(offer.reply.yiaddr, reserved);
   // Asking for another address in REQUEST: NAK.
   replyOf(fx.handle(request(MessageType.Request, mac(0x50), { requested: ip('10.0.0.103') })), MessageType.Nak);
-  const ack = replyOf(
-    fx.handle(request(MessageType.Request, mac(0x50), { requested: reserved, serverId: SERVER_IP, hostname: 'other' })),
-    MessageType.Ack,
-  );
+  const ack = replyOf(fx.handle(request(MessageType.Request, mac(0x50), { requested: reserved, serverId: SERVER_IP, hostname: 'other' })), MessageType.Ack);
   assert.equal(ack.reply.yiaddr, reserved);
   assert.equal(fx.table.byMac(mac(0x50))?.hostname, 'web');
 
@@ -558,7 +549,7 @@ function probingFixture(t: TestContext, timeoutMs = 20): { fx: Fixture; prober: 
   return { fx, prober, probed };
 }
 
-test('probing: a new client\'s DISCOVER is a Promise resolving to an OFFER of the probed address', async (t) => {
+test("probing: a new client's DISCOVER is a Promise resolving to an OFFER of the probed address", async (t) => {
   const { fx, probed } = probingFixture(t);
   const pending = fx.server.handle(request(MessageType.Discover, mac(1)));
   assert.equal(pending.kind, 'pending');
@@ -576,13 +567,16 @@ test('probing: an address that answers ARP is quarantined and a different one is
   assert.notEqual(d.reply.yiaddr, FIRST);
   assert.deepEqual(probed, [FIRST, d.reply.yiaddr]);
   assert.equal(fx.table.byIp(FIRST)?.state, 'declined');
-  assert.deepEqual(fx.conflicts.map((c) => c.ip), [FIRST]);
+  assert.deepEqual(
+    fx.conflicts.map((c) => c.ip),
+    [FIRST],
+  );
   // Nobody else is offered the conflicting address either.
   const other = replyOf(await settled(fx.server.handle(request(MessageType.Discover, mac(2), { requested: FIRST }))), MessageType.Offer);
   assert.notEqual(other.reply.yiaddr, FIRST);
 });
 
-test('probing: while one client\'s probe is pending, other clients are answered', async (t) => {
+test("probing: while one client's probe is pending, other clients are answered", async (t) => {
   const { fx, prober, probed } = probingFixture(t);
   const first = fx.server.handle(request(MessageType.Discover, mac(1)));
   assert.equal(first.kind, 'pending');

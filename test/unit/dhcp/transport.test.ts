@@ -83,11 +83,18 @@ test('replies to one wakeup of many requests leave in chunks, not in one burst',
   const { deliver, bursts, leases } = setUp(t);
   const clients = Array.from({ length: 100 }, (_, i) => i + 1);
   deliver(clients.map((c) => request(c, MessageType.Discover, undefined, false)));
-  assert.deepEqual(bursts.map((b) => b.length), [32, 32, 32, 4]);
+  assert.deepEqual(
+    bursts.map((b) => b.length),
+    [32, 32, 32, 4],
+  );
   const offers = bursts.flat();
   bursts.length = 0;
   deliver(clients.map((c, i) => request(c, MessageType.Request, yiaddrOf(offers[i] as Buffer), false)));
-  assert.deepEqual(bursts.map((b) => b.length), [32, 32, 32, 4], 'ACKs, each chunk after its own commit');
+  assert.deepEqual(
+    bursts.map((b) => b.length),
+    [32, 32, 32, 4],
+    'ACKs, each chunk after its own commit',
+  );
   assert.equal(leases.activeCount, 100);
 });
 
@@ -108,7 +115,11 @@ test('replies to a relay are paced: one burst at once, the rest in order from a 
   const offers = bursts.flat();
   assert.equal(offers.length, 200);
   const order = offers.map(yiaddrOf);
-  assert.deepEqual(order, [...order].sort((a, b) => a - b), 'in the order they were made');
+  assert.deepEqual(
+    order,
+    [...order].sort((a, b) => a - b),
+    'in the order they were made',
+  );
 });
 
 test('the ingress port of a frame reaches the server: a MAC bound on one port is not served on another while it exists', (t) => {

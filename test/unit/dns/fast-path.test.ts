@@ -30,7 +30,17 @@ const server = (recursor: Recursor | null = null): DnsServer => makeDnsServer(re
 function query(name: string, type: string, opts: { edns?: boolean; doBit?: boolean; rd?: boolean; cd?: boolean } = {}): Buffer {
   const flags = (opts.rd === false ? 0 : dnsPacket.RECURSION_DESIRED) | (opts.cd ? dnsPacket.CHECKING_DISABLED : 0);
   const additionals = opts.edns
-    ? [{ type: 'OPT', name: '.', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: opts.doBit ? 0x8000 : 0, options: [] } as unknown as dnsPacket.Answer]
+    ? [
+        {
+          type: 'OPT',
+          name: '.',
+          udpPayloadSize: 4096,
+          extendedRcode: 0,
+          ednsVersion: 0,
+          flags: opts.doBit ? 0x8000 : 0,
+          options: [],
+        } as unknown as dnsPacket.Answer,
+      ]
     : [];
   return dnsPacket.encode({ id: 0x1234, type: 'query', flags, questions: [{ name, type, class: 'IN' } as Question], additionals });
 }
@@ -76,7 +86,14 @@ test('the fast path declines what it does not handle', () => {
     additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 1, flags: 0, options: [] } as unknown as dnsPacket.Answer],
   });
   assert.equal(s.answerFast(v1, '10.0.0.100'), null, 'EDNS version 1');
-  const two = dnsPacket.encode({ id: 1, type: 'query', questions: [{ name: 'a.lxc', type: 'A' }, { name: 'b.lxc', type: 'A' }] as Question[] });
+  const two = dnsPacket.encode({
+    id: 1,
+    type: 'query',
+    questions: [
+      { name: 'a.lxc', type: 'A' },
+      { name: 'b.lxc', type: 'A' },
+    ] as Question[],
+  });
   assert.equal(s.answerFast(two, '10.0.0.100'), null, 'two questions');
   const compressed = Buffer.from(query('test.lxc', 'A'));
   compressed[12] = 0xc0;
@@ -133,13 +150,20 @@ test('cached forwarded answers in wire form: the same response as the general pa
     assert.equal(s.answerFast(query('www.example.com', 'A', { edns: true, doBit: true }), '10.0.0.100'), null, 'DO asks another cache entry');
     // The same answer as a DO=1 upstream reply (DO is forwarded and keys the cache, like CD).
     assert.equal(recursor.cache.put(question, upstreamAnswer, Date.now() - 10_500, { dnssecOk: true }), true);
-    for (const [name, opts] of [['www.example.com', {}], ['WWW.Example.Com', { edns: true, doBit: true }], ['www.example.com', { edns: true, rd: false }]] as const) {
+    for (const [name, opts] of [
+      ['www.example.com', {}],
+      ['WWW.Example.Com', { edns: true, doBit: true }],
+      ['www.example.com', { edns: true, rd: false }],
+    ] as const) {
       const q = query(name, 'A', opts);
       const fast = s.answerFast(q, '10.0.0.100');
       assert.ok(fast, `${name} ${JSON.stringify(opts)} takes the fast path`);
       const general = await s.handle(q, { address: '10.0.0.100', port: 1, transport: 'udp' });
       assert.deepEqual(dnsPacket.decode(fast), dnsPacket.decode(general as Buffer), `${name} ${JSON.stringify(opts)}`);
-      assert.deepEqual(dnsPacket.decode(fast).answers?.map((r) => (r as { ttl: number }).ttl), [290, 290]);
+      assert.deepEqual(
+        dnsPacket.decode(fast).answers?.map((r) => (r as { ttl: number }).ttl),
+        [290, 290],
+      );
     }
     const hitsBefore = recursor.cache.stats.hits;
     const queriesBefore = s.counters.queries;
@@ -160,9 +184,24 @@ test('every zone answer is the same over the fast path and the general path, for
   // Every name shape our two zones know (hosts, ns, the apexes, too deep, neighbours of the reverse zone, junk below
   // it) asked with every type the fast path reads, with and without EDNS/DO, from inside and from outside.
   const names = [
-    'test.lxc', 'TeSt.LXC', 'web.lxc', 'ns.lxc', 'NS.lxc', 'nosuch.lxc', 'a.test.lxc', 'x.y.z.lxc', 'lxc', 'LXC',
-    '0.0.10.in-addr.arpa', '100.0.0.10.in-addr.arpa', '1.0.0.10.in-addr.arpa', '5.0.0.10.in-addr.arpa',
-    '77.0.0.10.in-addr.arpa', 'x.0.0.10.in-addr.arpa', '1.1.0.10.in-addr.arpa', '0.10.in-addr.arpa',
+    'test.lxc',
+    'TeSt.LXC',
+    'web.lxc',
+    'ns.lxc',
+    'NS.lxc',
+    'nosuch.lxc',
+    'a.test.lxc',
+    'x.y.z.lxc',
+    'lxc',
+    'LXC',
+    '0.0.10.in-addr.arpa',
+    '100.0.0.10.in-addr.arpa',
+    '1.0.0.10.in-addr.arpa',
+    '5.0.0.10.in-addr.arpa',
+    '77.0.0.10.in-addr.arpa',
+    'x.0.0.10.in-addr.arpa',
+    '1.1.0.10.in-addr.arpa',
+    '0.10.in-addr.arpa',
   ];
   const types = ['A', 'NS', 'CNAME', 'SOA', 'PTR', 'MX', 'TXT', 'AAAA', 'SRV', 'ANY'];
   const variants: Parameters<typeof query>[2][] = [{}, { edns: true }, { edns: true, doBit: true, cd: true }, { rd: false }];

@@ -12,7 +12,14 @@ const CD = { checkingDisabled: true };
 
 function response(question: DnsQuestion, answers: Answer[], authorities: Answer[] = [], rcode = 0): DecodedPacket {
   return dnsPacket.decode(
-    dnsPacket.encode({ type: 'response', id: 1, flags: rcode | dnsPacket.RECURSION_AVAILABLE, questions: [{ name: question.name, type: question.type, class: 'IN' }], answers, authorities }),
+    dnsPacket.encode({
+      type: 'response',
+      id: 1,
+      flags: rcode | dnsPacket.RECURSION_AVAILABLE,
+      questions: [{ name: question.name, type: question.type, class: 'IN' }],
+      answers,
+      authorities,
+    }),
   );
 }
 
@@ -84,7 +91,14 @@ test('negative answers keep their SOA and RFC 2308 TTL; NXDOMAIN keeps its rcode
 
 test('an answer larger than maxBytes is declined without counting a hit', () => {
   const cache = new DnsCache();
-  cache.put(WWW, response(WWW, Array.from({ length: 30 }, (_, i) => a('www.example.test', `192.0.2.${i}`, 300))), T0);
+  cache.put(
+    WWW,
+    response(
+      WWW,
+      Array.from({ length: 30 }, (_, i) => a('www.example.test', `192.0.2.${i}`, 300)),
+    ),
+    T0,
+  );
   assert.equal(cache.getWire(keyOf('www.example.test', 'A'), T0, NO_FLAGS, 100), undefined);
   assert.equal(cache.stats.hits, 0);
   assert.ok(cache.getWire(keyOf('www.example.test', 'A'), T0, NO_FLAGS, 4096));

@@ -51,7 +51,10 @@ describe('DnsCache positive answers', () => {
     assert.ok(hit);
     assert.equal(hit.kind, 'positive');
     assert.equal(hit.rcode, 'NOERROR');
-    assert.deepEqual(hit.answers.map((r) => [r.name, r.type, ttlOf(r), 'data' in r ? r.data : null]), [['www.example.test', 'A', 300, '192.0.2.10']]);
+    assert.deepEqual(
+      hit.answers.map((r) => [r.name, r.type, ttlOf(r), 'data' in r ? r.data : null]),
+      [['www.example.test', 'A', 300, '192.0.2.10']],
+    );
     assert.deepEqual(cache.stats, { hits: 1, misses: 1, stored: 1, uncacheable: 0, evicted: 0, expired: 0, tooLarge: 0 });
     assert.equal(cache.size, 1);
   });
@@ -69,9 +72,19 @@ describe('DnsCache positive answers', () => {
     );
     const later = cache.get(WWW_A, T0 + 42_700);
     assert.ok(later);
-    assert.deepEqual(later.answers.map((r) => ttlOf(r)), [58, 58], 'answers capped at the entry TTL (100) minus 42 s');
-    assert.deepEqual(later.authorities.map((r) => ttlOf(r)), [58]);
-    assert.deepEqual(later.additionals.map((r) => ttlOf(r)), [58]);
+    assert.deepEqual(
+      later.answers.map((r) => ttlOf(r)),
+      [58, 58],
+      'answers capped at the entry TTL (100) minus 42 s',
+    );
+    assert.deepEqual(
+      later.authorities.map((r) => ttlOf(r)),
+      [58],
+    );
+    assert.deepEqual(
+      later.additionals.map((r) => ttlOf(r)),
+      [58],
+    );
     assert.equal(later.ttl, 58);
     const last = cache.get(WWW_A, T0 + 99_999);
     assert.ok(last);
@@ -84,13 +97,19 @@ describe('DnsCache positive answers', () => {
   test('a clock that goes backwards never raises TTLs above the stored ones', () => {
     const cache = new DnsCache();
     cache.put(WWW_A, response(WWW_A, { answers: [a('www.example.test', '192.0.2.10', 60)] }), T0);
-    assert.deepEqual(cache.get(WWW_A, T0 - 5000)?.answers.map((r) => ttlOf(r)), [60]);
+    assert.deepEqual(
+      cache.get(WWW_A, T0 - 5000)?.answers.map((r) => ttlOf(r)),
+      [60],
+    );
   });
 
   test('TTLs above the cap are cut to it', () => {
     const cache = new DnsCache({ maxTtlSeconds: 86_400 });
     cache.put(WWW_A, response(WWW_A, { answers: [a('www.example.test', '192.0.2.10', 604_800)] }), T0);
-    assert.deepEqual(cache.get(WWW_A, T0)?.answers.map((r) => ttlOf(r)), [86_400]);
+    assert.deepEqual(
+      cache.get(WWW_A, T0)?.answers.map((r) => ttlOf(r)),
+      [86_400],
+    );
     assert.equal(cache.get(WWW_A, T0 + 86_400_000), undefined);
   });
 
@@ -101,7 +120,10 @@ describe('DnsCache positive answers', () => {
     assert.equal(plain.get(WWW_A, T0), undefined);
     const floored = new DnsCache({ minTtlSeconds: 2 });
     assert.equal(floored.put(WWW_A, zero, T0), true);
-    assert.deepEqual(floored.get(WWW_A, T0 + 1500)?.answers.map((r) => ttlOf(r)), [0]);
+    assert.deepEqual(
+      floored.get(WWW_A, T0 + 1500)?.answers.map((r) => ttlOf(r)),
+      [0],
+    );
     assert.equal(floored.get(WWW_A, T0 + 2000), undefined);
   });
 
@@ -147,7 +169,11 @@ describe('DnsCache negative answers (RFC 2308)', () => {
     assert.equal(hit.kind, 'nxdomain');
     assert.equal(hit.rcode, 'NXDOMAIN');
     assert.deepEqual(hit.answers, []);
-    assert.deepEqual(hit.authorities.map((r) => [r.type, ttlOf(r)]), [['SOA', 50]], 'SOA handed out with the negative TTL, counted down');
+    assert.deepEqual(
+      hit.authorities.map((r) => [r.type, ttlOf(r)]),
+      [['SOA', 50]],
+      'SOA handed out with the negative TTL, counted down',
+    );
     assert.equal(cache.get(GONE_A, T0 + 60_000), undefined);
   });
 

@@ -53,5 +53,14 @@ sample();
 await forwarder.close();
 blackHole.close();
 process.stdout.write(
-  JSON.stringify({ settled, settledWhenImmediateRan, maxPending, maxInFlight, maxSockets, received, failures: Object.fromEntries(failures), stats: forwarder.stats }) + '\n',
+  JSON.stringify({
+    settled,
+    settledWhenImmediateRan,
+    maxPending,
+    maxInFlight,
+    maxSockets,
+    received,
+    failures: Object.fromEntries(failures),
+    stats: forwarder.stats,
+  }) + '\n',
 );

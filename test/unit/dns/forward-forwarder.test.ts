@@ -190,7 +190,10 @@ describe('Forwarder', () => {
     assert.equal(opt.udpPayloadSize, 1232);
     assert.equal(opt.flag_do, true);
     const sent = exchange.query.questions ?? [];
-    assert.deepEqual(sent.map((q) => ({ ...q, name: q.name.toLowerCase() })), [{ name: 'www.example.test', type: 'A', class: 'IN' }]);
+    assert.deepEqual(
+      sent.map((q) => ({ ...q, name: q.name.toLowerCase() })),
+      [{ name: 'www.example.test', type: 'A', class: 'IN' }],
+    );
     assert.equal(forwarder.stats.queriesSent, 1);
   });
 

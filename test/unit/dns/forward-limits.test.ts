@@ -154,7 +154,10 @@ describe('bounded waiting upstream', () => {
     assert.equal(forwarder.stats.limitedPerClient, 36);
     const other = forwarder.resolve({ name: 'other.example.test', type: 'A' }, {}, '10.0.0.7');
     while (fake.seen.length < MAX_PENDING_PER_CLIENT + 1) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(fake.seen.some((seen) => sentName(seen).toLowerCase() === 'other.example.test'), 'another client is still forwarded');
+    assert.ok(
+      fake.seen.some((seen) => sentName(seen).toLowerCase() === 'other.example.test'),
+      'another client is still forwarded',
+    );
     await forwarder.close();
     await Promise.all([...flood, other]);
   });
@@ -182,7 +185,9 @@ describe('bounded waiting upstream', () => {
     });
     forwarders.add(recursor.forwarder);
     const opts = { checkingDisabled: false, dnssecOk: false, client: '10.0.0.9' };
-    const waiting = Array.from({ length: MAX_PENDING_PER_CLIENT }, (_, i) => recursor.resolve({ name: `r${i}.example.test`, type: 'A', class: 'IN' } as Question, opts));
+    const waiting = Array.from({ length: MAX_PENDING_PER_CLIENT }, (_, i) =>
+      recursor.resolve({ name: `r${i}.example.test`, type: 'A', class: 'IN' } as Question, opts),
+    );
     const refused = await recursor.resolve({ name: 'one-more.example.test', type: 'A', class: 'IN' } as Question, opts);
     assert.ok(!refused.ok && refused.reason.startsWith('limit:'), JSON.stringify(refused));
     assert.deepEqual(errors, ['limit']);
@@ -218,7 +223,10 @@ describe('0x20 case randomisation', () => {
       spellings.add(sentName(fake.seen[i] as Seen));
     }
     for (const spelling of spellings) assert.equal(spelling.toLowerCase(), NAME);
-    assert.ok([...spellings].some((spelling) => spelling !== NAME), `the upstream only saw ${[...spellings].join(', ')}`);
+    assert.ok(
+      [...spellings].some((spelling) => spelling !== NAME),
+      `the upstream only saw ${[...spellings].join(', ')}`,
+    );
     assert.ok(spellings.size >= 6, `only ${spellings.size} spellings in 8 queries`);
     const cached = cache.get({ name: NAME, type: 'A' }, Date.now());
     assert.equal(cached?.answers[0]?.name, NAME, 'the cache holds the canonical spelling');
@@ -235,7 +243,11 @@ describe('0x20 case randomisation', () => {
     const forwarder = makeForwarder(fake.upstream, { timeoutMs: 2000 });
     const result = await forwarder.forward({ name: NAME, type: 'A' });
     assert.ok(result.ok);
-    assert.deepEqual(result.answer.answers.map((r) => (r.type === 'A' ? r.data : '')), ['192.0.2.80'], 'the case-changed forgery was ignored');
+    assert.deepEqual(
+      result.answer.answers.map((r) => (r.type === 'A' ? r.data : '')),
+      ['192.0.2.80'],
+      'the case-changed forgery was ignored',
+    );
     assert.equal(forwarder.stats.caseMismatches, 1);
     assert.equal(forwarder.stats.caseFallbacks, 0);
   });
@@ -279,7 +291,17 @@ describe('DNSSEC OK', () => {
           name: question.name,
           ttl: 300,
           class: 'IN',
-          data: { typeCovered: 'A', algorithm: 13, labels: 3, originalTTL: 300, expiration: 2_000_000_000, inception: 1_700_000_000, keyTag: 4242, signersName: 'example.test', signature },
+          data: {
+            typeCovered: 'A',
+            algorithm: 13,
+            labels: 3,
+            originalTTL: 300,
+            expiration: 2_000_000_000,
+            inception: 1_700_000_000,
+            keyTag: 4242,
+            signersName: 'example.test',
+            signature,
+          },
         });
       }
       return [dnsPacket.encode({ type: 'response', id: query.id ?? 0, flags: 0x8180, questions: [question], answers: records })];

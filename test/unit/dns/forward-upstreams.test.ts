@@ -3,14 +3,7 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import {
-  ResolvConfUpstreams,
-  StaticUpstreams,
-  formatUpstream,
-  parseResolvConf,
-  parseUpstream,
-  readResolvConf,
-} from '../../../src/dns/forward/index.ts';
+import { ResolvConfUpstreams, StaticUpstreams, formatUpstream, parseResolvConf, parseUpstream, readResolvConf } from '../../../src/dns/forward/index.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-forward-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -29,7 +22,19 @@ describe('parseUpstream', () => {
   });
 
   test('bad input gives a one-line error naming the input', () => {
-    const bad = ['', 'dns.example', '192.0.2.1:0', '192.0.2.1:65536', '192.0.2.1:x', '[192.0.2.1]:53', '256.1.1.1', '01.2.3.4', '2001:db8::1:53x', '[::1]:', '1.2.3.4:53:53'];
+    const bad = [
+      '',
+      'dns.example',
+      '192.0.2.1:0',
+      '192.0.2.1:65536',
+      '192.0.2.1:x',
+      '[192.0.2.1]:53',
+      '256.1.1.1',
+      '01.2.3.4',
+      '2001:db8::1:53x',
+      '[::1]:',
+      '1.2.3.4:53:53',
+    ];
     for (const text of bad) {
       assert.throws(
         () => parseUpstream(text),
@@ -61,10 +66,7 @@ describe('parseResolvConf', () => {
   ].join('\n');
 
   test('nameserver lines in order, comments skipped, IPv6 canonical, duplicates dropped', () => {
-    assert.deepEqual(
-      parseResolvConf(text).map(formatUpstream),
-      ['192.0.2.1:53', '[2001:db8::53]:53', '10.0.3.1:53', '[fe80::1%br0]:53'],
-    );
+    assert.deepEqual(parseResolvConf(text).map(formatUpstream), ['192.0.2.1:53', '[2001:db8::53]:53', '10.0.3.1:53', '[fe80::1%br0]:53']);
   });
 
   test('our own addresses are ignored, whatever their spelling', () => {

@@ -211,7 +211,14 @@ test('queries in flight per connection are capped: the rest wait unread until on
       peak = Math.max(peak, ++inFlight);
       await sleep(20);
       inFlight--;
-      return { ok: true, rcode: 0, answers: [{ type: 'A', name: q.name, ttl: 60, class: 'IN', data: '198.51.100.1' }], authorities: [], additionals: [], source: 'upstream' };
+      return {
+        ok: true,
+        rcode: 0,
+        answers: [{ type: 'A', name: q.name, ttl: 60, class: 'IN', data: '198.51.100.1' }],
+        authorities: [],
+        additionals: [],
+        source: 'upstream',
+      };
     },
   };
   const server = await startServer({ tcpMaxInFlightPerConnection: 4 }, slow);

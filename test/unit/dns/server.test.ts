@@ -58,7 +58,14 @@ test('local name: AA set, RA clear without forwarding, question case echoed, id 
 });
 
 test('recursion only for the bridge subnet: outsiders get REFUSED for foreign names, answers for ours', async () => {
-  const recursor = new ScriptedRecursor(() => ({ ok: true, rcode: 0, answers: aRecords(1, 'example.com'), authorities: [], additionals: [], source: 'upstream' }));
+  const recursor = new ScriptedRecursor(() => ({
+    ok: true,
+    rcode: 0,
+    answers: aRecords(1, 'example.com'),
+    authorities: [],
+    additionals: [],
+    source: 'upstream',
+  }));
   const server = makeServer(recursor);
   const refused = decode((await server.handle(query('example.com', 'A'), OUTSIDE)) as Buffer);
   assert.equal(refused.rcode, 'REFUSED');
@@ -85,7 +92,14 @@ test('protocol errors: NOTIMP, FORMERR for QDCOUNT != 1 and undecodable input, s
   status.writeUInt16BE((status.readUInt16BE(2) & ~0x7800) | (2 << 11), 2);
   assert.equal(decode((await server.handle(status, INSIDE)) as Buffer).rcode, 'NOTIMP');
 
-  const two = dnsPacket.encode({ id: 1, type: 'query', questions: [{ name: 'a.lxc', type: 'A' }, { name: 'b.lxc', type: 'A' }] as Question[] });
+  const two = dnsPacket.encode({
+    id: 1,
+    type: 'query',
+    questions: [
+      { name: 'a.lxc', type: 'A' },
+      { name: 'b.lxc', type: 'A' },
+    ] as Question[],
+  });
   assert.equal(decode((await server.handle(two, INSIDE)) as Buffer).rcode, 'FORMERR');
   const none = dnsPacket.encode({ id: 1, type: 'query', questions: [] });
   assert.equal(decode((await server.handle(none, INSIDE)) as Buffer).rcode, 'FORMERR');
@@ -134,7 +148,9 @@ test('EDNS: version > 0 gets BADVERS; OPT advertises 1232; reserved Z bit not ec
 });
 
 test('TC when the UDP answer does not fit the client size; the full answer over TCP', async () => {
-  const server = makeServer(new ScriptedRecursor((q) => ({ ok: true, rcode: 0, answers: aRecords(30, q.name), authorities: [], additionals: [], source: 'upstream' })));
+  const server = makeServer(
+    new ScriptedRecursor((q) => ({ ok: true, rcode: 0, answers: aRecords(30, q.name), authorities: [], additionals: [], source: 'upstream' })),
+  );
   const plain = await server.handle(query('big.example', 'A'), INSIDE);
   assert.ok(plain && plain.length <= 512);
   const p = decode(plain);
@@ -148,7 +164,14 @@ test('TC when the UDP answer does not fit the client size; the full answer over 
 });
 
 const forwarded = (): ScriptedRecursor =>
-  new ScriptedRecursor((q) => ({ ok: true, rcode: 0, answers: [{ type: 'PTR', name: q.name, ttl: 60, class: 'IN', data: 'upstream.example' } as Answer], authorities: [], additionals: [], source: 'upstream' }));
+  new ScriptedRecursor((q) => ({
+    ok: true,
+    rcode: 0,
+    answers: [{ type: 'PTR', name: q.name, ttl: 60, class: 'IN', data: 'upstream.example' } as Answer],
+    authorities: [],
+    additionals: [],
+    source: 'upstream',
+  }));
 
 test('RA only where recursion is offered: set for the subnet with a forwarder, clear otherwise and never on REFUSED', async () => {
   const server = makeServer(forwarded());
@@ -187,7 +210,11 @@ test('/23: reverse names of neighbouring networks are not ours: forwarded for th
   const neighbour = decode((await server.handle(query('5.2.0.10.in-addr.arpa', 'PTR'), INSIDE)) as Buffer);
   assert.equal(neighbour.rcode, 'NOERROR', 'not NXDOMAIN from us');
   assert.equal(neighbour.flag_aa, false);
-  assert.deepEqual(recursor.asked.map((q) => q.name), ['5.2.0.10.in-addr.arpa'], 'forwarded');
+  assert.deepEqual(
+    recursor.asked.map((q) => q.name),
+    ['5.2.0.10.in-addr.arpa'],
+    'forwarded',
+  );
   assert.equal(decode((await server.handle(query('7.2.0.10.in-addr.arpa', 'PTR'), OUTSIDE)) as Buffer).rcode, 'REFUSED');
   const own = decode((await server.handle(query('100.0.0.10.in-addr.arpa', 'PTR'), INSIDE)) as Buffer);
   assert.equal(own.flag_aa, true);
@@ -220,15 +247,44 @@ test('NOTIMP for an unknown opcode copies RD (and only RD), with every other fla
 });
 
 test('the DO bit and the client address reach the recursor; RRSIGs pass through with DO and are removed without', async () => {
-  const sig = { type: 'RRSIG', name: 'example.com', ttl: 60, class: 'IN', data: { typeCovered: 'A', algorithm: 13, labels: 2, originalTTL: 60, expiration: 2_000_000_000, inception: 1_700_000_000, keyTag: 1, signersName: 'example.com', signature: Buffer.alloc(64, 1) } } as unknown as Answer;
-  const recursor = new ScriptedRecursor(() => ({ ok: true, rcode: 0, answers: [...aRecords(1, 'example.com'), sig], authorities: [], additionals: [], source: 'upstream' }));
+  const sig = {
+    type: 'RRSIG',
+    name: 'example.com',
+    ttl: 60,
+    class: 'IN',
+    data: {
+      typeCovered: 'A',
+      algorithm: 13,
+      labels: 2,
+      originalTTL: 60,
+      expiration: 2_000_000_000,
+      inception: 1_700_000_000,
+      keyTag: 1,
+      signersName: 'example.com',
+      signature: Buffer.alloc(64, 1),
+    },
+  } as unknown as Answer;
+  const recursor = new ScriptedRecursor(() => ({
+    ok: true,
+    rcode: 0,
+    answers: [...aRecords(1, 'example.com'), sig],
+    authorities: [],
+    additionals: [],
+    source: 'upstream',
+  }));
   const server = makeServer(recursor);
   const withDo = query('example.com', 'A', { additionals: [{ ...edns(), flags: 0x8000 } as unknown as dnsPacket.Answer] });
   const signed = decode((await server.handle(withDo, INSIDE)) as Buffer);
-  assert.deepEqual(signed.answers?.map((a) => a.type), ['A', 'RRSIG']);
+  assert.deepEqual(
+    signed.answers?.map((a) => a.type),
+    ['A', 'RRSIG'],
+  );
   assert.deepEqual(recursor.opts[0], { checkingDisabled: false, dnssecOk: true, client: '10.0.0.100' });
   const plain = decode((await server.handle(query('example.com', 'A', { additionals: [edns()] }), INSIDE)) as Buffer);
-  assert.deepEqual(plain.answers?.map((a) => a.type), ['A']);
+  assert.deepEqual(
+    plain.answers?.map((a) => a.type),
+    ['A'],
+  );
   assert.equal(recursor.opts[1]?.dnssecOk, false);
 });
 

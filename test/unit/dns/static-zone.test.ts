@@ -33,7 +33,11 @@ function zones(): { zones: LocalZones; names: HostNames; now: number } {
   names.claim('02:1a:b0:00:00:01', ip('10.0.0.100'), 'web', now + 3_600_000);
   const records = parseDnsRecords(FLAGS, 'lxc');
   assert.ok(records.ok);
-  const zones = new LocalZones({ domain: 'lxc', serverIp: ip('10.0.0.1'), prefixLength: 24, soaTtl: 30, recordTtl: 30, records: records.value }, names, () => now);
+  const zones = new LocalZones(
+    { domain: 'lxc', serverIp: ip('10.0.0.1'), prefixLength: 24, soaTtl: 30, recordTtl: 30, records: records.value },
+    names,
+    () => now,
+  );
   return { zones, names, now };
 }
 
@@ -51,10 +55,16 @@ test('each type answers with the asked name as owner, and only the asked type', 
   assert.equal(ask(z, 'Printer.LXC', 'A').answers[0]!.name, 'Printer.LXC');
   assert.deepEqual(data(ask(z, 'printer.lxc', 'AAAA').answers), [['AAAA', '2001:db8::9']]);
   const txt = ask(z, 'printer.lxc', 'TXT').answers;
-  assert.deepEqual(txt.map((r) => [r.type, ((r as { data: unknown }).data as (string | Buffer)[]).map(String)]), [['TXT', ['model=laser']]]);
+  assert.deepEqual(
+    txt.map((r) => [r.type, ((r as { data: unknown }).data as (string | Buffer)[]).map(String)]),
+    [['TXT', ['model=laser']]],
+  );
   assert.deepEqual(data(ask(z, '_ipp._tcp.lxc', 'SRV').answers), [['SRV', { priority: 0, weight: 5, port: 631, target: 'printer.lxc' }]]);
   assert.deepEqual(data(ask(z, 'db.example.com', 'A').answers), [['A', '192.0.2.7']]);
-  assert.deepEqual(ask(z, 'printer.lxc', 'ANY').answers.map((r) => r.type), ['A', 'AAAA', 'TXT']);
+  assert.deepEqual(
+    ask(z, 'printer.lxc', 'ANY').answers.map((r) => r.type),
+    ['A', 'AAAA', 'TXT'],
+  );
 });
 
 test('NODATA and NXDOMAIN around static names; the SOA only inside --domain', () => {
@@ -73,20 +83,33 @@ test('NODATA and NXDOMAIN around static names; the SOA only inside --domain', ()
 
 test('a CNAME is given for every type and followed inside our zones, to static and lease names', () => {
   const { zones: z } = zones();
-  assert.deepEqual(data(ask(z, 'www.lxc', 'A').answers), [['CNAME', 'web.lxc'], ['A', '10.0.0.100']]);
-  assert.deepEqual(data(ask(z, 'docs.lxc', 'AAAA').answers), [['CNAME', 'printer.lxc'], ['AAAA', '2001:db8::9']]);
+  assert.deepEqual(data(ask(z, 'www.lxc', 'A').answers), [
+    ['CNAME', 'web.lxc'],
+    ['A', '10.0.0.100'],
+  ]);
+  assert.deepEqual(data(ask(z, 'docs.lxc', 'AAAA').answers), [
+    ['CNAME', 'printer.lxc'],
+    ['AAAA', '2001:db8::9'],
+  ]);
   assert.deepEqual(data(ask(z, 'www.lxc', 'CNAME').answers), [['CNAME', 'web.lxc']]);
   const toNothing = ask(z, 'docs.lxc', 'MX');
   assert.deepEqual([toNothing.rcode, data(toNothing.answers), toNothing.authorities.map((r) => r.type)], [0, [['CNAME', 'printer.lxc']], ['SOA']]);
-  assert.deepEqual(data(ask(z, 'ext.lxc', 'A').answers), [['CNAME', 'example.org']], 'a foreign target is the resolver\'s to follow');
-  assert.deepEqual(data(ask(z, 'loop1.lxc', 'A').answers), [['CNAME', 'loop2.lxc'], ['CNAME', 'loop1.lxc']], 'a loop ends');
+  assert.deepEqual(data(ask(z, 'ext.lxc', 'A').answers), [['CNAME', 'example.org']], "a foreign target is the resolver's to follow");
+  assert.deepEqual(
+    data(ask(z, 'loop1.lxc', 'A').answers),
+    [
+      ['CNAME', 'loop2.lxc'],
+      ['CNAME', 'loop1.lxc'],
+    ],
+    'a loop ends',
+  );
 });
 
 test('a container holding the name wins over the static records; they answer again once it is gone', () => {
   const { zones: z, names } = zones();
   assert.deepEqual(data(ask(z, 'web.lxc', 'A').answers), [['A', '10.0.0.100']]);
   const txt = ask(z, 'web.lxc', 'TXT');
-  assert.deepEqual([txt.rcode, txt.answers.length], [0, 0], 'the whole name is the container\'s: its static TXT is hidden');
+  assert.deepEqual([txt.rcode, txt.answers.length], [0, 0], "the whole name is the container's: its static TXT is hidden");
   names.removeLease('02:1a:b0:00:00:01');
   assert.deepEqual(data(ask(z, 'web.lxc', 'A').answers), [['A', '10.0.0.250']]);
   assert.equal(ask(z, 'web.lxc', 'TXT').answers.length, 1);
@@ -105,7 +128,19 @@ function server(z: LocalZones): DnsServer {
 
 test('the fast path, UDP and TCP give the same answers for static records', async () => {
   const s = server(zones().zones);
-  const names = ['printer.lxc', 'PRINTER.lxc', 'www.lxc', 'docs.lxc', 'ext.lxc', 'loop1.lxc', '_ipp._tcp.lxc', '_tcp.lxc', 'web.lxc', 'db.example.com', 'nosuch.lxc'];
+  const names = [
+    'printer.lxc',
+    'PRINTER.lxc',
+    'www.lxc',
+    'docs.lxc',
+    'ext.lxc',
+    'loop1.lxc',
+    '_ipp._tcp.lxc',
+    '_tcp.lxc',
+    'web.lxc',
+    'db.example.com',
+    'nosuch.lxc',
+  ];
   for (const name of names) {
     for (const type of ['A', 'AAAA', 'TXT', 'SRV', 'CNAME', 'MX', 'ANY']) {
       const q = dnsPacket.encode({ id: 7, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type, class: 'IN' } as Question] });

@@ -107,7 +107,12 @@ test('labelsBelow matches zones on label boundaries, ASCII case-insensitively', 
 
 test('the wire cache key from the bytes equals the one built from the name, whatever the case', () => {
   // dns-packet encodes HTTPS only as UNKNOWN_65 (type 65, which is 'A' in latin1: it must not be lowered)
-  for (const [asked, type] of [['Test.lxc', 'A'], ['WWW.Example.COM', 'UNKNOWN_65'], ['f1.example.com', 'AAAA'], ['x_y-z.example', 'ANY']] as const) {
+  for (const [asked, type] of [
+    ['Test.lxc', 'A'],
+    ['WWW.Example.COM', 'UNKNOWN_65'],
+    ['f1.example.com', 'AAAA'],
+    ['x_y-z.example', 'ANY'],
+  ] as const) {
     const query = Buffer.from(dnsPacket.encode({ id: 1, type: 'query', questions: [{ name: asked, type, class: 'IN' } as dnsPacket.Question] }));
     const q = read(query) as QueryReader;
     assert.equal(q.wireKey(query), wireQuestionKey(asked.toLowerCase(), type, 'IN'), `${asked} ${type}`);
@@ -133,7 +138,10 @@ test('writeAddressAnswer: the exact bytes, owner a pointer to the question, OPT 
   const decoded = dnsPacket.decode(out.subarray(at, at + withOpt)) as dnsPacket.DecodedPacket & { flag_cd: boolean };
   assert.equal(decoded.id, 0x4243);
   assert.equal(decoded.flag_cd, true);
-  assert.deepEqual(decoded.answers?.map((r) => [r.name, r.type, (r as { ttl: number }).ttl, (r as { data: string }).data]), [['test.lxc', 'A', 7, '10.0.0.100']]);
+  assert.deepEqual(
+    decoded.answers?.map((r) => [r.name, r.type, (r as { ttl: number }).ttl, (r as { data: string }).data]),
+    [['test.lxc', 'A', 7, '10.0.0.100']],
+  );
   const opt = decoded.additionals?.[0] as unknown as { type: string; udpPayloadSize: number; flags: number };
   assert.equal(opt.type, 'OPT');
   assert.equal(opt.udpPayloadSize, 1232);
@@ -153,13 +161,27 @@ test('writeCachedAnswer patches every TTL by the time spent in the cache, never 
   // two A records, TTL fields at 2+2+2 = offset 6 of each 16-byte record (owner: a pointer)
   const record = (ttl: number, last: number): string => `c00c 0001 0001 ${ttl.toString(16).padStart(8, '0')} 0004 c00002${last.toString(16).padStart(2, '0')}`;
   const bytes = hex(record(0, 1) + record(0, 2));
-  const records: WireRecords = { rcode: 0, answerCount: 2, authorityCount: 0, additionalCount: 0, bytes, ttlOffsets: Uint16Array.of(6, 22), ttls: Uint32Array.of(300, 5) };
+  const records: WireRecords = {
+    rcode: 0,
+    answerCount: 2,
+    authorityCount: 0,
+    additionalCount: 0,
+    bytes,
+    ttlOffsets: Uint16Array.of(6, 22),
+    ttls: Uint32Array.of(300, 5),
+  };
   const out = Buffer.alloc(FAST_ANSWER_LIMIT);
   const q = read(QUERY) as QueryReader;
   const length = writeCachedAnswer(QUERY, q, out, 0, records, 10);
   const decoded = dnsPacket.decode(out.subarray(0, length)) as dnsPacket.DecodedPacket & { flag_aa: boolean; flag_ra: boolean };
   assert.equal(decoded.flag_aa, false);
   assert.equal(decoded.flag_ra, true);
-  assert.deepEqual(decoded.answers?.map((r) => [(r as { ttl: number }).ttl, (r as { data: string }).data]), [[290, '192.0.2.1'], [0, '192.0.2.2']]);
+  assert.deepEqual(
+    decoded.answers?.map((r) => [(r as { ttl: number }).ttl, (r as { data: string }).data]),
+    [
+      [290, '192.0.2.1'],
+      [0, '192.0.2.2'],
+    ],
+  );
   assert.equal(bytes.readUInt32BE(6), 0, 'the cached bytes themselves are left alone');
 });

@@ -79,7 +79,14 @@ class EverythingCached implements Recursor {
     return this.result();
   }
   private result(): RecursionResult {
-    return { ok: true, rcode: 0, answers: [{ type: 'A', name: 'printer.home.arpa', ttl: 99, class: 'IN', data: '203.0.113.1' }], authorities: [], additionals: [], source: 'cache' };
+    return {
+      ok: true,
+      rcode: 0,
+      answers: [{ type: 'A', name: 'printer.home.arpa', ttl: 99, class: 'IN', data: '203.0.113.1' }],
+      authorities: [],
+      additionals: [],
+      source: 'cache',
+    };
   }
 }
 
@@ -100,7 +107,9 @@ function makeServer(zones: readonly Zone[], records: readonly StaticRecord[] = [
 }
 
 function query(name: string, type: string, edns = false): Buffer {
-  const additionals = edns ? [{ type: 'OPT', name: '.', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [] } as unknown as Answer] : [];
+  const additionals = edns
+    ? [{ type: 'OPT', name: '.', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [] } as unknown as Answer]
+    : [];
   return dnsPacket.encode({ id: 0x2468, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type, class: 'IN' } as Question], additionals });
 }
 
@@ -127,13 +136,24 @@ test('a new zone with new record kinds answers the same over the fast path, UDP 
     }
   }
   const svc = dnsPacket.decode(s.answerFast(query('svc.home.arpa', 'ANY'), '10.0.0.100') as Buffer);
-  assert.deepEqual(svc.answers?.map((r) => r.type), ['TXT', 'AAAA', 'SRV', 'A']);
+  assert.deepEqual(
+    svc.answers?.map((r) => r.type),
+    ['TXT', 'AAAA', 'SRV', 'A'],
+  );
   assert.equal((dnsPacket.decode(s.answerFast(query('nosuch.home.arpa', 'TXT'), '10.0.0.100') as Buffer) as { rcode?: string }).rcode, 'NXDOMAIN');
 });
 
 test('--dns-record names answer the same over the fast path, UDP and TCP, and win over the cache', async () => {
   const records = parseDnsRecords(
-    ['printer,A,10.0.0.9', 'printer,AAAA,2001:db8::9', 'printer,TXT,hi', 'alias,CNAME,test', '_ipp._tcp,SRV,0 5 631 printer', 'db.example.com,A,192.0.2.7', 'test,TXT,hidden'],
+    [
+      'printer,A,10.0.0.9',
+      'printer,AAAA,2001:db8::9',
+      'printer,TXT,hi',
+      'alias,CNAME,test',
+      '_ipp._tcp,SRV,0 5 631 printer',
+      'db.example.com,A,192.0.2.7',
+      'test,TXT,hidden',
+    ],
     'lxc',
   );
   assert.ok(records.ok);
@@ -150,10 +170,10 @@ test('--dns-record names answer the same over the fast path, UDP and TCP, and wi
     }
   }
   const test = dnsPacket.decode(s.answerFast(query('test.lxc', 'TXT'), '10.0.0.100') as Buffer);
-  assert.equal(test.answers?.length, 0, 'a container\'s name is its own: the static TXT of that name is hidden');
+  assert.equal(test.answers?.length, 0, "a container's name is its own: the static TXT of that name is hidden");
 });
 
-test('without the zone the same questions are the cache\'s (the comparison above can fail)', () => {
+test("without the zone the same questions are the cache's (the comparison above can fail)", () => {
   const s = makeServer([]);
   const fast = s.answerFast(query('printer.home.arpa', 'A'), '10.0.0.100');
   assert.ok(fast);
@@ -163,7 +183,11 @@ test('without the zone the same questions are the cache\'s (the comparison above
 });
 
 test('the two views of a question (bytes and decoded) tell a zone the same things', () => {
-  const apexes = [zoneApex('lxc', wireName('lxc')), zoneApex('0.0.10.in-addr.arpa', wireName('0.0.10.in-addr.arpa')), zoneApex('home.arpa', wireName('home.arpa'))];
+  const apexes = [
+    zoneApex('lxc', wireName('lxc')),
+    zoneApex('0.0.10.in-addr.arpa', wireName('0.0.10.in-addr.arpa')),
+    zoneApex('home.arpa', wireName('home.arpa')),
+  ];
   const reader = new QueryReader();
   for (const name of ['Test.LXC', 'lxc', 'a.b.lxc', 'xlxc', '5.0.0.10.in-addr.ARPA', 'example.com', 'svc.Home.arpa', 'home.arpa']) {
     for (const type of ['A', 'PTR', 'ANY', 'TXT']) {

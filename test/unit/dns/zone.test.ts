@@ -31,7 +31,10 @@ test('A record of a lease, case-insensitive, asked case echoed, TTL capped by th
   const a = zones.answer({ name: 'TeSt.LXC', type: 'A', class: 'IN' });
   assert.ok(a);
   assert.equal(a.rcode, Rcode.NoError);
-  assert.deepEqual(a.answers.map((r) => [r.name, r.type, (r as { data: string }).data, (r as { ttl: number }).ttl]), [['TeSt.LXC', 'A', '10.0.0.100', 30]]);
+  assert.deepEqual(
+    a.answers.map((r) => [r.name, r.type, (r as { data: string }).data, (r as { ttl: number }).ttl]),
+    [['TeSt.LXC', 'A', '10.0.0.100', 30]],
+  );
   const short = zones.answer({ name: 'short.lxc', type: 'A', class: 'IN' });
   assert.equal((short?.answers[0] as { ttl: number }).ttl, 10, 'never longer than the remaining lease');
 });
@@ -102,7 +105,9 @@ test('a reservation added later takes over a leased name: A and PTR follow it, t
 test('SOA timers are ones DNS linters accept (RFC 1912 §2.2, Zonemaster ZONE01-04); the negative TTL stays 30 s', () => {
   const { zones } = setup();
   for (const apex of ['lxc', '0.0.10.in-addr.arpa']) {
-    const soa = zones.answer({ name: apex, type: 'SOA', class: 'IN' })?.answers[0] as { data: { refresh: number; retry: number; expire: number; minimum: number } };
+    const soa = zones.answer({ name: apex, type: 'SOA', class: 'IN' })?.answers[0] as {
+      data: { refresh: number; retry: number; expire: number; minimum: number };
+    };
     const { refresh, retry, expire, minimum } = soa.data;
     assert.ok(refresh >= 14_400 && refresh <= 43_200, `refresh ${refresh}`);
     assert.ok(retry >= 3_600 && retry < refresh, `retry ${retry}`);

@@ -87,7 +87,11 @@ describe('parsePcap on the real captures in packets/', () => {
       });
       assert.deepEqual(seen, types);
       const times = file.frames.map((frame) => frame.timestamp);
-      assert.deepEqual(times, [...times].sort((a, b) => a - b), 'timestamps never go backwards');
+      assert.deepEqual(
+        times,
+        [...times].sort((a, b) => a - b),
+        'timestamps never go backwards',
+      );
       assert.ok(file.frames.every((frame) => frame.nanoseconds % 1000 === 0 && frame.nanoseconds < 1e9));
     });
   }
@@ -148,11 +152,14 @@ describe('parsePcap on malformed input', () => {
   const firstFrameLength = parsePcap(bytes).frames[0]!.data.length;
 
   function assertFormatError(input: Buffer, reason: RegExp): void {
-    assert.throws(() => parsePcap(input), (error: unknown) => {
-      assert.ok(error instanceof PcapFormatError, `expected PcapFormatError, got ${String(error)}`);
-      assert.match(error.message, reason);
-      return true;
-    });
+    assert.throws(
+      () => parsePcap(input),
+      (error: unknown) => {
+        assert.ok(error instanceof PcapFormatError, `expected PcapFormatError, got ${String(error)}`);
+        assert.match(error.message, reason);
+        return true;
+      },
+    );
   }
 
   it('rejects a file shorter than the global header', () => {

@@ -69,10 +69,13 @@ describe('netlink messages', { skip: !littleEndian && 'expected bytes are little
     const second = encodeNetlinkMessage({ type: 3, flags: 2, seq: 2, payload: hex('') });
     const parsed = parseNetlinkMessages(Buffer.concat([first, second]));
     assert.equal(parsed.length, 2);
-    assert.deepEqual(parsed.map((m) => [m.type, m.flags, m.seq, m.portId, m.payload.toString('hex')]), [
-      [2, 0, 1, 9, 'aabbcc'],
-      [3, 2, 2, 0, ''],
-    ]);
+    assert.deepEqual(
+      parsed.map((m) => [m.type, m.flags, m.seq, m.portId, m.payload.toString('hex')]),
+      [
+        [2, 0, 1, 9, 'aabbcc'],
+        [3, 2, 2, 0, ''],
+      ],
+    );
   });
 
   it('rejects a truncated message', () => {

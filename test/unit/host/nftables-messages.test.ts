@@ -64,7 +64,12 @@ const options: RulesetOptions = { bridge: 'lxbr0', subnet: ip('10.0.0.0'), prefi
 describe('nf_tables messages', { skip: endianness() !== 'LE' && 'transcribed on a little-endian host' }, () => {
   it('NEWCHAIN for a base chain matches nft', () => {
     const message = encodeNewBaseChain(5, NFPROTO_IPV4, {
-      table: 'lxc-dhcpd', name: 'forward', type: 'filter', hook: NF_INET_FORWARD, priority: 0, policy: NF_ACCEPT,
+      table: 'lxc-dhcpd',
+      name: 'forward',
+      type: 'filter',
+      hook: NF_INET_FORWARD,
+      priority: 0,
+      policy: NF_ACCEPT,
     });
     assert.equal(payloadOf(message).toString('hex'), NFT_NEWCHAIN_FORWARD.toString('hex'));
     assert.deepEqual(headerOf(message), { type: 0x0a03, flags: NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, seq: 5 });
@@ -88,37 +93,60 @@ describe('nf_tables messages', { skip: endianness() !== 'LE' && 'transcribed on 
 
 describe('the lxc-dhcpd ruleset', () => {
   it('lists the rules lxc-net installs, in nft syntax', () => {
-    assert.deepEqual(lxcDhcpdRules({ ...options, uplink: 'eth0' }).map((rule) => `${rule.chain}: ${rule.text}`), [
-      'postrouting: ip saddr 10.0.0.0/24 ip daddr != 10.0.0.0/24 oifname "eth0" masquerade',
-      'input: iifname "lxbr0" udp dport 67 accept',
-      'input: iifname "lxbr0" udp dport 53 accept',
-      'input: iifname "lxbr0" tcp dport 53 accept',
-      'forward: iifname "lxbr0" accept',
-      'forward: oifname "lxbr0" accept',
-    ]);
+    assert.deepEqual(
+      lxcDhcpdRules({ ...options, uplink: 'eth0' }).map((rule) => `${rule.chain}: ${rule.text}`),
+      [
+        'postrouting: ip saddr 10.0.0.0/24 ip daddr != 10.0.0.0/24 oifname "eth0" masquerade',
+        'input: iifname "lxbr0" udp dport 67 accept',
+        'input: iifname "lxbr0" udp dport 53 accept',
+        'input: iifname "lxbr0" tcp dport 53 accept',
+        'forward: iifname "lxbr0" accept',
+        'forward: oifname "lxbr0" accept',
+      ],
+    );
   });
 
   it('nat alone has only postrouting; firewall alone only input and forward', () => {
-    assert.deepEqual(lxcDhcpdChains({ nat: true, firewall: false }).map((chain) => [chain.name, chain.type, chain.hook, chain.priority, chain.policy]), [
-      ['postrouting', 'nat', 4, 100, 1],
-    ]);
-    assert.deepEqual(lxcDhcpdChains({ nat: false, firewall: true }).map((chain) => [chain.name, chain.type, chain.hook, chain.priority, chain.policy]), [
-      ['input', 'filter', 1, 0, 1],
-      ['forward', 'filter', 2, 0, 1],
-    ]);
+    assert.deepEqual(
+      lxcDhcpdChains({ nat: true, firewall: false }).map((chain) => [chain.name, chain.type, chain.hook, chain.priority, chain.policy]),
+      [['postrouting', 'nat', 4, 100, 1]],
+    );
+    assert.deepEqual(
+      lxcDhcpdChains({ nat: false, firewall: true }).map((chain) => [chain.name, chain.type, chain.hook, chain.priority, chain.policy]),
+      [
+        ['input', 'filter', 1, 0, 1],
+        ['forward', 'filter', 2, 0, 1],
+      ],
+    );
     assert.deepEqual(new Set(lxcDhcpdRules({ ...options, nat: false }).map((rule) => rule.chain)), new Set(['input', 'forward']));
-    assert.deepEqual(lxcDhcpdRules({ ...options, firewall: false }).map((rule) => rule.chain), ['postrouting']);
+    assert.deepEqual(
+      lxcDhcpdRules({ ...options, firewall: false }).map((rule) => rule.chain),
+      ['postrouting'],
+    );
   });
 
   it('the install batch replaces the table atomically: begin, NEWTABLE, DELTABLE, NEWTABLE, chains, rules, end', () => {
     const batch = buildInstallBatch(options, 100);
-    assert.deepEqual(batch.map((message) => message.seq), batch.map((_, index) => 100 + index));
+    assert.deepEqual(
+      batch.map((message) => message.seq),
+      batch.map((_, index) => 100 + index),
+    );
     const types = batch.map((message) => headerOf(message.bytes).type);
     const T = nftablesMessageType;
     assert.deepEqual(types, [
-      0x10, T(NFT_MSG_NEWTABLE), T(NFT_MSG_DELTABLE), T(NFT_MSG_NEWTABLE),
-      T(NFT_MSG_NEWCHAIN), T(NFT_MSG_NEWCHAIN), T(NFT_MSG_NEWCHAIN),
-      T(NFT_MSG_NEWRULE), T(NFT_MSG_NEWRULE), T(NFT_MSG_NEWRULE), T(NFT_MSG_NEWRULE), T(NFT_MSG_NEWRULE), T(NFT_MSG_NEWRULE),
+      0x10,
+      T(NFT_MSG_NEWTABLE),
+      T(NFT_MSG_DELTABLE),
+      T(NFT_MSG_NEWTABLE),
+      T(NFT_MSG_NEWCHAIN),
+      T(NFT_MSG_NEWCHAIN),
+      T(NFT_MSG_NEWCHAIN),
+      T(NFT_MSG_NEWRULE),
+      T(NFT_MSG_NEWRULE),
+      T(NFT_MSG_NEWRULE),
+      T(NFT_MSG_NEWRULE),
+      T(NFT_MSG_NEWRULE),
+      T(NFT_MSG_NEWRULE),
       0x11,
     ]);
     // Every table/chain/rule message asks for an ACK, so failures can be matched to their message.
@@ -130,7 +158,10 @@ describe('the lxc-dhcpd ruleset', () => {
 
   it('the delete batch is NEWTABLE + DELTABLE so a missing table is not an error', () => {
     const batch = buildDeleteBatch(7);
-    assert.deepEqual(batch.map((message) => headerOf(message.bytes).type), [0x10, nftablesMessageType(NFT_MSG_NEWTABLE), nftablesMessageType(NFT_MSG_DELTABLE), 0x11]);
+    assert.deepEqual(
+      batch.map((message) => headerOf(message.bytes).type),
+      [0x10, nftablesMessageType(NFT_MSG_NEWTABLE), nftablesMessageType(NFT_MSG_DELTABLE), 0x11],
+    );
   });
 });
 
@@ -139,7 +170,13 @@ describe('reading chain dumps', () => {
     // Docker-style chain, as a dump would return it (priority -5 to check the sign).
     const message = encodeNewBaseChain(1, NFPROTO_IPV4, { table: 'filter', name: 'FORWARD', type: 'filter', hook: NF_INET_FORWARD, priority: -5, policy: 0 });
     assert.deepEqual(parseChainMessage(payloadOf(message)), {
-      family: NFPROTO_IPV4, table: 'filter', name: 'FORWARD', hook: NF_INET_FORWARD, priority: -5, policy: 0, type: 'filter',
+      family: NFPROTO_IPV4,
+      table: 'filter',
+      name: 'FORWARD',
+      hook: NF_INET_FORWARD,
+      priority: -5,
+      policy: 0,
+      type: 'filter',
     });
   });
 

@@ -64,7 +64,7 @@ test('ending a reservation whose address another lease (or a quarantine) holds k
   assert.equal(book.heldByOther(FIRST + 4, B), undefined);
 });
 
-test('abandon gives an unbound address back, but not a held one or the client\'s own reservation', (t) => {
+test("abandon gives an unbound address back, but not a held one or the client's own reservation", (t) => {
   const { pool, book, bind } = setup(t);
   const ip = book.allocate() as number;
   book.abandon(ip, A);
@@ -78,7 +78,7 @@ test('abandon gives an unbound address back, but not a held one or the client\'s
 
   book.reserve([{ mac: A, ip: FIRST + 7 }]);
   book.abandon(FIRST + 7, A);
-  assert.equal(pool.isFree(FIRST + 7), false, 'A\'s reservation stays A\'s');
+  assert.equal(pool.isFree(FIRST + 7), false, "A's reservation stays A's");
 });
 
 test('a released lease is no longer active; expireDue ends leases whose time is up', (t) => {
@@ -90,6 +90,9 @@ test('a released lease is no longer active; expireDue ends leases whose time is 
   assert.equal(book.claim(FIRST + 1), true);
   bind(B, FIRST + 1);
   clock.now += 61_000;
-  assert.deepEqual(book.expireDue().map((l) => l.mac), [B]);
+  assert.deepEqual(
+    book.expireDue().map((l) => l.mac),
+    [B],
+  );
   assert.equal(book.activeLeaseOf(B), undefined);
 });

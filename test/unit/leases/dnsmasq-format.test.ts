@@ -56,7 +56,11 @@ describe('formatDnsmasqLeaseLine', () => {
 
   it('never lets a hostname break the line format', () => {
     for (const bad of ['two words', 'tab\there', 'new\nline', '', '-x', 'a..b']) {
-      assert.equal(formatDnsmasqLeaseLine(lease({ ip: '10.0.0.7', hostname: bad })), `${Math.floor((NOW + 3_600_000) / 1000)} 02:1a:b0:00:00:01 10.0.0.7 * *`, JSON.stringify(bad));
+      assert.equal(
+        formatDnsmasqLeaseLine(lease({ ip: '10.0.0.7', hostname: bad })),
+        `${Math.floor((NOW + 3_600_000) / 1000)} 02:1a:b0:00:00:01 10.0.0.7 * *`,
+        JSON.stringify(bad),
+      );
     }
     assert.match(formatDnsmasqLeaseLine(lease({ ip: '10.0.0.7', hostname: 'web-1.lxc' })), / web-1\.lxc \*$/);
   });
@@ -92,7 +96,10 @@ describe('formatDnsmasqLeases', () => {
 
   it('keeps the input order for equal binding times', () => {
     const text = formatDnsmasqLeases([lease({ ip: '10.0.0.9', mac: '02:00:00:00:00:09' }), lease({ ip: '10.0.0.8', mac: '02:00:00:00:00:08' })], NOW);
-    assert.deepEqual(text.split('\n').map((l) => l.split(' ')[2]), ['10.0.0.9', '10.0.0.8', undefined]);
+    assert.deepEqual(
+      text.split('\n').map((l) => l.split(' ')[2]),
+      ['10.0.0.9', '10.0.0.8', undefined],
+    );
   });
 });
 
@@ -252,7 +259,11 @@ describe('DnsmasqLeaseFile', () => {
       ];
       const file = new DnsmasqLeaseFile({ path, now: () => NOW, leases: () => current, minIntervalMs: 0 });
       await file.flush();
-      const ips = (): string[] => readFileSync(path, 'utf8').trim().split('\n').map((l) => l.split(' ')[2] ?? '');
+      const ips = (): string[] =>
+        readFileSync(path, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => l.split(' ')[2] ?? '');
       assert.deepEqual(ips(), ['10.0.0.101', '10.0.0.100']);
       // 10.0.0.100 renews (newer updatedAt and expiry), a third client arrives
       current = [

@@ -28,10 +28,11 @@ test('callbacks run after the write, asynchronously, and batches written during 
   t.after(() => store.close());
   const order: string[] = [];
   let next = 1;
-  const done = (label: string) => new Promise<void>((resolveDone, reject) => {
-    store.stage(lease(next++));
-    store.commitThen((error) => (error ? reject(error) : (order.push(label), resolveDone())));
-  });
+  const done = (label: string) =>
+    new Promise<void>((resolveDone, reject) => {
+      store.stage(lease(next++));
+      store.commitThen((error) => (error ? reject(error) : (order.push(label), resolveDone())));
+    });
   const all = Promise.all([done('a'), done('b'), done('c')]);
   assert.deepEqual(order, [], 'no callback runs before the sync');
   await all;
@@ -46,10 +47,11 @@ test('batches handed over while a sync runs are written in one transaction befor
   const path = join(tempDir(t), 'l.db');
   const store = LeaseStore.open(path, { groupCommit: true });
   t.after(() => store.close());
-  const committed = (ip: number) => new Promise<void>((res, rej) => {
-    store.stage(lease(ip));
-    store.commitThen((e) => (e ? rej(e) : res()));
-  });
+  const committed = (ip: number) =>
+    new Promise<void>((res, rej) => {
+      store.stage(lease(ip));
+      store.commitThen((e) => (e ? rej(e) : res()));
+    });
   // The first starts a sync; the next four arrive while it runs (same tick) and share one transaction and one sync.
   await Promise.all([1, 2, 3, 4, 5].map(committed));
   assert.equal(store.groupTransactions, 2);
@@ -73,7 +75,11 @@ test('the WAL is checkpointed into the database every checkpointRows rows and re
   assert.equal(dbGrewAfterRound, 4);
   // Reused, not truncated: the file keeps its blocks, so later syncs overwrite rather than allocate; and once reused
   // it stops growing (4000 rows would take far more room without checkpoints).
-  assert.deepEqual(walSizes, [...walSizes].sort((a, b) => a - b), 'the WAL file never shrinks while the store is open');
+  assert.deepEqual(
+    walSizes,
+    [...walSizes].sort((a, b) => a - b),
+    'the WAL file never shrinks while the store is open',
+  );
   assert.ok((walSizes[39] as number) < 1.5 * (walSizes[4] as number), `the WAL stops growing once it is reused (${walSizes.join(' ')})`);
   store.close();
   assert.equal(statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0, 0, 'WAL emptied at close');
@@ -99,10 +105,11 @@ test('done runs only after the fdatasync of the WAL that follows its write has r
   });
   const store = LeaseStore.open(join(tempDir(t), 'l.db'), { groupCommit: true });
   t.after(() => store.close());
-  const committed = (ip: number) => new Promise<void>((res, rej) => {
-    store.stage(lease(ip));
-    store.commitThen((e) => (e ? rej(e) : (events.push(`done ${ip}`), res())));
-  });
+  const committed = (ip: number) =>
+    new Promise<void>((res, rej) => {
+      store.stage(lease(ip));
+      store.commitThen((e) => (e ? rej(e) : (events.push(`done ${ip}`), res())));
+    });
   await Promise.all([committed(1), committed(2)]);
   assert.deepEqual(events, ['sync started', 'sync returned', 'done 1', 'sync started', 'sync returned', 'done 2']);
 });
@@ -112,7 +119,9 @@ test('rows reported durable survive SIGKILL right after the callback', { timeout
   const dir = tempDir(t);
   const path = join(dir, 'leases.db');
   const script = join(dir, 'writer.ts');
-  writeFileSync(script, `
+  writeFileSync(
+    script,
+    `
 import { LeaseStore } from ${JSON.stringify(STORE_MODULE)};
 const store = LeaseStore.open(process.argv[2] as string, { groupCommit: true, checkpointRows: 120 });
 let rounds = 0;
@@ -130,7 +139,8 @@ const round = () => {
 };
 round();
 setInterval(() => {}, 1000);
-`);
+`,
+  );
   const child = spawn(process.execPath, ['--import', 'tsx', script, path], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -54,7 +54,7 @@ test('an address taken over by another MAC points at the newcomer; the old entry
   assert.equal(names.reverse(100)?.name, 'b');
   assert.equal(names.lookup('a')?.ip, 100);
   names.removeLease(A);
-  assert.equal(names.reverse(100)?.name, 'b', 'removing the old entry leaves the newcomer\'s PTR');
+  assert.equal(names.reverse(100)?.name, 'b', "removing the old entry leaves the newcomer's PTR");
   names.claim(A, 100, 'a', T + 30);
   names.claim(A, 100, 'a', T + 40);
   assert.equal(names.reverse(100)?.name, 'a', 'a renewal points the address back at its claimant, as a new claim would');
@@ -131,7 +131,15 @@ test('claimActiveLeases registers in batches; any use of the index first finishe
     rmSync(dir, { recursive: true, force: true });
   });
   for (let i = 0; i < 10; i++) {
-    store.stage({ ip: 100 + i, mac: `02:00:00:00:00:${(0x10 + i).toString(16)}`, clientId: null, hostname: `h${i}`, state: 'bound', expiresAt: T + 1000, updatedAt: T });
+    store.stage({
+      ip: 100 + i,
+      mac: `02:00:00:00:00:${(0x10 + i).toString(16)}`,
+      clientId: null,
+      hostname: `h${i}`,
+      state: 'bound',
+      expiresAt: T + 1000,
+      updatedAt: T,
+    });
   }
   store.commit();
   const now = { value: T };

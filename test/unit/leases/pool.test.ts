@@ -39,7 +39,10 @@ test('contains and isFree respect the inclusive range', () => {
 
 test('allocates never-used addresses lowest first, then exhausts to null', () => {
   const pool = new AddressPool(ip('192.168.1.10'), ip('192.168.1.14'));
-  assert.deepEqual(allocateAll(pool), [10, 11, 12, 13, 14].map((n) => ip(`192.168.1.${n}`)));
+  assert.deepEqual(
+    allocateAll(pool),
+    [10, 11, 12, 13, 14].map((n) => ip(`192.168.1.${n}`)),
+  );
   assert.equal(pool.freeCount, 0);
   assert.equal(pool.allocate(), null);
 });
@@ -183,20 +186,37 @@ class ModelPool {
   readonly neverUsed: number[] = [];
   readonly reused: number[] = [];
   readonly excluded = new Set<number>();
-  constructor(readonly first: number, readonly last: number) {
+  constructor(
+    readonly first: number,
+    readonly last: number,
+  ) {
     for (let a = first; a <= last; a++) this.neverUsed.push(a);
   }
-  contains(a: number): boolean { return a >= this.first && a <= this.last; }
-  isFree(a: number): boolean { return this.neverUsed.includes(a) || this.reused.includes(a); }
+  contains(a: number): boolean {
+    return a >= this.first && a <= this.last;
+  }
+  isFree(a: number): boolean {
+    return this.neverUsed.includes(a) || this.reused.includes(a);
+  }
   removeFree(a: number): boolean {
     const n = this.neverUsed.indexOf(a);
-    if (n >= 0) { this.neverUsed.splice(n, 1); return true; }
+    if (n >= 0) {
+      this.neverUsed.splice(n, 1);
+      return true;
+    }
     const r = this.reused.indexOf(a);
-    if (r >= 0) { this.reused.splice(r, 1); return true; }
+    if (r >= 0) {
+      this.reused.splice(r, 1);
+      return true;
+    }
     return false;
   }
-  take(a: number): boolean { return this.contains(a) && this.removeFree(a); }
-  allocate(): number | null { return this.neverUsed.shift() ?? this.reused.shift() ?? null; }
+  take(a: number): boolean {
+    return this.contains(a) && this.removeFree(a);
+  }
+  allocate(): number | null {
+    return this.neverUsed.shift() ?? this.reused.shift() ?? null;
+  }
   release(a: number): void {
     if (this.contains(a) && !this.excluded.has(a) && !this.isFree(a)) this.reused.push(a);
   }
@@ -205,10 +225,15 @@ class ModelPool {
     this.excluded.add(a);
     this.removeFree(a);
   }
-  unexclude(a: number): void { if (this.excluded.delete(a)) this.reused.push(a); }
+  unexclude(a: number): void {
+    if (this.excluded.delete(a)) this.reused.push(a);
+  }
   markPreviouslyUsed(a: number): void {
     const n = this.neverUsed.indexOf(a);
-    if (n >= 0) { this.neverUsed.splice(n, 1); this.reused.push(a); }
+    if (n >= 0) {
+      this.neverUsed.splice(n, 1);
+      this.reused.push(a);
+    }
   }
 }
 
@@ -224,10 +249,21 @@ test('random operation sequences match a naive model', () => {
       const where = `seed ${seed} step ${step} op ${op} addr ${a}`;
       if (op === 0) assert.equal(pool.take(a), model.take(a), where);
       else if (op === 1) assert.equal(pool.allocate(), model.allocate(), where);
-      else if (op === 2) { pool.release(a); model.release(a); }
-      else if (op === 3) { if (random() < 0.5) { pool.exclude(a); model.exclude(a); } else { pool.unexclude(a); model.unexclude(a); } }
-      else if (op === 4) { pool.markPreviouslyUsed(a); model.markPreviouslyUsed(a); }
-      else assert.equal(pool.isFree(a), model.isFree(a), where);
+      else if (op === 2) {
+        pool.release(a);
+        model.release(a);
+      } else if (op === 3) {
+        if (random() < 0.5) {
+          pool.exclude(a);
+          model.exclude(a);
+        } else {
+          pool.unexclude(a);
+          model.unexclude(a);
+        }
+      } else if (op === 4) {
+        pool.markPreviouslyUsed(a);
+        model.markPreviouslyUsed(a);
+      } else assert.equal(pool.isFree(a), model.isFree(a), where);
       assert.equal(pool.freeCount, model.neverUsed.length + model.reused.length, where);
     }
   }

@@ -121,25 +121,33 @@ for (const subject of SUBJECTS) {
     for (const label of ['a', 'b', 'c']) {
       for (let i = 0; i < 3; i++) store.stage(lease(ip++));
       const stagedBefore = ip - 1;
-      pending.push(new Promise<void>((resolve, reject) => {
-        let runs = 0;
-        store.commitThen((error) => {
-          if (error) return reject(error);
-          runs++;
-          const durableIps = crashView().map((l) => l.ip);
-          calls.push({ label, durableIps });
-          if (runs !== 1) reject(new Error(`done of ${label} ran ${runs} times`));
-          for (let n = 1; n <= stagedBefore; n++) {
-            if (!durableIps.includes(n)) reject(new Error(`done of ${label} ran before lease ${n} was durable`));
-          }
-          resolve();
-        });
-      }));
+      pending.push(
+        new Promise<void>((resolve, reject) => {
+          let runs = 0;
+          store.commitThen((error) => {
+            if (error) return reject(error);
+            runs++;
+            const durableIps = crashView().map((l) => l.ip);
+            calls.push({ label, durableIps });
+            if (runs !== 1) reject(new Error(`done of ${label} ran ${runs} times`));
+            for (let n = 1; n <= stagedBefore; n++) {
+              if (!durableIps.includes(n)) reject(new Error(`done of ${label} ran before lease ${n} was durable`));
+            }
+            resolve();
+          });
+        }),
+      );
     }
     await Promise.all(pending);
-    assert.deepEqual(calls.map((c) => c.label), ['a', 'b', 'c']);
+    assert.deepEqual(
+      calls.map((c) => c.label),
+      ['a', 'b', 'c'],
+    );
     assert.equal(store.syncInFlight, false, 'nothing waits once every done ran');
-    assert.deepEqual(crashView().map((l) => l.ip), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      crashView().map((l) => l.ip),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
   });
 
   test(name('syncInFlight holds until the last done ran; with nothing pending done runs at once'), async (t) => {
@@ -150,10 +158,12 @@ for (const subject of SUBJECTS) {
     assert.equal(store.syncInFlight, false);
     store.stage(lease(5));
     let ran = false;
-    const done = new Promise<void>((resolve) => store.commitThen(() => {
-      ran = true;
-      resolve();
-    }));
+    const done = new Promise<void>((resolve) =>
+      store.commitThen(() => {
+        ran = true;
+        resolve();
+      }),
+    );
     assert.equal(store.syncInFlight, !ran, 'in flight exactly while its done has not run');
     await done;
     assert.equal(store.syncInFlight, false);
@@ -184,16 +194,51 @@ for (const subject of SUBJECTS) {
     const store = opened.restart();
     const seen: StoredLease[] = [];
     const order: string[] = [];
-    store.load((record) => {
-      order.push('row');
-      seen.push({ ...record });
-    }, (count) => order.push(`count ${count}`));
+    store.load(
+      (record) => {
+        order.push('row');
+        seen.push({ ...record });
+      },
+      (count) => order.push(`count ${count}`),
+    );
     assert.deepEqual(order, ['count 4', 'row', 'row', 'row', 'row']);
     assert.deepEqual(seen, [
-      { ip: 0x0a000001, macKey: macKey('02:00:00:00:00:01'), clientIdHex: null, hostname: 'h167772161', stateCode: BOUND, expiresAt: 1_700_000_600_000, updatedAt: 1_700_000_000_000 },
-      { ip: 0x0a000003, macKey: NO_MAC, clientIdHex: null, hostname: 'h167772163', stateCode: DECLINED, expiresAt: 1_700_000_600_000, updatedAt: 1_700_000_000_000 },
-      { ip: 0x0a000005, macKey: macKey('02:00:00:00:00:01'), clientIdHex: null, hostname: 'h167772165', stateCode: 2, expiresAt: 1_700_000_600_000, updatedAt: 1_700_000_000_000 },
-      { ip: 0x0a000009, macKey: macKey('02:ab:00:00:00:02'), clientIdHex: 'ab01', hostname: null, stateCode: BOUND, expiresAt: 1_700_000_600_000, updatedAt: 1_700_000_000_000 },
+      {
+        ip: 0x0a000001,
+        macKey: macKey('02:00:00:00:00:01'),
+        clientIdHex: null,
+        hostname: 'h167772161',
+        stateCode: BOUND,
+        expiresAt: 1_700_000_600_000,
+        updatedAt: 1_700_000_000_000,
+      },
+      {
+        ip: 0x0a000003,
+        macKey: NO_MAC,
+        clientIdHex: null,
+        hostname: 'h167772163',
+        stateCode: DECLINED,
+        expiresAt: 1_700_000_600_000,
+        updatedAt: 1_700_000_000_000,
+      },
+      {
+        ip: 0x0a000005,
+        macKey: macKey('02:00:00:00:00:01'),
+        clientIdHex: null,
+        hostname: 'h167772165',
+        stateCode: 2,
+        expiresAt: 1_700_000_600_000,
+        updatedAt: 1_700_000_000_000,
+      },
+      {
+        ip: 0x0a000009,
+        macKey: macKey('02:ab:00:00:00:02'),
+        clientIdHex: 'ab01',
+        hostname: null,
+        stateCode: BOUND,
+        expiresAt: 1_700_000_600_000,
+        updatedAt: 1_700_000_000_000,
+      },
     ]);
     store.close();
   });

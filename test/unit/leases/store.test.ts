@@ -128,7 +128,9 @@ test('rows committed by a process survive it being SIGKILLed right after commit(
   const dir = tempDir(t);
   const path = join(dir, 'leases.db');
   const script = join(dir, 'writer.ts');
-  writeFileSync(script, `
+  writeFileSync(
+    script,
+    `
 import { LeaseStore } from ${JSON.stringify(STORE_MODULE)};
 const store = LeaseStore.open(process.argv[2] as string);
 for (let ip = 1; ip <= 50; ip++) {
@@ -139,14 +141,19 @@ store.commit();
 store.stage({ ip: 999, mac: '02:00:00:00:00:02', clientId: null, hostname: null, state: 'bound', expiresAt: 2000, updatedAt: 1000 });
 process.stdout.write('committed\\n');
 setInterval(() => {}, 1000);
-`);
+`,
+  );
   const child = spawn(process.execPath, ['--import', 'tsx', script, path], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   const exit = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -158,7 +165,10 @@ setInterval(() => {}, 1000);
 
   const leases = readLeasesReadOnly(path);
   assert.equal(leases.length, 50);
-  assert.deepEqual(leases.map((lease) => lease.ip), Array.from({ length: 50 }, (_, i) => i + 1));
+  assert.deepEqual(
+    leases.map((lease) => lease.ip),
+    Array.from({ length: 50 }, (_, i) => i + 1),
+  );
   assert.equal(leases[49]?.hostname, 'h50');
 });
 

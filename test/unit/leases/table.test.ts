@@ -65,7 +65,13 @@ test('bind records a bound lease, takes the address and stages it', (t) => {
   const f = fixture(t);
   const lease = f.table.bind({ ip: 103, mac: MAC_A, clientId: Buffer.from([1, 9]), hostname: 'web', durationMs: HOUR });
   assert.deepEqual(lease, {
-    ip: 103, mac: MAC_A, clientId: Buffer.from([1, 9]), hostname: 'web', state: 'bound', expiresAt: T0 + HOUR, updatedAt: T0,
+    ip: 103,
+    mac: MAC_A,
+    clientId: Buffer.from([1, 9]),
+    hostname: 'web',
+    state: 'bound',
+    expiresAt: T0 + HOUR,
+    updatedAt: T0,
   });
   assert.deepEqual(f.table.byIp(103), lease);
   assert.deepEqual(f.table.byMac(MAC_A), lease);
@@ -132,7 +138,13 @@ test('bind moving a MAC to another address releases the old one', (t) => {
   const moved = f.table.bind(request(105, MAC_A));
   const old = f.table.byIp(100);
   assert.deepEqual(old, {
-    ip: 100, mac: MAC_A, clientId: null, hostname: null, state: 'released', expiresAt: T0 + 1000, updatedAt: T0 + 1000,
+    ip: 100,
+    mac: MAC_A,
+    clientId: null,
+    hostname: null,
+    state: 'released',
+    expiresAt: T0 + 1000,
+    updatedAt: T0 + 1000,
   });
   assert.deepEqual(f.table.byMac(MAC_A), moved);
   assert.equal(f.pool.isFree(100), true);
@@ -175,7 +187,13 @@ test('release frees the address and keeps the record for the returning client', 
   f.clock.now = T0 + 5000;
   const released = f.table.release(102);
   assert.deepEqual(released, {
-    ip: 102, mac: MAC_A, clientId: null, hostname: null, state: 'released', expiresAt: T0 + 5000, updatedAt: T0 + 5000,
+    ip: 102,
+    mac: MAC_A,
+    clientId: null,
+    hostname: null,
+    state: 'released',
+    expiresAt: T0 + 5000,
+    updatedAt: T0 + 5000,
   });
   assert.equal(f.pool.isFree(102), true);
   assert.equal(f.table.activeCount, 0);
@@ -195,7 +213,13 @@ test('decline quarantines the address with no owner; quarantine ends through exp
   f.clock.now = T0 + 10;
   const declined = f.table.decline(103, 60_000);
   assert.deepEqual(declined, {
-    ip: 103, mac: '', clientId: null, hostname: null, state: 'declined', expiresAt: T0 + 10 + 60_000, updatedAt: T0 + 10,
+    ip: 103,
+    mac: '',
+    clientId: null,
+    hostname: null,
+    state: 'declined',
+    expiresAt: T0 + 10 + 60_000,
+    updatedAt: T0 + 10,
   });
   assert.equal(f.table.byMac(MAC_A), undefined);
   assert.equal(f.table.byMac(''), undefined);
@@ -236,11 +260,14 @@ test('expireDue returns due leases earliest first, frees them in that order, lea
 
   f.clock.now = T0 + 3000;
   const expired = f.table.expireDue();
-  assert.deepEqual(expired.map((lease) => [lease.ip, lease.state, lease.expiresAt]), [
-    [101, 'expired', T0 + 1000],
-    [102, 'expired', T0 + 2000],
-    [100, 'expired', T0 + 3000],
-  ]);
+  assert.deepEqual(
+    expired.map((lease) => [lease.ip, lease.state, lease.expiresAt]),
+    [
+      [101, 'expired', T0 + 1000],
+      [102, 'expired', T0 + 2000],
+      [100, 'expired', T0 + 3000],
+    ],
+  );
   assert.equal(f.store.pendingCount, 3);
   assert.equal(f.table.nextExpiryAt(), T0 + 9000);
   assert.equal(f.table.activeCount, 1);
@@ -270,7 +297,7 @@ test('a MAC finds its expired lease after the store is closed, reopened and load
   assert.deepEqual(found?.clientId, Buffer.from('cid'));
   assert.equal(found?.hostname, 'db');
   assert.equal(pool.isFree(106), true);
-  assert.equal(pool.allocate(), 100, 'new clients get never-used addresses before the old owner\'s');
+  assert.equal(pool.allocate(), 100, "new clients get never-used addresses before the old owner's");
   assert.equal(table.bind(request(106, MAC_A)).state, 'bound');
 });
 
@@ -301,7 +328,10 @@ test('load: unexpired bound and declined are taken, lapsed ones become expired, 
   assert.equal(table.byMac(MAC_C)?.ip, 105, 'most recent record of the MAC');
   assert.equal(table.byMac(MAC_B)?.state, 'expired');
   assert.equal(table.activeCount, 2);
-  assert.deepEqual([...table.active()].map((lease) => lease.ip).sort((a, b) => a - b), [100, 250]);
+  assert.deepEqual(
+    [...table.active()].map((lease) => lease.ip).sort((a, b) => a - b),
+    [100, 250],
+  );
   assert.equal(table.nextExpiryAt(), T0 + 60_000);
   assert.equal(f.store.pendingCount, 2, 'lapsed bound and declined rows are rewritten as expired');
 
@@ -327,16 +357,27 @@ test('without SQLite: on a MemoryLeaseStore a restart rewrites lapsed records as
   const table = new LeaseTable({ store, pool, now: () => T0 });
   table.load();
   assert.equal(table.byIp(100)?.state, 'bound');
-  assert.deepEqual(table.byIp(101), { ip: 101, mac: MAC_B, clientId: null, hostname: null, state: 'expired', expiresAt: T0 - HOUR / 2, updatedAt: T0 - HOUR / 2 });
+  assert.deepEqual(table.byIp(101), {
+    ip: 101,
+    mac: MAC_B,
+    clientId: null,
+    hostname: null,
+    state: 'expired',
+    expiresAt: T0 - HOUR / 2,
+    updatedAt: T0 - HOUR / 2,
+  });
   assert.equal(table.byIp(102)?.state, 'expired');
   assert.equal(store.pendingCount, 2, 'the two rewrites are staged');
   assert.equal(table.activeCount, 1);
   store.commit();
-  assert.deepEqual(store.snapshot().leases.map((l) => [l.ip, l.state, l.updatedAt]), [
-    [100, 'bound', T0 - HOUR],
-    [101, 'expired', T0 - HOUR / 2],
-    [102, 'expired', T0 - 3 * HOUR / 4],
-  ]);
+  assert.deepEqual(
+    store.snapshot().leases.map((l) => [l.ip, l.state, l.updatedAt]),
+    [
+      [100, 'bound', T0 - HOUR],
+      [101, 'expired', T0 - HOUR / 2],
+      [102, 'expired', T0 - (3 * HOUR) / 4],
+    ],
+  );
   const order: number[] = [];
   for (let next = pool.allocate(); next !== null; next = pool.allocate()) order.push(next);
   // never-used 103..109, then freed longest ago first: 102 (quarantine ended first), then 101
@@ -366,8 +407,9 @@ test('random bind/release/decline/expire sequences keep every index consistent w
         assert.ok(holder !== undefined && f.clock.now < holder.expiresAt);
       }
     } else if (op === 1) f.table.release(ip);
-    else if (op === 2) { if (random(4) === 0 && f.table.byIp(ip)?.state !== 'bound') f.table.decline(ip, random(1500)); }
-    else {
+    else if (op === 2) {
+      if (random(4) === 0 && f.table.byIp(ip)?.state !== 'bound') f.table.decline(ip, random(1500));
+    } else {
       const next = f.table.nextExpiryAt();
       const due = f.table.expireDue();
       for (const lease of due) assert.ok(lease.expiresAt <= f.clock.now);
@@ -445,7 +487,10 @@ test('thousands of addresses beyond what was loaded: every index still answers',
   }
   f.clock.now = T0 + 10_000 + 2499;
   const expired = f.table.expireDue();
-  assert.deepEqual(expired.map((lease) => lease.ip), Array.from({ length: 2500 }, (_, i) => 10_000 + i));
+  assert.deepEqual(
+    expired.map((lease) => lease.ip),
+    Array.from({ length: 2500 }, (_, i) => 10_000 + i),
+  );
   assert.equal(f.table.activeCount, 2500);
   assert.equal([...f.table.active()].length, 2500);
   f.table.commit();
@@ -467,7 +512,10 @@ test('load refuses a row with a bad MAC or state, naming its address; takes uppe
   assert.deepEqual(table.byIp(100)?.clientId, Buffer.from([0xab]));
   store.close();
 
-  for (const [column, value, message] of [['mac', 'not-a-mac', /lease row 101: bad MAC/], ['state', 'gone', /lease 101: unknown state/]] as const) {
+  for (const [column, value, message] of [
+    ['mac', 'not-a-mac', /lease row 101: bad MAC/],
+    ['state', 'gone', /lease 101: unknown state/],
+  ] as const) {
     const bad = LeaseStore.open(path);
     bad.stage({ ip: 101, mac: MAC_B, clientId: null, hostname: null, state: 'bound', expiresAt: T0 + HOUR, updatedAt: T0 });
     bad.commit();

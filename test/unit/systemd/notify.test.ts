@@ -132,13 +132,7 @@ describe('createNotifier with systemd-notify', { skip: SYSTEMD_NOTIFY === null ?
         });
         assert.equal(n.enabled, true);
         // fired without awaiting each: the notifier must keep the order
-        const results = await Promise.all([
-          n.ready('serving DHCP on br0'),
-          n.status('2 leases\nline two'),
-          n.reloading(),
-          n.ready(),
-          n.stopping(),
-        ]);
+        const results = await Promise.all([n.ready('serving DHCP on br0'), n.status('2 leases\nline two'), n.reloading(), n.ready(), n.stopping()]);
         assert.deepEqual(errors, []);
         assert.deepEqual(results, [true, true, true, true, true]);
         assert.deepEqual(

@@ -91,11 +91,20 @@ function runBpf(program: readonly BpfInstruction[], frame: Buffer, pktType: numb
       switch (code & 0x07) {
         case BPF_LD:
           switch (code & 0xe0) {
-            case BPF_ABS: a = load(frame, k, sizeOf(code), pktType); break;
-            case BPF_IND: a = load(frame, (x + k) >>> 0, sizeOf(code), pktType); break;
-            case BPF_LEN: a = frame.length; break;
-            case BPF_IMM: a = k; break;
-            default: throw new Error(`unsupported ld mode ${code}`);
+            case BPF_ABS:
+              a = load(frame, k, sizeOf(code), pktType);
+              break;
+            case BPF_IND:
+              a = load(frame, (x + k) >>> 0, sizeOf(code), pktType);
+              break;
+            case BPF_LEN:
+              a = frame.length;
+              break;
+            case BPF_IMM:
+              a = k;
+              break;
+            default:
+              throw new Error(`unsupported ld mode ${code}`);
           }
           break;
         case BPF_LDX:
@@ -114,12 +123,23 @@ function runBpf(program: readonly BpfInstruction[], frame: Buffer, pktType: numb
           const operand = (code & 0x08) === BPF_X ? x : k;
           let taken: boolean;
           switch (code & 0xf0) {
-            case BPF_JA: pc += k; continue;
-            case BPF_JEQ: taken = a === operand; break;
-            case BPF_JGT: taken = a > operand; break;
-            case BPF_JGE: taken = a >= operand; break;
-            case BPF_JSET: taken = (a & operand) !== 0; break;
-            default: throw new Error(`unsupported jmp ${code}`);
+            case BPF_JA:
+              pc += k;
+              continue;
+            case BPF_JEQ:
+              taken = a === operand;
+              break;
+            case BPF_JGT:
+              taken = a > operand;
+              break;
+            case BPF_JGE:
+              taken = a >= operand;
+              break;
+            case BPF_JSET:
+              taken = (a & operand) !== 0;
+              break;
+            default:
+              throw new Error(`unsupported jmp ${code}`);
           }
           pc += taken ? insn.jt : insn.jf;
           break;
@@ -191,10 +211,7 @@ const arpRequest = ethernet(0x0806, Buffer.alloc(28, 0x11));
 const ipv6Udp = ethernet(0x86dd, Buffer.alloc(48 + 8, 0));
 // A later fragment of a datagram: the bytes where a UDP header would be are payload that happens to read as port 67.
 const nonFirstFragment = ethernet(0x0800, ipv4({ protocol: UDP, flagsAndFragmentOffset: 185 }, transport(68, 67, 64)));
-const firstFragmentMoreFollowing = ethernet(
-  0x0800,
-  ipv4({ protocol: UDP, flagsAndFragmentOffset: 0x2000 }, transport(68, 67, 64)),
-);
+const firstFragmentMoreFollowing = ethernet(0x0800, ipv4({ protocol: UDP, flagsAndFragmentOffset: 0x2000 }, transport(68, 67, 64)));
 const dhcpWithIpOptions = ethernet(0x0800, ipv4({ protocol: UDP, optionWords: 1 }, transport(68, 67, 300)));
 // Same frame, but what sits at "20 bytes after the IP start" says 67 while the real UDP header (after options) says 68.
 const optionsHidingPort68 = (() => {
@@ -302,9 +319,7 @@ test('assemble resolves labels to forward offsets and rejects unknown or backwar
   ]);
   assert.deepEqual(program[1], { code: BPF_JMP | BPF_JEQ | BPF_K, jt: 1, jf: 0, k: 0x0806 });
   assert.throws(() => assemble([{ code: BPF_JMP | BPF_JEQ | BPF_K, k: 0, ifTrue: 'nowhere', ifFalse: null }]));
-  assert.throws(() =>
-    assemble([{ label: 'back' }, { code: BPF_JMP | BPF_JEQ | BPF_K, k: 0, ifTrue: 'back', ifFalse: null }]),
-  );
+  assert.throws(() => assemble([{ label: 'back' }, { code: BPF_JMP | BPF_JEQ | BPF_K, k: 0, ifTrue: 'back', ifFalse: null }]));
 });
 
 test('the interpreter itself rejects when it should (guards against a test that cannot fail)', () => {
@@ -312,11 +327,7 @@ test('the interpreter itself rejects when it should (guards against a test that 
   assert.equal(runBpf(rejectAll, dhcpToServer, PACKET_HOST), 0);
   const snapFromA = assemble([statement(BPF_LD | BPF_W | BPF_LEN, 0), statement(BPF_RET | BPF_A, 0)]);
   assert.equal(runBpf(snapFromA, arpRequest, PACKET_HOST), arpRequest.length);
-  const alu = assemble([
-    statement(BPF_LD | BPF_IMM, 0xff0),
-    statement(BPF_ALU | BPF_AND | BPF_K, 0x0f0),
-    statement(BPF_RET | BPF_A, 0),
-  ]);
+  const alu = assemble([statement(BPF_LD | BPF_IMM, 0xff0), statement(BPF_ALU | BPF_AND | BPF_K, 0x0f0), statement(BPF_RET | BPF_A, 0)]);
   assert.equal(runBpf(alu, arpRequest, PACKET_HOST), 0xf0);
 });
 
@@ -351,7 +362,7 @@ test('dhcpBridgePortFilter keeps the DHCP rules of dhcpServerFilter on ports', (
   assert.equal(runBpf(ports, firstFragmentMoreFollowing, PACKET_HOST, PORT_IFINDEX), FULL_FRAME_SNAPLEN);
 });
 
-test('dhcpBridgePortFilter rejects frames that carried an 802.1Q tag on the port (another VLAN\'s network)', () => {
+test("dhcpBridgePortFilter rejects frames that carried an 802.1Q tag on the port (another VLAN's network)", () => {
   assert.equal(runBpf(ports, dhcpToServer, PACKET_BROADCAST, PORT_IFINDEX, true), 0);
   assert.equal(runBpf(ports, arpRequest, PACKET_BROADCAST, PORT_IFINDEX, true), 0);
   assert.equal(runBpf(ports, dhcpToServer, PACKET_BROADCAST, PORT_IFINDEX, false), FULL_FRAME_SNAPLEN);

@@ -95,16 +95,18 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 300
 }
 
 /** Echoes every datagram back to its sender with `suffix` appended, all in one sendQueued. */
-const echo = (suffix: string) => (batch: ReceivedDatagrams, socket: UdpSocket): void => {
-  const out = socket.outgoing;
-  for (let i = 0; i < batch.count; i++) {
-    const start = batch.offset(i);
-    const length = batch.length(i);
-    batch.data.copy(out.area, out.used, start, start + length);
-    out.area.write(suffix, out.used + length, 'latin1');
-    out.add(length + suffix.length, batch.address(i), batch.port(i));
-  }
-};
+const echo =
+  (suffix: string) =>
+  (batch: ReceivedDatagrams, socket: UdpSocket): void => {
+    const out = socket.outgoing;
+    for (let i = 0; i < batch.count; i++) {
+      const start = batch.offset(i);
+      const length = batch.length(i);
+      batch.data.copy(out.area, out.used, start, start + length);
+      out.area.write(suffix, out.used + length, 'latin1');
+      out.add(length + suffix.length, batch.address(i), batch.port(i));
+    }
+  };
 
 test('opening in a namespace leaves the calling thread in its own; the kernel picks a port for port 0', () => {
   const before = readlinkSync('/proc/thread-self/ns/net');
@@ -126,7 +128,11 @@ test('a batch in, its answers out: every datagram, its bytes, source address and
     assert.equal(client.socket.send(Buffer.from(payload), LOOPBACK, server.socket.port), true);
   }
   await waitUntil(() => client.datagrams.length === 300, 'all 300 answers');
-  assert.deepEqual(server.datagrams.map((d) => d.data.toString()), sent, 'received in order, byte for byte');
+  assert.deepEqual(
+    server.datagrams.map((d) => d.data.toString()),
+    sent,
+    'received in order, byte for byte',
+  );
   assert.ok(server.datagrams.every((d) => d.address === LOOPBACK && d.port === client.socket.port));
   assert.ok(Math.max(...server.batchSizes) <= 256, 'at most 256 datagrams per wakeup');
   assert.ok(server.batchSizes.length < 300, `batched: ${server.batchSizes.length} wakeups for 300 datagrams`);
@@ -147,7 +153,10 @@ test('answers to several peers in one batch each reach their own peer', async ()
   }
   await waitUntil(() => clients.every((c) => c.datagrams.length === 20), '20 answers per peer');
   clients.forEach((c, n) => {
-    assert.ok(c.datagrams.every((d) => d.data.toString().startsWith(`peer${n}-`)), `peer ${n} got only its own answers`);
+    assert.ok(
+      c.datagrams.every((d) => d.data.toString().startsWith(`peer${n}-`)),
+      `peer ${n} got only its own answers`,
+    );
   });
 });
 
@@ -159,7 +168,10 @@ test('a datagram bigger than a receive slot is counted and dropped; zero-length 
   client.socket.send(Buffer.alloc(4096, 0x62), LOOPBACK, server.socket.port);
   client.socket.send(Buffer.from('after'), LOOPBACK, server.socket.port);
   await waitUntil(() => server.datagrams.some((d) => d.data.toString() === 'after'), 'the datagram after the big one');
-  assert.deepEqual(server.datagrams.map((d) => d.data.length), [0, 4096, 5]);
+  assert.deepEqual(
+    server.datagrams.map((d) => d.data.length),
+    [0, 4096, 5],
+  );
   assert.equal(server.socket.stats().truncated, 1);
   assert.equal(server.socket.stats().received, 4);
 });
@@ -205,7 +217,8 @@ test('argument checks, EADDRINUSE, and a closed socket', () => {
   const server = openCollector();
   assert.throws(
     () => UdpSocket.open({ address: '127.0.0.1', port: server.socket.port, netns: NS, onDatagrams: () => undefined }),
-    (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE' && /udp socket on 127\.0\.0\.1 port \d+ in netns .*: bind: Address already in use/.test(err.message),
+    (err: NodeJS.ErrnoException) =>
+      err.code === 'EADDRINUSE' && /udp socket on 127\.0\.0\.1 port \d+ in netns .*: bind: Address already in use/.test(err.message),
   );
   assert.throws(() => UdpSocket.open({ address: '::1', port: 0, netns: NS, onDatagrams: () => undefined }), TypeError);
   assert.throws(() => UdpSocket.open({ address: '127.0.0.1', port: 70000, netns: NS, onDatagrams: () => undefined }), TypeError);
