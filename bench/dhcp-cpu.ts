@@ -8,14 +8,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MessageType, Option } from '../src/dhcp/constants.ts';
+import { emptyMessage, parseDhcpMessage, serializeDhcpMessage } from '../src/dhcp/message.ts';
+import { AddressProber } from '../src/dhcp/probe.ts';
+import type { BridgePort, FramePort } from '../src/dhcp/transport.ts';
 import { AddressPool } from '../src/leases/pool.ts';
 import { LeaseStore } from '../src/leases/store.ts';
 import { parseIPv4 } from '../src/net/address.ts';
-import { MessageType, Option } from '../src/dhcp/constants.ts';
-import { emptyMessage, parseDhcpMessage, serializeDhcpMessage } from '../src/dhcp/message.ts';
-import type { BridgePort, FramePort } from '../src/dhcp/transport.ts';
-import { ETHERTYPE_ARP, buildUdpFrame, parseUdpFrame } from '../src/wire/frame.ts';
-import { AddressProber } from '../src/dhcp/probe.ts';
+import { buildUdpFrame, ETHERTYPE_ARP, parseUdpFrame } from '../src/wire/frame.ts';
 import { FIXTURE_PORT_IFINDEX, FIXTURE_SERVER_IP, transportFixture } from '../test/harness/transport-fixture.ts';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -55,7 +55,13 @@ const port: FramePort = {
   mac: SERVER_MAC,
   mtu: 1500,
   // ARP probes are counted, not kept: only DHCP replies answer the exchange.
-  send: (f) => (f.readUInt16BE(12) === ETHERTYPE_ARP || (sent.push(f), onSent()), true),
+  send: (f) => {
+    if (f.readUInt16BE(12) !== ETHERTYPE_ARP) {
+      sent.push(f);
+      onSent();
+    }
+    return true;
+  },
   sendMany: (fs) => {
     for (const f of fs) if (f.readUInt16BE(12) !== ETHERTYPE_ARP) sent.push(f);
     onSent();

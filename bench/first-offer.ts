@@ -2,8 +2,9 @@
 // every 10 ms to SERVER:67 and prints the wall-clock time (epoch ms) of the first OFFER, then exits.
 // Usage: node --import tsx bench/first-offer.ts LOCAL_IP SERVER_IP MAC TIMEOUT_MS
 // Prints "ready" once its socket is bound, then "offer EPOCH_MS" or "timeout". Bounded by TIMEOUT_MS.
-import { createSocket } from 'node:dgram';
+
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 
 const [localIp, serverIp, mac, timeoutText] = process.argv.slice(2);
 if (!localIp || !serverIp || !mac || !timeoutText) {

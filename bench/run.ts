@@ -5,21 +5,26 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { createTopology, type Topology } from '../test/harness/netns.ts';
-import { LeaseStore } from '../src/leases/store.ts';
-import { readLeasesReadOnly } from '../src/leases/store.ts';
+import { LeaseStore, readLeasesReadOnly } from '../src/leases/store.ts';
 import { parseIPv4 } from '../src/net/address.ts';
-import { runPerfdhcp, searchRate, type PerfdhcpResult, type SearchResult, type StepResult } from './lib/perfdhcp.ts';
-import { runDnsperf, type DnsperfResult } from './lib/dnsperf.ts';
-import { NET, REPO, startDnsmasq, startKea, startLxcDhcpd, startUpstream, waitIdle, type ServerProcess } from './lib/servers.ts';
-import { markdownTable, ratioSvg, textTable, type Row } from './lib/report.ts';
-import { topFunctions, type ProfileEntry } from './lib/cpuprofile.ts';
+import { createTopology, type Topology } from '../test/harness/netns.ts';
+import { type ProfileEntry, topFunctions } from './lib/cpuprofile.ts';
+import { type DnsperfResult, runDnsperf } from './lib/dnsperf.ts';
+import { type PerfdhcpResult, runPerfdhcp, type SearchResult, type StepResult, searchRate } from './lib/perfdhcp.ts';
+import { markdownTable, type Row, ratioSvg, textTable } from './lib/report.ts';
+import { NET, REPO, type ServerProcess, startDnsmasq, startKea, startLxcDhcpd, startUpstream, waitIdle } from './lib/servers.ts';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
 const PROFILE = args.has('--profile');
 const WITH_KEA = !args.has('--no-kea');
 /** `--only=dhcp,dns,scale` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
+/** Creates the directory (and its parents) and returns its path, for a server's start-up argument list. */
+function madeDir(path: string): string {
+  mkdirSync(path, { recursive: true });
+  return path;
+}
+
 function listArg(name: string): Set<string> | null {
   const a = [...args].find((x) => x.startsWith(`--${name}=`));
   return a === undefined
@@ -296,18 +301,18 @@ function writeDnsFiles(dir: string): DnsFiles {
     lxc.push(`${macOf(0xcc, i)},${ip},c${i}`);
     dm.push(`${ip} c${i}.lxc`);
   }
-  writeFileSync(f.names, names.join('\n') + '\n');
-  writeFileSync(f.lxcHosts, lxc.join('\n') + '\n');
-  writeFileSync(f.dnsmasqHosts, dm.join('\n') + '\n');
-  writeFileSync(f.nx, Array.from({ length: P.names }, (_, i) => `nx${i}.lxc A`).join('\n') + '\n');
+  writeFileSync(f.names, `${names.join('\n')}\n`);
+  writeFileSync(f.lxcHosts, `${lxc.join('\n')}\n`);
+  writeFileSync(f.dnsmasqHosts, `${dm.join('\n')}\n`);
+  writeFileSync(f.nx, `${Array.from({ length: P.names }, (_, i) => `nx${i}.lxc A`).join('\n')}\n`);
   const up: string[] = [];
   const fwd: string[] = [];
   for (let i = 0; i < P.fwdNames; i++) {
     up.push(`${ipOf('192.0.2.0', (i % 250) + 1)} f${i}.example.com`);
     fwd.push(`f${i}.example.com A`);
   }
-  writeFileSync(f.upstreamHosts, up.join('\n') + '\n');
-  writeFileSync(f.fwd, fwd.join('\n') + '\n');
+  writeFileSync(f.upstreamHosts, `${up.join('\n')}\n`);
+  writeFileSync(f.fwd, `${fwd.join('\n')}\n`);
   writeFileSync(f.resolvConf, `nameserver 198.51.100.1\n`);
   return f;
 }
@@ -480,39 +485,35 @@ async function main(): Promise<void> {
         known: true,
         fresh: true,
         leaseCount: lxcCount,
-        start: (d) => (
-          mkdirSync(d, { recursive: true }), startLxcDhcpd(topology, d, { probe: true, leaseDb: join(d, 'leases.db'), resolvConf: files.resolvConf })
-        ),
+        start: (d) => startLxcDhcpd(topology, madeDir(d), { probe: true, leaseDb: join(d, 'leases.db'), resolvConf: files.resolvConf }),
       },
       {
         id: 'lxc-dhcpd --no-probe',
         known: false,
         fresh: !QUICK,
         leaseCount: lxcCount,
-        start: (d) => (
-          mkdirSync(d, { recursive: true }), startLxcDhcpd(topology, d, { probe: false, leaseDb: join(d, 'leases.db'), resolvConf: files.resolvConf })
-        ),
+        start: (d) => startLxcDhcpd(topology, madeDir(d), { probe: false, leaseDb: join(d, 'leases.db'), resolvConf: files.resolvConf }),
       },
       {
         id: 'dnsmasq',
         known: false,
         fresh: true,
         leaseCount: (d) => fileLines(join(d, 'dnsmasq.leases')),
-        start: (d) => (mkdirSync(d, { recursive: true }), startDnsmasq(topology, d, { logDhcp: false, ping: true })),
+        start: (d) => startDnsmasq(topology, madeDir(d), { logDhcp: false, ping: true }),
       },
       {
         id: 'dnsmasq --no-ping',
         known: true,
         fresh: true,
         leaseCount: (d) => fileLines(join(d, 'dnsmasq.leases')),
-        start: (d) => (mkdirSync(d, { recursive: true }), startDnsmasq(topology, d, { logDhcp: false, ping: false })),
+        start: (d) => startDnsmasq(topology, madeDir(d), { logDhcp: false, ping: false }),
       },
       {
         id: 'dnsmasq --no-ping --log-dhcp',
         known: true,
         fresh: !QUICK,
         leaseCount: (d) => fileLines(join(d, 'dnsmasq.leases')),
-        start: (d) => (mkdirSync(d, { recursive: true }), startDnsmasq(topology, d, { logDhcp: true, ping: false })),
+        start: (d) => startDnsmasq(topology, madeDir(d), { logDhcp: true, ping: false }),
       },
     ];
     if (kea)
@@ -521,7 +522,7 @@ async function main(): Promise<void> {
         known: true,
         fresh: true,
         leaseCount: (d) => keaLeases(join(d, 'kea-leases4.csv')),
-        start: (d) => (mkdirSync(d, { recursive: true }), startKea(topology, d)),
+        start: (d) => startKea(topology, madeDir(d)),
       });
 
     const dhcp: Record<string, Awaited<ReturnType<typeof measureDhcp>>> = {};
@@ -533,38 +534,40 @@ async function main(): Promise<void> {
     result.dhcp = dhcp;
     result.drainMs = drainMs;
 
-    const dnsLxc = !runs('dns')
-      ? null
-      : (log('DNS: lxc-dhcpd'),
-        await measureDns(
-          topology,
-          load.ns,
-          'lxc-dhcpd',
-          () => (
-            mkdirSync(dir('dns-lxc'), { recursive: true }),
-            startLxcDhcpd(topology, dir('dns-lxc'), {
-              probe: true,
-              leaseDb: join(dir('dns-lxc'), 'leases.db'),
-              resolvConf: files.resolvConf,
-              hostsFile: files.lxcHosts,
-            })
-          ),
-          files,
-        ));
-    const dnsDm =
-      !runs('dns') || (SERVERS !== null && !SERVERS.has('dnsmasq'))
-        ? null
-        : (log('DNS: dnsmasq'),
-          await measureDns(
-            topology,
-            load.ns,
-            'dnsmasq',
-            () => (
-              mkdirSync(dir('dns-dnsmasq'), { recursive: true }),
-              startDnsmasq(topology, dir('dns-dnsmasq'), { logDhcp: false, ping: true, addnHosts: files.dnsmasqHosts, upstream: topology.wan!.wanAddress })
-            ),
-            files,
-          ));
+    let dnsLxc: Awaited<ReturnType<typeof measureDns>> | null = null;
+    if (runs('dns')) {
+      log('DNS: lxc-dhcpd');
+      dnsLxc = await measureDns(
+        topology,
+        load.ns,
+        'lxc-dhcpd',
+        () =>
+          startLxcDhcpd(topology, madeDir(dir('dns-lxc')), {
+            probe: true,
+            leaseDb: join(dir('dns-lxc'), 'leases.db'),
+            resolvConf: files.resolvConf,
+            hostsFile: files.lxcHosts,
+          }),
+        files,
+      );
+    }
+    let dnsDm: Awaited<ReturnType<typeof measureDns>> | null = null;
+    if (runs('dns') && (SERVERS === null || SERVERS.has('dnsmasq'))) {
+      log('DNS: dnsmasq');
+      dnsDm = await measureDns(
+        topology,
+        load.ns,
+        'dnsmasq',
+        () =>
+          startDnsmasq(topology, madeDir(dir('dns-dnsmasq')), {
+            logDhcp: false,
+            ping: true,
+            addnHosts: files.dnsmasqHosts,
+            upstream: topology.wan!.wanAddress,
+          }),
+        files,
+      );
+    }
     result.dns = { 'lxc-dhcpd': dnsLxc, dnsmasq: dnsDm };
     await upstream.stop();
 
@@ -691,7 +694,7 @@ async function main(): Promise<void> {
   const outDir = join(REPO, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   const base = `${stamp}${QUICK ? '-quick' : ''}${PARTIAL ? '-partial' : ''}`;
-  writeFileSync(join(outDir, `${base}.json`), JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(join(outDir, `${base}.json`), `${JSON.stringify(result, null, 2)}\n`);
   writeFileSync(join(outDir, `${base}.svg`), ratioSvg(rows, `lxc-dhcpd vs peers, ${result.date as string}${QUICK ? ' (quick)' : ''}`));
   log(`wrote bench/results/${base}.json and .svg`);
   if (!QUICK && !PARTIAL) updateDoc(result, rows, base);

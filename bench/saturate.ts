@@ -4,9 +4,10 @@
 // its socket fast enough). Not part of `npm run bench`; for finding the limit, see docs/performance.md.
 //
 //   node --import tsx bench/saturate.ts lxc|kea|dnsmasq RATE[,RATE...] [-- extra lxc-dhcpd flags]
+
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { createTopology, type Topology } from '../test/harness/netns.ts';
 import { runPerfdhcp } from './lib/perfdhcp.ts';
 import { NET, startDnsmasq, startKea, startLxcDhcpd, waitIdle } from './lib/servers.ts';

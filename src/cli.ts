@@ -1,31 +1,30 @@
 /** Command line: `lxc-dhcpd --bridge br0 --range 10.0.0.100-200` serves; `lxc-dhcpd leases` lists the lease table. */
 import { readFileSync } from 'node:fs';
 import yargs, { type InferredOptionTypes, type Options } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { parseDnsRecords } from './config/dns-records.ts';
 import { parseConfigFile } from './config/file.ts';
-import { controlRequest, ControlError } from './control/client.ts';
-import { defaultControlSocketPath, type ControlRequest } from './control/protocol.ts';
+import { type AddressRange, checkRangeInSubnet, parseRange } from './config/range.ts';
+import { parseReservation, type Reservation } from './config/reservations.ts';
+import { ControlError, controlRequest } from './control/client.ts';
+import { type ControlRequest, defaultControlSocketPath } from './control/protocol.ts';
+import { type DaemonConfig, type RunningDaemon, StartupError, startDaemon } from './daemon.ts';
+import { MAX_STATIC_ROUTES, parseRoute, type StaticRoute } from './dhcp/routes.ts';
+import { PORT_LEASE_LIMIT } from './dhcp/server.ts';
+import { readResolvConf } from './dns/forward/resolv-conf.ts';
+import { parseUpstream, type Upstream } from './dns/forward/upstream.ts';
+import { createRecursor } from './dns/recursor.ts';
+import { RRL_RESPONSES_PER_SECOND } from './dns/server.ts';
+import { defaultBridgeAddress } from './host/default-address.ts';
+import { netnsSuffix } from './host/netns-identity.ts';
+import { dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
+import { formatLeaseTable, type LeaseRow, leasesAsJson } from './leases/report.ts';
+import { LeaseStore, readLeasesReadOnly, readReservationsReadOnly } from './leases/store.ts';
+import { createLogger, type LogLevel } from './log.ts';
+import { type IPv4, parseIPv4 } from './net/address.ts';
+import { createShutdown, installShutdownHandlers } from './shutdown.ts';
 import { createNotifier, isUnderSystemd } from './systemd/notify.ts';
 import { startWatchdog, type Watchdog } from './systemd/watchdog.ts';
-import { createShutdown, installShutdownHandlers } from './shutdown.ts';
-import { dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
-import { LeaseStore } from './leases/store.ts';
-import { hideBin } from 'yargs/helpers';
-import { checkRangeInSubnet, parseRange, type AddressRange } from './config/range.ts';
-import { defaultBridgeAddress } from './host/default-address.ts';
-import { parseDnsRecords } from './config/dns-records.ts';
-import { parseReservation, type Reservation } from './config/reservations.ts';
-import { startDaemon, StartupError, type DaemonConfig } from './daemon.ts';
-import { createLogger, type LogLevel } from './log.ts';
-import { formatLeaseTable, leasesAsJson, type LeaseRow } from './leases/report.ts';
-import { readLeasesReadOnly, readReservationsReadOnly } from './leases/store.ts';
-import { createRecursor } from './dns/recursor.ts';
-import { parseUpstream, type Upstream } from './dns/forward/upstream.ts';
-import { readResolvConf } from './dns/forward/resolv-conf.ts';
-import { parseIPv4, type IPv4 } from './net/address.ts';
-import { PORT_LEASE_LIMIT } from './dhcp/server.ts';
-import { MAX_STATIC_ROUTES, parseRoute, type StaticRoute } from './dhcp/routes.ts';
-import { RRL_RESPONSES_PER_SECOND } from './dns/server.ts';
-import { netnsSuffix } from './host/netns-identity.ts';
 
 function parseCidr(text: string): { ip: number; prefixLength: number } | null {
   const m = /^([\d.]+)\/(\d{1,2})$/.exec(text);
@@ -193,7 +192,7 @@ function parseUpstreams(texts: string[]): Upstream[] {
     try {
       return parseUpstream(text);
     } catch (e) {
-      die(`--upstream: ${(e as Error).message} (e.g. --upstream 192.0.2.53 or --upstream 192.0.2.53:5353)`);
+      return die(`--upstream: ${(e as Error).message} (e.g. --upstream 192.0.2.53 or --upstream 192.0.2.53:5353)`);
     }
   });
 }
@@ -288,7 +287,7 @@ async function serve(argv: ServeArgs): Promise<void> {
   const config = await daemonConfig(argv);
   const log = createLogger(argv['log-level'], undefined, isUnderSystemd() ? 'journald' : 'plain');
   const notifier = createNotifier({ onError: (e) => log.debug(`sd_notify: ${e.message}`) });
-  let daemon;
+  let daemon: RunningDaemon;
   try {
     daemon = await startDaemon(config, log);
   } catch (e) {
@@ -324,7 +323,7 @@ function controlPath(argv: { bridge: string; 'control-socket': string | undefine
 }
 
 async function askDaemon(argv: { bridge: string; 'control-socket': string | undefined }, request: ControlRequest): Promise<void> {
-  let response;
+  let response: Awaited<ReturnType<typeof controlRequest>>;
   try {
     response = await controlRequest(controlPath(argv), request);
   } catch (e) {
@@ -385,7 +384,7 @@ async function listLeases(argv: {
   }
   if (rows === null) {
     const path = argv['lease-db'] ?? defaultLeaseDb(argv.bridge);
-    let leases;
+    let leases: ReturnType<typeof readLeasesReadOnly>;
     let reserved: Set<string>;
     try {
       leases = readLeasesReadOnly(path);
@@ -396,7 +395,7 @@ async function listLeases(argv: {
     const now = Date.now();
     rows = leasesAsJson(argv.all ? leases : leases.filter((l) => l.state === 'bound' && l.expiresAt > now), now, reserved);
   }
-  process.stdout.write(argv.json ? JSON.stringify(rows, null, 2) + '\n' : formatLeaseTable(rows));
+  process.stdout.write(argv.json ? `${JSON.stringify(rows, null, 2)}\n` : formatLeaseTable(rows));
 }
 
 await yargs(hideBin(process.argv))

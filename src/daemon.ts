@@ -6,38 +6,38 @@
  * last started first, the host set-up last of all.
  */
 import { readFileSync } from 'node:fs';
-import { formatIPv4, inSubnet, type IPv4 } from './net/address.ts';
-import { bridgeAddress } from './host/bridge-address.ts';
-import type { HostSetup } from './host/setup.ts';
-import { checkRangeInSubnet, type AddressRange } from './config/range.ts';
+import type { StaticRecord } from './config/dns-records.ts';
+import { type AddressRange, checkRangeInSubnet } from './config/range.ts';
 import {
   checkReservationConflicts,
   formatReservation,
   parseHostsFile,
-  reservationProblem,
   type Reservation,
   type ReservationContext,
+  reservationProblem,
 } from './config/reservations.ts';
+import { startControlServer } from './control/server.ts';
+import { MAX_FAIR_SHARE_SOURCES } from './dhcp/fair-share.ts';
+import { AddressProber } from './dhcp/probe.ts';
+import { checkRoutesOnLink, type StaticRoute } from './dhcp/routes.ts';
+import { DhcpServer } from './dhcp/server.ts';
+import { BridgePort, DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts';
+import type { RecursorObserver } from './dns/recursor.ts';
+import { type DnsAnswerSource, DnsServer, type Recursor } from './dns/server.ts';
+import { LocalZones, reverseZoneName } from './dns/zone.ts';
+import { bridgeAddress } from './host/bridge-address.ts';
+import { manualResolverHint, registerWithResolved, resolvedRunning } from './host/resolved.ts';
+import type { HostSetup } from './host/setup.ts';
+import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
+import { HostNames, unclaimableNames } from './leases/names.ts';
 import { AddressPool } from './leases/pool.ts';
 import { LeaseStore } from './leases/store.ts';
 import { LeaseTable } from './leases/table.ts';
-import { HostNames, unclaimableNames } from './leases/names.ts';
-import { AddressProber } from './dhcp/probe.ts';
-import { DhcpServer } from './dhcp/server.ts';
-import { checkRoutesOnLink, type StaticRoute } from './dhcp/routes.ts';
-import { MAX_FAIR_SHARE_SOURCES } from './dhcp/fair-share.ts';
-import { BridgePort, DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts';
-import { DnsServer, type DnsAnswerSource, type Recursor } from './dns/server.ts';
-import type { RecursorObserver } from './dns/recursor.ts';
-import { LocalZones, reverseZoneName } from './dns/zone.ts';
-import type { StaticRecord } from './config/dns-records.ts';
-import { RateLimitedCounter, type Logger } from './log.ts';
-import { DisposerStack, drainDecided } from './shutdown.ts';
+import { type Logger, RateLimitedCounter } from './log.ts';
 import type { DnsZoneKind, Metrics } from './metrics.ts';
-import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
-import { startControlServer } from './control/server.ts';
+import { formatIPv4, type IPv4, inSubnet } from './net/address.ts';
 import { controlHandlers, effectiveReservations, type ReservationBook } from './operator.ts';
-import { manualResolverHint, registerWithResolved, resolvedRunning } from './host/resolved.ts';
+import { DisposerStack, drainDecided } from './shutdown.ts';
 
 const METRIC_ZONE: Record<DnsAnswerSource, DnsZoneKind> = {
   local: 'local',

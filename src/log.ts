@@ -54,7 +54,7 @@ const JOURNALD_PRIORITY: Record<LogLevel, string> = { error: '<3>', warn: '<4>',
 
 export type LogStyle = 'plain' | 'journald';
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(l + '\n'), style: LogStyle = 'plain'): Logger {
+export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(`${l}\n`), style: LogStyle = 'plain'): Logger {
   const emit = (l: LogLevel, m: string): void => {
     if (LEVELS[l] > LEVELS[logger.level]) return;
     const line = oneLine(m);

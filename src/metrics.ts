@@ -5,8 +5,8 @@
  * input can never blow up the number of series.
  */
 import { createServer, type Server } from 'node:http';
-import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { type AddressInfo, isIPv4, isIPv6 } from 'node:net';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Checked } from './result.ts';
 
 export type DnsZoneKind = 'local' | 'forwarded' | 'cached' | 'refused';

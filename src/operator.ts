@@ -3,16 +3,17 @@
  * unreserve), the Prometheus endpoint and the dnsmasq-format lease file. Reservations made at run time are kept in
  * the lease database and merged with --host/--hosts-file ones (those win and cannot be removed from here).
  */
-import { formatIPv4 } from './net/address.ts';
-import { checkReservationConflicts, reservationProblem, type OperatorTarget, type Reservation, type ReservationContext } from './config/reservations.ts';
-import type { LeaseStore } from './leases/store.ts';
-import type { LeaseTable } from './leases/table.ts';
-import { leasesAsJson } from './leases/report.ts';
+
+import { checkReservationConflicts, type OperatorTarget, type Reservation, type ReservationContext, reservationProblem } from './config/reservations.ts';
+import type { ControlResult } from './control/protocol.ts';
+import type { ControlHandlers } from './control/server.ts';
 import type { DhcpServer } from './dhcp/server.ts';
 import { formatLeaseEvent } from './dhcp/transport.ts';
-import type { ControlHandlers } from './control/server.ts';
-import type { ControlResult } from './control/protocol.ts';
+import { leasesAsJson } from './leases/report.ts';
+import type { LeaseStore } from './leases/store.ts';
+import type { LeaseTable } from './leases/table.ts';
 import type { Logger } from './log.ts';
+import { formatIPv4 } from './net/address.ts';
 
 export interface ReservationBook {
   /** --host and --hosts-file reservations (re-read on SIGHUP). */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (`sudo npm test`, also what .ci/run calls). On a fresh Debian machine it installs what
 # the tests need (Debian packages via apt-get, only the missing ones; npm dependencies and the addon build), then runs
-# the type check, the unit tests and the integration tests (network namespaces; needs root).
+# the type check, the linter, the unit tests and the integration tests (network namespaces; needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,8 @@ for target in packet_socket udp_socket; do
 done
 
 npx tsc --noEmit -p .
+# Lint and format check (Biome, biome.jsonc): zero findings, or the run fails here.
+npx biome ci --reporter=summary .
 
 # Node 20's --test does not expand globs itself: list the files explicitly.
 mapfile -t unit < <(find test/unit -name '*.test.ts' | sort)

@@ -113,5 +113,5 @@ export function ratioSvg(rows: Row[], title: string): string {
     parts.push(`<text x="${Math.max(x1, x2) + 4}" y="${y + 15}">${item.better.toFixed(2)}×</text>`);
   });
   parts.push('</svg>');
-  return parts.join('\n') + '\n';
+  return `${parts.join('\n')}\n`;
 }

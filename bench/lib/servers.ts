@@ -1,6 +1,6 @@
 // The servers under test, each started by hand inside the topology's host namespace with its output going to a file
 // (not through a pipe into the bench process, which would compete for the same two cores).
-import { readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { SpawnedProcess, Topology } from '../../test/harness/netns.ts';
 

@@ -8,7 +8,7 @@
  */
 import { isIPv6 } from 'node:net';
 import { parseIPv4 } from '../net/address.ts';
-import { fail, ok, type Checked } from '../result.ts';
+import { type Checked, fail, ok } from '../result.ts';
 
 export type StaticRecordType = 'A' | 'AAAA' | 'CNAME' | 'TXT' | 'SRV';
 
@@ -77,7 +77,8 @@ function recordData(type: string, data: string, domain: string): Checked<Omit<St
     case 'SRV': {
       const parts = data.trim().split(/\s+/);
       const [priority, weight, port] = parts.slice(0, 3).map(uint16);
-      const target = parts.length === 4 ? qualifyName(parts[3]!, domain) : null;
+      const last = parts[3];
+      const target = parts.length === 4 && last !== undefined ? qualifyName(last, domain) : null;
       if (parts.length !== 4 || priority == null || weight == null || port == null || target === null) {
         return fail(`${JSON.stringify(data)} is not "PRIORITY WEIGHT PORT TARGET" (three numbers 0-65535 and a name)`);
       }

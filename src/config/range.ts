@@ -1,6 +1,6 @@
 /** `--range` parsing and checks against the bridge subnet. Errors are one sentence saying what is wrong and what to do. */
-import { broadcastOf, formatIPv4, inSubnet, networkOf, parseIPv4, type IPv4 } from '../net/address.ts';
-import { fail, ok, type Checked } from '../result.ts';
+import { broadcastOf, formatIPv4, type IPv4, inSubnet, networkOf, parseIPv4 } from '../net/address.ts';
+import { type Checked, fail, ok } from '../result.ts';
 
 export interface AddressRange {
   first: IPv4;

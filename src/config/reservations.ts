@@ -3,7 +3,7 @@
  * `lxc-dhcpd reserve` sends. Parsing checks what the text alone can tell (a unicast MAC, an address, a label);
  * reservationProblem() checks the rest once the bridge subnet and the domain are known.
  */
-import { broadcastOf, formatIPv4, inSubnet, networkOf, parseIPv4, parseMac, type IPv4 } from '../net/address.ts';
+import { broadcastOf, formatIPv4, type IPv4, inSubnet, networkOf, parseIPv4, parseMac } from '../net/address.ts';
 import type { Checked } from '../result.ts';
 
 export interface Reservation {

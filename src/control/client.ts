@@ -1,6 +1,6 @@
 /** The CLI's side of the control socket: one request, one response, then the connection is closed. */
 import { connect } from 'node:net';
-import { MAX_RESPONSE_BYTES, parseControlResponse, type ControlRequest, type ControlResponse } from './protocol.ts';
+import { type ControlRequest, type ControlResponse, MAX_RESPONSE_BYTES, parseControlResponse } from './protocol.ts';
 
 export class ControlError extends Error {
   override name = 'ControlError';
@@ -44,7 +44,7 @@ export function controlRequest(path: string, request: ControlRequest, timeoutMs 
       else reject(new ControlError(outcome.error));
     };
     const timer = setTimeout(() => finish({ error: `no answer from ${path} within ${timeoutMs} ms` }), timeoutMs);
-    socket.on('connect', () => socket.end(JSON.stringify(request) + '\n'));
+    socket.on('connect', () => socket.end(`${JSON.stringify(request)}\n`));
     socket.on('error', (e: NodeJS.ErrnoException) => finish({ error: explain(path, e) }));
     socket.on('data', (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);

@@ -10,10 +10,11 @@
  * Responses: {"ok":true,"leases":[...]} for leases, {"ok":true,"message":"..."} for the others,
  * {"ok":false,"error":"..."} for anything that failed (bad JSON, unknown op, bad fields, refused by the daemon).
  */
-import type { Checked } from '../result.ts';
-import { parseReservation, type OperatorTarget, type Reservation } from '../config/reservations.ts';
+
+import { type OperatorTarget, parseReservation, type Reservation } from '../config/reservations.ts';
 import type { LeaseRow } from '../leases/report.ts';
-import { parseIPv4, parseMac, type IPv4 } from '../net/address.ts';
+import { parseIPv4, parseMac } from '../net/address.ts';
+import type { Checked } from '../result.ts';
 
 /** Longest request or response line accepted, newline excluded. Lease lists can be long; requests are tiny. */
 export const MAX_REQUEST_BYTES = 4096;

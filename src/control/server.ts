@@ -3,13 +3,12 @@
  * creates its directory, the directory is 0700: only root (the daemon's user) can connect. A socket file left behind
  * by a crashed daemon is replaced at start, but only when nobody answers on it; a live one is an error.
  */
-import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, type Stats, statSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import type { Reservation } from '../config/reservations.ts';
+import type { OperatorTarget, Reservation } from '../config/reservations.ts';
 import type { LeaseRow } from '../leases/report.ts';
-import type { OperatorTarget } from '../config/reservations.ts';
-import { MAX_REQUEST_BYTES, parseControlRequest, type ControlResponse, type ControlResult } from './protocol.ts';
+import { type ControlResponse, type ControlResult, MAX_REQUEST_BYTES, parseControlRequest } from './protocol.ts';
 
 export interface ControlHandlers {
   leases(): LeaseRow[] | Promise<LeaseRow[]>;
@@ -57,7 +56,7 @@ function somebodyListens(path: string): Promise<boolean> {
 }
 
 async function removeStaleSocket(path: string): Promise<void> {
-  let stat;
+  let stat: Stats;
   try {
     stat = lstatSync(path);
   } catch (e) {
@@ -74,7 +73,7 @@ async function removeStaleSocket(path: string): Promise<void> {
 }
 
 function errorLine(error: string): string {
-  return JSON.stringify({ ok: false, error } satisfies ControlResponse) + '\n';
+  return `${JSON.stringify({ ok: false, error } satisfies ControlResponse)}\n`;
 }
 
 async function answer(line: string, handlers: ControlHandlers): Promise<ControlResponse> {
@@ -133,7 +132,7 @@ function serveConnection(socket: Socket, handlers: ControlHandlers, options: Req
           options.onError?.(error);
           response = { ok: false, error: `internal error: ${error.message}` };
         }
-        reply(JSON.stringify(response) + '\n');
+        reply(`${JSON.stringify(response)}\n`);
       });
     }
   });

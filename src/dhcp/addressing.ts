@@ -1,8 +1,8 @@
 /** Where a reply goes, per RFC 2131 §4.1 (the same order sd-dhcp-server uses). */
 import type { IPv4 } from '../net/address.ts';
+import { BROADCAST_MAC, IPV4_BROADCAST } from '../wire/frame.ts';
 import { BROADCAST_FLAG, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, MessageType } from './constants.ts';
 import type { DhcpMessage } from './message.ts';
-import { BROADCAST_MAC, IPV4_BROADCAST } from '../wire/frame.ts';
 
 export interface ReplyDestination {
   mac: string;

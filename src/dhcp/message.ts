@@ -2,7 +2,7 @@
  * BOOTP/DHCP message codec with no I/O (in the manner of pg-protocol): parseDhcpMessage turns bytes into a typed
  * DhcpMessage or a named rejection reason; serializeDhcpMessage does the reverse. Nothing here throws on network input.
  */
-import { macFromBytes, type IPv4 } from '../net/address.ts';
+import { type IPv4, macFromBytes } from '../net/address.ts';
 import {
   BOOTP_HEADER_LENGTH,
   BOOTP_MIN_LENGTH,
@@ -11,9 +11,9 @@ import {
   FILE_LENGTH,
   FILE_OFFSET,
   MAGIC_COOKIE,
+  Option,
   OVERLOAD_FILE,
   OVERLOAD_SNAME,
-  Option,
   SNAME_LENGTH,
   SNAME_OFFSET,
 } from './constants.ts';

@@ -4,7 +4,7 @@
  * Accessors never throw on bad network data: a value of the wrong length reads as undefined.
  */
 import type { IPv4 } from '../net/address.ts';
-import { MessageType, Option } from './constants.ts';
+import { type MessageType, Option } from './constants.ts';
 import { decodeDomainSearchList, decodeName, encodeDomainSearchList } from './domain-name.ts';
 
 export interface ClientFqdn {
@@ -177,7 +177,7 @@ export class DhcpOptions {
 
   setIPv4List(code: number, ips: readonly IPv4[]): this {
     const b = Buffer.alloc(ips.length * 4);
-    ips.forEach((ip, i) => b.writeUInt32BE(ip >>> 0, i * 4));
+    for (const [i, ip] of ips.entries()) b.writeUInt32BE(ip >>> 0, i * 4);
     return this.set(code, b);
   }
 

@@ -2,7 +2,7 @@
  * Building reply messages. Options are filled in by a chain of small functions, each owning one concern (the shape of
  * CoreDHCP's handler chain, without its global state): a filler reads the request and settings and sets options.
  */
-import { broadcastOf, prefixToMask, type IPv4 } from '../net/address.ts';
+import { broadcastOf, type IPv4, prefixToMask } from '../net/address.ts';
 import { BOOTREPLY, BROADCAST_FLAG, MessageType, Option } from './constants.ts';
 import { encodeDomainSearchList } from './domain-name.ts';
 import type { DhcpMessage } from './message.ts';
@@ -45,7 +45,7 @@ function uint32(value: number): Buffer {
 
 function ipv4List(ips: readonly IPv4[]): Buffer {
   const b = Buffer.alloc(ips.length * 4);
-  ips.forEach((ip, i) => b.writeUInt32BE(ip >>> 0, i * 4));
+  for (const [i, ip] of ips.entries()) b.writeUInt32BE(ip >>> 0, i * 4);
   return b;
 }
 

@@ -4,8 +4,9 @@
  * plugins/staticroute). A client that gets option 121 ignores option 3, so the encoded list always carries the default
  * route via our router unless the operator routed 0.0.0.0/0 themselves. Encoded once per network settings object.
  */
-import { fail, ok, type Checked } from '../result.ts';
-import { formatIPv4, inSubnet, networkOf, parseIPv4, type IPv4 } from '../net/address.ts';
+
+import { formatIPv4, type IPv4, inSubnet, networkOf, parseIPv4 } from '../net/address.ts';
+import { type Checked, fail, ok } from '../result.ts';
 import { MessageType, Option } from './constants.ts';
 import type { DhcpMessage } from './message.ts';
 

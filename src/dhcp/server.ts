@@ -4,23 +4,24 @@
  * frames. Who holds which address (pool, lease table, reservations) is asked of the AddressBook; addresses probed
  * ahead of demand come from the ReadyQueue; offers, port bindings and fair shares are held here.
  */
-import { formatIPv4, inSubnet, type IPv4 } from '../net/address.ts';
-import { AddressBook } from '../leases/address-book.ts';
-import type { AddressPool } from '../leases/pool.ts';
-import type { Lease } from '../leases/lease.ts';
-import type { LeaseTable } from '../leases/table.ts';
+
 import type { OperatorTarget, Reservation } from '../config/reservations.ts';
+import { AddressBook } from '../leases/address-book.ts';
+import type { Lease } from '../leases/lease.ts';
 import type { HostNames } from '../leases/names.ts';
+import type { AddressPool } from '../leases/pool.ts';
+import type { LeaseTable } from '../leases/table.ts';
+import { quote } from '../log.ts';
+import { formatIPv4, type IPv4, inSubnet } from '../net/address.ts';
+import { type ReplyDestination, replyDestination } from './addressing.ts';
 import { BOOTREQUEST, ETHERNET_HLEN, HTYPE_ETHERNET, MessageType } from './constants.ts';
-import { clientMac, type DhcpMessage } from './message.ts';
-import { clientName } from './hostname.ts';
-import { PendingOffers } from './offers.ts';
 import { TokenBuckets } from './fair-share.ts';
+import { clientName } from './hostname.ts';
+import { clientMac, type DhcpMessage } from './message.ts';
+import { PendingOffers } from './offers.ts';
 import type { AddressProber, ProbeResult } from './probe.ts';
 import { ReadyQueue } from './ready-queue.ts';
-import { replyDestination, type ReplyDestination } from './addressing.ts';
 import { buildReply, type NetworkSettings } from './reply.ts';
-import { quote } from '../log.ts';
 
 export interface IncomingRequest {
   message: DhcpMessage;
@@ -414,7 +415,7 @@ export class DhcpServer {
     this.probingForMac.add(mac);
     const source = this.sourceOf(req);
     if (source !== null) this.probingForSource.set(source, (this.probingForSource.get(source) ?? 0) + 1);
-    let result;
+    let result: ProbeResult;
     try {
       result = await probe;
     } finally {

@@ -4,26 +4,26 @@
  * before any of that wakeup's replies is sent (RFC 2131 §4.3.1: the binding is on disk before the ACK).
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { type Logger, quote, type RateLimitedCounter } from '../log.ts';
 import { formatIPv4, type IPv4 } from '../net/address.ts';
-import { quote, type Logger, type RateLimitedCounter } from '../log.ts';
 import { dhcpBridgePortFilter } from '../wire/bpf.ts';
 import {
   ARP_REQUEST,
   ARP_TARGET_IP_OFFSET,
   BROADCAST_MAC,
-  ETHERTYPE_ARP,
   buildArpFrame,
-  UDP_FRAME_HEADROOM,
+  ETHERTYPE_ARP,
   finishUdpFrame,
   parseArpFrame,
   parseUdpFrame,
+  UDP_FRAME_HEADROOM,
 } from '../wire/frame.ts';
-import { PacketSocket, type LinkState, type ReceivedFrame } from '../wire/packet-socket.ts';
+import { type LinkState, PacketSocket, type ReceivedFrame } from '../wire/packet-socket.ts';
 import { DHCP_SERVER_PORT, messageTypeName } from './constants.ts';
-import { parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from './message.ts';
+import { type DhcpMessage, parseDhcpMessage, serializeDhcpMessage } from './message.ts';
 import { ESSENTIAL_OPTIONS, replySizeLimit } from './reply.ts';
 import { ReplyPacer } from './reply-pacer.ts';
-import { ROUTINE_DROPS, type FinalDecision, type DhcpServer, type IncomingRequest, type LeaseEvent } from './server.ts';
+import { type DhcpServer, type FinalDecision, type IncomingRequest, type LeaseEvent, ROUTINE_DROPS } from './server.ts';
 
 const PACKET_OUTGOING = 4;
 /**

@@ -13,9 +13,9 @@
  * - `encodeAnswer` encodes a zone's record objects (`LocalAnswer`) with dns-packet's record codec; `parseSimpleQuery`
  *   is the object-level reader the tests use.
  */
-import { encodeRecordInto, type Answer } from './message.ts';
+import { type Answer, encodeRecordInto } from './message.ts';
 import type { ZoneApex, ZoneQuestion } from './question.ts';
-import { CLASS_IN, EDNS_UDP_SIZE, Flag, HEADER_LENGTH, OPT_RECORD_LENGTH, Type, responseFlags, typeName } from './vocabulary.ts';
+import { CLASS_IN, EDNS_UDP_SIZE, Flag, HEADER_LENGTH, OPT_RECORD_LENGTH, responseFlags, Type, typeName } from './vocabulary.ts';
 import { isHostnameByte, lowerAscii, type WireRecords } from './wire-name.ts';
 import type { LocalAnswer } from './zone.ts';
 
@@ -313,7 +313,7 @@ export function writeCachedAnswer(query: Buffer, q: QueryReader, out: Buffer, at
   const { ttlOffsets, ttls } = records;
   for (let i = 0; i < ttlOffsets.length; i++) {
     const remaining = ttls[i]! - elapsedSeconds;
-    writeUint32(out, base + ttlOffsets[i]!, remaining > 0 ? remaining : 0);
+    writeUint32(out, base + ttlOffsets[i]!, Math.max(remaining, 0));
   }
   if (q.hasEdns) pos += writeOpt(out, pos, q.doBit);
   return pos - at;

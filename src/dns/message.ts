@@ -5,9 +5,8 @@
 import dnsPacket, { type Answer, type Packet, type Question } from 'dns-packet';
 import { EDNS_UDP_SIZE, Flag, HEADER_LENGTH, OPT_FLAG_DO, responseFlags } from './vocabulary.ts';
 
-export type { Answer, Packet, Question };
-
 export { EDNS_UDP_SIZE, HEADER_LENGTH, Opcode, PLAIN_UDP_SIZE, Rcode } from './vocabulary.ts';
+export type { Answer, Packet, Question };
 
 export interface RawHeader {
   id: number;

@@ -1,13 +1,12 @@
 /** Joins the DNS server to forwarding: upstreams from --upstream or resolv.conf, answers cached (src/dns/forward/). */
-import type { Answer } from 'dns-packet';
+import type { Answer, RecordType } from 'dns-packet';
 import { DnsCache, type WireCacheHit } from './forward/cache.ts';
-import type { ClientQueryFlags } from './forward/question.ts';
 import { Forwarder, type ForwarderLog } from './forward/forwarder.ts';
+import type { ClientQueryFlags } from './forward/question.ts';
 import { ResolvConfUpstreams, StaticUpstreams } from './forward/resolv-conf.ts';
 import type { Upstream } from './forward/upstream.ts';
-import type { RecordType } from 'dns-packet';
 import type { Question } from './message.ts';
-import type { Recursor, RecursionResult } from './server.ts';
+import type { RecursionResult, Recursor } from './server.ts';
 import { Rcode, rcodeNumber } from './vocabulary.ts';
 
 /** The four DO/CD combinations, shared so the hot wire-cache path allocates nothing. */

@@ -7,12 +7,23 @@
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { quote, RateLimitedCounter } from '../log.ts';
-import { formatIPv4, inSubnet, parseIPv4, type IPv4 } from '../net/address.ts';
-import { UdpSocket, type ReceivedDatagrams, type UdpSocketStats } from '../wire/udp-socket.ts';
-import { decodeMessage, encodeMessage, findOpt, headerOnlyResponse, optRecord, readHeader, type Answer, type Packet, type Question } from './message.ts';
+import { formatIPv4, type IPv4, inSubnet, parseIPv4 } from '../net/address.ts';
+import { type ReceivedDatagrams, UdpSocket, type UdpSocketStats } from '../wire/udp-socket.ts';
+import {
+  cachedAnswerLength,
+  encodeAnswer,
+  FAST_ANSWER_LIMIT,
+  QueryReader,
+  writeAddressAnswer,
+  writeCachedAnswer,
+  writeNegativeAnswer,
+  writeTruncatedAnswer,
+} from './fast-path.ts';
+import type { WireCacheHit } from './forward/cache.ts';
+import { type Answer, decodeMessage, encodeMessage, findOpt, headerOnlyResponse, optRecord, type Packet, type Question, readHeader } from './message.ts';
 import { NameQuestion } from './question.ts';
 import { ResponseRateLimiter } from './rrl.ts';
-import { TcpSession, type TcpLimitEvent } from './tcp-session.ts';
+import { type TcpLimitEvent, TcpSession } from './tcp-session.ts';
 import {
   EDNS_UDP_SIZE,
   Flag,
@@ -26,18 +37,7 @@ import {
   responseFlags,
   typeName,
 } from './vocabulary.ts';
-import { REFUSED_TO_CLIENT, WireAnswer, answerObjects, type LocalAnswer, type LocalZones, type ZoneAnswer } from './zone.ts';
-import type { WireCacheHit } from './forward/cache.ts';
-import {
-  FAST_ANSWER_LIMIT,
-  QueryReader,
-  cachedAnswerLength,
-  encodeAnswer,
-  writeAddressAnswer,
-  writeCachedAnswer,
-  writeNegativeAnswer,
-  writeTruncatedAnswer,
-} from './fast-path.ts';
+import { answerObjects, type LocalAnswer, type LocalZones, REFUSED_TO_CLIENT, WireAnswer, type ZoneAnswer } from './zone.ts';
 
 export { rcodeName } from './vocabulary.ts';
 

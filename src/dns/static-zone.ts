@@ -8,7 +8,7 @@
  */
 import type { StaticRecord } from '../config/dns-records.ts';
 import type { Answer } from './message.ts';
-import { zoneApex, type ZoneApex, type ZoneQuestion } from './question.ts';
+import { type ZoneApex, type ZoneQuestion, zoneApex } from './question.ts';
 import { Rcode, Type, typeNumber } from './vocabulary.ts';
 
 /** What the static zone returns: a LocalAnswer (zone.ts) in shape. */
@@ -50,7 +50,7 @@ export class StaticZone {
     if (records === undefined) return this.emptyNonTerminals.has(name) ? this.negative(name, Rcode.NoError) : null;
     if (q.otherClass) return { rcode: Rcode.Refused, answers: [], authorities: [], additionals: [] };
     const asked = q.askedName();
-    const cname = records[0]!.type === Type.CNAME;
+    const cname = records[0]?.type === Type.CNAME;
     const matching = records.filter((r) => cname || q.type === Type.ANY || r.type === q.type);
     if (matching.length === 0) return this.negative(name, Rcode.NoError);
     return { rcode: Rcode.NoError, answers: matching.map((r) => ({ ...r.record, name: asked })), authorities: [], additionals: [] };

@@ -80,7 +80,7 @@ export class TcpMessageReader {
   private takeByte(): number {
     const chunk = this.chunks[0];
     if (chunk === undefined) return -1;
-    const b = chunk[this.offset]!;
+    const b = chunk[this.offset] ?? -1;
     this.consume(chunk, 1);
     return b;
   }

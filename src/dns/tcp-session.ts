@@ -49,11 +49,20 @@ export class TcpSession {
     const socket = this.socket;
     if (socket.destroyed) return;
     for (;;) {
-      if (this.inFlight >= this.limits.maxInFlight) return this.pause('in-flight-paused');
-      if (socket.writableNeedDrain) return this.pause('output-paused');
+      if (this.inFlight >= this.limits.maxInFlight) {
+        this.pause('in-flight-paused');
+        return;
+      }
+      if (socket.writableNeedDrain) {
+        this.pause('output-paused');
+        return;
+      }
       const message = this.reader.next();
       if (message === 'incomplete') break;
-      if (message === 'too-large') return this.close('query-too-large');
+      if (message === 'too-large') {
+        this.close('query-too-large');
+        return;
+      }
       this.dispatch(message);
     }
     if (this.pausedFor !== null) {
@@ -104,7 +113,10 @@ export class TcpSession {
   }
 
   private armDeadline(): void {
-    if (!this.reader.partial) return this.clearDeadline();
+    if (!this.reader.partial) {
+      this.clearDeadline();
+      return;
+    }
     if (this.deadline !== null && this.deadlineFor === this.reader.started) return;
     this.clearDeadline();
     this.deadlineFor = this.reader.started;

@@ -13,11 +13,12 @@
  * names of neighbouring networks too: those are not ours (null), and the server treats them like any foreign name
  * (forwarded for clients allowed to recurse, REFUSED otherwise) instead of denying their existence.
  */
-import { formatIPv4, inSubnet, networkOf, type IPv4 } from '../net/address.ts';
-import type { HostNames } from '../leases/names.ts';
-import { encodeRecordInto, type Answer, type Question } from './message.ts';
-import { NameQuestion, normalizeName, zoneApex, type ZoneApex, type ZoneQuestion } from './question.ts';
+
 import type { StaticRecord } from '../config/dns-records.ts';
+import type { HostNames } from '../leases/names.ts';
+import { formatIPv4, type IPv4, inSubnet, networkOf } from '../net/address.ts';
+import { type Answer, encodeRecordInto, type Question } from './message.ts';
+import { NameQuestion, normalizeName, type ZoneApex, type ZoneQuestion, zoneApex } from './question.ts';
 import { StaticZone } from './static-zone.ts';
 import { Rcode, Type, typeName } from './vocabulary.ts';
 import { wireName } from './wire-name.ts';
@@ -348,8 +349,7 @@ export class LocalZones {
   private ownerAnswer(q: ZoneQuestion, trusted: boolean): ZoneAnswer | typeof REFUSED_TO_CLIENT | null {
     const zones = this.zones;
     let denied: ZoneAnswer | null = null;
-    for (let i = 0; i < zones.length; i++) {
-      const zone = zones[i]!;
+    for (const zone of zones) {
       const answer = zone.answer(q);
       if (answer === null) continue;
       if (zone.trustedOnly && !trusted) return denied ?? REFUSED_TO_CLIENT;

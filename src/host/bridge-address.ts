@@ -1,7 +1,7 @@
 /** Reads the bridge's IPv4 address from the kernel (creating the bridge is src/host's later job, through netlink). */
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { parseIPv4, type IPv4 } from '../net/address.ts';
+import { type IPv4, parseIPv4 } from '../net/address.ts';
 
 export interface InterfaceAddress {
   ip: IPv4;
@@ -30,7 +30,7 @@ export function bridgeAddress(name: string): BridgeLookup {
     };
   }
   const v4 = addresses.find((a) => a.family === 'IPv4' && !a.internal);
-  if (!v4 || !v4.cidr) {
+  if (!v4?.cidr) {
     return { ok: false, error: `bridge ${name} has no IPv4 address: add one (ip addr add 10.0.0.1/24 dev ${name})` };
   }
   const ip = parseIPv4(v4.address);

@@ -4,8 +4,9 @@
  * exit we delete only what we added: the bridge when we created it and no ports remain, otherwise
  * only the address we added. Runs in the network namespace of the calling process.
  */
-import { AttrStream, createRtNetlink, FlagsNew, ifla, type RtNetlinkSocket, type rt } from 'netlink';
+
 import { endianness } from 'node:os';
+import { AttrStream, createRtNetlink, FlagsNew, ifla, type RtNetlinkSocket, type rt } from 'netlink';
 import { broadcastOf, formatIPv4, type IPv4 } from '../net/address.ts';
 
 export interface Ipv4Interface {

@@ -1,7 +1,7 @@
 /** The bridge address chosen when the user gives only --range. Pure. */
 import type { AddressRange } from '../config/range.ts';
+import { broadcastOf, formatIPv4, type IPv4, inSubnet, networkOf } from '../net/address.ts';
 import type { Checked } from '../result.ts';
-import { broadcastOf, formatIPv4, inSubnet, networkOf, type IPv4 } from '../net/address.ts';
 
 export interface BridgeAddressChoice {
   ip: IPv4;

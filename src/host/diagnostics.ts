@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { formatIPv4, type IPv4 } from '../net/address.ts';
 import { listChains } from './nftables.ts';
-import { LXC_DHCPD_TABLE, NF_INET_FORWARD, NFPROTO_INET, NFPROTO_IPV4, familyName, type ChainInfo } from './nftables-messages.ts';
+import { type ChainInfo, familyName, LXC_DHCPD_TABLE, NF_INET_FORWARD, NFPROTO_INET, NFPROTO_IPV4 } from './nftables-messages.ts';
 
 const NF_DROP = 0;
 

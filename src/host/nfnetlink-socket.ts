@@ -4,8 +4,9 @@
  * parsing live in netlink-encoding.ts; this file only moves bytes and matches replies to requests.
  * The socket belongs to the network namespace of the process that opens it.
  */
-import { RawNetlinkSocket } from 'netlink';
+
 import { constants as osConstants } from 'node:os';
+import { RawNetlinkSocket } from 'netlink';
 import { NLM_F_ACK, NLMSG_DONE, NLMSG_ERROR, parseNetlinkError, parseNetlinkMessages, type ReceivedNetlinkMessage } from './netlink-encoding.ts';
 import type { BatchMessage } from './nftables-messages.ts';
 

@@ -2,33 +2,34 @@
  * nf_tables netlink messages (tables, chains, rules, batches) and the lxc-dhcpd ruleset, as pure
  * functions: what installRules() sends is built and unit-tested here, sent by nfnetlink-socket.ts.
  */
+
+import { formatIPv4 } from '../net/address.ts';
 import {
-  NLM_F_ACK,
-  NLM_F_APPEND,
-  NLM_F_CREATE,
-  NLM_F_DUMP,
-  NLM_F_REQUEST,
   decodeStringAttribute,
   encodeNestedAttribute,
   encodeNetlinkMessage,
   encodeNfgenHeader,
   encodeStringAttribute,
   encodeU32BeAttribute,
+  NLM_F_ACK,
+  NLM_F_APPEND,
+  NLM_F_CREATE,
+  NLM_F_DUMP,
+  NLM_F_REQUEST,
   parseAttributes,
   parseNfgenHeader,
 } from './netlink-encoding.ts';
-import { formatIPv4 } from '../net/address.ts';
 import {
   IPPROTO_TCP,
   IPPROTO_UDP,
-  NF_ACCEPT,
-  NFT_CMP_EQ,
-  NFT_CMP_NEQ,
   immediateVerdict,
   masquerade,
   matchDestinationPort,
   matchInterfaceName,
   matchIpv4Prefix,
+  NF_ACCEPT,
+  NFT_CMP_EQ,
+  NFT_CMP_NEQ,
 } from './nftables-expressions.ts';
 
 // linux/netfilter/nfnetlink.h
@@ -294,7 +295,7 @@ export function lxcDhcpdRules(options: RulesetOptions): RuleSpec[] {
   }
   if (options.firewall) {
     const fromBridge = matchInterfaceName('iifname', options.bridge);
-    const ports: Array<[string, typeof IPPROTO_UDP | typeof IPPROTO_TCP, number]> = [
+    const ports: [string, typeof IPPROTO_UDP | typeof IPPROTO_TCP, number][] = [
       ['udp', IPPROTO_UDP, 67],
       ['udp', IPPROTO_UDP, 53],
       ['tcp', IPPROTO_TCP, 53],

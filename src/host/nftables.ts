@@ -6,23 +6,23 @@
 import { networkOf } from '../net/address.ts';
 import { allocateSeqs, withNfnetlinkSocket } from './nfnetlink-socket.ts';
 import {
-  LXC_DHCPD_TABLE,
-  NFT_MSG_NEWCHAIN,
-  NFT_MSG_NEWTABLE,
   buildDeleteBatch,
   buildInstallBatch,
+  type ChainInfo,
   encodeGetChainsDump,
   encodeGetTablesDump,
+  LXC_DHCPD_TABLE,
   lxcDhcpdRules,
+  NFT_MSG_NEWCHAIN,
+  NFT_MSG_NEWTABLE,
   nftablesMessageType,
   parseChainMessage,
   parseTableMessage,
-  type ChainInfo,
   type RulesetOptions,
   type TableInfo,
 } from './nftables-messages.ts';
 
-export { LXC_DHCPD_TABLE, type ChainInfo, type RulesetOptions, type TableInfo };
+export { type ChainInfo, LXC_DHCPD_TABLE, type RulesetOptions, type TableInfo };
 
 export interface InstallRulesOptions {
   bridge: string;

@@ -3,10 +3,10 @@
  * table (NAT + accept rules). Whatever this start created is rolled back if a later step fails, and torn down at exit.
  */
 import { formatIPv4, type IPv4 } from '../net/address.ts';
-import { ensureBridge, removeBridgeIfOurs, type BridgeSetup } from './bridge.ts';
-import { enableForwarding, restoreForwarding, type ForwardingChange } from './forwarding.ts';
-import { deleteTable, installRules } from './nftables.ts';
+import { type BridgeSetup, ensureBridge, removeBridgeIfOurs } from './bridge.ts';
 import { runDiagnostics } from './diagnostics.ts';
+import { enableForwarding, type ForwardingChange, restoreForwarding } from './forwarding.ts';
+import { deleteTable, installRules } from './nftables.ts';
 
 export interface HostSetupOptions {
   bridge: string;

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { formatIPv4, parseIPv4, type IPv4 } from '../net/address.ts';
+import { formatIPv4, type IPv4, parseIPv4 } from '../net/address.ts';
 import type { Lease } from './lease.ts';
 
 /** A name dnsmasq would keep: one or more labels of letters, digits, '-' and '_'. Anything else is written as '*'. */
@@ -40,7 +40,7 @@ export function formatDnsmasqLeaseLine(lease: Lease): string {
 
 function formatLines(leases: readonly Lease[]): string {
   let text = '';
-  for (const lease of leases) text += formatDnsmasqLeaseLine(lease) + '\n';
+  for (const lease of leases) text += `${formatDnsmasqLeaseLine(lease)}\n`;
   return text;
 }
 

@@ -6,9 +6,9 @@
  * a crash would keep and what a new store is made from (`from`) to model a restart.
  */
 import type { IPv4 } from '../net/address.ts';
+import { commitAndCall, type DurableSteps, GroupCommit } from './group-commit.ts';
 import { LEASE_STATES, type Lease } from './lease.ts';
 import { macKey } from './mac-key.ts';
-import { commitAndCall, GroupCommit, type DurableSteps } from './group-commit.ts';
 import type { CommitDone, LeaseStore, StoredLease, StoredReservation } from './store-contract.ts';
 
 /** What a crash keeps: every durable lease and reservation. */

@@ -45,5 +45,5 @@ export function formatLeaseTable(rows: readonly LeaseRow[]): string {
       .map((c, i) => c.padEnd(widths[i] as number))
       .join('  ')
       .trimEnd();
-  return [line(header), ...body.map(line)].join('\n') + '\n';
+  return `${[line(header), ...body.map(line)].join('\n')}\n`;
 }

@@ -8,9 +8,9 @@ import { chmodSync, closeSync, constants, fdatasync, fdatasyncSync, mkdirSync, o
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { IPv4 } from '../net/address.ts';
+import { commitAndCall, GroupCommit } from './group-commit.ts';
 import { LEASE_STATES, type Lease, type LeaseState } from './lease.ts';
 import { macKey, macText } from './mac-key.ts';
-import { commitAndCall, GroupCommit } from './group-commit.ts';
 import type { CommitDone, LeaseStore, StoredLease, StoredReservation } from './store-contract.ts';
 
 /** Bumped whenever the schema changes; each step in MIGRATIONS brings user_version from its index to index+1. */

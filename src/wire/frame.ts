@@ -2,7 +2,7 @@
  * Ethernet II + IPv4 + UDP frames, and ARP, built and parsed with no I/O. Replies are built whole, checksums included,
  * so no kernel offload or iptables CHECKSUM rule is involved (the reason this project exists; see docs/wire.md).
  */
-import { macFromBytes, writeMac, type IPv4 } from '../net/address.ts';
+import { type IPv4, macFromBytes, writeMac } from '../net/address.ts';
 import { finishChecksum, internetChecksum, onesComplementSum, pseudoHeaderSum } from './checksum.ts';
 
 export const ETHERTYPE_IPV4 = 0x0800;

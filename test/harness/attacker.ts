@@ -6,8 +6,8 @@
  * by time, and paced in small batches so the daemon's receive queue, not our sender, decides what it sees.
  */
 import { randomBytes } from 'node:crypto';
-import { BOOTREQUEST, BROADCAST_FLAG, MessageType, Option } from '../../src/dhcp/constants.ts';
-import { emptyMessage, serializeDhcpMessage, type DhcpMessage } from '../../src/dhcp/message.ts';
+import { BOOTREQUEST, BROADCAST_FLAG, type MessageType, Option } from '../../src/dhcp/constants.ts';
+import { type DhcpMessage, emptyMessage, serializeDhcpMessage } from '../../src/dhcp/message.ts';
 import { macToBytes, parseIPv4 } from '../../src/net/address.ts';
 import { buildUdpFrame } from '../../src/wire/frame.ts';
 import type { Container } from './netns.ts';

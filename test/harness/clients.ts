@@ -5,7 +5,7 @@
 // Client flags follow /work/shared/TESTING-NOTES.md.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { adoptPid, inNamespace, killAdoptedPid, nsSpawn, run, type Container, type SpawnedProcess } from './netns.ts';
+import { adoptPid, type Container, inNamespace, killAdoptedPid, nsSpawn, run, type SpawnedProcess } from './netns.ts';
 
 export type ClientKind = 'udhcpc' | 'dhclient' | 'dhcpcd';
 

@@ -1,7 +1,7 @@
 // Network-namespace topologies for integration tests: a "host" namespace with a bridge, one
 // namespace per container (veth pair, eth0 inside), optional stray ports and a WAN namespace.
 // Everything created here is removed by Topology.destroy() or, failing that, at process exit.
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

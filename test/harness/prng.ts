@@ -12,3 +12,17 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** The junk tests' linear congruential generator (the C library's constants): the next 32-bit value on each call. */
+export function lcg32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1103515245 + 12345) >>> 0;
+    return state;
+  };
+}
+
+/** `length` bytes from `next` (its low 8 bits each). */
+export function junkBytes(next: () => number, length: number): Buffer {
+  return Buffer.from(Array.from({ length }, () => next() & 0xff));
+}

@@ -3,11 +3,12 @@
  * address, malformed packets): a packet socket inside a container namespace that sends frames we build and collects
  * the server's replies as parsed messages.
  */
+
+import { BOOTREQUEST, type MessageType, Option } from '../../src/dhcp/constants.ts';
+import { type DhcpMessage, emptyMessage, parseDhcpMessage, serializeDhcpMessage } from '../../src/dhcp/message.ts';
 import { macToBytes, parseIPv4 } from '../../src/net/address.ts';
-import { BOOTREQUEST, MessageType, Option } from '../../src/dhcp/constants.ts';
-import { emptyMessage, parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from '../../src/dhcp/message.ts';
 import { acceptAllFilter } from '../../src/wire/bpf.ts';
-import { buildUdpFrame, parseUdpFrame, udpChecksumOk, type UdpDatagram } from '../../src/wire/frame.ts';
+import { buildUdpFrame, parseUdpFrame, type UdpDatagram, udpChecksumOk } from '../../src/wire/frame.ts';
 import { PacketSocket } from '../../src/wire/packet-socket.ts';
 import type { Container } from './netns.ts';
 

@@ -48,7 +48,16 @@ export function transportFixture(o: TransportFixtureOptions): TransportFixture {
   const drops = new RateLimitedCounter();
   const log = createLogger('warn');
   // In the daemon's order: the port, the prober on it, the server, then the transport between them.
-  const port = new BridgePort({ bridge: 'none', serverIp: FIXTURE_SERVER_IP, drops, log, openPort: (deliver) => ((onFrames = deliver), o.port) });
+  const port = new BridgePort({
+    bridge: 'none',
+    serverIp: FIXTURE_SERVER_IP,
+    drops,
+    log,
+    openPort: (deliver) => {
+      onFrames = deliver;
+      return o.port;
+    },
+  });
   const prober = o.prober ? o.prober(port) : null;
   const server = new DhcpServer({
     names: new HostNames(),

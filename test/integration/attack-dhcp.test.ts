@@ -12,16 +12,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, type TestContext, test } from 'node:test';
 import { MessageType } from '../../src/dhcp/constants.ts';
-import { formatIPv4 } from '../../src/net/address.ts';
-import { openAttacker, randomMac, type Attacker } from '../harness/attacker.ts';
-import { udhcpc, type DhcpClient } from '../harness/clients.ts';
-import type { LeaseRow } from '../harness/leases-cli.ts';
 import { leasesAsJson } from '../../src/leases/report.ts';
 import { readLeasesReadOnly } from '../../src/leases/store.ts';
-import { startLxcDhcpd, type RunningLxcDhcpd } from '../harness/lxc-dhcpd.ts';
-import { createTopology, processTree, runChecked, type Container, type Topology } from '../harness/netns.ts';
+import { formatIPv4 } from '../../src/net/address.ts';
+import { type Attacker, openAttacker, randomMac } from '../harness/attacker.ts';
+import { type DhcpClient, udhcpc } from '../harness/clients.ts';
+import type { LeaseRow } from '../harness/leases-cli.ts';
+import { type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type Container, createTopology, processTree, runChecked, type Topology } from '../harness/netns.ts';
 
 const SERVER = '10.0.0.1';
 const OBSERVER_IP = '10.0.0.20';

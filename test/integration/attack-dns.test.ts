@@ -12,9 +12,9 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { processTree, type Container, type SpawnedProcess, type Topology, createTopology } from '../harness/netns.ts';
-import { udhcpc, type DhcpClient } from '../harness/clients.ts';
+import { type DhcpClient, udhcpc } from '../harness/clients.ts';
 import { LXC_DHCPD_BIN } from '../harness/lxc-dhcpd.ts';
+import { type Container, createTopology, processTree, type SpawnedProcess, type Topology } from '../harness/netns.ts';
 
 const HARNESS = resolve(import.meta.dirname, '..', 'harness');
 const FLOOD = resolve(HARNESS, 'dns-flood.ts');

@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createTopology, type Container, type Topology } from '../harness/netns.ts';
 import { udhcpc } from '../harness/clients.ts';
-import { startLxcDhcpd, type RunningLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type Container, createTopology, type Topology } from '../harness/netns.ts';
 
 let topology: Topology;
 let daemon: RunningLxcDhcpd;

@@ -13,8 +13,8 @@ import { dhcpBridgePortFilter } from '../../src/wire/bpf.ts';
 import { BRIDGE_PORT_MAX_AGE_MS, BRIDGE_PORT_REQUERY_MS } from '../../src/wire/bridge-ports.ts';
 import { buildUdpFrame, parseUdpFrame } from '../../src/wire/frame.ts';
 import { PacketSocket, type ReceivedFrame } from '../../src/wire/packet-socket.ts';
-import { createTopology, type Container, type Topology } from '../harness/netns.ts';
-import { openRawDhcpPort, request, type RawDhcpPort } from '../harness/raw-dhcp.ts';
+import { type Container, createTopology, type Topology } from '../harness/netns.ts';
+import { openRawDhcpPort, type RawDhcpPort, request } from '../harness/raw-dhcp.ts';
 
 let topology: Topology;
 let socket: PacketSocket;

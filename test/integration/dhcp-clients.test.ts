@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createTopology, type Topology } from '../harness/netns.ts';
-import { startCapture, type Capture, type CapturedPacket } from '../harness/capture.ts';
-import { dhclient, dhcpcd, udhcpc, type DhcpClient } from '../harness/clients.ts';
-import { startLxcDhcpd, type RunningLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type Capture, type CapturedPacket, startCapture } from '../harness/capture.ts';
+import { type DhcpClient, dhclient, dhcpcd, udhcpc } from '../harness/clients.ts';
 import { leasesJson } from '../harness/leases-cli.ts';
+import { type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { createTopology, type Topology } from '../harness/netns.ts';
 
 let topology: Topology;
 let daemon: RunningLxcDhcpd;

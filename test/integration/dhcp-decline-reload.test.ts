@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createTopology, type Container, type Topology } from '../harness/netns.ts';
-import { dhcpcd, udhcpc, type DhcpClient } from '../harness/clients.ts';
 import { startCapture } from '../harness/capture.ts';
-import { startLxcDhcpd, type RunningLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type DhcpClient, dhcpcd, udhcpc } from '../harness/clients.ts';
 import { leasesJson } from '../harness/leases-cli.ts';
+import { type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type Container, createTopology, type Topology } from '../harness/netns.ts';
 
 let topology: Topology;
 let daemon: RunningLxcDhcpd;

@@ -5,15 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createTopology, type Container, type Topology } from '../harness/netns.ts';
-import { udhcpc, type DhcpClient } from '../harness/clients.ts';
-import { startLxcDhcpd, type RunningLxcDhcpd } from '../harness/lxc-dhcpd.ts';
-import { openRawDhcpPort, request, type RawDhcpPort } from '../harness/raw-dhcp.ts';
-import { leasesJson } from '../harness/leases-cli.ts';
 import { MessageType, Option } from '../../src/dhcp/constants.ts';
 import { serializeDhcpMessage } from '../../src/dhcp/message.ts';
 import { formatIPv4, parseIPv4 } from '../../src/net/address.ts';
 import { buildUdpFrame } from '../../src/wire/frame.ts';
+import { type DhcpClient, udhcpc } from '../harness/clients.ts';
+import { leasesJson } from '../harness/leases-cli.ts';
+import { type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type Container, createTopology, type Topology } from '../harness/netns.ts';
+import { junkBytes, lcg32 } from '../harness/prng.ts';
+import { openRawDhcpPort, type RawDhcpPort, request } from '../harness/raw-dhcp.ts';
 
 const RESERVED_MAC = '02:1a:b0:00:00:05';
 let topology: Topology;
@@ -159,10 +160,8 @@ test('malformed packets are counted and dropped; the server keeps answering', as
   wrongHlen[2] = 16;
   const badIpChecksum = frameOf(good);
   badIpChecksum[24] = (badIpChecksum[24] as number) ^ 0xff;
-  let seed = 42;
-  const garbage = Array.from({ length: 50 }, () =>
-    Buffer.from(Array.from({ length: 1 + ((seed = (seed * 1103515245 + 12345) >>> 0) % 600) }, () => (seed = (seed * 1103515245 + 12345) >>> 0) & 0xff)),
-  );
+  const next = lcg32(42);
+  const garbage = Array.from({ length: 50 }, () => junkBytes(next, 1 + (next() % 600)));
   const corpus = [good.subarray(0, 100), good.subarray(0, 239), badCookie, overlong, missingEnd, wrongOp, wrongHlen, ...garbage];
   raw.send(badIpChecksum);
   raw.send(Buffer.alloc(20)); // a runt frame

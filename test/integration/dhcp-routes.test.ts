@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createTopology, inNamespace, run, type Topology } from '../harness/netns.ts';
 import { dhclient } from '../harness/clients.ts';
 import { LXC_DHCPD_BIN, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { createTopology, inNamespace, run, type Topology } from '../harness/netns.ts';
 
 let topology: Topology;
 

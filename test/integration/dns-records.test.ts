@@ -3,11 +3,11 @@
  * name), TXT and SRV answer the same over UDP and TCP, with aa; a container holding a name wins over a static record.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { createTopology, type Container, type Topology } from '../harness/netns.ts';
-import { udhcpc, type DhcpClient } from '../harness/clients.ts';
-import { LXC_DHCPD_BIN, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { type DhcpClient, udhcpc } from '../harness/clients.ts';
+import { LXC_DHCPD_BIN, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type Container, createTopology, type Topology } from '../harness/netns.ts';
 
 let topology: Topology;
 let c1: Container;

@@ -9,9 +9,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { createTopology, type Container, type SpawnedProcess, type Topology } from '../harness/netns.ts';
-import { startLxcDhcpd, type RunningLxcDhcpd } from '../harness/lxc-dhcpd.ts';
 import { UdpSocket } from '../../src/wire/udp-socket.ts';
+import { type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type Container, createTopology, type SpawnedProcess, type Topology } from '../harness/netns.ts';
 
 const SERVER = 0x0a000001; // 10.0.0.1
 const CLIENT_ADDRESS = '10.0.0.50';

@@ -4,12 +4,12 @@
  * survives the upstream going away, TC → TCP retry, REFUSED for outsiders, and malformed queries.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createTopology, type Container, type SpawnedProcess, type Topology } from '../harness/netns.ts';
-import { dhclient, dhcpcd, udhcpc, type DhcpClient } from '../harness/clients.ts';
-import { startLxcDhcpd, type RunningLxcDhcpd } from '../harness/lxc-dhcpd.ts';
-import { writeFileSync } from 'node:fs';
+import { type DhcpClient, dhclient, dhcpcd, udhcpc } from '../harness/clients.ts';
+import { type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type Container, createTopology, type SpawnedProcess, type Topology } from '../harness/netns.ts';
 
 const UDP_QUERY = resolve(import.meta.dirname, '..', 'harness', 'udp-query.ts');
 const BIG_TXT = Array.from({ length: 8 }, (_, i) => `${String(i).repeat(200)}`);
@@ -154,10 +154,10 @@ test('malformed queries get FORMERR/BADVERS/NOTIMP or silence, and the server ke
   const good = '4242010000010000000000000474657374036c78630000010001'; // id 0x4242, RD, test.lxc A
   const truncated = good.slice(0, 30);
   const loop = '42430100000100000000000' + '0c00c0001' + '0001'; // name is a pointer to itself
-  const badLabel = '424401000001000000000000' + '50' + '61'.repeat(10) + '0000010001';
+  const badLabel = `42440100000100000000000050${'61'.repeat(10)}0000010001`;
   const ednsV1 = '424501000001000000000001' + '0474657374036c78630000010001' + '0000290200000100000000';
   const notify = '42462000000100000000000004746573740' + '36c78630000010001';
-  const twoQuestions = '424701000002000000000000' + '0474657374036c78630000010001'.repeat(2);
+  const twoQuestions = `424701000002000000000000${'0474657374036c78630000010001'.repeat(2)}`;
   const r = await topology.exec(
     observer.ns,
     [process.execPath, '--import', 'tsx', UDP_QUERY, '10.0.0.1', '53', truncated, loop, badLabel, ednsV1, notify, twoQuestions, good],

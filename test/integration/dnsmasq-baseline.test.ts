@@ -2,13 +2,14 @@
 // kernel UDP socket, and on a veth the UDP checksum is left for "hardware" that never computes it.
 // Real clients accept such frames anyway, so only the capture can tell. If this test fails because
 // dnsmasq's replies look fine, the capture-based checksum assertions elsewhere prove nothing.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startCapture, type CapturedPacket } from '../harness/capture.ts';
+import { after, before, describe, it } from 'node:test';
+import { type CapturedPacket, startCapture } from '../harness/capture.ts';
+import { udhcpc } from '../harness/clients.ts';
 import { startDnsmasq } from '../harness/dnsmasq.ts';
 import { createTopology, type Topology } from '../harness/netns.ts';
-import { udhcpc } from '../harness/clients.ts';
 import { readPcapFile } from '../harness/pcap.ts';
 
 function describePackets(packets: CapturedPacket[]): string {

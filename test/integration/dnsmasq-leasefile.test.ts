@@ -3,16 +3,17 @@
 // The Lease objects are built from what the test itself knows (container MAC, the address the client got, the name
 // and client id it was told to send, the time it got its lease); only the expiry second is taken from dnsmasq's file,
 // after checking that it is the lease time (1 h) after a moment within the client's DHCP exchange.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDnsmasq, type Dnsmasq } from '../harness/dnsmasq.ts';
-import { createTopology, randomPrefix, type Container, type Topology } from '../harness/netns.ts';
-import { udhcpc, type DhcpClient } from '../harness/clients.ts';
-import { DnsmasqLeaseFile, dnsmasqRecordToLease, formatDnsmasqLeases, parseDnsmasqLeases, type DnsmasqLeaseRecord } from '../../src/leases/dnsmasq-format.ts';
+import { after, before, describe, it } from 'node:test';
+import { DnsmasqLeaseFile, type DnsmasqLeaseRecord, dnsmasqRecordToLease, formatDnsmasqLeases, parseDnsmasqLeases } from '../../src/leases/dnsmasq-format.ts';
 import type { Lease } from '../../src/leases/lease.ts';
 import { macToBytes, parseIPv4 } from '../../src/net/address.ts';
+import { type DhcpClient, udhcpc } from '../harness/clients.ts';
+import { type Dnsmasq, startDnsmasq } from '../harness/dnsmasq.ts';
+import { type Container, createTopology, randomPrefix, type Topology } from '../harness/netns.ts';
 
 const LEASE_SECONDS = 3600;
 

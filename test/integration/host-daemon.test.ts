@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createTopology, type Container, type Topology } from '../harness/netns.ts';
-import { udhcpc } from '../harness/clients.ts';
 import { startCapture } from '../harness/capture.ts';
-import { LXC_DHCPD_BIN, startLxcDhcpd, type RunningLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { udhcpc } from '../harness/clients.ts';
+import { LXC_DHCPD_BIN, type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type Container, createTopology, type Topology } from '../harness/netns.ts';
 
 let topology: Topology;
 let container: Container;

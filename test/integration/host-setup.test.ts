@@ -1,11 +1,12 @@
 // Host setup (src/host) against a real kernel, inside namespaces created by the harness: the library
 // runs in a child process under `ip netns exec HOST` (its netlink sockets then talk to that namespace)
 // and everything is checked from outside with ip(8), nft(8), /proc and tcpdump.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createTopology, randomPrefix, runChecked, type Topology } from '../harness/netns.ts';
 import { startCapture } from '../harness/capture.ts';
+import { createTopology, randomPrefix, runChecked, type Topology } from '../harness/netns.ts';
 
 const SRC_HOST = fileURLToPath(new URL('../../src/host/', import.meta.url));
 const SRC_NET = fileURLToPath(new URL('../../src/net/', import.meta.url));

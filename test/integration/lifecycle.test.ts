@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
-import { createTopology, type Container, type ExitStatus, type Topology } from '../harness/netns.ts';
-import { LXC_DHCPD_BIN, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
-import { openRawDhcpPort, request } from '../harness/raw-dhcp.ts';
 import { MessageType } from '../../src/dhcp/constants.ts';
+import { LXC_DHCPD_BIN, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type Container, createTopology, type ExitStatus, type Topology } from '../harness/netns.ts';
+import { openRawDhcpPort, request } from '../harness/raw-dhcp.ts';
 
 /** Long enough that the SIGTERM surely lands while the probe still waits. */
 const PROBE_TIMEOUT_MS = 3000;

@@ -2,25 +2,26 @@
  * PacketSocket against the real kernel: a veth pair inside a network namespace created (and removed) by this test.
  * Run as root: node --import tsx --test test/integration/packet-socket.test.ts
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readlinkSync } from 'node:fs';
+import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { PacketSocket, type ReceivedFrame } from '../../src/wire/packet-socket.ts';
 import {
   acceptAllFilter,
-  dhcpServerFilter,
-  encodeBpf,
-  statement,
   BPF_K,
   BPF_RET,
+  dhcpServerFilter,
+  encodeBpf,
   FULL_FRAME_SNAPLEN,
   PACKET_BROADCAST,
   PACKET_HOST,
   PACKET_OUTGOING,
+  statement,
 } from '../../src/wire/bpf.ts';
+import { PacketSocket, type ReceivedFrame } from '../../src/wire/packet-socket.ts';
 
 const NS = `lxw-${randomBytes(4).toString('hex')}`;
 const SERVER_IF = 'va';
@@ -275,7 +276,7 @@ test('sendMany sends every frame and all of them arrive, batched into few wakeup
   assert.equal(sent, count);
   await waitUntil(() => server.frames.length >= count, `${count} frames`);
   assert.equal(server.frames.length, count);
-  server.frames.forEach((frame, i) => assert.ok(frame.data.equals(frames[i] ?? Buffer.alloc(0)), `frame ${i}`));
+  for (const [i, frame] of server.frames.entries()) assert.ok(frame.data.equals(frames[i] ?? Buffer.alloc(0)), `frame ${i}`);
   assert.ok(server.wakeups < count, `${server.wakeups} wakeups for ${count} frames`);
   const stats = server.socket.stats();
   assert.equal(stats.received, count);

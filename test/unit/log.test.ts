@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { createLogger, oneLine, quote } from '../../src/log.ts';
 
 /** Characters that may not appear raw in anything written to the log. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters the log must never contain raw
 const RAW_CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/;
 
 test('quote() escapes DEL, the C1 controls and U+2028/U+2029, which JSON.stringify leaves raw', () => {

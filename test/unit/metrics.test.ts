@@ -1,14 +1,14 @@
-import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
+import { describe, it } from 'node:test';
 import { register as globalRegistry } from 'prom-client';
 import { Metrics, parseMetricsListen, serveMetrics } from '../../src/metrics.ts';
 
 /** The value of one sample line `name{labels} value` in the text exposition, or undefined. */
 function sample(text: string, series: string): number | undefined {
   for (const line of text.split('\n')) {
-    if (line.startsWith(series + ' ')) return Number(line.slice(series.length + 1));
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
   }
   return undefined;
 }

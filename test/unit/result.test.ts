@@ -1,7 +1,7 @@
 // src/result.ts: the shared Checked<T> and its two constructors.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fail, ok, type Checked } from '../../src/result.ts';
+import { type Checked, fail, ok } from '../../src/result.ts';
 
 test('ok() carries the value, fail() the sentence; the two narrow on .ok', () => {
   const good: Checked<number> = ok(3);

@@ -3,10 +3,11 @@
  * src/ longer than MAX_FUNCTION_LINES. Read with the TypeScript compiler's own parser, so it sees what tsc sees; this
  * is the repo's equivalent of `npx madge --circular src` plus a length lint.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { test } from 'node:test';
 import ts from 'typescript';
 
 const SRC = resolve(import.meta.dirname, '..', '..', 'src');
@@ -31,7 +32,7 @@ function localImports(file: string, sf: ts.SourceFile): string[] {
       (ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) && statement.moduleSpecifier && ts.isStringLiteral(statement.moduleSpecifier)
         ? statement.moduleSpecifier.text
         : null;
-    if (spec !== null && spec.startsWith('.')) out.push(resolve(dirname(file), spec));
+    if (spec?.startsWith('.')) out.push(resolve(dirname(file), spec));
   }
   return out;
 }

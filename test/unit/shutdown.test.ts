@@ -2,13 +2,13 @@
 // signals arrive, exit 0 only after a clean one, and an uncaught error tears down and exits 1.
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { test } from 'node:test';
-import { createLogger } from '../../src/log.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { AddressProber } from '../../src/dhcp/probe.ts';
 import { LeaseStore } from '../../src/leases/store.ts';
+import { createLogger } from '../../src/log.ts';
 import { createShutdown, drainDecided, installShutdownHandlers, MAX_ERRORS_LOGGED_WHILE_STOPPING, runSteps } from '../../src/shutdown.ts';
 
 function recorder(): { lines: string[]; log: ReturnType<typeof createLogger> } {
@@ -114,7 +114,7 @@ test('an uncaught exception or rejection is logged, tears down and exits 1', asy
     assert.equal(h.teardowns(), 1);
     await tick();
     assert.deepEqual(h.exits, [1], event);
-    assert.match(h.lines[0] ?? '', /^error: (uncaught exception|unhandled promise rejection): Error: injected bug\\n    at /);
+    assert.match(h.lines[0] ?? '', /^error: (uncaught exception|unhandled promise rejection): Error: injected bug\\n {4}at /);
   }
 });
 

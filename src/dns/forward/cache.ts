@@ -3,8 +3,8 @@
 import type { Answer, DecodedPacket } from 'dns-packet';
 import { encodeRecordInto } from '../message.ts';
 import { rcodeNumber } from '../vocabulary.ts';
-import { wireQuestionKey, type WireRecords } from '../wire-name.ts';
-import { answerOf, questionKey, type ClientQueryFlags, type DnsAnswer, type DnsQuestion } from './question.ts';
+import { type WireRecords, wireQuestionKey } from '../wire-name.ts';
+import { answerOf, type ClientQueryFlags, type DnsAnswer, type DnsQuestion, questionKey } from './question.ts';
 
 export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
 /**

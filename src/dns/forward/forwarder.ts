@@ -2,15 +2,15 @@
 // randomisation checked on the answer, TCP for truncated answers, failover between upstreams, merging of identical
 // in-flight questions, bounds on how many queries wait upstream (in total and per client), and the cache.
 import { randomBytes, randomInt } from 'node:crypto';
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo } from 'node:dgram';
 import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
 import { quote, RateLimitedCounter } from '../../log.ts';
-import { DnsCache, type CachedAnswer } from './cache.ts';
-import { answerOf, questionKey, rcodeOf, responseMatchesQuestion, type ClientQueryFlags, type DnsAnswer, type DnsQuestion } from './question.ts';
+import { Flag, HEADER_LENGTH } from '../vocabulary.ts';
+import type { CachedAnswer, DnsCache } from './cache.ts';
+import { answerOf, type ClientQueryFlags, type DnsAnswer, type DnsQuestion, questionKey, rcodeOf, responseMatchesQuestion } from './question.ts';
 import type { UpstreamSource } from './resolv-conf.ts';
 import { exchangeOverTcp } from './tcp.ts';
 import { formatUpstream, type Upstream } from './upstream.ts';
-import { Flag, HEADER_LENGTH } from '../vocabulary.ts';
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 1500;
 /** Below the ~5 s after which stub resolvers retry: a late answer would go to a client that gave up. */

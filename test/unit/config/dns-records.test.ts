@@ -1,7 +1,7 @@
 /** `--dns-record NAME,TYPE,DATA`: names qualified with --domain, each type's data checked, one-sentence errors. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseDnsRecord, parseDnsRecords, MAX_TXT_BYTES } from '../../../src/config/dns-records.ts';
+import { MAX_TXT_BYTES, parseDnsRecord, parseDnsRecords } from '../../../src/config/dns-records.ts';
 
 function value(text: string): unknown {
   const r = parseDnsRecord(text, 'lxc');

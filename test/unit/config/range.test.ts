@@ -1,6 +1,6 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkRangeInSubnet, parseRange, type AddressRange } from '../../../src/config/range.ts';
+import { test } from 'node:test';
+import { type AddressRange, checkRangeInSubnet, parseRange } from '../../../src/config/range.ts';
 import { checkReservationConflicts, parseHostsFile, parseReservation } from '../../../src/config/reservations.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 

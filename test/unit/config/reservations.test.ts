@@ -2,12 +2,12 @@
 // (and on SIGHUP), `lxc-dhcpd reserve` through the control socket. Each refusal is one line that names the fix.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseHostsFile, parseReservation, reservationProblem, type Reservation, type ReservationContext } from '../../../src/config/reservations.ts';
+import { parseHostsFile, parseReservation, type Reservation, type ReservationContext, reservationProblem } from '../../../src/config/reservations.ts';
 import { parseControlRequest } from '../../../src/control/protocol.ts';
 import { unclaimableNames } from '../../../src/leases/names.ts';
-import { parseIPv4 } from '../../../src/net/address.ts';
-import { controlHandlers, type ControlDeps } from '../../../src/operator.ts';
 import { createLogger } from '../../../src/log.ts';
+import { parseIPv4 } from '../../../src/net/address.ts';
+import { type ControlDeps, controlHandlers } from '../../../src/operator.ts';
 
 const CONTEXT: ReservationContext = { serverIp: parseIPv4('10.0.0.1') as number, prefixLength: 24, deniedNames: unclaimableNames('lxc') };
 

@@ -1,15 +1,14 @@
-import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { controlRequest, ControlError } from '../../../src/control/client.ts';
-import type { OperatorTarget } from '../../../src/config/reservations.ts';
-import { defaultControlSocketPath, parseControlRequest, parseTarget, type ControlResult } from '../../../src/control/protocol.ts';
-import { startControlServer, type ControlHandlers, type ControlServer } from '../../../src/control/server.ts';
-import type { Reservation } from '../../../src/config/reservations.ts';
+import { after, before, describe, it } from 'node:test';
+import type { OperatorTarget, Reservation } from '../../../src/config/reservations.ts';
+import { ControlError, controlRequest } from '../../../src/control/client.ts';
+import { type ControlResult, defaultControlSocketPath, parseControlRequest, parseTarget } from '../../../src/control/protocol.ts';
+import { type ControlHandlers, type ControlServer, startControlServer } from '../../../src/control/server.ts';
 import type { LeaseRow } from '../../../src/leases/report.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 
@@ -187,7 +186,7 @@ describe('control server and client', () => {
   });
 
   it('rejects an oversized line and closes the connection', async () => {
-    const huge = '{"op":"release","target":"' + 'a'.repeat(5000) + '"}\n';
+    const huge = `{"op":"release","target":"${'a'.repeat(5000)}"}\n`;
     // not half-closed by us: the server itself must hang up after its error line
     const lines = await rawExchange(path, huge, false);
     assert.equal(lines.length, 1);
@@ -234,7 +233,7 @@ describe('control socket lifecycle', () => {
 
   it('refuses a path longer than sockaddr_un allows', async () => {
     await assert.rejects(
-      startControlServer(join(dir, 'x'.repeat(120) + '.sock'), recordingHandlers({ release: [], reserve: [], unreserve: [] })),
+      startControlServer(join(dir, `${'x'.repeat(120)}.sock`), recordingHandlers({ release: [], reserve: [], unreserve: [] })),
       /longer than 107 bytes/,
     );
   });

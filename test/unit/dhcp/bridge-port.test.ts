@@ -15,8 +15,11 @@ function open(): { port: BridgePort; push: (frames: ReceivedFrame[]) => void; se
   const raw: FramePort = {
     mac: '02:00:00:00:00:01',
     mtu: 1400,
-    send: (f) => (sent.push(f), true),
-    sendMany: (fs) => (sent.push(...fs), fs.length),
+    send: (f) => sent.push(f) > 0,
+    sendMany: (fs) => {
+      sent.push(...fs);
+      return fs.length;
+    },
     isBridgePort: (ifindex) => ifindex === 3,
     close: () => void closes++,
   };
@@ -25,7 +28,10 @@ function open(): { port: BridgePort; push: (frames: ReceivedFrame[]) => void; se
     serverIp: parseIPv4('10.0.0.1') as number,
     drops: new RateLimitedCounter(),
     log: createLogger('error'),
-    openPort: (deliver) => ((push = deliver), raw),
+    openPort: (deliver) => {
+      push = deliver;
+      return raw;
+    },
   });
   return { port, push: (frames) => push(frames), sent, closes: () => closes };
 }

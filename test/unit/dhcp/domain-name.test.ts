@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { decodeDomainSearchList, decodeName, encodeDomainSearchList, encodeName, nameToLabels } from '../../../src/dhcp/domain-name.ts';
 
 function bytes(...parts: (number | string)[]): Buffer {

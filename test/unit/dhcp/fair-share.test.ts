@@ -1,6 +1,7 @@
 /** TokenBuckets (src/dhcp/fair-share.ts) on a hand-driven clock: burst, hourly refill, off switch, bounded table. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { MAX_FAIR_SHARE_SOURCES, TokenBuckets } from '../../../src/dhcp/fair-share.ts';
 
 const HOUR_MS = 3_600_000;

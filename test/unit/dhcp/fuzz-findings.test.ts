@@ -9,16 +9,17 @@
  * bound to another client, it was then offered to both, and the first client's rapid commit made handle() throw
  * ("address … is bound to …, cannot bind it to …"), counted as internal-error by the daemon.
  */
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
 import { MessageType, Option } from '../../../src/dhcp/constants.ts';
 import { emptyMessage } from '../../../src/dhcp/message.ts';
-import { DhcpServer, settled, type Decision, type IncomingRequest } from '../../../src/dhcp/server.ts';
-import { AddressPool } from '../../../src/leases/pool.ts';
+import { type Decision, DhcpServer, type IncomingRequest, settled } from '../../../src/dhcp/server.ts';
 import { HostNames } from '../../../src/leases/names.ts';
+import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore } from '../../../src/leases/store.ts';
 import { LeaseTable } from '../../../src/leases/table.ts';
 import { macToBytes, parseIPv4 } from '../../../src/net/address.ts';

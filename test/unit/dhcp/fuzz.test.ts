@@ -11,18 +11,19 @@
  * Found with this seed on the code of issue 11's start (case 13595): DhcpServer.handle threw "address … is quarantined
  * after a decline" — see fuzz-findings.test.ts for the deterministic regression.
  */
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type TestContext, test } from 'node:test';
 import { BOOTP_MIN_LENGTH, MessageType, Option } from '../../../src/dhcp/constants.ts';
-import { parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from '../../../src/dhcp/message.ts';
-import { ESSENTIAL_OPTIONS, replySizeLimit, type NetworkSettings } from '../../../src/dhcp/reply.ts';
-import { DhcpServer, settled, type Decision, type IncomingRequest } from '../../../src/dhcp/server.ts';
+import { type DhcpMessage, parseDhcpMessage, serializeDhcpMessage } from '../../../src/dhcp/message.ts';
+import { ESSENTIAL_OPTIONS, type NetworkSettings, replySizeLimit } from '../../../src/dhcp/reply.ts';
+import { type Decision, DhcpServer, type IncomingRequest, settled } from '../../../src/dhcp/server.ts';
 import { BridgePort, DhcpTransport, type FramePort } from '../../../src/dhcp/transport.ts';
-import { AddressPool } from '../../../src/leases/pool.ts';
 import { HostNames } from '../../../src/leases/names.ts';
+import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore } from '../../../src/leases/store.ts';
 import { LeaseTable } from '../../../src/leases/table.ts';
 import { createLogger, RateLimitedCounter } from '../../../src/log.ts';
@@ -358,7 +359,7 @@ test(`fuzz: ${CASES} mutated frames (seed 0x${SEED.toString(16)}): parsers never
   const kinds = { reply: 0, silent: 0, drop: 0, unparsed: 0 };
   for (const [n, frame] of cases.entries()) {
     const where = `seed 0x${SEED.toString(16)} case ${n} (${frame.toString('hex').slice(0, 96)}…)`;
-    let udp;
+    let udp: ReturnType<typeof parseUdpFrame>;
     try {
       udp = parseUdpFrame(frame);
     } catch (e) {
@@ -366,7 +367,7 @@ test(`fuzz: ${CASES} mutated frames (seed 0x${SEED.toString(16)}): parsers never
     }
     // The DHCP parser also sees payloads the frame parser would refuse: everything after the UDP header.
     const payload = udp.ok ? udp.datagram.payload : frame.subarray(Math.min(frame.length, UDP_FRAME_HEADROOM));
-    let parsed;
+    let parsed: ReturnType<typeof parseDhcpMessage>;
     try {
       parsed = parseDhcpMessage(payload);
     } catch (e) {
@@ -430,8 +431,14 @@ test(`fuzz: the same ${CASES} frames through the transport: no internal error, e
     ...bridgePort,
     mac: '02:00:00:00:00:01',
     mtu: MTU,
-    send: (f) => (checkSent(f), true),
-    sendMany: (fs) => (fs.forEach(checkSent), fs.length),
+    send: (f) => {
+      checkSent(f);
+      return true;
+    },
+    sendMany: (fs) => {
+      for (const f of fs) checkSent(f);
+      return fs.length;
+    },
     close: () => undefined,
   };
   let onFrames: (frames: ReceivedFrame[]) => void = () => undefined;
@@ -441,7 +448,17 @@ test(`fuzz: the same ${CASES} frames through the transport: no internal error, e
     if (line.includes('internal-error') && internalErrors.length < 3) internalErrors.push(line);
   });
   const onDrop = (reason: string): void => void drops.set(reason, (drops.get(reason) ?? 0) + 1);
-  const bridge = new BridgePort({ bridge: 'none', serverIp: SERVER_IP, drops: dropCounter, log, openPort: (deliver) => ((onFrames = deliver), port), onDrop });
+  const bridge = new BridgePort({
+    bridge: 'none',
+    serverIp: SERVER_IP,
+    drops: dropCounter,
+    log,
+    openPort: (deliver) => {
+      onFrames = deliver;
+      return port;
+    },
+    onDrop,
+  });
   const server = new DhcpServer({
     names: new HostNames(),
     network: NETWORK,

@@ -3,20 +3,21 @@
  * hostile container would send them — another client's chaddr, a forged giaddr, a DECLINE/RELEASE of an address it
  * does not hold, a MAC taken over from another bridge port, and floods of new clients or declines from one port.
  */
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { MessageType, Option } from '../../../src/dhcp/constants.ts';
+import { type DhcpMessage, emptyMessage } from '../../../src/dhcp/message.ts';
+import { AddressProber } from '../../../src/dhcp/probe.ts';
+import { type Decision, DhcpServer, type IncomingRequest } from '../../../src/dhcp/server.ts';
+import { HostNames } from '../../../src/leases/names.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore } from '../../../src/leases/store.ts';
-import { HostNames } from '../../../src/leases/names.ts';
 import { LeaseTable } from '../../../src/leases/table.ts';
-import { DhcpServer, type Decision, type IncomingRequest } from '../../../src/dhcp/server.ts';
-import { emptyMessage, type DhcpMessage } from '../../../src/dhcp/message.ts';
-import { MessageType, Option } from '../../../src/dhcp/constants.ts';
 import { macToBytes, parseIPv4 } from '../../../src/net/address.ts';
-import { AddressProber } from '../../../src/dhcp/probe.ts';
 
 function ip(text: string): number {
   const v = parseIPv4(text);

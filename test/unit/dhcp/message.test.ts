@@ -1,13 +1,13 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readPcapFile } from '../../harness/pcap.ts';
-import { UDP_FRAME_HEADROOM, buildUdpFrame, finishUdpFrame, parseUdpFrame, udpChecksumOk } from '../../../src/wire/frame.ts';
-import { emptyMessage, parseDhcpMessage, serializeDhcpMessage, type DhcpMessage, type ParseResult } from '../../../src/dhcp/message.ts';
+import { test } from 'node:test';
 import { BOOTP_HEADER_LENGTH, FILE_OFFSET, MessageType, Option, SNAME_OFFSET } from '../../../src/dhcp/constants.ts';
+import { type DhcpMessage, emptyMessage, type ParseResult, parseDhcpMessage, serializeDhcpMessage } from '../../../src/dhcp/message.ts';
 import { FQDN_FLAG_E, FQDN_FLAG_S } from '../../../src/dhcp/options.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
+import { buildUdpFrame, finishUdpFrame, parseUdpFrame, UDP_FRAME_HEADROOM, udpChecksumOk } from '../../../src/wire/frame.ts';
+import { readPcapFile } from '../../harness/pcap.ts';
 
 const PACKETS = join(import.meta.dirname, '..', '..', '..', 'packets');
 const OPTIONS_START = BOOTP_HEADER_LENGTH + 4;
@@ -128,7 +128,7 @@ function frame(name: string, frameNumber: number): DhcpMessage {
 
 function allPayloads(): { label: string; data: Buffer }[] {
   const out: { label: string; data: Buffer }[] = [];
-  for (const [name, list] of payloads) list.forEach((data, i) => out.push({ label: `${name}#${i + 1}`, data }));
+  for (const [name, list] of payloads) for (const [i, data] of list.entries()) out.push({ label: `${name}#${i + 1}`, data });
   return out;
 }
 

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DhcpOptions, FQDN_FLAG_E, FQDN_FLAG_S } from '../../../src/dhcp/options.ts';
+import { test } from 'node:test';
 import { MessageType, Option } from '../../../src/dhcp/constants.ts';
 import { clientName, toHostLabel } from '../../../src/dhcp/hostname.ts';
+import { DhcpOptions, FQDN_FLAG_E, FQDN_FLAG_S } from '../../../src/dhcp/options.ts';
 
 test('typed readers return undefined for values of the wrong length', () => {
   const o = new DhcpOptions();

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { AddressProber, type ProbeResult } from '../../../src/dhcp/probe.ts';
 
 const BASE = 0x0a000100;

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { ReplyPacer } from '../../../src/dhcp/reply-pacer.ts';
 
 const frame = (n: number): Buffer => Buffer.from([n]);

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { emptyMessage } from '../../../src/dhcp/message.ts';
-import { buildReply, replySizeLimit, type NetworkSettings } from '../../../src/dhcp/reply.ts';
+import { test } from 'node:test';
 import { MessageType, Option } from '../../../src/dhcp/constants.ts';
+import { emptyMessage } from '../../../src/dhcp/message.ts';
+import { buildReply, type NetworkSettings, replySizeLimit } from '../../../src/dhcp/reply.ts';
 
 const NETWORK: NetworkSettings = {
   serverIp: 0x0a000001,

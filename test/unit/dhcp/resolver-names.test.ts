@@ -1,19 +1,20 @@
 // Issue 11: names with a meaning to resolvers (localhost, wpad, isatap, proxy, ns, the domain itself...) are never a
 // container's DNS name. A real DhcpServer, set up as the daemon sets it up (unclaimableNames of the domain): the
 // client still gets its lease, without the name, and the event says why.
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { MessageType, Option } from '../../../src/dhcp/constants.ts';
+import { emptyMessage } from '../../../src/dhcp/message.ts';
+import { type Decision, DhcpServer } from '../../../src/dhcp/server.ts';
+import { NAME_SERVER_LABEL } from '../../../src/dns/zone.ts';
+import { HostNames, RESOLVER_NAMES, unclaimableNames } from '../../../src/leases/names.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore } from '../../../src/leases/store.ts';
-import { HostNames, RESOLVER_NAMES, unclaimableNames } from '../../../src/leases/names.ts';
 import { LeaseTable } from '../../../src/leases/table.ts';
-import { DhcpServer, type Decision } from '../../../src/dhcp/server.ts';
-import { emptyMessage } from '../../../src/dhcp/message.ts';
-import { MessageType, Option } from '../../../src/dhcp/constants.ts';
-import { NAME_SERVER_LABEL } from '../../../src/dns/zone.ts';
 import { macToBytes, parseIPv4 } from '../../../src/net/address.ts';
 
 const SERVER_IP = parseIPv4('10.0.0.1') as number;

@@ -1,11 +1,12 @@
 /** RFC 3442 classless static routes: the --route parser, the encoder (the RFC's own table), and the 121/249 filler. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MessageType, Option } from '../../../src/dhcp/constants.ts';
 import { emptyMessage } from '../../../src/dhcp/message.ts';
 import { buildReply, type NetworkSettings } from '../../../src/dhcp/reply.ts';
-import { MessageType, Option } from '../../../src/dhcp/constants.ts';
-import { parseIPv4 } from '../../../src/net/address.ts';
 import { checkRoutesOnLink, encodeRoutes, MS_CLASSLESS_STATIC_ROUTE, parseRoute, routesWithDefault, type StaticRoute } from '../../../src/dhcp/routes.ts';
+import { parseIPv4 } from '../../../src/net/address.ts';
 
 const ip = (text: string): number => parseIPv4(text) as number;
 const route = (dst: string, prefixLength: number, gw: string): StaticRoute => ({ destination: ip(dst), prefixLength, gateway: ip(gw) });

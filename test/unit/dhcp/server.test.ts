@@ -1,18 +1,18 @@
-import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import type { Reservation } from '../../../src/config/reservations.ts';
+import { BROADCAST_FLAG, MessageType, Option } from '../../../src/dhcp/constants.ts';
+import { type DhcpMessage, emptyMessage, parseDhcpMessage, serializeDhcpMessage } from '../../../src/dhcp/message.ts';
+import { AddressProber } from '../../../src/dhcp/probe.ts';
+import type { NetworkSettings } from '../../../src/dhcp/reply.ts';
+import { type Decision, DhcpServer, type IncomingRequest, type LeaseEvent, settled } from '../../../src/dhcp/server.ts';
+import { HostNames } from '../../../src/leases/names.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore, readLeasesReadOnly } from '../../../src/leases/store.ts';
-import { HostNames } from '../../../src/leases/names.ts';
 import { LeaseTable } from '../../../src/leases/table.ts';
-import { DhcpServer, settled, type Decision, type IncomingRequest, type LeaseEvent } from '../../../src/dhcp/server.ts';
-import { AddressProber } from '../../../src/dhcp/probe.ts';
-import { emptyMessage, parseDhcpMessage, serializeDhcpMessage, type DhcpMessage } from '../../../src/dhcp/message.ts';
-import { BROADCAST_FLAG, MessageType, Option } from '../../../src/dhcp/constants.ts';
-import type { NetworkSettings } from '../../../src/dhcp/reply.ts';
-import type { Reservation } from '../../../src/config/reservations.ts';
 import { macToBytes, parseIPv4 } from '../../../src/net/address.ts';
 
 function ip(text: string): number {

@@ -3,11 +3,12 @@
  * on every path are counted, never thrown; nothing is sent after close(); frames from interfaces that are not bridge
  * ports are dropped; a new MTU reaches option 26.
  */
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
 import { MessageType, Option } from '../../../src/dhcp/constants.ts';
 import { emptyMessage, parseDhcpMessage, serializeDhcpMessage } from '../../../src/dhcp/message.ts';
 import { AddressProber } from '../../../src/dhcp/probe.ts';
@@ -17,7 +18,7 @@ import { LeaseStore } from '../../../src/leases/store.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 import { buildUdpFrame, parseUdpFrame } from '../../../src/wire/frame.ts';
 import type { ReceivedFrame } from '../../../src/wire/packet-socket.ts';
-import { FIXTURE_PORT_IFINDEX, transportFixture, type TransportFixture } from '../../harness/transport-fixture.ts';
+import { FIXTURE_PORT_IFINDEX, type TransportFixture, transportFixture } from '../../harness/transport-fixture.ts';
 
 function discover(client: number, ifindex = FIXTURE_PORT_IFINDEX): ReceivedFrame {
   const m = emptyMessage();
@@ -141,7 +142,9 @@ test('close() while a DISCOVER waits on an ARP probe (SIGTERM): the late decisio
     }
     return sendMany(fs);
   };
-  port.close = () => void (closed = true);
+  port.close = () => {
+    closed = true;
+  };
   const { transport, deliver } = setUp(t, port, true);
   const uncaught: Error[] = [];
   const onUncaught = (e: Error): void => void uncaught.push(e);

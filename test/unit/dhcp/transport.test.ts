@@ -1,9 +1,10 @@
 /** DhcpTransport with its packet socket replaced by a port that records what is sent (the real server and store). */
-import { test, type TestContext } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
 import { MessageType, Option } from '../../../src/dhcp/constants.ts';
 import { emptyMessage, parseDhcpMessage, serializeDhcpMessage } from '../../../src/dhcp/message.ts';
 import type { FramePort } from '../../../src/dhcp/transport.ts';
@@ -63,8 +64,11 @@ function setUp(
   const port: FramePort = {
     mac: '02:00:00:00:00:01',
     mtu: 1500,
-    send: (f) => (bursts.push([f]), true),
-    sendMany: (fs) => (bursts.push([...fs]), fs.length),
+    send: (f) => bursts.push([f]) > 0,
+    sendMany: (fs) => {
+      bursts.push([...fs]);
+      return fs.length;
+    },
     isBridgePort: (ifindex) => ifindex >= FIXTURE_PORT_IFINDEX,
     close: () => undefined,
     ...(bridgePorts ? { isBridgePort: (i: number) => bridgePorts.has(i) } : {}),

@@ -1,8 +1,9 @@
 /** A DnsServer on 10.0.0.1/24 for zone `lxc` with `test` leased at 10.0.0.100 (and optionally `web` reserved). */
+
+import { type DnsLimits, DnsServer, type Recursor } from '../../../src/dns/server.ts';
+import { LocalZones } from '../../../src/dns/zone.ts';
 import { HostNames } from '../../../src/leases/names.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
-import { LocalZones } from '../../../src/dns/zone.ts';
-import { DnsServer, type DnsLimits, type Recursor } from '../../../src/dns/server.ts';
 
 export const ip = (t: string): number => parseIPv4(t) as number;
 

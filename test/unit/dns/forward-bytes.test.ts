@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { after, describe, mock, test } from 'node:test';
 import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
-import { wireQuestionKey } from '../../../src/dns/wire-name.ts';
-import { DnsCache, exchangeOverTcp, type DnsQuestion } from '../../../src/dns/forward/index.ts';
+import { DnsCache, type DnsQuestion, exchangeOverTcp } from '../../../src/dns/forward/index.ts';
 import { TcpMessageReader } from '../../../src/dns/tcp-reader.ts';
+import { wireQuestionKey } from '../../../src/dns/wire-name.ts';
 
 function txtResponse(name: string, chunks: number, chunkBytes = 200): { raw: Buffer; packet: DecodedPacket } {
   const data = Array.from({ length: chunks }, (_, i) => Buffer.alloc(chunkBytes, 0x61 + (i % 26)));

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
-import { DnsCache, type DnsQuestion } from '../../../src/dns/forward/index.ts';
 import { QueryReader } from '../../../src/dns/fast-path.ts';
+import { DnsCache, type DnsQuestion } from '../../../src/dns/forward/index.ts';
 import type { WireRecords } from '../../../src/dns/wire-name.ts';
 
 const T0 = 1_700_000_000_000;
@@ -41,9 +41,9 @@ function keyOf(name: string, type: string): string {
 }
 
 /** The records of a wire hit decoded back, TTLs counted down the way the server writes them. */
-function decodeRecords(records: WireRecords, elapsedSeconds: number): Array<[string, string, number]> {
+function decodeRecords(records: WireRecords, elapsedSeconds: number): [string, string, number][] {
   const bytes = Buffer.from(records.bytes);
-  records.ttlOffsets.forEach((offset, i) => bytes.writeUInt32BE(Math.max(0, (records.ttls[i] as number) - elapsedSeconds), offset));
+  for (const [i, offset] of records.ttlOffsets.entries()) bytes.writeUInt32BE(Math.max(0, (records.ttls[i] as number) - elapsedSeconds), offset);
   const count = records.answerCount + records.authorityCount + records.additionalCount;
   const header = Buffer.alloc(12);
   header.writeUInt16BE(0x8180, 2);

@@ -53,7 +53,7 @@ sample();
 await forwarder.close();
 blackHole.close();
 process.stdout.write(
-  JSON.stringify({
+  `${JSON.stringify({
     settled,
     settledWhenImmediateRan,
     maxPending,
@@ -62,5 +62,5 @@ process.stdout.write(
     received,
     failures: Object.fromEntries(failures),
     stats: forwarder.stats,
-  }) + '\n',
+  })}\n`,
 );

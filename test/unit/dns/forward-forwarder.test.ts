@@ -5,7 +5,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { afterEach, describe, test } from 'node:test';
 import dnsPacket, { type Answer, type DecodedPacket, type Packet } from 'dns-packet';
-import { DnsCache, Forwarder, StaticUpstreams, type DnsQuestion, type ForwarderOptions, type Upstream } from '../../../src/dns/forward/index.ts';
+import { DnsCache, type DnsQuestion, Forwarder, type ForwarderOptions, StaticUpstreams, type Upstream } from '../../../src/dns/forward/index.ts';
 
 interface Exchange {
   readonly query: DecodedPacket;

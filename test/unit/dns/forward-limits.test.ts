@@ -5,21 +5,21 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
 import {
   DnsCache,
   Forwarder,
+  type ForwarderOptions,
   MAX_PENDING_PER_CLIENT,
   MAX_PENDING_UPSTREAM,
-  StaticUpstreams,
   restoreCase,
-  type ForwarderOptions,
+  StaticUpstreams,
   type Upstream,
 } from '../../../src/dns/forward/index.ts';
-import { createRecursor } from '../../../src/dns/recursor.ts';
 import type { Question } from '../../../src/dns/message.ts';
+import { createRecursor } from '../../../src/dns/recursor.ts';
 
 interface Seen {
   readonly raw: Buffer;
@@ -107,7 +107,7 @@ function rawAnswer(query: Buffer, address: string, questionName?: string): Buffe
   record.writeUInt16BE(1, 4);
   record.writeUInt32BE(300, 6);
   record.writeUInt16BE(4, 10);
-  address.split('.').forEach((octet, i) => (record[12 + i] = Number(octet)));
+  for (const [i, octet] of address.split('.').entries()) record[12 + i] = Number(octet);
   return Buffer.concat([header, question, record]);
 }
 
@@ -139,9 +139,9 @@ describe('bounded waiting upstream', () => {
     assert.ok(report.maxPending <= MAX_PENDING_UPSTREAM, `${report.maxPending} queries pending at once`);
     assert.ok(report.maxInFlight <= MAX_PENDING_UPSTREAM, `${report.maxInFlight} distinct questions in flight at once`);
     assert.ok(report.maxSockets <= MAX_PENDING_UPSTREAM, `${report.maxSockets} upstream sockets open at once`);
-    assert.ok((report.failures['limit'] ?? 0) >= 70_000 - MAX_PENDING_UPSTREAM, JSON.stringify(report.failures));
+    assert.ok((report.failures.limit ?? 0) >= 70_000 - MAX_PENDING_UPSTREAM, JSON.stringify(report.failures));
     assert.ok(report.settledWhenImmediateRan < 70_000, 'a setImmediate ran while the flood still waited upstream');
-    assert.equal(report.stats.limitedPending + report.stats.limitedWaiting, report.failures['limit']);
+    assert.equal(report.stats.limitedPending + report.stats.limitedWaiting, report.failures.limit);
   });
 
   test('one client gets at most MAX_PENDING_PER_CLIENT waiting; the rest fail at once; other clients still get through', async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ResolvConfUpstreams, StaticUpstreams, formatUpstream, parseResolvConf, parseUpstream, readResolvConf } from '../../../src/dns/forward/index.ts';
+import { formatUpstream, parseResolvConf, parseUpstream, ResolvConfUpstreams, readResolvConf, StaticUpstreams } from '../../../src/dns/forward/index.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'lxc-dhcpd-forward-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));

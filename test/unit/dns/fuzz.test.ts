@@ -9,12 +9,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { makeDnsServer } from './fixture.ts';
-import type { DnsServer, Recursor, RecursionResult } from '../../../src/dns/server.ts';
+import { parseUpstream } from '../../../src/dns/forward/upstream.ts';
 import type { Answer, Question } from '../../../src/dns/message.ts';
 import { createRecursor } from '../../../src/dns/recursor.ts';
-import { parseUpstream } from '../../../src/dns/forward/upstream.ts';
+import type { DnsServer, RecursionResult, Recursor } from '../../../src/dns/server.ts';
 import { mulberry32 } from '../../harness/prng.ts';
+import { makeDnsServer } from './fixture.ts';
 
 const SEED = Number(process.env.DNS_FUZZ_SEED ?? 0x1c0ffee);
 const COUNT = Number(process.env.DNS_FUZZ_COUNT ?? 20_000);
@@ -42,7 +42,7 @@ const NAMES = [
   'ns.lxc',
   'nosuch.lxc',
   'a.b.lxc',
-  'x'.repeat(63) + '.lxc',
+  `${'x'.repeat(63)}.lxc`,
   '100.0.0.10.in-addr.arpa',
   '5.0.0.10.in-addr.arpa',
   '77.0.0.10.in-addr.arpa',
@@ -58,7 +58,7 @@ const NAMES = [
   'fail.example.com',
   'com',
   '.',
-  'a.'.repeat(120) + 'lxc',
+  `${'a.'.repeat(120)}lxc`,
 ];
 const TYPES = ['A', 'AAAA', 'ANY', 'PTR', 'SOA', 'NS', 'MX', 'TXT', 'CNAME', 'SRV', 'DS', 'DNSKEY', 'RRSIG', 'NSEC', 'OPT', 'AXFR', 'CAA'];
 const CLIENTS = [

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { ip, makeDnsServer } from './fixture.ts';
+import type { Question } from '../../../src/dns/message.ts';
 import { ResponseRateLimiter } from '../../../src/dns/rrl.ts';
 import type { DnsServer } from '../../../src/dns/server.ts';
-import type { Question } from '../../../src/dns/message.ts';
+import { ip, makeDnsServer } from './fixture.ts';
 
 test('ResponseRateLimiter: a budget per /24 per second, every slip-th limited response truncated, refilled over time', () => {
   const rrl = new ResponseRateLimiter({ responsesPerSecond: 5, slip: 2, maxSources: 100 });

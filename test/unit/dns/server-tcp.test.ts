@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, test } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { makeDnsServer } from './fixture.ts';
-import type { DnsLimits, DnsServer, Recursor, RecursionResult } from '../../../src/dns/server.ts';
-import { TcpMessageReader } from '../../../src/dns/tcp-reader.ts';
 import type { Question } from '../../../src/dns/message.ts';
+import type { DnsLimits, DnsServer, RecursionResult, Recursor } from '../../../src/dns/server.ts';
+import { TcpMessageReader } from '../../../src/dns/tcp-reader.ts';
+import { makeDnsServer } from './fixture.ts';
 
 const servers: DnsServer[] = [];
 after(() => {

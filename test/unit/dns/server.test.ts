@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { makeDnsServer, type DnsFixtureOptions } from './fixture.ts';
-import { DnsServer, type Recursor, type RecursionResult } from '../../../src/dns/server.ts';
 import type { Answer, Question } from '../../../src/dns/message.ts';
+import type { DnsServer, RecursionResult, Recursor } from '../../../src/dns/server.ts';
+import { junkBytes, lcg32 } from '../../harness/prng.ts';
+import { type DnsFixtureOptions, makeDnsServer } from './fixture.ts';
 
 /** @types/dns-packet leaves out the rcode and flag fields that dns-packet's decode does return. */
 type Decoded = dnsPacket.DecodedPacket & {
@@ -54,7 +55,7 @@ test('local name: AA set, RA clear without forwarding, question case echoed, id 
   assert.equal(r.flag_rd, true);
   assert.equal(r.rcode, 'NOERROR');
   assert.equal(r.questions?.[0]?.name, 'TEST.lxc');
-  assert.equal((r.answers?.[0] as { data: string }).data, '10.0.0.100');
+  assert.equal((r.answers![0] as { data: string }).data, '10.0.0.100');
 });
 
 test('recursion only for the bridge subnet: outsiders get REFUSED for foreign names, answers for ours', async () => {
@@ -122,9 +123,9 @@ test('protocol errors: NOTIMP, FORMERR for QDCOUNT != 1 and undecodable input, s
   assert.equal(await server.handle(response, INSIDE), null);
   assert.equal(await server.handle(Buffer.alloc(5), INSIDE), null);
 
-  let seed = 7;
+  const next = lcg32(7);
   for (let i = 0; i < 2000; i++) {
-    const junk = Buffer.from(Array.from({ length: (seed = (seed * 1103515245 + 12345) >>> 0) % 300 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) & 0xff));
+    const junk = junkBytes(next, next() % 300);
     await server.handle(junk, INSIDE); // must not throw
   }
   assert.ok(server.counters.malformed > 0);
@@ -194,7 +195,7 @@ test('the reverse zone is answered to the subnet and the host only; others get R
   const ptr = query('100.0.0.10.in-addr.arpa', 'PTR');
   const inside = decode((await server.handle(ptr, INSIDE)) as Buffer);
   assert.equal(inside.rcode, 'NOERROR');
-  assert.equal((inside.answers?.[0] as { data: string }).data, 'test.lxc');
+  assert.equal((inside.answers![0] as { data: string }).data, 'test.lxc');
   const outside = decode((await server.handle(ptr, OUTSIDE)) as Buffer);
   assert.equal(outside.rcode, 'REFUSED');
   assert.equal(outside.answers?.length, 0);
@@ -218,7 +219,7 @@ test('/23: reverse names of neighbouring networks are not ours: forwarded for th
   assert.equal(decode((await server.handle(query('7.2.0.10.in-addr.arpa', 'PTR'), OUTSIDE)) as Buffer).rcode, 'REFUSED');
   const own = decode((await server.handle(query('100.0.0.10.in-addr.arpa', 'PTR'), INSIDE)) as Buffer);
   assert.equal(own.flag_aa, true);
-  assert.equal((own.answers?.[0] as { data: string }).data, 'test.lxc');
+  assert.equal((own.answers![0] as { data: string }).data, 'test.lxc');
   const missing = decode((await server.handle(query('9.1.0.10.in-addr.arpa', 'PTR'), INSIDE)) as Buffer);
   assert.equal(missing.rcode, 'NXDOMAIN', 'an address of the subnet without a name');
   const node = decode((await server.handle(query('1.0.10.in-addr.arpa', 'PTR'), INSIDE)) as Buffer);
@@ -296,5 +297,6 @@ test('a forwarder refusal for a client over its cap is SERVFAIL at once; names a
   const r = decode((await server.handle(query('evil\u001b[31m\nerror: x.example', 'A'), INSIDE)) as Buffer);
   assert.equal(r.rcode, 'SERVFAIL');
   assert.equal(lines.length, 1);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for raw control characters in log lines
   assert.doesNotMatch(lines[0] as string, /[\n\u001b]/, `raw control characters in ${JSON.stringify(lines[0])}`);
 });

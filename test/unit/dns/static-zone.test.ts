@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { HostNames } from '../../../src/leases/names.ts';
-import { DnsServer } from '../../../src/dns/server.ts';
-import { LocalZones } from '../../../src/dns/zone.ts';
 import { parseDnsRecords } from '../../../src/config/dns-records.ts';
 import type { Answer, Question } from '../../../src/dns/message.ts';
+import { DnsServer } from '../../../src/dns/server.ts';
+import { LocalZones } from '../../../src/dns/zone.ts';
+import { HostNames } from '../../../src/leases/names.ts';
 import { ip } from './fixture.ts';
 
 const FLAGS = [

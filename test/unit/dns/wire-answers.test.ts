@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
 import { FAST_ANSWER_LIMIT, QueryReader, writeAddressAnswer, writeCachedAnswer, writeNegativeAnswer } from '../../../src/dns/fast-path.ts';
-import { wireName, wireQuestionKey, type WireRecords } from '../../../src/dns/wire-name.ts';
+import { type WireRecords, wireName, wireQuestionKey } from '../../../src/dns/wire-name.ts';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 

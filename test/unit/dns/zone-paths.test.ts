@@ -6,15 +6,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { HostNames } from '../../../src/leases/names.ts';
-import { DnsServer, type Recursor, type RecursionResult } from '../../../src/dns/server.ts';
-import { LocalZones, WireAnswer, type LocalAnswer, type Zone, type ZoneAnswer } from '../../../src/dns/zone.ts';
-import { NameQuestion, zoneApex, type ZoneApex, type ZoneQuestion } from '../../../src/dns/question.ts';
+import { parseDnsRecords, type StaticRecord } from '../../../src/config/dns-records.ts';
 import { QueryReader } from '../../../src/dns/fast-path.ts';
+import type { Answer, Question } from '../../../src/dns/message.ts';
+import { NameQuestion, type ZoneApex, type ZoneQuestion, zoneApex } from '../../../src/dns/question.ts';
+import { DnsServer, type RecursionResult, type Recursor } from '../../../src/dns/server.ts';
 import { Type, typeNumber } from '../../../src/dns/vocabulary.ts';
 import { wireName } from '../../../src/dns/wire-name.ts';
-import type { Answer, Question } from '../../../src/dns/message.ts';
-import { parseDnsRecords, type StaticRecord } from '../../../src/config/dns-records.ts';
+import { type LocalAnswer, LocalZones, WireAnswer, type Zone, type ZoneAnswer } from '../../../src/dns/zone.ts';
+import { HostNames } from '../../../src/leases/names.ts';
 import { ip } from './fixture.ts';
 
 /** Records by lower-case owner name: what a zone is told, by whoever keeps them. */

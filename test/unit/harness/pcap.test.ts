@@ -1,17 +1,17 @@
-import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   LINKTYPE_ETHERNET,
   LINKTYPE_LINUX_SLL,
-  PcapFormatError,
   networkLayer,
+  type PcapFile,
+  PcapFormatError,
+  type PcapFrame,
   parsePcap,
   readPcapFile,
   serializePcap,
-  type PcapFile,
-  type PcapFrame,
 } from '../../harness/pcap.ts';
 
 const packetsDir = fileURLToPath(new URL('../../../packets/', import.meta.url));

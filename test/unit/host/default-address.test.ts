@@ -1,7 +1,7 @@
-import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultBridgeAddress } from '../../../src/host/default-address.ts';
+import { describe, it } from 'node:test';
 import { parseRange } from '../../../src/config/range.ts';
+import { defaultBridgeAddress } from '../../../src/host/default-address.ts';
 import { formatIPv4 } from '../../../src/net/address.ts';
 
 function choose(range: string, prefixLength?: number): string {

@@ -1,8 +1,8 @@
-import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describe, it } from 'node:test';
 import { enableForwarding, parseSysctlFlag, restoreForwarding } from '../../../src/host/forwarding.ts';
 
 // The real file is /proc/sys/net/ipv4/ip_forward (tested inside a namespace by the integration test);

@@ -1,9 +1,7 @@
-import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { endianness } from 'node:os';
+import { describe, it } from 'node:test';
 import {
-  NLA_F_NESTED,
-  NLMSG_ERROR,
   alignTo4,
   decodeStringAttribute,
   encodeAttribute,
@@ -12,6 +10,8 @@ import {
   encodeNfgenHeader,
   encodeStringAttribute,
   encodeU32BeAttribute,
+  NLA_F_NESTED,
+  NLMSG_ERROR,
   parseAttributes,
   parseNetlinkError,
   parseNetlinkMessages,

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { statSync } from 'node:fs';
 import { netnsSuffix } from '../../../src/host/netns-identity.ts';
 
 test('no suffix in the initial namespace, @NAME for a named one, @net-INODE otherwise', () => {

@@ -1,20 +1,21 @@
 // Expected bytes were transcribed from `nft --debug=mnl add rule ...` (nftables 1.0.6) run in a scratch
 // network namespace: our encoders must produce exactly what nft itself sends for the same match.
-import { describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { endianness } from 'node:os';
+import { describe, it } from 'node:test';
 import {
   IPPROTO_TCP,
   IPPROTO_UDP,
-  NF_ACCEPT,
-  NFT_CMP_EQ,
-  NFT_CMP_NEQ,
   immediateVerdict,
   interfaceNameBytes,
   masquerade,
   matchDestinationPort,
   matchInterfaceName,
   matchIpv4Prefix,
+  NF_ACCEPT,
+  NFT_CMP_EQ,
+  NFT_CMP_NEQ,
 } from '../../../src/host/nftables-expressions.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 

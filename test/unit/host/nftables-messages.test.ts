@@ -1,14 +1,9 @@
-import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { endianness } from 'node:os';
+import { describe, it } from 'node:test';
 import { NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, parseNetlinkMessages } from '../../../src/host/netlink-encoding.ts';
+import { immediateVerdict, matchInterfaceName, NF_ACCEPT } from '../../../src/host/nftables-expressions.ts';
 import {
-  NF_INET_FORWARD,
-  NFPROTO_IPV4,
-  NFT_MSG_DELTABLE,
-  NFT_MSG_NEWCHAIN,
-  NFT_MSG_NEWRULE,
-  NFT_MSG_NEWTABLE,
   buildDeleteBatch,
   buildInstallBatch,
   encodeBatchBegin,
@@ -18,12 +13,17 @@ import {
   encodeNewTable,
   lxcDhcpdChains,
   lxcDhcpdRules,
+  NF_INET_FORWARD,
+  NFPROTO_IPV4,
+  NFT_MSG_DELTABLE,
+  NFT_MSG_NEWCHAIN,
+  NFT_MSG_NEWRULE,
+  NFT_MSG_NEWTABLE,
   nftablesMessageType,
   parseChainMessage,
   parseTableMessage,
   type RulesetOptions,
 } from '../../../src/host/nftables-messages.ts';
-import { NF_ACCEPT, immediateVerdict, matchInterfaceName } from '../../../src/host/nftables-expressions.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');

@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseIPv4 } from '../../../src/net/address.ts';
 import { manualResolverHint, resolvedRegisterCalls, resolvedRevertCall, resolvedRunning } from '../../../src/host/resolved.ts';
+import { parseIPv4 } from '../../../src/net/address.ts';
 
 test('the D-Bus calls that register the bridge link with systemd-resolved', () => {
   const calls = resolvedRegisterCalls(7, parseIPv4('10.0.0.1') as number, 'lxc');

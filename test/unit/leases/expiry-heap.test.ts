@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { ExpiryHeap } from '../../../src/leases/expiry-heap.ts';
 
 test('pops in time order, equal times in insertion order, growing past its first capacity', () => {

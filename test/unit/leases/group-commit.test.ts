@@ -1,8 +1,8 @@
 /** Group commit: ACK-gating callbacks run only once the WAL is synced; crashes lose nothing reported durable. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -31,7 +31,11 @@ test('callbacks run after the write, asynchronously, and batches written during 
   const done = (label: string) =>
     new Promise<void>((resolveDone, reject) => {
       store.stage(lease(next++));
-      store.commitThen((error) => (error ? reject(error) : (order.push(label), resolveDone())));
+      store.commitThen((error) => {
+        if (error) return reject(error);
+        order.push(label);
+        resolveDone();
+      });
     });
   const all = Promise.all([done('a'), done('b'), done('c')]);
   assert.deepEqual(order, [], 'no callback runs before the sync');
@@ -108,7 +112,11 @@ test('done runs only after the fdatasync of the WAL that follows its write has r
   const committed = (ip: number) =>
     new Promise<void>((res, rej) => {
       store.stage(lease(ip));
-      store.commitThen((e) => (e ? rej(e) : (events.push(`done ${ip}`), res())));
+      store.commitThen((e) => {
+        if (e) return rej(e);
+        events.push(`done ${ip}`);
+        res();
+      });
     });
   await Promise.all([committed(1), committed(2)]);
   assert.deepEqual(events, ['sync started', 'sync returned', 'done 1', 'sync started', 'sync returned', 'done 2']);

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { macKey, macText, NO_MAC } from '../../../src/leases/mac-key.ts';
 
 test('a MAC becomes its 48-bit number and back, in either case', () => {

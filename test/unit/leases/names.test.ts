@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import type { Lease } from '../../../src/leases/lease.ts';
 import { HostNames } from '../../../src/leases/names.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';

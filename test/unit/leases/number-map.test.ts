@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { NumberMap } from '../../../src/leases/number-map.ts';
 
 test('set, setIfAbsent, get, overwrite and delete agree with a Map over addresses and 48-bit MACs, through growth', () => {

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 

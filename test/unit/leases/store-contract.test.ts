@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import type { Lease } from '../../../src/leases/lease.ts';
 import { macKey, NO_MAC } from '../../../src/leases/mac-key.ts';
 import { MemoryLeaseStore } from '../../../src/leases/memory-store.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { BOUND, DECLINED } from '../../../src/leases/records.ts';
+import { readLeasesReadOnly, LeaseStore as Stores } from '../../../src/leases/store.ts';
 import type { LeaseStore, StoredLease } from '../../../src/leases/store-contract.ts';
-import { LeaseStore as Stores, readLeasesReadOnly } from '../../../src/leases/store.ts';
 import { LeaseTable } from '../../../src/leases/table.ts';
 
 interface Opened {

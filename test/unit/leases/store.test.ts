@@ -1,13 +1,13 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { LeaseStore, readLeasesReadOnly, SCHEMA_VERSION } from '../../../src/leases/store.ts';
 import type { Lease } from '../../../src/leases/lease.ts';
+import { LeaseStore, readLeasesReadOnly, SCHEMA_VERSION } from '../../../src/leases/store.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const STORE_MODULE = pathToFileURL(join(REPO_ROOT, 'src/leases/store.ts')).href;

@@ -1,14 +1,14 @@
-import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import Database from 'better-sqlite3';
+import type { Lease } from '../../../src/leases/lease.ts';
+import { MemoryLeaseStore } from '../../../src/leases/memory-store.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { LeaseStore, readLeasesReadOnly } from '../../../src/leases/store.ts';
-import { LeaseTable, type BindRequest } from '../../../src/leases/table.ts';
-import { MemoryLeaseStore } from '../../../src/leases/memory-store.ts';
-import type { Lease } from '../../../src/leases/lease.ts';
+import { type BindRequest, LeaseTable } from '../../../src/leases/table.ts';
 
 const MAC_A = '02:00:00:00:00:0a';
 const MAC_B = '02:00:00:00:00:0b';

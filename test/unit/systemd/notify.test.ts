@@ -1,13 +1,14 @@
 // sd_notify through systemd-notify, received by a small AF_UNIX datagram listener (Debian's /usr/bin/python3: Node
 // cannot receive AF_UNIX datagrams) that records each message with the sender PID from SCM_CREDENTIALS and answers
 // systemd-notify's BARRIER=1 by closing the fd it carries, as systemd does.
-import { after, before, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { createNotifier, findSystemdNotify, isUnderSystemd, notifyAssignment } from '../../../src/systemd/notify.ts';
 import { startWatchdog, watchdogIntervalMs } from '../../../src/systemd/watchdog.ts';
 

@@ -1,14 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import {
   acceptAllFilter,
   assemble,
-  decodeBpf,
-  dhcpBridgePortFilter,
-  dhcpServerFilter,
-  encodeBpf,
-  jump,
-  statement,
   BPF_A,
   BPF_ABS,
   BPF_ADD,
@@ -35,7 +29,13 @@ import {
   BPF_TXA,
   BPF_W,
   BPF_X,
+  type BpfInstruction,
+  decodeBpf,
+  dhcpBridgePortFilter,
+  dhcpServerFilter,
+  encodeBpf,
   FULL_FRAME_SNAPLEN,
+  jump,
   PACKET_BROADCAST,
   PACKET_HOST,
   PACKET_MULTICAST,
@@ -45,7 +45,7 @@ import {
   SKF_AD_OFF,
   SKF_AD_PKTTYPE,
   SKF_AD_VLAN_TAG_PRESENT,
-  type BpfInstruction,
+  statement,
 } from '../../../src/wire/bpf.ts';
 
 // ---------- a small classic-BPF interpreter (the subset the kernel's checker accepts that our programs may use) ----------

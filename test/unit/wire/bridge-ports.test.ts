@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { BRIDGE_PORT_MAX_AGE_MS, BRIDGE_PORT_REQUERY_MS, BridgePortCache } from '../../../src/wire/bridge-ports.ts';
 
 /** A cache over a kernel whose port list is `kernel` (mutable by the test). */

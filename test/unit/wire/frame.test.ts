@@ -1,20 +1,20 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readPcapFile } from '../../harness/pcap.ts';
+import { test } from 'node:test';
+import { parseIPv4 } from '../../../src/net/address.ts';
+import { internetChecksum } from '../../../src/wire/checksum.ts';
 import {
   ARP_REPLY,
   ARP_REQUEST,
   buildArpFrame,
   buildUdpFrame,
+  type FrameParseResult,
   parseArpFrame,
   parseUdpFrame,
-  udpChecksumOk,
-  type FrameParseResult,
   type UdpDatagram,
+  udpChecksumOk,
 } from '../../../src/wire/frame.ts';
-import { internetChecksum } from '../../../src/wire/checksum.ts';
-import { parseIPv4 } from '../../../src/net/address.ts';
+import { readPcapFile } from '../../harness/pcap.ts';
 
 const PACKETS = join(import.meta.dirname, '..', '..', '..', 'packets');
 

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readlinkSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { UdpSocket, type ReceivedDatagrams } from '../../../src/wire/udp-socket.ts';
+import { type ReceivedDatagrams, UdpSocket } from '../../../src/wire/udp-socket.ts';
 
 const NS = `lxu-${randomBytes(4).toString('hex')}`;
 const LOOPBACK = 0x7f000001;
@@ -149,7 +149,7 @@ test('answers to several peers in one batch each reach their own peer', async ()
   const server = openCollector(echo(''));
   const clients = [openCollector(), openCollector(), openCollector()];
   for (let round = 0; round < 20; round++) {
-    clients.forEach((c, n) => c.socket.send(Buffer.from(`peer${n}-${round}`), LOOPBACK, server.socket.port));
+    for (const [n, c] of clients.entries()) c.socket.send(Buffer.from(`peer${n}-${round}`), LOOPBACK, server.socket.port);
   }
   await waitUntil(() => clients.every((c) => c.datagrams.length === 20), '20 answers per peer');
   clients.forEach((c, n) => {

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { META_PER_FRAME, unpackFrames } from '../../../src/wire/packet-socket.ts';
 
 test('unpackFrames splits one wakeup into frames with their packet type and ingress ifindex', () => {
