@@ -27,7 +27,7 @@ export const UDP6_FRAME_HEADROOM = UPPER_START + UDP_HEADER_LENGTH;
 const ICMPV6_CHECKSUM_OFFSET = 2;
 const ICMPV6_HEADER_LENGTH = 4;
 
-interface Ipv6Header {
+export interface Ipv6Header {
   srcMac: string;
   dstMac: string;
   /** 16 bytes (a copy, safe to keep). */
@@ -36,10 +36,11 @@ interface Ipv6Header {
   hopLimit: number;
 }
 
-/** An ICMPv6 message (`message`: type, code, checksum and body) or a UDP datagram (`payload`: after its header). */
-export type Ipv6Packet =
-  | (Ipv6Header & { nextHeader: typeof NEXT_HEADER_ICMPV6; message: Buffer })
-  | (Ipv6Header & { nextHeader: typeof NEXT_HEADER_UDP; srcPort: number; dstPort: number; payload: Buffer });
+/** An ICMPv6 message: `message` is the whole of it (type, code, checksum and body), a view on the frame. */
+export type Icmpv6Packet = Ipv6Header & { nextHeader: typeof NEXT_HEADER_ICMPV6; message: Buffer };
+/** A UDP datagram: `payload` is what follows its header, a view on the frame. */
+export type Udp6Packet = Ipv6Header & { nextHeader: typeof NEXT_HEADER_UDP; srcPort: number; dstPort: number; payload: Buffer };
+export type Ipv6Packet = Icmpv6Packet | Udp6Packet;
 
 export type Frame6ParseFailure =
   | 'frame-short'
