@@ -97,8 +97,8 @@ function macText(m: Buffer, at: number): string {
 /**
  * What DHCPv6 offers, as the M and O flags say it (RFC 4861 §4.2): 'stateless' sets O only (addresses by SLAAC, DNS
  * and domain by an Information-Request, RFC 8415 §18.2.6); 'stateful' sets M and O: M alone would do (§4.2: with M, O
- * is redundant because DHCPv6 returns all configuration), but clients that start their DHCPv6 "other configuration"
- * only on O (and routers such as dnsmasq set both for a stateful range) get DNS either way; 'none' sets neither.
+ * is redundant because DHCPv6 returns all configuration), but setting it costs nothing and clients that start their
+ * DHCPv6 "other configuration" only on O get DNS either way; 'none' sets neither.
  */
 export type Dhcp6Mode = 'none' | 'stateless' | 'stateful';
 

@@ -130,10 +130,10 @@ export class RaSchedule {
 
   /**
    * A valid solicitation from `source` (the frame's source MAC). From an address: unicast at once (RFC 4861 §6.2.6
-   * allows it; §6.2.6's random delay exists to keep several routers' multicast answers apart and is not applied, as
-   * systemd-networkd and radvd with AdvRASolicitedUnicast do not, RFC 7772 §5.1), within both buckets. From the
-   * unspecified address: the next multicast RA is brought forward to a random 0..MAX_RA_DELAY_TIME from now, but no
-   * sooner than MIN_DELAY_BETWEEN_RAS after the last; solicitations meanwhile share that one RA.
+   * allows it, RFC 7772 §5.1 recommends it; §6.2.6's random delay exists to keep several routers' multicast answers
+   * apart and is not applied, as systemd-networkd does not), within both buckets. From the unspecified address: the next
+   * multicast RA is brought forward to a random 0..MAX_RA_DELAY_TIME from now, but no sooner than
+   * MIN_DELAY_BETWEEN_RAS after the last; solicitations meanwhile share that one RA.
    */
   onSolicitation(source: string, unspecifiedSource: boolean): SolicitationDecision {
     const now = this.#now();
