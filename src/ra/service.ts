@@ -23,7 +23,7 @@ export const PREFIX_PREFERRED_LIFETIME_S = 14_400;
 export const DNS_LIFETIME_S = (3 * MAX_RTR_ADV_INTERVAL_MS) / 1000;
 /**
  * The valid lifetime in the final RA: RFC 4862 §5.5.3 (e) lets an unauthenticated RA shorten a valid lifetime to no
- * less than 2 hours, so this is the shortest that takes effect (radvd's DeprecatePrefix sends the same).
+ * less than 2 hours, so this is the shortest that takes effect (radvd's DeprecatePrefix sends a little more than 2 hours, to the same effect).
  */
 export const FINAL_PREFIX_VALID_LIFETIME_S = 7_200;
 /** How long to wait for the bridge's link-local address (DAD takes about a second) before trying a multicast RA again. */
