@@ -8,8 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { linkLocalFromIfInet6 } from '../../src/host/link-local.ts';
 import { createLogger, RateLimitedCounter } from '../../src/log.ts';
-import { parseIPv6 } from '../../src/net/address6.ts';
+import { formatIPv6, parseIPv6 } from '../../src/net/address6.ts';
 import { RaService } from '../../src/ra/service.ts';
 import { Ipv6Port } from '../../src/wire/ipv6-port.ts';
 import { type Container, createTopology, inNamespace, runChecked, type SpawnedProcess, type Topology } from '../harness/netns.ts';
@@ -73,7 +74,10 @@ before(async () => {
     const found = (await addresses6(h, topology.bridge)).find((a) => a.scope === 'link' && a.tentative !== true);
     return found ? found.local : null;
   });
-  const linkLocal = parseIPv6(bridgeLinkLocal) ?? assert.fail(bridgeLinkLocal);
+  // What the daemon would use (src/host/link-local.ts), read from the real kernel's /proc/net/if_inet6 of H.
+  const ifInet6 = (await runChecked(inNamespace(h, ['cat', '/proc/net/if_inet6']))).stdout;
+  const linkLocal = linkLocalFromIfInet6(ifInet6, topology.bridge) ?? assert.fail(`no link-local for br0 in\n${ifInet6}`);
+  assert.equal(formatIPv6(linkLocal), bridgeLinkLocal, 'if_inet6 and ip agree');
   const drops = new RateLimitedCounter();
   const ra: { service: RaService | null } = { service: null };
   port = new Ipv6Port({
