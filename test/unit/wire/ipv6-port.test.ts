@@ -120,3 +120,44 @@ test('send counts a full queue and a send error, never throws; nothing is sent o
   receive([{ data: rsFrame, pktType: 2, ifindex: PORT }]);
   assert.equal(got.rs.length, 0);
 });
+
+test('checkBridge reopens the socket when the bridge was re-created or its MTU changed, and reports it gone', () => {
+  const link: { now: { ifindex: number; mtu: number; up: boolean } | null } = { now: { ifindex: 7, mtu: 1500, up: true } };
+  const opened: { ifindex: number; mtu: number; closed: boolean }[] = [];
+  const port = new Ipv6Port({
+    bridge: 'br0',
+    onRouterSolicitation: () => undefined,
+    onDhcp6: () => undefined,
+    drops: new RateLimitedCounter(),
+    log: createLogger('error', () => undefined),
+    openSocket: () => {
+      const state = { ifindex: link.now?.ifindex ?? 0, mtu: link.now?.mtu ?? 0, closed: false };
+      opened.push(state);
+      return {
+        mac: '02:1a:b0:00:00:01',
+        mtu: state.mtu,
+        ifindex: state.ifindex,
+        send: () => true,
+        isBridgePort: () => true,
+        link: () => link.now,
+        close: () => {
+          state.closed = true;
+        },
+      };
+    },
+  });
+  assert.equal(port.checkBridge(), 'same');
+  link.now = { ifindex: 7, mtu: 1400, up: true };
+  assert.equal(port.checkBridge(), 'reopened');
+  assert.equal(port.mtu, 1400);
+  assert.equal(opened[0]?.closed, true);
+  link.now = null;
+  assert.equal(port.checkBridge(), 'gone');
+  link.now = { ifindex: 9, mtu: 1400, up: true };
+  assert.equal(port.checkBridge(), 'reopened');
+  assert.equal(port.ifindex, 9);
+  assert.equal(opened.length, 3);
+  assert.equal(port.checkBridge(), 'same');
+  port.close();
+  assert.equal(opened[2]?.closed, true);
+});
