@@ -18,6 +18,7 @@ PACKAGES=(
   util-linux      # unshare
   mount           # mount --bind (dhcpcd's private directories)
   coreutils       # env -0, mktemp, realpath
+  ndisc6          # rdisc6: reads router advertisements (test/integration/ra.test.ts)
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d

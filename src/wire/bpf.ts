@@ -70,6 +70,12 @@ export const ETHERTYPE_IPV4 = 0x0800;
 export const ETHERTYPE_ARP = 0x0806;
 export const IP_PROTOCOL_UDP = 17;
 export const DHCP_SERVER_PORT = 67;
+export const ETHERTYPE_IPV6 = 0x86dd;
+export const IP_PROTOCOL_ICMPV6 = 58;
+/** RFC 4861 §4.1. */
+export const ICMPV6_ROUTER_SOLICITATION = 133;
+/** RFC 8415 §7.2: servers and relay agents listen on 547. */
+export const DHCPV6_SERVER_PORT = 547;
 
 /** Bytes a filter asks the kernel to keep: more than any frame, so nothing is cut (libpcap's maximum snaplen). */
 export const FULL_FRAME_SNAPLEN = 0x40000;
@@ -247,6 +253,47 @@ export function dhcpBridgePortFilter(bridgeIfindex: number): Buffer {
       loadVlanTagPresent(),
       ifEqual(0, null, 'reject'),
       ...DHCP_OR_ARP,
+    ]),
+  );
+}
+
+// Byte offsets in an untagged Ethernet frame carrying IPv6 with no extension header (one there is rejected by the
+// next-header test: only the upper layers themselves are accepted).
+const IPV6_NEXT_HEADER_OFFSET = 14 + 6;
+const IPV6_UPPER_START = 14 + 40;
+const ICMPV6_TYPE_OFFSET = IPV6_UPPER_START;
+const UDP6_DESTINATION_PORT_OFFSET = IPV6_UPPER_START + 2;
+
+/**
+ * For the IPv6 socket on every interface (src/wire/ipv6-port.ts): the bridge-port rules of dhcpBridgePortFilter (not
+ * outgoing, not on the bridge device itself, no 802.1Q tag), then only IPv6 whose next header is ICMPv6 type 133
+ * (router solicitation) or UDP to port 547 (DHCPv6 server). Everything else a container sends (neighbour discovery,
+ * MLD, its traffic) stays in the kernel. A frame too short for a load is dropped by the kernel (the load returns 0).
+ */
+export function ipv6BridgePortFilter(bridgeIfindex: number): Buffer {
+  if (!Number.isInteger(bridgeIfindex) || bridgeIfindex <= 0) throw new RangeError(`bridge ifindex ${bridgeIfindex} is not a positive integer`);
+  return encodeBpf(
+    assemble([
+      loadPacketType(),
+      ifEqual(PACKET_OUTGOING, 'reject', null),
+      loadIfindex(),
+      ifEqual(bridgeIfindex, 'reject', null),
+      loadVlanTagPresent(),
+      ifEqual(0, null, 'reject'),
+      loadHalfword(ETHERTYPE_OFFSET),
+      ifEqual(ETHERTYPE_IPV6, null, 'reject'),
+      loadByte(IPV6_NEXT_HEADER_OFFSET),
+      ifEqual(IP_PROTOCOL_ICMPV6, 'icmpv6', null),
+      ifEqual(IP_PROTOCOL_UDP, null, 'reject'),
+      loadHalfword(UDP6_DESTINATION_PORT_OFFSET),
+      ifEqual(DHCPV6_SERVER_PORT, 'accept', 'reject'),
+      label('icmpv6'),
+      loadByte(ICMPV6_TYPE_OFFSET),
+      ifEqual(ICMPV6_ROUTER_SOLICITATION, 'accept', 'reject'),
+      label('accept'),
+      returnSnaplen(FULL_FRAME_SNAPLEN),
+      label('reject'),
+      returnSnaplen(0),
     ]),
   );
 }

@@ -35,6 +35,7 @@ import {
   dhcpServerFilter,
   encodeBpf,
   FULL_FRAME_SNAPLEN,
+  ipv6BridgePortFilter,
   jump,
   PACKET_BROADCAST,
   PACKET_HOST,
@@ -375,4 +376,55 @@ test('dhcpBridgePortFilter loads the ifindex through the kernel ancillary offset
   assert.equal(ports[3]?.k, BRIDGE_IFINDEX);
   assert.throws(() => dhcpBridgePortFilter(0), RangeError);
   assert.throws(() => dhcpBridgePortFilter(1.5), RangeError);
+});
+
+// ---------- ipv6BridgePortFilter: router solicitations and DHCPv6 to the server, on a bridge port ----------
+
+/** Ethernet + a 40-byte IPv6 header with `nextHeader` + `upper` (checksums are irrelevant to the filter). */
+function ipv6(nextHeader: number, upper: Buffer): Buffer {
+  const header = Buffer.alloc(40);
+  header.writeUInt32BE(0x60000000, 0);
+  header.writeUInt16BE(upper.length, 4);
+  header[6] = nextHeader;
+  header[7] = 255;
+  return ethernet(0x86dd, Buffer.concat([header, upper]));
+}
+const icmpv6 = (type: number): Buffer => Buffer.from([type, 0, 0, 0, 0, 0, 0, 0]);
+const routerSolicitation = ipv6(58, icmpv6(133));
+const dhcpv6ToServer = ipv6(UDP, transport(546, 547, 40));
+const v6 = decodeBpf(ipv6BridgePortFilter(BRIDGE_IFINDEX));
+
+test('ipv6BridgePortFilter accepts a router solicitation and UDP to port 547 on a bridge port', () => {
+  for (const pktType of [PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST]) {
+    assert.equal(runBpf(v6, routerSolicitation, pktType, PORT_IFINDEX), FULL_FRAME_SNAPLEN);
+    assert.equal(runBpf(v6, dhcpv6ToServer, pktType, PORT_IFINDEX), FULL_FRAME_SNAPLEN);
+  }
+});
+
+test('ipv6BridgePortFilter rejects other ICMPv6 types, other UDP ports and other protocols', () => {
+  // 134 RA (our own, or a rogue router's), 135/136 neighbour discovery, 143 MLDv2 report, 128 echo request
+  for (const type of [128, 134, 135, 136, 137, 143]) assert.equal(runBpf(v6, ipv6(58, icmpv6(type)), PACKET_MULTICAST, PORT_IFINDEX), 0, `type ${type}`);
+  assert.equal(runBpf(v6, ipv6(UDP, transport(547, 546, 40)), PACKET_MULTICAST, PORT_IFINDEX), 0, 'DHCPv6 to a client');
+  assert.equal(runBpf(v6, ipv6(UDP, transport(5353, 53, 40)), PACKET_MULTICAST, PORT_IFINDEX), 0);
+  assert.equal(runBpf(v6, ipv6(TCP, transport(40000, 547, 20)), PACKET_HOST, PORT_IFINDEX), 0, 'TCP to 547');
+  // A hop-by-hop header in front of an RS or UDP: the upper layer is not where the filter looks, so it is not ours.
+  assert.equal(runBpf(v6, ipv6(0, Buffer.concat([Buffer.from([58, 0, 5, 2, 0, 0, 1, 0]), icmpv6(133)])), PACKET_MULTICAST, PORT_IFINDEX), 0);
+});
+
+test('ipv6BridgePortFilter rejects IPv4, ARP and frames cut short', () => {
+  assert.equal(runBpf(v6, dhcpToServer, PACKET_BROADCAST, PORT_IFINDEX), 0);
+  assert.equal(runBpf(v6, arpRequest, PACKET_BROADCAST, PORT_IFINDEX), 0);
+  assert.equal(runBpf(v6, routerSolicitation.subarray(0, 54), PACKET_MULTICAST, PORT_IFINDEX), 0, 'no ICMPv6 type byte');
+  assert.equal(runBpf(v6, dhcpv6ToServer.subarray(0, 57), PACKET_MULTICAST, PORT_IFINDEX), 0, 'no UDP destination port');
+});
+
+test('ipv6BridgePortFilter keeps the bridge-port rules: not outgoing, not on the bridge itself, no VLAN tag', () => {
+  assert.equal(runBpf(v6, routerSolicitation, PACKET_OUTGOING, PORT_IFINDEX), 0);
+  assert.equal(runBpf(v6, dhcpv6ToServer, PACKET_OUTGOING, PORT_IFINDEX), 0);
+  assert.equal(runBpf(v6, routerSolicitation, PACKET_MULTICAST, BRIDGE_IFINDEX), 0);
+  assert.equal(runBpf(v6, dhcpv6ToServer, PACKET_HOST, BRIDGE_IFINDEX), 0);
+  assert.equal(runBpf(v6, routerSolicitation, PACKET_MULTICAST, PORT_IFINDEX, true), 0);
+  assert.equal(runBpf(v6, dhcpv6ToServer, PACKET_MULTICAST, PORT_IFINDEX, true), 0);
+  assert.throws(() => ipv6BridgePortFilter(0), RangeError);
+  assert.throws(() => ipv6BridgePortFilter(-3), RangeError);
 });
