@@ -174,6 +174,26 @@ export interface NeighbourCounters {
   overflows: number;
 }
 
+/** Where neighbour news goes: src/leases/learned6.ts's Learned6 has this shape (host does not import it). */
+export interface NeighbourSink {
+  seen(mac: string, address: string): void;
+  failed(address: string): void;
+  unconfirmed(address: string): void;
+  snapshot(present: readonly { mac: string; address: string }[]): void;
+}
+
+/** The watcher's onEvent/onSnapshot feeding a sink: present → seen, failed → failed, deleted → unconfirmed. */
+export function neighbourFeed(sink: NeighbourSink): Pick<NeighbourWatcherOptions, 'onEvent' | 'onSnapshot'> {
+  return {
+    onEvent: (e) => {
+      if (e.change === 'present' && e.mac !== null) sink.seen(e.mac, e.address);
+      else if (e.change === 'failed') sink.failed(e.address);
+      else if (e.change === 'deleted') sink.unconfirmed(e.address);
+    },
+    onSnapshot: (present) => sink.snapshot(present.flatMap((e) => (e.mac === null ? [] : [{ mac: e.mac, address: e.address }]))),
+  };
+}
+
 type Incoming = { type: number; payload: Buffer };
 
 /**

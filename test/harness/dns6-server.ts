@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { DnsServer } from '../../src/dns/server.ts';
 import { LocalZones } from '../../src/dns/zone.ts';
-import { NeighbourWatcher } from '../../src/host/neighbours.ts';
+import { NeighbourWatcher, neighbourFeed } from '../../src/host/neighbours.ts';
 import { Learned6 } from '../../src/leases/learned6.ts';
 import { HostNames } from '../../src/leases/names.ts';
 import { parseIPv4 } from '../../src/net/address.ts';
@@ -45,17 +45,16 @@ const dns = new DnsServer({
   moreTrusted: [`${formatIPv6(prefix64(parseIPv6(config.ipv6) as Buffer))}/64`],
   linkLocalInterface: config.bridge,
 });
+const feed = neighbourFeed(learned);
 const watcher = await NeighbourWatcher.start({
   ifindex: () => ifindex,
   onSnapshot: (present) => {
     console.log(`snapshot ${present.length}`);
-    learned.snapshot(present.flatMap((e) => (e.mac === null ? [] : [{ mac: e.mac, address: e.address }])));
+    feed.onSnapshot(present);
   },
   onEvent: (e) => {
     console.log(`neighbour ${e.change} ${e.address} ${e.mac ?? '-'}`);
-    if (e.change === 'present' && e.mac !== null) learned.seen(e.mac, e.address);
-    else if (e.change === 'failed') learned.failed(e.address);
-    else learned.unconfirmed(e.address);
+    feed.onEvent(e);
   },
   onError: (e) => console.log(`error ${e.message}`),
 });

@@ -1,7 +1,16 @@
 /** parseNeighbourMessage on bytes laid out as the kernel sends them (struct ndmsg + NDA_* attributes, host order). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AF_INET6, Nud, neighbourDumpRequest, parseNeighbourMessage, RTM_DELNEIGH, RTM_GETNEIGH, RTM_NEWNEIGH } from '../../../src/host/neighbours.ts';
+import {
+  AF_INET6,
+  Nud,
+  neighbourDumpRequest,
+  neighbourFeed,
+  parseNeighbourMessage,
+  RTM_DELNEIGH,
+  RTM_GETNEIGH,
+  RTM_NEWNEIGH,
+} from '../../../src/host/neighbours.ts';
 import { parseIPv6 } from '../../../src/net/address6.ts';
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -119,4 +128,22 @@ test('the dump request asks for AF_INET6 only', () => {
   const request = neighbourDumpRequest();
   assert.equal(request.length, 12);
   assert.equal(request[0], AF_INET6);
+});
+
+test('neighbourFeed: present → seen, failed → failed, deleted → unconfirmed, snapshot without MAC-less entries', () => {
+  const calls: string[] = [];
+  const feed = neighbourFeed({
+    seen: (mac, address) => calls.push(`seen ${mac} ${address}`),
+    failed: (address) => calls.push(`failed ${address}`),
+    unconfirmed: (address) => calls.push(`unconfirmed ${address}`),
+    snapshot: (present) => calls.push(`snapshot ${present.map((p) => p.address).join(',')}`),
+  });
+  feed.onEvent({ change: 'present', address: 'fd42::1', mac: '02:00:00:00:00:01' });
+  feed.onEvent({ change: 'failed', address: 'fd42::1', mac: null });
+  feed.onEvent({ change: 'deleted', address: 'fd42::2', mac: '02:00:00:00:00:01' });
+  feed.onSnapshot([
+    { change: 'present', address: 'fd42::3', mac: '02:00:00:00:00:01' },
+    { change: 'present', address: 'fd42::4', mac: null },
+  ]);
+  assert.deepEqual(calls, ['seen 02:00:00:00:00:01 fd42::1', 'failed fd42::1', 'unconfirmed fd42::2', 'snapshot fd42::3']);
 });
