@@ -150,6 +150,14 @@ export const NEIGHBOUR_MAX_QUEUED_EVENTS = 4096;
  * overflows the kernel reports ENOBUFS and we take a fresh dump (counted in `resyncs`).
  */
 export const NEIGHBOUR_RECEIVE_BUFFER_BYTES = 1 << 20;
+/**
+ * Dumps taken in a row while notifications keep overflowing the queue: after the third, the last snapshot is used and
+ * the queued notifications are applied as far as they were kept (later events correct what was missed), so a
+ * notification storm cannot keep the watcher dumping forever.
+ */
+export const NEIGHBOUR_MAX_DUMP_ATTEMPTS = 3;
+/** A dump the kernel has not finished in this time fails (it takes ~1 ms per 1000 entries). */
+export const NEIGHBOUR_DUMP_TIMEOUT_MS = 5_000;
 
 export interface NeighbourWatcherOptions {
   /** The bridge's ifindex now (a function: the daemon may re-create the bridge). */
@@ -233,12 +241,12 @@ export class NeighbourWatcher {
     if (this.closed || this.queue !== null) return;
     this.queue = [];
     try {
-      for (;;) {
+      for (let attempt = 1; ; attempt++) {
         this.overflowed = false;
         const snapshot = await this.dump();
         if (this.closed) return;
-        if (this.overflowed) {
-          this.counters.overflows++;
+        if (this.overflowed) this.counters.overflows++;
+        if (this.overflowed && attempt < NEIGHBOUR_MAX_DUMP_ATTEMPTS) {
           this.queue = [];
           continue;
         }
@@ -263,7 +271,10 @@ export class NeighbourWatcher {
     const socket = createRtNetlink();
     try {
       this.counters.dumps++;
-      const [messages] = await socket.socket.request(RTM_GETNEIGH, neighbourDumpRequest(), { flags: FlagsGet.DUMP });
+      const [messages] = await socket.socket.request(RTM_GETNEIGH, neighbourDumpRequest(), {
+        flags: FlagsGet.DUMP,
+        timeout: NEIGHBOUR_DUMP_TIMEOUT_MS,
+      });
       const present: NeighbourEvent[] = [];
       const ifindex = this.o.ifindex();
       for (const m of messages) {

@@ -4,7 +4,8 @@
  * containers' IPv4 lease names, and a DnsServer answering on the bridge's IPv4 and IPv6 addresses. Run it inside the
  * test's host namespace only (`ip netns exec`): it binds port 53 there and reads that namespace's neighbour table.
  * Argument: JSON { bridge, ipv4, prefixLength, ipv6, names: [{ mac, ip, name }] }. Prints "ready PORT" once
- * listening, then one line per neighbour event and registry change; stops on SIGTERM.
+ * listening, then one line per neighbour event and registry change; stops on SIGTERM. With `dumpOnly`, it prints
+ * the watcher's initial dump and exits.
  */
 import { readFileSync } from 'node:fs';
 import { DnsServer } from '../../src/dns/server.ts';
@@ -21,9 +22,24 @@ interface Config {
   prefixLength: number;
   ipv6: string;
   names: { mac: string; ip: string; name: string }[];
+  /** Only start a watcher, print its initial dump ("dump ADDRESS MAC" lines, then "dumped N") and exit. */
+  dumpOnly?: boolean;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
+if (config.dumpOnly) {
+  const bridgeIndex = Number(readFileSync(`/sys/class/net/${config.bridge}/ifindex`, 'utf8'));
+  const once = await NeighbourWatcher.start({
+    ifindex: () => bridgeIndex,
+    onEvent: () => undefined,
+    onSnapshot: (present) => {
+      for (const e of present) console.log(`dump ${e.address} ${e.mac}`);
+      console.log(`dumped ${present.length}`);
+    },
+  });
+  once.close();
+  process.exit(0);
+}
 const v4 = parseIPv4(config.ipv4) as number;
 const names = new HostNames();
 for (const n of config.names) names.claim(n.mac, parseIPv4(n.ip) as number, n.name, Date.now() + 3_600_000);

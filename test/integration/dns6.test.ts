@@ -101,6 +101,14 @@ test('dig -x an address gives NAME.lxc., over UDP and TCP, from both address fam
   }
 });
 
+test('a watcher started later finds the same entries in its initial dump (RTM_GETNEIGH)', async () => {
+  const config = { bridge: topology.bridge, ipv4: '10.0.0.1', prefixLength: 24, ipv6: BRIDGE6, names: [], dumpOnly: true };
+  const r = await sh(topology.hostNs, process.execPath, '--import', 'tsx', SCRIPT, JSON.stringify(config));
+  for (const a of C1_ADDRESSES) assert.match(r, new RegExp(`^dump ${a} ${c1.mac}$`, 'm'));
+  assert.match(r, new RegExp(`^dump ${C2_ADDRESS} ${c2.mac}$`, 'm'));
+  assert.doesNotMatch(r, /^dump fe80/m, 'link-local entries are not reported');
+});
+
 test('a container without IPv6 gets NODATA with the SOA for its AAAA (its A still answers)', async () => {
   for (const transport of ['+notcp', '+tcp']) {
     const full = await dig(c3.ns, '10.0.0.1', transport, 'three.lxc', 'AAAA');
