@@ -12,6 +12,7 @@ PACKAGES=(
   dhcpcd-base     # dhcpcd 9 without its system service
   dnsmasq-base    # dnsmasq without its system service
   bind9-dnsutils  # dig
+  iputils-ping    # ping -6 (a container makes itself a neighbour of the bridge)
   nftables
   procps          # sysctl
   psmisc

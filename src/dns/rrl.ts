@@ -1,8 +1,8 @@
 /**
  * Response rate limiting for UDP answers to sources off the bridge (in the spirit of BIND's `rate-limit`, RFC-less but
- * described in ISC's RRL technical note): each source network (/24 for IPv4: one spoofer rarely owns more) gets a
- * budget of responses per second, as a token bucket holding at most one second's worth. Over budget, every `slip`-th
- * response goes out as a minimal truncated answer (TC=1: a real client retries over TCP, which proves its address),
+ * described in ISC's RRL technical note): each source network (/24 for IPv4: one spoofer rarely owns more; /48 for
+ * IPv6, the usual site allocation, RFC 6177) gets a budget of responses per second, as a token bucket holding at most
+ * one second's worth. Over budget, every `slip`-th response goes out as a minimal truncated answer (TC=1: a real client retries over TCP, which proves its address),
  * the others are dropped, so a forged source gains no amplification and a real one still gets through. The table of
  * sources is bounded; the least recently seen is evicted. Pure: the caller passes the time.
  */
@@ -30,6 +30,13 @@ export function sourceNetwork(ip: number): number {
   return ip >>> 8;
 }
 
+/** IPv6 source networks are /48s: its 48 bits above 2^32, so they never meet an IPv4 /24's key. */
+export function sourceNetwork6(address: Uint8Array): number {
+  let key = 0;
+  for (let i = 0; i < 6; i++) key = key * 256 + (address[i] as number);
+  return 2 ** 32 + key;
+}
+
 export class ResponseRateLimiter {
   /** Insertion order = recency (a hit re-inserts), so the first key is the least recently seen. */
   private readonly buckets = new Map<number, Bucket>();
@@ -39,7 +46,11 @@ export class ResponseRateLimiter {
 
   /** Whether a response to `ip` at `nowMs` may go out, go out truncated, or must be dropped. */
   check(ip: number, nowMs: number): RateDecision {
-    const key = sourceNetwork(ip);
+    return this.checkNetwork(sourceNetwork(ip), nowMs);
+  }
+
+  /** The same for a source network's key (sourceNetwork / sourceNetwork6). */
+  checkNetwork(key: number, nowMs: number): RateDecision {
     const rate = this.o.responsesPerSecond;
     let b = this.buckets.get(key);
     if (b === undefined) {

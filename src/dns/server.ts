@@ -1,13 +1,17 @@
 /**
  * The DNS server on the bridge address: UDP and TCP, our zones answered authoritatively, everything else forwarded
- * (with a cache) for clients on the bridge subnet and the host itself, REFUSED for anyone else. The reverse zone is
+ * (with a cache) for clients on the bridge subnet and the host itself, REFUSED for anyone else. It can answer on more
+ * addresses (the bridge's IPv6 address) with more trusted prefixes (the bridge's /64, and link-local sources on the
+ * bridge): the batched UDP addon is IPv4-only, so those are Node dgram/net sockets feeding the same query path. The reverse zone is
  * answered to those "trusted" clients only; UDP answers to anyone else are rate limited (rrl.ts); TCP connections are
  * bounded in number (overall and per source), in queries in flight, in buffered output and in time (tcp-session.ts).
  */
-import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
+import { createSocket, type Socket as UdpSocket6 } from 'node:dgram';
+import { BlockList, createServer, isIPv4, isIPv6, type Server, type Socket as TcpSocket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { quote, RateLimitedCounter } from '../log.ts';
 import { formatIPv4, type IPv4, inSubnet, parseIPv4 } from '../net/address.ts';
+import { isLinkLocal, parseIPv6 } from '../net/address6.ts';
 import { type ReceivedDatagrams, UdpSocket, type UdpSocketStats } from '../wire/udp-socket.ts';
 import {
   cachedAnswerLength,
@@ -22,7 +26,7 @@ import {
 import type { WireCacheHit } from './forward/cache.ts';
 import { type Answer, decodeMessage, encodeMessage, findOpt, headerOnlyResponse, optRecord, type Packet, type Question, readHeader } from './message.ts';
 import { NameQuestion } from './question.ts';
-import { ResponseRateLimiter } from './rrl.ts';
+import { ResponseRateLimiter, sourceNetwork, sourceNetwork6 } from './rrl.ts';
 import { type TcpLimitEvent, TcpSession } from './tcp-session.ts';
 import {
   EDNS_UDP_SIZE,
@@ -157,6 +161,18 @@ export interface DnsServerOptions {
    * all of 127.0.0.0/8. Given, it replaces both (tests use it to make loopback an "outside" source).
    */
   hostAddresses?: () => readonly string[];
+  /**
+   * Addresses answered on besides `address`, UDP and TCP on the same port (the bridge's IPv6 address). Node dgram/net
+   * sockets (the batched UDP addon binds IPv4 only) into the same query path: same zones, same rules.
+   */
+  moreAddresses?: readonly string[];
+  /** Trusted prefixes besides `subnet`, as "ADDRESS/LENGTH", IPv4 or IPv6 (the bridge's /64). */
+  moreTrusted?: readonly string[];
+  /**
+   * Link-local sources (fe80::/10) count as trusted when they came in on this interface (the bridge's name): Node
+   * gives such sources with their zone, "fe80::1%br0"; a link-local source from elsewhere is an outsider.
+   */
+  linkLocalInterface?: string;
 }
 
 export type Transport = 'udp' | 'tcp';
@@ -235,6 +251,12 @@ export class DnsServer {
   readonly limits: Readonly<DnsLimits>;
   private udp: UdpSocket | null = null;
   private tcp: Server | null = null;
+  /** The sockets of `moreAddresses`. */
+  private moreUdp: UdpSocket6[] = [];
+  private moreTcp: Server[] = [];
+  /** `moreTrusted`: IPv6 (and IPv4) prefixes, and the IPv4 ones as numbers for the batched path. */
+  private readonly trusted = new BlockList();
+  private readonly trustedIPv4: { ip: IPv4; prefixLength: number }[] = [];
   private readonly tcpConnections = new Set<TcpSocket>();
   /** Open TCP connections per source address (entries removed at 0: bounded by the connections). */
   private readonly tcpPerSource = new Map<string, number>();
@@ -259,7 +281,22 @@ export class DnsServer {
         ? new ResponseRateLimiter({ responsesPerSecond: l.rrlResponsesPerSecond, slip: l.rrlSlip, maxSources: l.rrlMaxSources })
         : null;
     this.limitLog = new RateLimitedCounter(LIMIT_LOG_LINES, LIMIT_LOG_INTERVAL_MS, this.now);
+    for (const prefix of o.moreTrusted ?? []) this.addTrusted(prefix);
     this.refreshLocalAddresses();
+  }
+
+  private addTrusted(prefix: string): void {
+    const [address = '', length = ''] = prefix.split('/');
+    const prefixLength = Number(length);
+    const v4 = parseIPv4(address);
+    if (v4 !== null && Number.isInteger(prefixLength) && prefixLength >= 0 && prefixLength <= 32) {
+      this.trustedIPv4.push({ ip: v4, prefixLength });
+      this.trusted.addSubnet(address, prefixLength, 'ipv4');
+    } else if (isIPv6(address) && Number.isInteger(prefixLength) && prefixLength >= 0 && prefixLength <= 128) {
+      this.trusted.addSubnet(address, prefixLength, 'ipv6');
+    } else {
+      throw new RangeError(`trusted prefix ${JSON.stringify(prefix)}: expected ADDRESS/LENGTH`);
+    }
   }
 
   /** Binds UDP and TCP; rejects with one line naming the address and port when either is taken. */
@@ -303,6 +340,71 @@ export class DnsServer {
     }
     tcp.on('error', (e) => this.o.log.warn(`DNS TCP listener: ${e.message}`));
     this.tcp = tcp;
+    try {
+      for (const address of this.o.moreAddresses ?? []) await this.listenMore(address, udp.port);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** UDP and TCP on one more address (Node sockets), answered through the same path as the batched IPv4 socket. */
+  private async listenMore(address: string, port: number): Promise<void> {
+    const where = `${address} port ${port}`;
+    const explain = (e: NodeJS.ErrnoException, proto: string): Error =>
+      new Error(
+        e.code === 'EADDRINUSE'
+          ? `DNS ${proto} ${where} is already in use by another program: stop it (or its DNS service), or use --dns-port N or --no-dns`
+          : `DNS ${proto} ${where}: ${e.message}`,
+      );
+    const udp = createSocket({ type: isIPv4(address) ? 'udp4' : 'udp6', ipv6Only: true });
+    this.moreUdp.push(udp);
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', (e) => reject(explain(e, 'UDP')));
+      udp.bind({ address, port, exclusive: true }, () => resolve());
+    });
+    udp.on('error', (e) => this.o.log.warn(`DNS UDP socket ${address}: ${e.message}`));
+    udp.on('message', (data, rinfo) => this.onDatagram(udp, data, rinfo.address, rinfo.port));
+    const tcp = createServer({ highWaterMark: this.limits.tcpOutputHighWater }, (socket) => this.onTcpConnection(socket));
+    tcp.maxConnections = this.limits.tcpMaxConnections;
+    tcp.on('drop', (d) => this.limitHit('tcpConnectionsRefused', `from ${d?.remoteAddress ?? '?'}: all ${this.limits.tcpMaxConnections} taken`));
+    this.moreTcp.push(tcp);
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', (e) => reject(explain(e, 'TCP')));
+      tcp.listen({ host: address, port, exclusive: true, ipv6Only: true }, () => resolve());
+    });
+    tcp.on('error', (e) => this.o.log.warn(`DNS TCP listener ${address}: ${e.message}`));
+  }
+
+  /**
+   * One datagram on a `moreAddresses` socket: the same rate limit for outsiders, then the fast path, then the general
+   * path, as the batched socket does.
+   */
+  private onDatagram(socket: UdpSocket6, data: Buffer, address: string, port: number): void {
+    const trusted = this.mayRecurse(address);
+    const send = (answer: Buffer): void => socket.send(answer, port, address, (e) => e && this.o.log.debug(`DNS answer to ${address}: ${e.message}`));
+    if (!trusted && this.rrl !== null) {
+      const v4 = parseIPv4(address);
+      const v6 = v4 === null ? parseIPv6(address.replace(/%.*$/, '')) : null;
+      const key = v4 !== null ? sourceNetwork(v4) : v6 !== null ? sourceNetwork6(v6) : -1;
+      const decision = this.rrl.checkNetwork(key, this.now());
+      if (decision !== 'send') {
+        const slipped = decision === 'slip' ? this.slipInto(data, 0, data.length, this.answerScratch, 0) : 0;
+        if (slipped > 0) send(Buffer.from(this.answerScratch.subarray(0, slipped)));
+        this.limitHit(slipped > 0 ? 'rrlSlipped' : 'rrlDropped', `UDP answers to ${address}'s network over ${this.limits.rrlResponsesPerSecond}/s`);
+        return;
+      }
+    }
+    const fast = this.answerFast(data, address);
+    if (fast !== null) {
+      send(fast);
+      return;
+    }
+    const client: Client = { address, port, transport: 'udp' };
+    this.handle(data, client).then(
+      (response) => response && send(response),
+      (e: unknown) => this.o.log.warn(`DNS query from ${address} failed: ${quote((e as Error).message)}`),
+    );
   }
 
   /** The bound port (the kernel's choice when the options said 0). */
@@ -320,6 +422,8 @@ export class DnsServer {
     this.udp = null;
     this.tcp?.close();
     this.tcp = null;
+    for (const u of this.moreUdp.splice(0)) u.close();
+    for (const t of this.moreTcp.splice(0)) t.close();
     for (const c of this.tcpConnections) c.destroy();
     this.tcpConnections.clear();
   }
@@ -546,12 +650,20 @@ export class DnsServer {
    */
   mayRecurse(address: string): boolean {
     const ip = parseIPv4(address);
-    if (ip !== null && this.mayRecurseIPv4(ip)) return true;
-    return this.localAddresses.has(address);
+    if (ip !== null) return this.mayRecurseIPv4(ip) || this.localAddresses.has(address);
+    if (this.localAddresses.has(address)) return true;
+    const zone = address.indexOf('%');
+    if (zone >= 0) {
+      const bytes = parseIPv6(address.slice(0, zone));
+      return bytes !== null && isLinkLocal(bytes) && this.o.linkLocalInterface !== undefined && address.slice(zone + 1) === this.o.linkLocalInterface;
+    }
+    return isIPv6(address) && this.trusted.check(address, 'ipv6');
   }
 
   private mayRecurseIPv4(ip: IPv4): boolean {
-    return inSubnet(ip, this.o.subnet.ip, this.o.subnet.prefixLength) || (this.loopbackIsHost && ip >>> 24 === 127) || this.localIPv4.has(ip);
+    if (inSubnet(ip, this.o.subnet.ip, this.o.subnet.prefixLength) || (this.loopbackIsHost && ip >>> 24 === 127) || this.localIPv4.has(ip)) return true;
+    for (const p of this.trustedIPv4) if (inSubnet(ip, p.ip, p.prefixLength)) return true;
+    return false;
   }
 
   refreshLocalAddresses(): void {

@@ -9,6 +9,10 @@
  * returns a `WireAnswer` (the common shapes, which the fast path writes as bytes without allocating), a `LocalAnswer`
  * (record objects), or null ("not mine"). Neither path decides anything about names.
  *
+ * With IPv6 (`ZoneConfig.ipv6`), a name's AAAA records are its container's addresses (by MAC, from the lookup the
+ * daemon passes in: learned from the neighbour table and DHCPv6), and the /64's ip6.arpa zone (nibble format, RFC
+ * 3596 §2.5) answers their PTRs; a name without IPv6 addresses answers AAAA with NODATA as before.
+ *
  * The reverse zone sits on the octet boundary at or above the subnet (a /23 gets the enclosing /16), so it holds
  * names of neighbouring networks too: those are not ours (null), and the server treats them like any foreign name
  * (forwarded for clients allowed to recurse, REFUSED otherwise) instead of denying their existence.
@@ -17,11 +21,32 @@
 import type { StaticRecord } from '../config/dns-records.ts';
 import type { HostNames } from '../leases/names.ts';
 import { formatIPv4, type IPv4, inSubnet, networkOf } from '../net/address.ts';
+import { formatIPv6, parseIPv6 } from '../net/address6.ts';
+import { addressFromNibbles, ip6ArpaZone, nibblesBelow, PREFIX64_NIBBLES } from './ip6-reverse.ts';
 import { type Answer, encodeRecordInto, type Question } from './message.ts';
 import { NameQuestion, normalizeName, type ZoneApex, type ZoneQuestion, zoneApex } from './question.ts';
 import { StaticZone } from './static-zone.ts';
 import { Rcode, Type, typeName } from './vocabulary.ts';
 import { wireName } from './wire-name.ts';
+
+/**
+ * The containers' IPv6 addresses as DNS sees them (the daemon passes its registry, src/leases/learned6.ts, which
+ * has this shape; DNS never imports it): addresses by MAC, the MAC of an address, and a change counter.
+ */
+export interface Ipv6Addresses {
+  /** RFC 5952 text, in a stable order. */
+  addressesOf(mac: string): readonly string[];
+  /** The MAC using an address given in RFC 5952 text. */
+  macOf(address: string): string | undefined;
+  /** Bumped on every change: added to the zones' SOA serial. */
+  readonly version: number;
+}
+
+export interface ZoneIpv6Config {
+  /** The bridge's IPv6 address (any text form): `ns.<domain>` AAAA, and its /64 is the ip6.arpa zone served. */
+  serverIp: string;
+  addresses: Ipv6Addresses;
+}
 
 export interface ZoneConfig {
   domain: string;
@@ -33,6 +58,8 @@ export interface ZoneConfig {
   recordTtl: number;
   /** `--dns-record`s: answered by a static zone after the lease and reverse zones (none: no such zone at all). */
   records?: readonly StaticRecord[];
+  /** The bridge's IPv6 side (absent: IPv4 only, every AAAA of a container's name is NODATA, no ip6.arpa zone). */
+  ipv6?: ZoneIpv6Config;
 }
 
 export interface LocalAnswer {
@@ -112,13 +139,28 @@ export function answerObjects(answer: ZoneAnswer, asked: string): LocalAnswer {
 class ZoneRecords {
   private soaSerial = -1;
   private soaCache = new Map<string, { record: Answer; wire: Buffer }>();
+  /** The bridge's IPv6 address in RFC 5952 text (null: no IPv6). */
+  readonly serverIp6: string | null;
 
   constructor(
     readonly config: ZoneConfig,
     readonly names: HostNames,
     readonly domain: string,
     private readonly now: () => number,
-  ) {}
+  ) {
+    const bytes = config.ipv6 ? parseIPv6(config.ipv6.serverIp) : null;
+    this.serverIp6 = bytes === null ? null : formatIPv6(bytes);
+  }
+
+  /** The SOA serial: changes of names and of IPv6 addresses both make a new one. */
+  serial(): number {
+    return (this.names.serial + (this.config.ipv6?.addresses.version ?? 0)) >>> 0;
+  }
+
+  /** The IPv6 addresses of `mac` (none without IPv6). */
+  addressesOf(mac: string): readonly string[] {
+    return this.config.ipv6?.addresses.addressesOf(mac) ?? [];
+  }
 
   /** Short, and never beyond the lease's end (a name must not outlive its lease in caches). */
   ttlFor(expiresAt: number | null): number {
@@ -138,6 +180,7 @@ class ZoneRecords {
     if (type === Type.NS || type === Type.ANY) {
       answers.push({ type: 'NS', name: asked, ttl: this.config.soaTtl, class: 'IN', data: this.nameServer() });
       additionals.push({ type: 'A', name: this.nameServer(), ttl: this.config.soaTtl, class: 'IN', data: formatIPv4(this.config.serverIp) });
+      if (this.serverIp6 !== null) additionals.push({ type: 'AAAA', name: this.nameServer(), ttl: this.config.soaTtl, class: 'IN', data: this.serverIp6 });
     }
     if (answers.length === 0) return this.negative(apex, Rcode.NoError);
     return { rcode: Rcode.NoError, answers, authorities: [], additionals };
@@ -149,7 +192,7 @@ class ZoneRecords {
 
   /** `apex`'s SOA record (owner: the apex) as an object and in wire form, made again only when the serial changed. */
   apexSoa(apex: string): { record: Answer; wire: Buffer } {
-    const serial = this.names.serial;
+    const serial = this.serial();
     if (serial !== this.soaSerial) {
       this.soaCache.clear();
       this.soaSerial = serial;
@@ -173,7 +216,7 @@ class ZoneRecords {
       data: {
         mname: this.nameServer(),
         rname: `hostmaster.${this.domain}`,
-        serial: this.names.serial >>> 0,
+        serial: this.serial(),
         refresh: SOA_REFRESH_SECONDS,
         retry: SOA_RETRY_SECONDS,
         expire: SOA_EXPIRE_SECONDS,
@@ -202,15 +245,19 @@ export class LeaseZone implements Zone {
     const label = q.lowerLabelAt(0);
     let ip: IPv4;
     let ttl: number;
+    let ipv6: readonly string[];
     if (label === NAME_SERVER_LABEL) {
       ip = this.records.config.serverIp;
       ttl = this.records.config.soaTtl;
+      ipv6 = this.records.serverIp6 === null ? [] : [this.records.serverIp6];
     } else {
       const entry = this.records.names.lookup(label);
       if (entry === undefined) return this.negative(Rcode.NxDomain);
       ip = entry.ip;
       ttl = this.records.ttlFor(entry.expiresAt);
+      ipv6 = q.type === Type.AAAA ? this.records.addressesOf(entry.mac) : [];
     }
+    if (q.type === Type.AAAA) return ipv6.length === 0 ? this.negative(Rcode.NoError) : aaaaAnswer(q.askedName(), ipv6, ttl);
     if (q.type !== Type.A && q.type !== Type.ANY) return this.negative(Rcode.NoError);
     const w = this.wire;
     w.kind = 'address';
@@ -228,6 +275,64 @@ export class LeaseZone implements Zone {
     w.soaWire = soa.wire;
     w.soaRecord = soa.record;
     return w;
+  }
+}
+
+/** The AAAA records of a name (owner: the name as asked). */
+function aaaaAnswer(asked: string, addresses: readonly string[], ttl: number): LocalAnswer {
+  const answers: Answer[] = addresses.map((data) => ({ type: 'AAAA', name: asked, ttl, class: 'IN', data }));
+  return { rcode: Rcode.NoError, answers, authorities: [], additionals: [] };
+}
+
+/**
+ * The ip6.arpa zone of the bridge's /64 (RFC 3596 §2.5, nibble format): the PTR of each address a container uses
+ * (its MAC's name, as the lease zone's AAAA gives the other way), of the server's own address (`ns.<domain>`), the
+ * apex's SOA and NS; a node between the apex and the addresses is an empty non-terminal (NODATA, RFC 8020), any other
+ * name in the zone NXDOMAIN with the SOA. For trusted clients only, like the IPv4 reverse zone.
+ */
+export class Ip6ReverseZone implements Zone {
+  readonly apex: ZoneApex;
+  readonly trustedOnly = true;
+  private readonly prefix: Buffer;
+
+  constructor(
+    private readonly records: ZoneRecords,
+    ipv6: ZoneIpv6Config,
+  ) {
+    const server = parseIPv6(ipv6.serverIp);
+    if (server === null) throw new RangeError(`${JSON.stringify(ipv6.serverIp)} is not an IPv6 address`);
+    this.prefix = server;
+    const name = ip6ArpaZone(server);
+    this.apex = zoneApex(name, wireName(name));
+  }
+
+  answer(q: ZoneQuestion): ZoneAnswer | null {
+    const below = q.belowApex(this.apex);
+    if (below < 0) return null;
+    const apex = this.apex.name;
+    if (q.otherClass) return this.records.negative(apex, Rcode.Refused);
+    if (below === 0) return this.records.apexAnswer(q.askedName(), apex, q.type);
+    const nibbles = nibblesBelow(q.lowerName(), apex);
+    if (nibbles === null || nibbles.length > PREFIX64_NIBBLES) return this.records.negative(apex, Rcode.NxDomain);
+    if (nibbles.length < PREFIX64_NIBBLES) return this.records.negative(apex, Rcode.NoError);
+    const address = addressFromNibbles(this.prefix, nibbles);
+    const target = address === null ? null : this.ptrTarget(formatIPv6(address));
+    if (target === null) return this.records.negative(apex, Rcode.NxDomain);
+    if (q.type !== Type.PTR && q.type !== Type.ANY) return this.records.negative(apex, Rcode.NoError);
+    return {
+      rcode: Rcode.NoError,
+      answers: [{ type: 'PTR', name: q.askedName(), ttl: target.ttl, class: 'IN', data: target.name }],
+      authorities: [],
+      additionals: [],
+    };
+  }
+
+  private ptrTarget(address: string): { name: string; ttl: number } | null {
+    const records = this.records;
+    if (address === records.serverIp6) return { name: records.nameServer(), ttl: records.config.soaTtl };
+    const mac = records.config.ipv6?.addresses.macOf(address);
+    const entry = mac === undefined ? undefined : records.names.nameOfMac(mac);
+    return entry === undefined ? null : { name: `${entry.name}.${records.domain}`, ttl: records.ttlFor(entry.expiresAt) };
   }
 }
 
@@ -314,7 +419,8 @@ export const REFUSED_TO_CLIENT = 'refused';
 export const MAX_CNAME_CHAIN = 8;
 
 /**
- * Our zones in their order of precedence (the lease zone, the reverse zone, the static records, then any given): the
+ * Our zones in their order of precedence (the lease zone, the reverse zone, the ip6.arpa zone, the static records,
+ * then any given): the
  * first zone owning the question answers it, except that a zone's NXDOMAIN lets a later zone that has the name answer
  * instead (so static records fill names no container holds, and a container's name always wins). This is the first
  * step of every query on both paths, before the cache and upstream. A CNAME answer is followed inside our zones.
@@ -322,6 +428,8 @@ export const MAX_CNAME_CHAIN = 8;
 export class LocalZones {
   readonly domain: string;
   readonly reverseZone: string;
+  /** The ip6.arpa zone of the bridge's /64; null without IPv6. */
+  readonly reverseZone6: string | null;
   private readonly records: ZoneRecords;
   private readonly zones: readonly Zone[];
 
@@ -331,9 +439,11 @@ export class LocalZones {
     const lease = new LeaseZone(this.records);
     const reverse = new ReverseZone(this.records);
     this.reverseZone = reverse.apex.name;
+    const reverse6 = config.ipv6 ? [new Ip6ReverseZone(this.records, config.ipv6)] : [];
+    this.reverseZone6 = reverse6[0]?.apex.name ?? null;
     const records = config.records ?? [];
     const fixed: Zone[] = records.length === 0 ? [] : [new StaticZone(records, this.domain, config.recordTtl, () => this.records.apexSoa(this.domain).record)];
-    this.zones = [lease, reverse, ...fixed, ...more];
+    this.zones = [lease, reverse, ...reverse6, ...fixed, ...more];
   }
 
   /**

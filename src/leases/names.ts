@@ -110,6 +110,7 @@ class LeasedNames {
 export class HostNames {
   private readonly reserved = new Map<string, NameEntry>();
   private readonly reservedByIp = new Map<IPv4, NameEntry>();
+  private readonly reservedByMac = new Map<number, NameEntry>();
   private readonly leases: LeasedNames;
   private readonly leasedByName = new Map<string, number>();
   private readonly leasedByMac: NumberMap;
@@ -135,11 +136,13 @@ export class HostNames {
     this.settle();
     this.reserved.clear();
     this.reservedByIp.clear();
+    this.reservedByMac.clear();
     for (const r of list) {
       if (r.name === null) continue;
       const entry: NameEntry = { name: r.name.toLowerCase(), ip: r.ip, mac: r.mac, source: 'reservation', expiresAt: null };
       this.reserved.set(entry.name, entry);
       this.reservedByIp.set(entry.ip, entry);
+      if (!this.reservedByMac.has(macKey(r.mac))) this.reservedByMac.set(macKey(r.mac), entry);
     }
     this.version++;
   }
@@ -268,6 +271,20 @@ export class HostNames {
     const slot = this.leasedByIp.get(ip);
     if (slot === undefined || this.reserved.has(this.leases.name[slot] as string)) return undefined;
     return this.leases.entry(slot);
+  }
+
+  /**
+   * The name `mac` answers to (the PTR of its IPv6 addresses): its reservation's, else its lease's; only while that
+   * name still leads back to `mac` (lookup), so AAAA and PTR never disagree.
+   */
+  nameOfMac(mac: string): NameEntry | undefined {
+    this.settle();
+    const owner = macKey(mac);
+    const reserved = this.reservedByMac.get(owner);
+    const slot = this.leasedByMac.get(owner);
+    const entry = reserved ?? (slot === undefined ? undefined : this.leases.entry(slot));
+    if (entry === undefined || macKey(this.lookup(entry.name)?.mac ?? '') !== owner) return undefined;
+    return entry;
   }
 
   get size(): number {

@@ -7,8 +7,9 @@ import { createSocket } from 'node:dgram';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
 import type { Question } from '../../../src/dns/message.ts';
-import { ResponseRateLimiter } from '../../../src/dns/rrl.ts';
+import { ResponseRateLimiter, sourceNetwork, sourceNetwork6 } from '../../../src/dns/rrl.ts';
 import type { DnsServer } from '../../../src/dns/server.ts';
+import { parseIPv6 } from '../../../src/net/address6.ts';
 import { ip, makeDnsServer } from './fixture.ts';
 
 test('ResponseRateLimiter: a budget per /24 per second, every slip-th limited response truncated, refilled over time', () => {
@@ -79,4 +80,16 @@ test('UDP answers to an off-subnet source are rate limited with TC slips; an on-
     outside.close();
     inside.close();
   }
+});
+
+test('IPv6 sources share a budget per /48, apart from every IPv4 /24', () => {
+  const v6 = (t: string): number => sourceNetwork6(parseIPv6(t) as Buffer);
+  assert.equal(v6('2001:db8:1:ff::1'), v6('2001:db8:1:2::9'), 'same /48');
+  assert.notEqual(v6('2001:db8:1::1'), v6('2001:db8:2::1'), 'another /48');
+  assert.ok(v6('::a00:1') > sourceNetwork(0xffffffff), 'never an IPv4 key');
+  const rrl = new ResponseRateLimiter({ responsesPerSecond: 2, slip: 0, maxSources: 100 });
+  assert.equal(rrl.checkNetwork(v6('2001:db8:1::1'), 0), 'send');
+  assert.equal(rrl.checkNetwork(v6('2001:db8:1:5::1'), 0), 'send');
+  assert.equal(rrl.checkNetwork(v6('2001:db8:1:6::1'), 0), 'drop', 'the /48 spent its budget');
+  assert.equal(rrl.checkNetwork(v6('2001:db8:2::1'), 0), 'send');
 });
