@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { ulaFor } from '../../src/host/ula.ts';
 import { formatIPv6 } from '../../src/net/address6-host6.ts';
 import { startCapture } from '../harness/capture.ts';
+import { LXC_DHCPD_BIN } from '../harness/lxc-dhcpd.ts';
 import { createTopology, randomPrefix, runChecked, type SpawnedProcess, type Topology } from '../harness/netns.ts';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
@@ -116,6 +117,24 @@ describe('IPv6 host set-up, in namespaces', () => {
     await explicit.process.exited;
     assert.notEqual((await topology.exec(topology.hostNs, ['ip', 'link', 'show', BRIDGE])).code, 0, 'the bridge made for this start is gone');
     assert.doesNotMatch(await out(topology, topology.hostNs, ['nft', 'list', 'tables']), /lxc-dhcpd/);
+  });
+
+  it('bad --ipv6/--range6/--nat6 values: one line naming the fix, exit 2, before anything is set up', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--ipv6', 'fd00:1::1/48'], /only \/64 prefixes work, SLAAC needs a 64-bit interface identifier \(RFC 4862 §5\.5\.3, RFC 7421\)/],
+      [['--ipv6', 'maybe'], /--ipv6 "maybe" is not auto, none or an IPv6 address with \/64/],
+      [['--ipv6', 'none', '--range6', '::100-::1ff'], /--range6 hands out IPv6 addresses, which --ipv6 none turns off/],
+      [['--ipv6', 'fd00:1::1/64', '--range6', 'fd00:2::10-fd00:2::20'], /--range6 fd00:2::10-fd00:2::20 is outside the bridge's fd00:1::\/64/],
+      [['--ipv6', 'fd00:1::1/64', '--no-host-setup'], /--ipv6 ADDR\/64 configures the host/],
+    ];
+    for (const [flags, message] of cases) {
+      const argv = [process.execPath, LXC_DHCPD_BIN, '--bridge', 'lxbad0', '--range', '10.0.0.100-200', '--lease-db', join(topology.tmpDir, 'x.db'), ...flags];
+      const run = await topology.exec(topology.hostNs, argv, { timeoutMs: 15_000 });
+      assert.equal(run.code, 2, `${flags.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, message);
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+    }
+    assert.notEqual((await topology.exec(topology.hostNs, ['ip', 'link', 'show', 'lxbad0'])).code, 0);
   });
 
   describe('with IPv6 on', () => {
