@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { ulaFor } from '../../src/host/ula.ts';
 import { formatIPv6 } from '../../src/net/address6-host6.ts';
 import { startCapture } from '../harness/capture.ts';
-import { LXC_DHCPD_BIN } from '../harness/lxc-dhcpd.ts';
+import { LXC_DHCPD_BIN, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
 import { createTopology, randomPrefix, runChecked, type SpawnedProcess, type Topology } from '../harness/netns.ts';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
@@ -266,5 +266,26 @@ describe('IPv6 host set-up, in namespaces', () => {
       assert.doesNotMatch(await out(topology, topology.hostNs, ['nft', 'list', 'tables']), /lxc-dhcpd/);
       assert.equal(await sysctl(topology, `conf/${BRIDGE}/disable_ipv6`), '1');
     });
+  });
+
+  it('the daemon with --ipv6 ADDR/64 (a global prefix: NAT66 off by default) sets IPv6 up and SIGTERM undoes it', async () => {
+    await enableIpv6(topology, topology.hostNs);
+    const daemon = await startLxcDhcpd(topology, { leaseDb: join(topology.tmpDir, 'daemon.db'), extraArgs: ['--ipv6', '2001:db8:6::1/64'] });
+    try {
+      await daemon.waitForLog(/IPv6 address 2001:db8:6::1\/64 added/);
+      assert.match(
+        await out(topology, topology.hostNs, ['ip', '-6', '-o', 'addr', 'show', 'dev', topology.bridge]),
+        /inet6 2001:db8:6::1\/64 scope global nodad/,
+      );
+      const table = await out(topology, topology.hostNs, ['nft', 'list', 'table', 'ip6', 'lxc-dhcpd']);
+      assert.match(table, /udp dport 547 accept/);
+      assert.doesNotMatch(table, /masquerade/);
+      assert.equal(await sysctl(topology, 'conf/all/forwarding'), '1');
+    } finally {
+      await daemon.stop();
+    }
+    assert.doesNotMatch(await out(topology, topology.hostNs, ['ip', '-6', '-o', 'addr', 'show', 'dev', topology.bridge]), /2001:db8:6::1/);
+    assert.doesNotMatch(await out(topology, topology.hostNs, ['nft', 'list', 'tables']), /lxc-dhcpd/);
+    assert.equal(await sysctl(topology, 'conf/all/forwarding'), '0');
   });
 });
