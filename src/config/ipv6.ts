@@ -145,3 +145,30 @@ export function isUniqueLocal(address: Uint8Array): boolean {
 export function nat6Enabled(nat6: boolean | null, bridgeAddress: Uint8Array): boolean {
   return nat6 ?? isUniqueLocal(bridgeAddress);
 }
+
+/** What RA, DHCPv6 and DNS serve on: the bridge's IPv6 address, its /64, and the stateful range if any. */
+export interface DaemonIpv6 {
+  /** The bridge's address: RDNSS, the DHCPv6 server identifier's source, DNS on UDP/TCP 53. */
+  address: Buffer;
+  /** The /64 (bits after 64 zero): RA prefix information, ip6.arpa zone. */
+  prefix: Buffer;
+  prefixLength: typeof IPV6_PREFIX_LENGTH;
+  /** --range6 placed in the /64; null: stateless only (RA O flag, not M). */
+  range6: Range6 | null;
+}
+
+/**
+ * The daemon's IPv6 once the bridge address is known (HostSetup.ipv6.address with host set-up, bridgeAddress6() with
+ * --no-host-setup; null: IPv6 off): the /64 and --range6 placed in it, or the one-line error a --range6 that does not
+ * fit gives.
+ */
+export function daemonIpv6(flags: Ipv6Flags, bridgeAddress: Buffer | null): Checked<DaemonIpv6 | null> {
+  if (flags.mode.kind === 'none' || bridgeAddress === null) return ok(null);
+  let range6: Range6 | null = null;
+  if (flags.range6 !== null) {
+    const placed = resolveRange6(flags.range6, bridgeAddress);
+    if (!placed.ok) return placed;
+    range6 = placed.value;
+  }
+  return ok({ address: bridgeAddress, prefix: prefixOf(bridgeAddress, IPV6_PREFIX_LENGTH), prefixLength: IPV6_PREFIX_LENGTH, range6 });
+}

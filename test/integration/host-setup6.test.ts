@@ -281,6 +281,10 @@ describe('IPv6 host set-up, in namespaces', () => {
       assert.match(table, /udp dport 547 accept/);
       assert.doesNotMatch(table, /masquerade/);
       assert.equal(await sysctl(topology, 'conf/all/forwarding'), '1');
+      // NODAD: the address is usable at once, even on a bridge without ports (no carrier), so DNS/DHCPv6 can bind.
+      const bind = `require('node:dgram').createSocket('udp6').bind(0, '2001:db8:6::1', function () { console.log('bound'); this.close(); })`;
+      const bound = await topology.exec(topology.hostNs, [process.execPath, '--eval', bind], { timeoutMs: 10_000 });
+      assert.equal(bound.stdout.trim(), 'bound', bound.stderr);
     } finally {
       await daemon.stop();
     }

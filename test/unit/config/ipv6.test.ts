@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { nat6Enabled, parseIpv6Flags, parseIpv6Mode, parseRange6, resolveRange6 } from '../../../src/config/ipv6.ts';
+import { daemonIpv6, nat6Enabled, parseIpv6Flags, parseIpv6Mode, parseRange6, resolveRange6 } from '../../../src/config/ipv6.ts';
 import { formatIPv6, parseIPv6 } from '../../../src/net/address6-host6.ts';
 
 const v6 = (text: string): Buffer => parseIPv6(text) ?? assert.fail(`bad address ${text}`);
@@ -96,5 +96,32 @@ describe('the three flags together', () => {
     assert.equal(nat6Enabled(null, v6('2001:db8::1')), false);
     assert.equal(nat6Enabled(false, v6('fd00:1::1')), false);
     assert.equal(nat6Enabled(true, v6('2001:db8::1')), true);
+  });
+});
+
+describe('the daemon IPv6 once the bridge address is known', () => {
+  const flags = (range6: string | undefined, ipv6?: string): Parameters<typeof daemonIpv6>[0] => {
+    const parsed = parseIpv6Flags({ ipv6, range6, nat6: undefined });
+    return parsed.ok ? parsed.value : assert.fail(parsed.error);
+  };
+
+  it('gives the address, its /64 and the range placed in it', () => {
+    const r = daemonIpv6(flags('::100-::1ff'), v6('fd3b:4c77:3a73::1'));
+    assert.ok(r.ok && r.value !== null);
+    if (r.ok && r.value !== null) {
+      assert.equal(formatIPv6(r.value.prefix), 'fd3b:4c77:3a73::');
+      assert.deepEqual(r.value.range6 && [formatIPv6(r.value.range6.first), formatIPv6(r.value.range6.last)], ['fd3b:4c77:3a73::100', 'fd3b:4c77:3a73::1ff']);
+    }
+  });
+
+  it('is null with --ipv6 none or without a bridge address (IPv6 off), and stateless without --range6', () => {
+    assert.deepEqual(daemonIpv6(flags(undefined, 'none'), null), { ok: true, value: null });
+    assert.deepEqual(daemonIpv6(flags('::100-::1ff'), null), { ok: true, value: null });
+    const stateless = daemonIpv6(flags(undefined), v6('fd00:1::1'));
+    assert.ok(stateless.ok && stateless.value?.range6 === null);
+  });
+
+  it('an absolute --range6 outside the auto prefix is an error naming the prefix', () => {
+    assert.match(errorOf(daemonIpv6(flags('fd00:9::10-fd00:9::20'), v6('fd00:1::1'))), /outside the bridge's fd00:1::\/64/);
   });
 });
