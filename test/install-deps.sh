@@ -18,6 +18,7 @@ PACKAGES=(
   util-linux      # unshare
   mount           # mount --bind (dhcpcd's private directories)
   coreutils       # env -0, mktemp, realpath
+  iputils-ping    # ping -6 through NAT66 (host-setup6 test)
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d
