@@ -4,6 +4,7 @@ import yargs, { type InferredOptionTypes, type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { parseDnsRecords } from './config/dns-records.ts';
 import { parseConfigFile } from './config/file.ts';
+import { type Ipv6Flags, parseIpv6Flags } from './config/ipv6.ts';
 import { type AddressRange, checkRangeInSubnet, parseRange } from './config/range.ts';
 import { parseReservation, type Reservation } from './config/reservations.ts';
 import { ControlError, controlRequest } from './control/client.ts';
@@ -83,6 +84,15 @@ const SERVE_FLAGS = {
   netmask: { type: 'number', default: 24, describe: 'prefix length of the default bridge address' },
   uplink: { type: 'string', describe: 'masquerade only traffic leaving through this interface [default: any non-bridge interface]' },
   nat: { type: 'boolean', default: true, describe: 'masquerade container traffic leaving the subnet (--no-nat to skip)' },
+  ipv6: {
+    type: 'string',
+    describe: 'IPv6 on the bridge: auto (a stable ULA /64 from /etc/machine-id and the bridge name, PREFIX::1 on the bridge), none, or ADDR/64 [default: auto]',
+  },
+  range6: {
+    type: 'string',
+    describe: 'stateful DHCPv6 addresses FIRST-LAST in the bridge /64, or ::100-::1ff within it [default: none, SLAAC + stateless DHCPv6]',
+  },
+  nat6: { type: 'boolean', describe: 'masquerade container IPv6 leaving the bridge (--no-nat6 to skip) [default: on for a ULA prefix, off for a global one]' },
   firewall: { type: 'boolean', default: true, describe: 'accept DHCP/DNS from the bridge and forwarding to/from it (--no-firewall to skip)' },
   dns: { type: 'boolean', default: true, describe: 'serve DNS on the bridge address (--no-dns to turn off)' },
   'dns-port': { type: 'number', default: 53, describe: 'DNS port on the bridge address' },
@@ -197,6 +207,16 @@ function parseUpstreams(texts: string[]): Upstream[] {
   });
 }
 
+/** --ipv6, --range6, --nat6; ADDR/64 configures the host like --address, so it needs host set-up. */
+function ipv6From(argv: ServeArgs): Ipv6Flags {
+  const flags = parseIpv6Flags({ ipv6: argv.ipv6, range6: argv.range6, nat6: argv.nat6 });
+  if (!flags.ok) die(flags.error);
+  if (!argv['host-setup'] && flags.value.mode.kind === 'static') {
+    die('--ipv6 ADDR/64 configures the host: with --no-host-setup give --ipv6 auto (the address the bridge has) or --ipv6 none');
+  }
+  return flags.value;
+}
+
 /** --host-setup and what configures it (--address or the default address, --uplink, --nat, --firewall). */
 function hostSetupFrom(argv: ServeArgs, range: AddressRange): DaemonConfig['hostSetup'] {
   if (!argv['host-setup']) {
@@ -248,9 +268,11 @@ async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
   if (!records.ok) die(records.error);
   const dnsRecords = records.value;
   const hostSetup = hostSetupFrom(argv, range.value);
+  const ipv6 = ipv6From(argv);
   const metrics = await metricsFrom(argv);
   return {
     hostSetup,
+    ipv6,
     controlSocket: argv['control-socket'] === '' ? null : (argv['control-socket'] ?? defaultControlSocket(argv.bridge)),
     metrics,
     dnsmasqLeaseFile: argv['dnsmasq-leasefile'] ?? null,

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { StaticRecord } from './config/dns-records.ts';
+import type { Ipv6Flags } from './config/ipv6.ts';
 import { type AddressRange, checkRangeInSubnet } from './config/range.ts';
 import {
   checkReservationConflicts,
@@ -82,6 +83,11 @@ export interface DaemonConfig {
   dnsServersWhenOff: IPv4[];
   /** Create/reuse the bridge, forwarding, NAT; null: serve on an existing, configured bridge only. */
   hostSetup: HostSetupConfig | null;
+  /**
+   * --ipv6 / --range6 / --nat6 as parsed. With host set-up, setupHost applies mode and nat6 and returns the bridge's
+   * address (HostSetup.ipv6); with --no-host-setup, auto means the /64 address the bridge already has.
+   */
+  ipv6: Ipv6Flags;
   /** Root-only control socket for `lxc-dhcpd leases/release/reserve/unreserve`; null: none. */
   controlSocket: string | null;
   /** Prometheus endpoint; null: none. */
@@ -193,7 +199,7 @@ async function startHost(config: DaemonConfig, log: Logger, stack: DisposerStack
   const { setupHost, HostSetupError } = await import('./host/setup.ts');
   let host: HostSetup;
   try {
-    host = await setupHost({ bridge: config.bridge, ...config.hostSetup }, log);
+    host = await setupHost({ bridge: config.bridge, ...config.hostSetup, ipv6: config.ipv6 }, log);
   } catch (e) {
     throw e instanceof HostSetupError ? new StartupError(e.message) : e;
   }

@@ -20,6 +20,7 @@ PACKAGES=(
   mount           # mount --bind (dhcpcd's private directories)
   coreutils       # env -0, mktemp, realpath
   ndisc6          # rdisc6: reads router advertisements (test/integration/ra.test.ts)
+  iputils-ping    # ping -6 through NAT66 (host-setup6 test)
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d

@@ -1,7 +1,12 @@
-/** Reads the bridge's IPv4 address from the kernel (creating the bridge is src/host's later job, through netlink). */
+/**
+ * Reads the bridge's IPv4 address (and, for --no-host-setup with IPv6, its /64 address) from the kernel; creating the
+ * bridge is src/host's later job, through netlink.
+ */
 import { existsSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
+import { IPV6_PREFIX_LENGTH, type Ipv6Interface } from '../config/ipv6.ts';
 import { type IPv4, parseIPv4 } from '../net/address.ts';
+import { parseIPv6 } from '../net/address6.ts';
 
 export interface InterfaceAddress {
   ip: IPv4;
@@ -37,4 +42,23 @@ export function bridgeAddress(name: string): BridgeLookup {
   const prefixLength = Number(v4.cidr.split('/')[1]);
   if (ip === null || !Number.isInteger(prefixLength)) return { ok: false, error: `bridge ${name}: unreadable address ${v4.cidr}` };
   return { ok: true, address: { ip, prefixLength } };
+}
+
+export type BridgeLookup6 = { ok: true; address: Ipv6Interface } | { ok: false; warning: string };
+
+/**
+ * With --no-host-setup and --ipv6 auto: the bridge's first global or unique local address with a /64 (what RA can
+ * announce for SLAAC, RFC 4862 §5.5.3). None: IPv6 is off, and the warning says how to turn it on.
+ */
+export function bridgeAddress6(name: string, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces()): BridgeLookup6 {
+  for (const entry of interfaces[name] ?? []) {
+    if (entry.family !== 'IPv6' || entry.internal || entry.cidr === null || !entry.cidr.endsWith(`/${IPV6_PREFIX_LENGTH}`)) continue;
+    const address = parseIPv6(entry.address);
+    if (address === null || address[0] === 0xff || (address[0] === 0xfe && ((address[1] as number) & 0xc0) === 0x80)) continue;
+    return { ok: true, address: { address, prefixLength: IPV6_PREFIX_LENGTH } };
+  }
+  return {
+    ok: false,
+    warning: `IPv6 off: bridge ${name} has no global or unique local /64 address (with --no-host-setup add one, e.g. ip addr add fd12:3456:789a::1/64 dev ${name}, or pass --ipv6 none)`,
+  };
 }

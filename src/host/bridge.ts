@@ -76,14 +76,14 @@ export function encodeBridgeLinkInfo(): Buffer {
   return concatStream(ifla.formatInfo({ kind: 'bridge', data: bridgeData }));
 }
 
-interface LinkState {
+export interface LinkState {
   ifindex: number;
   kind: string | undefined;
   mtu: number;
   up: boolean;
 }
 
-async function findLink(socket: RtNetlinkSocket, name: string): Promise<LinkState | null> {
+export async function findLink(socket: RtNetlinkSocket, name: string): Promise<LinkState | null> {
   let messages: rt.LinkMessage[];
   try {
     messages = await socket.getLink({ family: AF_UNSPEC }, { ifname: name });
@@ -109,7 +109,7 @@ async function ipv4AddressesOf(socket: RtNetlinkSocket, ifindex: number): Promis
   return result;
 }
 
-async function withRtnetlink<T>(fn: (socket: RtNetlinkSocket) => Promise<T>): Promise<T> {
+export async function withRtnetlink<T>(fn: (socket: RtNetlinkSocket) => Promise<T>): Promise<T> {
   const socket = createRtNetlink();
   try {
     return await fn(socket);
@@ -118,7 +118,7 @@ async function withRtnetlink<T>(fn: (socket: RtNetlinkSocket) => Promise<T>): Pr
   }
 }
 
-function describe(error: unknown, what: string): BridgeError {
+export function describe(error: unknown, what: string): BridgeError {
   const code = rtnetlinkErrorCode(error);
   const reason = code ?? (error instanceof Error ? error.message : String(error));
   return new BridgeError(`${what}: ${reason}`);

@@ -179,3 +179,56 @@ export function matchDestinationPort(protocol: TransportProtocol, port: number):
     cmp(NFT_CMP_EQ, portBytes),
   ];
 }
+
+const IPV6_SADDR_OFFSET = 8;
+const IPV6_DADDR_OFFSET = 24;
+
+/** `ip6 saddr|daddr [!=] PREFIX/64`: like nft, a byte-aligned prefix loads and compares only its bytes. */
+export function matchIpv6Prefix64(field: 'saddr' | 'daddr', op: CmpOp, prefix: Uint8Array): Buffer[] {
+  if (prefix.length !== 16) throw new RangeError(`an IPv6 prefix has 16 bytes, not ${prefix.length}`);
+  const offset = field === 'saddr' ? IPV6_SADDR_OFFSET : IPV6_DADDR_OFFSET;
+  return [payloadLoad(NFT_PAYLOAD_NETWORK_HEADER, offset, 8), cmp(op, Buffer.from(prefix.subarray(0, 8)))];
+}
+
+/** `oifname != NAME` (the masquerade rule's "out of any interface but the bridge"). */
+export function matchInterfaceNameNot(direction: 'iifname' | 'oifname', name: string): Buffer[] {
+  return [metaLoad(direction === 'iifname' ? NFT_META_IIFNAME : NFT_META_OIFNAME), cmp(NFT_CMP_NEQ, interfaceNameBytes(name))];
+}
+
+export const IPPROTO_ICMPV6 = 58;
+
+/** `icmpv6 type TYPE`: `meta l4proto icmpv6`, then the first byte of the ICMPv6 header (RFC 4443 §2.1). */
+export function matchIcmpv6Type(type: number): Buffer[] {
+  if (!Number.isInteger(type) || type < 0 || type > 0xff) throw new RangeError(`ICMPv6 type ${type} is not 0-255`);
+  return [
+    metaLoad(NFT_META_L4PROTO),
+    cmp(NFT_CMP_EQ, Buffer.from([IPPROTO_ICMPV6])),
+    payloadLoad(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1),
+    cmp(NFT_CMP_EQ, Buffer.from([type])),
+  ];
+}
+
+// enum nft_ct_attributes, nft_ct_keys; the state bits of linux/netfilter/nf_conntrack_common.h (NF_CT_STATE_BIT)
+const NFTA_CT_DREG = 1;
+const NFTA_CT_KEY = 2;
+export const NFT_CT_STATE = 0;
+export const CT_STATE_ESTABLISHED = 1 << 1;
+export const CT_STATE_RELATED = 1 << 2;
+
+/** `ct load state => reg DREG` (key first, as libnftnl builds it). */
+export function ctLoad(key: typeof NFT_CT_STATE, destinationRegister: number = NFT_REG_1): Buffer {
+  return expression('ct', [encodeU32BeAttribute(NFTA_CT_KEY, key), encodeU32BeAttribute(NFTA_CT_DREG, destinationRegister)]);
+}
+
+/** A u32 in host byte order: conntrack state bits are compared as the kernel holds them. */
+function u32HostBytes(value: number): Buffer {
+  const out = Buffer.alloc(4);
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] === 1) out.writeUInt32LE(value >>> 0);
+  else out.writeUInt32BE(value >>> 0);
+  return out;
+}
+
+/** `ct state established,related`: the state masked with both bits, not zero (what nft emits for a flag list). */
+export function matchCtStateEstablishedRelated(): Buffer[] {
+  return [ctLoad(NFT_CT_STATE), bitwise(u32HostBytes(CT_STATE_ESTABLISHED | CT_STATE_RELATED), Buffer.alloc(4)), cmp(NFT_CMP_NEQ, Buffer.alloc(4))];
+}

@@ -318,9 +318,13 @@ export function lxcDhcpdRules(options: RulesetOptions): RuleSpec[] {
  * (or a crash) left in our table without failing when there is none, then the table is built again.
  */
 export function buildInstallBatch(options: RulesetOptions, firstSeq: number): BatchMessage[] {
+  return buildTableBatch(NFPROTO_IPV4, lxcDhcpdChains(options), lxcDhcpdRules(options), firstSeq);
+}
+
+/** The same replace-the-whole-table batch for any family (the ip6 table uses it too). */
+export function buildTableBatch(family: number, chains: readonly BaseChainSpec[], rules: readonly RuleSpec[], firstSeq: number): BatchMessage[] {
   let seq = firstSeq;
-  const family = NFPROTO_IPV4;
-  const table = `ip ${LXC_DHCPD_TABLE}`;
+  const table = `${familyName(family)} ${LXC_DHCPD_TABLE}`;
   const messages: BatchMessage[] = [];
   const add = (description: string, encode: (seq: number) => Buffer): void => {
     const current = seq++;
@@ -330,10 +334,10 @@ export function buildInstallBatch(options: RulesetOptions, firstSeq: number): Ba
   add(`NEWTABLE ${table} (before replacing it)`, (s) => encodeNewTable(s, family, LXC_DHCPD_TABLE));
   add(`DELTABLE ${table}`, (s) => encodeDeleteTable(s, family, LXC_DHCPD_TABLE));
   add(`NEWTABLE ${table}`, (s) => encodeNewTable(s, family, LXC_DHCPD_TABLE));
-  for (const chain of lxcDhcpdChains(options)) {
+  for (const chain of chains) {
     add(`NEWCHAIN ${table} ${chain.name} (type ${chain.type} hook priority ${chain.priority})`, (s) => encodeNewBaseChain(s, family, chain));
   }
-  for (const rule of lxcDhcpdRules(options)) {
+  for (const rule of rules) {
     add(`NEWRULE ${table} ${rule.chain}: ${rule.text}`, (s) => encodeNewRule(s, family, LXC_DHCPD_TABLE, rule.chain, rule.expressions));
   }
   add('BATCH_END', encodeBatchEnd);
@@ -341,9 +345,8 @@ export function buildInstallBatch(options: RulesetOptions, firstSeq: number): Ba
 }
 
 /** Deleting our table, also as a batch that succeeds when the table does not exist. */
-export function buildDeleteBatch(firstSeq: number): BatchMessage[] {
-  const family = NFPROTO_IPV4;
-  const table = `ip ${LXC_DHCPD_TABLE}`;
+export function buildDeleteBatch(firstSeq: number, family: number = NFPROTO_IPV4): BatchMessage[] {
+  const table = `${familyName(family)} ${LXC_DHCPD_TABLE}`;
   return [
     { seq: firstSeq, description: 'BATCH_BEGIN', bytes: encodeBatchBegin(firstSeq) },
     { seq: firstSeq + 1, description: `NEWTABLE ${table} (before deleting it)`, bytes: encodeNewTable(firstSeq + 1, family, LXC_DHCPD_TABLE) },
