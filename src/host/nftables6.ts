@@ -37,7 +37,7 @@ export interface Ruleset6Options {
  * advertisement (RFC 4861 §4.1-4.4: types 133-136), and MLD (RFC 2710 §3: 130-132; RFC 3810 §5.2: 143), which the
  * bridge's multicast snooping and the kernel's group membership need.
  */
-export const ICMPV6_ND_TYPES: ReadonlyArray<[string, number]> = [
+export const ICMPV6_ND_TYPES: readonly [string, number][] = [
   ['nd-router-solicit', 133],
   ['nd-router-advert', 134],
   ['nd-neighbor-solicit', 135],
@@ -49,7 +49,7 @@ export const ICMPV6_ND_TYPES: ReadonlyArray<[string, number]> = [
 ];
 
 /** UDP 547: DHCPv6 servers and relay agents (RFC 8415 §7.2); DNS over UDP and TCP 53. */
-const INPUT_PORTS6: ReadonlyArray<[string, typeof IPPROTO_UDP | typeof IPPROTO_TCP, number]> = [
+const INPUT_PORTS6: readonly [string, typeof IPPROTO_UDP | typeof IPPROTO_TCP, number][] = [
   ['udp', IPPROTO_UDP, 547],
   ['udp', IPPROTO_UDP, 53],
   ['tcp', IPPROTO_TCP, 53],

@@ -120,7 +120,7 @@ describe('IPv6 host set-up, in namespaces', () => {
   });
 
   it('bad --ipv6/--range6/--nat6 values: one line naming the fix, exit 2, before anything is set up', async () => {
-    const cases: Array<[string[], RegExp]> = [
+    const cases: [string[], RegExp][] = [
       [['--ipv6', 'fd00:1::1/48'], /only \/64 prefixes work, SLAAC needs a 64-bit interface identifier \(RFC 4862 §5\.5\.3, RFC 7421\)/],
       [['--ipv6', 'maybe'], /--ipv6 "maybe" is not auto, none or an IPv6 address with \/64/],
       [['--ipv6', 'none', '--range6', '::100-::1ff'], /--range6 hands out IPv6 addresses, which --ipv6 none turns off/],
