@@ -4,10 +4,11 @@
  * read-only readers for other processes. Code that only uses a store (the lease table) imports store-contract.ts and
  * never loads SQLite.
  */
-import type { LeaseStore as LeaseStoreContract } from './store-contract.ts';
-import { SqliteLeaseStore, type SqliteStoreOptions } from './sqlite-store.ts';
 
-export { readLeasesReadOnly, readReservationsReadOnly, SCHEMA_VERSION } from './sqlite-store.ts';
+import { SqliteLeaseStore, type SqliteStoreOptions } from './sqlite-store.ts';
+import type { LeaseStore as LeaseStoreContract } from './store-contract.ts';
+
+export { readLeases6ReadOnly, readLeasesReadOnly, readReservationsReadOnly, SCHEMA_VERSION } from './sqlite-store.ts';
 
 export type LeaseStore = LeaseStoreContract;
 
