@@ -50,7 +50,7 @@ export function formatDnsmasqLeaseLine(lease: Lease): string {
 
 function formatLines(leases: readonly Lease[]): string {
   let text = '';
-  for (const lease of leases) text += formatDnsmasqLeaseLine(lease) + '\n';
+  for (const lease of leases) text += `${formatDnsmasqLeaseLine(lease)}\n`;
   return text;
 }
 
@@ -70,7 +70,7 @@ export function formatDnsmasqLease6Line(lease: StoredLease6): string {
 function formatLines6(serverDuid: Uint8Array | null, leases: readonly StoredLease6[]): string {
   if (serverDuid === null || serverDuid.length === 0) return '';
   let text = `duid ${formatClientIdHex(serverDuid)}\n`;
-  for (const lease of leases) text += formatDnsmasqLease6Line(lease) + '\n';
+  for (const lease of leases) text += `${formatDnsmasqLease6Line(lease)}\n`;
   return text;
 }
 

@@ -142,13 +142,13 @@ describe('parseDnsmasqLeases', () => {
       errors.map((e) => e.line),
       [2, 3, 4, 5, 6, 7, 8],
     );
-    assert.match(errors[0]!.message, /^line 2: expected 5 fields/);
-    assert.match(errors[1]!.message, /^line 3: expiry "soon"/);
-    assert.match(errors[2]!.message, /^line 4: "02:1a:b0:00:00" is not a MAC/);
-    assert.match(errors[3]!.message, /^line 5: "10\.0\.0\.300" is not an IPv4 address/);
-    assert.match(errors[4]!.message, /^line 6: hostname "al\/pha"/);
-    assert.match(errors[5]!.message, /^line 7: client id "0x01"/);
-    assert.match(errors[6]!.message, /^line 8: hardware address "20-00:01:02" is not Ethernet/);
+    assert.match(errors[0]?.message ?? '', /^line 2: expected 5 fields/);
+    assert.match(errors[1]?.message ?? '', /^line 3: expiry "soon"/);
+    assert.match(errors[2]?.message ?? '', /^line 4: "02:1a:b0:00:00" is not a MAC/);
+    assert.match(errors[3]?.message ?? '', /^line 5: "10\.0\.0\.300" is not an IPv4 address/);
+    assert.match(errors[4]?.message ?? '', /^line 6: hostname "al\/pha"/);
+    assert.match(errors[5]?.message ?? '', /^line 7: client id "0x01"/);
+    assert.match(errors[6]?.message ?? '', /^line 8: hardware address "20-00:01:02" is not Ethernet/);
     assert.deepEqual(
       records.map((r) => r.hostname),
       ['alpha', 'ok'],
@@ -241,7 +241,7 @@ describe('DnsmasqLeaseFile', () => {
       // 25 changes spread over the time: a few writes, never two within 100 ms of each other
       assert.ok(file.writes >= 2 && file.writes <= Math.floor(elapsed / 100) + 1, `writes: ${file.writes} in ${elapsed} ms`);
       for (let i = 1; i < writeTimes.length; i++) {
-        assert.ok(writeTimes[i]! - writeTimes[i - 1]! >= 90, `write times ${writeTimes.join(',')}`);
+        assert.ok((writeTimes[i] as number) - (writeTimes[i - 1] as number) >= 90, `write times ${writeTimes.join(',')}`);
       }
       assert.equal(readFileSync(path, 'utf8'), formatDnsmasqLeases(current, NOW));
       assert.equal(readFileSync(path, 'utf8').split('\n').length, 26);
@@ -270,7 +270,7 @@ describe('DnsmasqLeaseFile', () => {
       // 10.0.0.100 renews (newer updatedAt and expiry), a third client arrives
       current = [
         lease({ ip: '10.0.0.100', mac: '02:00:00:00:00:01', updatedAt: NOW, expiresAt: NOW + 7_200_000 }),
-        current[1]!,
+        current[1] as Lease,
         lease({ ip: '10.0.0.102', mac: '02:00:00:00:00:03', updatedAt: NOW - 500 }),
       ];
       await file.flush();
@@ -321,7 +321,7 @@ describe('DnsmasqLeaseFile', () => {
       file.schedule();
       await waitUntil(() => errors.length > 0);
       assert.equal(errors.length, 1);
-      assert.match(errors[0]!.message, /ENOENT/);
+      assert.match(errors[0]?.message ?? '', /ENOENT/);
       assert.equal(file.writes, 0);
       mkdirSync(join(dir, 'sub'));
       file.schedule();
