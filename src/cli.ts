@@ -1,31 +1,30 @@
 /** Command line: `lxc-dhcpd --bridge br0 --range 10.0.0.100-200` serves; `lxc-dhcpd leases` lists the lease table. */
 import { readFileSync } from 'node:fs';
 import yargs, { type InferredOptionTypes, type Options } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { parseDnsRecords } from './config/dns-records.ts';
 import { parseConfigFile } from './config/file.ts';
-import { controlRequest, ControlError } from './control/client.ts';
-import { defaultControlSocketPath, type ControlRequest } from './control/protocol.ts';
+import { type AddressRange, checkRangeInSubnet, parseRange } from './config/range.ts';
+import { parseReservation, type Reservation } from './config/reservations.ts';
+import { ControlError, controlRequest } from './control/client.ts';
+import { type ControlRequest, defaultControlSocketPath } from './control/protocol.ts';
+import { type DaemonConfig, StartupError, startDaemon } from './daemon.ts';
+import { MAX_STATIC_ROUTES, parseRoute, type StaticRoute } from './dhcp/routes.ts';
+import { PORT_LEASE_LIMIT } from './dhcp/server.ts';
+import { readResolvConf } from './dns/forward/resolv-conf.ts';
+import { parseUpstream, type Upstream } from './dns/forward/upstream.ts';
+import { createRecursor } from './dns/recursor.ts';
+import { RRL_RESPONSES_PER_SECOND } from './dns/server.ts';
+import { defaultBridgeAddress } from './host/default-address.ts';
+import { netnsSuffix } from './host/netns-identity.ts';
+import { dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
+import { formatLeaseTable, type LeaseRow, leasesAsJson } from './leases/report.ts';
+import { LeaseStore, readLeasesReadOnly, readReservationsReadOnly } from './leases/store.ts';
+import { createLogger, type LogLevel } from './log.ts';
+import { type IPv4, parseIPv4 } from './net/address.ts';
+import { createShutdown, installShutdownHandlers } from './shutdown.ts';
 import { createNotifier, isUnderSystemd } from './systemd/notify.ts';
 import { startWatchdog, type Watchdog } from './systemd/watchdog.ts';
-import { createShutdown, installShutdownHandlers } from './shutdown.ts';
-import { dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
-import { LeaseStore } from './leases/store.ts';
-import { hideBin } from 'yargs/helpers';
-import { checkRangeInSubnet, parseRange, type AddressRange } from './config/range.ts';
-import { defaultBridgeAddress } from './host/default-address.ts';
-import { parseDnsRecords } from './config/dns-records.ts';
-import { parseReservation, type Reservation } from './config/reservations.ts';
-import { startDaemon, StartupError, type DaemonConfig } from './daemon.ts';
-import { createLogger, type LogLevel } from './log.ts';
-import { formatLeaseTable, leasesAsJson, type LeaseRow } from './leases/report.ts';
-import { readLeasesReadOnly, readReservationsReadOnly } from './leases/store.ts';
-import { createRecursor } from './dns/recursor.ts';
-import { parseUpstream, type Upstream } from './dns/forward/upstream.ts';
-import { readResolvConf } from './dns/forward/resolv-conf.ts';
-import { parseIPv4, type IPv4 } from './net/address.ts';
-import { PORT_LEASE_LIMIT } from './dhcp/server.ts';
-import { MAX_STATIC_ROUTES, parseRoute, type StaticRoute } from './dhcp/routes.ts';
-import { RRL_RESPONSES_PER_SECOND } from './dns/server.ts';
-import { netnsSuffix } from './host/netns-identity.ts';
 
 function parseCidr(text: string): { ip: number; prefixLength: number } | null {
   const m = /^([\d.]+)\/(\d{1,2})$/.exec(text);
@@ -51,8 +50,8 @@ const SERVE_FLAGS = {
   'lease-time': { type: 'number', default: 3600, describe: 'lease length in seconds' },
   domain: { type: 'string', default: 'lxc', describe: 'domain given to containers (option 15 and 119)' },
   'lease-db': { type: 'string', describe: 'lease database path [default: /var/lib/lxc-dhcpd/BRIDGE.db]' },
-  host: { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,NAME]; repeatable' },
-  'hosts-file': { type: 'string', describe: 'file of MAC,IP[,NAME] lines (# comments), re-read on SIGHUP' },
+  host: { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,[IP6]][,NAME]; repeatable' },
+  'hosts-file': { type: 'string', describe: 'file of MAC,IP[,[IP6]][,NAME] lines (# comments), re-read on SIGHUP' },
   'log-level': { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, describe: 'log verbosity' },
   probe: { type: 'boolean', default: true, describe: 'ARP-probe never-leased addresses before offering them (--no-probe to skip)' },
   'probe-timeout': { type: 'number', default: 200, describe: 'milliseconds to wait for an ARP answer (a host on the bridge answers in well under 1 ms)' },
@@ -445,9 +444,17 @@ await yargs(hideBin(process.argv))
         .positional('mac', { type: 'string', demandOption: true })
         .positional('ip', { type: 'string', demandOption: true })
         .positional('name', { type: 'string' })
+        .option('ip6', { type: 'string', describe: "also give this IPv6 address of the bridge's /64 to MAC's DHCPv6 requests" })
         .option('bridge', { type: 'string', default: 'br0' })
         .option('control-socket', { type: 'string' }),
-    (argv) => askDaemon(argv, { op: 'reserve', mac: argv.mac, ip: argv.ip, ...(argv.name !== undefined ? { name: argv.name } : {}) }),
+    (argv) =>
+      askDaemon(argv, {
+        op: 'reserve',
+        mac: argv.mac,
+        ip: argv.ip,
+        ...(argv.name !== undefined ? { name: argv.name } : {}),
+        ...(argv.ip6 !== undefined ? { ip6: argv.ip6 } : {}),
+      }),
   )
   .command(
     'unreserve <target>',

@@ -3,16 +3,24 @@
  * unreserve), the Prometheus endpoint and the dnsmasq-format lease file. Reservations made at run time are kept in
  * the lease database and merged with --host/--hosts-file ones (those win and cannot be removed from here).
  */
-import { formatIPv4 } from './net/address.ts';
-import { checkReservationConflicts, reservationProblem, type OperatorTarget, type Reservation, type ReservationContext } from './config/reservations.ts';
-import type { LeaseStore } from './leases/store.ts';
-import type { LeaseTable } from './leases/table.ts';
-import { leasesAsJson } from './leases/report.ts';
+
+import {
+  checkReservationConflicts,
+  formatReservation,
+  type OperatorTarget,
+  type Reservation,
+  type ReservationContext,
+  reservationProblem,
+} from './config/reservations.ts';
+import type { ControlResult } from './control/protocol.ts';
+import type { ControlHandlers } from './control/server.ts';
 import type { DhcpServer } from './dhcp/server.ts';
 import { formatLeaseEvent } from './dhcp/transport.ts';
-import type { ControlHandlers } from './control/server.ts';
-import type { ControlResult } from './control/protocol.ts';
+import { leasesAsJson } from './leases/report.ts';
+import type { LeaseStore } from './leases/store.ts';
+import type { LeaseTable } from './leases/table.ts';
 import type { Logger } from './log.ts';
+import { formatIPv4 } from './net/address.ts';
 
 export interface ReservationBook {
   /** --host and --hosts-file reservations (re-read on SIGHUP). */
@@ -30,7 +38,7 @@ export function effectiveReservations(book: ReservationBook, log: Logger, contex
   for (const r of book.stored) {
     const conflict = reservationProblem(r, context) ?? checkReservationConflicts([...out, r]);
     if (conflict === null) out.push(r);
-    else log.warn(`stored reservation ${r.mac} ${formatIPv4(r.ip)} ignored: ${conflict}`);
+    else log.warn(`stored reservation ${formatReservation(r)} ignored: ${conflict}`);
   }
   return out;
 }
@@ -82,8 +90,9 @@ export function controlHandlers(d: ControlDeps): ControlHandlers {
       d.store.saveReservation(r);
       d.book.stored = [...others, r];
       d.apply();
-      d.log.info(`reserved ${formatIPv4(r.ip)} for ${r.mac}${r.name ? ` as ${r.name}` : ''}`);
-      return { ok: true, message: `reserved ${formatIPv4(r.ip)} for ${r.mac}${r.name ? ` (${r.name})` : ''}; it applies at the client's next DISCOVER` };
+      const addresses = `${formatIPv4(r.ip)}${r.ip6 === undefined ? '' : ` and ${r.ip6}`}`;
+      d.log.info(`reserved ${addresses} for ${r.mac}${r.name ? ` as ${r.name}` : ''}`);
+      return { ok: true, message: `reserved ${addresses} for ${r.mac}${r.name ? ` (${r.name})` : ''}; it applies at the client's next DISCOVER (or Solicit)` };
     },
     unreserve(target): ControlResult {
       const stored = d.book.stored.find((r) => matches(r, target));
