@@ -7,7 +7,7 @@ import { parseConfigFile } from './config/file.ts';
 import { type AddressRange, checkRangeInSubnet, parseRange } from './config/range.ts';
 import { parseReservation, type Reservation } from './config/reservations.ts';
 import { ControlError, controlRequest } from './control/client.ts';
-import { type ControlRequest, defaultControlSocketPath } from './control/protocol.ts';
+import { type ControlRequest, type ControlResponse, defaultControlSocketPath } from './control/protocol.ts';
 import { type DaemonConfig, StartupError, startDaemon } from './daemon.ts';
 import { MAX_STATIC_ROUTES, parseRoute, type StaticRoute } from './dhcp/routes.ts';
 import { PORT_LEASE_LIMIT } from './dhcp/server.ts';
@@ -18,8 +18,10 @@ import { RRL_RESPONSES_PER_SECOND } from './dns/server.ts';
 import { defaultBridgeAddress } from './host/default-address.ts';
 import { netnsSuffix } from './host/netns-identity.ts';
 import { dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
-import { formatLeaseTable, type LeaseRow, leasesAsJson } from './leases/report.ts';
-import { LeaseStore, readLeasesReadOnly, readReservationsReadOnly } from './leases/store.ts';
+import type { Lease } from './leases/lease.ts';
+import type { StoredLease6 } from './leases/lease6.ts';
+import { formatLeaseTable, type LeaseRow, leaseRows, leases6AsJson, leasesAsJson } from './leases/report.ts';
+import { LeaseStore, readLeases6ReadOnly, readLeasesReadOnly, readReservationsReadOnly } from './leases/store.ts';
 import { createLogger, type LogLevel } from './log.ts';
 import { type IPv4, parseIPv4 } from './net/address.ts';
 import { createShutdown, installShutdownHandlers } from './shutdown.ts';
@@ -323,7 +325,7 @@ function controlPath(argv: { bridge: string; 'control-socket': string | undefine
 }
 
 async function askDaemon(argv: { bridge: string; 'control-socket': string | undefined }, request: ControlRequest): Promise<void> {
-  let response;
+  let response: ControlResponse;
   try {
     response = await controlRequest(controlPath(argv), request);
   } catch (e) {
@@ -384,18 +386,29 @@ async function listLeases(argv: {
   }
   if (rows === null) {
     const path = argv['lease-db'] ?? defaultLeaseDb(argv.bridge);
-    let leases;
+    let leases: Lease[];
+    let leases6: StoredLease6[];
     let reserved: Set<string>;
     try {
       leases = readLeasesReadOnly(path);
+      leases6 = readLeases6ReadOnly(path);
       reserved = new Set(readReservationsReadOnly(path).map((r) => r.mac));
     } catch (e) {
       die(`cannot read lease database ${path}: ${(e as Error).message} (is --bridge or --lease-db right?)`);
     }
     const now = Date.now();
-    rows = leasesAsJson(argv.all ? leases : leases.filter((l) => l.state === 'bound' && l.expiresAt > now), now, reserved);
+    // Learned (SLAAC) addresses live only in the running daemon: the database holds leases.
+    rows = argv.all
+      ? [...leasesAsJson(leases, now, reserved), ...leases6AsJson(leases6, now, reserved)]
+      : leaseRows(
+          leases.filter((l) => l.state === 'bound' && l.expiresAt > now),
+          leases6,
+          [],
+          now,
+          reserved,
+        );
   }
-  process.stdout.write(argv.json ? JSON.stringify(rows, null, 2) + '\n' : formatLeaseTable(rows));
+  process.stdout.write(argv.json ? `${JSON.stringify(rows, null, 2)}\n` : formatLeaseTable(rows));
 }
 
 await yargs(hideBin(process.argv))

@@ -16,7 +16,8 @@ import type { ControlResult } from './control/protocol.ts';
 import type { ControlHandlers } from './control/server.ts';
 import type { DhcpServer } from './dhcp/server.ts';
 import { formatLeaseEvent } from './dhcp/transport.ts';
-import { leasesAsJson } from './leases/report.ts';
+import type { StoredLease6 } from './leases/lease6.ts';
+import { type LearnedAddress, leaseRows } from './leases/report.ts';
 import type { LeaseStore } from './leases/store.ts';
 import type { LeaseTable } from './leases/table.ts';
 import type { Logger } from './log.ts';
@@ -55,6 +56,10 @@ export interface ControlDeps {
   /** Commits staged lease changes (and refreshes the lease file / metrics). */
   commit: () => void;
   log: Logger;
+  /** The DHCPv6 lease records (any state; the active ones are shown). Absent: no DHCPv6. */
+  leases6?: () => Iterable<StoredLease6>;
+  /** The containers' IPv6 addresses learned from the bridge's neighbour table. Absent: IPv6 off. */
+  learned6?: () => readonly LearnedAddress[];
 }
 
 function describe(target: OperatorTarget): string {
@@ -67,7 +72,14 @@ function matches(r: Reservation, target: OperatorTarget): boolean {
 
 export function controlHandlers(d: ControlDeps): ControlHandlers {
   return {
-    leases: () => leasesAsJson([...d.leases.active()], Date.now(), new Set(effectiveReservations(d.book, d.log, d.reservationContext).map((r) => r.mac))),
+    leases: () =>
+      leaseRows(
+        [...d.leases.active()],
+        d.leases6?.() ?? [],
+        d.learned6?.() ?? [],
+        Date.now(),
+        new Set(effectiveReservations(d.book, d.log, d.reservationContext).map((r) => r.mac)),
+      ),
     release(target): ControlResult {
       const result = d.server.adminRelease(target);
       if (!result.ok) return result;

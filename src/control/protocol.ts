@@ -13,7 +13,7 @@
 
 import { type OperatorTarget, parseReservation, type Reservation } from '../config/reservations.ts';
 import type { LeaseRow } from '../leases/report.ts';
-import { type IPv4, parseIPv4, parseMac } from '../net/address.ts';
+import { parseIPv4, parseMac } from '../net/address.ts';
 import type { Checked } from '../result.ts';
 
 /** Longest request or response line accepted, newline excluded. Lease lists can be long; requests are tiny. */

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createTopology, run, type Container, type Topology } from '../harness/netns.ts';
-import { dhclient, udhcpc, type DhcpClient } from '../harness/clients.ts';
+import { type DhcpClient, dhclient, udhcpc } from '../harness/clients.ts';
 import { startDnsmasq } from '../harness/dnsmasq.ts';
-import { LXC_DHCPD_BIN, startLxcDhcpd, type RunningLxcDhcpd } from '../harness/lxc-dhcpd.ts';
 import { leasesJson } from '../harness/leases-cli.ts';
+import { LXC_DHCPD_BIN, type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type Container, createTopology, run, type Topology } from '../harness/netns.ts';
 
 let topology: Topology;
 let daemon: RunningLxcDhcpd;
@@ -31,7 +31,7 @@ async function metricsText(): Promise<string> {
 }
 
 function sample(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
@@ -85,7 +85,7 @@ test('leases --json lists the real clients; the dnsmasq-format file mirrors them
     assert.equal(ip, row.ip);
     assert.equal(hostname, row.hostname ?? '*');
     assert.equal(clientId, row.clientId ?? '*');
-    assert.ok(Math.abs(Number(expiry) - (Date.now() / 1000 + row.expiresInSeconds)) < 5, line);
+    assert.ok(Math.abs(Number(expiry) - (Date.now() / 1000 + (row.expiresInSeconds ?? Number.NaN))) < 5, line);
   }
 });
 
