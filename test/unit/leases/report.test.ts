@@ -3,11 +3,16 @@
  * IAID, DUID, name, expiry) and learned SLAAC addresses per container; the text table keeps its IPv4 part unchanged.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Lease } from '../../../src/leases/lease.ts';
 import type { StoredLease6 } from '../../../src/leases/lease6.ts';
 import { formatLeaseTable, leaseRows, leasesAsJson } from '../../../src/leases/report.ts';
+import { LeaseStore } from '../../../src/leases/store.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
+import { leasesJson } from '../../harness/leases-cli.ts';
 
 const NOW = 1_700_000_000_000;
 
@@ -133,4 +138,34 @@ test('a hostile DHCPv6 host name is printed escaped, never raw', () => {
   const text = formatLeaseTable(leaseRows([], [lease6('fd00::5', { hostname: 'a b\n\u001b[31m' })], [], NOW, new Set()));
   assert.ok(text.includes('"a b\\n\\u001b[31m"'), text);
   assert.ok(!text.includes('\u001b'));
+});
+
+// The CLI reading the database (no daemon; nothing listens, no network): what `lxc-dhcpd leases` prints after a stop.
+test('lxc-dhcpd leases --lease-db shows the IPv6 leases of the database, active ones unless --all', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lxo-report6-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'leases.db');
+  const store = LeaseStore.open(path);
+  const now = Date.now();
+  store.stage({ ...V4, expiresAt: now + 3_600_000 });
+  store.stage6(lease6('fd00::5', { hostname: 'web', expiresAt: now + 1_800_000 }));
+  store.stage6(lease6('fd00::9', { state: 'declined', mac: '', expiresAt: now + 1_800_000 }));
+  store.close();
+  const rows = await leasesJson(path);
+  assert.deepEqual(
+    rows.map((r) => [r.ip, r.family ?? 'ipv4', r.iaid, r.duid]),
+    [
+      ['10.0.0.105', 'ipv4', undefined, undefined],
+      ['fd00::5', 'ipv6', 305419896, '00:03:00:01:02:1a:b0:00:00:05'],
+    ],
+  );
+  const all = await leasesJson(path, true);
+  assert.deepEqual(
+    all.map((r) => [r.ip, r.state]),
+    [
+      ['10.0.0.105', 'bound'],
+      ['fd00::5', 'bound'],
+      ['fd00::9', 'declined'],
+    ],
+  );
 });
