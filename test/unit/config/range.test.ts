@@ -1,6 +1,6 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkRangeInSubnet, parseRange, type AddressRange } from '../../../src/config/range.ts';
+import { test } from 'node:test';
+import { type AddressRange, checkRangeInSubnet, parseRange } from '../../../src/config/range.ts';
 import { checkReservationConflicts, parseHostsFile, parseReservation } from '../../../src/config/reservations.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 
@@ -85,7 +85,10 @@ test('parseReservation: MAC,IP[,NAME], normalised', () => {
 });
 
 test('parseReservation: errors', () => {
-  assert.equal(errorOf(parseReservation('02:1a:b0:00:00:05')), '"02:1a:b0:00:00:05" is not MAC,IP[,[IP6]][,NAME] (e.g. 02:1a:b0:00:00:05,10.0.0.5,[fd00::5],web)');
+  assert.equal(
+    errorOf(parseReservation('02:1a:b0:00:00:05')),
+    '"02:1a:b0:00:00:05" is not MAC,IP[,[IP6]][,NAME] (e.g. 02:1a:b0:00:00:05,10.0.0.5,[fd00::5],web)',
+  );
   assert.match(errorOf(parseReservation('a,b,c,d,e')), /is not MAC,IP\[,\[IP6\]\]\[,NAME\]/);
   assert.equal(errorOf(parseReservation('02:1a:b0:00:05,10.0.0.5')), '"02:1a:b0:00:05" is not a MAC address like 02:1a:b0:00:00:05');
   assert.equal(errorOf(parseReservation('02:1a:b0:00:00:05,10.0.0')), '"10.0.0" is not an IPv4 address');
