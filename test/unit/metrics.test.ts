@@ -8,7 +8,7 @@ import { Metrics, parseMetricsListen, serveMetrics } from '../../src/metrics.ts'
 /** The value of one sample line `name{labels} value` in the text exposition, or undefined. */
 function sample(text: string, series: string): number | undefined {
   for (const line of text.split('\n')) {
-    if (line.startsWith(series + ' ')) return Number(line.slice(series.length + 1));
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
   }
   return undefined;
 }
