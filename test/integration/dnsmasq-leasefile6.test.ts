@@ -44,7 +44,7 @@ interface Got {
 }
 
 /** ISC dhclient -6 -1 with a DUID-LL; resolves with the address its script was handed (BOUND6). */
-async function dhclient6(topology: Topology, container: Container): Promise<Got> {
+async function dhclient6(container: Container): Promise<Got> {
   const dir = mkdtempSync(join(container.tmpDir, 'dhclient6-'));
   const script = join(dir, 'script');
   writeFileSync(script, `#!/bin/sh\nif [ "$reason" = BOUND6 ]; then echo "$new_ip6_address" > "${dir}/address"; fi\nexit 0\n`);
@@ -100,7 +100,7 @@ describe('dnsmasq lease file compatibility, IPv6 part (real dnsmasq 2.90 with DH
   it('writes the same duid line and IPv6 lines as dnsmasq for two clients', async () => {
     const got: Got[] = [];
     for (const container of topology.containers) {
-      got.push(await dhclient6(topology, container));
+      got.push(await dhclient6(container));
       await new Promise((resolve) => setTimeout(resolve, 20)); // distinct updatedAt per binding
     }
     let text = '';
