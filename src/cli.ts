@@ -8,7 +8,7 @@ import { type Ipv6Flags, parseIpv6Flags } from './config/ipv6.ts';
 import { type AddressRange, checkRangeInSubnet, parseRange } from './config/range.ts';
 import { parseReservation, type Reservation } from './config/reservations.ts';
 import { ControlError, controlRequest } from './control/client.ts';
-import { type ControlRequest, defaultControlSocketPath } from './control/protocol.ts';
+import { type ControlRequest, type ControlResponse, defaultControlSocketPath } from './control/protocol.ts';
 import { type DaemonConfig, type RunningDaemon, StartupError, startDaemon } from './daemon.ts';
 import { MAX_STATIC_ROUTES, parseRoute, type StaticRoute } from './dhcp/routes.ts';
 import { PORT_LEASE_LIMIT } from './dhcp/server.ts';
@@ -19,8 +19,10 @@ import { RRL_RESPONSES_PER_SECOND } from './dns/server.ts';
 import { defaultBridgeAddress } from './host/default-address.ts';
 import { netnsSuffix } from './host/netns-identity.ts';
 import { dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
-import { formatLeaseTable, type LeaseRow, leasesAsJson } from './leases/report.ts';
-import { LeaseStore, readLeasesReadOnly, readReservationsReadOnly } from './leases/store.ts';
+import type { Lease } from './leases/lease.ts';
+import type { StoredLease6 } from './leases/lease6.ts';
+import { formatLeaseTable, type LeaseRow, leaseRows, leases6AsJson, leasesAsJson } from './leases/report.ts';
+import { LeaseStore, readLeases6ReadOnly, readLeasesReadOnly, readReservationsReadOnly } from './leases/store.ts';
 import { createLogger, type LogLevel } from './log.ts';
 import { type IPv4, parseIPv4 } from './net/address.ts';
 import { createShutdown, installShutdownHandlers } from './shutdown.ts';
@@ -51,8 +53,8 @@ const SERVE_FLAGS = {
   'lease-time': { type: 'number', default: 3600, describe: 'lease length in seconds' },
   domain: { type: 'string', default: 'lxc', describe: 'domain given to containers (option 15 and 119)' },
   'lease-db': { type: 'string', describe: 'lease database path [default: /var/lib/lxc-dhcpd/BRIDGE.db]' },
-  host: { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,NAME]; repeatable' },
-  'hosts-file': { type: 'string', describe: 'file of MAC,IP[,NAME] lines (# comments), re-read on SIGHUP' },
+  host: { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,[IP6]][,NAME]; repeatable' },
+  'hosts-file': { type: 'string', describe: 'file of MAC,IP[,[IP6]][,NAME] lines (# comments), re-read on SIGHUP' },
   'log-level': { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, describe: 'log verbosity' },
   probe: { type: 'boolean', default: true, describe: 'ARP-probe never-leased addresses before offering them (--no-probe to skip)' },
   'probe-timeout': { type: 'number', default: 200, describe: 'milliseconds to wait for an ARP answer (a host on the bridge answers in well under 1 ms)' },
@@ -345,7 +347,7 @@ function controlPath(argv: { bridge: string; 'control-socket': string | undefine
 }
 
 async function askDaemon(argv: { bridge: string; 'control-socket': string | undefined }, request: ControlRequest): Promise<void> {
-  let response: Awaited<ReturnType<typeof controlRequest>>;
+  let response: ControlResponse;
   try {
     response = await controlRequest(controlPath(argv), request);
   } catch (e) {
@@ -406,16 +408,27 @@ async function listLeases(argv: {
   }
   if (rows === null) {
     const path = argv['lease-db'] ?? defaultLeaseDb(argv.bridge);
-    let leases: ReturnType<typeof readLeasesReadOnly>;
+    let leases: Lease[];
+    let leases6: StoredLease6[];
     let reserved: Set<string>;
     try {
       leases = readLeasesReadOnly(path);
+      leases6 = readLeases6ReadOnly(path);
       reserved = new Set(readReservationsReadOnly(path).map((r) => r.mac));
     } catch (e) {
       die(`cannot read lease database ${path}: ${(e as Error).message} (is --bridge or --lease-db right?)`);
     }
     const now = Date.now();
-    rows = leasesAsJson(argv.all ? leases : leases.filter((l) => l.state === 'bound' && l.expiresAt > now), now, reserved);
+    // Learned (SLAAC) addresses live only in the running daemon: the database holds leases.
+    rows = argv.all
+      ? [...leasesAsJson(leases, now, reserved), ...leases6AsJson(leases6, now, reserved)]
+      : leaseRows(
+          leases.filter((l) => l.state === 'bound' && l.expiresAt > now),
+          leases6,
+          [],
+          now,
+          reserved,
+        );
   }
   process.stdout.write(argv.json ? `${JSON.stringify(rows, null, 2)}\n` : formatLeaseTable(rows));
 }
@@ -466,9 +479,17 @@ await yargs(hideBin(process.argv))
         .positional('mac', { type: 'string', demandOption: true })
         .positional('ip', { type: 'string', demandOption: true })
         .positional('name', { type: 'string' })
+        .option('ip6', { type: 'string', describe: "also give this IPv6 address of the bridge's /64 to MAC's DHCPv6 requests" })
         .option('bridge', { type: 'string', default: 'br0' })
         .option('control-socket', { type: 'string' }),
-    (argv) => askDaemon(argv, { op: 'reserve', mac: argv.mac, ip: argv.ip, ...(argv.name !== undefined ? { name: argv.name } : {}) }),
+    (argv) =>
+      askDaemon(argv, {
+        op: 'reserve',
+        mac: argv.mac,
+        ip: argv.ip,
+        ...(argv.name !== undefined ? { name: argv.name } : {}),
+        ...(argv.ip6 !== undefined ? { ip6: argv.ip6 } : {}),
+      }),
   )
   .command(
     'unreserve <target>',

@@ -11,6 +11,9 @@ import type { Checked } from './result.ts';
 
 export type DnsZoneKind = 'local' | 'forwarded' | 'cached' | 'refused';
 
+/** Why a router advertisement was sent: answering a solicitation, on the RFC 4861 §6.2.4 timer, or at shutdown (lifetime 0). */
+export type RaKind = 'solicited' | 'unsolicited' | 'final';
+
 export interface MetricsOptions {
   /** Series name prefix. Default "lxc_dhcpd_". */
   prefix?: string;
@@ -44,6 +47,13 @@ export class Metrics {
   private readonly upstreamSeconds: Histogram;
   private readonly upstreamErrors: Counter<'kind'>;
   private readonly dnsLimits: Counter<'limit'>;
+  private readonly raSentCount: Counter<'kind'>;
+  private readonly raSolicitations: Counter;
+  private readonly received6: Counter<'type'>;
+  private readonly sent6: Counter<'type'>;
+  private readonly dropped6: Counter<'reason'>;
+  private readonly leases6: Gauge;
+  private readonly learned6: Gauge;
 
   constructor(options: MetricsOptions = {}) {
     const p = options.prefix ?? 'lxc_dhcpd_';
@@ -76,7 +86,43 @@ export class Metrics {
       labelNames: ['limit'],
       registers,
     });
+    this.raSentCount = new Counter({ name: `${p}ra_sent_total`, help: 'Router advertisements sent, by kind', labelNames: ['kind'], registers });
+    this.raSolicitations = new Counter({ name: `${p}ra_solicitations_total`, help: 'Router solicitations received', registers });
+    this.received6 = new Counter({ name: `${p}dhcp6_received_total`, help: 'DHCPv6 messages received, by message type', labelNames: ['type'], registers });
+    this.sent6 = new Counter({ name: `${p}dhcp6_sent_total`, help: 'DHCPv6 messages sent, by message type', labelNames: ['type'], registers });
+    this.dropped6 = new Counter({ name: `${p}dhcp6_dropped_total`, help: 'DHCPv6 frames or messages dropped, by reason', labelNames: ['reason'], registers });
+    this.leases6 = new Gauge({ name: `${p}leases6`, help: 'Bound, unexpired DHCPv6 (IA_NA) leases', registers });
+    this.learned6 = new Gauge({ name: `${p}learned6_addresses`, help: "Containers' IPv6 addresses learned from the bridge's neighbour table", registers });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  raSent(kind: RaKind): void {
+    this.raSentCount.inc({ kind });
+  }
+
+  raSolicitation(): void {
+    this.raSolicitations.inc();
+  }
+
+  /** `type` as RFC 8415 §7.3 names it: SOLICIT, REQUEST, RENEW, INFORMATION-REQUEST, ... */
+  dhcp6Received(type: string): void {
+    this.received6.inc({ type: label(type) });
+  }
+
+  dhcp6Sent(type: string): void {
+    this.sent6.inc({ type: label(type) });
+  }
+
+  dhcp6Dropped(reason: string): void {
+    this.dropped6.inc({ reason: label(reason) });
+  }
+
+  setLeases6(bound: number): void {
+    this.leases6.set(bound);
+  }
+
+  setLearned6(addresses: number): void {
+    this.learned6.set(addresses);
   }
 
   /** `type` as messageTypeName() gives it: DISCOVER, REQUEST, ... */

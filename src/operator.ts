@@ -4,12 +4,20 @@
  * the lease database and merged with --host/--hosts-file ones (those win and cannot be removed from here).
  */
 
-import { checkReservationConflicts, type OperatorTarget, type Reservation, type ReservationContext, reservationProblem } from './config/reservations.ts';
+import {
+  checkReservationConflicts,
+  formatReservation,
+  type OperatorTarget,
+  type Reservation,
+  type ReservationContext,
+  reservationProblem,
+} from './config/reservations.ts';
 import type { ControlResult } from './control/protocol.ts';
 import type { ControlHandlers } from './control/server.ts';
 import type { DhcpServer } from './dhcp/server.ts';
 import { formatLeaseEvent } from './dhcp/transport.ts';
-import { leasesAsJson } from './leases/report.ts';
+import type { StoredLease6 } from './leases/lease6.ts';
+import { type LearnedAddress, leaseRows } from './leases/report.ts';
 import type { LeaseStore } from './leases/store.ts';
 import type { LeaseTable } from './leases/table.ts';
 import type { Logger } from './log.ts';
@@ -31,7 +39,7 @@ export function effectiveReservations(book: ReservationBook, log: Logger, contex
   for (const r of book.stored) {
     const conflict = reservationProblem(r, context) ?? checkReservationConflicts([...out, r]);
     if (conflict === null) out.push(r);
-    else log.warn(`stored reservation ${r.mac} ${formatIPv4(r.ip)} ignored: ${conflict}`);
+    else log.warn(`stored reservation ${formatReservation(r)} ignored: ${conflict}`);
   }
   return out;
 }
@@ -48,6 +56,10 @@ export interface ControlDeps {
   /** Commits staged lease changes (and refreshes the lease file / metrics). */
   commit: () => void;
   log: Logger;
+  /** The DHCPv6 lease records (any state; the active ones are shown). Absent: no DHCPv6. */
+  leases6?: () => Iterable<StoredLease6>;
+  /** The containers' IPv6 addresses learned from the bridge's neighbour table. Absent: IPv6 off. */
+  learned6?: () => readonly LearnedAddress[];
 }
 
 function describe(target: OperatorTarget): string {
@@ -60,7 +72,14 @@ function matches(r: Reservation, target: OperatorTarget): boolean {
 
 export function controlHandlers(d: ControlDeps): ControlHandlers {
   return {
-    leases: () => leasesAsJson([...d.leases.active()], Date.now(), new Set(effectiveReservations(d.book, d.log, d.reservationContext).map((r) => r.mac))),
+    leases: () =>
+      leaseRows(
+        [...d.leases.active()],
+        d.leases6?.() ?? [],
+        d.learned6?.() ?? [],
+        Date.now(),
+        new Set(effectiveReservations(d.book, d.log, d.reservationContext).map((r) => r.mac)),
+      ),
     release(target): ControlResult {
       const result = d.server.adminRelease(target);
       if (!result.ok) return result;
@@ -83,8 +102,9 @@ export function controlHandlers(d: ControlDeps): ControlHandlers {
       d.store.saveReservation(r);
       d.book.stored = [...others, r];
       d.apply();
-      d.log.info(`reserved ${formatIPv4(r.ip)} for ${r.mac}${r.name ? ` as ${r.name}` : ''}`);
-      return { ok: true, message: `reserved ${formatIPv4(r.ip)} for ${r.mac}${r.name ? ` (${r.name})` : ''}; it applies at the client's next DISCOVER` };
+      const addresses = `${formatIPv4(r.ip)}${r.ip6 === undefined ? '' : ` and ${r.ip6}`}`;
+      d.log.info(`reserved ${addresses} for ${r.mac}${r.name ? ` as ${r.name}` : ''}`);
+      return { ok: true, message: `reserved ${addresses} for ${r.mac}${r.name ? ` (${r.name})` : ''}; it applies at the client's next DISCOVER (or Solicit)` };
     },
     unreserve(target): ControlResult {
       const stored = d.book.stored.find((r) => matches(r, target));

@@ -1,15 +1,20 @@
 /**
- * Static reservations: `--host MAC,IP[,NAME]` and `--hosts-file FILE` (one per line, `#` comments), also the shape
- * `lxc-dhcpd reserve` sends. Parsing checks what the text alone can tell (a unicast MAC, an address, a label);
- * reservationProblem() checks the rest once the bridge subnet and the domain are known.
+ * Static reservations: `--host MAC,IP[,[IP6]][,NAME]` and `--hosts-file FILE` (one per line, `#` comments), also the
+ * shape `lxc-dhcpd reserve` sends. The IPv6 address is written in square brackets, as dnsmasq's
+ * `--dhcp-host=MAC,IP,[IP6],NAME` writes it, so `--host` lines copied from a dnsmasq configuration keep working.
+ * Parsing checks what the text alone can tell (a unicast MAC, an address, a label); reservationProblem() checks the
+ * rest once the bridge subnet, its IPv6 prefix and the domain are known.
  */
 import { broadcastOf, formatIPv4, type IPv4, inSubnet, networkOf, parseIPv4, parseMac } from '../net/address.ts';
+import { canonicalIPv6, ipv6SortKey } from '../net/ipv6-text.ts';
 import type { Checked } from '../result.ts';
 
 export interface Reservation {
   mac: string;
   ip: IPv4;
   name: string | null;
+  /** The IPv6 address (RFC 5952 text) the MAC's DHCPv6 IA_NA gets; absent for an IPv4-only reservation. */
+  ip6?: string;
 }
 
 /** What an operator names a lease or reservation by (release, unreserve): a MAC, an address, or a host name. */
@@ -17,22 +22,55 @@ export type OperatorTarget = { kind: 'mac'; mac: string } | { kind: 'ip'; ip: IP
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
+const SHAPE = 'MAC,IP[,[IP6]][,NAME] (e.g. 02:1a:b0:00:00:05,10.0.0.5,[fd00::5],web)';
+
 export function parseReservation(text: string): Checked<Reservation> {
   const fields = text.split(',').map((f) => f.trim());
-  if (fields.length < 2 || fields.length > 3) {
-    return { ok: false, error: `${JSON.stringify(text)} is not MAC,IP[,NAME] (e.g. 02:1a:b0:00:00:05,10.0.0.5,web)` };
-  }
+  if (fields.length < 2 || fields.length > 4) return { ok: false, error: `${JSON.stringify(text)} is not ${SHAPE}` };
   const mac = parseMac(fields[0] as string);
   if (!mac) return { ok: false, error: `${JSON.stringify(fields[0])} is not a MAC address like 02:1a:b0:00:00:05` };
   const macError = unicastMacProblem(mac);
   if (macError !== null) return { ok: false, error: macError };
   const ip = parseIPv4(fields[1] as string);
   if (ip === null) return { ok: false, error: `${JSON.stringify(fields[1])} is not an IPv4 address` };
-  const name = fields[2] ?? null;
-  if (name !== null && !LABEL.test(name)) {
-    return { ok: false, error: `${JSON.stringify(name)} is not a host name (letters, digits, hyphens, at most 63)` };
+  const rest = optionalFields(fields.slice(2), text);
+  if (!rest.ok) return rest;
+  const { name, ip6 } = rest.value;
+  return { ok: true, value: { mac, ip, name, ...(ip6 === null ? {} : { ip6 }) } };
+}
+
+/** The fields after MAC,IP: at most one `[IP6]` and one NAME, in either order (dnsmasq's --dhcp-host takes both). */
+function optionalFields(fields: readonly string[], text: string): Checked<{ name: string | null; ip6: string | null }> {
+  let name: string | null = null;
+  let ip6: string | null = null;
+  for (const field of fields) {
+    if (field.startsWith('[')) {
+      const parsed = parseBracketedIPv6(field);
+      if (!parsed.ok) return parsed;
+      if (ip6 !== null) return { ok: false, error: `${JSON.stringify(text)} names two IPv6 addresses: a MAC has one reservation (${SHAPE})` };
+      ip6 = parsed.value;
+      continue;
+    }
+    if (!LABEL.test(field)) {
+      const hint = canonicalIPv6(field) === null ? '' : `; an IPv6 address goes in brackets: [${field}]`;
+      return { ok: false, error: `${JSON.stringify(field)} is not a host name (letters, digits, hyphens, at most 63)${hint}` };
+    }
+    if (name !== null) return { ok: false, error: `${JSON.stringify(text)} names two host names (${SHAPE})` };
+    name = field.toLowerCase();
   }
-  return { ok: true, value: { mac, ip, name: name === null ? null : name.toLowerCase() } };
+  return { ok: true, value: { name, ip6 } };
+}
+
+/** `[fd00::5]` → 'fd00::5' (RFC 5952 text). dnsmasq's `[::5]` (only the host part) is not taken: give the address. */
+function parseBracketedIPv6(field: string): Checked<string> {
+  const inner = field.endsWith(']') ? field.slice(1, -1) : null;
+  const ip6 = inner === null ? null : canonicalIPv6(inner);
+  if (ip6 === null) return { ok: false, error: `${JSON.stringify(field)} is not an IPv6 address in brackets like [fd00::5]` };
+  const key = ipv6SortKey(ip6);
+  if (key.startsWith('ff') || /^fe[89ab]/.test(key) || /^0{31}[01]$/.test(key)) {
+    return { ok: false, error: `${ip6} is not a unicast address a container can hold (multicast, link-local, :: or ::1): reserve one of the bridge's /64` };
+  }
+  return { ok: true, value: ip6 };
 }
 
 /** A DHCP client's MAC is a unicast address (RFC 7042 section 2.1: bit 0 of the first octet clear), and not all zero. */
@@ -50,6 +88,11 @@ export interface ReservationContext {
   prefixLength: number;
   /** leases/names.ts unclaimableNames() of the domain. */
   deniedNames: ReadonlySet<string>;
+  /**
+   * The bridge's IPv6 address (RFC 5952 text) in its /64; null when IPv6 is off (--ipv6 none: a reservation naming an
+   * IPv6 address is refused); absent: IPv6 reservations are not checked against the bridge.
+   */
+  serverIp6?: string | null;
 }
 
 /** Why `r` cannot be served on this bridge (one line naming the fix), or null. */
@@ -68,12 +111,23 @@ export function reservationProblem(r: Reservation, c: ReservationContext): strin
   if (r.name !== null && c.deniedNames.has(r.name)) {
     return `name ${JSON.stringify(r.name)} means something to resolvers (one of ${[...c.deniedNames].join(', ')}): choose another name`;
   }
+  return r.ip6 === undefined ? null : ip6Problem(r.ip6, c.serverIp6);
+}
+
+/** Why `ip6` cannot be served on this bridge, or null; `serverIp6` as in ReservationContext. */
+function ip6Problem(ip6: string, serverIp6: string | null | undefined): string | null {
+  if (serverIp6 === undefined) return null;
+  if (serverIp6 === null) return `${ip6}: IPv6 is off on this bridge (--ipv6 none): drop the IPv6 address or turn IPv6 on`;
+  // The first 16 hex digits of the sort key are the /64.
+  const prefix = ipv6SortKey(serverIp6).slice(0, 16);
+  if (ipv6SortKey(ip6).slice(0, 16) !== prefix) return `${ip6} is outside the bridge's IPv6 /64 (${serverIp6}/64): reserve an address inside it`;
+  if (ip6 === serverIp6) return `${ip6} is the bridge's own IPv6 address: reserve another address of its /64`;
   return null;
 }
 
-/** MAC,IP[,NAME] as --host takes it (for error messages about a reservation). */
+/** MAC,IP[,[IP6]][,NAME] as --host takes it (for error messages about a reservation). */
 export function formatReservation(r: Reservation): string {
-  return `${r.mac},${formatIPv4(r.ip)}${r.name === null ? '' : `,${r.name}`}`;
+  return `${r.mac},${formatIPv4(r.ip)}${r.ip6 === undefined ? '' : `,[${r.ip6}]`}${r.name === null ? '' : `,${r.name}`}`;
 }
 
 /** Parses a hosts file; with `context`, each line is also checked against the bridge (errors carry file and line). */
@@ -92,18 +146,22 @@ export function parseHostsFile(text: string, source: string, context?: Reservati
   return { ok: true, value: out };
 }
 
-/** Rejects two reservations of one MAC, of one IP, or of one name. */
+/** Rejects two reservations of one MAC, of one IP (IPv4 or IPv6), or of one name. */
 export function checkReservationConflicts(list: readonly Reservation[]): string | null {
   const macs = new Map<string, Reservation>();
   const ips = new Map<IPv4, Reservation>();
+  const ips6 = new Map<string, Reservation>();
   const names = new Map<string, Reservation>();
   for (const r of list) {
     if (macs.has(r.mac)) return `MAC ${r.mac} is reserved twice: keep one reservation per MAC`;
     const other = ips.get(r.ip);
     if (other) return `IP ${formatIPv4(r.ip)} is reserved for both ${other.mac} and ${r.mac}: give each its own address`;
+    const other6 = r.ip6 === undefined ? undefined : ips6.get(r.ip6);
+    if (other6) return `IP ${r.ip6} is reserved for both ${other6.mac} and ${r.mac}: give each its own address`;
     if (r.name !== null && names.has(r.name)) return `name ${r.name} is reserved twice: names must be unique`;
     macs.set(r.mac, r);
     ips.set(r.ip, r);
+    if (r.ip6 !== undefined) ips6.set(r.ip6, r);
     if (r.name !== null) names.set(r.name, r);
   }
   return null;

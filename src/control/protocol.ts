@@ -4,7 +4,7 @@
  *
  *     {"op":"leases"}
  *     {"op":"release","target":"02:1a:b0:00:00:05" | "10.0.0.105" | "web"}
- *     {"op":"reserve","mac":"02:1a:b0:00:00:05","ip":"10.0.0.5","name":"web"}     (name optional)
+ *     {"op":"reserve","mac":"02:1a:b0:00:00:05","ip":"10.0.0.5","ip6":"fd00::5","name":"web"}  (ip6, name optional)
  *     {"op":"unreserve","target":MAC|IP|NAME}
  *
  * Responses: {"ok":true,"leases":[...]} for leases, {"ok":true,"message":"..."} for the others,
@@ -23,7 +23,7 @@ export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 export type ControlRequest =
   | { op: 'leases' }
   | { op: 'release'; target: string }
-  | { op: 'reserve'; mac: string; ip: string; name?: string }
+  | { op: 'reserve'; mac: string; ip: string; name?: string; ip6?: string }
   | { op: 'unreserve'; target: string };
 
 export type ControlResponse = { ok: true; leases: LeaseRow[] } | { ok: true; message: string } | { ok: false; error: string };
@@ -88,7 +88,14 @@ export function parseControlRequest(line: string): Checked<ValidRequest> {
       if (!ip.ok) return ip;
       const name = request.name;
       if (name !== undefined && name !== null && typeof name !== 'string') return { ok: false, error: '"reserve": "name" must be a string' };
-      const fields = [mac.value, ip.value, ...(typeof name === 'string' && name !== '' ? [name] : [])];
+      const ip6 = request.ip6;
+      if (ip6 !== undefined && ip6 !== null && typeof ip6 !== 'string') return { ok: false, error: '"reserve": "ip6" must be a string' };
+      const fields = [
+        mac.value,
+        ip.value,
+        ...(typeof ip6 === 'string' && ip6 !== '' ? [`[${ip6}]`] : []),
+        ...(typeof name === 'string' && name !== '' ? [name] : []),
+      ];
       if (fields.some((f) => f.includes(','))) return { ok: false, error: '"reserve": fields may not contain ","' };
       const parsed = parseReservation(fields.join(','));
       if (!parsed.ok) return { ok: false, error: `"reserve": ${parsed.error}` };

@@ -11,12 +11,22 @@
  *   changes the expiry but not the position;
  * - a `duid ...` line (and IPv6 lines after it) only appear when DHCPv6 is configured: a v4-only dnsmasq writes none;
  * - every line ends with '\n'; no leases → an empty file.
+ *
+ * With DHCPv6 (a server DUID given), the same function of dnsmasq then writes, after every IPv4 line, the server's
+ * DUID and one line per IA_NA lease, in the same list order (newest binding first):
+ *
+ *     duid <server DUID as colon-separated lowercase hex>
+ *     <expiry epoch seconds> <IAID, decimal> <IPv6 address> <hostname|*> <client DUID as colon hex|*>
+ *
+ * (dnsmasq's "%s%u %s " puts a "T" before the IAID of a temporary address, IA_TA; we lease none). The duid line is
+ * written whenever DHCPv6 is on, even with no IPv6 lease yet.
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { formatIPv4, type IPv4, parseIPv4 } from '../net/address.ts';
 import type { Lease } from './lease.ts';
+import type { StoredLease6 } from './lease6.ts';
 
 /** A name dnsmasq would keep: one or more labels of letters, digits, '-' and '_'. Anything else is written as '*'. */
 const FILE_HOSTNAME = /^[A-Za-z0-9_]([A-Za-z0-9_-]*)(\.[A-Za-z0-9_]([A-Za-z0-9_-]*))*$/;
@@ -44,16 +54,44 @@ function formatLines(leases: readonly Lease[]): string {
   return text;
 }
 
+function isActive6(lease: StoredLease6, now: number): boolean {
+  return lease.state === 'bound' && lease.mac !== '' && lease.expiresAt > now;
+}
+
+/** One IPv6 lease line without its newline: EXPIRY IAID ADDRESS HOSTNAME CLIENT-DUID. */
+export function formatDnsmasqLease6Line(lease: StoredLease6): string {
+  const expiry = Math.floor(lease.expiresAt / 1000);
+  const hostname = lease.hostname !== null && FILE_HOSTNAME.test(lease.hostname) ? lease.hostname : '*';
+  const duid = lease.duidHex === '' ? '*' : formatClientIdHex(Buffer.from(lease.duidHex, 'hex'));
+  return `${expiry} ${lease.iaid >>> 0} ${lease.ip} ${hostname} ${duid}`;
+}
+
+/** The `duid` line and the IPv6 lines, in the order given; '' without a server DUID (DHCPv6 off, as dnsmasq). */
+function formatLines6(serverDuid: Uint8Array | null, leases: readonly StoredLease6[]): string {
+  if (serverDuid === null || serverDuid.length === 0) return '';
+  let text = `duid ${formatClientIdHex(serverDuid)}\n`;
+  for (const lease of leases) text += `${formatDnsmasqLease6Line(lease)}\n`;
+  return text;
+}
+
+/** The IPv6 part of a lease file: the server's DUID (null: DHCPv6 is off, no IPv6 part) and every IPv6 lease record. */
+export interface DnsmasqIPv6Part {
+  serverDuid: Uint8Array | null;
+  leases6: readonly StoredLease6[];
+}
+
 /**
  * The file dnsmasq would write for these leases: active ones only (bound, owned, `expiresAt > now`), the most
  * recently bound first (by `updatedAt`; equal times keep the input order). Since a renewal also moves `updatedAt`,
  * a renewed lease goes to the top here, where dnsmasq leaves it in place; DnsmasqLeaseFile remembers when each
  * binding started and reproduces dnsmasq's order exactly.
  */
-export function formatDnsmasqLeases(leases: readonly Lease[], now: number): string {
+export function formatDnsmasqLeases(leases: readonly Lease[], now: number, ipv6?: DnsmasqIPv6Part): string {
   const active = leases.filter((l) => isActive(l, now));
   active.sort((a, b) => b.updatedAt - a.updatedAt);
-  return formatLines(active);
+  if (ipv6 === undefined) return formatLines(active);
+  const active6 = ipv6.leases6.filter((l) => isActive6(l, now)).sort((a, b) => b.updatedAt - a.updatedAt);
+  return formatLines(active) + formatLines6(ipv6.serverDuid, active6);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -185,6 +223,13 @@ export interface DnsmasqLeaseFileOptions {
   now?: () => number;
   /** File mode. Default 0644 (dnsmasq's file is world-readable too). */
   mode?: number;
+  /**
+   * The server's DHCPv6 DUID (option 2's content). Given, the file gains dnsmasq's `duid` line and the IPv6 leases
+   * from `leases6`; absent or null (DHCPv6 off), the file is IPv4-only, byte for byte as before.
+   */
+  serverDuid?: Uint8Array | null;
+  /** All current IPv6 lease records (any state); called when a write actually happens. */
+  leases6?: () => Iterable<StoredLease6>;
 }
 
 /**
@@ -238,12 +283,18 @@ export class DnsmasqLeaseFile {
     const now = this.now();
     const active: Lease[] = [];
     for (const lease of this.options.leases()) if (isActive(lease, now)) active.push(lease);
-    const fresh = active.filter((l) => !this.order.has(keyOf(l))).sort((a, b) => a.updatedAt - b.updatedAt);
-    for (const lease of fresh) this.order.set(keyOf(lease), this.nextSequence++);
-    const live = new Set(active.map(keyOf));
+    const serverDuid = this.options.serverDuid ?? null;
+    const active6: StoredLease6[] = [];
+    if (serverDuid !== null && this.options.leases6) for (const lease of this.options.leases6()) if (isActive6(lease, now)) active6.push(lease);
+    const bindings = [...active.map((l) => ({ key: keyOf(l), updatedAt: l.updatedAt })), ...active6.map((l) => ({ key: keyOf6(l), updatedAt: l.updatedAt }))];
+    const fresh = bindings.filter((b) => !this.order.has(b.key)).sort((a, b) => a.updatedAt - b.updatedAt);
+    for (const binding of fresh) this.order.set(binding.key, this.nextSequence++);
+    const live = new Set(bindings.map((b) => b.key));
     for (const key of this.order.keys()) if (!live.has(key)) this.order.delete(key);
-    active.sort((a, b) => (this.order.get(keyOf(b)) ?? 0) - (this.order.get(keyOf(a)) ?? 0));
-    return formatLines(active);
+    const newestFirst = (a: string, b: string): number => (this.order.get(b) ?? 0) - (this.order.get(a) ?? 0);
+    active.sort((a, b) => newestFirst(keyOf(a), keyOf(b)));
+    active6.sort((a, b) => newestFirst(keyOf6(a), keyOf6(b)));
+    return formatLines(active) + formatLines6(serverDuid, active6);
   }
 
   /** Writes now (waiting for a running write first) and resolves when the file is on disk. */
@@ -295,4 +346,9 @@ export class DnsmasqLeaseFile {
 
 function keyOf(lease: Lease): string {
   return `${lease.mac} ${lease.ip}`;
+}
+
+/** An IPv6 binding's key: the address with its owner and IA (a new IAID for the address is a new lease to dnsmasq). */
+function keyOf6(lease: StoredLease6): string {
+  return `${lease.mac} ${lease.iaid} ${lease.ip}`;
 }

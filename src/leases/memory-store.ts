@@ -6,15 +6,26 @@
  * a crash would keep and what a new store is made from (`from`) to model a restart.
  */
 import type { IPv4 } from '../net/address.ts';
+import { compareIPv6 } from '../net/ipv6-text.ts';
 import { commitAndCall, type DurableSteps, GroupCommit } from './group-commit.ts';
 import { LEASE_STATES, type Lease } from './lease.ts';
+import type { Lease6Store, StoredLease6 } from './lease6.ts';
+import { checkLease6 } from './lease6-check.ts';
 import { macKey } from './mac-key.ts';
 import type { CommitDone, LeaseStore, StoredLease, StoredReservation } from './store-contract.ts';
 
-/** What a crash keeps: every durable lease and reservation. */
+/** What a crash keeps: every durable lease (IPv4 and IPv6) and reservation. */
 export interface MemoryStoreSnapshot {
   leases: readonly Lease[];
+  /** Absent in snapshots made before IPv6 leases existed: none then. */
+  leases6?: readonly StoredLease6[];
   reservations: readonly StoredReservation[];
+}
+
+/** Staged or in-flight changes of both families; null means delete. */
+interface Batch {
+  v4: Map<IPv4, Lease | null>;
+  v6: Map<string, StoredLease6 | null>;
 }
 
 export interface MemoryStoreOptions {
@@ -35,26 +46,29 @@ function copyLease(lease: Lease): Lease {
   return { ...lease, clientId: lease.clientId === null ? null : Buffer.from(lease.clientId) };
 }
 
-export class MemoryLeaseStore implements LeaseStore {
+export class MemoryLeaseStore implements LeaseStore, Lease6Store {
   /** What a crash keeps. */
   private readonly durable = new Map<IPv4, Lease>();
+  private readonly durable6 = new Map<string, StoredLease6>();
   private readonly reservations = new Map<string, StoredReservation>();
   /** Staged writes keyed by ip; null means delete. The last stage for an ip wins. */
-  private readonly staged = new Map<IPv4, Lease | null>();
+  private staged: Batch = { v4: new Map(), v6: new Map() };
   /** Null without group commit (each commit is durable at once). */
   private readonly group: GroupCommit | null;
   /** The batch of the durable step under way (taken from staged, not durable yet). */
-  private inFlight: Map<IPv4, Lease | null> | null = null;
+  private inFlight: Batch | null = null;
   private closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.group = options.groupCommit === true ? new GroupCommit(this.durableSteps()) : null;
     for (const lease of options.from?.leases ?? []) this.durable.set(lease.ip, copyLease(lease));
+    for (const lease of options.from?.leases6 ?? []) this.durable6.set(lease.ip, { ...lease });
     for (const r of options.from?.reservations ?? []) this.reservations.set(r.mac, { ...r });
   }
 
+  /** Addresses with a staged change, IPv4 and IPv6 together (one commit makes both durable). */
   get pendingCount(): number {
-    return this.staged.size;
+    return this.staged.v4.size + this.staged.v6.size;
   }
 
   get syncInFlight(): boolean {
@@ -65,8 +79,21 @@ export class MemoryLeaseStore implements LeaseStore {
   snapshot(): MemoryStoreSnapshot {
     return {
       leases: [...this.durable.values()].sort((a, b) => a.ip - b.ip).map(copyLease),
+      leases6: this.loadLeases6(),
       reservations: this.loadReservations(),
     };
+  }
+
+  loadLeases6(): StoredLease6[] {
+    return [...this.durable6.values()].sort((a, b) => compareIPv6(a.ip, b.ip)).map((lease) => ({ ...lease }));
+  }
+
+  stage6(lease: StoredLease6): void {
+    this.staged.v6.set(lease.ip, { ...lease });
+  }
+
+  stageDelete6(ip: string): void {
+    this.staged.v6.set(ip, null);
   }
 
   load(visit: (lease: Readonly<StoredLease>) => void, expect?: (count: number) => void): void {
@@ -85,11 +112,11 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   stage(lease: Lease): void {
-    this.staged.set(lease.ip, lease);
+    this.staged.v4.set(lease.ip, lease);
   }
 
   stageDelete(ip: IPv4): void {
-    this.staged.set(ip, null);
+    this.staged.v4.set(ip, null);
   }
 
   commit(): number {
@@ -98,7 +125,7 @@ export class MemoryLeaseStore implements LeaseStore {
 
   commitThen(done: CommitDone): number {
     if (this.group === null) return commitAndCall(() => this.commit(), done);
-    const handed = this.staged.size;
+    const handed = this.pendingCount;
     this.group.enqueue(done, handed);
     return handed;
   }
@@ -125,25 +152,34 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   /** Checks every staged row first, so that a bad one leaves the whole batch staged; returns the batch. */
-  private takeStaged(): Map<IPv4, Lease | null> {
-    for (const lease of this.staged.values()) if (lease !== null) checkLease(lease);
-    const writes = new Map(this.staged);
-    this.staged.clear();
+  private takeStaged(): Batch {
+    for (const lease of this.staged.v4.values()) if (lease !== null) checkLease(lease);
+    for (const lease of this.staged.v6.values()) if (lease !== null) checkLease6(lease);
+    const writes = this.staged;
+    this.staged = { v4: new Map(), v6: new Map() };
     return writes;
   }
 
   private writeStaged(): number {
-    if (this.staged.size === 0) return 0;
+    if (this.pendingCount === 0) return 0;
     return this.apply(this.takeStaged());
   }
 
-  private apply(writes: ReadonlyMap<IPv4, Lease | null>): number {
+  private apply(writes: Batch): number {
     let rows = 0;
-    for (const [ip, lease] of writes) {
+    for (const [ip, lease] of writes.v4) {
       if (lease === null) {
         if (this.durable.delete(ip)) rows++;
       } else {
         this.durable.set(ip, copyLease(lease));
+        rows++;
+      }
+    }
+    for (const [ip, lease] of writes.v6) {
+      if (lease === null) {
+        if (this.durable6.delete(ip)) rows++;
+      } else {
+        this.durable6.set(ip, { ...lease });
         rows++;
       }
     }
@@ -158,6 +194,7 @@ export class MemoryLeaseStore implements LeaseStore {
     for (const other of this.reservations.values()) {
       if (other.mac === reservation.mac) continue;
       if (other.ip === reservation.ip) throw new Error(`address ${reservation.ip} is already reserved for ${other.mac}`);
+      if (reservation.ip6 !== undefined && other.ip6 === reservation.ip6) throw new Error(`address ${reservation.ip6} is already reserved for ${other.mac}`);
       if (reservation.name !== null && other.name === reservation.name) throw new Error(`name ${reservation.name} is already reserved for ${other.mac}`);
     }
     this.reservations.set(reservation.mac, { ...reservation });

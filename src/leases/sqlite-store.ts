@@ -8,13 +8,16 @@ import { chmodSync, closeSync, constants, fdatasync, fdatasyncSync, mkdirSync, o
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { IPv4 } from '../net/address.ts';
+import { compareIPv6 } from '../net/ipv6-text.ts';
 import { commitAndCall, GroupCommit } from './group-commit.ts';
 import { LEASE_STATES, type Lease, type LeaseState } from './lease.ts';
+import type { Lease6Store, StoredLease6 } from './lease6.ts';
+import { checkLease6, lease6Problem } from './lease6-check.ts';
 import { macKey, macText } from './mac-key.ts';
 import type { CommitDone, LeaseStore, StoredLease, StoredReservation } from './store-contract.ts';
 
 /** Bumped whenever the schema changes; each step in MIGRATIONS brings user_version from its index to index+1. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE leases (
@@ -33,6 +36,21 @@ const MIGRATIONS: readonly string[] = [
      ip INTEGER NOT NULL UNIQUE,
      name TEXT UNIQUE
    );`,
+  // v3: DHCPv6 IA_NA leases (lease6.ts), one row per address in RFC 5952 text; reservations may name an IPv6 address
+  // (ADD COLUMN cannot carry UNIQUE: the index gives it, NULLs being distinct).
+  `CREATE TABLE leases6 (
+     ip TEXT PRIMARY KEY,
+     mac TEXT NOT NULL,
+     iaid INTEGER NOT NULL,
+     duid BLOB NOT NULL,
+     hostname TEXT,
+     state TEXT NOT NULL CHECK (state IN ('bound', 'declined')),
+     expires_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX leases6_mac ON leases6(mac);
+   ALTER TABLE reservations ADD COLUMN ip6 TEXT;
+   CREATE UNIQUE INDEX reservations_ip6 ON reservations(ip6);`,
 ];
 
 const BUSY_TIMEOUT_MS = 5000;
@@ -158,6 +176,34 @@ function readAll(db: Database.Database): Lease[] {
   return out;
 }
 
+const SELECT_ALL6 = 'SELECT ip, mac, iaid, lower(hex(duid)), hostname, state, expires_at, updated_at FROM leases6';
+
+/** Every IPv6 lease, checked like the IPv4 rows (a bad row stops the load naming its address), in address order. */
+function readAll6(db: Database.Database): StoredLease6[] {
+  const out: StoredLease6[] = [];
+  for (const row of db.prepare<[], unknown[]>(SELECT_ALL6).raw(true).iterate()) {
+    const [ip, mac, iaid, duidHex, hostname, state, expiresAt, updatedAt] = row;
+    const lease = { ip, mac, iaid, duidHex, hostname, state, expiresAt, updatedAt };
+    const problem = lease6Problem(lease);
+    if (problem !== null) throw new Error(`IPv6 lease row ${String(ip)}: ${problem}`);
+    out.push(lease as StoredLease6);
+  }
+  return out.sort((a, b) => compareIPv6(a.ip, b.ip));
+}
+
+/** A reservations row: ip6 is NULL for an IPv4-only reservation, and the record then has no ip6 at all. */
+interface ReservationRow {
+  mac: string;
+  ip: number;
+  name: string | null;
+  ip6?: string | null;
+}
+
+function reservationFromRow(row: ReservationRow): StoredReservation {
+  const { mac, ip, name, ip6 } = row;
+  return ip6 === null || ip6 === undefined ? { mac, ip, name } : { mac, ip, name, ip6 };
+}
+
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true });
   if (typeof current !== 'number') throw new Error('cannot read lease database user_version');
@@ -185,12 +231,16 @@ export interface SqliteStoreOptions {
  * The durable lease database. Writes are staged in memory and written by commit() in one transaction,
  * so a burst of bindings costs one fsync; commit() returns only after the data is on disk.
  */
-export class SqliteLeaseStore implements LeaseStore {
+export class SqliteLeaseStore implements LeaseStore, Lease6Store {
   /** Staged writes keyed by ip; null means delete. The last stage for an ip wins. */
   private readonly staged = new Map<IPv4, Lease | null>();
+  /** The same for IPv6 leases, keyed by the address's RFC 5952 text; written in the same transaction. */
+  private readonly staged6 = new Map<string, StoredLease6 | null>();
   private readonly upsertStatement: Database.Statement<[number, string, Buffer | null, string | null, string, number, number]>;
   private readonly deleteStatement: Database.Statement<[number]>;
-  private readonly writeStaged: (writes: ReadonlyMap<IPv4, Lease | null>) => number;
+  private readonly upsert6Statement: Database.Statement<[string, string, number, Buffer, string | null, string, number, number]>;
+  private readonly delete6Statement: Database.Statement<[string]>;
+  private readonly writeStaged: (writes: ReadonlyMap<IPv4, Lease | null>, writes6: ReadonlyMap<string, StoredLease6 | null>) => number;
   private closed = false;
 
   private constructor(private readonly db: Database.Database) {
@@ -202,7 +252,15 @@ export class SqliteLeaseStore implements LeaseStore {
          updated_at = excluded.updated_at`,
     );
     this.deleteStatement = db.prepare('DELETE FROM leases WHERE ip = ?');
-    this.writeStaged = db.transaction((writes: ReadonlyMap<IPv4, Lease | null>): number => {
+    this.upsert6Statement = db.prepare(
+      `INSERT INTO leases6 (ip, mac, iaid, duid, hostname, state, expires_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(ip) DO UPDATE SET mac = excluded.mac, iaid = excluded.iaid, duid = excluded.duid,
+         hostname = excluded.hostname, state = excluded.state, expires_at = excluded.expires_at,
+         updated_at = excluded.updated_at`,
+    );
+    this.delete6Statement = db.prepare('DELETE FROM leases6 WHERE ip = ?');
+    this.writeStaged = db.transaction((writes: ReadonlyMap<IPv4, Lease | null>, writes6: ReadonlyMap<string, StoredLease6 | null>): number => {
       let rows = 0;
       for (const [ip, lease] of writes) {
         const result =
@@ -211,8 +269,17 @@ export class SqliteLeaseStore implements LeaseStore {
             : this.upsertStatement.run(lease.ip, lease.mac, lease.clientId, lease.hostname, lease.state, lease.expiresAt, lease.updatedAt);
         rows += result.changes;
       }
+      for (const [ip, lease] of writes6) rows += this.write6(ip, lease);
       return rows;
     });
+  }
+
+  /** One IPv6 row, checked first: a bad one throws inside the transaction, which then rolls the whole batch back. */
+  private write6(ip: string, lease: StoredLease6 | null): number {
+    if (lease === null) return this.delete6Statement.run(ip).changes;
+    checkLease6(lease);
+    const { mac, iaid, duidHex, hostname, state, expiresAt, updatedAt } = lease;
+    return this.upsert6Statement.run(lease.ip, mac, iaid, Buffer.from(duidHex, 'hex'), hostname, state, expiresAt, updatedAt).changes;
   }
 
   /**
@@ -240,19 +307,22 @@ export class SqliteLeaseStore implements LeaseStore {
     }
   }
 
+  /** Addresses with a staged change, IPv4 and IPv6 together (one commit makes both durable). */
   get pendingCount(): number {
-    return this.staged.size;
+    return this.staged.size + this.staged6.size;
   }
 
   /** Reservations made at run time. Written at once (they are rare and must survive a crash right after). */
   loadReservations(): StoredReservation[] {
-    return this.db.prepare<[], StoredReservation>('SELECT mac, ip, name FROM reservations ORDER BY ip').all();
+    return this.db.prepare<[], ReservationRow>('SELECT mac, ip, name, ip6 FROM reservations ORDER BY ip').all().map(reservationFromRow);
   }
 
   saveReservation(r: StoredReservation): void {
     this.db
-      .prepare('INSERT INTO reservations (mac, ip, name) VALUES (?, ?, ?) ON CONFLICT(mac) DO UPDATE SET ip = excluded.ip, name = excluded.name')
-      .run(r.mac, r.ip, r.name);
+      .prepare(
+        'INSERT INTO reservations (mac, ip, name, ip6) VALUES (?, ?, ?, ?) ON CONFLICT(mac) DO UPDATE SET ip = excluded.ip, name = excluded.name, ip6 = excluded.ip6',
+      )
+      .run(r.mac, r.ip, r.name, r.ip6 ?? null);
   }
 
   deleteReservation(mac: string): boolean {
@@ -291,9 +361,22 @@ export class SqliteLeaseStore implements LeaseStore {
     this.staged.set(ip, null);
   }
 
-  /** Writes everything staged in one transaction; returns the rows changed. Durable when it returns. */
+  /** Every durable IPv6 lease, in address order (start-up: a few thousand rows at most, so plain objects). */
+  loadLeases6(): StoredLease6[] {
+    return readAll6(this.db);
+  }
+
+  stage6(lease: StoredLease6): void {
+    this.staged6.set(lease.ip, { ...lease });
+  }
+
+  stageDelete6(ip: string): void {
+    this.staged6.set(ip, null);
+  }
+
+  /** Writes everything staged (IPv4 and IPv6) in one transaction; returns the rows changed. Durable when it returns. */
   commit(): number {
-    if (this.staged.size === 0) return 0;
+    if (this.pendingCount === 0) return 0;
     const rows = this.writeAllStaged();
     if (this.walFd !== null) fdatasyncSync(this.walFd);
     return rows;
@@ -301,8 +384,9 @@ export class SqliteLeaseStore implements LeaseStore {
 
   /** One transaction with everything staged (not synced by itself under group commit); returns the rows changed. */
   private writeAllStaged(): number {
-    const rows = this.writeStaged(this.staged);
+    const rows = this.writeStaged(this.staged, this.staged6);
     this.staged.clear();
+    this.staged6.clear();
     this.rowsSinceCheckpoint += rows;
     return rows;
   }
@@ -324,7 +408,7 @@ export class SqliteLeaseStore implements LeaseStore {
     this.walFd = walFd;
     this.group = new GroupCommit({
       write: () => {
-        if (this.staged.size === 0) return;
+        if (this.pendingCount === 0) return;
         this.writeAllStaged();
         this.transactions++;
       },
@@ -353,7 +437,7 @@ export class SqliteLeaseStore implements LeaseStore {
    */
   commitThen(done: CommitDone): number {
     if (this.group === null) return commitAndCall(() => this.commit(), done);
-    const handed = this.staged.size;
+    const handed = this.pendingCount;
     this.group.enqueue(done, handed);
     return handed;
   }
@@ -410,8 +494,24 @@ export function readReservationsReadOnly(path: string): StoredReservation[] {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    if ((db.pragma('user_version', { simple: true }) as number) < 2) return [];
-    return db.prepare<[], StoredReservation>('SELECT mac, ip, name FROM reservations').all();
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version < 2) return [];
+    // A database no daemon of this release has opened yet (schema 2) has no ip6 column: read-only, it is not migrated.
+    const columns = version < 3 ? 'mac, ip, name' : 'mac, ip, name, ip6';
+    return db.prepare<[], ReservationRow>(`SELECT ${columns} FROM reservations ORDER BY ip`).all().map(reservationFromRow);
+  } finally {
+    db.close();
+  }
+}
+
+/** Every IPv6 lease (any state), checked, in address order, read without disturbing a running daemon. */
+export function readLeases6ReadOnly(path: string): StoredLease6[] {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // Schema 2 (a database the current daemon has not opened yet) has no IPv6 leases.
+    if ((db.pragma('user_version', { simple: true }) as number) < 3) return [];
+    return readAll6(db);
   } finally {
     db.close();
   }

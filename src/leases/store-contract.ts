@@ -33,6 +33,8 @@ export interface StoredReservation {
   mac: string;
   ip: IPv4;
   name: string | null;
+  /** An IPv6 address (RFC 5952 text) reserved for the MAC's DHCPv6 IA_NA too; absent for an IPv4-only reservation. */
+  ip6?: string;
 }
 
 /** Called once per commitThen(): null when the batch is durable, an error when it may not be (send no ACK then). */
@@ -53,8 +55,10 @@ export type CommitDone = (error: Error | null) => void;
  * - syncInFlight is true while some `done` has not run yet (the daemon waits for it to drain before it stops).
  * - load() visits every durable lease in address order; `expect` first learns how many follow. A record the store
  *   cannot read stops the load with its address named.
- * - Reservations are written durably at once (they are rare); a MAC has at most one, an address and a name at most
- *   one owner (saving a conflicting one throws).
+ * - Reservations are written durably at once (they are rare); a MAC has at most one, an address (IPv4 or IPv6) and
+ *   a name at most one owner (saving a conflicting one throws).
+ * - A store that also keeps IPv6 leases (Lease6Store, lease6.ts) stages them beside the IPv4 ones: pendingCount counts
+ *   both, and one commit()/commitThen() makes both durable, with the same guarantees.
  * - close() commits what is staged and runs the callbacks still waiting.
  */
 export interface LeaseStore {

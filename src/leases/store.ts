@@ -8,7 +8,7 @@
 import { SqliteLeaseStore, type SqliteStoreOptions } from './sqlite-store.ts';
 import type { LeaseStore as LeaseStoreContract } from './store-contract.ts';
 
-export { readLeasesReadOnly, readReservationsReadOnly, SCHEMA_VERSION } from './sqlite-store.ts';
+export { readLeases6ReadOnly, readLeasesReadOnly, readReservationsReadOnly, SCHEMA_VERSION } from './sqlite-store.ts';
 
 export type LeaseStore = LeaseStoreContract;
 

@@ -47,6 +47,39 @@ describe('Metrics', () => {
     assert.match(text, /^# HELP lxc_dhcpd_dhcp_dropped_total .+$/m);
   });
 
+  it('counts router advertisements by kind, solicitations, DHCPv6 messages and drops; sets the IPv6 gauges', async () => {
+    const m = new Metrics({ processMetrics: false });
+    m.raSent('unsolicited');
+    m.raSent('solicited');
+    m.raSent('solicited');
+    m.raSent('final');
+    m.raSolicitation();
+    m.raSolicitation();
+    m.dhcp6Received('SOLICIT');
+    m.dhcp6Received('INFORMATION-REQUEST');
+    m.dhcp6Received('SOLICIT');
+    m.dhcp6Sent('ADVERTISE');
+    m.dhcp6Dropped('not-for-us');
+    m.dhcp6Dropped('bad label {"x"}'); // not a name we make: counted as other
+    m.setLeases6(5);
+    m.setLeases6(3);
+    m.setLearned6(7);
+    const text = await m.text();
+    assert.equal(sample(text, 'lxc_dhcpd_ra_sent_total{kind="solicited"}'), 2);
+    assert.equal(sample(text, 'lxc_dhcpd_ra_sent_total{kind="unsolicited"}'), 1);
+    assert.equal(sample(text, 'lxc_dhcpd_ra_sent_total{kind="final"}'), 1);
+    assert.equal(sample(text, 'lxc_dhcpd_ra_solicitations_total'), 2);
+    assert.equal(sample(text, 'lxc_dhcpd_dhcp6_received_total{type="SOLICIT"}'), 2);
+    assert.equal(sample(text, 'lxc_dhcpd_dhcp6_received_total{type="INFORMATION-REQUEST"}'), 1);
+    assert.equal(sample(text, 'lxc_dhcpd_dhcp6_sent_total{type="ADVERTISE"}'), 1);
+    assert.equal(sample(text, 'lxc_dhcpd_dhcp6_dropped_total{reason="not-for-us"}'), 1);
+    assert.equal(sample(text, 'lxc_dhcpd_dhcp6_dropped_total{reason="other"}'), 1);
+    assert.equal(sample(text, 'lxc_dhcpd_leases6'), 3, 'a gauge: the last value');
+    assert.equal(sample(text, 'lxc_dhcpd_learned6_addresses'), 7);
+    assert.match(text, /^# TYPE lxc_dhcpd_ra_sent_total counter$/m);
+    assert.match(text, /^# TYPE lxc_dhcpd_leases6 gauge$/m);
+  });
+
   it('sets lease gauges per range, last value wins', async () => {
     const m = new Metrics({ processMetrics: false, range: '10.0.0.100-10.0.0.200' });
     m.setLeases(3, 98);

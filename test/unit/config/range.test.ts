@@ -85,8 +85,11 @@ test('parseReservation: MAC,IP[,NAME], normalised', () => {
 });
 
 test('parseReservation: errors', () => {
-  assert.equal(errorOf(parseReservation('02:1a:b0:00:00:05')), '"02:1a:b0:00:00:05" is not MAC,IP[,NAME] (e.g. 02:1a:b0:00:00:05,10.0.0.5,web)');
-  assert.match(errorOf(parseReservation('a,b,c,d')), /is not MAC,IP\[,NAME\]/);
+  assert.equal(
+    errorOf(parseReservation('02:1a:b0:00:00:05')),
+    '"02:1a:b0:00:00:05" is not MAC,IP[,[IP6]][,NAME] (e.g. 02:1a:b0:00:00:05,10.0.0.5,[fd00::5],web)',
+  );
+  assert.match(errorOf(parseReservation('a,b,c,d,e')), /is not MAC,IP\[,\[IP6\]\]\[,NAME\]/);
   assert.equal(errorOf(parseReservation('02:1a:b0:00:05,10.0.0.5')), '"02:1a:b0:00:05" is not a MAC address like 02:1a:b0:00:00:05');
   assert.equal(errorOf(parseReservation('02:1a:b0:00:00:05,10.0.0')), '"10.0.0" is not an IPv4 address');
   assert.equal(errorOf(parseReservation('02:1a:b0:00:00:05,10.0.0.5,web_1')), '"web_1" is not a host name (letters, digits, hyphens, at most 63)');
@@ -107,7 +110,7 @@ test('parseHostsFile: comments and blank lines skipped; errors carry file and li
   assert.deepEqual(parseHostsFile('', 'empty'), { ok: true, value: [] });
   const bad = `${text}\n02:1a:b0:00:00:07,10.0.0.777,db\n`;
   assert.equal(errorOf(parseHostsFile(bad, '/etc/lxc-dhcpd/hosts')), '/etc/lxc-dhcpd/hosts:6: "10.0.0.777" is not an IPv4 address');
-  assert.match(errorOf(parseHostsFile('# x\nnonsense', 'f')), /^f:2: "nonsense" is not MAC,IP\[,NAME\]/);
+  assert.match(errorOf(parseHostsFile('# x\nnonsense', 'f')), /^f:2: "nonsense" is not MAC,IP\[,\[IP6\]\]\[,NAME\]/);
 });
 
 test('parseHostsFile: Windows line endings are tolerated', () => {

@@ -2,7 +2,15 @@
 // (and on SIGHUP), `lxc-dhcpd reserve` through the control socket. Each refusal is one line that names the fix.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseHostsFile, parseReservation, type Reservation, type ReservationContext, reservationProblem } from '../../../src/config/reservations.ts';
+import {
+  checkReservationConflicts,
+  formatReservation,
+  parseHostsFile,
+  parseReservation,
+  type Reservation,
+  type ReservationContext,
+  reservationProblem,
+} from '../../../src/config/reservations.ts';
 import { parseControlRequest } from '../../../src/control/protocol.ts';
 import { unclaimableNames } from '../../../src/leases/names.ts';
 import { createLogger } from '../../../src/log.ts';
@@ -95,4 +103,99 @@ test('reserve through the control socket answers an error for each kind of bad r
   assert.deepEqual(saved, []);
   assert.equal(reserve('02:1a:b0:00:00:05', '10.0.0.5', 'web'), 'ok');
   assert.equal(saved.length, 1);
+});
+
+// Issue 13: a reservation may name an IPv6 address, in brackets as dnsmasq's --dhcp-host=MAC,IP,[IP6],NAME.
+
+const CONTEXT6: ReservationContext = { ...CONTEXT, serverIp6: 'fd42:1:2:3::1' };
+
+test('--host takes an [IP6] field before or after the name, in RFC 5952 form; IPv4-only forms are unchanged', () => {
+  assert.deepEqual(reservation('02:1a:b0:00:00:05,10.0.0.5,[FD42:1:2:3:0:0:0:5],web'), {
+    mac: '02:1a:b0:00:00:05',
+    ip: parseIPv4('10.0.0.5'),
+    name: 'web',
+    ip6: 'fd42:1:2:3::5',
+  });
+  assert.deepEqual(reservation('02:1a:b0:00:00:05,10.0.0.5,web,[fd42:1:2:3::5]'), reservation('02:1a:b0:00:00:05,10.0.0.5,[fd42:1:2:3::5],web'));
+  assert.deepEqual(reservation('02:1a:b0:00:00:05,10.0.0.5,[fd42:1:2:3::5]'), {
+    mac: '02:1a:b0:00:00:05',
+    ip: parseIPv4('10.0.0.5'),
+    name: null,
+    ip6: 'fd42:1:2:3::5',
+  });
+  assert.deepEqual(reservation('02:1a:b0:00:00:05,10.0.0.5,web'), { mac: '02:1a:b0:00:00:05', ip: parseIPv4('10.0.0.5'), name: 'web' }, 'no ip6 key at all');
+  assert.equal(formatReservation(reservation('02:1a:b0:00:00:05,10.0.0.5,web,[fd42:1:2:3::5]')), '02:1a:b0:00:00:05,10.0.0.5,[fd42:1:2:3::5],web');
+});
+
+test('a bad [IP6] field is refused with one line naming the fix', () => {
+  const errorOf = (text: string): string => {
+    const parsed = parseReservation(text);
+    return parsed.ok ? 'accepted' : parsed.error;
+  };
+  assert.match(errorOf('02:1a:b0:00:00:05,10.0.0.5,fd42::5'), /an IPv6 address goes in brackets: \[fd42::5\]/);
+  assert.match(errorOf('02:1a:b0:00:00:05,10.0.0.5,[fd42::zz]'), /not an IPv6 address in brackets/);
+  assert.match(errorOf('02:1a:b0:00:00:05,10.0.0.5,[fd42::5'), /not an IPv6 address in brackets/);
+  assert.match(errorOf('02:1a:b0:00:00:05,10.0.0.5,[::ffff:10.0.0.5]'), /not an IPv6 address in brackets/);
+  assert.match(errorOf('02:1a:b0:00:00:05,10.0.0.5,[fe80::5]'), /not a unicast address a container can hold/);
+  assert.match(errorOf('02:1a:b0:00:00:05,10.0.0.5,[ff02::1]'), /not a unicast address/);
+  assert.match(errorOf('02:1a:b0:00:00:05,10.0.0.5,[::1]'), /not a unicast address/);
+  assert.match(errorOf('02:1a:b0:00:00:05,10.0.0.5,[fd42::5],[fd42::6]'), /two IPv6 addresses/);
+  assert.match(errorOf('02:1a:b0:00:00:05,10.0.0.5,web,www'), /two host names/);
+  assert.match(errorOf('02:1a:b0:00:00:05,10.0.0.5,[fd42::5],web,x'), /is not MAC,IP\[,\[IP6\]\]\[,NAME\]/);
+});
+
+test('an IPv6 reservation must lie in the bridge /64, not be the bridge address, and needs IPv6 on', () => {
+  const check = (text: string, context: ReservationContext): string | null => reservationProblem(reservation(text), context);
+  assert.equal(check('02:1a:b0:00:00:05,10.0.0.5,[fd42:1:2:3::5]', CONTEXT6), null);
+  assert.equal(
+    check('02:1a:b0:00:00:05,10.0.0.5,[fd42:1:2:4::5]', CONTEXT6),
+    "fd42:1:2:4::5 is outside the bridge's IPv6 /64 (fd42:1:2:3::1/64): reserve an address inside it",
+  );
+  assert.equal(
+    check('02:1a:b0:00:00:05,10.0.0.5,[fd42:1:2:3::1]', CONTEXT6),
+    "fd42:1:2:3::1 is the bridge's own IPv6 address: reserve another address of its /64",
+  );
+  assert.match(check('02:1a:b0:00:00:05,10.0.0.5,[fd42:1:2:3::5]', { ...CONTEXT, serverIp6: null }) ?? '', /IPv6 is off on this bridge \(--ipv6 none\)/);
+  assert.equal(check('02:1a:b0:00:00:05,10.0.0.5,web', { ...CONTEXT, serverIp6: null }), null, 'IPv4-only reservations need no IPv6');
+});
+
+test('two reservations of one IPv6 address conflict; a hosts file line may carry [IP6]', () => {
+  const a = reservation('02:1a:b0:00:00:05,10.0.0.5,[fd42:1:2:3::5]');
+  const b = reservation('02:1a:b0:00:00:06,10.0.0.6,[fd42:1:2:3:0::5]');
+  assert.equal(checkReservationConflicts([a, b]), 'IP fd42:1:2:3::5 is reserved for both 02:1a:b0:00:00:05 and 02:1a:b0:00:00:06: give each its own address');
+  assert.equal(checkReservationConflicts([a, reservation('02:1a:b0:00:00:06,10.0.0.6')]), null);
+  const parsed = parseHostsFile('02:1a:b0:00:00:05,10.0.0.5,[fd42:1:2:3::5],web\n02:1a:b0:00:00:06,10.0.0.6,[fd42:9::6]\n', 'h', CONTEXT6);
+  assert.deepEqual(parsed, { ok: false, error: "h:2: fd42:9::6 is outside the bridge's IPv6 /64 (fd42:1:2:3::1/64): reserve an address inside it" });
+});
+
+test('reserve through the control socket with "ip6": checked, stored with the IPv4 address, a conflict refused', () => {
+  const saved: Reservation[] = [];
+  const book = { fromConfig: [reservation('02:1a:b0:00:00:09,10.0.0.9,[fd42:1:2:3::9]')], stored: [] as Reservation[] };
+  const deps = {
+    book,
+    reservationContext: CONTEXT6,
+    store: { saveReservation: (r: Reservation) => saved.push(r) },
+    apply: () => undefined,
+    commit: () => undefined,
+    log: createLogger('error', () => undefined),
+  } as unknown as ControlDeps;
+  const handlers = controlHandlers(deps);
+  const reserve = (fields: Record<string, unknown>): string => {
+    const request = parseControlRequest(JSON.stringify({ op: 'reserve', mac: '02:1a:b0:00:00:05', ip: '10.0.0.5', ...fields }));
+    if (!request.ok) return request.error;
+    const result = handlers.reserve((request.value as { reservation: Reservation }).reservation);
+    assert.ok(!(result instanceof Promise));
+    return result.ok ? result.message : result.error;
+  };
+  assert.equal(reserve({ ip6: 7 }), '"reserve": "ip6" must be a string');
+  assert.match(reserve({ ip6: 'fd42:1:2:3::zz' }), /^"reserve": "\[fd42:1:2:3::zz\]" is not an IPv6 address/);
+  assert.match(reserve({ ip6: 'fd42:1:2:4::5' }), /outside the bridge's IPv6 \/64/);
+  assert.match(reserve({ ip6: 'fd42:1:2:3::9' }), /reserved for both 02:1a:b0:00:00:09 and 02:1a:b0:00:00:05/);
+  assert.deepEqual(saved, []);
+  assert.equal(
+    reserve({ ip6: 'fd42:1:2:3:0:0:0:5', name: 'web' }),
+    "reserved 10.0.0.5 and fd42:1:2:3::5 for 02:1a:b0:00:00:05 (web); it applies at the client's next DISCOVER (or Solicit)",
+  );
+  assert.deepEqual(saved, [{ mac: '02:1a:b0:00:00:05', ip: parseIPv4('10.0.0.5'), name: 'web', ip6: 'fd42:1:2:3::5' }]);
+  assert.deepEqual(book.stored, saved);
 });

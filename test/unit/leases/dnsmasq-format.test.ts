@@ -7,12 +7,14 @@ import {
   DnsmasqLeaseFile,
   dnsmasqRecordToLease,
   formatClientIdHex,
+  formatDnsmasqLease6Line,
   formatDnsmasqLeaseLine,
   formatDnsmasqLeases,
   parseDnsmasqLeases,
   writeFileAtomic,
 } from '../../../src/leases/dnsmasq-format.ts';
 import type { Lease } from '../../../src/leases/lease.ts';
+import type { StoredLease6 } from '../../../src/leases/lease6.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 
 /** Polls until `done()` holds (writes involve fsync: how long they take depends on the machine's load). */
@@ -140,13 +142,13 @@ describe('parseDnsmasqLeases', () => {
       errors.map((e) => e.line),
       [2, 3, 4, 5, 6, 7, 8],
     );
-    assert.match(errors[0]!.message, /^line 2: expected 5 fields/);
-    assert.match(errors[1]!.message, /^line 3: expiry "soon"/);
-    assert.match(errors[2]!.message, /^line 4: "02:1a:b0:00:00" is not a MAC/);
-    assert.match(errors[3]!.message, /^line 5: "10\.0\.0\.300" is not an IPv4 address/);
-    assert.match(errors[4]!.message, /^line 6: hostname "al\/pha"/);
-    assert.match(errors[5]!.message, /^line 7: client id "0x01"/);
-    assert.match(errors[6]!.message, /^line 8: hardware address "20-00:01:02" is not Ethernet/);
+    assert.match(errors[0]?.message ?? '', /^line 2: expected 5 fields/);
+    assert.match(errors[1]?.message ?? '', /^line 3: expiry "soon"/);
+    assert.match(errors[2]?.message ?? '', /^line 4: "02:1a:b0:00:00" is not a MAC/);
+    assert.match(errors[3]?.message ?? '', /^line 5: "10\.0\.0\.300" is not an IPv4 address/);
+    assert.match(errors[4]?.message ?? '', /^line 6: hostname "al\/pha"/);
+    assert.match(errors[5]?.message ?? '', /^line 7: client id "0x01"/);
+    assert.match(errors[6]?.message ?? '', /^line 8: hardware address "20-00:01:02" is not Ethernet/);
     assert.deepEqual(
       records.map((r) => r.hostname),
       ['alpha', 'ok'],
@@ -239,7 +241,7 @@ describe('DnsmasqLeaseFile', () => {
       // 25 changes spread over the time: a few writes, never two within 100 ms of each other
       assert.ok(file.writes >= 2 && file.writes <= Math.floor(elapsed / 100) + 1, `writes: ${file.writes} in ${elapsed} ms`);
       for (let i = 1; i < writeTimes.length; i++) {
-        assert.ok(writeTimes[i]! - writeTimes[i - 1]! >= 90, `write times ${writeTimes.join(',')}`);
+        assert.ok((writeTimes[i] as number) - (writeTimes[i - 1] as number) >= 90, `write times ${writeTimes.join(',')}`);
       }
       assert.equal(readFileSync(path, 'utf8'), formatDnsmasqLeases(current, NOW));
       assert.equal(readFileSync(path, 'utf8').split('\n').length, 26);
@@ -268,7 +270,7 @@ describe('DnsmasqLeaseFile', () => {
       // 10.0.0.100 renews (newer updatedAt and expiry), a third client arrives
       current = [
         lease({ ip: '10.0.0.100', mac: '02:00:00:00:00:01', updatedAt: NOW, expiresAt: NOW + 7_200_000 }),
-        current[1]!,
+        current[1] as Lease,
         lease({ ip: '10.0.0.102', mac: '02:00:00:00:00:03', updatedAt: NOW - 500 }),
       ];
       await file.flush();
@@ -319,13 +321,107 @@ describe('DnsmasqLeaseFile', () => {
       file.schedule();
       await waitUntil(() => errors.length > 0);
       assert.equal(errors.length, 1);
-      assert.match(errors[0]!.message, /ENOENT/);
+      assert.match(errors[0]?.message ?? '', /ENOENT/);
       assert.equal(file.writes, 0);
       mkdirSync(join(dir, 'sub'));
       file.schedule();
       await waitUntil(() => file.writes > 0);
       assert.equal(file.writes, 1);
       assert.equal(readFileSync(join(dir, 'sub', 'l'), 'utf8'), '');
+      await file.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---- The IPv6 part (dnsmasq's lease_update_file with DHCPv6 on) ----
+
+const SERVER_DUID = Buffer.from('000100012c9b8a3e021ab0000001', 'hex');
+
+function lease6(overrides: Partial<StoredLease6> & { ip: string }): StoredLease6 {
+  return {
+    mac: '02:1a:b0:00:00:01',
+    iaid: 1234567,
+    duidHex: '000100012c9b8a3e021ab0000005',
+    hostname: 'v6host',
+    state: 'bound',
+    expiresAt: NOW + 3_600_000,
+    updatedAt: NOW,
+    ...overrides,
+  };
+}
+
+describe('the IPv6 part of the lease file', () => {
+  it('writes EXPIRY IAID ADDRESS HOSTNAME CLIENT-DUID, the DUID as colon hex, * for what is missing', () => {
+    assert.equal(
+      formatDnsmasqLease6Line(lease6({ ip: 'fd00::5', expiresAt: 1795824600_999 })),
+      '1795824600 1234567 fd00::5 v6host 00:01:00:01:2c:9b:8a:3e:02:1a:b0:00:00:05',
+    );
+    assert.equal(
+      formatDnsmasqLease6Line(lease6({ ip: 'fd00::6', iaid: 0xffffffff, hostname: 'two words', duidHex: '' })),
+      `${(NOW + 3_600_000) / 1000} 4294967295 fd00::6 * *`,
+    );
+  });
+
+  it('puts the duid line and the active IPv6 leases (newest first) after every IPv4 line', () => {
+    const text = formatDnsmasqLeases([lease({ ip: '10.0.0.5' })], NOW, {
+      serverDuid: SERVER_DUID,
+      leases6: [
+        lease6({ ip: 'fd00::5', updatedAt: NOW - 10 }),
+        lease6({ ip: 'fd00::6', mac: '02:1a:b0:00:00:02', updatedAt: NOW }),
+        lease6({ ip: 'fd00::7', state: 'declined', mac: '' }),
+        lease6({ ip: 'fd00::8', expiresAt: NOW }),
+      ],
+    });
+    const lines = text.split('\n');
+    assert.deepEqual(
+      lines.map((l) => l.split(' ').slice(0, 3).join(' ')),
+      [
+        `${(NOW + 3_600_000) / 1000} 02:1a:b0:00:00:01 10.0.0.5`,
+        'duid 00:01:00:01:2c:9b:8a:3e:02:1a:b0:00:00:01',
+        `${(NOW + 3_600_000) / 1000} 1234567 fd00::6`,
+        `${(NOW + 3_600_000) / 1000} 1234567 fd00::5`,
+        '',
+      ],
+    );
+    // What we write, dnsmasq-format readers (and our own import) read back: the IPv4 records, the IPv6 part skipped.
+    const parsed = parseDnsmasqLeases(text);
+    assert.deepEqual(parsed.errors, []);
+    assert.deepEqual(
+      parsed.records.map((r) => r.ip),
+      [parseIPv4('10.0.0.5')],
+    );
+  });
+
+  it('writes the duid line with DHCPv6 on and no IPv6 lease yet, and nothing of it with DHCPv6 off', () => {
+    assert.equal(formatDnsmasqLeases([], NOW, { serverDuid: SERVER_DUID, leases6: [] }), 'duid 00:01:00:01:2c:9b:8a:3e:02:1a:b0:00:00:01\n');
+    const v4 = [lease({ ip: '10.0.0.5' })];
+    assert.equal(formatDnsmasqLeases(v4, NOW, { serverDuid: null, leases6: [lease6({ ip: 'fd00::5' })] }), formatDnsmasqLeases(v4, NOW));
+  });
+
+  it('DnsmasqLeaseFile keeps a renewed IPv6 binding in its place and puts a new one on top', async () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir, 'l');
+      let current6 = [lease6({ ip: 'fd00::5', updatedAt: NOW - 2000 }), lease6({ ip: 'fd00::6', mac: '02:1a:b0:00:00:02', updatedAt: NOW - 1000 })];
+      const file = new DnsmasqLeaseFile({ path, now: () => NOW, leases: () => [], leases6: () => current6, serverDuid: SERVER_DUID, minIntervalMs: 0 });
+      await file.flush();
+      const addresses = (): string[] =>
+        readFileSync(path, 'utf8')
+          .trim()
+          .split('\n')
+          .slice(1)
+          .map((l) => l.split(' ')[2] ?? '');
+      assert.deepEqual(addresses(), ['fd00::6', 'fd00::5']);
+      current6 = [
+        lease6({ ip: 'fd00::5', updatedAt: NOW, expiresAt: NOW + 7_200_000 }),
+        current6[1] as StoredLease6,
+        lease6({ ip: 'fd00::7', mac: '02:1a:b0:00:00:03', updatedAt: NOW - 500 }),
+      ];
+      await file.flush();
+      assert.deepEqual(addresses(), ['fd00::7', 'fd00::6', 'fd00::5']);
+      assert.match(readFileSync(path, 'utf8'), /^duid 00:01:00:01:2c:9b:8a:3e:02:1a:b0:00:00:01$/m);
       await file.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -10,18 +10,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import type { Lease } from '../../../src/leases/lease.ts';
+import type { Lease6Store, StoredLease6 } from '../../../src/leases/lease6.ts';
 import { macKey, NO_MAC } from '../../../src/leases/mac-key.ts';
 import { MemoryLeaseStore } from '../../../src/leases/memory-store.ts';
 import { AddressPool } from '../../../src/leases/pool.ts';
 import { BOUND, DECLINED } from '../../../src/leases/records.ts';
-import { readLeasesReadOnly, LeaseStore as Stores } from '../../../src/leases/store.ts';
-import type { LeaseStore, StoredLease } from '../../../src/leases/store-contract.ts';
+import { readLeases6ReadOnly, readLeasesReadOnly, LeaseStore as Stores } from '../../../src/leases/store.ts';
+import type { LeaseStore as LeaseStoreContract, StoredLease } from '../../../src/leases/store-contract.ts';
 import { LeaseTable } from '../../../src/leases/table.ts';
+
+/** Both halves: every store here keeps IPv4 and IPv6 leases. */
+type LeaseStore = LeaseStoreContract & Lease6Store;
 
 interface Opened {
   store: LeaseStore;
   /** What a crash right now would keep. */
   crashView(): Lease[];
+  /** The same for IPv6 leases. */
+  crashView6(): StoredLease6[];
   /** Closes the store and opens a new one on the same storage (a restart). */
   restart(): LeaseStore;
 }
@@ -45,6 +51,7 @@ function sqlite(groupCommit: boolean): Subject {
       return {
         store: opened[0] as LeaseStore,
         crashView: () => readLeasesReadOnly(path),
+        crashView6: () => readLeases6ReadOnly(path),
         restart() {
           (opened[0] as LeaseStore).close();
           const next = Stores.open(path, { groupCommit });
@@ -64,6 +71,7 @@ function memory(groupCommit: boolean): Subject {
       return {
         store,
         crashView: () => [...store.snapshot().leases],
+        crashView6: () => [...(store.snapshot().leases6 ?? [])],
         restart() {
           store.close();
           return new MemoryLeaseStore({ groupCommit, from: store.snapshot() });
@@ -302,5 +310,124 @@ for (const subject of SUBJECTS) {
     assert.equal(again.activeCount, 2);
     assert.equal(pool.isFree(100), false);
     store.close();
+  });
+}
+
+// ---- The IPv6 half (Lease6Store, lease6.ts): same store, same commits. ----
+
+function lease6(ip: string, overrides: Partial<StoredLease6> = {}): StoredLease6 {
+  return {
+    ip,
+    mac: '02:00:00:00:00:01',
+    iaid: 1,
+    duidHex: '000300010200000000' + '01',
+    hostname: 'web',
+    state: 'bound',
+    expiresAt: 1_700_000_600_000,
+    updatedAt: 1_700_000_000_000,
+    ...overrides,
+  };
+}
+
+for (const subject of SUBJECTS) {
+  const name = (what: string): string => `${subject.name} (IPv6): ${what}`;
+
+  test(name('staged IPv6 leases are not durable until commit(); one commit takes both families; the last stage wins'), (t) => {
+    const { store, crashView, crashView6 } = subject.open(t);
+    store.stage6(lease6('fd00::10', { hostname: 'first' }));
+    store.stage6(lease6('fd00::10', { hostname: 'second', iaid: 0xffffffff }));
+    store.stage6(lease6('fd00::9', { state: 'declined', mac: '', hostname: null }));
+    store.stage(lease(1));
+    assert.equal(store.pendingCount, 3, 'IPv4 and IPv6 addresses with a staged change');
+    assert.deepEqual(crashView6(), []);
+    assert.equal(store.commit(), 3);
+    assert.equal(store.pendingCount, 0);
+    assert.deepEqual(crashView6(), [
+      lease6('fd00::9', { state: 'declined', mac: '', hostname: null }),
+      lease6('fd00::10', { hostname: 'second', iaid: 0xffffffff }),
+    ]);
+    assert.equal(crashView().length, 1);
+    store.stageDelete6('fd00::9');
+    store.stageDelete6('fd00::10');
+    store.stage6(lease6('fd00::10', { expiresAt: 1_700_000_900_000 }));
+    assert.equal(store.commit(), 2);
+    assert.deepEqual(crashView6(), [lease6('fd00::10', { expiresAt: 1_700_000_900_000 })]);
+  });
+
+  test(name('commitThen: done runs only after the IPv6 rows staged before it are durable, in call order'), async (t) => {
+    const { store, crashView6 } = subject.open(t);
+    const seen: string[] = [];
+    const batch = (label: string, ips: string[]): Promise<void> => {
+      for (const ip of ips) store.stage6(lease6(ip));
+      const mustBeDurable = [...new Set([...seen, ...ips])];
+      seen.push(...ips);
+      return new Promise<void>((resolve, reject) =>
+        store.commitThen((error) => {
+          if (error) return reject(error);
+          const durable = crashView6().map((l) => l.ip);
+          const missing = mustBeDurable.filter((ip) => !durable.includes(ip));
+          if (missing.length > 0) return reject(new Error(`done of ${label} ran before ${missing.join(', ')} was durable`));
+          resolve();
+        }),
+      );
+    };
+    // Only IPv6 staged: a store that counted IPv4 rows alone would call done at once, before anything is durable.
+    const first = batch('a', ['2001:db8::1']);
+    const second = batch('b', ['2001:db8::2', '2001:db8::3']);
+    await Promise.all([first, second]);
+    assert.equal(store.syncInFlight, false);
+    assert.deepEqual(
+      crashView6().map((l) => l.ip),
+      ['2001:db8::1', '2001:db8::2', '2001:db8::3'],
+    );
+  });
+
+  test(name('a batch with a bad IPv6 row is all-or-nothing for both families and stays staged; done gets the error'), async (t) => {
+    const { store, crashView, crashView6 } = subject.open(t);
+    store.stage(lease(1));
+    store.stage6(lease6('fd00::1'));
+    store.stage6(lease6('fd00::2', { mac: 'not a mac' }));
+    assert.throws(() => store.commit(), /fd00::2/);
+    await assert.rejects(committed(store), /fd00::2/);
+    assert.deepEqual(crashView(), []);
+    assert.deepEqual(crashView6(), []);
+    assert.equal(store.pendingCount, 3, 'still staged: no Reply was sent for it and it is not lost');
+    store.stage6(lease6('fd00::2'));
+    await committed(store);
+    assert.equal(crashView().length, 1);
+    assert.equal(crashView6().length, 2);
+  });
+
+  test(name('loadLeases6() after a restart: every durable lease in address order, close() commits what is staged'), async (t) => {
+    const opened = subject.open(t);
+    opened.store.stage6(lease6('fd00::a', { duidHex: '00030001020000000002', mac: '02:00:00:00:00:02' }));
+    opened.store.stage6(lease6('fd00::1:0'));
+    await committed(opened.store);
+    opened.store.stage6(lease6('fd00::9', { hostname: null }));
+    const store = opened.restart();
+    assert.deepEqual(store.loadLeases6(), [
+      lease6('fd00::9', { hostname: null }),
+      lease6('fd00::a', { duidHex: '00030001020000000002', mac: '02:00:00:00:00:02' }),
+      lease6('fd00::1:0'),
+    ]);
+    store.close();
+  });
+
+  test(name('a reservation may name an IPv6 address: kept across a restart, one owner per IPv6 address'), (t) => {
+    const opened = subject.open(t);
+    const { store } = opened;
+    store.saveReservation({ mac: '02:00:00:00:00:0a', ip: 10, name: 'web', ip6: 'fd00::a' });
+    store.saveReservation({ mac: '02:00:00:00:00:0b', ip: 11, name: null });
+    assert.throws(() => store.saveReservation({ mac: '02:00:00:00:00:0c', ip: 12, name: null, ip6: 'fd00::a' }));
+    store.saveReservation({ mac: '02:00:00:00:00:0b', ip: 11, name: null, ip6: 'fd00::b' });
+    const expected = [
+      { mac: '02:00:00:00:00:0a', ip: 10, name: 'web', ip6: 'fd00::a' },
+      { mac: '02:00:00:00:00:0b', ip: 11, name: null, ip6: 'fd00::b' },
+    ];
+    assert.deepEqual(store.loadReservations(), expected);
+    store.saveReservation({ mac: '02:00:00:00:00:0b', ip: 11, name: null }); // without ip6 again: the IPv6 part goes
+    const reopened = opened.restart();
+    assert.deepEqual(reopened.loadReservations(), [expected[0], { mac: '02:00:00:00:00:0b', ip: 11, name: null }]);
+    reopened.close();
   });
 }

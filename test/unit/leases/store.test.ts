@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import type { Lease } from '../../../src/leases/lease.ts';
-import { LeaseStore, readLeasesReadOnly, SCHEMA_VERSION } from '../../../src/leases/store.ts';
+import { LeaseStore, readLeases6ReadOnly, readLeasesReadOnly, readReservationsReadOnly, SCHEMA_VERSION } from '../../../src/leases/store.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const STORE_MODULE = pathToFileURL(join(REPO_ROOT, 'src/leases/store.ts')).href;
@@ -231,4 +231,113 @@ test('an existing database others may read is narrowed to 0600, and said so', (t
   const again: string[] = [];
   LeaseStore.open(path, { onNotice: (m) => again.push(m) }).close();
   assert.deepEqual(again, [], 'nothing to say the second time');
+});
+
+// ---- Schema 3: IPv6 leases and IPv6 reservations (issue 13) ----
+
+/** A database exactly as the release before IPv6 (schema 2) writes it, with one lease and one reservation. */
+function writeSchema2(path: string): void {
+  const db = new Database(path);
+  db.exec(`CREATE TABLE leases (
+     ip INTEGER PRIMARY KEY, mac TEXT NOT NULL, client_id BLOB, hostname TEXT,
+     state TEXT NOT NULL CHECK (state IN ('bound', 'released', 'expired', 'declined')),
+     expires_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+   CREATE INDEX leases_mac ON leases(mac);
+   CREATE TABLE reservations (mac TEXT PRIMARY KEY, ip INTEGER NOT NULL UNIQUE, name TEXT UNIQUE);`);
+  db.prepare('INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, ?)').run(0x0a000064, '02:00:00:00:00:01', Buffer.from([1, 2]), 'web', 'bound', 2000, 1000);
+  db.prepare('INSERT INTO reservations VALUES (?, ?, ?)').run('02:00:00:00:00:05', 0x0a000005, 'db');
+  db.pragma('user_version = 2');
+  db.close();
+}
+
+test('a schema-2 database opens: every IPv4 lease and reservation kept, the leases6 table added, version 3', (t) => {
+  const path = join(tempDir(t), 'leases.db');
+  writeSchema2(path);
+  assert.deepEqual(readLeases6ReadOnly(path), [], 'a reader of a not yet migrated file sees no IPv6 leases');
+  assert.deepEqual(readReservationsReadOnly(path), [{ mac: '02:00:00:00:00:05', ip: 0x0a000005, name: 'db' }]);
+  const store = LeaseStore.open(path);
+  assert.equal(SCHEMA_VERSION, 3);
+  assert.deepEqual(store.loadAll(), [sampleLease(0x0a000064, { clientId: Buffer.from([1, 2]), hostname: 'web', expiresAt: 2000, updatedAt: 1000 })]);
+  assert.deepEqual(store.loadReservations(), [{ mac: '02:00:00:00:00:05', ip: 0x0a000005, name: 'db' }]);
+  assert.deepEqual(store.loadLeases6(), []);
+  store.stage6({
+    ip: 'fd00::5',
+    mac: '02:00:00:00:00:05',
+    iaid: 7,
+    duidHex: '0003000102000000000005',
+    hostname: 'db',
+    state: 'bound',
+    expiresAt: 3000,
+    updatedAt: 1000,
+  });
+  store.close();
+  const db = new Database(path, { readonly: true });
+  try {
+    assert.equal(db.pragma('user_version', { simple: true }), 3);
+    assert.deepEqual(db.prepare('SELECT ip, iaid, hex(duid) AS duid FROM leases6').all(), [{ ip: 'fd00::5', iaid: 7, duid: '0003000102000000000005' }]);
+  } finally {
+    db.close();
+  }
+  assert.equal(readLeases6ReadOnly(path)[0]?.ip, 'fd00::5');
+});
+
+test('a bad IPv6 row stops the load naming its address, for the store and the read-only reader', (t) => {
+  const path = join(tempDir(t), 'leases.db');
+  LeaseStore.open(path).close();
+  const db = new Database(path);
+  db.prepare('INSERT INTO leases6 VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run('FD00:0::7', '02:00:00:00:00:07', 1, Buffer.from([0, 3]), null, 'bound', 2000, 1000);
+  db.close();
+  assert.throws(() => readLeases6ReadOnly(path), /IPv6 lease row FD00:0::7: ip is not an IPv6 address in RFC 5952 form/);
+  const store = LeaseStore.open(path);
+  t.after(() => store.close());
+  assert.throws(() => store.loadLeases6(), /FD00:0::7/);
+});
+
+// The timeout only stops a hung child from hanging the suite; it is not a speed check.
+test('IPv6 rows reported durable by commitThen survive SIGKILL right after done', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'leases.db');
+  const script = join(dir, 'writer6.ts');
+  writeFileSync(
+    script,
+    `
+import { LeaseStore } from ${JSON.stringify(STORE_MODULE)};
+const store = LeaseStore.open(process.argv[2] as string, { groupCommit: true });
+for (let i = 1; i <= 40; i++) {
+  store.stage6({ ip: 'fd00::' + i.toString(16), mac: '02:00:00:00:00:01', iaid: i, duidHex: '00030001020000000001', hostname: 'h' + i, state: 'bound', expiresAt: 2000, updatedAt: 1000 });
+}
+store.commitThen((error) => {
+  if (error) throw error;
+  // Staged after done and never committed: must not appear after the kill.
+  store.stage6({ ip: 'fd00::ffff', mac: '02:00:00:00:00:02', iaid: 0, duidHex: '', hostname: null, state: 'bound', expiresAt: 2000, updatedAt: 1000 });
+  process.stdout.write('durable\\n');
+});
+setInterval(() => {}, 1000);
+`,
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', script, path], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    if (stdout.includes('durable\n')) child.kill('SIGKILL');
+  });
+  assert.equal(await exit, 'SIGKILL', `writer did not finish: ${stderr}`);
+  const leases = readLeases6ReadOnly(path);
+  assert.equal(leases.length, 40);
+  assert.deepEqual(leases[39], {
+    ip: 'fd00::28',
+    mac: '02:00:00:00:00:01',
+    iaid: 40,
+    duidHex: '00030001020000000001',
+    hostname: 'h40',
+    state: 'bound',
+    expiresAt: 2000,
+    updatedAt: 1000,
+  });
 });
