@@ -6,8 +6,9 @@
  * last started first, the host set-up last of all.
  */
 import { readFileSync } from 'node:fs';
+import { type Ipv6Part, resolveIpv6, startIpv6, startNeighbours } from './daemon6.ts';
 import type { StaticRecord } from './config/dns-records.ts';
-import type { Ipv6Flags } from './config/ipv6.ts';
+import type { DaemonIpv6, Ipv6Flags } from './config/ipv6.ts';
 import { type AddressRange, checkRangeInSubnet } from './config/range.ts';
 import {
   checkReservationConflicts,
@@ -379,11 +380,21 @@ async function startDns(
   net: BridgeNet,
   names: HostNames,
   metrics: Metrics | null,
+  ipv6: { v6: DaemonIpv6; learned6: Learned6 } | null,
 ): Promise<DnsServer | null> {
   if (!config.dns) return null;
   const { serverIp, prefixLength } = net;
+  const serverIp6 = ipv6 ? formatIPv6(ipv6.v6.address) : null;
   const zones = new LocalZones(
-    { domain: config.domain, serverIp, prefixLength, soaTtl: DNS_SOA_TTL, recordTtl: DNS_RECORD_TTL, records: config.dns.records },
+    {
+      domain: config.domain,
+      serverIp,
+      prefixLength,
+      soaTtl: DNS_SOA_TTL,
+      recordTtl: DNS_RECORD_TTL,
+      records: config.dns.records,
+      ...(ipv6 && serverIp6 ? { ipv6: { serverIp: serverIp6, addresses: ipv6.learned6 } } : {}),
+    },
     names,
   );
   const dns = new DnsServer({
@@ -392,7 +403,10 @@ async function startDns(
     limits: { rrlResponsesPerSecond: config.dns.rateLimit },
     subnet: { ip: serverIp, prefixLength },
     zones,
-    recursor: config.dns.recursor ? config.dns.recursor([formatIPv4(serverIp)], metrics ?? undefined, log) : null,
+    recursor: config.dns.recursor ? config.dns.recursor([formatIPv4(serverIp), ...(serverIp6 ? [serverIp6] : [])], metrics ?? undefined, log) : null,
+    ...(ipv6 && serverIp6
+      ? { moreAddresses: [serverIp6], moreTrusted: [`${formatIPv6(ipv6.v6.prefix)}/${ipv6.v6.prefixLength}`], linkLocalInterface: config.bridge }
+      : {}),
     log,
     ...(metrics
       ? {

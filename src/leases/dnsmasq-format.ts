@@ -254,11 +254,25 @@ export class DnsmasqLeaseFile {
   private closed = false;
   /** Number of completed writes (for tests and metrics). */
   writes = 0;
+  private serverDuid: Uint8Array | null;
+  private leases6: (() => Iterable<StoredLease6>) | undefined;
 
   constructor(private readonly options: DnsmasqLeaseFileOptions) {
     this.minIntervalMs = options.minIntervalMs ?? 100;
     this.now = options.now ?? Date.now;
     this.mode = options.mode ?? 0o644;
+    this.serverDuid = options.serverDuid ?? null;
+    this.leases6 = options.leases6;
+  }
+
+  /**
+   * DHCPv6 started (its DUID comes from the bridge's MAC, known once the bridge's socket is open, after this file):
+   * from the next write on, the file has the `duid` line and the IPv6 leases.
+   */
+  setIpv6(serverDuid: Uint8Array, leases6: () => Iterable<StoredLease6>): void {
+    this.serverDuid = serverDuid;
+    this.leases6 = leases6;
+    this.schedule();
   }
 
   get path(): string {
@@ -283,9 +297,9 @@ export class DnsmasqLeaseFile {
     const now = this.now();
     const active: Lease[] = [];
     for (const lease of this.options.leases()) if (isActive(lease, now)) active.push(lease);
-    const serverDuid = this.options.serverDuid ?? null;
+    const serverDuid = this.serverDuid;
     const active6: StoredLease6[] = [];
-    if (serverDuid !== null && this.options.leases6) for (const lease of this.options.leases6()) if (isActive6(lease, now)) active6.push(lease);
+    if (serverDuid !== null && this.leases6) for (const lease of this.leases6()) if (isActive6(lease, now)) active6.push(lease);
     const bindings = [...active.map((l) => ({ key: keyOf(l), updatedAt: l.updatedAt })), ...active6.map((l) => ({ key: keyOf6(l), updatedAt: l.updatedAt }))];
     const fresh = bindings.filter((b) => !this.order.has(b.key)).sort((a, b) => a.updatedAt - b.updatedAt);
     for (const binding of fresh) this.order.set(binding.key, this.nextSequence++);
