@@ -12,7 +12,8 @@ const MAX_128 = (1n << 128n) - 1n;
 
 /** The number of an address in RFC 4291 text (embedded IPv4 and zone-less forms), or null for anything else. */
 export function parseIPv6(text: string): bigint | null {
-  if (!isIPv6(text)) return null;
+  // node:net accepts a zone (fe80::1%eth0); an address in a lease or a range has none.
+  if (!isIPv6(text) || text.includes('%')) return null;
   let body = text.toLowerCase();
   const tail: number[] = [];
   const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(body);
