@@ -56,7 +56,7 @@ export interface Wire6 {
   multicast: boolean;
 }
 
-export type Lease6EventType = 'ADVERTISE' | 'BIND' | 'RENEW' | 'REBIND' | 'RELEASE' | 'DECLINE' | 'NO-ADDRS' | 'NO-BINDING' | 'EXPIRE';
+export type Lease6EventType = 'ADVERTISE' | 'BIND' | 'RENEW' | 'REBIND' | 'RELEASE' | 'DECLINE' | 'NO-ADDRS' | 'NO-BINDING' | 'NOT-ON-LINK' | 'EXPIRE';
 
 /** One binding's change, for the log, DNS names (hostname is validated by toHostLabel) and metrics. */
 export interface Lease6Event {
@@ -188,9 +188,12 @@ export class Dhcp6Server {
     );
   }
 
-  /** §18.3.2: bind each IA_NA (the address we advertised, or a new one); NoAddrsAvail in the IA when none is left. */
+  /**
+   * §18.3.2: bind each IA_NA (the address we advertised, or a new one); NoAddrsAvail in the IA when none is left, and
+   * NotOnLink in an IA that asks for an address off our /64 (the client then asks again without it, §18.2.10.1).
+   */
   private request(x: Exchange): Dhcp6Decision {
-    const outcomes = x.valid.iaNas.map((ia) => this.bindIa(x, ia));
+    const outcomes = x.valid.iaNas.map((ia) => (this.offLink(ia).length > 0 ? notOnLink(x, ia) : this.bindIa(x, ia)));
     return this.answer(
       x,
       { type: MessageType.Reply },
@@ -270,7 +273,7 @@ export class Dhcp6Server {
       out.addresses.push(...others.map((a) => ({ address: a.address, preferred: 0, valid: 0 })));
       return { out, event: event(rebind ? 'REBIND' : 'RENEW', x.mac, lease, lease.hostname, { expiresAt: lease.expiresAt }), staged: true };
     }
-    const offLink = ia.addresses.filter((a) => !samePrefix(ipv6FromBytes(a.address) as bigint, this.bridge, ON_LINK_PREFIX_LENGTH));
+    const offLink = this.offLink(ia);
     if (rebind && offLink.length > 0) {
       const out: IaNaOut = { iaid: ia.iaid, t1: 0, t2: 0, addresses: offLink.map((a) => ({ address: a.address, preferred: 0, valid: 0 })), status: null };
       return {
@@ -301,6 +304,11 @@ export class Dhcp6Server {
       event: event(decline ? 'DECLINE' : 'RELEASE', x.mac, ended, ended.hostname, {}),
       staged,
     };
+  }
+
+  /** The IA's addresses that are not on the bridge's /64. */
+  private offLink(ia: IaNa): IaNa['addresses'] {
+    return ia.addresses.filter((a) => !samePrefix(ipv6FromBytes(a.address) as bigint, this.bridge, ON_LINK_PREFIX_LENGTH));
   }
 
   // ---- building ----
@@ -398,6 +406,11 @@ function eventsOf(outcomes: readonly IaOutcome[]): Lease6Event[] {
 function noAddress(x: Exchange, ia: IaNa, why: string): IaOutcome {
   const out: IaNaOut = { iaid: ia.iaid, t1: 0, t2: 0, addresses: [], status: status(StatusCode.NoAddrsAvail, 'no addresses available') };
   return { out, event: event('NO-ADDRS', x.mac, null, null, { iaid: ia.iaid, detail: why }), staged: false };
+}
+
+function notOnLink(x: Exchange, ia: IaNa): IaOutcome {
+  const out: IaNaOut = { iaid: ia.iaid, t1: 0, t2: 0, addresses: [], status: status(StatusCode.NotOnLink, 'an address is not on this link') };
+  return { out, event: event('NOT-ON-LINK', x.mac, null, null, { iaid: ia.iaid, detail: 'asked for an address not on this link' }), staged: false };
 }
 
 function noBinding(x: Exchange, ia: IaNa): IaOutcome {

@@ -106,6 +106,18 @@ test('Solicit, Request: the Reply binds the advertised address and asks for a co
   assert.deepEqual(decodeDomainName(fqdn.subarray(1)), ['web1', 'lxc']);
 });
 
+test('a Request for an address off our /64 gets NotOnLink in that IA and binds nothing for it', () => {
+  const f = stateful();
+  const d = f.server.handle(
+    clientMessage({ type: MessageType.Request, serverId: SERVER_DUID, ias: [{ iaid: 1, addresses: ['2001:db8::9'] }, { iaid: 2 }] }),
+    wire(MAC_A),
+  );
+  const r = read(d);
+  assert.equal(r.ias.find((ia) => ia.iaid === 1)?.status?.code, StatusCode.NotOnLink);
+  assert.equal(r.ias.find((ia) => ia.iaid === 2)?.addresses.length, 1);
+  assert.equal(f.book.bindingOf(MAC_A, 1), undefined);
+});
+
 test('rapid commit: a Solicit with option 14 gets a committed Reply; off, it gets an Advertise', () => {
   const on = stateful();
   const d = on.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid: 1 }], rapidCommit: true }), wire(MAC_A));
