@@ -14,7 +14,7 @@ import { findOption, type Parse6Failure, parseDhcp6Message } from './message.ts'
 import { decodeClientFqdn, FQDN_O, FQDN_S, type IaNa, type IaNaOut } from './options.ts';
 import { buildReply, type ReplyPlan } from './reply.ts';
 import { type ValidationDrop, type ValidMessage, validateClientMessage } from './validate.ts';
-import { CLIENT_PORT, MessageType, Option6, StatusCode } from './vocabulary.ts';
+import { CLIENT_PORT, MAX_ZERO_LIFETIME_ECHOES, MessageType, Option6, StatusCode } from './vocabulary.ts';
 
 /** RFC 8415 §21.23 / §7.6 IRT_DEFAULT: how often a stateless client asks again (86 400 s). */
 export const INFORMATION_REFRESH_SECONDS = 86_400;
@@ -268,14 +268,16 @@ export class Dhcp6Server {
   private extendIa(x: Exchange, ia: IaNa, rebind: boolean): IaOutcome {
     const lease = this.o.book?.renew(x.mac, ia.iaid, this.validMs, x.hostname);
     if (lease !== undefined) {
-      const others = ia.addresses.filter((a) => !a.address.equals(ipv6ToBytes(parseIPv6(lease.ip) as bigint)));
+      const held = ipv6ToBytes(parseIPv6(lease.ip) as bigint);
+      const others = ia.addresses.filter((a) => !a.address.equals(held)).slice(0, MAX_ZERO_LIFETIME_ECHOES);
       const out = this.iaWith(ia.iaid, [lease.ip]);
       out.addresses.push(...others.map((a) => ({ address: a.address, preferred: 0, valid: 0 })));
       return { out, event: event(rebind ? 'REBIND' : 'RENEW', x.mac, lease, lease.hostname, { expiresAt: lease.expiresAt }), staged: true };
     }
     const offLink = this.offLink(ia);
     if (rebind && offLink.length > 0) {
-      const out: IaNaOut = { iaid: ia.iaid, t1: 0, t2: 0, addresses: offLink.map((a) => ({ address: a.address, preferred: 0, valid: 0 })), status: null };
+      const addresses = offLink.slice(0, MAX_ZERO_LIFETIME_ECHOES).map((a) => ({ address: a.address, preferred: 0, valid: 0 }));
+      const out: IaNaOut = { iaid: ia.iaid, t1: 0, t2: 0, addresses, status: null };
       return {
         out,
         event: event('NO-BINDING', x.mac, null, null, { iaid: ia.iaid, detail: 'rebind of addresses not on this link: lifetimes 0' }),

@@ -7,7 +7,7 @@
 import { parseDuid } from './duid.ts';
 import { allOptions, countOption, type Dhcp6Message, findOption } from './message.ts';
 import { decodeIaNa, decodeOro, type IaNa } from './options.ts';
-import { MessageType, Option6 } from './vocabulary.ts';
+import { MAX_IA_PER_MESSAGE, MessageType, Option6 } from './vocabulary.ts';
 
 export type ValidationDrop =
   | 'not-a-client-message'
@@ -85,7 +85,8 @@ export function validateClientMessage(m: Dhcp6Message, serverDuid: Buffer, multi
     if (hasIa) return fail('ia-in-information-request', '§16.12: an Information-request must not carry an IA');
   }
   const iaNas: IaNa[] = [];
-  for (const value of allOptions(m.options, Option6.IaNa)) {
+  // Only the first MAX_IA_PER_MESSAGE are read and served; the rest are ignored.
+  for (const value of allOptions(m.options, Option6.IaNa).slice(0, MAX_IA_PER_MESSAGE)) {
     const ia = decodeIaNa(value);
     if (!ia.ok) return fail('bad-ia-na', `${ia.reason}: ${ia.detail}`);
     iaNas.push(ia.ia);

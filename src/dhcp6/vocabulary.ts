@@ -112,3 +112,19 @@ export const MAX_OPTION_DEPTH = 2;
  * refused, so a stored duidHex is bounded.
  */
 export const MAX_DUID_LENGTH = 130;
+/**
+ * IA_NAs of one message that are served; later ones are ignored. A MAC holds at most MAX_BINDINGS_PER_MAC (4)
+ * addresses anyway, and 4 IAs keep every reply under IPV6_MIN_PAYLOAD (see there) whatever the client sends.
+ */
+export const MAX_IA_PER_MESSAGE = 4;
+/**
+ * Addresses of an IA that are not its binding, sent back with lifetimes 0 in a Renew/Rebind Reply (§18.3.4): at most
+ * this many per IA, so the reply stays bounded (4 × 28 bytes an IA).
+ */
+export const MAX_ZERO_LIFETIME_ECHOES = 4;
+/**
+ * The UDP payload that always fits without fragmentation: the IPv6 minimum MTU 1280 (RFC 8200 §5) less the IPv6 (40)
+ * and UDP (8) headers. Every reply we build is smaller: at most 4 IAs of 5 addresses and a status (~190 bytes each),
+ * both identifiers (≤ 2 × 134), DNS servers, the domain list and an FQDN.
+ */
+export const IPV6_MIN_PAYLOAD = 1232;

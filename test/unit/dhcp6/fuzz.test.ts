@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseDhcp6Message } from '../../../src/dhcp6/message.ts';
-import { MessageType } from '../../../src/dhcp6/vocabulary.ts';
+import { IPV6_MIN_PAYLOAD, MessageType } from '../../../src/dhcp6/vocabulary.ts';
 import { mulberry32 } from '../../harness/prng.ts';
 import { clientMessage, MAC_A, MAC_B, SERVER_DUID, stateful, wire } from './fixture.ts';
 
@@ -76,6 +76,7 @@ test(`DHCPv6 fuzz: ${CASES} cases, seed 0x${SEED.toString(16)}`, () => {
         replies++;
         const back = parseDhcp6Message(d.payload);
         assert.ok(back.ok, `${where}: our reply does not parse`);
+        assert.ok(d.payload.length <= IPV6_MIN_PAYLOAD, `${where}: a reply of ${d.payload.length} bytes`);
         assert.ok(back.message.type === MessageType.Advertise || back.message.type === MessageType.Reply, where);
       }
       if (i % 64 === 0) {

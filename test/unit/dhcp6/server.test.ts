@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { allOptions, type Dhcp6Message, findOption, parseDhcp6Message } from '../../../src/dhcp6/message.ts';
 import { decodeDomainName, decodeIaNa, decodeStatus, type IaNa } from '../../../src/dhcp6/options.ts';
 import type { Dhcp6Decision } from '../../../src/dhcp6/server.ts';
-import { MessageType, Option6, StatusCode } from '../../../src/dhcp6/vocabulary.ts';
+import { IPV6_MIN_PAYLOAD, MAX_IA_PER_MESSAGE, MessageType, Option6, StatusCode } from '../../../src/dhcp6/vocabulary.ts';
 import { formatIPv6, ipv6FromBytes } from '../../../src/leases/ipv6-number.ts';
 import { unclaimableNames } from '../../../src/leases/names.ts';
 import { BRIDGE, clientMessage, DUID_A, MAC_A, MAC_B, replyOf, SERVER_DUID, stateful, stateless, wire } from './fixture.ts';
@@ -306,6 +306,23 @@ test('the real dhclient Solicit gets an Advertise for its IAID', () => {
   assert.equal(r.message.transactionId, 0xce725e);
   assert.equal(r.ias[0]?.iaid, 2952790023);
   assert.equal(r.addresses.length, 1);
+});
+
+test('a Renew of many IAs each listing many addresses gets a reply within the IPv6 minimum payload', () => {
+  const f = stateful();
+  for (let iaid = 0; iaid < 4; iaid++) read(f.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid }], rapidCommit: true }), wire(MAC_A)));
+  const many = Array.from({ length: 15 }, (_, i) => `fd42:1:2:3::f${i.toString(16)}`);
+  const ias = Array.from({ length: 40 }, (_, iaid) => ({ iaid, addresses: many }));
+  const huge = clientMessage({
+    type: MessageType.Renew,
+    serverId: SERVER_DUID,
+    ias,
+    clientId: Buffer.concat([Buffer.from('0002', 'hex'), Buffer.alloc(128, 1)]),
+  });
+  const d = f.server.handle(huge, wire(MAC_A));
+  const r = read(d);
+  assert.equal(r.ias.length, MAX_IA_PER_MESSAGE);
+  assert.ok(replyOf(d).payload.length <= IPV6_MIN_PAYLOAD, `${replyOf(d).payload.length} bytes`);
 });
 
 test('the DNS server announced defaults to the bridge address and can be set', () => {
