@@ -70,7 +70,7 @@ export interface Lease6Event {
   detail?: string;
 }
 
-export type Dhcp6DropReason = Parse6Failure | ValidationDrop | 'confirm-without-addresses';
+export type Dhcp6DropReason = Parse6Failure | ValidationDrop;
 
 export type Dhcp6Decision =
   | {
@@ -84,6 +84,7 @@ export type Dhcp6Decision =
       commit: boolean;
       events: Lease6Event[];
     }
+  /** Handled, and the RFC wants no answer (a Confirm without addresses). */
   | { kind: 'silent'; events: Lease6Event[]; detail: string }
   | { kind: 'drop'; reason: Dhcp6DropReason; detail: string };
 
@@ -235,7 +236,7 @@ export class Dhcp6Server {
   /** §18.3.3: are the client's addresses on this link (our /64)? No addresses: no reply at all. */
   private confirm(x: Exchange): Dhcp6Decision {
     const addresses = x.valid.iaNas.flatMap((ia) => ia.addresses.map((a) => ipv6FromBytes(a.address) as bigint));
-    if (addresses.length === 0) return { kind: 'drop', reason: 'confirm-without-addresses', detail: '§18.3.3: no IA Address to confirm' };
+    if (addresses.length === 0) return { kind: 'silent', events: [], detail: '§18.3.3: a Confirm without addresses gets no reply' };
     const onLink = addresses.every((a) => samePrefix(a, this.bridge, ON_LINK_PREFIX_LENGTH));
     const verdict = onLink ? status(StatusCode.Success, 'all addresses on link') : status(StatusCode.NotOnLink, 'an address is not on this link');
     return this.answer(x, { type: MessageType.Reply, status: verdict }, [], false);

@@ -242,7 +242,7 @@ test('Confirm: Success on our /64, NotOnLink off it, no reply without addresses'
     f.server.handle(clientMessage({ type: MessageType.Confirm, ias: [{ iaid: 1, addresses: ['fd42:1:2:3::77', 'fd42:1:2:4::1'] }] }), wire(MAC_A)),
   );
   assert.equal(off.status, StatusCode.NotOnLink);
-  assert.equal(drop(f.server.handle(clientMessage({ type: MessageType.Confirm, ias: [{ iaid: 1 }] }), wire(MAC_A))), 'confirm-without-addresses');
+  assert.equal(f.server.handle(clientMessage({ type: MessageType.Confirm, ias: [{ iaid: 1 }] }), wire(MAC_A)).kind, 'silent');
 });
 
 test('§16 validation drops, each with its reason', () => {
