@@ -180,13 +180,7 @@ export class Dhcp6Server {
     }
     const type = rapid ? MessageType.Reply : MessageType.Advertise;
     const plan = rapid ? { type, rapidCommit: true } : { type, preference: ADVERTISE_PREFERENCE };
-    return this.answer(
-      x,
-      plan,
-      outcomes.map((o) => o.out),
-      outcomes.some((o) => o.staged),
-      eventsOf(outcomes),
-    );
+    return this.answerIas(x, plan, outcomes);
   }
 
   /**
@@ -195,13 +189,7 @@ export class Dhcp6Server {
    */
   private request(x: Exchange): Dhcp6Decision {
     const outcomes = x.valid.iaNas.map((ia) => (this.offLink(ia).length > 0 ? notOnLink(x, ia) : this.bindIa(x, ia)));
-    return this.answer(
-      x,
-      { type: MessageType.Reply },
-      outcomes.map((o) => o.out),
-      outcomes.some((o) => o.staged),
-      eventsOf(outcomes),
-    );
+    return this.answerIas(x, { type: MessageType.Reply }, outcomes);
   }
 
   /**
@@ -211,26 +199,14 @@ export class Dhcp6Server {
    */
   private extend(x: Exchange, rebind: boolean): Dhcp6Decision {
     const outcomes = x.valid.iaNas.map((ia) => this.extendIa(x, ia, rebind));
-    return this.answer(
-      x,
-      { type: MessageType.Reply },
-      outcomes.map((o) => o.out),
-      outcomes.some((o) => o.staged),
-      eventsOf(outcomes),
-    );
+    return this.answerIas(x, { type: MessageType.Reply }, outcomes);
   }
 
   /** §18.3.7 Release / §18.3.8 Decline: end (or put on probation) each listed address the IA holds; Success. */
   private giveUp(x: Exchange, decline: boolean): Dhcp6Decision {
     const outcomes = x.valid.iaNas.map((ia) => this.giveUpIa(x, ia, decline));
     const message = decline ? 'declined' : 'released';
-    return this.answer(
-      x,
-      { type: MessageType.Reply, status: status(StatusCode.Success, message) },
-      outcomes.map((o) => o.out),
-      outcomes.some((o) => o.staged),
-      eventsOf(outcomes),
-    );
+    return this.answerIas(x, { type: MessageType.Reply, status: status(StatusCode.Success, message) }, outcomes);
   }
 
   /** §18.3.3: are the client's addresses on this link (our /64)? No addresses: no reply at all. */
@@ -332,6 +308,18 @@ export class Dhcp6Server {
     };
   }
 
+  /** A reply carrying what each IA_NA came to; it needs a commit when any of them staged a change. */
+  private answerIas(x: Exchange, plan: Partial<ReplyPlan> & { type: number }, outcomes: readonly IaOutcome[]): Dhcp6Decision {
+    const events = outcomes.flatMap((o) => (o.event === null ? [] : [o.event]));
+    return this.answer(
+      x,
+      plan,
+      outcomes.map((o) => o.out),
+      outcomes.some((o) => o.staged),
+      events,
+    );
+  }
+
   private answer(x: Exchange, plan: Partial<ReplyPlan> & { type: number }, ias: IaNaOut[], commit: boolean, events: Lease6Event[] = []): Dhcp6Decision {
     const givesAddresses = ias.some((ia) => ia.addresses.some((a) => a.valid > 0));
     const full: ReplyPlan = {
@@ -400,10 +388,6 @@ function event(
   const e: Lease6Event = { type, mac, ip: lease?.ip ?? null, iaid: lease?.iaid ?? extra.iaid ?? null, hostname, expiresAt: extra.expiresAt ?? null };
   if (extra.detail !== undefined) e.detail = extra.detail;
   return e;
-}
-
-function eventsOf(outcomes: readonly IaOutcome[]): Lease6Event[] {
-  return outcomes.flatMap((o) => (o.event === null ? [] : [o.event]));
 }
 
 function noAddress(x: Exchange, ia: IaNa, why: string): IaOutcome {
