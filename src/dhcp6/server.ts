@@ -97,6 +97,8 @@ interface Exchange {
   mac: string;
   duidHex: string;
   hostname: string | null;
+  /** Whether the message carried a Client FQDN at all: a Renew without one keeps the binding's name. */
+  sentName: boolean;
   /** Client FQDN to answer with (RFC 4704 §5), when a name was accepted. */
   fqdn: { flags: number; name: string } | null;
 }
@@ -243,7 +245,7 @@ export class Dhcp6Server {
   }
 
   private extendIa(x: Exchange, ia: IaNa, rebind: boolean): IaOutcome {
-    const lease = this.o.book?.renew(x.mac, ia.iaid, this.validMs, x.hostname);
+    const lease = this.o.book?.renew(x.mac, ia.iaid, this.validMs, x.sentName ? x.hostname : undefined);
     if (lease !== undefined) {
       const held = ipv6ToBytes(parseIPv6(lease.ip) as bigint);
       const others = ia.addresses.filter((a) => !a.address.equals(held)).slice(0, MAX_ZERO_LIFETIME_ECHOES);
@@ -356,7 +358,7 @@ export class Dhcp6Server {
       hostname === null
         ? null
         : { flags: FQDN_S | (clientFlags & FQDN_S ? 0 : FQDN_O), name: this.o.domain === '' ? hostname : `${hostname}.${this.o.domain}` };
-    return { valid, wire, mac, duidHex: valid.clientId?.toString('hex') ?? '', hostname, fqdn };
+    return { valid, wire, mac, duidHex: valid.clientId?.toString('hex') ?? '', hostname, sentName: sent !== undefined, fqdn };
   }
 
   /** The Client FQDN's first label through the DHCPv4 hostname rules, unless it is unclaimable or someone else's. */

@@ -295,6 +295,16 @@ test('names: the FQDN goes through the hostname rules; unclaimable and taken nam
   assert.equal(bind('-\u00ff-', MAC_B, 2), null);
 });
 
+test("a Renew without a Client FQDN keeps the binding's name; one with a new name changes it", () => {
+  const f = stateful();
+  read(f.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid: 1 }], rapidCommit: true, fqdn: 'alpha' }), wire(MAC_A)));
+  const renew = (fqdn?: string) =>
+    replyOf(f.server.handle(clientMessage({ type: MessageType.Renew, serverId: SERVER_DUID, ias: [{ iaid: 1 }], ...(fqdn ? { fqdn } : {}) }), wire(MAC_A)))
+      .events[0]?.hostname;
+  assert.equal(renew(), 'alpha');
+  assert.equal(renew('beta'), 'beta');
+});
+
 test('the real dhclient Solicit gets an Advertise for its IAID', () => {
   const f = stateful();
   const solicit = Buffer.from(
