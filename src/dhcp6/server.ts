@@ -42,6 +42,13 @@ export interface Dhcp6ServerOptions {
   unclaimableNames?: ReadonlySet<string>;
   /** Whether another client already holds this name (HostNames.heldByOther): then no name is given. */
   nameHeldByOther?: (name: string, mac: string) => boolean;
+  /**
+   * Asked before an address is taken from the range for an IA that holds none (a new offer, or a binding without
+   * one): false refuses it (NoAddrsAvail, event detail 'new-address-limit'). The daemon passes the DHCPv4 server's
+   * per-bridge-port token buckets (--port-lease-limit) here, so one port cannot drain the range with forged MACs.
+   * Default: always allowed (the book's MAX_BINDINGS_PER_MAC and MAX_OFFERS6 still bound it).
+   */
+  takeNewAddress?: (wire: Wire6) => boolean;
   /** Default INFORMATION_REFRESH_SECONDS. */
   informationRefreshSeconds?: number;
 }
@@ -54,6 +61,8 @@ export interface Wire6 {
   srcIp: string;
   /** Sent to ff02::1:2 (true) or to one of our unicast addresses (false). */
   multicast: boolean;
+  /** The bridge port (ifindex) the frame came in on; 0 when unknown. Only passed on to takeNewAddress. */
+  port?: number;
 }
 
 export type Lease6EventType = 'ADVERTISE' | 'BIND' | 'RENEW' | 'REBIND' | 'RELEASE' | 'DECLINE' | 'NO-ADDRS' | 'NO-BINDING' | 'NOT-ON-LINK' | 'EXPIRE';
@@ -171,7 +180,8 @@ export class Dhcp6Server {
     const outcomes = book === null ? [] : x.valid.iaNas.map((ia) => (rapid ? this.bindIa(x, ia) : this.offerIa(x, ia)));
     if (!outcomes.some((o) => o.out.addresses.length > 0)) {
       // §18.3.1: no address for any IA — an Advertise with only NoAddrsAvail (and, RFC 7550 §4.1, other configuration).
-      const events = [event('NO-ADDRS', x.mac, null, null, { detail: book === null ? 'stateless only (no --range6)' : 'no address for any IA' })];
+      const perIa = outcomes.flatMap((o) => (o.event === null ? [] : [o.event]));
+      const events = perIa.length > 0 ? perIa : [event('NO-ADDRS', x.mac, null, null, { detail: book === null ? 'stateless only (no --range6)' : 'no IA_NA' })];
       return this.answer(
         x,
         { type: MessageType.Advertise, status: status(StatusCode.NoAddrsAvail, 'no addresses available'), preference: ADVERTISE_PREFERENCE },
@@ -230,6 +240,7 @@ export class Dhcp6Server {
 
   private offerIa(x: Exchange, ia: IaNa): IaOutcome {
     const book = this.o.book as Address6Book;
+    if (!this.mayTakeNew(book, x, ia)) return noAddress(x, ia, 'new-address-limit');
     const offered = book.offer(x.mac, ia.iaid);
     if (!offered.ok) return noAddress(x, ia, offered.reason);
     return { out: this.iaWith(ia.iaid, [offered.ip]), event: event('ADVERTISE', x.mac, { ip: offered.ip, iaid: ia.iaid }, x.hostname, {}), staged: false };
@@ -238,6 +249,7 @@ export class Dhcp6Server {
   private bindIa(x: Exchange, ia: IaNa): IaOutcome {
     const book = this.o.book;
     if (book === null) return noAddress(x, ia, 'stateless only (no --range6)');
+    if (!this.mayTakeNew(book, x, ia)) return noAddress(x, ia, 'new-address-limit');
     const bound = book.bind({ mac: x.mac, iaid: ia.iaid, duidHex: x.duidHex, hostname: x.hostname, validMs: this.validMs });
     if (!bound.ok) return noAddress(x, ia, bound.reason);
     const lease = bound.lease;
@@ -285,6 +297,11 @@ export class Dhcp6Server {
       event: event(decline ? 'DECLINE' : 'RELEASE', x.mac, ended, ended.hostname, {}),
       staged,
     };
+  }
+
+  /** An IA already holding an address asks for nothing new; otherwise the daemon's fair share decides. */
+  private mayTakeNew(book: Address6Book, x: Exchange, ia: IaNa): boolean {
+    return book.holds(x.mac, ia.iaid) || (this.o.takeNewAddress?.(x.wire) ?? true);
   }
 
   /** The IA's addresses that are not on the bridge's /64. */

@@ -127,6 +127,11 @@ export class Address6Book {
     return lease !== undefined && lease.expiresAt > this.o.now() ? lease : undefined;
   }
 
+  /** Whether (mac, iaid) holds a live binding or a pending offer: asking again takes nothing new from the range. */
+  holds(mac: string, iaid: number): boolean {
+    return this.bindingOf(mac, iaid) !== undefined || this.offers.has(ownerKey(mac, iaid));
+  }
+
   /** The record (bound or declined) of an address. */
   leaseAt(ip: string): StoredLease6 | undefined {
     const key = canonicalIPv6(ip);

@@ -155,6 +155,30 @@ test('NoAddrsAvail when the range is exhausted: top level in the Advertise, in t
   assert.deepEqual(req.addresses, []);
 });
 
+test('takeNewAddress is asked once per new IA only: retransmitted Solicits and the Request take nothing more', () => {
+  const asked: (number | undefined)[] = [];
+  let allow = true;
+  const f = stateful({
+    takeNewAddress: (w) => {
+      asked.push(w.port);
+      return allow;
+    },
+  });
+  const on = (mac: string) => ({ ...wire(mac), port: 7 });
+  read(f.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid: 1 }] }), on(MAC_A)));
+  read(f.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid: 1 }] }), on(MAC_A)));
+  const bound = read(f.server.handle(clientMessage({ type: MessageType.Request, serverId: SERVER_DUID, ias: [{ iaid: 1 }] }), on(MAC_A)));
+  assert.equal(bound.addresses.length, 1);
+  assert.deepEqual(asked, [7]);
+  allow = false;
+  const refused = f.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid: 1 }], rapidCommit: true }), on(MAC_B));
+  assert.equal(read(refused).status, StatusCode.NoAddrsAvail);
+  assert.equal(f.book.bindingOf(MAC_B, 1), undefined);
+  assert.equal(replyOf(refused).events[0]?.detail, 'new-address-limit');
+  // A renewal needs no new share.
+  assert.equal(read(f.server.handle(clientMessage({ type: MessageType.Renew, serverId: SERVER_DUID, ias: [{ iaid: 1 }] }), on(MAC_A))).addresses.length, 1);
+});
+
 test('Renew extends a binding; addresses that are not its binding come back with lifetimes 0', () => {
   const f = stateful();
   const bound = read(f.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid: 1 }], rapidCommit: true }), wire(MAC_A)));
