@@ -165,10 +165,16 @@ export class Dhcp6Server {
     }
   }
 
-  /** Ends what is due in the book (bindings, probations, offers); call about once a second. */
+  /**
+   * Ends what is due in the book (bindings, probations, offers); call about once a second. Returns an EXPIRE event
+   * per binding that ended (its name leaves DNS); the end of a probation is not an event (it had no owner).
+   */
   tick(): Lease6Event[] {
     if (this.o.book === null) return [];
-    return this.o.book.expireDue().map((l) => event('EXPIRE', l.mac, l, l.hostname, { expiresAt: null }));
+    return this.o.book
+      .expireDue()
+      .filter((l) => l.state === 'bound')
+      .map((l) => event('EXPIRE', l.mac, l, l.hostname, { expiresAt: null }));
   }
 
   // ---- one function per RFC 8415 §18.3 rule set ----
