@@ -320,6 +320,20 @@ test('names: the FQDN goes through the hostname rules; unclaimable and taken nam
   assert.equal(bind('-\u00ff-', MAC_B, 2), null);
 });
 
+test('tick: a binding past its valid lifetime ends with an EXPIRE event carrying its name', () => {
+  const f = stateful();
+  const bound = read(f.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid: 1 }], rapidCommit: true, fqdn: 'gone' }), wire(MAC_A)));
+  f.clock.now += 3_599_000;
+  assert.deepEqual(f.server.tick(), []);
+  f.clock.now += 1_000;
+  const events = f.server.tick();
+  assert.deepEqual(
+    events.map((e) => [e.type, e.mac, e.ip, e.hostname]),
+    [['EXPIRE', MAC_A, bound.addresses[0], 'gone']],
+  );
+  assert.equal(f.store.staged.get(bound.addresses[0] as string), null);
+});
+
 test("a Renew without a Client FQDN keeps the binding's name; one with a new name changes it", () => {
   const f = stateful();
   read(f.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid: 1 }], rapidCommit: true, fqdn: 'alpha' }), wire(MAC_A)));
