@@ -2,7 +2,11 @@
  * Turns what a client calls itself (option 81 or 12, hostile bytes) into one RFC 1123 label, or null.
  * Letters, digits and hyphen only, at most 63 characters, no leading/trailing hyphen, lowercase.
  */
+import { toHostLabel } from '../leases/host-label.ts';
 import type { DhcpOptions } from './options.ts';
+
+/** Shared with the DHCPv6 server (leases/host-label.ts); re-exported for the DHCPv4 callers. */
+export { toHostLabel };
 
 export interface ClientName {
   /** The label we will use, or null when nothing usable remains. */
@@ -11,18 +15,6 @@ export interface ClientName {
   raw: string | null;
   /** True when the label differs from the first label of what was sent (mapped or truncated). */
   changed: boolean;
-}
-
-export function toHostLabel(raw: string): string | null {
-  const first = raw.split('.')[0] ?? '';
-  const mapped = first
-    .toLowerCase()
-    .replace(/[^a-z0-9-]/g, '-')
-    .replace(/-+/g, '-')
-    .replace(/^-+/, '')
-    .slice(0, 63)
-    .replace(/-+$/, '');
-  return mapped === '' ? null : mapped;
 }
 
 export function clientName(options: DhcpOptions): ClientName {
