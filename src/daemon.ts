@@ -6,7 +6,6 @@
  * last started first, the host set-up last of all.
  */
 import { readFileSync } from 'node:fs';
-import { type Ipv6Part, resolveIpv6, startIpv6, startNeighbours } from './daemon6.ts';
 import type { StaticRecord } from './config/dns-records.ts';
 import type { DaemonIpv6, Ipv6Flags } from './config/ipv6.ts';
 import { type AddressRange, checkRangeInSubnet } from './config/range.ts';
@@ -19,6 +18,7 @@ import {
   reservationProblem,
 } from './config/reservations.ts';
 import { startControlServer } from './control/server.ts';
+import { type Ipv6Part, resolveIpv6, startIpv6, startNeighbours } from './daemon6.ts';
 import { MAX_FAIR_SHARE_SOURCES } from './dhcp/fair-share.ts';
 import { AddressProber } from './dhcp/probe.ts';
 import { checkRoutesOnLink, type StaticRoute } from './dhcp/routes.ts';
@@ -31,6 +31,8 @@ import { bridgeAddress } from './host/bridge-address.ts';
 import { manualResolverHint, registerWithResolved, resolvedRunning } from './host/resolved.ts';
 import type { HostSetup } from './host/setup.ts';
 import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
+import { Learned6 } from './leases/learned6.ts';
+import type { Lease6Store } from './leases/lease6.ts';
 import { HostNames, unclaimableNames } from './leases/names.ts';
 import { AddressPool } from './leases/pool.ts';
 import { LeaseStore } from './leases/store.ts';
@@ -38,6 +40,7 @@ import { LeaseTable } from './leases/table.ts';
 import { type Logger, RateLimitedCounter } from './log.ts';
 import type { DnsZoneKind, Metrics } from './metrics.ts';
 import { formatIPv4, type IPv4, inSubnet } from './net/address.ts';
+import { formatIPv6 } from './net/address6.ts';
 import { controlHandlers, effectiveReservations, type ReservationBook } from './operator.ts';
 import { DisposerStack, drainDecided } from './shutdown.ts';
 
@@ -212,7 +215,8 @@ async function startHost(config: DaemonConfig, log: Logger, stack: DisposerStack
 
 /** The lease side: store, pool and table, the reservations in force, and what mirrors the table (lease file, metrics). */
 interface LeasePart {
-  store: LeaseStore;
+  /** IPv4 and IPv6 leases, one group commit for both. */
+  store: LeaseStore & Lease6Store;
   pool: AddressPool;
   leases: LeaseTable;
   leaseFile: DnsmasqLeaseFile | null;
@@ -223,7 +227,7 @@ interface LeasePart {
 }
 
 function startLeases(config: DaemonConfig, log: Logger, stack: DisposerStack, book: ReservationBook, metrics: Metrics | null): LeasePart {
-  let store: LeaseStore;
+  let store: LeaseStore & Lease6Store;
   try {
     store = LeaseStore.open(config.leaseDb, { groupCommit: true, onNotice: (m) => log.warn(`lease database: ${m}`) });
   } catch (e) {
@@ -437,6 +441,7 @@ function startHousekeeping(
   net: BridgeNet,
   dhcp: DhcpPart,
   commit: () => void,
+  ipv6: { part: Ipv6Part | null; learned6: Learned6; resyncNeighbours: () => void },
 ): void {
   const { port, server } = dhcp;
   /** Set while host set-up re-applies itself to a re-created bridge, so that ticks do not start it twice. */
@@ -444,6 +449,7 @@ function startHousekeeping(
   const watchBridge = (): void => {
     const change = port.checkBridge();
     if (change === 'mtu' || change === 'recreated') server.setMtu(port.mtu);
+    if (ipv6.part?.checkBridge() === 'reopened') ipv6.resyncNeighbours();
     if (change !== 'recreated' || !host || restoringBridge) return;
     restoringBridge = true;
     host
@@ -458,7 +464,12 @@ function startHousekeeping(
   const tick = setInterval(() => {
     try {
       watchBridge();
-      for (const e of server.tick()) log.info(formatLeaseEvent(e));
+      for (const e of server.tick()) {
+        log.info(formatLeaseEvent(e));
+        // The container left (its IPv4 lease ended): its learned IPv6 addresses go with its name.
+        if (e.type === 'EXPIRE' || e.type === 'RELEASE') ipv6.learned6.forgetMac(e.mac);
+      }
+      ipv6.part?.tick();
       commit();
     } catch (e) {
       log.error(`housekeeping failed: ${(e as Error).message}`);
@@ -477,6 +488,8 @@ interface OperatorDeps {
   reservationContext: ReservationContext;
   applyReservations: () => void;
   metrics: Awaited<ReturnType<typeof loadMetrics>>;
+  ipv6: Ipv6Part | null;
+  learned6: Learned6;
 }
 
 /** The control socket and the metrics endpoint; returns the endpoint's bound address, null without --metrics. */
@@ -495,6 +508,8 @@ async function startOperatorExtras(d: OperatorDeps): Promise<{ address: string; 
           apply: d.applyReservations,
           commit: lease.commit,
           log,
+          leases6: () => d.ipv6?.leases6() ?? [],
+          learned6: () => d.learned6.list().map((e) => ({ mac: e.mac, ip: e.address })),
         }),
         { onError: (e) => log.error(`control socket: ${e.message}`) },
       );
@@ -525,6 +540,18 @@ async function startResolved(config: DaemonConfig, log: Logger, stack: DisposerS
   } catch (e) {
     log.warn(`could not register with systemd-resolved: ${(e as Error).message}; ${manualResolverHint(config.bridge, serverIp, config.domain)}`);
   }
+}
+
+/**
+ * The bridge's IPv6 /64 once host set-up has run (null: IPv6 off); IPv6 reservations are checked against it here,
+ * which the first check (before the host was touched) could not do.
+ */
+function ipv6Network(config: DaemonConfig, host: HostSetup | null, log: Logger, context: ReservationContext, book: ReservationBook): DaemonIpv6 | null {
+  const resolved = resolveIpv6(config.ipv6, config.bridge, host, log);
+  if (!resolved.ok) throw new StartupError(resolved.error);
+  context.serverIp6 = resolved.value ? formatIPv6(resolved.value.address) : null;
+  if (book.fromConfig.some((r) => r.ip6 !== undefined)) book.fromConfig = loadReservations(config, context);
+  return resolved.value;
 }
 
 /** What was started, in the two shapes it is told: systemd's STATUS= line and the start-up log line. */
@@ -571,14 +598,56 @@ async function startParts(config: DaemonConfig, log: Logger, stack: DisposerStac
   const reservationContext: ReservationContext = { serverIp: net.serverIp, prefixLength: net.prefixLength, deniedNames };
   const book: ReservationBook = { fromConfig: loadReservations(config, reservationContext), stored: [] };
   const host = await startHost(config, log, stack);
+  const v6 = ipv6Network(config, host, log, reservationContext, book);
   const metrics = await loadMetrics(config);
   const lease = startLeases(config, log, stack, book, metrics?.metrics ?? null);
   const reservations = effectiveReservations(book, log, reservationContext);
   const dhcp = startDhcp({ config, log, stack, net, lease, reservations, deniedNames, metrics: metrics?.metrics ?? null });
-  const dns = await startDns(config, log, stack, net, dhcp.names, metrics?.metrics ?? null);
-  startHousekeeping(config, log, stack, host, net, dhcp, lease.commit);
-  const applyReservations = (): void => dhcp.server.setReservations(effectiveReservations(book, log, reservationContext));
-  const metricsAt = await startOperatorExtras({ config, log, stack, server: dhcp.server, lease, book, reservationContext, applyReservations, metrics });
+  const learned6 = new Learned6();
+  const ipv6 = v6
+    ? startIpv6({
+        settings: {
+          bridge: config.bridge,
+          domain: config.domain,
+          leaseSeconds: config.leaseSeconds,
+          rapidCommit: config.rapidCommit,
+          portLeaseLimit: config.portLeaseLimit,
+        },
+        v6,
+        log,
+        stack,
+        store: lease.store,
+        commitThen: lease.commitThen,
+        reservations,
+        names: dhcp.names,
+        deniedNames,
+        learned6,
+        metrics: metrics?.metrics ?? null,
+      })
+    : null;
+  if (ipv6) lease.leaseFile?.setIpv6(ipv6.serverDuid, () => ipv6.leases6());
+  const neighbours = ipv6 ? await startNeighbours(() => ipv6.port.ifindex, learned6, log, stack) : null;
+  const dns = await startDns(config, log, stack, net, dhcp.names, metrics?.metrics ?? null, v6 ? { v6, learned6 } : null);
+  const resyncNeighbours = (): void => void neighbours?.resync().catch((e: unknown) => log.warn(`neighbour table: ${(e as Error).message}`));
+  startHousekeeping(config, log, stack, host, net, dhcp, lease.commit, { part: ipv6, learned6, resyncNeighbours });
+  const applyReservations = (): void => {
+    const list = effectiveReservations(book, log, reservationContext);
+    dhcp.server.setReservations(list);
+    ipv6?.setReservations(list);
+  };
+  const metricsAt = await startOperatorExtras({
+    config,
+    log,
+    stack,
+    server: dhcp.server,
+    lease,
+    book,
+    reservationContext,
+    applyReservations,
+    metrics,
+    ipv6,
+    learned6,
+  });
   lease.commit();
   if (lease.leaseFile) await lease.leaseFile.flush();
   await startResolved(config, log, stack, net, dns);

@@ -17,15 +17,15 @@ import { linkLocalSource } from './host/link-local.ts';
 import { NeighbourWatcher, neighbourFeed } from './host/neighbours.ts';
 import type { HostSetup } from './host/setup.ts';
 import { Address6Book } from './leases/address6-book.ts';
-import type { Lease6Store, StoredLease6 } from './leases/lease6.ts';
 import type { Learned6 } from './leases/learned6.ts';
+import type { Lease6Store, StoredLease6 } from './leases/lease6.ts';
 import type { HostNames } from './leases/names.ts';
 import type { CommitDone } from './leases/store-contract.ts';
 import { type Logger, quote, RateLimitedCounter } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import { formatIPv6 } from './net/address6.ts';
-import type { Checked } from './result.ts';
 import { RaService } from './ra/service.ts';
+import type { Checked } from './result.ts';
 import type { DisposerStack } from './shutdown.ts';
 import { Ipv6Port } from './wire/ipv6-port.ts';
 
@@ -86,8 +86,8 @@ export interface Ipv6Part {
   leases6(): StoredLease6[];
   /** Once a second: DHCPv6 bindings that ended leave the names, the learned addresses are swept. */
   tick(): void;
-  /** After the bridge was re-created or its MTU changed. */
-  checkBridge(): void;
+  /** Follows a re-created bridge or a new MTU (RA's MTU option too); 'reopened' when the socket was opened anew. */
+  checkBridge(): 'same' | 'gone' | 'reopened';
   setReservations(list: readonly Reservation[]): void;
 }
 
@@ -141,7 +141,13 @@ export function startIpv6(d: Ipv6PartDeps): Ipv6Part {
   const port = openIpv6Port(d, { ra: () => ra as RaService, dhcp6: () => transport as Dhcp6Transport }, drops);
   stack.defer(['IPv6 packet socket', () => port.close()]);
   const linkLocal = linkLocalSource(settings.bridge);
-  const raConfig = () => ({ prefix: v6.prefix, mtu: port.mtu, dnsServers: [v6.address], domains: [settings.domain], mode: v6.range6 ? ('stateful' as const) : ('stateless' as const) });
+  const raConfig = () => ({
+    prefix: v6.prefix,
+    mtu: port.mtu,
+    dnsServers: [v6.address],
+    domains: [settings.domain],
+    mode: v6.range6 ? ('stateful' as const) : ('stateless' as const),
+  });
   const service = new RaService({
     config: raConfig(),
     mac: () => port.mac,
@@ -152,7 +158,9 @@ export function startIpv6(d: Ipv6PartDeps): Ipv6Part {
     ...(metrics
       ? {
           onMessage: (direction: 'received' | 'sent', kind: 'rs' | 'ra-solicited' | 'ra-unsolicited' | 'ra-final') =>
-            direction === 'received' ? metrics.raSolicitation() : metrics.raSent(kind === 'ra-solicited' ? 'solicited' : kind === 'ra-final' ? 'final' : 'unsolicited'),
+            direction === 'received'
+              ? metrics.raSolicitation()
+              : metrics.raSent(kind === 'ra-solicited' ? 'solicited' : kind === 'ra-final' ? 'final' : 'unsolicited'),
         }
       : {}),
   });
@@ -207,7 +215,9 @@ export function startIpv6(d: Ipv6PartDeps): Ipv6Part {
       metrics?.setLearned6(d.learned6.size);
     },
     checkBridge: () => {
-      if (port.checkBridge() === 'reopened') service.setConfig(raConfig());
+      const state = port.checkBridge();
+      if (state === 'reopened') service.setConfig(raConfig());
+      return state;
     },
     setReservations: (list) => book?.reserve(reservations6(list)),
   };

@@ -54,7 +54,10 @@ export class Dhcp6Transport {
   /** One datagram from the IPv6 port (valid only during the call: handle() copies what it keeps). */
   receive(packet: Udp6Packet, from: Ipv6Ingress): void {
     if (this.closed) return;
-    if (packet.dstPort !== SERVER_PORT) return this.dropped('not-server-port', `UDP port ${packet.dstPort}`);
+    if (packet.dstPort !== SERVER_PORT) {
+      this.dropped('not-server-port', `UDP port ${packet.dstPort}`);
+      return;
+    }
     const decision = this.o.handle(packet.payload, { srcMac: from.srcMac, srcIp: formatIPv6(packet.src), multicast: isMulticast(packet.dst), port: from.port });
     const type = packet.payload.length > 0 ? (MESSAGE_NAMES[packet.payload[0] ?? 0] ?? 'unknown') : 'empty';
     this.o.onMessage?.('received', type);
@@ -62,7 +65,10 @@ export class Dhcp6Transport {
       if (!ROUTINE_DROPS6.has(decision.reason)) this.dropped(decision.reason, `${from.srcMac}: ${decision.detail}`);
       return;
     }
-    if (decision.kind === 'silent') return this.o.onEvents(decision.events);
+    if (decision.kind === 'silent') {
+      this.o.onEvents(decision.events);
+      return;
+    }
     this.reply(decision);
   }
 
@@ -93,7 +99,8 @@ export class Dhcp6Transport {
     const destination = parseIPv6(decision.destination.ip);
     if (source === null || destination === null) {
       // Without a link-local address (the bridge's DAD still running) there is no valid source: the client retransmits.
-      return this.dropped('no-source-address', `reply to ${decision.destination.mac} not sent`);
+      this.dropped('no-source-address', `reply to ${decision.destination.mac} not sent`);
+      return;
     }
     const frame = buildUdp6Frame(
       {
@@ -113,7 +120,10 @@ export class Dhcp6Transport {
       this.transmit(frame, type);
       return;
     }
-    if (this.waiting.length >= MAX_REPLIES_AWAITING_COMMIT) return this.dropped('commit-queue-full', `reply to ${decision.destination.mac}`);
+    if (this.waiting.length >= MAX_REPLIES_AWAITING_COMMIT) {
+      this.dropped('commit-queue-full', `reply to ${decision.destination.mac}`);
+      return;
+    }
     this.waiting.push({ frame, type, events: decision.events });
   }
 
