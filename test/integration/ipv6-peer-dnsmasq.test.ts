@@ -22,7 +22,6 @@ import {
   enableContainerIpv6,
   inPrefix6,
   ipv6Groups,
-  parseRdisc6,
   RA_DHCP6_FILTER,
   randomUlaPrefix,
   rdisc6,
@@ -89,33 +88,6 @@ test('the capture check fails on a capture that saw nothing', async () => {
   const packets = await capture.stop(300);
   assert.equal(packets.length, 0);
   assert.throws(() => assertChecksumsGood6(packets), /0 ra packet\(s\) captured, want at least 1[\s\S]*0 dhcp6-server/);
-});
-
-test('rdisc6 output is parsed field by field (and a missing field stays empty)', () => {
-  const text = [
-    'Hop limit                 :           64 (      0x40)',
-    'Stateful address conf.    :           No',
-    'Stateful other conf.      :          Yes',
-    'Router lifetime           :         1800 (0x00000708) seconds',
-    ' Prefix                   : fd00:db8:1::/64',
-    '  On-link                 :          Yes',
-    '  Autonomous address conf.:          Yes',
-    '  Valid time              :     infinite (0xffffffff)',
-    '  Pref. time              :         3600 (0x00000e10) seconds',
-    ' MTU                      :         1500 bytes (valid)',
-    ' DNS search list          : lxc example.org ',
-    ' Recursive DNS server     : fe80::1',
-    ' from fe80::1',
-  ].join('\n');
-  const [ra] = parseRdisc6(text);
-  assert.ok(ra);
-  assert.deepEqual(
-    { managed: ra.managed, other: ra.other, life: ra.routerLifetime, mtu: ra.mtu, rdnss: ra.rdnss, dnssl: ra.dnssl, from: ra.from },
-    { managed: false, other: true, life: 1800, mtu: 1500, rdnss: ['fe80::1'], dnssl: ['lxc', 'example.org'], from: 'fe80::1' },
-  );
-  assert.deepEqual(ra.prefixes, [{ prefix: 'fd00:db8:1::/64', onLink: true, autonomous: true, validLifetime: 0xffffffff, preferredLifetime: 3600 }]);
-  assert.equal(ra.dnsslLifetime, null);
-  assert.deepEqual(parseRdisc6('Soliciting ff02::2 (ff02::2) on eth0...\n'), [], 'no "from" line: no advertisement');
 });
 
 test('ra-stateless: kernel SLAAC, rdisc6 and dhclient -6 -S read dnsmasq; its RAs pass the checksum check, its DHCPv6 replies do not', async (t) => {
