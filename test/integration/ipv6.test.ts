@@ -209,9 +209,20 @@ describe('IPv6 for containers with the real daemon', { skip: SKIP }, () => {
   });
 
   test('at stop the final RA (router lifetime 0) removes the default route at once', async () => {
-    assert.equal(await defaultRoute6(container(1).ns), bridgeLinkLocal);
+    const c1 = container(1);
+    assert.equal(await defaultRoute6(c1.ns), bridgeLinkLocal);
+    const capture = await startCapture(c1.ns, 'eth0', RA_DHCP6_FILTER);
     await stopDaemon();
-    await waitForNoDefaultRoute6(container(1).ns, 3000);
+    await waitForNoDefaultRoute6(c1.ns, 3000);
+    const packets = await capture.stop();
+    const final = packets.filter((p) => /router advertisement/.test(p.lines[0] ?? '') && /router lifetime 0s/.test(p.lines.join('\n')));
+    assert.ok(final.length >= 1, `an RA with router lifetime 0 reached the container:\n${packets.map((p) => p.lines[0]).join('\n')}`);
+    assertChecksumsGood6(final, { ra: 1 });
+    assert.ok((await defaultRoute6(c1.ns)) === null);
+    assert.ok(
+      (await addresses6(c1.ns, 'eth0')).some((a) => a.local === slaac.addresses[0]),
+      'the address stays (its own lifetimes run on)',
+    );
   });
 
   test('--range6: rdisc6 sees the M flag; dhclient -6, dhcpcd and udhcpc6 get distinct addresses from the range', async (t) => {
