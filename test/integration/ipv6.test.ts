@@ -99,6 +99,16 @@ async function waitForDig(ns: string, server: string, want: string, query: strin
   }
 }
 
+/** The bridge's global IPv6 addresses, once there is one (the daemon may add it just after it logs that it serves). */
+async function bridgeGlobalAddresses(timeoutMs = 5000): Promise<{ local: string; prefixlen: number }[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const global = (await addresses6(topology.hostNs, topology.bridge)).filter((a) => a.scope === 'global');
+    if (global.length > 0 || Date.now() > deadline) return global;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 async function startCaptures(...containers: Container[]): Promise<void> {
   for (const c of containers) captures.set(c.ns, await startCapture(c.ns, 'eth0', RA_DHCP6_FILTER));
 }
@@ -132,7 +142,7 @@ describe('IPv6 for containers with the real daemon', { skip: SKIP }, () => {
 
   test('the default command puts a ULA /64 on the bridge; the container gets a SLAAC address in it and a default route via the bridge', async () => {
     await startDaemon();
-    const global = (await addresses6(topology.hostNs, topology.bridge)).filter((a) => a.scope === 'global');
+    const global = await bridgeGlobalAddresses();
     assert.equal(global.length, 1, JSON.stringify(global));
     const address = global[0] as { local: string; prefixlen: number };
     bridgeV6 = address.local;
@@ -142,7 +152,8 @@ describe('IPv6 for containers with the real daemon', { skip: SKIP }, () => {
     prefix = `${bridgeV6.replace(/::1$/, '')}::/64`;
     bridgeLinkLocal = await waitForLinkLocal(topology.hostNs, topology.bridge);
 
-    slaac = await waitForSlaac(container(1), prefix);
+    // the container's own router solicitations went out before the daemon ran: this waits for an unsolicited RA
+    slaac = await waitForSlaac(container(1), prefix, { timeoutMs: 30_000 });
     assert.equal(slaac.gateway, bridgeLinkLocal, 'default route via the bridge');
   });
 
