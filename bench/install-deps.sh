@@ -9,6 +9,7 @@ set -euo pipefail
 BENCH_PACKAGES=(
   kea-admin         # perfdhcp
   kea-dhcp4-server  # kea-dhcp4 (started by hand inside the namespace, never as a service)
+  kea-dhcp6-server  # kea-dhcp6, the DHCPv6 peer (likewise by hand)
   dnsperf
 )
 
@@ -17,7 +18,7 @@ stop_services() {
   command -v systemctl >/dev/null 2>&1 || return 0
   for unit in kea-dhcp4-server kea-ctrl-agent kea-dhcp6-server kea-dhcp-ddns-server; do
     if systemctl is-active --quiet "$unit" 2>/dev/null; then
-      echo "bench/install-deps.sh: stopping $unit (the bench starts kea-dhcp4 by hand)" >&2
+      echo "bench/install-deps.sh: stopping $unit (the bench starts Kea by hand)" >&2
       systemctl stop "$unit" || true
     fi
     systemctl disable "$unit" >/dev/null 2>&1 || true

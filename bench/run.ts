@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --only=dhcp,dns,scale] [-- --servers=lxc-dhcpd,kea]
+// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --only=dhcp,dns,scale,dhcp6] [-- --servers=lxc-dhcpd,kea]
 // lxc-dhcpd against dnsmasq and Kea on this machine, in namespaces of its own (see docs/performance.md).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -7,24 +7,41 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { LeaseStore, readLeasesReadOnly } from '../src/leases/store.ts';
 import { parseIPv4 } from '../src/net/address.ts';
-import { createTopology, type Topology } from '../test/harness/netns.ts';
+import { addBridgeAddress6, enableContainerIpv6 } from '../test/harness/clients6.ts';
+import { type Container, createTopology, type Topology } from '../test/harness/netns.ts';
 import { type ProfileEntry, topFunctions } from './lib/cpuprofile.ts';
 import { type DnsperfResult, runDnsperf } from './lib/dnsperf.ts';
-import { type PerfdhcpResult, runPerfdhcp, type SearchResult, type StepResult, searchRate } from './lib/perfdhcp.ts';
+import { type PerfdhcpResult, type PerfdhcpRun, runPerfdhcp, runPerfdhcp6, type SearchResult, type StepResult, searchRate } from './lib/perfdhcp.ts';
+import { measureRaLatency, type RaLatency } from './lib/ra-latency.ts';
 import { markdownTable, type Row, ratioSvg, textTable } from './lib/report.ts';
-import { NET, REPO, type ServerProcess, startDnsmasq, startKea, startLxcDhcpd, startUpstream, waitIdle } from './lib/servers.ts';
+import {
+  buildHasRange6,
+  LXC_DHCPD_BIN,
+  NET,
+  NET6,
+  REPO,
+  type ServerProcess,
+  startDnsmasq,
+  startDnsmasq6,
+  startKea,
+  startKea6,
+  startLxcDhcpd,
+  startLxcDhcpd6,
+  startUpstream,
+  waitIdle,
+} from './lib/servers.ts';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
 const PROFILE = args.has('--profile');
 const WITH_KEA = !args.has('--no-kea');
-/** `--only=dhcp,dns,scale` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
 /** Creates the directory (and its parents) and returns its path, for a server's start-up argument list. */
 function madeDir(path: string): string {
   mkdirSync(path, { recursive: true });
   return path;
 }
 
+/** `--only=dhcp,dns,scale,dhcp6` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
 function listArg(name: string): Set<string> | null {
   const a = [...args].find((x) => x.startsWith(`--${name}=`));
   return a === undefined
@@ -39,7 +56,7 @@ function listArg(name: string): Set<string> | null {
 const ONLY = listArg('only');
 const SERVERS = listArg('servers');
 const PARTIAL = ONLY !== null || SERVERS !== null;
-const runs = (part: 'dhcp' | 'dns' | 'scale'): boolean => ONLY === null || ONLY.has(part);
+const runs = (part: 'dhcp' | 'dns' | 'scale' | 'dhcp6'): boolean => ONLY === null || ONLY.has(part);
 const BUDGET_MS = QUICK ? 60_000 : 600_000;
 const startedAt = Date.now();
 
@@ -58,6 +75,8 @@ const P = QUICK
       names: 200,
       fwdNames: 100,
       scale: [100_000],
+      raCount: 20,
+      raLoadRate: 200,
     }
   : {
       seconds: 3,
@@ -73,6 +92,8 @@ const P = QUICK
       names: 1000,
       fwdNames: 100,
       scale: [0, 10_000, 100_000],
+      raCount: 100,
+      raLoadRate: 1000,
     };
 const MAX_RATE = 16_000;
 const FLOOR_RATE = 50;
@@ -151,9 +172,11 @@ async function settle(proc: ServerProcess, id: string): Promise<void> {
   if (waited > 1000) log(`  (${id} was busy for ${(waited / 1000).toFixed(1)} s after the previous run)`);
 }
 
+/** One perfdhcp run against the server under test: -4 relayed to NET.serverIp, or -6 on the link (runPerfdhcp6). */
+type Perf = (opts: PerfdhcpRun) => Promise<PerfdhcpResult>;
+
 async function measureDhcp(
-  topology: Topology,
-  loadNs: string,
+  perf: Perf,
   server: Server,
   dir: string,
 ): Promise<{ known: DhcpFigures | null; fresh: DhcpFigures | null; knownLeasesAfterWarmup: number | null }> {
@@ -167,7 +190,7 @@ async function measureDhcp(
       const base = '02:aa:00:00:00:00';
       const clients = P.knownClients;
       // warm-up: every client gets a lease (perfdhcp -R picks MACs base, base+1, ... in turn)
-      const warm = await runPerfdhcp(topology, loadNs, NET.serverIp, {
+      const warm = await perf({
         rate: 500,
         clients,
         baseMac: base,
@@ -178,7 +201,7 @@ async function measureDhcp(
       // Not measured: the first seconds at a high rate are slower than later ones for every server (a cold process:
       // JIT, caches, files growing for the first time), and the search's first high steps would measure that.
       if (P.heatSeconds > 0) {
-        await runPerfdhcp(topology, loadNs, NET.serverIp, { rate: P.knownStart, clients, baseMac: base, seconds: P.heatSeconds, exitWaitUs: P.exitWaitUs });
+        await perf({ rate: P.knownStart, clients, baseMac: base, seconds: P.heatSeconds, exitWaitUs: P.exitWaitUs });
         await settle(proc, server.id);
       }
       const search = await searchRate(
@@ -193,7 +216,7 @@ async function measureDhcp(
         },
         async (rate) => {
           await settle(proc, server.id);
-          return runPerfdhcp(topology, loadNs, NET.serverIp, { rate, clients, baseMac: base, seconds: P.seconds, exitWaitUs: P.exitWaitUs });
+          return perf({ rate, clients, baseMac: base, seconds: P.seconds, exitWaitUs: P.exitWaitUs });
         },
         (s) => describeStep(`${server.id} known`, s),
       );
@@ -222,7 +245,7 @@ async function measureDhcp(
           issued += want;
           await settle(proc, server.id);
           const prefix = macPrefixCounter++ & 0xff;
-          return runPerfdhcp(topology, loadNs, NET.serverIp, {
+          return perf({
             rate,
             clients: 1_000_000,
             baseMac: macOf(prefix, 0).replace(/^02/, '06'),
@@ -239,6 +262,147 @@ async function measureDhcp(
     await proc.stop();
   }
   return { known: knownFig, fresh: freshFig, knownLeasesAfterWarmup: knownLeases };
+}
+
+/** Kea's memfile appends a line per lease update: count distinct addresses. */
+function keaLeases(f: string): number {
+  return existsSync(f)
+    ? new Set(
+        readFileSync(f, 'utf8')
+          .split('\n')
+          .slice(1)
+          .filter((l) => l.trim() !== '')
+          .map((l) => l.split(',')[0]),
+      ).size
+    : -1;
+}
+
+type DhcpResult = Awaited<ReturnType<typeof measureDhcp>>;
+
+/**
+ * The DHCPv6 scenario: perfdhcp -6 SARR exchanges against Kea DHCPv6 and lxc-dhcpd --range6, the same search as for
+ * DHCPv4. IPv6 is turned on in the host and load namespaces only here (after the IPv4 parts, which ran on quiet links).
+ * lxc-dhcpd is skipped, saying so, when its build has no --range6.
+ */
+async function measureDhcp6(topology: Topology, load: Container, dir: (name: string) => string, files: DnsFiles, withKea: boolean): Promise<Dhcp6Figures> {
+  await addBridgeAddress6(topology, NET6.bridgeCidr);
+  // accept_ra 0: the load container needs only its link-local address (perfdhcp -6 sends from it), no SLAAC
+  await enableContainerIpv6(load, 0);
+  const servers: Server[] = [];
+  if (buildHasRange6()) {
+    servers.push({
+      id: 'lxc-dhcpd',
+      known: true,
+      fresh: true,
+      // the store's IPv6 half has no read-only reader yet: the warm-up log shows -1
+      leaseCount: () => -1,
+      start: (d) => {
+        mkdirSync(d, { recursive: true });
+        return startLxcDhcpd6(topology, d, { probe: true, leaseDb: join(d, 'leases.db'), resolvConf: files.resolvConf });
+      },
+    });
+  } else {
+    log(`DHCPv6: lxc-dhcpd skipped: ${LXC_DHCPD_BIN} --help has no --range6 (this build serves no DHCPv6 yet)`);
+  }
+  if (withKea) {
+    servers.push({
+      id: 'kea',
+      known: true,
+      fresh: true,
+      leaseCount: (d) => keaLeases(join(d, 'kea-leases6.csv')),
+      start: (d) => {
+        mkdirSync(d, { recursive: true });
+        return startKea6(topology, d);
+      },
+    });
+  } else {
+    log('DHCPv6: Kea skipped (--no-kea or kea-dhcp6 not installed)');
+  }
+  const out: Dhcp6Figures = { dhcp: {}, ra: {} };
+  for (const s of servers) {
+    if (SERVERS !== null && !SERVERS.has(s.id)) continue;
+    log(`DHCPv6: ${s.id}`);
+    out.dhcp[s.id] = await measureDhcp((o) => runPerfdhcp6(topology, load.ns, o), s, dir(`v6-${s.id.replace(/[^a-z0-9]+/g, '-')}`));
+  }
+  // RS → RA latency under DHCPv6 load: the servers that send RAs (Kea does not), dnsmasq --enable-ra as the peer
+  const raSenders: [string, (d: string) => Promise<ServerProcess>][] = [['dnsmasq', (d) => startDnsmasq6(topology, d)]];
+  const lxc = servers.find((s) => s.id === 'lxc-dhcpd');
+  if (lxc) raSenders.unshift(['lxc-dhcpd', lxc.start]);
+  for (const [id, start] of raSenders) {
+    if (SERVERS !== null && !SERVERS.has(id)) continue;
+    const d = dir(`v6-ra-${id}`);
+    mkdirSync(d, { recursive: true });
+    out.ra[id] = await raLatencyUnderLoad(topology, load, id, await start(d));
+  }
+  return out;
+}
+
+interface Dhcp6Figures {
+  dhcp: Record<string, DhcpResult>;
+  ra: Record<string, RaLatency>;
+}
+
+/** perfdhcp -6 at P.raLoadRate for as long as P.raCount solicitations take, rdisc6 and tcpdump timing the RAs meanwhile. */
+async function raLatencyUnderLoad(topology: Topology, load: Container, id: string, proc: ServerProcess): Promise<RaLatency> {
+  try {
+    const seconds = Math.ceil(P.raCount * 0.1) + 2;
+    const [perf, ra] = await Promise.all([
+      runPerfdhcp6(topology, load.ns, { rate: P.raLoadRate, clients: 1000, baseMac: '02:ab:00:00:00:00', seconds }),
+      measureRaLatency(topology, load.ns, P.raCount, 50),
+    ]);
+    const ms = (v: number | null): string => (v === null ? '—' : v.toFixed(2));
+    log(
+      `  ${id} RS→RA under ${P.raLoadRate}/s DHCPv6 load (${perf.achievedRate.toFixed(0)}/s, ${(perf.completion * 100).toFixed(1)}% done): ` +
+        `${ra.answered}/${ra.solicitations} answered, p50 ${ms(ra.p50Ms)} ms, p99 ${ms(ra.p99Ms)} ms, max ${ms(ra.maxMs)} ms`,
+    );
+    return ra;
+  } finally {
+    await proc.stop();
+  }
+}
+
+/** Table rows of the DHCPv6 scenario: lxc-dhcpd against Kea, RA latency against dnsmasq (lxc-dhcpd's cells stay empty when it was skipped). */
+function dhcp6Rows(figures: Dhcp6Figures | null): Row[] {
+  if (figures === null) return [];
+  const dhcp6 = figures.dhcp;
+  const rows: Row[] = [];
+  const raPeer = figures.ra.dnsmasq ?? null;
+  const raLxc = figures.ra['lxc-dhcpd'] ?? null;
+  if (raPeer !== null || raLxc !== null) {
+    for (const [label, pick] of [
+      ['p50', (r: RaLatency) => r.p50Ms],
+      ['p99', (r: RaLatency) => r.p99Ms],
+    ] as const) {
+      const metric = `RS→RA ${label} under ${P.raLoadRate}/s DHCPv6 load`;
+      rows.push({
+        metric,
+        unit: 'ms',
+        higherIsBetter: false,
+        lxcLabel: 'lxc-dhcpd',
+        lxc: raLxc ? pick(raLxc) : null,
+        peer: 'dnsmasq',
+        peerValue: raPeer ? pick(raPeer) : null,
+      });
+    }
+  }
+  const kea = dhcp6.kea;
+  const lxc = dhcp6['lxc-dhcpd'];
+  for (const [mode, label] of [
+    ['known', 'known clients'],
+    ['fresh', 'new clients'],
+  ] as const) {
+    const k = kea?.[mode] ?? null;
+    const l = lxc?.[mode] ?? null;
+    if (k === null && l === null) continue;
+    for (const [metric, unit, hib, pick] of [
+      [`DHCPv6 ${label}: max rate`, 'SARR/s', true, (f: DhcpFigures) => f.search.bestRate],
+      [`DHCPv6 ${label}: Solicit→Advertise avg`, 'ms', false, (f: DhcpFigures) => f.discoverOfferMs],
+      [`DHCPv6 ${label}: Request→Reply avg`, 'ms', false, (f: DhcpFigures) => f.requestAckMs],
+    ] as const) {
+      rows.push({ metric, unit, higherIsBetter: hib, lxcLabel: 'lxc-dhcpd', lxc: l ? pick(l) : null, peer: 'kea', peerValue: k ? pick(k) : null });
+    }
+  }
+  return rows;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,6 +590,7 @@ async function main(): Promise<void> {
     lxcDhcpd: `${(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version} (${spawnSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()})`,
     dnsmasq: version(['dnsmasq', '--version'], /Dnsmasq version (\S+)/),
     kea: version(['kea-dhcp4', '-v'], /^(\S+)/),
+    kea6: version(['kea-dhcp6', '-v'], /^(\S+)/),
     perfdhcp: version(['perfdhcp', '-v'], /(\d+\.\d+\.\d+)/),
     dnsperf: version(['dnsperf', '-h'], /Version (\S+)/),
   };
@@ -462,17 +627,6 @@ async function main(): Promise<void> {
         return -1;
       }
     };
-    /** Kea's memfile appends a line per lease update: count distinct addresses. */
-    const keaLeases = (f: string): number =>
-      existsSync(f)
-        ? new Set(
-            readFileSync(f, 'utf8')
-              .split('\n')
-              .slice(1)
-              .filter((l) => l.trim() !== '')
-              .map((l) => l.split(',')[0]),
-          ).size
-        : -1;
     const fileLines = (f: string): number =>
       existsSync(f)
         ? readFileSync(f, 'utf8')
@@ -529,7 +683,7 @@ async function main(): Promise<void> {
     for (const s of runs('dhcp') ? servers : []) {
       if (SERVERS !== null && !SERVERS.has(s.id)) continue;
       log(`DHCP: ${s.id}`);
-      dhcp[s.id] = await measureDhcp(topology, load.ns, s, dir(s.id.replace(/[^a-z0-9]+/g, '-')));
+      dhcp[s.id] = await measureDhcp((o) => runPerfdhcp(topology, load.ns, NET.serverIp, o), s, dir(s.id.replace(/[^a-z0-9]+/g, '-')));
     }
     result.dhcp = dhcp;
     result.drainMs = drainMs;
@@ -578,6 +732,9 @@ async function main(): Promise<void> {
     const pool = runs('scale') ? poolAlloc() : null;
     result.poolAlloc = pool;
     log(`  pool-alloc: ${JSON.stringify(pool)}`);
+
+    const dhcp6 = runs('dhcp6') ? await measureDhcp6(topology, load, dir, files, WITH_KEA && hasCommand('kea-dhcp6')) : null;
+    result.dhcp6 = dhcp6;
 
     if (PROFILE) {
       log('CPU profile of lxc-dhcpd under perfdhcp load');
@@ -634,6 +791,7 @@ async function main(): Promise<void> {
         peerValue: b.p99ApproxMs,
       });
     }
+    rows.push(...dhcp6Rows(dhcp6));
     for (const s of scale) {
       rows.push({
         metric: `RSS with ${s.leases} leases stored`,

@@ -9,7 +9,9 @@ PACKAGES=(
   isc-dhcp-client # dhclient
   udhcpc          # busybox udhcpc
   busybox
-  dhcpcd-base     # dhcpcd 9 without its system service
+  dhcpcd-base     # dhcpcd 9 without its system service (also RA + DHCPv6)
+  ndisc6          # rdisc6: router advertisements read field by field (IPv6 tests)
+  iputils-ping    # ping -6 through NAT66 (IPv6 tests)
   dnsmasq-base    # dnsmasq without its system service
   bind9-dnsutils  # dig
   iputils-ping    # ping -6 (a container makes itself a neighbour of the bridge)

@@ -21,8 +21,14 @@ export interface PerfdhcpResult {
   requestAckAvgMs: number | null;
 }
 
-/** Parses perfdhcp -4 output; throws when the sections it needs are missing. */
-export function parsePerfdhcp(text: string, offeredRate: number, sendSeconds: number): PerfdhcpResult {
+/**
+ * perfdhcp's statistics sections of the two exchanges: DHCPv4 DORA, DHCPv6 SARR (RFC 8415 §18.2.1/§18.2.2). For -6 the
+ * result's discover/offer/request/ack fields hold Solicit/Advertise/Request/Reply.
+ */
+const SECTIONS = { 4: ['DISCOVER-OFFER', 'REQUEST-ACK'], 6: ['SOLICIT-ADVERTISE', 'REQUEST-REPLY'] } as const;
+
+/** Parses perfdhcp -4 (or, with family 6, perfdhcp -6) output; throws when the sections it needs are missing. */
+export function parsePerfdhcp(text: string, offeredRate: number, sendSeconds: number, family: 4 | 6 = 4): PerfdhcpResult {
   const rate = /Rate:\s*([-\d.e+]+|nan|-nan|inf)\s+4-way exchanges\/second/i.exec(text);
   if (!rate) throw new Error(`perfdhcp output has no "Rate:" line:\n${text.slice(0, 2000)}`);
   const section = (name: string): string => {
@@ -41,9 +47,10 @@ export function parsePerfdhcp(text: string, offeredRate: number, sendSeconds: nu
     const m = /^\s*avg delay:\s*([\d.]+)\s*ms/m.exec(block);
     return m ? Number(m[1]) : null;
   };
-  const dora = section('DISCOVER-OFFER');
-  const rack = section('REQUEST-ACK');
-  if (dora === '') throw new Error(`perfdhcp output has no DISCOVER-OFFER statistics:\n${text.slice(0, 2000)}`);
+  const [first, second] = SECTIONS[family];
+  const dora = section(first);
+  const rack = section(second);
+  if (dora === '') throw new Error(`perfdhcp output has no ${first} statistics:\n${text.slice(0, 2000)}`);
   const achieved = Number(rate[1]);
   const discoversSent = num(dora, 'sent packets');
   const acksReceived = num(rack, 'received packets');
@@ -101,6 +108,41 @@ export async function runPerfdhcp(topology: Topology, ns: string, serverIp: stri
   ];
   const result = await topology.exec(ns, argv, { timeoutMs: (opts.seconds + 20) * 1000 });
   return parsePerfdhcp(`${result.stdout}\n${result.stderr}`, opts.rate, opts.seconds);
+}
+
+/** A DUID-LL (RFC 8415 §11.4, type 3, hardware type 1) for a MAC: perfdhcp -6 -b duid= varies its last octets per client. */
+export function duidLlOf(mac: string): string {
+  return `00030001${mac.replace(/:/g, '')}`;
+}
+
+/**
+ * perfdhcp -6: Solicit/Advertise/Request/Reply exchanges from the load container's eth0. Without a server address it
+ * sends from its link-local address, port 546, to ff02::1:2 (All_DHCP_Relay_Agents_and_Servers) on -l's interface, so
+ * the container needs IPv6 on and its link-local address past DAD; the server answers on the link, no relay involved.
+ * Clients are told apart by DUID (-b duid=, its last octets varied over -R clients); every frame has the container's MAC.
+ */
+export async function runPerfdhcp6(topology: Topology, ns: string, opts: PerfdhcpRun): Promise<PerfdhcpResult> {
+  const argv = [
+    'perfdhcp',
+    '-6',
+    '-l',
+    'eth0',
+    '-r',
+    String(opts.rate),
+    '-R',
+    String(opts.clients),
+    '-b',
+    `duid=${duidLlOf(opts.baseMac)}`,
+    '-p',
+    String(opts.seconds),
+    '-W',
+    String(opts.exitWaitUs ?? EXIT_WAIT_US),
+    // one thread, as for -4 (see runPerfdhcp)
+    '-g',
+    'single',
+  ];
+  const result = await topology.exec(ns, argv, { timeoutMs: (opts.seconds + 20) * 1000 });
+  return parsePerfdhcp(`${result.stdout}\n${result.stderr}`, opts.rate, opts.seconds, 6);
 }
 
 export const COMPLETION_TARGET = 0.99;

@@ -1,5 +1,6 @@
 // The servers under test, each started by hand inside the topology's host namespace with its output going to a file
 // (not through a pipe into the bench process, which would compete for the same two cores).
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { SpawnedProcess, Topology } from '../../test/harness/netns.ts';
@@ -35,6 +36,23 @@ export const NET = {
   scaleRangeLast: '10.2.255.255',
   leaseSeconds: 3600,
 } as const;
+
+/**
+ * Addressing of the DHCPv6 scenario: a ULA /64 on the bridge and a pool of 2^20 addresses, as many as the IPv4 range
+ * holds, so neither server runs out during a run.
+ */
+export const NET6 = {
+  bridgeCidr: 'fd00:bec4::1/64',
+  prefix: 'fd00:bec4::/64',
+  rangeFirst: 'fd00:bec4::1:0',
+  rangeLast: 'fd00:bec4::10:ffff',
+} as const;
+
+/** Whether the build at LXC_DHCPD_BIN has IPv6 (--range6 in its --help); the DHCPv6 scenario skips it otherwise. */
+export function buildHasRange6(): boolean {
+  const help = spawnSync(process.execPath, [LXC_DHCPD_BIN, '--help'], { encoding: 'utf8', timeout: 30_000 });
+  return `${help.stdout ?? ''}${help.stderr ?? ''}`.includes('--range6');
+}
 
 export interface ServerProcess {
   name: string;
@@ -197,6 +215,76 @@ export function startKea(topology: Topology, dir: string): Promise<ServerProcess
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   const env = { ...process.env, KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir, KEA_LOGGER_DESTINATION: join(dir, 'kea.log') };
   return spawnLogged(topology, topology.hostNs, 'kea', ['kea-dhcp4', '-c', configFile], join(dir, 'kea.out'), [67], env);
+}
+
+/**
+ * lxc-dhcpd serving DHCPv6 from --range6 on the bench's bridge (set up by the bench: --no-host-setup, the address
+ * given with --ipv6). perfdhcp -6 sends every client from one bridge port without a relay, so the per-port limit on new
+ * leases is off (--port-lease-limit 0), as it must be for any load generator on one port.
+ */
+export function startLxcDhcpd6(topology: Topology, dir: string, o: Omit<LxcDhcpdOptions, 'controlSocket'>): Promise<ServerProcess> {
+  const extraArgs = ['--ipv6', NET6.bridgeCidr, '--range6', `${NET6.rangeFirst}-${NET6.rangeLast}`, '--port-lease-limit', '0', ...(o.extraArgs ?? [])];
+  return startLxcDhcpd(topology, dir, { ...o, extraArgs });
+}
+
+/**
+ * dnsmasq as the router-advertisement peer of the DHCPv6 scenario: --enable-ra with a stateful range on the same /64
+ * (RAs with M and O, DHCPv6 from the same pool), DNS off. Only its RS → RA latency under load is compared.
+ */
+export function startDnsmasq6(topology: Topology, dir: string): Promise<ServerProcess> {
+  const leaseFile = join(dir, 'dnsmasq.leases');
+  rmSync(leaseFile, { force: true });
+  const argv = [
+    'dnsmasq',
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    `--interface=${topology.bridge}`,
+    '--bind-interfaces',
+    '--port=0',
+    '--enable-ra',
+    `--dhcp-range=${NET6.rangeFirst},${NET6.rangeLast},64,1h`,
+    `--dhcp-lease-max=${DNSMASQ_LEASE_MAX}`,
+    `--dhcp-leasefile=${leaseFile}`,
+    `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+  ];
+  return spawnLogged(topology, topology.hostNs, 'dnsmasq', argv, join(dir, 'dnsmasq.log'), [547]);
+}
+
+/**
+ * Kea DHCPv6 by hand: the same /64, pool and lifetimes; memfile with persist on (every lease written to its CSV file,
+ * the closest Kea comes to our leases committed before the Reply); its server DUID kept in the run's directory.
+ */
+export function startKea6(topology: Topology, dir: string): Promise<ServerProcess> {
+  const leaseFile = join(dir, 'kea-leases6.csv');
+  rmSync(leaseFile, { force: true });
+  rmSync(`${leaseFile}.2`, { force: true });
+  const config = {
+    Dhcp6: {
+      'data-directory': dir,
+      'interfaces-config': { interfaces: [topology.bridge] },
+      'lease-database': { type: 'memfile', persist: true, name: leaseFile, 'lfc-interval': 0 },
+      'preferred-lifetime': NET.leaseSeconds,
+      'valid-lifetime': NET.leaseSeconds,
+      subnet6: [
+        {
+          id: 1,
+          subnet: NET6.prefix,
+          // clients on the link (no relay): Kea picks the subnet by the interface the Solicit came in on
+          interface: topology.bridge,
+          pools: [{ pool: `${NET6.rangeFirst} - ${NET6.rangeLast}` }],
+          'option-data': [
+            { name: 'dns-servers', data: NET6.bridgeCidr.split('/')[0] },
+            { name: 'domain-search', data: 'lxc' },
+          ],
+        },
+      ],
+      loggers: [{ name: 'kea-dhcp6', output_options: [{ output: join(dir, 'kea.log') }], severity: 'WARN' }],
+    },
+  };
+  const configFile = join(dir, 'kea-dhcp6.json');
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  const env = { ...process.env, KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir, KEA_LOGGER_DESTINATION: join(dir, 'kea.log') };
+  return spawnLogged(topology, topology.hostNs, 'kea6', ['kea-dhcp6', '-c', configFile], join(dir, 'kea.out'), [547], env);
 }
 
 /** The DNS upstream in the wan namespace: answers every forwarded name from a hosts file with TTL 3600. */

@@ -100,7 +100,8 @@ const LEASE_EVENTS: Record<ClientKind, readonly string[]> = {
 // ---------------------------------------------------------------------------------------------
 // Hook scripts and their event records
 
-const RECORD_EVENT = `
+/** Shell lines that record the hook's environment as events/NNNN-$EVENT (shared with clients6.ts). */
+export const RECORD_EVENT = `
 events="$RUN_DIR/events"
 name=$(printf '%04d-%s' "$(ls "$events" | wc -l)" "$EVENT")
 env -0 > "$events/.partial" && mv "$events/.partial" "$events/$name"
@@ -166,13 +167,13 @@ ${RECORD_EVENT}`;
   return path;
 }
 
-interface HookEvent {
+export interface HookEvent {
   sequence: number;
   name: string;
   env: Record<string, string>;
 }
 
-function readEvents(dir: string): HookEvent[] {
+export function readEvents(dir: string): HookEvent[] {
   const eventsDir = join(dir, 'events');
   return readdirSync(eventsDir)
     .filter((file) => /^\d{4}-/.test(file))
@@ -240,11 +241,11 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function eventCount(dir: string): number {
+export function eventCount(dir: string): number {
   return readEvents(dir).length;
 }
 
-interface WaitForEventOptions {
+export interface WaitForEventOptions {
   dir: string;
   names: readonly string[];
   after: number;
@@ -253,7 +254,7 @@ interface WaitForEventOptions {
   failure?: () => string | null;
 }
 
-async function waitForEvent(opts: WaitForEventOptions): Promise<HookEvent> {
+export async function waitForEvent(opts: WaitForEventOptions): Promise<HookEvent> {
   const deadline = Date.now() + opts.timeoutSec * 1000;
   for (;;) {
     const found = readEvents(opts.dir).find((event) => event.sequence >= opts.after && opts.names.includes(event.name));
@@ -265,17 +266,17 @@ async function waitForEvent(opts: WaitForEventOptions): Promise<HookEvent> {
   }
 }
 
-function prepareRunDir(container: Container, kind: ClientKind): string {
+export function prepareRunDir(container: Container, kind: string): string {
   const dir = mkdtempSync(join(container.tmpDir, `${kind}-`));
   mkdirSync(join(dir, 'events'));
   return dir;
 }
 
-function processOutput(child: SpawnedProcess): string {
+export function processOutput(child: SpawnedProcess): string {
   return `${child.stdout}${child.stderr}`;
 }
 
-function exitedFailure(child: SpawnedProcess): () => string | null {
+export function exitedFailure(child: SpawnedProcess): () => string | null {
   return () => (child.exitStatus === null ? null : `client exited (${JSON.stringify(child.exitStatus)})`);
 }
 
@@ -442,7 +443,7 @@ function dhcpcdConfig(opts: DhcpcdOptions): string {
  * argv running dhcpcd in a private mount namespace whose /var/lib/dhcpcd and /run come from `dir`
  * (dhcpcd uses those fixed paths, and /run/dhcpcd may not exist on the machine).
  */
-function dhcpcdArgv(dir: string, args: readonly string[]): string[] {
+export function dhcpcdArgv(dir: string, args: readonly string[]): string[] {
   const mounts = 'mount --bind "$0/lib" /var/lib/dhcpcd && mount --bind "$0/run" /run && exec "$@"';
   return ['unshare', '-m', '--propagation', 'private', 'sh', '-c', mounts, dir, 'dhcpcd', ...args];
 }
