@@ -115,7 +115,7 @@ case "$1" in
     ip addr replace "$ip/$mask" dev "$interface"
     [ -n "$router" ] && ip route replace default via "\${router%% *}" dev "$interface" ;;
   deconfig)
-    ip addr flush dev "$interface"; ip link set "$interface" up ;;
+    ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
 esac`,
   dhclient: `EVENT=$reason
 mask_to_prefix() {
@@ -128,7 +128,7 @@ mask_to_prefix() {
 case "$reason" in
   PREINIT) ip link set "$interface" up ;;
   BOUND|RENEW|REBIND|REBOOT)
-    [ -n "$old_ip_address" ] && [ "$old_ip_address" != "$new_ip_address" ] && ip addr flush dev "$interface"
+    [ -n "$old_ip_address" ] && [ "$old_ip_address" != "$new_ip_address" ] && ip -4 addr flush dev "$interface"
     ip addr replace "$new_ip_address/$(mask_to_prefix "$new_subnet_mask")" dev "$interface"
     if [ -n "$new_rfc3442_classless_static_routes" ]; then
       # RFC 3442: with option 121 the router option is ignored; each route is the prefix length, its significant
@@ -146,7 +146,7 @@ case "$reason" in
       [ -n "$new_routers" ] && ip route replace default via "\${new_routers%% *}" dev "$interface"
     fi ;;
   EXPIRE|FAIL|RELEASE|STOP)
-    [ -n "$old_ip_address" ] && ip addr flush dev "$interface" ;;
+    [ -n "$old_ip_address" ] && ip -4 addr flush dev "$interface" ;;
 esac`,
   // dhcpcd configures addresses and routes itself
   dhcpcd: 'EVENT=$reason',

@@ -38,12 +38,6 @@ import {
 import { LXC_DHCPD_BIN, type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
 import { type Container, createTopology, type Topology } from '../harness/netns.ts';
 
-// Guard until the lead wires --ipv6/--range6/--nat6 into the daemon: remove it then (the file must run in CI).
-const HELP = spawnSync(process.execPath, [LXC_DHCPD_BIN, '--help'], { encoding: 'utf8', timeout: 30_000 });
-const SKIP = `${HELP.stdout ?? ''}${HELP.stderr ?? ''}`.includes('--range6')
-  ? false
-  : 'lxc-dhcpd has no IPv6 yet (its --help lists no --range6); this file runs once --ipv6/--range6/--nat6 are wired';
-
 let topology: Topology;
 let daemon: RunningLxcDhcpd | null = null;
 let wan6: Wan6;
@@ -120,7 +114,7 @@ async function stopCapture(c: Container): Promise<ReturnType<Capture['packets']>
   return capture.stop();
 }
 
-describe('IPv6 for containers with the real daemon', { skip: SKIP }, () => {
+describe('IPv6 for containers with the real daemon', () => {
   before(async () => {
     topology = await createTopology({ containers: 5, wan: true });
     // a real host has IPv6 on; the topology turns it off everywhere. The wan link gets documentation addresses, and
