@@ -9,7 +9,6 @@
  * against dnsmasq in ipv6-peer-dnsmasq.test.ts.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { type Capture, startCapture } from '../harness/capture.ts';
 import { type DhcpClient, udhcpc } from '../harness/clients.ts';
@@ -35,7 +34,7 @@ import {
   waitForNoDefaultRoute6,
   waitForSlaac,
 } from '../harness/clients6.ts';
-import { LXC_DHCPD_BIN, type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
+import { type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
 import { type Container, createTopology, type Topology } from '../harness/netns.ts';
 
 let topology: Topology;
