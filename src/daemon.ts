@@ -18,7 +18,7 @@ import {
   reservationProblem,
 } from './config/reservations.ts';
 import { startControlServer } from './control/server.ts';
-import { type Ipv6Part, resolveIpv6, startIpv6, startNeighbours } from './daemon6.ts';
+import { type Ipv6Part, type Ipv6PartDeps, resolveIpv6, startIpv6Parts } from './daemon6.ts';
 import { MAX_FAIR_SHARE_SOURCES } from './dhcp/fair-share.ts';
 import { AddressProber } from './dhcp/probe.ts';
 import { checkRoutesOnLink, type StaticRoute } from './dhcp/routes.ts';
@@ -542,6 +542,35 @@ async function startResolved(config: DaemonConfig, log: Logger, stack: DisposerS
   }
 }
 
+/** What the IPv6 part is built from: the command line's settings, the /64, the lease side and the names. */
+function ipv6Deps(
+  config: DaemonConfig,
+  v6: DaemonIpv6,
+  log: Logger,
+  stack: DisposerStack,
+  lease: LeasePart,
+  reservations: Reservation[],
+  names: HostNames,
+  deniedNames: ReadonlySet<string>,
+  learned6: Learned6,
+  metrics: Metrics | null,
+): Ipv6PartDeps {
+  const { bridge, domain, leaseSeconds, rapidCommit, portLeaseLimit } = config;
+  return {
+    settings: { bridge, domain, leaseSeconds, rapidCommit, portLeaseLimit },
+    v6,
+    log,
+    stack,
+    store: lease.store,
+    commitThen: lease.commitThen,
+    reservations,
+    names,
+    deniedNames,
+    learned6,
+    metrics,
+  };
+}
+
 /**
  * The bridge's IPv6 /64 once host set-up has run (null: IPv6 off); IPv6 reservations are checked against it here,
  * which the first check (before the host was touched) could not do.
@@ -604,31 +633,13 @@ async function startParts(config: DaemonConfig, log: Logger, stack: DisposerStac
   const reservations = effectiveReservations(book, log, reservationContext);
   const dhcp = startDhcp({ config, log, stack, net, lease, reservations, deniedNames, metrics: metrics?.metrics ?? null });
   const learned6 = new Learned6();
-  const ipv6 = v6
-    ? startIpv6({
-        settings: {
-          bridge: config.bridge,
-          domain: config.domain,
-          leaseSeconds: config.leaseSeconds,
-          rapidCommit: config.rapidCommit,
-          portLeaseLimit: config.portLeaseLimit,
-        },
-        v6,
-        log,
-        stack,
-        store: lease.store,
-        commitThen: lease.commitThen,
-        reservations,
-        names: dhcp.names,
-        deniedNames,
-        learned6,
-        metrics: metrics?.metrics ?? null,
-      })
+  const started6 = v6
+    ? await startIpv6Parts(ipv6Deps(config, v6, log, stack, lease, reservations, dhcp.names, deniedNames, learned6, metrics?.metrics ?? null))
     : null;
+  const ipv6 = started6?.part ?? null;
   if (ipv6) lease.leaseFile?.setIpv6(ipv6.serverDuid, () => ipv6.leases6());
-  const neighbours = ipv6 ? await startNeighbours(() => ipv6.port.ifindex, learned6, log, stack) : null;
   const dns = await startDns(config, log, stack, net, dhcp.names, metrics?.metrics ?? null, v6 ? { v6, learned6 } : null);
-  const resyncNeighbours = (): void => void neighbours?.resync().catch((e: unknown) => log.warn(`neighbour table: ${(e as Error).message}`));
+  const resyncNeighbours = started6?.resyncNeighbours ?? ((): void => undefined);
   startHousekeeping(config, log, stack, host, net, dhcp, lease.commit, { part: ipv6, learned6, resyncNeighbours });
   const applyReservations = (): void => {
     const list = effectiveReservations(book, log, reservationContext);

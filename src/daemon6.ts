@@ -24,7 +24,7 @@ import type { CommitDone } from './leases/store-contract.ts';
 import { type Logger, quote, RateLimitedCounter } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import { formatIPv6 } from './net/address6.ts';
-import { RaService } from './ra/service.ts';
+import { type RaConfig, RaService } from './ra/service.ts';
 import type { Checked } from './result.ts';
 import type { DisposerStack } from './shutdown.ts';
 import { Ipv6Port } from './wire/ipv6-port.ts';
@@ -131,29 +131,21 @@ function newBook(d: Ipv6PartDeps): Address6Book | null {
   return book;
 }
 
-/** RA and DHCPv6 on one IPv6 socket of the bridge's ports; the socket first, the services on it, the transport last. */
-export function startIpv6(d: Ipv6PartDeps): Ipv6Part {
-  const { settings, v6, log, stack, metrics } = d;
-  const drops = new RateLimitedCounter();
-  let ra: RaService | null = null;
-  let transport: Dhcp6Transport | null = null;
-  // The socket delivers only after this function returns (its first wakeup is a later turn), when both are set.
-  const port = openIpv6Port(d, { ra: () => ra as RaService, dhcp6: () => transport as Dhcp6Transport }, drops);
-  stack.defer(['IPv6 packet socket', () => port.close()]);
-  const linkLocal = linkLocalSource(settings.bridge);
-  const raConfig = () => ({
+function startRa(d: Ipv6PartDeps, port: Ipv6Port, linkLocal: () => Buffer | null, drops: RateLimitedCounter): { service: RaService; config: () => RaConfig } {
+  const { settings, v6, metrics } = d;
+  const config = (): RaConfig => ({
     prefix: v6.prefix,
     mtu: port.mtu,
     dnsServers: [v6.address],
     domains: [settings.domain],
-    mode: v6.range6 ? ('stateful' as const) : ('stateless' as const),
+    mode: v6.range6 ? 'stateful' : 'stateless',
   });
   const service = new RaService({
-    config: raConfig(),
+    config: config(),
     mac: () => port.mac,
     linkLocal,
     send: (f) => port.send(f),
-    log,
+    log: d.log,
     drops,
     ...(metrics
       ? {
@@ -164,8 +156,20 @@ export function startIpv6(d: Ipv6PartDeps): Ipv6Part {
         }
       : {}),
   });
-  ra = service;
-  stack.defer(['router advertisements (final RA)', () => service.close()]);
+  d.stack.defer(['router advertisements (final RA)', () => service.close()]);
+  return { service, config };
+}
+
+interface Dhcp6Part {
+  server: Dhcp6Server;
+  transport: Dhcp6Transport;
+  book: Address6Book | null;
+  serverDuid: Buffer;
+  newAddresses: TokenBuckets;
+}
+
+function startDhcp6(d: Ipv6PartDeps, port: Ipv6Port, linkLocal: () => Buffer | null, drops: RateLimitedCounter): Dhcp6Part {
+  const { settings, v6, log, metrics } = d;
   const book = newBook(d);
   const serverDuid = serverDuidFromMac(port.mac);
   const newAddresses = new TokenBuckets({ burst: settings.portLeaseLimit, perHour: settings.portLeaseLimit }, Date.now);
@@ -178,10 +182,10 @@ export function startIpv6(d: Ipv6PartDeps): Ipv6Part {
     book,
     unclaimableNames: d.deniedNames,
     nameHeldByOther: (name, mac) => d.names.heldByOther(name, mac) !== undefined,
-    // Port 0 (unknown) is not limited, as for DHCPv4; a container's forged MACs all come in on its own port.
+    // Port 0 (unknown) is not limited, as for DHCPv4; a container's forged MACs and DUIDs all come in on its own port.
     takeNewAddress: (wire) => !newAddresses.enabled || !wire.port || newAddresses.take(`port ${wire.port}`),
   });
-  transport = new Dhcp6Transport({
+  const transport = new Dhcp6Transport({
     handle: (payload, wire) => server.handle(payload, wire),
     send: (f) => port.send(f),
     mac: () => port.mac,
@@ -197,28 +201,52 @@ export function startIpv6(d: Ipv6PartDeps): Ipv6Part {
         }
       : {}),
   });
-  const dhcp6 = transport;
-  stack.defer(['DHCPv6 transport', () => dhcp6.close()]);
-  service.start();
+  d.stack.defer(['DHCPv6 transport', () => transport.close()]);
+  return { server, transport, book, serverDuid, newAddresses };
+}
+
+/** RA and DHCPv6 on one IPv6 socket of the bridge's ports; the socket first, the services on it, the transport last. */
+export function startIpv6(d: Ipv6PartDeps): Ipv6Part {
+  const drops = new RateLimitedCounter();
+  let ra: RaService | null = null;
+  let dhcp6: Dhcp6Transport | null = null;
+  // The socket delivers only after this function returns (its first wakeup is a later turn), when both are set.
+  const port = openIpv6Port(d, { ra: () => ra as RaService, dhcp6: () => dhcp6 as Dhcp6Transport }, drops);
+  d.stack.defer(['IPv6 packet socket', () => port.close()]);
+  const linkLocal = linkLocalSource(d.settings.bridge);
+  const router = startRa(d, port, linkLocal, drops);
+  ra = router.service;
+  const v6 = startDhcp6(d, port, linkLocal, drops);
+  dhcp6 = v6.transport;
+  router.service.start();
+  const { book, server, metrics } = { book: v6.book, server: v6.server, metrics: d.metrics };
   return {
     port,
-    ra: service,
+    ra: router.service,
     server,
     book,
-    serverDuid,
+    serverDuid: v6.serverDuid,
     leases6: () => book?.leases() ?? [],
     tick: () => {
-      applyLease6Events(server.tick(), d.learned6, log);
+      applyLease6Events(server.tick(), d.learned6, d.log);
       d.learned6.sweep();
-      newAddresses.sweep();
+      v6.newAddresses.sweep();
       metrics?.setLeases6(book?.leases().filter((l) => l.state === 'bound').length ?? 0);
       metrics?.setLearned6(d.learned6.size);
     },
     checkBridge: () => {
       const state = port.checkBridge();
-      if (state === 'reopened') service.setConfig(raConfig());
+      if (state === 'reopened') router.service.setConfig(router.config());
       return state;
     },
     setReservations: (list) => book?.reserve(reservations6(list)),
   };
+}
+
+/** With IPv6 on: RA and DHCPv6 on the bridge, then the neighbour table; null parts with IPv6 off. */
+export async function startIpv6Parts(d: Ipv6PartDeps): Promise<{ part: Ipv6Part; resyncNeighbours: () => void }> {
+  const part = startIpv6(d);
+  const neighbours = await startNeighbours(() => part.port.ifindex, d.learned6, d.log, d.stack);
+  const resyncNeighbours = (): void => void neighbours.resync().catch((e: unknown) => d.log.warn(`neighbour table: ${(e as Error).message}`));
+  return { part, resyncNeighbours };
 }
