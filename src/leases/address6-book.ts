@@ -16,8 +16,9 @@ import type { Lease6Store, StoredLease6 } from './lease6.ts';
 
 /**
  * Bindings and probation records kept at once. 65 536 is a /112's worth of containers — far beyond one host's bridge
- * (the DHCPv4 side serves a /16 at most) — and bounds the memory one flood of forged MACs can take (about 300 bytes a
- * record: 20 MB). Beyond it new clients get NoAddrsAvail (counted as 'table-full').
+ * (the DHCPv4 side serves a /16 at most) — and bounds the memory one flood of forged MACs or DUIDs can take: measured
+ * (heap after gc, 65 536 bindings) at about 760 bytes a binding with a 14-byte DUID and 1 000 with a 130-byte one, the
+ * DUID being part of the owner keys: 65 MB at most. Beyond it new clients get NoAddrsAvail (counted as 'table-full').
  */
 export const MAX_LEASES6 = 65_536;
 /** Offers (Advertise without a Request yet) kept at once: a client holds one per IA for OFFER6_HOLD_MS. */
