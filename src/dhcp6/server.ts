@@ -6,7 +6,7 @@
  * who holds which address is the Address6Book's (leases/). Without a book the server is stateless (RFC 8415 §6.1):
  * Information-request gets DNS servers and the domain list; address requests get NoAddrsAvail.
  */
-import type { Address6Book } from '../leases/address6-book.ts';
+import type { Address6Book, Owner6 } from '../leases/address6-book.ts';
 import { toHostLabel } from '../leases/host-label.ts';
 import { formatIPv6, ipv6FromBytes, ipv6ToBytes, parseIPv6, samePrefix } from '../leases/ipv6-number.ts';
 import type { StoredLease6 } from '../leases/lease6.ts';
@@ -46,7 +46,7 @@ export interface Dhcp6ServerOptions {
    * Asked before an address is taken from the range for an IA that holds none (a new offer, or a binding without
    * one): false refuses it (NoAddrsAvail, event detail 'new-address-limit'). The daemon passes the DHCPv4 server's
    * per-bridge-port token buckets (--port-lease-limit) here, so one port cannot drain the range with forged MACs.
-   * Default: always allowed (the book's MAX_BINDINGS_PER_MAC and MAX_OFFERS6 still bound it).
+   * Default: always allowed (the book's MAX_BINDINGS_PER_CLIENT, MAX_OFFERS6 and MAX_LEASES6 still bound it).
    */
   takeNewAddress?: (wire: Wire6) => boolean;
   /** Default INFORMATION_REFRESH_SECONDS. */
@@ -55,7 +55,7 @@ export interface Dhcp6ServerOptions {
 
 /** Who sent the payload, from the wire (never from a field the sender writes). */
 export interface Wire6 {
-  /** Ethernet source of the frame: the owner of any binding. */
+  /** Ethernet source of the frame: the part of a binding's owner a client cannot choose (with its DUID and IAID). */
   srcMac: string;
   /** IPv6 source address (text): the reply goes there, port 546 (§18.3). */
   srcIp: string;
@@ -247,7 +247,7 @@ export class Dhcp6Server {
   private offerIa(x: Exchange, ia: IaNa): IaOutcome {
     const book = this.o.book as Address6Book;
     if (!this.mayTakeNew(book, x, ia)) return noAddress(x, ia, 'new-address-limit');
-    const offered = book.offer(x.mac, ia.iaid);
+    const offered = book.offer(owner(x, ia));
     if (!offered.ok) return noAddress(x, ia, offered.reason);
     return { out: this.iaWith(ia.iaid, [offered.ip]), event: event('ADVERTISE', x.mac, { ip: offered.ip, iaid: ia.iaid }, x.hostname, {}), staged: false };
   }
@@ -256,14 +256,14 @@ export class Dhcp6Server {
     const book = this.o.book;
     if (book === null) return noAddress(x, ia, 'stateless only (no --range6)');
     if (!this.mayTakeNew(book, x, ia)) return noAddress(x, ia, 'new-address-limit');
-    const bound = book.bind({ mac: x.mac, iaid: ia.iaid, duidHex: x.duidHex, hostname: x.hostname, validMs: this.validMs });
+    const bound = book.bind({ ...owner(x, ia), hostname: x.hostname, validMs: this.validMs });
     if (!bound.ok) return noAddress(x, ia, bound.reason);
     const lease = bound.lease;
     return { out: this.iaWith(ia.iaid, [lease.ip]), event: event('BIND', x.mac, lease, lease.hostname, { expiresAt: lease.expiresAt }), staged: true };
   }
 
   private extendIa(x: Exchange, ia: IaNa, rebind: boolean): IaOutcome {
-    const lease = this.o.book?.renew(x.mac, ia.iaid, this.validMs, x.sentName ? x.hostname : undefined);
+    const lease = this.o.book?.renew(owner(x, ia), this.validMs, x.sentName ? x.hostname : undefined);
     if (lease !== undefined) {
       const held = ipv6ToBytes(parseIPv6(lease.ip) as bigint);
       const others = ia.addresses.filter((a) => !a.address.equals(held)).slice(0, MAX_ZERO_LIFETIME_ECHOES);
@@ -290,7 +290,7 @@ export class Dhcp6Server {
     let ended: StoredLease6 | undefined;
     for (const a of ia.addresses) {
       const text = addressText(a.address);
-      const lease = book === null ? undefined : decline ? book.decline(x.mac, ia.iaid, text) : book.release(x.mac, ia.iaid, text);
+      const lease = book === null ? undefined : decline ? book.decline(owner(x, ia), text) : book.release(owner(x, ia), text);
       if (lease !== undefined) {
         staged = true;
         ended = lease;
@@ -307,7 +307,7 @@ export class Dhcp6Server {
 
   /** An IA already holding an address asks for nothing new; otherwise the daemon's fair share decides. */
   private mayTakeNew(book: Address6Book, x: Exchange, ia: IaNa): boolean {
-    return book.holds(x.mac, ia.iaid) || (this.o.takeNewAddress?.(x.wire) ?? true);
+    return book.holds(owner(x, ia)) || (this.o.takeNewAddress?.(x.wire) ?? true);
   }
 
   /** The IA's addresses that are not on the bridge's /64. */
@@ -393,6 +393,11 @@ export class Dhcp6Server {
     if (label === null || this.o.unclaimableNames?.has(label)) return null;
     return this.o.nameHeldByOther?.(label, mac) ? null : label;
   }
+}
+
+/** The IA's owner in the book: the frame's MAC (never a sender-written field), the Client Identifier and the IAID. */
+function owner(x: Exchange, ia: IaNa): Owner6 {
+  return { mac: x.mac, duidHex: x.duidHex, iaid: ia.iaid };
 }
 
 function status(code: number, message: string): { code: number; message: string } {

@@ -113,8 +113,9 @@ export const MAX_OPTION_DEPTH = 2;
  */
 export const MAX_DUID_LENGTH = 130;
 /**
- * IA_NAs of one message that are served; later ones are ignored. A MAC holds at most MAX_BINDINGS_PER_MAC (4)
- * addresses anyway, and 4 IAs keep every reply under IPV6_MIN_PAYLOAD (see there) whatever the client sends.
+ * IA_NAs of one message that are served; later ones are ignored. A client (MAC, DUID) holds at most
+ * MAX_BINDINGS_PER_CLIENT (4) addresses anyway, and 4 IAs keep every reply under IPV6_MIN_PAYLOAD (see there) whatever
+ * the client sends.
  */
 export const MAX_IA_PER_MESSAGE = 4;
 /**

@@ -1,9 +1,11 @@
 /**
  * The one owner of "who holds which IPv6 address" in the --range6 range (DHCPv6 IA_NA bindings, RFC 8415 §6.2):
  * offers, bindings, renewals, releases, declines on probation, expiry and reservations by MAC, behind intention-level
- * methods. A binding is keyed on the owner's MAC — the Ethernet source of the frame, never a sender-written DUID — and
- * the IAID, so two cloned containers with one DUID get two addresses. A range may hold 2^64 addresses: it is never
- * materialised; a free address is found lazily by linear probing from a hash of (MAC, IAID) over the held set, which
+ * methods. A binding's owner is (frame MAC, DUID, IAID): the MAC is the Ethernet source of the frame, so two cloned
+ * containers with one DUID get two addresses, and the DUID tells apart clients behind one MAC (perfdhcp -6 sends
+ * thousands from one interface). A message only ever reaches bindings of its own frame MAC: a sender-written DUID can
+ * split its own identity, never reach another MAC's binding. A range may hold 2^64 addresses: it is never
+ * materialised; a free address is found lazily by linear probing from a hash of the owner over the held set, which
  * also gives a returning client the address it had before when it is still free. Every change is staged through the
  * Lease6Store; the caller commits (store.commitThen) before it tells the client. Like the rest of leases/, it knows
  * nothing of packets.
@@ -14,8 +16,9 @@ import type { Lease6Store, StoredLease6 } from './lease6.ts';
 
 /**
  * Bindings and probation records kept at once. 65 536 is a /112's worth of containers — far beyond one host's bridge
- * (the DHCPv4 side serves a /16 at most) — and bounds the memory one flood of forged MACs can take (about 300 bytes a
- * record: 20 MB). Beyond it new clients get NoAddrsAvail (counted as 'table-full').
+ * (the DHCPv4 side serves a /16 at most) — and bounds the memory one flood of forged MACs or DUIDs can take: measured
+ * (heap after gc, 65 536 bindings) at about 760 bytes a binding with a 14-byte DUID and 1 000 with a 130-byte one, the
+ * DUID being part of the owner keys: 65 MB at most. Beyond it new clients get NoAddrsAvail (counted as 'table-full').
  */
 export const MAX_LEASES6 = 65_536;
 /** Offers (Advertise without a Request yet) kept at once: a client holds one per IA for OFFER6_HOLD_MS. */
@@ -23,11 +26,14 @@ export const MAX_OFFERS6 = 4_096;
 /** How long an advertised address is kept for its client: RFC 8415 §7.6 gives a client at most ~2 min (SOL_MAX_RT). */
 export const OFFER6_HOLD_MS = 60_000;
 /**
- * Addresses (bindings plus offers) one MAC may hold. The IAID is the client's choice, so without this bound one
- * client could take the whole table with made-up IAIDs; a container has one IA_NA per interface and rarely more
- * than one interface on a bridge, so 4 never touches a normal one.
+ * Addresses (bindings plus offers) one client — one (frame MAC, DUID) — may hold. The IAID is the client's choice, so
+ * without this bound one client could take the whole table with made-up IAIDs; a container has one IA_NA per
+ * interface and rarely more than one interface on a bridge, so 4 never touches a normal one. The DUID is the client's
+ * choice too, so this does not bound one container forging DUIDs: what does is the per-bridge-port new-address bucket
+ * the daemon passes as the server's takeNewAddress (--port-lease-limit, 16 new addresses an hour per port by default),
+ * then MAX_OFFERS6 and MAX_LEASES6 for the whole table.
  */
-export const MAX_BINDINGS_PER_MAC = 4;
+export const MAX_BINDINGS_PER_CLIENT = 4;
 /** Kea's decline-probation-period default (86 400 s): a declined address sits out a day before it is given again. */
 export const DECLINE_PROBATION_MS = 86_400_000;
 
@@ -52,14 +58,18 @@ export interface Address6BookOptions {
   offerHoldMs?: number;
 }
 
-export type AllocationFailure = 'range-full' | 'table-full' | 'mac-limit';
+export type AllocationFailure = 'range-full' | 'table-full' | 'client-limit';
 export type OfferResult = { ok: true; ip: string } | { ok: false; reason: AllocationFailure };
 export type BindResult = { ok: true; lease: StoredLease6; isNew: boolean } | { ok: false; reason: AllocationFailure };
 
-export interface BindRequest6 {
+/** Who holds a binding: the frame's source MAC (from the wire), the client's DUID (lower-case hex) and the IAID. */
+export interface Owner6 {
   mac: string;
-  iaid: number;
   duidHex: string;
+  iaid: number;
+}
+
+export interface BindRequest6 extends Owner6 {
   hostname: string | null;
   validMs: number;
 }
@@ -67,9 +77,13 @@ export interface BindRequest6 {
 interface Offer6 {
   ip: string;
   expiresAt: number;
+  /** clientKey of its owner, whose count it is in. */
+  client: string;
 }
 
-const ownerKey = (mac: string, iaid: number): string => `${mac}/${iaid >>> 0}`;
+/** The client part of an owner (what MAX_BINDINGS_PER_CLIENT counts); neither a MAC nor hex holds a '/'. */
+const clientKey = (o: Owner6): string => `${o.mac}/${o.duidHex}`;
+const ownerKey = (o: Owner6): string => `${clientKey(o)}/${o.iaid >>> 0}`;
 
 export class Address6Book {
   private readonly first: bigint;
@@ -79,12 +93,13 @@ export class Address6Book {
   private readonly byOwner = new Map<string, StoredLease6>();
   private readonly offers = new Map<string, Offer6>();
   private readonly offeredIps = new Set<string>();
-  private readonly perMac = new Map<string, number>();
+  /** Addresses held (bindings plus offers) by clientKey. */
+  private readonly perClient = new Map<string, number>();
   private readonly reservedByMac = new Map<string, string>();
   private readonly reservedIps = new Set<string>();
   private nextExpiry = Number.POSITIVE_INFINITY;
   /** Times a limit refused someone: what the lead counts in metrics. */
-  readonly refusals: Record<AllocationFailure, number> = { 'range-full': 0, 'table-full': 0, 'mac-limit': 0 };
+  readonly refusals: Record<AllocationFailure, number> = { 'range-full': 0, 'table-full': 0, 'client-limit': 0 };
 
   constructor(private readonly o: Address6BookOptions) {
     const first = parseIPv6(o.range.first);
@@ -94,7 +109,10 @@ export class Address6Book {
     this.size = last - first + 1n;
   }
 
-  /** Takes in the durable leases (at start). Records of other shapes (unparseable addresses) are left out. */
+  /**
+   * Takes in the durable leases (at start); a binding's owner is its row's (mac, duidHex, iaid). Records of other
+   * shapes (unparseable addresses) are left out.
+   */
   load(): number {
     for (const stored of this.o.store.loadLeases6()) {
       const ip = canonicalIPv6(stored.ip);
@@ -121,15 +139,15 @@ export class Address6Book {
     return v !== null && v >= this.first && v - this.first < this.size;
   }
 
-  /** The live binding of (mac, iaid). */
-  bindingOf(mac: string, iaid: number): StoredLease6 | undefined {
-    const lease = this.byOwner.get(ownerKey(mac, iaid));
+  /** The live binding of owner. */
+  bindingOf(owner: Owner6): StoredLease6 | undefined {
+    const lease = this.byOwner.get(ownerKey(owner));
     return lease !== undefined && lease.expiresAt > this.o.now() ? lease : undefined;
   }
 
-  /** Whether (mac, iaid) holds a live binding or a pending offer: asking again takes nothing new from the range. */
-  holds(mac: string, iaid: number): boolean {
-    return this.bindingOf(mac, iaid) !== undefined || this.offers.has(ownerKey(mac, iaid));
+  /** Whether owner holds a live binding or a pending offer: asking again takes nothing new from the range. */
+  holds(owner: Owner6): boolean {
+    return this.bindingOf(owner) !== undefined || this.offers.has(ownerKey(owner));
   }
 
   /** The record (bound or declined) of an address. */
@@ -147,37 +165,38 @@ export class Address6Book {
   }
 
   /**
-   * The address (mac, iaid) would get, held for it for the offer time (an Advertise): its binding, its pending offer,
-   * its reservation, else a free address of the range.
+   * The address owner would get, held for it for the offer time (an Advertise): its binding, its pending offer, its
+   * MAC's reservation, else a free address of the range.
    */
-  offer(mac: string, iaid: number): OfferResult {
-    const key = ownerKey(mac, iaid);
-    const bound = this.bindingOf(mac, iaid);
+  offer(owner: Owner6): OfferResult {
+    const key = ownerKey(owner);
+    const bound = this.bindingOf(owner);
     if (bound) return { ok: true, ip: bound.ip };
     const pending = this.offers.get(key);
     if (pending) {
       pending.expiresAt = this.o.now() + (this.o.offerHoldMs ?? OFFER6_HOLD_MS);
       return { ok: true, ip: pending.ip };
     }
-    const refused = this.limitFor(mac);
+    const refused = this.limitFor(owner);
     if (refused !== null) return this.refuse(refused);
-    const ip = this.reservedFor(mac) ?? this.allocate(key);
+    const ip = this.reservedFor(owner.mac) ?? this.allocate(key);
     if (ip === null) return this.refuse('range-full');
-    this.offers.set(key, { ip, expiresAt: this.o.now() + (this.o.offerHoldMs ?? OFFER6_HOLD_MS) });
+    const client = clientKey(owner);
+    this.offers.set(key, { ip, expiresAt: this.o.now() + (this.o.offerHoldMs ?? OFFER6_HOLD_MS), client });
     this.offeredIps.add(ip);
-    this.count(mac, 1);
+    this.count(client, 1);
     return { ok: true, ip };
   }
 
-  /** Binds (mac, iaid) to its offered, held or new address and stages it; extends an existing binding. */
+  /** Binds the request's owner to its offered, held or new address and stages it; extends an existing binding. */
   bind(req: BindRequest6): BindResult {
-    const existing = this.bindingOf(req.mac, req.iaid);
+    const existing = this.bindingOf(req);
     let ip = existing?.ip;
     if (ip === undefined) {
-      const offered = this.offer(req.mac, req.iaid);
+      const offered = this.offer(req);
       if (!offered.ok) return offered;
       ip = offered.ip;
-      this.dropOffer(ownerKey(req.mac, req.iaid));
+      this.dropOffer(ownerKey(req));
     }
     const now = this.o.now();
     const lease: StoredLease6 = {
@@ -196,9 +215,9 @@ export class Address6Book {
     return { ok: true, lease, isNew: existing === undefined };
   }
 
-  /** Extends the live binding of (mac, iaid) (Renew, Rebind); undefined when there is none. */
-  renew(mac: string, iaid: number, validMs: number, hostname?: string | null): StoredLease6 | undefined {
-    const lease = this.bindingOf(mac, iaid);
+  /** Extends the live binding of owner (Renew, Rebind); undefined when there is none. */
+  renew(owner: Owner6, validMs: number, hostname?: string | null): StoredLease6 | undefined {
+    const lease = this.bindingOf(owner);
     if (lease === undefined) return undefined;
     const now = this.o.now();
     const next: StoredLease6 = { ...lease, expiresAt: now + validMs, updatedAt: now, hostname: hostname === undefined ? lease.hostname : hostname };
@@ -207,9 +226,9 @@ export class Address6Book {
     return next;
   }
 
-  /** Ends (mac, iaid)'s binding of ip (Release); false when it holds no such binding. */
-  release(mac: string, iaid: number, ip: string): StoredLease6 | undefined {
-    const lease = this.ownBinding(mac, iaid, ip);
+  /** Ends owner's binding of ip (Release); undefined when it holds no such binding. */
+  release(owner: Owner6, ip: string): StoredLease6 | undefined {
+    const lease = this.ownBinding(owner, ip);
     if (lease === undefined) return undefined;
     this.remove(lease);
     this.o.store.stageDelete6(lease.ip);
@@ -220,8 +239,8 @@ export class Address6Book {
    * Puts ip on probation (Decline, RFC 8415 §18.3.8: "the server ... marks the addresses as declined"): no owner, not
    * given out until the probation ends. A reserved address is not put on probation: it stays its owner's.
    */
-  decline(mac: string, iaid: number, ip: string): StoredLease6 | undefined {
-    const lease = this.ownBinding(mac, iaid, ip);
+  decline(owner: Owner6, ip: string): StoredLease6 | undefined {
+    const lease = this.ownBinding(owner, ip);
     if (lease === undefined) return undefined;
     this.remove(lease);
     if (this.reservedIps.has(lease.ip)) {
@@ -263,13 +282,13 @@ export class Address6Book {
 
   // ---- inside ----
 
-  private ownBinding(mac: string, iaid: number, ip: string): StoredLease6 | undefined {
-    const lease = this.bindingOf(mac, iaid);
+  private ownBinding(owner: Owner6, ip: string): StoredLease6 | undefined {
+    const lease = this.bindingOf(owner);
     return lease !== undefined && lease.ip === canonicalIPv6(ip) ? lease : undefined;
   }
 
-  private limitFor(mac: string): AllocationFailure | null {
-    if ((this.perMac.get(mac) ?? 0) >= MAX_BINDINGS_PER_MAC) return 'mac-limit';
+  private limitFor(owner: Owner6): AllocationFailure | null {
+    if ((this.perClient.get(clientKey(owner)) ?? 0) >= MAX_BINDINGS_PER_CLIENT) return 'client-limit';
     if (this.byIp.size + this.offers.size >= MAX_LEASES6 || this.offers.size >= MAX_OFFERS6) return 'table-full';
     return null;
   }
@@ -279,7 +298,7 @@ export class Address6Book {
     return { ok: false, reason };
   }
 
-  /** mac's reserved address, when nobody else holds or was offered it and mac holds it under no other IAID. */
+  /** mac's reserved address, when nobody (not even mac under another DUID or IAID) holds or was offered it. */
   private reservedFor(mac: string): string | null {
     const ip = this.reservedByMac.get(mac);
     if (ip === undefined || this.offeredIps.has(ip)) return null;
@@ -321,7 +340,7 @@ export class Address6Book {
     if (old !== undefined) this.remove(old);
     this.byIp.set(lease.ip, lease);
     if (lease.state === 'bound') {
-      const key = ownerKey(lease.mac, lease.iaid);
+      const key = ownerKey(lease);
       const previous = this.byOwner.get(key);
       if (previous !== undefined && previous.ip !== lease.ip) {
         // An ended binding of the same IA that expireDue has not reached yet: its address is free again.
@@ -329,7 +348,7 @@ export class Address6Book {
         this.o.store.stageDelete6(previous.ip);
       }
       this.byOwner.set(key, lease);
-      this.count(lease.mac, 1);
+      this.count(clientKey(lease), 1);
     }
     this.nextExpiry = Math.min(this.nextExpiry, lease.expiresAt);
   }
@@ -337,10 +356,10 @@ export class Address6Book {
   private remove(lease: StoredLease6): void {
     if (this.byIp.get(lease.ip) === lease) this.byIp.delete(lease.ip);
     if (lease.state !== 'bound') return;
-    const key = ownerKey(lease.mac, lease.iaid);
+    const key = ownerKey(lease);
     if (this.byOwner.get(key) === lease) {
       this.byOwner.delete(key);
-      this.count(lease.mac, -1);
+      this.count(clientKey(lease), -1);
     }
   }
 
@@ -349,12 +368,12 @@ export class Address6Book {
     if (offer === undefined) return;
     this.offers.delete(key);
     this.offeredIps.delete(offer.ip);
-    this.count(key.slice(0, key.lastIndexOf('/')), -1);
+    this.count(offer.client, -1);
   }
 
-  private count(mac: string, delta: number): void {
-    const n = (this.perMac.get(mac) ?? 0) + delta;
-    if (n > 0) this.perMac.set(mac, n);
-    else this.perMac.delete(mac);
+  private count(client: string, delta: number): void {
+    const n = (this.perClient.get(client) ?? 0) + delta;
+    if (n > 0) this.perClient.set(client, n);
+    else this.perClient.delete(client);
   }
 }

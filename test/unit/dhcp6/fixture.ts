@@ -7,7 +7,7 @@ import { Writer } from '../../../src/dhcp6/cursor.ts';
 import { serverDuidFromMac } from '../../../src/dhcp6/duid.ts';
 import { type Dhcp6Decision, Dhcp6Server, type Dhcp6ServerOptions, type Wire6 } from '../../../src/dhcp6/server.ts';
 import { Option6 } from '../../../src/dhcp6/vocabulary.ts';
-import { Address6Book, type Reservation6 } from '../../../src/leases/address6-book.ts';
+import { Address6Book, type Owner6, type Reservation6 } from '../../../src/leases/address6-book.ts';
 import type { Lease6Store, StoredLease6 } from '../../../src/leases/lease6.ts';
 
 /** Staged changes become durable on commit(): the tests check that a decision with commit:true staged something. */
@@ -42,6 +42,11 @@ export const MAC_A = '02:1a:b0:00:00:0a';
 export const MAC_B = '02:1a:b0:00:00:0b';
 /** One DUID-LLT, as two cloned containers share it. */
 export const DUID_A = Buffer.from('000100013290aabb021ab000000a', 'hex');
+
+/** The book's owner of an IA sent from mac with a Client Identifier of duid (default DUID_A, as clientMessage sends). */
+export function own(mac: string, iaid: number, duid: Buffer = DUID_A): Owner6 {
+  return { mac, duidHex: duid.toString('hex'), iaid };
+}
 
 export interface IaSpec {
   iaid: number;

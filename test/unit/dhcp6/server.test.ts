@@ -1,7 +1,8 @@
 /**
  * Every decision of the DHCPv6 server: stateless Information-request, Solicit/Advertise/Request/Reply, rapid commit,
  * Renew/Rebind, Release/Decline, Confirm, each status code, the §16 validation drops, the cloned-DUID case (two MACs,
- * two addresses), and what happens to names from the Client FQDN option.
+ * two addresses), many DUIDs behind one MAC (perfdhcp -6: one address each), no reaching another MAC's binding with
+ * its DUID, and what happens to names from the Client FQDN option.
  */
 
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import type { Dhcp6Decision } from '../../../src/dhcp6/server.ts';
 import { IPV6_MIN_PAYLOAD, MAX_IA_PER_MESSAGE, MessageType, Option6, StatusCode } from '../../../src/dhcp6/vocabulary.ts';
 import { formatIPv6, ipv6FromBytes } from '../../../src/leases/ipv6-number.ts';
 import { unclaimableNames } from '../../../src/leases/names.ts';
-import { BRIDGE, clientMessage, DUID_A, MAC_A, MAC_B, replyOf, SERVER_DUID, stateful, stateless, wire } from './fixture.ts';
+import { BRIDGE, clientMessage, DUID_A, MAC_A, MAC_B, own, replyOf, SERVER_DUID, stateful, stateless, wire } from './fixture.ts';
 
 interface Read {
   message: Dhcp6Message;
@@ -115,7 +116,7 @@ test('a Request for an address off our /64 gets NotOnLink in that IA and binds n
   const r = read(d);
   assert.equal(r.ias.find((ia) => ia.iaid === 1)?.status?.code, StatusCode.NotOnLink);
   assert.equal(r.ias.find((ia) => ia.iaid === 2)?.addresses.length, 1);
-  assert.equal(f.book.bindingOf(MAC_A, 1), undefined);
+  assert.equal(f.book.bindingOf(own(MAC_A, 1)), undefined);
 });
 
 test('rapid commit: a Solicit with option 14 gets a committed Reply; off, it gets an Advertise', () => {
@@ -140,8 +141,8 @@ test('two cloned containers with one DUID and two MACs get two addresses', () =>
   assert.equal(a.addresses.length, 1);
   assert.equal(b.addresses.length, 1);
   assert.notEqual(a.addresses[0], b.addresses[0]);
-  assert.equal(f.book.bindingOf(MAC_A, 1)?.ip, a.addresses[0]);
-  assert.equal(f.book.bindingOf(MAC_B, 1)?.ip, b.addresses[0]);
+  assert.equal(f.book.bindingOf(own(MAC_A, 1))?.ip, a.addresses[0]);
+  assert.equal(f.book.bindingOf(own(MAC_B, 1))?.ip, b.addresses[0]);
 });
 
 test('NoAddrsAvail when the range is exhausted: top level in the Advertise, in the IA of a Reply', () => {
@@ -173,7 +174,7 @@ test('takeNewAddress is asked once per new IA only: retransmitted Solicits and t
   allow = false;
   const refused = f.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid: 1 }], rapidCommit: true }), on(MAC_B));
   assert.equal(read(refused).status, StatusCode.NoAddrsAvail);
-  assert.equal(f.book.bindingOf(MAC_B, 1), undefined);
+  assert.equal(f.book.bindingOf(own(MAC_B, 1)), undefined);
   assert.equal(replyOf(refused).events[0]?.detail, 'new-address-limit');
   // A renewal needs no new share.
   assert.equal(read(f.server.handle(clientMessage({ type: MessageType.Renew, serverId: SERVER_DUID, ias: [{ iaid: 1 }] }), on(MAC_A))).addresses.length, 1);
@@ -193,7 +194,7 @@ test('Renew extends a binding; addresses that are not its binding come back with
   assert.deepEqual(r.addresses, bound.addresses);
   const stale = r.ias[0]?.addresses.find((a) => a.valid === 0);
   assert.equal(formatIPv6(ipv6FromBytes(stale?.address as Buffer) as bigint), 'fd42:1:2:3::999');
-  assert.equal(f.book.bindingOf(MAC_A, 1)?.expiresAt, f.clock.now + 3_600_000);
+  assert.equal(f.book.bindingOf(own(MAC_A, 1))?.expiresAt, f.clock.now + 3_600_000);
   assert.equal(replyOf(d).events[0]?.type, 'RENEW');
 });
 
@@ -206,11 +207,44 @@ test('Renew of an unknown binding gets NoBinding and stages nothing', () => {
   assert.equal(f.store.staged.size, 0);
 });
 
-test('Renew from another MAC with the same DUID and IAID finds no binding (keyed on the frame MAC)', () => {
+test('Renew, Release and Decline from another MAC with the same DUID and IAID get NoBinding and leave the binding be', () => {
   const f = stateful();
-  read(f.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid: 1 }], rapidCommit: true }), wire(MAC_A)));
-  const r = read(f.server.handle(clientMessage({ type: MessageType.Renew, serverId: SERVER_DUID, ias: [{ iaid: 1 }] }), wire(MAC_B)));
-  assert.equal(r.ias[0]?.status?.code, StatusCode.NoBinding);
+  const bound = read(f.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid: 1 }], rapidCommit: true }), wire(MAC_A)));
+  f.store.commit();
+  const ip = bound.addresses[0] as string;
+  for (const type of [MessageType.Renew, MessageType.Release, MessageType.Decline]) {
+    const d = f.server.handle(clientMessage({ type, serverId: SERVER_DUID, ias: [{ iaid: 1, addresses: [ip] }] }), wire(MAC_B));
+    assert.equal(read(d).ias[0]?.status?.code, StatusCode.NoBinding, `message type ${type}`);
+    assert.equal(replyOf(d).commit, false);
+  }
+  assert.equal(f.store.staged.size, 0);
+  assert.equal(f.book.bindingOf(own(MAC_A, 1))?.ip, ip);
+  assert.equal(f.book.bindingOf(own(MAC_A, 1))?.state, 'bound');
+});
+
+test('perfdhcp -6: clients told apart only by their DUID-LL, from one MAC, get one address each', () => {
+  const f = stateful();
+  const duid = (i: number) => Buffer.from(`00030001${(0x021ab0000100 + i).toString(16).padStart(12, '0')}`, 'hex');
+  const addresses = new Set<string>();
+  for (let i = 0; i < 20; i++) {
+    const r = read(f.server.handle(clientMessage({ type: MessageType.Solicit, ias: [{ iaid: 1 }], rapidCommit: true, clientId: duid(i) }), wire(MAC_A)));
+    assert.equal(r.addresses.length, 1, `client ${i}`);
+    addresses.add(r.addresses[0] as string);
+  }
+  assert.equal(addresses.size, 20);
+  assert.equal(f.book.refusals['client-limit'], 0);
+  // Each renews its own binding, and one cannot release another's.
+  const renew = read(f.server.handle(clientMessage({ type: MessageType.Renew, serverId: SERVER_DUID, ias: [{ iaid: 1 }], clientId: duid(3) }), wire(MAC_A)));
+  assert.deepEqual(renew.addresses, [f.book.bindingOf(own(MAC_A, 1, duid(3)))?.ip]);
+  const theirs = f.book.bindingOf(own(MAC_A, 1, duid(4)))?.ip as string;
+  const release = read(
+    f.server.handle(
+      clientMessage({ type: MessageType.Release, serverId: SERVER_DUID, ias: [{ iaid: 1, addresses: [theirs] }], clientId: duid(3) }),
+      wire(MAC_A),
+    ),
+  );
+  assert.equal(release.ias[0]?.status?.code, StatusCode.NoBinding);
+  assert.equal(f.book.bindingOf(own(MAC_A, 1, duid(4)))?.ip, theirs);
 });
 
 test('Rebind: extends a known binding; unknown off-link addresses get lifetimes 0; unknown on-link: NoBinding', () => {
@@ -236,7 +270,7 @@ test('Release ends the binding (staged delete, Success); releasing what it does 
   assert.equal(r.ias.length, 0);
   assert.equal(replyOf(d).commit, true);
   assert.equal(f.store.staged.get(ip), null);
-  assert.equal(f.book.bindingOf(MAC_A, 1), undefined);
+  assert.equal(f.book.bindingOf(own(MAC_A, 1)), undefined);
   assert.equal(replyOf(d).events[0]?.type, 'RELEASE');
   const again = read(f.server.handle(clientMessage({ type: MessageType.Release, serverId: SERVER_DUID, ias: [{ iaid: 1, addresses: [ip] }] }), wire(MAC_A)));
   assert.equal(again.status, StatusCode.Success);

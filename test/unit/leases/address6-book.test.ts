@@ -1,12 +1,21 @@
 /**
- * The IPv6 address book on its own (no packets): allocation keyed on MAC and IAID, range exhaustion, the per-MAC
- * bound, Decline probation, expiry, reservations, durable records through a Lease6Store, and a 2^64 range that is
+ * The IPv6 address book on its own (no packets): allocation keyed on (frame MAC, DUID, IAID) — clones with one DUID
+ * and many DUIDs behind one MAC alike — and no reaching another MAC's binding with its DUID, range exhaustion, the
+ * per-client bound, Decline probation, expiry, reservations, durable records through a Lease6Store, and a 2^64 range that is
  * never materialised.
  */
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Address6Book, DECLINE_PROBATION_MS, MAX_BINDINGS_PER_MAC, OFFER6_HOLD_MS, type Range6, type Reservation6 } from '../../../src/leases/address6-book.ts';
+import {
+  Address6Book,
+  DECLINE_PROBATION_MS,
+  MAX_BINDINGS_PER_CLIENT,
+  OFFER6_HOLD_MS,
+  type Owner6,
+  type Range6,
+  type Reservation6,
+} from '../../../src/leases/address6-book.ts';
 import { MemoryLease6Store } from '../dhcp6/fixture.ts';
 
 const A = '02:00:00:00:00:0a';
@@ -21,16 +30,20 @@ function book(range: Range6 = { first: 'fd00::10', last: 'fd00::13' }, reservati
   return { clock, store, b };
 }
 
-const bind = (b: Address6Book, mac: string, iaid = 1, validMs = 3_600_000) => b.bind({ mac, iaid, duidHex: '0003000102', hostname: null, validMs });
+/** One DUID-LL for every MAC unless a test says otherwise: the book must not need distinct DUIDs (clones share one). */
+const DUID = '00030001020000000001';
+const DUID_2 = '00030001020000000002';
+const o = (mac: string, iaid = 1, duidHex = DUID): Owner6 => ({ mac, duidHex, iaid });
+const bind = (b: Address6Book, mac: string, iaid = 1, validMs = 3_600_000, duidHex = DUID) => b.bind({ ...o(mac, iaid, duidHex), hostname: null, validMs });
 
 test('an offer is held for its owner and becomes the binding; it is never given to another', () => {
   const { b } = book();
-  const offer = b.offer(A, 1);
+  const offer = b.offer(o(A, 1));
   assert.ok(offer.ok);
   assert.ok(b.inRange(offer.ip));
-  const again = b.offer(A, 1);
+  const again = b.offer(o(A, 1));
   assert.deepEqual(again, offer);
-  const other = b.offer(B, 1);
+  const other = b.offer(o(B, 1));
   assert.ok(other.ok && other.ip !== offer.ip);
   const bound = bind(b, A);
   assert.ok(bound.ok && bound.lease.ip === offer.ip && bound.isNew);
@@ -64,11 +77,61 @@ test('the whole range is found even when nearly all of it is held (no missed fre
   assert.equal(bind(b, C).ok, false);
 });
 
-test('MAX_BINDINGS_PER_MAC bounds what one MAC holds (offers and bindings)', () => {
+test('MAX_BINDINGS_PER_CLIENT bounds what one (MAC, DUID) holds, offers and bindings together', () => {
   const { b } = book({ first: 'fd00::1', last: 'fd00::ff' });
-  for (let iaid = 0; iaid < MAX_BINDINGS_PER_MAC; iaid++) assert.ok(b.offer(A, iaid).ok);
-  assert.deepEqual(b.offer(A, 99), { ok: false, reason: 'mac-limit' });
-  assert.ok(b.offer(B, 99).ok);
+  assert.ok(bind(b, A, 0).ok);
+  for (let iaid = 1; iaid < MAX_BINDINGS_PER_CLIENT; iaid++) assert.ok(b.offer(o(A, iaid)).ok);
+  assert.deepEqual(b.offer(o(A, 99)), { ok: false, reason: 'client-limit' });
+  assert.deepEqual(bind(b, A, 99), { ok: false, reason: 'client-limit' });
+  assert.equal(b.refusals['client-limit'], 2);
+  // Another DUID behind the same MAC, and the same DUID behind another MAC, are other clients with their own count.
+  assert.ok(b.offer(o(A, 99, DUID_2)).ok);
+  assert.ok(b.offer(o(B, 99)).ok);
+  // What a client gives back counts no more.
+  const held = b.bindingOf(o(A, 0));
+  assert.ok(held && b.release(o(A, 0), held.ip));
+  assert.ok(b.offer(o(A, 99)).ok);
+});
+
+test('two DUIDs behind one MAC are two clients: two addresses, each renews, releases and declines only its own', () => {
+  const { b, clock } = book();
+  const one = bind(b, A, 1, 3_600_000, DUID);
+  const two = bind(b, A, 1, 3_600_000, DUID_2);
+  assert.ok(one.ok && two.ok);
+  assert.notEqual(one.lease.ip, two.lease.ip);
+  assert.equal(two.lease.mac, A);
+  assert.equal(two.lease.duidHex, DUID_2);
+  clock.now += 1000;
+  assert.equal(b.renew(o(A, 1, DUID_2), 10_000)?.ip, two.lease.ip);
+  assert.equal(b.release(o(A, 1, DUID_2), one.lease.ip), undefined);
+  assert.equal(b.decline(o(A, 1, DUID_2), one.lease.ip), undefined);
+  assert.equal(b.bindingOf(o(A, 1, DUID))?.ip, one.lease.ip);
+  assert.equal(b.release(o(A, 1, DUID_2), two.lease.ip)?.ip, two.lease.ip);
+  assert.equal(b.bindingOf(o(A, 1, DUID_2)), undefined);
+  assert.equal(b.bindingOf(o(A, 1, DUID))?.ip, one.lease.ip);
+});
+
+test('clones: one DUID and IAID behind two MACs get two addresses', () => {
+  const { b } = book();
+  const a = bind(b, A);
+  const c = bind(b, B);
+  assert.ok(a.ok && c.ok);
+  assert.notEqual(a.lease.ip, c.lease.ip);
+  assert.deepEqual([b.bindingOf(o(A))?.mac, b.bindingOf(o(B))?.mac], [A, B]);
+});
+
+test("another client's DUID and IAID sent from another MAC reach nothing of its binding", () => {
+  const { b, store } = book();
+  const r = bind(b, A);
+  assert.ok(r.ok);
+  store.commit();
+  assert.equal(b.bindingOf(o(B)), undefined);
+  assert.equal(b.holds(o(B)), false);
+  assert.equal(b.renew(o(B), 10_000), undefined);
+  assert.equal(b.release(o(B), r.lease.ip), undefined);
+  assert.equal(b.decline(o(B), r.lease.ip), undefined);
+  assert.equal(store.staged.size, 0);
+  assert.deepEqual(b.bindingOf(o(A)), r.lease);
 });
 
 test('renew extends, release frees, and both are staged', () => {
@@ -76,19 +139,19 @@ test('renew extends, release frees, and both are staged', () => {
   const r = bind(b, A);
   assert.ok(r.ok);
   clock.now += 1000;
-  assert.equal(b.renew(A, 1, 10_000)?.expiresAt, clock.now + 10_000);
-  assert.equal(b.renew(B, 1, 10_000), undefined);
-  assert.equal(b.release(A, 1, 'fd00::99'), undefined);
-  assert.equal(b.release(A, 1, r.lease.ip)?.ip, r.lease.ip);
+  assert.equal(b.renew(o(A, 1), 10_000)?.expiresAt, clock.now + 10_000);
+  assert.equal(b.renew(o(B, 1), 10_000), undefined);
+  assert.equal(b.release(o(A, 1), 'fd00::99'), undefined);
+  assert.equal(b.release(o(A, 1), r.lease.ip)?.ip, r.lease.ip);
   assert.equal(store.staged.get(r.lease.ip), null);
-  assert.equal(b.bindingOf(A, 1), undefined);
+  assert.equal(b.bindingOf(o(A, 1)), undefined);
 });
 
 test('decline: probation like Kea (a day), then the address is free again', () => {
   const { b, clock, store } = book({ first: 'fd00::10', last: 'fd00::10' });
   const r = bind(b, A);
   assert.ok(r.ok);
-  assert.ok(b.decline(A, 1, r.lease.ip));
+  assert.ok(b.decline(o(A, 1), r.lease.ip));
   const record = store.staged.get(r.lease.ip);
   assert.equal(record?.state, 'declined');
   assert.equal(record?.mac, '');
@@ -103,9 +166,9 @@ test('decline: probation like Kea (a day), then the address is free again', () =
 test('expiry ends bindings at their valid lifetime and offers after the hold time', () => {
   const { b, clock } = book({ first: 'fd00::10', last: 'fd00::11' });
   assert.ok(bind(b, A, 1, 5000).ok);
-  assert.ok(b.offer(B, 1).ok);
+  assert.ok(b.offer(o(B, 1)).ok);
   clock.now += 5000;
-  assert.equal(b.bindingOf(A, 1), undefined);
+  assert.equal(b.bindingOf(o(A, 1)), undefined);
   const ended = b.expireDue();
   assert.deepEqual(
     ended.map((l) => l.mac),
@@ -130,7 +193,7 @@ test('a returning client gets the address it had before while it is still free',
 test('reservations: the MAC gets its address; nobody else is offered it', () => {
   const { b } = book({ first: 'fd00::10', last: 'fd00::11' }, [{ mac: A, ip: 'fd00::0:10' }]);
   for (const mac of [B, C]) {
-    const r = b.offer(mac, 1);
+    const r = b.offer(o(mac, 1));
     assert.ok(!r.ok || r.ip !== 'fd00::10');
   }
   const r = bind(b, A);
@@ -145,10 +208,22 @@ test('reservations: the MAC gets its address; nobody else is offered it', () => 
 test("a declined reserved address is not put on probation: it stays its owner's", () => {
   const { b, store } = book({ first: 'fd00::10', last: 'fd00::11' }, [{ mac: A, ip: 'fd00::10' }]);
   assert.ok(bind(b, A).ok);
-  assert.ok(b.decline(A, 1, 'fd00::10'));
+  assert.ok(b.decline(o(A, 1), 'fd00::10'));
   assert.equal(store.staged.get('fd00::10'), null);
   const again = bind(b, A);
   assert.ok(again.ok && again.lease.ip === 'fd00::10');
+});
+
+test('load() rebuilds owners from (mac, duidHex, iaid) and their per-client counts', () => {
+  const { b, store, clock } = book({ first: 'fd00::1', last: 'fd00::ff' });
+  for (let iaid = 0; iaid < MAX_BINDINGS_PER_CLIENT; iaid++) assert.ok(bind(b, A, iaid, 3_600_000, DUID_2).ok);
+  store.commit();
+  const again = new Address6Book({ range: { first: 'fd00::1', last: 'fd00::ff' }, store, now: () => clock.now });
+  assert.equal(again.load(), MAX_BINDINGS_PER_CLIENT);
+  assert.ok(again.bindingOf(o(A, 0, DUID_2)));
+  assert.equal(again.bindingOf(o(A, 0, DUID)), undefined);
+  assert.deepEqual(again.offer(o(A, 99, DUID_2)), { ok: false, reason: 'client-limit' });
+  assert.ok(again.offer(o(A, 99, DUID)).ok);
 });
 
 test('load() takes in durable records: bindings keep their owner, probation keeps its address out', () => {
@@ -156,12 +231,12 @@ test('load() takes in durable records: bindings keep their owner, probation keep
   assert.ok(bind(b, A).ok);
   const declined = bind(b, B);
   assert.ok(declined.ok);
-  b.decline(B, 1, declined.lease.ip);
+  b.decline(o(B, 1), declined.lease.ip);
   store.commit();
   const again = new Address6Book({ range: { first: 'fd00::10', last: 'fd00::11' }, store, now: () => clock.now });
   assert.equal(again.load(), 2);
-  assert.ok(again.bindingOf(A, 1));
-  assert.deepEqual(again.offer(C, 1), { ok: false, reason: 'range-full' });
+  assert.ok(again.bindingOf(o(A, 1)));
+  assert.deepEqual(again.offer(o(C, 1)), { ok: false, reason: 'range-full' });
 });
 
 test('a 2^64 range is served without being materialised', () => {
