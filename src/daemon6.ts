@@ -182,8 +182,8 @@ function startDhcp6(d: Ipv6PartDeps, port: Ipv6Port, linkLocal: () => Buffer | n
     book,
     unclaimableNames: d.deniedNames,
     nameHeldByOther: (name, mac) => d.names.heldByOther(name, mac) !== undefined,
-    // Port 0 (unknown) is not limited, as for DHCPv4; a container's forged MACs and DUIDs all come in on its own port.
-    takeNewAddress: (wire) => !newAddresses.enabled || !wire.port || newAddresses.take(`port ${wire.port}`),
+    // A container's forged DUIDs all come in on its own bridge port; with the port unknown (0), its frame MAC stands in.
+    takeNewAddress: (wire) => !newAddresses.enabled || newAddresses.take(wire.port ? `port ${wire.port}` : `mac ${wire.srcMac}`),
   });
   const transport = new Dhcp6Transport({
     handle: (payload, wire) => server.handle(payload, wire),
