@@ -26,11 +26,15 @@ const log = createLogger('warn');
 const drops = new RateLimitedCounter();
 const linkLocal = linkLocalSource(bridge);
 const dropped: Record<string, number> = {};
+/** DHCPv6 datagrams the port received (perfdhcp -6 load reaches the socket; nothing answers them here). */
+let dhcp6Frames = 0;
 const holder: { service: RaService | null } = { service: null };
 const port = new Ipv6Port({
   bridge,
   onRouterSolicitation: (packet, from) => holder.service?.handleSolicitation(packet, from),
-  onDhcp6: () => undefined,
+  onDhcp6: () => {
+    dhcp6Frames++;
+  },
   drops,
   log,
   onDrop: (reason) => {
@@ -62,7 +66,7 @@ process.stdout.write('ready\n');
 const stop = (): void => {
   service.close();
   port.close();
-  process.stdout.write(`${JSON.stringify({ counters: service.counters, portDrops: dropped })}\n`);
+  process.stdout.write(`${JSON.stringify({ counters: service.counters, dhcp6Frames, portDrops: dropped })}\n`);
   process.exit(0);
 };
 process.on('SIGTERM', stop);

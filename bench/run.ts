@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --only=dhcp,dns,scale] [-- --servers=lxc-dhcpd,kea]
+// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --only=dhcp,dns,scale,ra] [-- --servers=lxc-dhcpd,kea]
 // lxc-dhcpd against dnsmasq and Kea on this machine, in namespaces of its own (see docs/performance.md).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +11,7 @@ import { createTopology, type Topology } from '../test/harness/netns.ts';
 import { type ProfileEntry, topFunctions } from './lib/cpuprofile.ts';
 import { type DnsperfResult, runDnsperf } from './lib/dnsperf.ts';
 import { type PerfdhcpResult, runPerfdhcp, type SearchResult, type StepResult, searchRate } from './lib/perfdhcp.ts';
+import { daemonHasRange6, describeRa, hasPerfdhcp, measureRaLatency, prepareIpv6Bridge, type RaRunResult } from './lib/ra-latency.ts';
 import { markdownTable, type Row, ratioSvg, textTable } from './lib/report.ts';
 import { NET, REPO, type ServerProcess, startDnsmasq, startKea, startLxcDhcpd, startUpstream, waitIdle } from './lib/servers.ts';
 
@@ -18,7 +19,7 @@ const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
 const PROFILE = args.has('--profile');
 const WITH_KEA = !args.has('--no-kea');
-/** `--only=dhcp,dns,scale` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
+/** `--only=dhcp,dns,scale,ra` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
 /** Creates the directory (and its parents) and returns its path, for a server's start-up argument list. */
 function madeDir(path: string): string {
   mkdirSync(path, { recursive: true });
@@ -39,7 +40,7 @@ function listArg(name: string): Set<string> | null {
 const ONLY = listArg('only');
 const SERVERS = listArg('servers');
 const PARTIAL = ONLY !== null || SERVERS !== null;
-const runs = (part: 'dhcp' | 'dns' | 'scale'): boolean => ONLY === null || ONLY.has(part);
+const runs = (part: 'dhcp' | 'dns' | 'scale' | 'ra'): boolean => ONLY === null || ONLY.has(part);
 const BUDGET_MS = QUICK ? 60_000 : 600_000;
 const startedAt = Date.now();
 
@@ -58,6 +59,9 @@ const P = QUICK
       names: 200,
       fwdNames: 100,
       scale: [100_000],
+      raCount: 200,
+      raRate: 200,
+      raLoad6Rate: 200,
     }
   : {
       seconds: 3,
@@ -73,6 +77,9 @@ const P = QUICK
       names: 1000,
       fwdNames: 100,
       scale: [0, 10_000, 100_000],
+      raCount: 2000,
+      raRate: 200,
+      raLoad6Rate: 1000,
     };
 const MAX_RATE = 16_000;
 const FLOOR_RATE = 50;
@@ -393,6 +400,52 @@ function poolAlloc(): { mean: number; p99: number; fillSeconds: number } | null 
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * RS → unicast RA latency (bench/lib/ra-latency.ts) from a new probe container: against lxc-dhcpd with --ipv6/--range6
+ * under perfdhcp -6 when the build has them, else against RaService + Ipv6Port alone (bench/ra-server.ts), unloaded.
+ */
+async function measureRa(topology: Topology, dir: string): Promise<RaRunResult> {
+  const daemon = daemonHasRange6();
+  if (!daemon) log('  lxc-dhcpd --help lists no --range6: measuring RaService + Ipv6Port alone (bench/ra-server.ts), no DHCPv6 load');
+  const load6 = daemon && hasPerfdhcp() ? P.raLoad6Rate : null;
+  if (daemon && load6 === null) log('  perfdhcp is not installed: no DHCPv6 load');
+  const probe = await topology.addContainer();
+  const load = load6 === null ? null : await topology.addContainer();
+  await prepareIpv6Bridge(topology);
+  const r = await measureRaLatency(topology, {
+    target: daemon ? 'daemon' : 'service',
+    count: P.raCount,
+    ratePerSecond: P.raRate,
+    load6Rate: load6,
+    dir,
+    probeNs: probe.ns,
+    loadNs: load?.ns ?? null,
+  });
+  for (const line of describeRa(r).split('\n')) log(`  ${line.trim()}`);
+  return r;
+}
+
+function raRows(r: RaRunResult): Row[] {
+  const label = r.target === 'daemon' ? 'lxc-dhcpd' : 'RaService alone';
+  const under = r.load6Rate === null ? 'no load' : `perfdhcp -6 ${r.load6Rate}/s`;
+  const row = (metric: string, unit: string, value: number | null): Row => ({
+    metric,
+    unit,
+    higherIsBetter: false,
+    lxcLabel: label,
+    lxc: value,
+    peer: '',
+    peerValue: null,
+  });
+  return [
+    row(`RS→RA p50, ${r.ratePerSecond} RS/s, ${under}`, 'ms', r.probe.latencyMs.p50),
+    row(`RS→RA p99, ${r.ratePerSecond} RS/s, ${under}`, 'ms', r.probe.latencyMs.p99),
+    row(`RS unanswered of ${r.probe.sent}`, '', r.probe.unanswered),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+
 async function profileLxcDhcpd(topology: Topology, loadNs: string, dir: string, files: DnsFiles): Promise<ProfileEntry[]> {
   mkdirSync(dir, { recursive: true });
   const profDir = join(dir, 'cpuprof');
@@ -579,6 +632,10 @@ async function main(): Promise<void> {
     result.poolAlloc = pool;
     log(`  pool-alloc: ${JSON.stringify(pool)}`);
 
+    if (runs('ra')) log('RA: answer latency');
+    const ra = runs('ra') ? await measureRa(topology, dir('ra')) : null;
+    result.ra = ra;
+
     if (PROFILE) {
       log('CPU profile of lxc-dhcpd under perfdhcp load');
       const top = await profileLxcDhcpd(topology, load.ns, dir('profile'), files);
@@ -677,6 +734,7 @@ async function main(): Promise<void> {
         peerValue: null,
       });
     }
+    if (ra) rows.push(...raRows(ra));
     result.rows = rows;
   } finally {
     await topology.destroy();
