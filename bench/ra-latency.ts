@@ -30,6 +30,8 @@ const target = (arg('target') ?? 'service') as RaTarget;
 let load6Rate: number | null = arg('load6') === undefined ? null : Number(arg('load6'));
 const range6 = arg('range6') ?? RA_DEFAULT_RANGE6;
 const json = process.argv.includes('--json');
+// A reader that goes away early (`| head`) must not make a write throw past the finally that removes the namespaces.
+process.stdout.on('error', () => undefined);
 
 if (target !== 'service' && target !== 'daemon') {
   process.stderr.write(`--target=${target}: service or daemon\n`);

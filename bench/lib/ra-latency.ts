@@ -10,10 +10,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { acceptAllFilter } from '../../src/wire/bpf.ts';
 import { PacketSocket } from '../../src/wire/packet-socket.ts';
 import { inNamespace, runChecked, type SpawnedProcess, type Topology } from '../../test/harness/netns.ts';
-import { answeredProbe, dueCount, MAX_PROBE_HOSTS, type Percentiles, percentiles, probeMac, solicitationFrame } from './ra-probe.ts';
+import { advertisementFilter, answeredProbe, dueCount, MAX_PROBE_HOSTS, type Percentiles, percentiles, probeMac, solicitationFrame } from './ra-probe.ts';
 import { LXC_DHCPD_BIN, REPO, type ServerProcess, startLxcDhcpd } from './servers.ts';
 
 /** The prefix the bench advertises: the bridge's IPv6 address in a ULA documentation-style /64. */
@@ -118,7 +117,7 @@ export async function probeRaLatency(o: ProbeOptions): Promise<ProbeResult> {
   const socket = PacketSocket.open({
     ifname: o.ifname,
     netns: o.ns,
-    filter: acceptAllFilter(),
+    filter: advertisementFilter(),
     onFrames: (received) => {
       const t = performance.now();
       for (const f of received) {

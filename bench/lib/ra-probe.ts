@@ -6,6 +6,26 @@
  */
 import { macFromBytes } from '../../src/net/address.ts';
 import { ALL_ROUTERS, linkLocalFromMac, multicastMac } from '../../src/net/address6.ts';
+import {
+  BPF_ABS,
+  BPF_B,
+  BPF_H,
+  BPF_JEQ,
+  BPF_JMP,
+  BPF_K,
+  BPF_LD,
+  BPF_RET,
+  BPF_W,
+  ETHERTYPE_IPV6,
+  encodeBpf,
+  FULL_FRAME_SNAPLEN,
+  IP_PROTOCOL_ICMPV6,
+  jump,
+  PACKET_OUTGOING,
+  SKF_AD_OFF,
+  SKF_AD_PKTTYPE,
+  statement,
+} from '../../src/wire/bpf.ts';
 import { buildIcmpv6Frame, parseIpv6Frame } from '../../src/wire/frame6.ts';
 
 /** RFC 4861 §4.1 / §4.2. */
@@ -55,6 +75,27 @@ export function answeredProbe(frame: Buffer, hosts: ReadonlyMap<string, number>)
   const p = parsed.packet;
   if (p.message[0] !== ICMPV6_ROUTER_ADVERTISEMENT || p.hopLimit !== ND_HOP_LIMIT) return null;
   return p.dst.equals(linkLocalFromMac(p.dstMac)) ? index : null;
+}
+
+/**
+ * The probe socket's filter: only incoming IPv6 frames whose next header is ICMPv6 of type 134 (router
+ * advertisement), so that the flooded traffic of a load (perfdhcp -6's multicast Solicits) does not wake the probe's
+ * event loop and delay the timestamps. Jumps to the last instruction (reject) are counted from the next instruction.
+ */
+export function advertisementFilter(): Buffer {
+  const reject = (from: number): number => 9 - from - 1;
+  return encodeBpf([
+    statement(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
+    jump(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, reject(1), 0),
+    statement(BPF_LD | BPF_H | BPF_ABS, 12),
+    jump(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_IPV6, 0, reject(3)),
+    statement(BPF_LD | BPF_B | BPF_ABS, 14 + 6),
+    jump(BPF_JMP | BPF_JEQ | BPF_K, IP_PROTOCOL_ICMPV6, 0, reject(5)),
+    statement(BPF_LD | BPF_B | BPF_ABS, 14 + 40),
+    jump(BPF_JMP | BPF_JEQ | BPF_K, ICMPV6_ROUTER_ADVERTISEMENT, 0, reject(7)),
+    statement(BPF_RET | BPF_K, FULL_FRAME_SNAPLEN),
+    statement(BPF_RET | BPF_K, 0),
+  ]);
 }
 
 /** How many of `total` solicitations are due `elapsedMs` after the start at `ratePerSecond` (the first at 0). */

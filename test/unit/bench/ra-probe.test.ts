@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { answeredProbe, dueCount, MAX_PROBE_HOSTS, percentiles, probeMac, solicitationFrame } from '../../../bench/lib/ra-probe.ts';
+import { advertisementFilter, answeredProbe, dueCount, MAX_PROBE_HOSTS, percentiles, probeMac, solicitationFrame } from '../../../bench/lib/ra-probe.ts';
 import { ALL_NODES, linkLocalFromMac, multicastMac, parseIPv6 } from '../../../src/net/address6.ts';
 import { parseRouterSolicitation } from '../../../src/ra/message.ts';
-import { buildIcmpv6Frame, parseIpv6Frame } from '../../../src/wire/frame6.ts';
+import { decodeBpf } from '../../../src/wire/bpf.ts';
+import { buildIcmpv6Frame, buildUdp6Frame, parseIpv6Frame } from '../../../src/wire/frame6.ts';
 
 const BRIDGE_MAC = '02:00:00:00:00:01';
 const BRIDGE_LL = parseIPv6('fe80::1') ?? assert.fail();
@@ -77,4 +78,43 @@ test('percentiles: nearest rank over finite values', () => {
   const tail = [...Array.from({ length: 989 }, () => 1), ...Array.from({ length: 11 }, () => 9)];
   assert.equal(percentiles(tail).p99, 9);
   assert.equal(percentiles(tail).p90, 1);
+});
+
+/**
+ * Just the classic-BPF subset advertisementFilter uses (ld pkttype, ldh/ldb abs, jeq k, ret k); anything else fails,
+ * so a filter that grew another instruction is not silently half-run. A load past the frame returns 0 like the kernel.
+ */
+function runFilter(program: Buffer, frame: Buffer, pktType: number): number {
+  const code = decodeBpf(program);
+  let a = 0;
+  for (let pc = 0; pc < code.length; pc++) {
+    const i = code[pc] ?? assert.fail(`pc ${pc}`);
+    if (i.code === 0x20 && i.k === 0xfffff004) a = pktType;
+    else if (i.code === 0x28) a = i.k + 2 <= frame.length ? frame.readUInt16BE(i.k) : 0;
+    else if (i.code === 0x30) a = i.k < frame.length ? (frame[i.k] as number) : 0;
+    else if (i.code === 0x15) pc += a === i.k ? i.jt : i.jf;
+    else if (i.code === 0x06) return i.k;
+    else assert.fail(`instruction 0x${i.code.toString(16)} not in this interpreter`);
+  }
+  return assert.fail('the program fell off its end');
+}
+
+test('advertisementFilter: incoming router advertisements only', () => {
+  const filter = advertisementFilter();
+  const mac = probeMac(0x52, 1);
+  const ra = advertisement(mac, linkLocalFromMac(mac));
+  assert.ok(runFilter(filter, ra, 3) > 0, 'an RA to another host (otherhost) passes');
+  assert.ok(runFilter(filter, advertisement(multicastMac(ALL_NODES), ALL_NODES), 2) > 0, 'a multicast RA passes');
+  assert.equal(runFilter(filter, ra, 4), 0, 'outgoing');
+  assert.equal(runFilter(filter, solicitationFrame(mac), 2), 0, 'a solicitation');
+  assert.equal(runFilter(filter, advertisement(mac, linkLocalFromMac(mac), { type: 136 }), 3), 0, 'a neighbour advertisement');
+  const udp = buildUdp6Frame(
+    { srcMac: mac, dstMac: '33:33:00:01:00:02', src: linkLocalFromMac(mac), dst: ALL_NODES, hopLimit: 1, srcPort: 546, dstPort: 547 },
+    Buffer.alloc(40, 134),
+  );
+  assert.equal(runFilter(filter, udp, 2), 0, 'a DHCPv6 Solicit (perfdhcp -6 load)');
+  const ipv4 = Buffer.from(ra);
+  ipv4.writeUInt16BE(0x0800, 12);
+  assert.equal(runFilter(filter, ipv4, 3), 0, 'not IPv6');
+  assert.equal(runFilter(filter, ra.subarray(0, 40), 3), 0, 'a runt');
 });
