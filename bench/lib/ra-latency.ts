@@ -302,7 +302,7 @@ export async function measureRaLatency(topology: Topology, o: RaRunOptions): Pro
   const before = Number((loadavg()[0] ?? 0).toFixed(2));
   const responder = o.target === 'service' ? await startRaService(topology) : await startRaDaemon(topology, o.dir, o.range6 ?? RA_DEFAULT_RANGE6);
   let load: SpawnedProcess | null = null;
-  let responderSaid = '';
+  let stopped = false;
   try {
     await waitForRa(o.probeNs, 'eth0', 15_000);
     if (o.load6Rate !== null && o.loadNs !== null) {
@@ -312,7 +312,8 @@ export async function measureRaLatency(topology: Topology, o: RaRunOptions): Pro
     const probe = await probeRaLatency({ ns: o.probeNs, ifname: 'eth0', count: o.count, ratePerSecond: o.ratePerSecond, macPrefix: o.macPrefix ?? 0x52 });
     const load6Output = load === null ? null : await finishLoad(load);
     load = null;
-    responderSaid = await responder.stop();
+    stopped = true;
+    const responderSaid = await responder.stop();
     const after = Number((loadavg()[0] ?? 0).toFixed(2));
     return {
       target: o.target,
@@ -327,7 +328,7 @@ export async function measureRaLatency(topology: Topology, o: RaRunOptions): Pro
     };
   } finally {
     if (load !== null) await load.stop();
-    if (responderSaid === '') await responder.stop();
+    if (!stopped) await responder.stop();
   }
 }
 
