@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createTopology } from '../test/harness/netns.ts';
-import { daemonHasRange6, describeRa, hasPerfdhcp, measureRaLatency, prepareIpv6Bridge, RA_DEFAULT_RANGE6, type RaTarget } from './lib/ra-latency.ts';
+import { daemonHasRange6, describeRa, hasPerfdhcp, measureRaLatency, prepareIpv6Bridge, RA_DEFAULT_RANGE6, type RaTarget } from './lib/ra-bench.ts';
 import { NET } from './lib/servers.ts';
 
 function arg(name: string): string | undefined {

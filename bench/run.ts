@@ -11,7 +11,7 @@ import { createTopology, type Topology } from '../test/harness/netns.ts';
 import { type ProfileEntry, topFunctions } from './lib/cpuprofile.ts';
 import { type DnsperfResult, runDnsperf } from './lib/dnsperf.ts';
 import { type PerfdhcpResult, runPerfdhcp, type SearchResult, type StepResult, searchRate } from './lib/perfdhcp.ts';
-import { daemonHasRange6, describeRa, hasPerfdhcp, measureRaLatency, prepareIpv6Bridge, type RaRunResult } from './lib/ra-latency.ts';
+import { daemonHasRange6, describeRa, hasPerfdhcp, measureRaLatency, prepareIpv6Bridge, type RaRunResult } from './lib/ra-bench.ts';
 import { markdownTable, type Row, ratioSvg, textTable } from './lib/report.ts';
 import { NET, REPO, type ServerProcess, startDnsmasq, startKea, startLxcDhcpd, startUpstream, waitIdle } from './lib/servers.ts';
 
@@ -401,7 +401,7 @@ function poolAlloc(): { mean: number; p99: number; fillSeconds: number } | null 
 // ---------------------------------------------------------------------------------------------
 
 /**
- * RS → unicast RA latency (bench/lib/ra-latency.ts) from a new probe container: against lxc-dhcpd with --ipv6/--range6
+ * RS → unicast RA latency (bench/lib/ra-bench.ts) from a new probe container: against lxc-dhcpd with --ipv6/--range6
  * under perfdhcp -6 when the build has them, else against RaService + Ipv6Port alone (bench/ra-server.ts), unloaded.
  */
 async function measureRa(topology: Topology, dir: string): Promise<RaRunResult> {
