@@ -1,4 +1,4 @@
-// Router-advertisement answer latency, standalone (bench/lib/ra-latency.ts has the how): builds its own namespaces (a
+// Router-advertisement answer latency, standalone (bench/lib/ra-bench.ts has the how): builds its own namespaces (a
 // host namespace with the bridge, a probe container and a load container), starts the answering side there, sends
 // COUNT router solicitations at RATE per second from COUNT made-up hosts and prints p50/p90/p99/max of solicitation →
 // unicast RA, how many went unanswered, and how steady the probe's own send loop was. Run as root; everything it creates
