@@ -214,7 +214,7 @@ export async function startRaService(topology: Topology): Promise<RaResponder> {
   };
 }
 
-/** Target "daemon": lxc-dhcpd with --ipv6 and --range6 in the host namespace (the caller checked daemonHasRange6). */
+/** Target "daemon": lxc-dhcpd with --ipv6 auto and --range6 in the host namespace (the caller checked daemonHasRange6). */
 export async function startRaDaemon(topology: Topology, dir: string, range6: string): Promise<RaResponder> {
   mkdirSync(dir, { recursive: true });
   const resolvConf = join(dir, 'resolv.conf');
@@ -223,10 +223,12 @@ export async function startRaDaemon(topology: Topology, dir: string, range6: str
     probe: false,
     leaseDb: join(dir, 'leases.db'),
     resolvConf,
-    extraArgs: ['--ipv6', RA_BRIDGE_CIDR, '--range6', range6],
+    // The bench puts RA_BRIDGE_CIDR on the bridge itself (prepareIpv6Bridge), as it does the IPv4 address; with
+    // --no-host-setup the daemon takes the address the bridge has ("auto") and refuses to be told one.
+    extraArgs: ['--ipv6', 'auto', '--range6', range6],
   });
   return {
-    label: 'lxc-dhcpd --ipv6 --range6',
+    label: 'lxc-dhcpd --ipv6 auto --range6',
     pid: server.proc.pid,
     stop: async () => {
       await server.stop();
@@ -258,7 +260,9 @@ export async function startLoad6(topology: Topology, ns: string, rate: number, s
   await runChecked(['ip', '-n', ns, 'link', 'set', 'eth0', 'down']);
   await runChecked(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
   await sleep(200);
-  return topology.spawn(ns, ['perfdhcp', '-6', '-l', 'eth0', '-r', String(rate), '-R', '100000', '-p', String(seconds)], { timeoutMs: (seconds + 30) * 1000 });
+  return topology.spawn(ns, ['perfdhcp', '-6', '-l', 'eth0', '-r', String(rate), '-R', '100000', '-p', String(seconds), '-g', 'single'], {
+    timeoutMs: (seconds + 30) * 1000,
+  });
 }
 
 /** Lets perfdhcp end on its own (-p): at most 10 s more, then stops it; returns the tail of its report. */
