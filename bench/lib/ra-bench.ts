@@ -12,7 +12,17 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { PacketSocket } from '../../src/wire/packet-socket.ts';
 import { inNamespace, runChecked, type SpawnedProcess, type Topology } from '../../test/harness/netns.ts';
-import { advertisementFilter, answeredProbe, dueCount, MAX_PROBE_HOSTS, type Percentiles, percentiles, probeMac, solicitationFrame } from './ra-probe.ts';
+import {
+  advertisementFilter,
+  answeredProbe,
+  dueCount,
+  MAX_PROBE_HOSTS,
+  type Percentiles,
+  pairCapture,
+  percentiles,
+  probeMac,
+  solicitationFrame,
+} from './ra-probe.ts';
 import { LXC_DHCPD_BIN, REPO, type ServerProcess, startLxcDhcpd } from './servers.ts';
 
 /** The prefix the bench advertises: the bridge's IPv6 address in a ULA documentation-style /64. */
@@ -272,6 +282,35 @@ async function finishLoad(load: SpawnedProcess): Promise<string> {
   return `${load.stdout}\n${load.stderr}`.trim().slice(-3000);
 }
 
+/**
+ * tcpdump in the probe's namespace for the kernel's stamps of each solicitation leaving and each RA arriving (see
+ * pairCapture); null when tcpdump is not installed.
+ */
+async function startCapture(topology: Topology, ns: string): Promise<SpawnedProcess | null> {
+  if (spawnSync('sh', ['-c', 'command -v tcpdump']).status !== 0) return null;
+  const filter = 'icmp6 and (ip6[40] == 133 or ip6[40] == 134)';
+  const proc = topology.spawn(ns, ['tcpdump', '-e', '-n', '-tt', '--time-stamp-precision=nano', '--immediate-mode', '-l', '-B', '8192', '-i', 'eth0', filter], {
+    timeoutMs: 10 * 60_000,
+  });
+  await proc.waitForOutput(/listening on/, { stream: 'stderr', timeoutMs: 10_000 });
+  return proc;
+}
+
+/** Stops the capture and pairs what it saw with the run's probe hosts. */
+async function captureFigures(capture: SpawnedProcess, count: number, macPrefix: number): Promise<RaRunResult['capture']> {
+  await sleep(200);
+  await capture.stop({ signal: 'SIGINT', graceMs: 3000 });
+  const hosts = new Map(Array.from({ length: count }, (_, i) => [probeMac(macPrefix, i), i] as [string, number]));
+  const paired = pairCapture(capture.stdout, hosts);
+  const dropped = /(\d+) packets? dropped by kernel/.exec(capture.stderr);
+  return {
+    solicitations: paired.solicitations,
+    answered: paired.latencies.length,
+    droppedByKernel: dropped ? Number(dropped[1]) : null,
+    latencyMs: percentiles(paired.latencies),
+  };
+}
+
 export interface RaRunOptions {
   target: RaTarget;
   count: number;
@@ -299,6 +338,8 @@ export interface RaRunResult {
   responderSaid: string;
   /** perfdhcp's summary, when it ran. */
   load6Output: string | null;
+  /** The same solicitations timed from tcpdump's kernel stamps in the probe namespace; null without tcpdump. */
+  capture: { solicitations: number; answered: number; droppedByKernel: number | null; latencyMs: Percentiles } | null;
 }
 
 /** One full measurement on an existing topology whose bridge is ready (prepareIpv6Bridge). */
@@ -306,6 +347,7 @@ export async function measureRaLatency(topology: Topology, o: RaRunOptions): Pro
   const before = Number((loadavg()[0] ?? 0).toFixed(2));
   const responder = o.target === 'service' ? await startRaService(topology) : await startRaDaemon(topology, o.dir, o.range6 ?? RA_DEFAULT_RANGE6);
   let load: SpawnedProcess | null = null;
+  let capture: SpawnedProcess | null = null;
   let stopped = false;
   try {
     await waitForRa(o.probeNs, 'eth0', 15_000);
@@ -313,7 +355,11 @@ export async function measureRaLatency(topology: Topology, o: RaRunOptions): Pro
       load = await startLoad6(topology, o.loadNs, o.load6Rate, Math.ceil(o.count / o.ratePerSecond) + 3);
       await sleep(1000);
     }
-    const probe = await probeRaLatency({ ns: o.probeNs, ifname: 'eth0', count: o.count, ratePerSecond: o.ratePerSecond, macPrefix: o.macPrefix ?? 0x52 });
+    const macPrefix = o.macPrefix ?? 0x52;
+    capture = await startCapture(topology, o.probeNs);
+    const probe = await probeRaLatency({ ns: o.probeNs, ifname: 'eth0', count: o.count, ratePerSecond: o.ratePerSecond, macPrefix });
+    const captured = capture === null ? null : await captureFigures(capture, o.count, macPrefix);
+    capture = null;
     const load6Output = load === null ? null : await finishLoad(load);
     load = null;
     stopped = true;
@@ -329,9 +375,11 @@ export async function measureRaLatency(topology: Topology, o: RaRunOptions): Pro
       probe,
       responderSaid,
       load6Output,
+      capture: captured,
     };
   } finally {
     if (load !== null) await load.stop();
+    if (capture !== null) await capture.stop();
     if (!stopped) await responder.stop();
   }
 }
@@ -344,6 +392,7 @@ export function describeRa(r: RaRunResult): string {
     `${r.responder}: ${p.sent} solicitations at ${r.ratePerSecond}/s (achieved ${p.achievedRate.toFixed(1)}/s)${r.load6Rate === null ? '' : `, perfdhcp -6 at ${r.load6Rate}/s`}`,
     `  RS→RA ms: p50 ${f(p.latencyMs.p50)} p90 ${f(p.latencyMs.p90)} p99 ${f(p.latencyMs.p99)} max ${f(p.latencyMs.max)}; answered ${p.answered}, unanswered ${p.unanswered}, not sent ${p.notSent}, duplicates ${p.duplicates}, other frames ${p.otherFrames}`,
     `  probe send lateness ms: p50 ${f(p.sendLatenessMs.p50)} p99 ${f(p.sendLatenessMs.p99)} max ${f(p.sendLatenessMs.max)}; send() µs: p50 ${f(p.sendCallUs.p50, 1)} p99 ${f(p.sendCallUs.p99, 1)} max ${f(p.sendCallUs.max, 1)}`,
+    `  RS→RA ms from tcpdump's kernel stamps: ${r.capture === null ? 'no tcpdump' : `p50 ${f(r.capture.latencyMs.p50)} p90 ${f(r.capture.latencyMs.p90)} p99 ${f(r.capture.latencyMs.p99)} max ${f(r.capture.latencyMs.max)}; ${r.capture.answered} of ${r.capture.solicitations} paired, ${r.capture.droppedByKernel ?? '?'} dropped by the kernel`}`,
     `  load average ${r.loadAverage.before} before, ${r.loadAverage.after} after; responder said: ${r.responderSaid.split('\n').slice(-1)[0] ?? ''}`,
   ].join('\n');
 }

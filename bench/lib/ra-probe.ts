@@ -130,3 +130,35 @@ export function percentiles(values: readonly number[]): Percentiles {
     max: sorted.length === 0 ? null : (sorted[sorted.length - 1] ?? null),
   };
 }
+
+/** One `tcpdump -e -n -tt` line of a router solicitation or advertisement: epoch time, MACs, kind. */
+const CAPTURE_LINE = /^(\d+)\.(\d+) ([0-9a-f:]{17}) > ([0-9a-f:]{17}), .*ICMP6, router (solicitation|advertisement)/;
+
+/**
+ * Kernel-stamped latencies from a capture in the probe's namespace (`tcpdump -e -n -tt --time-stamp-precision=nano`):
+ * each probe host's first solicitation (by source MAC) paired with the first RA unicast to that MAC after it. These
+ * stamps are taken by the kernel as the frames leave and arrive, so the probe process's own scheduling is not in them.
+ */
+export function pairCapture(text: string, hosts: ReadonlyMap<string, number>): { latencies: number[]; solicitations: number } {
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let t0: number | null = null;
+  for (const line of text.split('\n')) {
+    const m = CAPTURE_LINE.exec(line);
+    if (!m) continue;
+    const seconds = Number(m[1]);
+    t0 ??= seconds;
+    // Relative to the first line's second, so a double keeps sub-microsecond precision.
+    const at = (seconds - t0) * 1000 + Number(`0.${m[2]}`) * 1000;
+    const [src, dst, kind] = [m[3] as string, m[4] as string, m[5] as string];
+    if (kind === 'solicitation') {
+      if (hosts.has(src) && !sentAt.has(src)) sentAt.set(src, at);
+      continue;
+    }
+    const sent = sentAt.get(dst);
+    if (sent === undefined || at < sent) continue;
+    latencies.push(at - sent);
+    sentAt.set(dst, Number.POSITIVE_INFINITY);
+  }
+  return { latencies, solicitations: sentAt.size };
+}

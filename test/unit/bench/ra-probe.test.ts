@@ -5,7 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { advertisementFilter, answeredProbe, dueCount, MAX_PROBE_HOSTS, percentiles, probeMac, solicitationFrame } from '../../../bench/lib/ra-probe.ts';
+import {
+  advertisementFilter,
+  answeredProbe,
+  dueCount,
+  MAX_PROBE_HOSTS,
+  pairCapture,
+  percentiles,
+  probeMac,
+  solicitationFrame,
+} from '../../../bench/lib/ra-probe.ts';
 import { ALL_NODES, linkLocalFromMac, multicastMac, parseIPv6 } from '../../../src/net/address6.ts';
 import { parseRouterSolicitation } from '../../../src/ra/message.ts';
 import { decodeBpf } from '../../../src/wire/bpf.ts';
@@ -117,4 +126,35 @@ test('advertisementFilter: incoming router advertisements only', () => {
   ipv4.writeUInt16BE(0x0800, 12);
   assert.equal(runFilter(filter, ipv4, 3), 0, 'not IPv6');
   assert.equal(runFilter(filter, ra.subarray(0, 40), 3), 0, 'a runt');
+});
+
+test("pairCapture: each probe host's solicitation to the first unicast RA to its MAC, from kernel stamps", () => {
+  const a = probeMac(0x52, 0);
+  const b = probeMac(0x52, 1);
+  const hosts = new Map([
+    [a, 0],
+    [b, 1],
+  ]);
+  const rs = (t: string, mac: string): string =>
+    `${t} ${mac} > 33:33:00:00:00:02, ethertype IPv6 (0x86dd), length 70: fe80::1 > ff02::2: ICMP6, router solicitation, length 16`;
+  const ra = (t: string, mac: string): string =>
+    `${t} ${BRIDGE_MAC} > ${mac}, ethertype IPv6 (0x86dd), length 142: fe80::1 > fe80::2: ICMP6, router advertisement, length 88`;
+  const text = [
+    ra('1765123455.000000000', a), // before its solicitation: not an answer
+    rs('1765123455.999999000', a),
+    rs('1765123456.000100000', '02:99:00:00:00:07'), // not a probe host
+    ra('1765123456.000150000', '02:99:00:00:00:07'),
+    ra('1765123456.000199000', multicastMac(ALL_NODES)),
+    ra('1765123456.000499000', a), // 0.5 ms after, across the second
+    ra('1765123456.000900000', a), // a second answer: ignored
+    rs('1765123456.001000000', b),
+    'tcpdump: some other line',
+    ra('1765123456.003250000', b),
+  ].join('\n');
+  const r = pairCapture(text, hosts);
+  assert.equal(r.solicitations, 2);
+  assert.equal(r.latencies.length, 2);
+  assert.ok(Math.abs((r.latencies[0] ?? 0) - 0.5) < 1e-6, String(r.latencies[0]));
+  assert.ok(Math.abs((r.latencies[1] ?? 0) - 2.25) < 1e-6, String(r.latencies[1]));
+  assert.deepEqual(pairCapture(rs('1.5', a), hosts), { latencies: [], solicitations: 1 });
 });
