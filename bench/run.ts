@@ -440,6 +440,7 @@ function raRows(r: RaRunResult): Row[] {
   return [
     row(`RS→RA p50, ${r.ratePerSecond} RS/s, ${under}`, 'ms', r.probe.latencyMs.p50),
     row(`RS→RA p99, ${r.ratePerSecond} RS/s, ${under}`, 'ms', r.probe.latencyMs.p99),
+    row(`RS→RA p99 by tcpdump's kernel stamps, ${under}`, 'ms', r.capture?.latencyMs.p99 ?? null),
     row(`RS unanswered of ${r.probe.sent}`, '', r.probe.unanswered),
   ];
 }
