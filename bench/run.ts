@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --only=dhcp,dns,scale,dhcp6] [-- --servers=lxc-dhcpd,kea]
+// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --only=dhcp,dns,scale,dhcp6,ra] [-- --servers=lxc-dhcpd,kea]
 // lxc-dhcpd against dnsmasq and Kea on this machine, in namespaces of its own (see docs/performance.md).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +12,7 @@ import { type Container, createTopology, type Topology } from '../test/harness/n
 import { type ProfileEntry, topFunctions } from './lib/cpuprofile.ts';
 import { type DnsperfResult, runDnsperf } from './lib/dnsperf.ts';
 import { type PerfdhcpResult, type PerfdhcpRun, runPerfdhcp, runPerfdhcp6, type SearchResult, type StepResult, searchRate } from './lib/perfdhcp.ts';
+import { daemonHasRange6, describeRa, hasPerfdhcp, measureRaLatency as measureRaAnswers, prepareIpv6Bridge, type RaRunResult } from './lib/ra-bench.ts';
 import { measureRaLatency, type RaLatency } from './lib/ra-latency.ts';
 import { markdownTable, type Row, ratioSvg, textTable } from './lib/report.ts';
 import {
@@ -41,7 +42,7 @@ function madeDir(path: string): string {
   return path;
 }
 
-/** `--only=dhcp,dns,scale,dhcp6` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
+/** `--only=dhcp,dns,scale,dhcp6,ra` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
 function listArg(name: string): Set<string> | null {
   const a = [...args].find((x) => x.startsWith(`--${name}=`));
   return a === undefined
@@ -56,7 +57,7 @@ function listArg(name: string): Set<string> | null {
 const ONLY = listArg('only');
 const SERVERS = listArg('servers');
 const PARTIAL = ONLY !== null || SERVERS !== null;
-const runs = (part: 'dhcp' | 'dns' | 'scale' | 'dhcp6'): boolean => ONLY === null || ONLY.has(part);
+const runs = (part: 'dhcp' | 'dns' | 'scale' | 'dhcp6' | 'ra'): boolean => ONLY === null || ONLY.has(part);
 const BUDGET_MS = QUICK ? 60_000 : 600_000;
 const startedAt = Date.now();
 
@@ -77,6 +78,9 @@ const P = QUICK
       scale: [100_000],
       raCount: 20,
       raLoadRate: 200,
+      raProbeCount: 200,
+      raRate: 200,
+      raLoad6Rate: 200,
     }
   : {
       seconds: 3,
@@ -94,6 +98,9 @@ const P = QUICK
       scale: [0, 10_000, 100_000],
       raCount: 100,
       raLoadRate: 1000,
+      raProbeCount: 2000,
+      raRate: 200,
+      raLoad6Rate: 1000,
     };
 const MAX_RATE = 16_000;
 const FLOOR_RATE = 50;
@@ -557,6 +564,53 @@ function poolAlloc(): { mean: number; p99: number; fillSeconds: number } | null 
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * RS → unicast RA latency (bench/lib/ra-bench.ts) from a new probe container: against lxc-dhcpd with --ipv6/--range6
+ * under perfdhcp -6 when the build has them, else against RaService + Ipv6Port alone (bench/ra-server.ts), unloaded.
+ */
+async function measureRa(topology: Topology, dir: string): Promise<RaRunResult> {
+  const daemon = daemonHasRange6();
+  if (!daemon) log('  lxc-dhcpd --help lists no --range6: measuring RaService + Ipv6Port alone (bench/ra-server.ts), no DHCPv6 load');
+  const load6 = daemon && hasPerfdhcp() ? P.raLoad6Rate : null;
+  if (daemon && load6 === null) log('  perfdhcp is not installed: no DHCPv6 load');
+  const probe = await topology.addContainer();
+  const load = load6 === null ? null : await topology.addContainer();
+  await prepareIpv6Bridge(topology);
+  const r = await measureRaAnswers(topology, {
+    target: daemon ? 'daemon' : 'service',
+    count: P.raProbeCount,
+    ratePerSecond: P.raRate,
+    load6Rate: load6,
+    dir,
+    probeNs: probe.ns,
+    loadNs: load?.ns ?? null,
+  });
+  for (const line of describeRa(r).split('\n')) log(`  ${line.trim()}`);
+  return r;
+}
+
+function raRows(r: RaRunResult): Row[] {
+  const label = r.target === 'daemon' ? 'lxc-dhcpd' : 'RaService alone';
+  const under = r.load6Rate === null ? 'no load' : `perfdhcp -6 ${r.load6Rate}/s`;
+  const row = (metric: string, unit: string, value: number | null): Row => ({
+    metric,
+    unit,
+    higherIsBetter: false,
+    lxcLabel: label,
+    lxc: value,
+    peer: '',
+    peerValue: null,
+  });
+  return [
+    row(`RS→RA p50, ${r.ratePerSecond} RS/s, ${under}`, 'ms', r.probe.latencyMs.p50),
+    row(`RS→RA p99, ${r.ratePerSecond} RS/s, ${under}`, 'ms', r.probe.latencyMs.p99),
+    row(`RS→RA p99 by tcpdump's kernel stamps, ${under}`, 'ms', r.capture?.latencyMs.p99 ?? null),
+    row(`RS unanswered of ${r.probe.sent}`, '', r.probe.unanswered),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+
 async function profileLxcDhcpd(topology: Topology, loadNs: string, dir: string, files: DnsFiles): Promise<ProfileEntry[]> {
   mkdirSync(dir, { recursive: true });
   const profDir = join(dir, 'cpuprof');
@@ -735,6 +789,9 @@ async function main(): Promise<void> {
 
     const dhcp6 = runs('dhcp6') ? await measureDhcp6(topology, load, dir, files, WITH_KEA && hasCommand('kea-dhcp6')) : null;
     result.dhcp6 = dhcp6;
+    if (runs('ra')) log('RA: answer latency');
+    const ra = runs('ra') ? await measureRa(topology, dir('ra')) : null;
+    result.ra = ra;
 
     if (PROFILE) {
       log('CPU profile of lxc-dhcpd under perfdhcp load');
@@ -835,6 +892,7 @@ async function main(): Promise<void> {
         peerValue: null,
       });
     }
+    if (ra) rows.push(...raRows(ra));
     result.rows = rows;
   } finally {
     await topology.destroy();
