@@ -223,7 +223,7 @@ export function startKea(topology: Topology, dir: string): Promise<ServerProcess
  * leases is off (--port-lease-limit 0), as it must be for any load generator on one port.
  */
 export function startLxcDhcpd6(topology: Topology, dir: string, o: Omit<LxcDhcpdOptions, 'controlSocket'>): Promise<ServerProcess> {
-  const extraArgs = ['--ipv6', NET6.bridgeCidr, '--range6', `${NET6.rangeFirst}-${NET6.rangeLast}`, '--port-lease-limit', '0', ...(o.extraArgs ?? [])];
+  const extraArgs = ['--ipv6', 'auto', '--range6', `${NET6.rangeFirst}-${NET6.rangeLast}`, '--port-lease-limit', '0', ...(o.extraArgs ?? [])];
   return startLxcDhcpd(topology, dir, { ...o, extraArgs });
 }
 

@@ -264,14 +264,20 @@ const IPV6_UPPER_START = 14 + 40;
 const ICMPV6_TYPE_OFFSET = IPV6_UPPER_START;
 const UDP6_DESTINATION_PORT_OFFSET = IPV6_UPPER_START + 2;
 
+/** Which IPv6 frames a bridge-port socket takes: router solicitations, DHCPv6 to the server, or both. */
+export type Ipv6FrameKinds = 'both' | 'router-solicitation' | 'dhcp6';
+
 /**
- * For the IPv6 socket on every interface (src/wire/ipv6-port.ts): the bridge-port rules of dhcpBridgePortFilter (not
+ * For the IPv6 sockets on every interface (src/wire/ipv6-port.ts): the bridge-port rules of dhcpBridgePortFilter (not
  * outgoing, not on the bridge device itself, no 802.1Q tag), then only IPv6 whose next header is ICMPv6 type 133
- * (router solicitation) or UDP to port 547 (DHCPv6 server). Everything else a container sends (neighbour discovery,
- * MLD, its traffic) stays in the kernel. A frame too short for a load is dropped by the kernel (the load returns 0).
+ * (router solicitation) or UDP to port 547 (DHCPv6 server), or one of the two (`kinds`). Everything else a container
+ * sends (neighbour discovery, MLD, its traffic) stays in the kernel. A frame too short for a load is dropped by the
+ * kernel (the load returns 0).
  */
-export function ipv6BridgePortFilter(bridgeIfindex: number): Buffer {
+export function ipv6BridgePortFilter(bridgeIfindex: number, kinds: Ipv6FrameKinds = 'both'): Buffer {
   if (!Number.isInteger(bridgeIfindex) || bridgeIfindex <= 0) throw new RangeError(`bridge ifindex ${bridgeIfindex} is not a positive integer`);
+  const icmpv6 = kinds === 'dhcp6' ? 'reject' : 'icmpv6';
+  const udp = kinds === 'router-solicitation' ? 'reject' : null;
   return encodeBpf(
     assemble([
       loadPacketType(),
@@ -283,8 +289,8 @@ export function ipv6BridgePortFilter(bridgeIfindex: number): Buffer {
       loadHalfword(ETHERTYPE_OFFSET),
       ifEqual(ETHERTYPE_IPV6, null, 'reject'),
       loadByte(IPV6_NEXT_HEADER_OFFSET),
-      ifEqual(IP_PROTOCOL_ICMPV6, 'icmpv6', null),
-      ifEqual(IP_PROTOCOL_UDP, null, 'reject'),
+      ifEqual(IP_PROTOCOL_ICMPV6, icmpv6, null),
+      ifEqual(IP_PROTOCOL_UDP, udp, 'reject'),
       loadHalfword(UDP6_DESTINATION_PORT_OFFSET),
       ifEqual(DHCPV6_SERVER_PORT, 'accept', 'reject'),
       label('icmpv6'),

@@ -401,6 +401,19 @@ test('ipv6BridgePortFilter accepts a router solicitation and UDP to port 547 on 
   }
 });
 
+test('ipv6BridgePortFilter for one kind: the RS socket takes only solicitations, the DHCPv6 socket only UDP to 547', () => {
+  const rsOnly = decodeBpf(ipv6BridgePortFilter(BRIDGE_IFINDEX, 'router-solicitation'));
+  const dhcp6Only = decodeBpf(ipv6BridgePortFilter(BRIDGE_IFINDEX, 'dhcp6'));
+  assert.equal(runBpf(rsOnly, routerSolicitation, PACKET_MULTICAST, PORT_IFINDEX), FULL_FRAME_SNAPLEN);
+  assert.equal(runBpf(rsOnly, dhcpv6ToServer, PACKET_MULTICAST, PORT_IFINDEX), 0);
+  assert.equal(runBpf(dhcp6Only, dhcpv6ToServer, PACKET_MULTICAST, PORT_IFINDEX), FULL_FRAME_SNAPLEN);
+  assert.equal(runBpf(dhcp6Only, routerSolicitation, PACKET_MULTICAST, PORT_IFINDEX), 0);
+  for (const program of [rsOnly, dhcp6Only]) {
+    assert.equal(runBpf(program, ipv6(58, icmpv6(135)), PACKET_MULTICAST, PORT_IFINDEX), 0, 'neighbour solicitation');
+    assert.equal(runBpf(program, routerSolicitation, PACKET_MULTICAST, BRIDGE_IFINDEX), 0, 'on the bridge itself');
+  }
+});
+
 test('ipv6BridgePortFilter rejects other ICMPv6 types, other UDP ports and other protocols', () => {
   // 134 RA (our own, or a rogue router's), 135/136 neighbour discovery, 143 MLDv2 report, 128 echo request
   for (const type of [128, 134, 135, 136, 137, 143]) assert.equal(runBpf(v6, ipv6(58, icmpv6(type)), PACKET_MULTICAST, PORT_IFINDEX), 0, `type ${type}`);
