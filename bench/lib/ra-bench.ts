@@ -234,8 +234,9 @@ export async function startRaDaemon(topology: Topology, dir: string, range6: str
     leaseDb: join(dir, 'leases.db'),
     resolvConf,
     // The bench puts RA_BRIDGE_CIDR on the bridge itself (prepareIpv6Bridge), as it does the IPv4 address; with
-    // --no-host-setup the daemon takes the address the bridge has ("auto") and refuses to be told one.
-    extraArgs: ['--ipv6', 'auto', '--range6', range6],
+    // --no-host-setup the daemon takes the address the bridge has ("auto") and refuses to be told one. perfdhcp -6's
+    // clients all come in on one bridge port: without --port-lease-limit 0 all but 16 would get NoAddrsAvail.
+    extraArgs: ['--ipv6', 'auto', '--range6', range6, '--port-lease-limit', '0'],
   });
   return {
     label: 'lxc-dhcpd --ipv6 auto --range6',
