@@ -55,7 +55,7 @@ export function resolveIpv6(flags: Parameters<typeof daemonIpv6>[0], bridge: str
 }
 
 /** The neighbour table of the bridge, learned into `learned6` until the stop. */
-export async function startNeighbours(ifindex: () => number, learned6: Learned6, log: Logger, stack: DisposerStack): Promise<NeighbourWatcher> {
+async function startNeighbours(ifindex: () => number, learned6: Learned6, log: Logger, stack: DisposerStack): Promise<NeighbourWatcher> {
   const watcher = await NeighbourWatcher.start({ ifindex, ...neighbourFeed(learned6), onError: (e) => log.warn(`neighbour table: ${e.message}`) });
   stack.defer(['neighbour watcher', () => watcher.close()]);
   return watcher;
@@ -206,7 +206,7 @@ function startDhcp6(d: Ipv6PartDeps, port: Ipv6Port, linkLocal: () => Buffer | n
 }
 
 /** RA and DHCPv6 on one IPv6 socket of the bridge's ports; the socket first, the services on it, the transport last. */
-export function startIpv6(d: Ipv6PartDeps): Ipv6Part {
+function startIpv6(d: Ipv6PartDeps): Ipv6Part {
   const drops = new RateLimitedCounter();
   let ra: RaService | null = null;
   let dhcp6: Dhcp6Transport | null = null;

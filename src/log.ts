@@ -52,7 +52,7 @@ export function oneLine(message: string): string {
 /** journald reads a `<N>` syslog priority at the start of each line of a service's stderr (sd-daemon(3)). */
 const JOURNALD_PRIORITY: Record<LogLevel, string> = { error: '<3>', warn: '<4>', info: '<6>', debug: '<7>' };
 
-export type LogStyle = 'plain' | 'journald';
+type LogStyle = 'plain' | 'journald';
 
 export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(`${l}\n`), style: LogStyle = 'plain'): Logger {
   const emit = (l: LogLevel, m: string): void => {

@@ -12,9 +12,9 @@ import type { Checked } from './result.ts';
 export type DnsZoneKind = 'local' | 'forwarded' | 'cached' | 'refused';
 
 /** Why a router advertisement was sent: answering a solicitation, on the RFC 4861 §6.2.4 timer, or at shutdown (lifetime 0). */
-export type RaKind = 'solicited' | 'unsolicited' | 'final';
+type RaKind = 'solicited' | 'unsolicited' | 'final';
 
-export interface MetricsOptions {
+interface MetricsOptions {
   /** Series name prefix. Default "lxc_dhcpd_". */
   prefix?: string;
   /** Also export prom-client's process_* and nodejs_* series. Default true. */
@@ -187,7 +187,7 @@ export class Metrics {
 // ---------------------------------------------------------------------------------------------------------------
 // --metrics ADDR:PORT
 
-export interface MetricsListen {
+interface MetricsListen {
   address: string;
   port: number;
 }
@@ -223,7 +223,7 @@ export function parseMetricsListen(text: string): Checked<MetricsListen> {
 // ---------------------------------------------------------------------------------------------------------------
 // HTTP endpoint
 
-export interface MetricsServer {
+interface MetricsServer {
   readonly server: Server;
   /** The bound address and port (the real port when 0 was asked for). */
   readonly address: string;

@@ -13,12 +13,12 @@ import type { Logger } from './log.ts';
  * answer, a disk) is not coming. Undoing the host set-up takes milliseconds and closing the lease database well
  * under a second; systemd's own stop timeout (90 s by default) would otherwise kill us without a word.
  */
-export const TEARDOWN_DEADLINE_MS = 15_000;
+const TEARDOWN_DEADLINE_MS = 15_000;
 
 /** Errors logged while the teardown runs; a stray callback that throws on every turn would otherwise flood the log. */
 export const MAX_ERRORS_LOGGED_WHILE_STOPPING = 5;
 
-export interface ShutdownOptions {
+interface ShutdownOptions {
   log: Logger;
   /** Undoes everything; rejects when a step failed (after running the others). */
   teardown: () => Promise<void>;
@@ -28,7 +28,7 @@ export interface ShutdownOptions {
   deadlineMs?: number;
 }
 
-export interface Shutdown {
+interface Shutdown {
   readonly stopping: boolean;
   /** A signal asks us to stop: teardown, exit 0 if it was clean. Ignored while stopping. */
   request(reason: string): void;
@@ -132,7 +132,7 @@ export async function runSteps(steps: readonly (readonly [string, () => unknown]
 export type UnwindReason = 'stop' | 'rollback';
 
 /** One named undo step; it may look at why it runs (e.g. to log less when a failed start is rolled back). */
-export type UndoStep = readonly [string, (why: UnwindReason) => unknown];
+type UndoStep = readonly [string, (why: UnwindReason) => unknown];
 
 /**
  * The undo of everything started so far. Each part registers its steps right after it started; unwinding runs the

@@ -12,7 +12,7 @@ interface ProfileNode {
   hitCount?: number;
 }
 
-export interface CpuProfile {
+interface CpuProfile {
   nodes: ProfileNode[];
   samples?: number[];
   timeDeltas?: number[];

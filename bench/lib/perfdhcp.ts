@@ -79,7 +79,7 @@ export interface PerfdhcpRun {
   exitWaitUs?: number;
 }
 
-export const EXIT_WAIT_US = 1_000_000;
+const EXIT_WAIT_US = 1_000_000;
 
 export async function runPerfdhcp(topology: Topology, ns: string, serverIp: string, opts: PerfdhcpRun): Promise<PerfdhcpResult> {
   const argv = [
@@ -145,12 +145,8 @@ export async function runPerfdhcp6(topology: Topology, ns: string, opts: Perfdhc
   return parsePerfdhcp(`${result.stdout}\n${result.stderr}`, opts.rate, opts.seconds, 6);
 }
 
-export const COMPLETION_TARGET = 0.99;
-export const RATE_TARGET = 0.98;
-
-export function passes(r: PerfdhcpResult): boolean {
-  return r.completion >= COMPLETION_TARGET && r.achievedRate >= RATE_TARGET * r.offeredRate;
-}
+const COMPLETION_TARGET = 0.99;
+const RATE_TARGET = 0.98;
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -169,7 +165,7 @@ export interface StepResult {
  * One step: up to `runs` runs at `rate`; the step passes when the median completion and the median achieved/offered
  * ratio meet the targets. With 3 runs, two runs that agree on both criteria decide the median, so the third is skipped.
  */
-export async function runStep(rate: number, runs: number, once: (rate: number, i: number) => Promise<PerfdhcpResult>): Promise<StepResult> {
+async function runStep(rate: number, runs: number, once: (rate: number, i: number) => Promise<PerfdhcpResult>): Promise<StepResult> {
   const results: PerfdhcpResult[] = [];
   const summary = (): StepResult => {
     const medianCompletion = median(results.map((r) => r.completion));
@@ -194,7 +190,7 @@ export async function runStep(rate: number, runs: number, once: (rate: number, i
   return summary();
 }
 
-export interface SearchOptions {
+interface SearchOptions {
   startRate: number;
   maxRate: number;
   /** Below this the search gives up and reports "< floor". */

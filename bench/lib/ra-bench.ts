@@ -26,19 +26,19 @@ import {
 import { LXC_DHCPD_BIN, REPO, type ServerProcess, startLxcDhcpd } from './servers.ts';
 
 /** The prefix the bench advertises: the bridge's IPv6 address in a ULA documentation-style /64. */
-export const RA_BRIDGE_CIDR = 'fd00:db8:1::1/64';
-export const RA_BRIDGE_ADDRESS = 'fd00:db8:1::1';
+const RA_BRIDGE_CIDR = 'fd00:db8:1::1/64';
+const RA_BRIDGE_ADDRESS = 'fd00:db8:1::1';
 /** --range6 for the daemon target (overridable: the flag's syntax is the DHCPv6 helper's). */
 export const RA_DEFAULT_RANGE6 = 'fd00:db8:1::1000-fd00:db8:1::ffff';
 /** Probe solicitations one run may send, and the highest rate: the run stays bounded in time and in bridge FDB size. */
-export const RA_MAX_COUNT = 100_000;
-export const RA_MAX_RATE = 5_000;
+const RA_MAX_COUNT = 100_000;
+const RA_MAX_RATE = 5_000;
 /** How long after the last solicitation an answer may still come before it counts as unanswered. */
-export const RA_ANSWER_WAIT_MS = 1_000;
+const RA_ANSWER_WAIT_MS = 1_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export interface ProbeOptions {
+interface ProbeOptions {
   ns: string;
   ifname: string;
   count: number;
@@ -119,7 +119,7 @@ async function sendSteadily(socket: PacketSocket, frames: Buffer[], ratePerSecon
 }
 
 /** Runs one probe: `count` solicitations at `ratePerSecond` from ns/ifname, each timed to its unicast RA. */
-export async function probeRaLatency(o: ProbeOptions): Promise<ProbeResult> {
+async function probeRaLatency(o: ProbeOptions): Promise<ProbeResult> {
   if (!Number.isInteger(o.count) || o.count < 1 || o.count > Math.min(RA_MAX_COUNT, MAX_PROBE_HOSTS))
     throw new RangeError(`count ${o.count}: 1..${RA_MAX_COUNT}`);
   if (!(o.ratePerSecond > 0 && o.ratePerSecond <= RA_MAX_RATE)) throw new RangeError(`rate ${o.ratePerSecond}: up to ${RA_MAX_RATE}/s`);
@@ -164,7 +164,7 @@ export async function probeRaLatency(o: ProbeOptions): Promise<ProbeResult> {
 }
 
 /** IPv6 on in a namespace of the bench: "all", "default" and the named interfaces (which do not follow "all"). */
-export async function enableIpv6(ns: string, ifnames: readonly string[], extra: readonly string[] = []): Promise<void> {
+async function enableIpv6(ns: string, ifnames: readonly string[], extra: readonly string[] = []): Promise<void> {
   await runChecked(inNamespace(ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0', ...extra]));
   for (const ifname of ifnames) await runChecked(inNamespace(ns, ['sysctl', '-q', '-w', `net.ipv6.conf.${ifname}.disable_ipv6=0`]));
 }
@@ -197,14 +197,14 @@ export function hasPerfdhcp(): boolean {
 export type RaTarget = 'service' | 'daemon';
 
 /** Something answering solicitations on the bench bridge, and how to stop it (with what it said at exit). */
-export interface RaResponder {
+interface RaResponder {
   label: string;
   pid: number;
   stop(): Promise<string>;
 }
 
 /** Target "service": bench/ra-server.ts in the host namespace, ready once it has the bridge's link-local address. */
-export async function startRaService(topology: Topology): Promise<RaResponder> {
+async function startRaService(topology: Topology): Promise<RaResponder> {
   const proc: SpawnedProcess = topology.spawn(topology.hostNs, [
     process.execPath,
     '--import',
@@ -225,7 +225,7 @@ export async function startRaService(topology: Topology): Promise<RaResponder> {
 }
 
 /** Target "daemon": lxc-dhcpd with --ipv6 auto and --range6 in the host namespace (the caller checked daemonHasRange6). */
-export async function startRaDaemon(topology: Topology, dir: string, range6: string): Promise<RaResponder> {
+async function startRaDaemon(topology: Topology, dir: string, range6: string): Promise<RaResponder> {
   mkdirSync(dir, { recursive: true });
   const resolvConf = join(dir, 'resolv.conf');
   writeFileSync(resolvConf, 'nameserver 198.51.100.1\n');
@@ -252,7 +252,7 @@ export async function startRaDaemon(topology: Topology, dir: string, range6: str
  * Waits until the responder answers a solicitation (the link-local address, the socket and the first multicast RA
  * are all in place), trying a new made-up host every half second for at most `timeoutMs`.
  */
-export async function waitForRa(ns: string, ifname: string, timeoutMs: number): Promise<void> {
+async function waitForRa(ns: string, ifname: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; Date.now() < deadline; attempt++) {
     const r = await probeRaLatency({ ns, ifname, count: 1, ratePerSecond: 1, macPrefix: 0xf0 + (attempt % 0x0f), answerWaitMs: 500 });
@@ -266,7 +266,7 @@ export async function waitForRa(ns: string, ifname: string, timeoutMs: number): 
  * Solicit/Advertise/Request/Reply against whatever DHCPv6 server is on the bridge (none for target "service": then it
  * is ingress load on the bridge port socket only).
  */
-export async function startLoad6(topology: Topology, ns: string, rate: number, seconds: number): Promise<SpawnedProcess> {
+async function startLoad6(topology: Topology, ns: string, rate: number, seconds: number): Promise<SpawnedProcess> {
   await enableIpv6(ns, ['eth0'], ['net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.eth0.accept_dad=0']);
   await runChecked(['ip', '-n', ns, 'link', 'set', 'eth0', 'down']);
   await runChecked(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
@@ -312,7 +312,7 @@ async function captureFigures(capture: SpawnedProcess, count: number, macPrefix:
   };
 }
 
-export interface RaRunOptions {
+interface RaRunOptions {
   target: RaTarget;
   count: number;
   ratePerSecond: number;

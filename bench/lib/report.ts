@@ -13,7 +13,7 @@ export interface Row {
   note?: string;
 }
 
-export function ratio(r: Row): number | null {
+function ratio(r: Row): number | null {
   if (r.lxc === null || r.peerValue === null || r.peerValue === 0) return null;
   return r.lxc / r.peerValue;
 }
@@ -33,7 +33,7 @@ function fmtRatio(r: Row): string {
 }
 
 /** Rows of cells, first row the header. */
-export function tableCells(rows: Row[]): string[][] {
+function tableCells(rows: Row[]): string[][] {
   const cells = [['measurement', 'lxc-dhcpd', 'value', 'peer', 'value', 'lxc-dhcpd/peer']];
   for (const r of rows) {
     cells.push([r.metric, r.lxcLabel, fmt(r.lxc, r.unit), r.peer, fmt(r.peerValue, r.unit), r.peer === '' ? '' : fmtRatio(r)]);

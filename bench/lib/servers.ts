@@ -77,7 +77,7 @@ async function waitForPorts(topology: Topology, ns: string, ports: number[], pro
   throw new Error(`${proc.argv.join(' ')} did not bind UDP ${ports.join(',')} (exit ${JSON.stringify(proc.exitStatus)}):\n${log}`);
 }
 
-export async function spawnLogged(
+async function spawnLogged(
   topology: Topology,
   ns: string,
   name: string,
@@ -99,7 +99,7 @@ export async function spawnLogged(
   };
 }
 
-export interface LxcDhcpdOptions {
+interface LxcDhcpdOptions {
   probe: boolean;
   leaseDb: string;
   hostsFile?: string;
@@ -112,7 +112,7 @@ export interface LxcDhcpdOptions {
   extraArgs?: string[];
 }
 
-export function lxcDhcpdArgv(topology: Topology, o: LxcDhcpdOptions): string[] {
+function lxcDhcpdArgv(topology: Topology, o: LxcDhcpdOptions): string[] {
   return [
     process.execPath,
     ...(o.nodeFlags ?? []),
@@ -153,9 +153,9 @@ export function startLxcDhcpd(topology: Topology, dir: string, o: Omit<LxcDhcpdO
   );
 }
 
-export const DNSMASQ_LEASE_MAX = 70_000;
+const DNSMASQ_LEASE_MAX = 70_000;
 
-export interface DnsmasqBenchOptions {
+interface DnsmasqBenchOptions {
   logDhcp: boolean;
   ping: boolean;
   addnHosts?: string;

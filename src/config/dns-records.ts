@@ -10,8 +10,6 @@ import { isIPv6 } from 'node:net';
 import { parseIPv4 } from '../net/address.ts';
 import { type Checked, fail, ok } from '../result.ts';
 
-export type StaticRecordType = 'A' | 'AAAA' | 'CNAME' | 'TXT' | 'SRV';
-
 export type StaticRecord =
   | { name: string; type: 'A' | 'AAAA' | 'CNAME'; data: string }
   | { name: string; type: 'TXT'; data: string[] }
@@ -29,7 +27,7 @@ const MAX_NAME_LENGTH = 253;
 const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
 /** `text` as a lower-case name, qualified with `domain` when relative (see the header); null when it is no name. */
-export function qualifyName(text: string, domain: string): string | null {
+function qualifyName(text: string, domain: string): string | null {
   const name = text.toLowerCase().replace(/\.$/, '');
   const relative = !text.endsWith('.') && !name.replace(/^(_[^.]*\.)*/, '').includes('.');
   const full = relative ? `${name}.${domain}` : name;

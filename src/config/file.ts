@@ -13,7 +13,7 @@
  */
 import type { Checked } from '../result.ts';
 
-export type ConfigValue = string | boolean | string[];
+type ConfigValue = string | boolean | string[];
 
 const KEY = /^[a-z][a-z0-9-]*$/;
 

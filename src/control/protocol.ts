@@ -44,7 +44,7 @@ export function parseTarget(text: string): Checked<OperatorTarget> {
 }
 
 /** A request after validation, as handed to the daemon's handlers. */
-export type ValidRequest =
+type ValidRequest =
   | { op: 'leases' }
   | { op: 'release'; target: OperatorTarget }
   | { op: 'reserve'; reservation: Reservation }

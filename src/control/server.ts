@@ -17,7 +17,7 @@ export interface ControlHandlers {
   unreserve(target: OperatorTarget): ControlResult | Promise<ControlResult>;
 }
 
-export interface ControlServerOptions {
+interface ControlServerOptions {
   /** Longest accepted request line in bytes. Default MAX_REQUEST_BYTES (4096). */
   maxRequestBytes?: number;
   /** A connection idle this long is closed. Default 30 s. */

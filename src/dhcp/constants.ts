@@ -13,8 +13,6 @@ export const BOOTP_HEADER_LENGTH = 236;
 export const MAGIC_COOKIE = 0x63825363;
 /** RFC 951: a BOOTP message is at least 300 bytes; some relays and old clients drop anything shorter. */
 export const BOOTP_MIN_LENGTH = 300;
-/** RFC 2131: every client must accept a 576-byte IP datagram, so 576 - 20 (IP) - 8 (UDP) of DHCP. */
-export const DHCP_MIN_MAX_MESSAGE_SIZE = 576;
 export const BROADCAST_FLAG = 0x8000;
 
 export const SNAME_OFFSET = 44;
@@ -35,7 +33,7 @@ export enum MessageType {
   Inform = 8,
 }
 
-export const MESSAGE_TYPE_NAMES: Readonly<Record<number, string>> = {
+const MESSAGE_TYPE_NAMES: Readonly<Record<number, string>> = {
   1: 'DISCOVER',
   2: 'OFFER',
   3: 'REQUEST',

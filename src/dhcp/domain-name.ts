@@ -51,7 +51,7 @@ export function encodeDomainSearchList(names: readonly string[]): Buffer | null 
   return Buffer.concat(parts);
 }
 
-export type NameDecodeResult = { ok: true; name: string; end: number } | { ok: false; reason: string };
+type NameDecodeResult = { ok: true; name: string; end: number } | { ok: false; reason: string };
 
 /**
  * Decodes one name starting at `start` in `data`, following compression pointers (only backwards, bounded), and returns

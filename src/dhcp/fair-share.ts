@@ -17,7 +17,7 @@ export const MAX_FAIR_SHARE_SOURCES = 4096;
 
 const HOUR_MS = 3_600_000;
 
-export interface BucketSpec {
+interface BucketSpec {
   /** Tokens a fresh source has, and the most a source can save up. 0 turns the limit off. */
   burst: number;
   /** Tokens a source regains per hour. */

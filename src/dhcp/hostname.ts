@@ -8,7 +8,7 @@ import type { DhcpOptions } from './options.ts';
 /** Shared with the DHCPv6 server (leases/host-label.ts); re-exported for the DHCPv4 callers. */
 export { toHostLabel };
 
-export interface ClientName {
+interface ClientName {
   /** The label we will use, or null when nothing usable remains. */
   label: string | null;
   /** What the client sent, for logs (escape before printing). */

@@ -131,7 +131,7 @@ export function parseDhcpMessage(data: Buffer): ParseResult {
   };
 }
 
-export interface SerializeOptions {
+interface SerializeOptions {
   /** Largest DHCP message (UDP payload) the receiver accepts; options that do not fit are left out. */
   maxLength?: number;
   /** Option codes that must never be dropped to make room. */
@@ -143,7 +143,7 @@ export interface SerializeOptions {
   headroom?: number;
 }
 
-export interface SerializeResult {
+interface SerializeResult {
   /** The encoded message. */
   data: Buffer;
   /** The same bytes with `headroom` free bytes before them, in one buffer. */

@@ -5,7 +5,7 @@
  */
 import type { IPv4 } from '../net/address.ts';
 
-export interface PendingOffer {
+interface PendingOffer {
   mac: string;
   ip: IPv4;
   expiresAt: number;

@@ -7,7 +7,7 @@ import type { IPv4 } from '../net/address.ts';
 import { type MessageType, Option } from './constants.ts';
 import { decodeDomainSearchList, decodeName, encodeDomainSearchList } from './domain-name.ts';
 
-export interface ClientFqdn {
+interface ClientFqdn {
   flags: number;
   name: string;
   /** True when the name was in canonical wire format (flag E), false for the deprecated ASCII form. */
@@ -15,9 +15,7 @@ export interface ClientFqdn {
 }
 
 export const FQDN_FLAG_S = 0x01;
-export const FQDN_FLAG_O = 0x02;
 export const FQDN_FLAG_E = 0x04;
-export const FQDN_FLAG_N = 0x08;
 
 export class DhcpOptions {
   private readonly values = new Map<number, Buffer>();

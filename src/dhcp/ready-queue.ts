@@ -43,7 +43,7 @@ export interface ReadyQueueOptions {
 }
 
 /** A never-used address taken ahead of demand, with its probe (finished or still running). */
-export interface ReadyAddress {
+interface ReadyAddress {
   ip: IPv4;
   /** When the probe finished; null while it runs. */
   probedAt: number | null;

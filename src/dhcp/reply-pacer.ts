@@ -7,7 +7,7 @@
  * A token bucket: up to `burst` frames leave at once, then `perMs` per millisecond; what has to wait is sent, in order,
  * from a 1 ms timer. The queue is bounded: past `maxQueued` frames the newest are refused (the caller counts them).
  */
-export interface ReplyPacerOptions {
+interface ReplyPacerOptions {
   burst: number;
   perMs: number;
   maxQueued: number;

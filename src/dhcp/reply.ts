@@ -84,7 +84,7 @@ function leaseTimeValues(seconds: number): { lease: Buffer; renewal: Buffer; reb
   return v;
 }
 
-export interface ReplyContext {
+interface ReplyContext {
   request: DhcpMessage;
   /** The client's parameter request list (option 55), or null when it sent none. */
   wanted: Buffer | null;
@@ -97,7 +97,7 @@ export interface ReplyContext {
   nakMessage: string | null;
 }
 
-export type OptionFiller = (ctx: ReplyContext) => void;
+type OptionFiller = (ctx: ReplyContext) => void;
 
 const carriesConfiguration = (ctx: ReplyContext): boolean => ctx.type !== MessageType.Nak;
 
@@ -110,12 +110,12 @@ const carriesConfiguration = (ctx: ReplyContext): boolean => ctx.type !== Messag
  */
 const askedFor = (ctx: ReplyContext, code: number): boolean => ctx.wanted === null || ctx.wanted.includes(code);
 
-export const fillIdentity: OptionFiller = (ctx) => {
+const fillIdentity: OptionFiller = (ctx) => {
   ctx.reply.options.set(Option.MessageType, MESSAGE_TYPE_VALUES[ctx.type] as Buffer);
   ctx.reply.options.set(Option.ServerIdentifier, encodedNetwork(ctx.network).serverIdentifier);
 };
 
-export const fillLeaseTimes: OptionFiller = (ctx) => {
+const fillLeaseTimes: OptionFiller = (ctx) => {
   if (ctx.leaseSeconds === null) return;
   const o = ctx.reply.options;
   const v = leaseTimeValues(ctx.leaseSeconds);
@@ -124,19 +124,19 @@ export const fillLeaseTimes: OptionFiller = (ctx) => {
   o.set(Option.RebindingTime, v.rebinding);
 };
 
-export const fillSubnet: OptionFiller = (ctx) => {
+const fillSubnet: OptionFiller = (ctx) => {
   if (!carriesConfiguration(ctx)) return;
   const e = encodedNetwork(ctx.network);
   ctx.reply.options.set(Option.SubnetMask, e.subnetMask);
   if (askedFor(ctx, Option.BroadcastAddress)) ctx.reply.options.set(Option.BroadcastAddress, e.broadcast);
 };
 
-export const fillRouters: OptionFiller = (ctx) => {
+const fillRouters: OptionFiller = (ctx) => {
   const routers = encodedNetwork(ctx.network).routers;
   if (carriesConfiguration(ctx) && routers) ctx.reply.options.set(Option.Router, routers);
 };
 
-export const fillDns: OptionFiller = (ctx) => {
+const fillDns: OptionFiller = (ctx) => {
   if (!carriesConfiguration(ctx)) return;
   const e = encodedNetwork(ctx.network);
   if (e.dnsServers && askedFor(ctx, Option.DomainNameServer)) ctx.reply.options.set(Option.DomainNameServer, e.dnsServers);
@@ -144,32 +144,32 @@ export const fillDns: OptionFiller = (ctx) => {
   if (e.domainSearch && askedFor(ctx, Option.DomainSearch)) ctx.reply.options.set(Option.DomainSearch, e.domainSearch);
 };
 
-export const fillMtu: OptionFiller = (ctx) => {
+const fillMtu: OptionFiller = (ctx) => {
   const mtu = encodedNetwork(ctx.network).mtu;
   if (carriesConfiguration(ctx) && mtu && askedFor(ctx, Option.InterfaceMtu)) ctx.reply.options.set(Option.InterfaceMtu, mtu);
 };
 
-export const fillRapidCommit: OptionFiller = (ctx) => {
+const fillRapidCommit: OptionFiller = (ctx) => {
   if (ctx.rapidCommit && ctx.type === MessageType.Ack) ctx.reply.options.set(Option.RapidCommit, EMPTY);
 };
 
-export const fillNakMessage: OptionFiller = (ctx) => {
+const fillNakMessage: OptionFiller = (ctx) => {
   if (ctx.type === MessageType.Nak && ctx.nakMessage) ctx.reply.options.setText(Option.Message, ctx.nakMessage);
 };
 
 /** RFC 6842: a server returns the client identifier the client sent. */
-export const echoClientId: OptionFiller = (ctx) => {
+const echoClientId: OptionFiller = (ctx) => {
   const id = ctx.request.options.get(Option.ClientIdentifier);
   if (id) ctx.reply.options.set(Option.ClientIdentifier, id);
 };
 
 /** RFC 3046: relay agent information goes back to the relay unchanged, as the last option. */
-export const echoRelayAgentInfo: OptionFiller = (ctx) => {
+const echoRelayAgentInfo: OptionFiller = (ctx) => {
   const info = ctx.request.options.get(Option.RelayAgentInformation);
   if (info && ctx.request.giaddr !== 0) ctx.reply.options.set(Option.RelayAgentInformation, info);
 };
 
-export const DEFAULT_FILLERS: readonly OptionFiller[] = [
+const DEFAULT_FILLERS: readonly OptionFiller[] = [
   fillIdentity,
   fillLeaseTimes,
   fillSubnet,
@@ -194,7 +194,7 @@ export const ESSENTIAL_OPTIONS: ReadonlySet<number> = new Set<number>([
   Option.RelayAgentInformation,
 ]);
 
-export interface ReplySpec {
+interface ReplySpec {
   request: DhcpMessage;
   type: MessageType;
   yiaddr: IPv4;

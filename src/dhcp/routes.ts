@@ -75,7 +75,7 @@ export function routesWithDefault(routes: readonly StaticRoute[], router: IPv4 |
 }
 
 /** What the filler reads; `ReplyContext` in reply.ts fits it, and this file need not import reply.ts. */
-export interface RoutedReply {
+interface RoutedReply {
   readonly wanted: Buffer | null;
   readonly type: MessageType;
   readonly reply: DhcpMessage;

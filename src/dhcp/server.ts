@@ -45,13 +45,13 @@ export const PORT_LEASE_LIMIT = 16;
  * retransmissions reuse it); 8 leaves room for a container with a few clients behind its one veth (nested containers,
  * macvlan) and caps what one port holds in offers for the offer hold time (60 s). Addresses being probed count too.
  */
-export const PORT_OFFER_LIMIT = 8;
+const PORT_OFFER_LIMIT = 8;
 /**
  * Declines a source may make: 4 at once, 4 more an hour. A client declines only on a real address conflict, which
  * probing makes rare; each decline quarantines an address (--decline-time, 600 s), so one port can keep at most
  * a handful out of the pool. Beyond it a DECLINE is ignored (the address is not quarantined).
  */
-export const PORT_DECLINE_LIMIT = 4;
+const PORT_DECLINE_LIMIT = 4;
 
 export type LeaseEventType = 'OFFER' | 'ACK' | 'NAK' | 'RELEASE' | 'DECLINE' | 'INFORM' | 'EXPIRE' | 'CONFLICT';
 
@@ -85,7 +85,7 @@ export type DropReason =
 
 /** How an operator names a lease: by MAC, address or DNS name. */
 /** The operator's target (one type for the control socket and the server; src/config/reservations.ts). */
-export type AdminTarget = OperatorTarget;
+type AdminTarget = OperatorTarget;
 
 /** Drops that are normal protocol life (another server chosen, a retransmission during a probe): not warnings. */
 export const ROUTINE_DROPS: ReadonlySet<DropReason> = new Set<DropReason>(['not-for-us', 'probe-pending']);
@@ -107,7 +107,7 @@ export function settled(d: Decision): Promise<FinalDecision> {
   return d.kind === 'pending' ? d.settled : Promise.resolve(d);
 }
 
-export interface DhcpServerOptions {
+interface DhcpServerOptions {
   network: NetworkSettings;
   leaseSeconds: number;
   rapidCommit: boolean;

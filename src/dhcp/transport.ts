@@ -59,9 +59,9 @@ export interface FramePort {
 }
 
 /** What checkBridge() found (the daemon's housekeeping asks once a second). */
-export type BridgeChange = 'same' | 'gone' | 'down' | 'up' | 'recreated' | 'mtu';
+type BridgeChange = 'same' | 'gone' | 'down' | 'up' | 'recreated' | 'mtu';
 
-export interface BridgePortOptions {
+interface BridgePortOptions {
   bridge: string;
   /** Opens the frame port instead of a packet socket on `bridge` (for measuring the CPU cost per exchange in-process). */
   openPort?: (onFrames: (frames: ReceivedFrame[]) => void) => FramePort;
@@ -72,7 +72,7 @@ export interface BridgePortOptions {
   onDrop?: (reason: string) => void;
 }
 
-export interface DhcpTransportOptions {
+interface DhcpTransportOptions {
   /** The bridge the replies leave by; the transport listens on it and closes it in close(). */
   port: BridgePort;
   /** Decides every request the port receives. */

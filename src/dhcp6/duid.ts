@@ -5,15 +5,15 @@
  */
 import { DuidType, HARDWARE_ETHERNET, MAX_DUID_LENGTH } from './vocabulary.ts';
 
-export type Duid =
+type Duid =
   | { type: 'llt'; hardwareType: number; time: number; linkLayer: Buffer }
   | { type: 'en'; enterprise: number; identifier: Buffer }
   | { type: 'll'; hardwareType: number; linkLayer: Buffer }
   | { type: 'uuid'; uuid: Buffer }
   | { type: 'other'; code: number; data: Buffer };
 
-export type DuidFailure = 'duid-short' | 'duid-long' | 'duid-malformed';
-export type DuidResult = { ok: true; duid: Duid } | { ok: false; reason: DuidFailure; detail: string };
+type DuidFailure = 'duid-short' | 'duid-long' | 'duid-malformed';
+type DuidResult = { ok: true; duid: Duid } | { ok: false; reason: DuidFailure; detail: string };
 
 const UUID_LENGTH = 16;
 

@@ -23,8 +23,8 @@ export interface Dhcp6Message {
 
 export type Parse6Failure = 'short-message' | 'relay-message' | 'option-truncated' | 'too-many-options';
 
-export type OptionsResult = { ok: true; options: Dhcp6Option[] } | { ok: false; reason: Parse6Failure; detail: string };
-export type Parse6Result = { ok: true; message: Dhcp6Message } | { ok: false; reason: Parse6Failure; detail: string };
+type OptionsResult = { ok: true; options: Dhcp6Option[] } | { ok: false; reason: Parse6Failure; detail: string };
+type Parse6Result = { ok: true; message: Dhcp6Message } | { ok: false; reason: Parse6Failure; detail: string };
 
 /**
  * Reads a run of options from `start` to `end` of `data` (a message's options, or the options inside an IA_NA or an

@@ -31,8 +31,8 @@ export interface IaNa {
   status: Status | null;
 }
 
-export type IaFailure = 'ia-na-short' | 'ia-address-short' | 'bad-inner-options';
-export type IaResult = { ok: true; ia: IaNa } | { ok: false; reason: IaFailure; detail: string };
+type IaFailure = 'ia-na-short' | 'ia-address-short' | 'bad-inner-options';
+type IaResult = { ok: true; ia: IaNa } | { ok: false; reason: IaFailure; detail: string };
 
 export function decodeStatus(value: Buffer): Status | null {
   if (value.length < 2) return null;
@@ -89,7 +89,7 @@ export function decodeElapsedTime(value: Buffer): number | null {
   return value.length === 2 ? value.readUInt16BE(0) : null;
 }
 
-export interface ClientFqdn {
+interface ClientFqdn {
   /** RFC 4704 §4.1: N, O, S bits. */
   flags: number;
   /** The labels as sent (Latin-1 of the bytes: hostile, validate with toHostLabel before any use). */
@@ -124,9 +124,8 @@ export function decodeClientFqdn(value: Buffer): ClientFqdn | null {
 
 export const FQDN_S = 0x1;
 export const FQDN_O = 0x2;
-export const FQDN_N = 0x4;
 
-export interface LinkLayerAddress {
+interface LinkLayerAddress {
   hardwareType: number;
   address: Buffer;
 }

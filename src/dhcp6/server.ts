@@ -17,11 +17,11 @@ import { type ValidationDrop, type ValidMessage, validateClientMessage } from '.
 import { CLIENT_PORT, MAX_ZERO_LIFETIME_ECHOES, MessageType, Option6, StatusCode } from './vocabulary.ts';
 
 /** RFC 8415 §21.23 / §7.6 IRT_DEFAULT: how often a stateless client asks again (86 400 s). */
-export const INFORMATION_REFRESH_SECONDS = 86_400;
+const INFORMATION_REFRESH_SECONDS = 86_400;
 /** §21.8: the highest preference makes a client take our Advertise at once instead of waiting for others (§18.2.1). */
-export const ADVERTISE_PREFERENCE = 255;
+const ADVERTISE_PREFERENCE = 255;
 /** The on-link prefix length of the bridge (RFC 4291 §2.5.1: interface identifiers are 64 bits). */
-export const ON_LINK_PREFIX_LENGTH = 64;
+const ON_LINK_PREFIX_LENGTH = 64;
 
 export interface Dhcp6ServerOptions {
   /** Our DUID (serverDuidFromMac(bridge MAC), duid.ts). */

@@ -17,12 +17,12 @@ import { CLIENT_PORT, MESSAGE_NAMES, SERVER_PORT } from './vocabulary.ts';
  * Replies waiting for one commit: the most one socket wakeup can bring (the addon reads at most a few hundred frames
  * per wakeup); past it a reply is dropped and counted, so a flood cannot grow the list while a slow disk syncs.
  */
-export const MAX_REPLIES_AWAITING_COMMIT = 4096;
+const MAX_REPLIES_AWAITING_COMMIT = 4096;
 
 /** The link-local hop limit for DHCPv6 on the link (RFC 8415 §7.1 sends to link-scoped addresses; any value works, 255 as ND). */
 const HOP_LIMIT = 255;
 
-export interface Dhcp6TransportOptions {
+interface Dhcp6TransportOptions {
   handle: (payload: Buffer, wire: { srcMac: string; srcIp: string; multicast: boolean; port: number }) => Dhcp6Decision;
   send: (frame: Buffer) => boolean;
   /** The bridge's MAC now (it changes when the bridge is re-created). */

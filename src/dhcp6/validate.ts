@@ -52,7 +52,7 @@ export interface ValidMessage {
   unicast: boolean;
 }
 
-export type Validation = { ok: true; valid: ValidMessage } | { ok: false; reason: ValidationDrop; detail: string };
+type Validation = { ok: true; valid: ValidMessage } | { ok: false; reason: ValidationDrop; detail: string };
 
 const fail = (reason: ValidationDrop, detail: string): Validation => ({ ok: false, reason, detail });
 

@@ -103,11 +103,6 @@ export const MAX_OPTIONS = 64;
  */
 export const MAX_INNER_OPTIONS = 16;
 /**
- * How deep options are read inside options: IA_NA (level 0) holds IA Address (1), which holds Status Code (2); nothing
- * in RFC 8415's IA_NA goes deeper, so an option found at a deeper level is kept as opaque bytes, never parsed.
- */
-export const MAX_OPTION_DEPTH = 2;
-/**
  * Bytes of a DUID (RFC 8415 §11.1: "MUST NOT exceed 128 octets, not including the type code"): 2 + 128. Longer is
  * refused, so a stored duidHex is bounded.
  */

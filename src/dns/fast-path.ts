@@ -239,7 +239,7 @@ function writeUint32(out: Buffer, at: number, value: number): void {
 }
 
 /** Bytes needed in `out` for any answer the write* functions produce for `q`. */
-export function fastAnswerRoom(q: QueryReader): number {
+function fastAnswerRoom(q: QueryReader): number {
   return FAST_ANSWER_LIMIT + (q.questionEnd - q.start);
 }
 

@@ -5,9 +5,9 @@
  */
 import { IPV6_LENGTH, prefix64 } from '../net/address6.ts';
 
-export const IP6_ARPA = 'ip6.arpa';
+const IP6_ARPA = 'ip6.arpa';
 /** Nibble labels of a whole address (RFC 3596 §2.5: 32). */
-export const ADDRESS_NIBBLES = 32;
+const ADDRESS_NIBBLES = 32;
 /** Nibble labels of a /64. */
 export const PREFIX64_NIBBLES = 16;
 

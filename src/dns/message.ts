@@ -5,10 +5,10 @@
 import dnsPacket, { type Answer, type Packet, type Question } from 'dns-packet';
 import { EDNS_UDP_SIZE, Flag, HEADER_LENGTH, OPT_FLAG_DO, responseFlags } from './vocabulary.ts';
 
-export { EDNS_UDP_SIZE, HEADER_LENGTH, Opcode, PLAIN_UDP_SIZE, Rcode } from './vocabulary.ts';
+export { Rcode } from './vocabulary.ts';
 export type { Answer, Packet, Question };
 
-export interface RawHeader {
+interface RawHeader {
   id: number;
   flags: number;
   qr: boolean;
@@ -39,7 +39,7 @@ export function readHeader(data: Buffer): RawHeader | null {
   };
 }
 
-export type DecodeResult = { ok: true; packet: Packet } | { ok: false; reason: string };
+type DecodeResult = { ok: true; packet: Packet } | { ok: false; reason: string };
 
 export function decodeMessage(data: Buffer): DecodeResult {
   let packet: Packet;
@@ -55,7 +55,7 @@ export function decodeMessage(data: Buffer): DecodeResult {
 }
 
 /** Whether a label of the first question's name (read from the bytes, up to a compression pointer) holds a "." byte. */
-export function questionHasDotInLabel(data: Buffer): boolean {
+function questionHasDotInLabel(data: Buffer): boolean {
   let at = HEADER_LENGTH;
   while (at < data.length) {
     const length = data[at] as number;
@@ -99,7 +99,7 @@ export function headerOnlyResponse(header: RawHeader, rcode: number): Buffer {
   return out;
 }
 
-export interface OptRecord {
+interface OptRecord {
   type: 'OPT';
   name: '.';
   udpPayloadSize: number;

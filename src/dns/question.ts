@@ -37,7 +37,7 @@ export function normalizeName(name: string): string {
   return name.toLowerCase().replace(/\.$/, '');
 }
 
-export function isAtOrBelow(name: string, apex: string): boolean {
+function isAtOrBelow(name: string, apex: string): boolean {
   return name === apex || name.endsWith(`.${apex}`);
 }
 

@@ -21,7 +21,7 @@ function flagsOf(checkingDisabled: boolean, dnssecOk: boolean): ClientQueryFlags
   return FLAGS[(dnssecOk ? 2 : 0) | (checkingDisabled ? 1 : 0)] as ClientQueryFlags;
 }
 
-export interface RecursorOptions {
+interface RecursorOptions {
   /** From --upstream; when empty, the nameservers of `resolvConf` are used. */
   upstreams: readonly Upstream[];
   resolvConf: string;
@@ -43,7 +43,7 @@ export interface RecursorObserver {
   upstreamError(kind: string): void;
 }
 
-export class ForwardingRecursor implements Recursor {
+class ForwardingRecursor implements Recursor {
   readonly cache: DnsCache;
   readonly forwarder: Forwarder;
   private readonly observer: RecursorObserver | undefined;

@@ -7,9 +7,9 @@
  * sources is bounded; the least recently seen is evicted. Pure: the caller passes the time.
  */
 
-export type RateDecision = 'send' | 'slip' | 'drop';
+type RateDecision = 'send' | 'slip' | 'drop';
 
-export interface RateLimitOptions {
+interface RateLimitOptions {
   /** Responses per second per source network. */
   responsesPerSecond: number;
   /** Every slip-th limited response is sent truncated (0: none, 1: all). */

@@ -43,8 +43,6 @@ import {
 } from './vocabulary.ts';
 import { answerObjects, type LocalAnswer, type LocalZones, REFUSED_TO_CLIENT, WireAnswer, type ZoneAnswer } from './zone.ts';
 
-export { rcodeName } from './vocabulary.ts';
-
 export type RecursionResult =
   | { ok: true; rcode: number; answers: Answer[]; authorities: Answer[]; additionals: Answer[]; source: 'cache' | 'upstream' }
   | { ok: false; reason: string };
@@ -73,45 +71,45 @@ export type DnsAnswerSource = 'local' | 'cache' | 'upstream' | 'refused' | 'erro
  * Connections accepted at once, from everyone: a few per container is plenty (TCP is only for truncated answers and
  * zone-less pipelining clients); Node refuses more (server 'drop', counted).
  */
-export const TCP_MAX_CONNECTIONS = 128;
+const TCP_MAX_CONNECTIONS = 128;
 /**
  * Connections from one source address: one client cannot take the slots everybody shares (issue 11: one client held
  * all 128). glibc and systemd-resolved open one at a time; 8 leaves room for parallel lookups of a busy container.
  */
-export const TCP_MAX_CONNECTIONS_PER_SOURCE = 8;
+const TCP_MAX_CONNECTIONS_PER_SOURCE = 8;
 /**
  * Queries of one connection answered concurrently (RFC 7766 §6.2.1.1 wants pipelined queries processed in parallel).
  * glibc pipelines two (A and AAAA); beyond the cap the connection stops being read until one completes.
  */
-export const TCP_MAX_IN_FLIGHT_PER_CONNECTION = 16;
+const TCP_MAX_IN_FLIGHT_PER_CONNECTION = 16;
 /**
  * Buffered output of one connection above which it stops being read (its answers are not being taken): one largest
  * DNS message plus its length prefix, so any single answer can still be queued whole. Output of a connection is
  * bounded by this plus TCP_MAX_IN_FLIGHT_PER_CONNECTION answers.
  */
-export const TCP_OUTPUT_HIGH_WATER = 65_537;
+const TCP_OUTPUT_HIGH_WATER = 65_537;
 /** A connection without any traffic this long is closed (RFC 7766 §6.2.3: servers may close idle connections). */
-export const TCP_IDLE_MS = 10_000;
+const TCP_IDLE_MS = 10_000;
 /**
  * A message begun and not completed within this time closes the connection (slowloris: a byte every few seconds
  * would otherwise hold a slot forever). A real client sends a query in one segment.
  */
-export const TCP_MESSAGE_DEADLINE_MS = 3_000;
+const TCP_MESSAGE_DEADLINE_MS = 3_000;
 /**
  * Largest query accepted over TCP: one question (≤ 259 bytes) plus an OPT record with options (EDNS padding, RFC 8467,
  * rounds to 128-byte blocks; cookies 40 bytes) fits many times over. A larger length closes the connection: the stream
  * cannot be resynchronised, and each partial message would otherwise cost up to 64 KiB.
  */
-export const TCP_MAX_QUERY_BYTES = 4_096;
+const TCP_MAX_QUERY_BYTES = 4_096;
 /**
  * UDP responses per second to one off-subnet /24 (token bucket, one second's burst). Knot's RRL default is 20; a host
  * of the LAN resolving a few container names stays far below it.
  */
 export const RRL_RESPONSES_PER_SECOND = 20;
 /** Over the budget, every RRL_SLIP-th response is sent truncated (TC=1), the others dropped (BIND's default, 2). */
-export const RRL_SLIP = 2;
+const RRL_SLIP = 2;
 /** Source networks remembered by the rate limiter (about 100 bytes each: 1 MB); the least recently seen is evicted. */
-export const RRL_MAX_SOURCES = 10_000;
+const RRL_MAX_SOURCES = 10_000;
 
 export interface DnsLimits {
   tcpMaxConnections: number;
@@ -127,7 +125,7 @@ export interface DnsLimits {
   rrlMaxSources: number;
 }
 
-export const DEFAULT_DNS_LIMITS: Readonly<DnsLimits> = Object.freeze({
+const DEFAULT_DNS_LIMITS: Readonly<DnsLimits> = Object.freeze({
   tcpMaxConnections: TCP_MAX_CONNECTIONS,
   tcpMaxConnectionsPerSource: TCP_MAX_CONNECTIONS_PER_SOURCE,
   tcpMaxInFlightPerConnection: TCP_MAX_IN_FLIGHT_PER_CONNECTION,
@@ -140,7 +138,7 @@ export const DEFAULT_DNS_LIMITS: Readonly<DnsLimits> = Object.freeze({
   rrlMaxSources: RRL_MAX_SOURCES,
 });
 
-export interface DnsServerOptions {
+interface DnsServerOptions {
   address: IPv4;
   port: number;
   subnet: { ip: IPv4; prefixLength: number };
@@ -175,10 +173,10 @@ export interface DnsServerOptions {
   linkLocalInterface?: string;
 }
 
-export type Transport = 'udp' | 'tcp';
+type Transport = 'udp' | 'tcp';
 
 /** Times each limit was hit (the daemon exports them as metrics). */
-export interface DnsLimitCounters {
+interface DnsLimitCounters {
   /** TCP connections refused: all TCP_MAX_CONNECTIONS taken. */
   tcpConnectionsRefused: number;
   /** TCP connections refused: the source already had TCP_MAX_CONNECTIONS_PER_SOURCE. */
@@ -198,7 +196,7 @@ export interface DnsLimitCounters {
   rrlSlipped: number;
 }
 
-export interface DnsCounters {
+interface DnsCounters {
   queries: number;
   byRcode: Map<number, number>;
   bySource: Map<DnsAnswerSource, number>;

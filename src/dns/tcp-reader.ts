@@ -6,7 +6,7 @@
  * no timers; the connection in server.ts decides what to do with a message, an oversized one or a stalled one.
  */
 
-export type NextMessage = Buffer | 'incomplete' | 'too-large';
+type NextMessage = Buffer | 'incomplete' | 'too-large';
 
 export class TcpMessageReader {
   /** Chunks received and not yet consumed; `offset` is how much of the first one is consumed. */

@@ -9,7 +9,7 @@
 import type { Socket } from 'node:net';
 import { TcpMessageReader } from './tcp-reader.ts';
 
-export interface TcpSessionLimits {
+interface TcpSessionLimits {
   maxInFlight: number;
   idleMs: number;
   messageDeadlineMs: number;

@@ -33,7 +33,7 @@ import { wireName } from './wire-name.ts';
  * The containers' IPv6 addresses as DNS sees them (the daemon passes its registry, src/leases/learned6.ts, which
  * has this shape; DNS never imports it): addresses by MAC, the MAC of an address, and a change counter.
  */
-export interface Ipv6Addresses {
+interface Ipv6Addresses {
   /** RFC 5952 text, in a stable order. */
   addressesOf(mac: string): readonly string[];
   /** The MAC using an address given in RFC 5952 text. */
@@ -42,13 +42,13 @@ export interface Ipv6Addresses {
   readonly version: number;
 }
 
-export interface ZoneIpv6Config {
+interface ZoneIpv6Config {
   /** The bridge's IPv6 address (any text form): `ns.<domain>` AAAA, and its /64 is the ip6.arpa zone served. */
   serverIp: string;
   addresses: Ipv6Addresses;
 }
 
-export interface ZoneConfig {
+interface ZoneConfig {
   domain: string;
   serverIp: IPv4;
   prefixLength: number;
@@ -78,9 +78,9 @@ export const NAME_SERVER_LABEL = 'ns';
  * and above refresh. dnsmasq's auth zones use expire 1209600 too. The minimum (negative TTL, RFC 2308) stays the
  * configured soaTtl (30 s): short on purpose, a name appears as soon as its lease is bound.
  */
-export const SOA_REFRESH_SECONDS = 14_400;
-export const SOA_RETRY_SECONDS = 3_600;
-export const SOA_EXPIRE_SECONDS = 1_209_600;
+const SOA_REFRESH_SECONDS = 14_400;
+const SOA_RETRY_SECONDS = 3_600;
+const SOA_EXPIRE_SECONDS = 1_209_600;
 
 /** in-addr.arpa zone on the octet boundary at or above the subnet, e.g. 10.0.0.0/24 → 0.0.10.in-addr.arpa. */
 export function reverseZoneName(serverIp: IPv4, prefixLength: number): string {
@@ -227,7 +227,7 @@ class ZoneRecords {
 }
 
 /** The `--domain` zone: `HOST.<domain>` A records from HostNames, `ns.<domain>`, and the apex's SOA and NS. */
-export class LeaseZone implements Zone {
+class LeaseZone implements Zone {
   readonly apex: ZoneApex;
   readonly trustedOnly = false;
   private readonly wire = new WireAnswer();
@@ -290,7 +290,7 @@ function aaaaAnswer(asked: string, addresses: readonly string[], ttl: number): L
  * apex's SOA and NS; a node between the apex and the addresses is an empty non-terminal (NODATA, RFC 8020), any other
  * name in the zone NXDOMAIN with the SOA. For trusted clients only, like the IPv4 reverse zone.
  */
-export class Ip6ReverseZone implements Zone {
+class Ip6ReverseZone implements Zone {
   readonly apex: ZoneApex;
   readonly trustedOnly = true;
   private readonly prefix: Buffer;
@@ -337,7 +337,7 @@ export class Ip6ReverseZone implements Zone {
 }
 
 /** The reverse zone of the bridge subnet: PTRs of named leases and reservations, and of the server's own address. */
-export class ReverseZone implements Zone {
+class ReverseZone implements Zone {
   readonly apex: ZoneApex;
   readonly trustedOnly = true;
 
@@ -416,7 +416,7 @@ export const REFUSED_TO_CLIENT = 'refused';
  * Longest CNAME chain followed inside our zones (BIND follows 16, dnsmasq 10): `--dns-record`s may point at each other
  * in a loop, and the bound ends it; what is left is the resolver's to follow.
  */
-export const MAX_CNAME_CHAIN = 8;
+const MAX_CNAME_CHAIN = 8;
 
 /**
  * Our zones in their order of precedence (the lease zone, the reverse zone, the ip6.arpa zone, the static records,

@@ -8,12 +8,12 @@ import { IPV6_PREFIX_LENGTH, type Ipv6Interface } from '../config/ipv6.ts';
 import { type IPv4, parseIPv4 } from '../net/address.ts';
 import { parseIPv6 } from '../net/address6.ts';
 
-export interface InterfaceAddress {
+interface InterfaceAddress {
   ip: IPv4;
   prefixLength: number;
 }
 
-export type BridgeLookup = { ok: true; address: InterfaceAddress } | { ok: false; error: string };
+type BridgeLookup = { ok: true; address: InterfaceAddress } | { ok: false; error: string };
 
 const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
 
@@ -44,7 +44,7 @@ export function bridgeAddress(name: string): BridgeLookup {
   return { ok: true, address: { ip, prefixLength } };
 }
 
-export type BridgeLookup6 = { ok: true; address: Ipv6Interface } | { ok: false; warning: string };
+type BridgeLookup6 = { ok: true; address: Ipv6Interface } | { ok: false; warning: string };
 
 /**
  * With --no-host-setup and --ipv6 auto: the bridge's first global or unique local address with a /64 (what RA can

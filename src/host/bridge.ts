@@ -25,7 +25,7 @@ export interface BridgeSetup {
   mtu: number;
 }
 
-export interface BridgeRemoval {
+interface BridgeRemoval {
   removedBridge: boolean;
   removedAddress: boolean;
   /** Why the bridge was kept, when we had created it. */
@@ -71,12 +71,12 @@ function concatStream(data: ReturnType<typeof ifla.formatInfo>): Buffer {
 }
 
 /** IFLA_LINKINFO for a new bridge: kind "bridge", IFLA_INFO_DATA with stp_state 0 and forward_delay 0. */
-export function encodeBridgeLinkInfo(): Buffer {
+function encodeBridgeLinkInfo(): Buffer {
   const bridgeData = concatStream(ifla.formatBridge({ stpState: u32Host(BRIDGE_STP_OFF), forwardDelay: u32Host(BRIDGE_FORWARD_DELAY_NONE) }));
   return concatStream(ifla.formatInfo({ kind: 'bridge', data: bridgeData }));
 }
 
-export interface LinkState {
+interface LinkState {
   ifindex: number;
   kind: string | undefined;
   mtu: number;
@@ -177,17 +177,13 @@ export async function ensureBridge(name: string, address: Ipv4Interface): Promis
 }
 
 /** Interfaces enslaved to the bridge (containers' veths and anything else), by name. */
-export async function bridgePorts(name: string): Promise<string[]> {
+async function bridgePorts(name: string): Promise<string[]> {
   return withRtnetlink(async (socket) => {
     const bridge = await findLink(socket, name);
     if (bridge === null) return [];
     const links = await socket.getLinks();
     return links.filter((link) => link.attrs.master === bridge.ifindex).map((link) => link.attrs.ifname ?? `ifindex ${link.data.index}`);
   });
-}
-
-export async function bridgeHasPorts(name: string): Promise<boolean> {
-  return (await bridgePorts(name)).length > 0;
 }
 
 /**

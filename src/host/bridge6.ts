@@ -9,7 +9,7 @@ import { formatIPv6 } from '../net/address6.ts';
 import { BridgeError, describe, findLink, rtnetlinkErrorCode, withRtnetlink } from './bridge.ts';
 
 const AF_INET6 = 10;
-export const BRIDGE_PREFIX_LENGTH6 = 64;
+const BRIDGE_PREFIX_LENGTH6 = 64;
 
 export interface BridgeAddress6 {
   name: string;

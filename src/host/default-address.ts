@@ -3,12 +3,12 @@ import type { AddressRange } from '../config/range.ts';
 import { broadcastOf, formatIPv4, type IPv4, inSubnet, networkOf } from '../net/address.ts';
 import type { Checked } from '../result.ts';
 
-export interface BridgeAddressChoice {
+interface BridgeAddressChoice {
   ip: IPv4;
   prefixLength: number;
 }
 
-export const DEFAULT_BRIDGE_PREFIX_LENGTH = 24;
+const DEFAULT_BRIDGE_PREFIX_LENGTH = 24;
 
 /**
  * The first host address of the /24 (or of the /prefixLength given) that contains the whole range,

@@ -39,7 +39,7 @@ export function legacyIptablesWarning(ipTablesNames: string | null): string | nu
 // ---------------------------------------------------------------------------------------------
 // Sockets on the DHCP and DNS ports
 
-export interface ProcNetSocket {
+interface ProcNetSocket {
   localAddress: IPv4;
   localPort: number;
   /** Kernel socket state (TCP: 0x0A = LISTEN; UDP: 0x07 = unconnected). */
@@ -47,7 +47,7 @@ export interface ProcNetSocket {
   inode: number;
 }
 
-export const TCP_LISTEN = 0x0a;
+const TCP_LISTEN = 0x0a;
 
 /**
  * Parses /proc/net/udp or /proc/net/tcp. The kernel prints the address as the hex of the raw
@@ -76,7 +76,7 @@ export interface SocketOwner {
 }
 
 /** Maps socket inodes to the processes holding them, by reading /proc/PID/fd links ("socket:[INODE]"). */
-export function socketOwners(inodes: ReadonlySet<number>, procRoot = '/proc'): Map<number, SocketOwner[]> {
+function socketOwners(inodes: ReadonlySet<number>, procRoot = '/proc'): Map<number, SocketOwner[]> {
   const owners = new Map<number, SocketOwner[]>();
   if (inodes.size === 0) return owners;
   for (const entry of readdirSync(procRoot)) {
@@ -112,7 +112,7 @@ export function socketOwners(inodes: ReadonlySet<number>, procRoot = '/proc'): M
   return owners;
 }
 
-export interface PortConflict {
+interface PortConflict {
   protocol: 'udp' | 'tcp';
   port: number;
   localAddress: IPv4;
@@ -155,7 +155,7 @@ export function describePortConflict(conflict: PortConflict): string {
 // ---------------------------------------------------------------------------------------------
 // Default route
 
-export interface ProcRoute {
+interface ProcRoute {
   iface: string;
   destination: IPv4;
   gateway: IPv4;
@@ -200,7 +200,7 @@ export function defaultRouteWarning(routes: readonly ProcRoute[], uplink?: strin
 
 // ---------------------------------------------------------------------------------------------
 
-export interface DiagnosticsOptions {
+interface DiagnosticsOptions {
   bridge: string;
   bridgeAddress: IPv4;
   uplink?: string;

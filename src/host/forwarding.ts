@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
-export const IP_FORWARD_PATH = '/proc/sys/net/ipv4/ip_forward';
+const IP_FORWARD_PATH = '/proc/sys/net/ipv4/ip_forward';
 
 export interface ForwardingChange {
   path: string;

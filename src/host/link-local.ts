@@ -30,7 +30,7 @@ export function linkLocalFromIfInet6(text: string, ifname: string): Buffer | nul
   return null;
 }
 
-export interface LinkLocalSourceOptions {
+interface LinkLocalSourceOptions {
   /** Monotonic ms clock (tests). */
   now?: () => number;
   /** Reads the if_inet6 text (tests); /proc/net/if_inet6 by default. A read that throws counts as "no address". */

@@ -15,11 +15,11 @@ export const RTM_NEWNEIGH = 28;
 export const RTM_DELNEIGH = 29;
 export const RTM_GETNEIGH = 30;
 /** RTNLGRP_NEIGH (include/uapi/linux/rtnetlink.h). */
-export const RTNLGRP_NEIGH = 3;
+const RTNLGRP_NEIGH = 3;
 export const AF_INET6 = 10;
 
 /** struct ndmsg { u8 family; u8 pad1; u16 pad2; s32 ifindex; u16 state; u8 flags; u8 type; } (linux/neighbour.h). */
-export const NDMSG_LENGTH = 12;
+const NDMSG_LENGTH = 12;
 const NDA_DST = 1;
 const NDA_LLADDR = 2;
 const NLA_HEADER_LENGTH = 4;
@@ -50,7 +50,7 @@ const PRESENT_STATES = Nud.REACHABLE | Nud.STALE | Nud.DELAY | Nud.PROBE | Nud.P
  * - `deleted`: RTM_DELNEIGH of an entry that had not failed (the garbage collector removing an idle STALE entry, a
  *   port or the bridge going down): says nothing about whether the address is still used.
  */
-export interface NeighbourEvent {
+interface NeighbourEvent {
   change: 'present' | 'failed' | 'deleted';
   /** RFC 5952 text. */
   address: string;
@@ -59,7 +59,7 @@ export interface NeighbourEvent {
 }
 
 /** Why a message was skipped. */
-export type NeighbourSkip =
+type NeighbourSkip =
   | 'not-neighbour' // another message type
   | 'truncated' // shorter than its header, or an attribute runs past the end
   | 'family' // not AF_INET6 (IPv4 ARP, the bridge's own FDB)
@@ -71,7 +71,7 @@ export type NeighbourSkip =
   | 'no-state' // NUD_NONE or NOARP: no neighbour discovery behind it
   | 'no-lladdr'; // a usable state without a 6-byte link-layer address
 
-export type NeighbourParse = { ok: true; event: NeighbourEvent } | { ok: false; reason: NeighbourSkip };
+type NeighbourParse = { ok: true; event: NeighbourEvent } | { ok: false; reason: NeighbourSkip };
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -84,7 +84,7 @@ function s32(b: Buffer, at: number): number {
 }
 
 /** 2000::/3 (global unicast, RFC 4291 §2.5.4) or fc00::/7 (unique local, RFC 4193). */
-export function isGlobalOrUla(address: Uint8Array): boolean {
+function isGlobalOrUla(address: Uint8Array): boolean {
   const first = address[0] as number;
   return (first & 0xe0) === 0x20 || (first & 0xfe) === 0xfc;
 }
@@ -143,23 +143,23 @@ export function neighbourDumpRequest(): Buffer {
  * dump is lost): a bridge with 1000 containers each changing two entries during a ~10 ms dump stays far below it.
  * Over it, the queue is dropped and another dump taken (counted in `overflows`).
  */
-export const NEIGHBOUR_MAX_QUEUED_EVENTS = 4096;
+const NEIGHBOUR_MAX_QUEUED_EVENTS = 4096;
 /**
  * SO_RCVBUF of the subscription socket. Each notification costs the socket about 1 KiB of buffer (skb truesize), so
  * this holds ~1000 unread events: a burst of every container on a large bridge re-resolving at once. When it
  * overflows the kernel reports ENOBUFS and we take a fresh dump (counted in `resyncs`).
  */
-export const NEIGHBOUR_RECEIVE_BUFFER_BYTES = 1 << 20;
+const NEIGHBOUR_RECEIVE_BUFFER_BYTES = 1 << 20;
 /**
  * Dumps taken in a row while notifications keep overflowing the queue: after the third, the last snapshot is used and
  * the queued notifications are applied as far as they were kept (later events correct what was missed), so a
  * notification storm cannot keep the watcher dumping forever.
  */
-export const NEIGHBOUR_MAX_DUMP_ATTEMPTS = 3;
+const NEIGHBOUR_MAX_DUMP_ATTEMPTS = 3;
 /** A dump the kernel has not finished in this time fails (it takes ~1 ms per 1000 entries). */
-export const NEIGHBOUR_DUMP_TIMEOUT_MS = 5_000;
+const NEIGHBOUR_DUMP_TIMEOUT_MS = 5_000;
 
-export interface NeighbourWatcherOptions {
+interface NeighbourWatcherOptions {
   /** The bridge's ifindex now (a function: the daemon may re-create the bridge). */
   ifindex: () => number;
   /** One change, in the kernel's order. */
@@ -173,7 +173,7 @@ export interface NeighbourWatcherOptions {
   onError?: (error: Error) => void;
 }
 
-export interface NeighbourCounters {
+interface NeighbourCounters {
   events: number;
   skipped: Partial<Record<NeighbourSkip, number>>;
   dumps: number;
@@ -183,7 +183,7 @@ export interface NeighbourCounters {
 }
 
 /** Where neighbour news goes: src/leases/learned6.ts's Learned6 has this shape (host does not import it). */
-export interface NeighbourSink {
+interface NeighbourSink {
   seen(mac: string, address: string): void;
   failed(address: string): void;
   unconfirmed(address: string): void;

@@ -9,9 +9,9 @@
  *   struct nlmsgerr { s32 error; struct nlmsghdr msg; ... }
  */
 
-export const NLMSG_HEADER_LENGTH = 16;
-export const NLA_HEADER_LENGTH = 4;
-export const NFGENMSG_LENGTH = 4;
+const NLMSG_HEADER_LENGTH = 16;
+const NLA_HEADER_LENGTH = 4;
+const NFGENMSG_LENGTH = 4;
 
 /** Standard message types. */
 export const NLMSG_ERROR = 2;
@@ -19,20 +19,16 @@ export const NLMSG_DONE = 3;
 
 /** Message flags. */
 export const NLM_F_REQUEST = 0x1;
-export const NLM_F_MULTI = 0x2;
 export const NLM_F_ACK = 0x4;
 export const NLM_F_DUMP = 0x300;
-export const NLM_F_REPLACE = 0x100;
-export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
 export const NLM_F_APPEND = 0x800;
 /** In an NLMSG_ERROR: the echoed request was cut to its header. */
-export const NLM_F_CAPPED = 0x100;
+const NLM_F_CAPPED = 0x100;
 
 /** Attribute type bits. */
 export const NLA_F_NESTED = 0x8000;
-export const NLA_F_NET_BYTEORDER = 0x4000;
-export const NLA_TYPE_MASK = 0x3fff;
+const NLA_TYPE_MASK = 0x3fff;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -118,7 +114,7 @@ export function decodeStringAttribute(payload: Buffer): string {
 // ---------------------------------------------------------------------------------------------
 // Messages
 
-export interface NetlinkMessageFields {
+interface NetlinkMessageFields {
   type: number;
   flags: number;
   seq: number;
@@ -169,7 +165,7 @@ export function parseNetlinkMessages(datagram: Buffer): ReceivedNetlinkMessage[]
   return messages;
 }
 
-export interface NetlinkErrorReport {
+interface NetlinkErrorReport {
   /** 0 for an ACK, otherwise a positive errno. */
   errno: number;
   /** Sequence number and type of the request this answers. */
@@ -208,7 +204,7 @@ export function parseNetlinkError(payload: Buffer, flags: number): NetlinkErrorR
 // ---------------------------------------------------------------------------------------------
 // nfnetlink
 
-export const NFNETLINK_V0 = 0;
+const NFNETLINK_V0 = 0;
 
 /** struct nfgenmsg: family, version 0, resource id (big-endian). */
 export function encodeNfgenHeader(family: number, resourceId = 0): Buffer {
@@ -219,7 +215,7 @@ export function encodeNfgenHeader(family: number, resourceId = 0): Buffer {
   return out;
 }
 
-export interface NfgenHeader {
+interface NfgenHeader {
   family: number;
   version: number;
   resourceId: number;

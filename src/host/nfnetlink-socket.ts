@@ -10,7 +10,7 @@ import { RawNetlinkSocket } from 'netlink';
 import { NLM_F_ACK, NLMSG_DONE, NLMSG_ERROR, parseNetlinkError, parseNetlinkMessages, type ReceivedNetlinkMessage } from './netlink-encoding.ts';
 import type { BatchMessage } from './nftables-messages.ts';
 
-export const NETLINK_NETFILTER = 12;
+const NETLINK_NETFILTER = 12;
 const DEFAULT_TIMEOUT_MS = 5000;
 
 function errnoName(errno: number): string {
@@ -29,13 +29,13 @@ const ERRNO_TEXT: Record<string, string> = {
 };
 
 /** "EOPNOTSUPP (not supported ...)" */
-export function describeErrno(errno: number): string {
+function describeErrno(errno: number): string {
   const name = errnoName(errno);
   const text = ERRNO_TEXT[name];
   return text === undefined ? name : `${name} (${text})`;
 }
 
-export class NetfilterError extends Error {
+class NetfilterError extends Error {
   override name = 'NetfilterError';
   constructor(
     message: string,
@@ -55,7 +55,7 @@ export function allocateSeqs(count: number): number {
   return first;
 }
 
-export class NfnetlinkSocket {
+class NfnetlinkSocket {
   private readonly socket: RawNetlinkSocket;
   private readonly waiters = new Set<(message: ReceivedNetlinkMessage) => void>();
   private closed = false;

@@ -17,25 +17,25 @@ const NFTA_DATA_VERDICT = 2;
 const NFTA_VERDICT_CODE = 1;
 
 // enum nft_registers: the verdict register and the first 128-bit data register
-export const NFT_REG_VERDICT = 0;
-export const NFT_REG_1 = 1;
+const NFT_REG_VERDICT = 0;
+const NFT_REG_1 = 1;
 
 // enum nft_meta_attributes, nft_meta_keys
 const NFTA_META_DREG = 1;
 const NFTA_META_KEY = 2;
-export const NFT_META_IIFNAME = 6;
-export const NFT_META_OIFNAME = 7;
-export const NFT_META_L4PROTO = 16;
-export type MetaKey = typeof NFT_META_IIFNAME | typeof NFT_META_OIFNAME | typeof NFT_META_L4PROTO;
+const NFT_META_IIFNAME = 6;
+const NFT_META_OIFNAME = 7;
+const NFT_META_L4PROTO = 16;
+type MetaKey = typeof NFT_META_IIFNAME | typeof NFT_META_OIFNAME | typeof NFT_META_L4PROTO;
 
 // enum nft_payload_attributes, nft_payload_bases
 const NFTA_PAYLOAD_DREG = 1;
 const NFTA_PAYLOAD_BASE = 2;
 const NFTA_PAYLOAD_OFFSET = 3;
 const NFTA_PAYLOAD_LEN = 4;
-export const NFT_PAYLOAD_NETWORK_HEADER = 1;
-export const NFT_PAYLOAD_TRANSPORT_HEADER = 2;
-export type PayloadBase = typeof NFT_PAYLOAD_NETWORK_HEADER | typeof NFT_PAYLOAD_TRANSPORT_HEADER;
+const NFT_PAYLOAD_NETWORK_HEADER = 1;
+const NFT_PAYLOAD_TRANSPORT_HEADER = 2;
+type PayloadBase = typeof NFT_PAYLOAD_NETWORK_HEADER | typeof NFT_PAYLOAD_TRANSPORT_HEADER;
 
 // enum nft_cmp_attributes, nft_cmp_ops
 const NFTA_CMP_SREG = 1;
@@ -43,7 +43,7 @@ const NFTA_CMP_OP = 2;
 const NFTA_CMP_DATA = 3;
 export const NFT_CMP_EQ = 0;
 export const NFT_CMP_NEQ = 1;
-export type CmpOp = typeof NFT_CMP_EQ | typeof NFT_CMP_NEQ;
+type CmpOp = typeof NFT_CMP_EQ | typeof NFT_CMP_NEQ;
 
 // enum nft_bitwise_attributes
 const NFTA_BITWISE_SREG = 1;
@@ -57,17 +57,17 @@ const NFTA_IMMEDIATE_DREG = 1;
 const NFTA_IMMEDIATE_DATA = 2;
 
 /** Netfilter verdicts (linux/netfilter.h). */
-export const NF_DROP = 0;
+const NF_DROP = 0;
 export const NF_ACCEPT = 1;
-export type Verdict = typeof NF_DROP | typeof NF_ACCEPT;
+type Verdict = typeof NF_DROP | typeof NF_ACCEPT;
 
 /** IP protocol numbers used by our rules. */
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
-export type TransportProtocol = typeof IPPROTO_TCP | typeof IPPROTO_UDP;
+type TransportProtocol = typeof IPPROTO_TCP | typeof IPPROTO_UDP;
 
 /** Interface names are compared as the kernel stores them: IFNAMSIZ (16) bytes, NUL padded. */
-export const IFNAMSIZ = 16;
+const IFNAMSIZ = 16;
 
 function expression(name: string, data: readonly Buffer[]): Buffer {
   return encodeNestedAttribute(NFTA_LIST_ELEM, [encodeStringAttribute(NFTA_EXPR_NAME, name), encodeNestedAttribute(NFTA_EXPR_DATA, data)]);
@@ -78,12 +78,12 @@ function dataValue(type: number, value: Uint8Array): Buffer {
 }
 
 /** `meta load KEY => reg DREG` */
-export function metaLoad(key: MetaKey, destinationRegister: number = NFT_REG_1): Buffer {
+function metaLoad(key: MetaKey, destinationRegister: number = NFT_REG_1): Buffer {
   return expression('meta', [encodeU32BeAttribute(NFTA_META_KEY, key), encodeU32BeAttribute(NFTA_META_DREG, destinationRegister)]);
 }
 
 /** `payload load LENb @ BASE header + OFFSET => reg DREG` */
-export function payloadLoad(base: PayloadBase, offset: number, length: number, destinationRegister: number = NFT_REG_1): Buffer {
+function payloadLoad(base: PayloadBase, offset: number, length: number, destinationRegister: number = NFT_REG_1): Buffer {
   return expression('payload', [
     encodeU32BeAttribute(NFTA_PAYLOAD_DREG, destinationRegister),
     encodeU32BeAttribute(NFTA_PAYLOAD_BASE, base),
@@ -93,12 +93,12 @@ export function payloadLoad(base: PayloadBase, offset: number, length: number, d
 }
 
 /** `cmp OP reg SREG VALUE` */
-export function cmp(op: CmpOp, value: Uint8Array, sourceRegister: number = NFT_REG_1): Buffer {
+function cmp(op: CmpOp, value: Uint8Array, sourceRegister: number = NFT_REG_1): Buffer {
   return expression('cmp', [encodeU32BeAttribute(NFTA_CMP_SREG, sourceRegister), encodeU32BeAttribute(NFTA_CMP_OP, op), dataValue(NFTA_CMP_DATA, value)]);
 }
 
 /** `bitwise reg DREG = (reg SREG & MASK) ^ XOR`; mask and xor have the same length. */
-export function bitwise(mask: Uint8Array, xor: Uint8Array, sourceRegister: number = NFT_REG_1, destinationRegister: number = NFT_REG_1): Buffer {
+function bitwise(mask: Uint8Array, xor: Uint8Array, sourceRegister: number = NFT_REG_1, destinationRegister: number = NFT_REG_1): Buffer {
   if (mask.length !== xor.length) throw new RangeError(`bitwise: mask is ${mask.length} bytes, xor ${xor.length}`);
   return expression('bitwise', [
     encodeU32BeAttribute(NFTA_BITWISE_SREG, sourceRegister),
@@ -195,7 +195,7 @@ export function matchInterfaceNameNot(direction: 'iifname' | 'oifname', name: st
   return [metaLoad(direction === 'iifname' ? NFT_META_IIFNAME : NFT_META_OIFNAME), cmp(NFT_CMP_NEQ, interfaceNameBytes(name))];
 }
 
-export const IPPROTO_ICMPV6 = 58;
+const IPPROTO_ICMPV6 = 58;
 
 /** `icmpv6 type TYPE`: `meta l4proto icmpv6`, then the first byte of the ICMPv6 header (RFC 4443 §2.1). */
 export function matchIcmpv6Type(type: number): Buffer[] {
@@ -211,12 +211,12 @@ export function matchIcmpv6Type(type: number): Buffer[] {
 // enum nft_ct_attributes, nft_ct_keys; the state bits of linux/netfilter/nf_conntrack_common.h (NF_CT_STATE_BIT)
 const NFTA_CT_DREG = 1;
 const NFTA_CT_KEY = 2;
-export const NFT_CT_STATE = 0;
-export const CT_STATE_ESTABLISHED = 1 << 1;
-export const CT_STATE_RELATED = 1 << 2;
+const NFT_CT_STATE = 0;
+const CT_STATE_ESTABLISHED = 1 << 1;
+const CT_STATE_RELATED = 1 << 2;
 
 /** `ct load state => reg DREG` (key first, as libnftnl builds it). */
-export function ctLoad(key: typeof NFT_CT_STATE, destinationRegister: number = NFT_REG_1): Buffer {
+function ctLoad(key: typeof NFT_CT_STATE, destinationRegister: number = NFT_REG_1): Buffer {
   return expression('ct', [encodeU32BeAttribute(NFTA_CT_KEY, key), encodeU32BeAttribute(NFTA_CT_DREG, destinationRegister)]);
 }
 

@@ -33,24 +33,23 @@ import {
 } from './nftables-expressions.ts';
 
 // linux/netfilter/nfnetlink.h
-export const NFNL_SUBSYS_NFTABLES = 10;
-export const NFNL_MSG_BATCH_BEGIN = 0x10;
-export const NFNL_MSG_BATCH_END = 0x11;
+const NFNL_SUBSYS_NFTABLES = 10;
+const NFNL_MSG_BATCH_BEGIN = 0x10;
+const NFNL_MSG_BATCH_END = 0x11;
 
 // enum nf_tables_msg_types
 export const NFT_MSG_NEWTABLE = 0;
-export const NFT_MSG_GETTABLE = 1;
 export const NFT_MSG_DELTABLE = 2;
 export const NFT_MSG_NEWCHAIN = 3;
-export const NFT_MSG_GETCHAIN = 4;
+const NFT_MSG_GETCHAIN = 4;
 export const NFT_MSG_NEWRULE = 6;
 
 // Address families (NFPROTO_*)
-export const NFPROTO_UNSPEC = 0;
+const NFPROTO_UNSPEC = 0;
 export const NFPROTO_INET = 1;
 export const NFPROTO_IPV4 = 2;
-export const NFPROTO_ARP = 3;
-export const NFPROTO_NETDEV = 5;
+const NFPROTO_ARP = 3;
+const NFPROTO_NETDEV = 5;
 export const NFPROTO_BRIDGE = 7;
 export const NFPROTO_IPV6 = 10;
 
@@ -68,11 +67,8 @@ const NFTA_RULE_TABLE = 1;
 const NFTA_RULE_CHAIN = 2;
 const NFTA_RULE_EXPRESSIONS = 4;
 
-/** Netfilter hooks (enum nf_inet_hooks). */
-export const NF_INET_PRE_ROUTING = 0;
 export const NF_INET_LOCAL_IN = 1;
 export const NF_INET_FORWARD = 2;
-export const NF_INET_LOCAL_OUT = 3;
 export const NF_INET_POST_ROUTING = 4;
 
 export const LXC_DHCPD_TABLE = 'lxc-dhcpd';
@@ -126,7 +122,7 @@ export function encodeNewTable(seq: number, family: number, table: string): Buff
 }
 
 /** DELTABLE: the table goes with its chains and rules. */
-export function encodeDeleteTable(seq: number, family: number, table: string): Buffer {
+function encodeDeleteTable(seq: number, family: number, table: string): Buffer {
   return nftablesMessage(NFT_MSG_DELTABLE, NLM_F_ACK, seq, family, [encodeStringAttribute(NFTA_TABLE_NAME, table)]);
 }
 
@@ -166,11 +162,6 @@ export function encodeGetChainsDump(seq: number): Buffer {
   return nftablesMessage(NFT_MSG_GETCHAIN, NLM_F_DUMP, seq, NFPROTO_UNSPEC, []);
 }
 
-/** GETTABLE dump of every family's tables. */
-export function encodeGetTablesDump(seq: number): Buffer {
-  return nftablesMessage(NFT_MSG_GETTABLE, NLM_F_DUMP, seq, NFPROTO_UNSPEC, []);
-}
-
 export interface ChainInfo {
   family: number;
   table: string;
@@ -206,7 +197,7 @@ export function parseChainMessage(payload: Buffer): ChainInfo {
   return chain;
 }
 
-export interface TableInfo {
+interface TableInfo {
   family: number;
   name: string;
 }

@@ -10,21 +10,15 @@ import {
   buildInstallBatch,
   type ChainInfo,
   encodeGetChainsDump,
-  encodeGetTablesDump,
   LXC_DHCPD_TABLE,
   lxcDhcpdRules,
   NFT_MSG_NEWCHAIN,
-  NFT_MSG_NEWTABLE,
   nftablesMessageType,
   parseChainMessage,
-  parseTableMessage,
   type RulesetOptions,
-  type TableInfo,
 } from './nftables-messages.ts';
 
-export { type ChainInfo, LXC_DHCPD_TABLE, type RulesetOptions, type TableInfo };
-
-export interface InstallRulesOptions {
+interface InstallRulesOptions {
   bridge: string;
   /** Any address inside the subnet (host-order u32, e.g. the bridge address); it is masked with prefixLength. */
   subnet: number;
@@ -34,7 +28,7 @@ export interface InstallRulesOptions {
   firewall: boolean;
 }
 
-export interface InstalledRules {
+interface InstalledRules {
   table: string;
   /** The rules as nft would list them, `chain: rule`. */
   rules: string[];
@@ -65,11 +59,4 @@ export async function listChains(): Promise<ChainInfo[]> {
   const seq = allocateSeqs(1);
   const replies = await withNfnetlinkSocket((socket) => socket.dump(encodeGetChainsDump(seq), seq));
   return replies.filter((message) => message.type === nftablesMessageType(NFT_MSG_NEWCHAIN)).map((message) => parseChainMessage(message.payload));
-}
-
-/** Every nf_tables table of every family in this network namespace. */
-export async function listTables(): Promise<TableInfo[]> {
-  const seq = allocateSeqs(1);
-  const replies = await withNfnetlinkSocket((socket) => socket.dump(encodeGetTablesDump(seq), seq));
-  return replies.filter((message) => message.type === nftablesMessageType(NFT_MSG_NEWTABLE)).map((message) => parseTableMessage(message.payload));
 }

@@ -37,7 +37,7 @@ export interface Ruleset6Options {
  * advertisement (RFC 4861 §4.1-4.4: types 133-136), and MLD (RFC 2710 §3: 130-132; RFC 3810 §5.2: 143), which the
  * bridge's multicast snooping and the kernel's group membership need.
  */
-export const ICMPV6_ND_TYPES: readonly [string, number][] = [
+const ICMPV6_ND_TYPES: readonly [string, number][] = [
   ['nd-router-solicit', 133],
   ['nd-router-advert', 134],
   ['nd-neighbor-solicit', 135],

@@ -41,7 +41,7 @@ export function manualResolverHint(bridge: string, server: IPv4, domain: string)
   return `to resolve *.${domain} from the host: with systemd-resolved run "resolvectl dns ${bridge} ${ip}; resolvectl domain ${bridge} '~${domain}'"; otherwise put "nameserver ${ip}" first in /etc/resolv.conf (dhclient: "prepend domain-name-servers ${ip};")`;
 }
 
-export interface ResolvedRegistration {
+interface ResolvedRegistration {
   revert(): Promise<void>;
 }
 

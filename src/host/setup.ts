@@ -15,12 +15,12 @@ import { type BridgeIpv6, type HostSetup6, type HostSetup6Options, setupHost6 } 
 export type { BridgeIpv6 };
 
 /** --ipv6 and --nat6 as parsed (src/config/ipv6.ts), plus the files tests replace. */
-export interface HostIpv6Options extends Pick<HostSetup6Options, 'machineIdPath' | 'sysctlRoot' | 'routeTable'> {
+interface HostIpv6Options extends Pick<HostSetup6Options, 'machineIdPath' | 'sysctlRoot' | 'routeTable'> {
   mode: Ipv6Mode;
   nat6: boolean | null;
 }
 
-export interface HostSetupOptions {
+interface HostSetupOptions {
   bridge: string;
   address: { ip: IPv4; prefixLength: number };
   uplink?: string;

@@ -59,7 +59,7 @@ export interface HostSetup6 {
 export class HostSetup6Error extends Error {}
 
 /** IPv6 off, with the warning to log (only when --ipv6 was not given). */
-export interface Ipv6Off {
+interface Ipv6Off {
   off: string;
 }
 

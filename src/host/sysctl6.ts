@@ -22,7 +22,7 @@ function errnoOf(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? String(error);
 }
 
-export function readSysctl(path: string): string {
+function readSysctl(path: string): string {
   try {
     return readFileSync(path, 'utf8').trim();
   } catch (error) {

@@ -16,7 +16,7 @@ const ULA_LOCAL_PREFIX_BYTE = 0xfd;
 const GLOBAL_ID_BYTES = 5;
 
 /** A ULA address with prefix length 64: the bridge's address (PREFIX::1) and the /64 it sits in. */
-export interface UlaAddress {
+interface UlaAddress {
   /** PREFIX::1, 16 bytes. */
   address: Buffer;
   /** PREFIX::, 16 bytes. */

@@ -12,7 +12,7 @@ import type { AddressPool } from './pool.ts';
 import type { BindRequest, LeaseTable } from './table.ts';
 
 /** What a reservation must say for the address book (config/reservations.ts's Reservation is one). */
-export interface ReservedAddress {
+interface ReservedAddress {
   mac: string;
   ip: IPv4;
 }

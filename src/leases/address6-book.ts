@@ -20,9 +20,9 @@ import type { Lease6Store, StoredLease6 } from './lease6.ts';
  * (heap after gc, 65 536 bindings) at about 760 bytes a binding with a 14-byte DUID and 1 000 with a 130-byte one, the
  * DUID being part of the owner keys: 65 MB at most. Beyond it new clients get NoAddrsAvail (counted as 'table-full').
  */
-export const MAX_LEASES6 = 65_536;
+const MAX_LEASES6 = 65_536;
 /** Offers (Advertise without a Request yet) kept at once: a client holds one per IA for OFFER6_HOLD_MS. */
-export const MAX_OFFERS6 = 4_096;
+const MAX_OFFERS6 = 4_096;
 /** How long an advertised address is kept for its client: RFC 8415 §7.6 gives a client at most ~2 min (SOL_MAX_RT). */
 export const OFFER6_HOLD_MS = 60_000;
 /**
@@ -48,7 +48,7 @@ export interface Reservation6 {
   ip: string;
 }
 
-export interface Address6BookOptions {
+interface Address6BookOptions {
   range: Range6;
   store: Lease6Store;
   now: () => number;
@@ -58,9 +58,9 @@ export interface Address6BookOptions {
   offerHoldMs?: number;
 }
 
-export type AllocationFailure = 'range-full' | 'table-full' | 'client-limit';
-export type OfferResult = { ok: true; ip: string } | { ok: false; reason: AllocationFailure };
-export type BindResult = { ok: true; lease: StoredLease6; isNew: boolean } | { ok: false; reason: AllocationFailure };
+type AllocationFailure = 'range-full' | 'table-full' | 'client-limit';
+type OfferResult = { ok: true; ip: string } | { ok: false; reason: AllocationFailure };
+type BindResult = { ok: true; lease: StoredLease6; isNew: boolean } | { ok: false; reason: AllocationFailure };
 
 /** Who holds a binding: the frame's source MAC (from the wire), the client's DUID (lower-case hex) and the IAID. */
 export interface Owner6 {
@@ -69,7 +69,7 @@ export interface Owner6 {
   iaid: number;
 }
 
-export interface BindRequest6 extends Owner6 {
+interface BindRequest6 extends Owner6 {
   hostname: string | null;
   validMs: number;
 }

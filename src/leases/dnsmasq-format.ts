@@ -75,7 +75,7 @@ function formatLines6(serverDuid: Uint8Array | null, leases: readonly StoredLeas
 }
 
 /** The IPv6 part of a lease file: the server's DUID (null: DHCPv6 is off, no IPv6 part) and every IPv6 lease record. */
-export interface DnsmasqIPv6Part {
+interface DnsmasqIPv6Part {
   serverDuid: Uint8Array | null;
   leases6: readonly StoredLease6[];
 }
@@ -107,13 +107,13 @@ export interface DnsmasqLeaseRecord {
   clientId: Buffer | null;
 }
 
-export interface DnsmasqParseError {
+interface DnsmasqParseError {
   /** 1-based. */
   line: number;
   message: string;
 }
 
-export interface DnsmasqParseResult {
+interface DnsmasqParseResult {
   records: DnsmasqLeaseRecord[];
   /** At most one per bad line; the bad line is left out of `records`. */
   errors: DnsmasqParseError[];
@@ -212,7 +212,7 @@ export async function writeFileAtomic(path: string, data: string, mode = 0o644):
   }
 }
 
-export interface DnsmasqLeaseFileOptions {
+interface DnsmasqLeaseFileOptions {
   path: string;
   /** All current lease records (any state); called when a write actually happens. */
   leases: () => Iterable<Lease>;

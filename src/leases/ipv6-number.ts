@@ -6,7 +6,7 @@
  */
 import { isIPv6 } from 'node:net';
 
-export const IPV6_LENGTH = 16;
+const IPV6_LENGTH = 16;
 const GROUPS = 8;
 const MAX_128 = (1n << 128n) - 1n;
 

@@ -28,7 +28,7 @@ export const LEARNED6_MAX_ADDRESSES_PER_MAC = 8;
  * is 16 times what it can report at once; at ~150 bytes an address this bounds the registry to ~20 MB at 8 addresses
  * each. Beyond it the least recently seen MAC is evicted (counted).
  */
-export const LEARNED6_MAX_MACS = 16_384;
+const LEARNED6_MAX_MACS = 16_384;
 /**
  * How long an address whose neighbour entry was deleted (not failed) is still answered: a day, the lifetime after
  * which a temporary address is no longer used for new connections (RFC 8981 §3.8), so a retired privacy address
@@ -37,7 +37,7 @@ export const LEARNED6_MAX_MACS = 16_384;
  */
 export const LEARNED6_UNCONFIRMED_MS = 24 * 60 * 60 * 1000;
 
-export type Learned6Source = 'neighbour' | 'dhcpv6';
+type Learned6Source = 'neighbour' | 'dhcpv6';
 
 export interface Learned6Change {
   kind: 'added' | 'removed';
@@ -48,7 +48,7 @@ export interface Learned6Change {
 }
 
 /** One address as `list()` shows it (for `lxc-dhcpd leases`). */
-export interface Learned6Entry {
+interface Learned6Entry {
   mac: string;
   address: string;
   /** Seen in the neighbour table (present / deleted and waiting), and/or bound by DHCPv6. */
@@ -68,7 +68,7 @@ interface Entry {
   seenAt: number;
 }
 
-export interface Learned6Counters {
+interface Learned6Counters {
   /** MACs evicted for LEARNED6_MAX_MACS. */
   macsEvicted: number;
   /** Addresses evicted for LEARNED6_MAX_ADDRESSES_PER_MAC. */
@@ -77,7 +77,7 @@ export interface Learned6Counters {
   moved: number;
 }
 
-export interface Learned6Options {
+interface Learned6Options {
   now?: () => number;
   onChange?: (change: Learned6Change) => void;
   maxAddressesPerMac?: number;

@@ -7,11 +7,11 @@ import { canonicalIPv6 } from '../net/ipv6-text.ts';
 import type { Lease6State, StoredLease6 } from './lease6.ts';
 import { macKey } from './mac-key.ts';
 
-export const LEASE6_STATES: readonly Lease6State[] = ['bound', 'declined'];
+const LEASE6_STATES: readonly Lease6State[] = ['bound', 'declined'];
 
 const DUID_HEX = /^(?:[0-9a-f]{2})*$/;
 /** RFC 8415 §11.1: a DUID is at most 128 octets (plus its 2-octet type code, which the 130 here includes). */
-export const MAX_DUID_BYTES = 130;
+const MAX_DUID_BYTES = 130;
 
 /** Why `lease` (fields as read from storage, not yet trusted) is not a valid StoredLease6, or null. */
 export function lease6Problem(lease: { readonly [K in keyof StoredLease6]: unknown }): string | null {

@@ -15,7 +15,7 @@ import { macKey } from './mac-key.ts';
 import type { CommitDone, LeaseStore, StoredLease, StoredReservation } from './store-contract.ts';
 
 /** What a crash keeps: every durable lease (IPv4 and IPv6) and reservation. */
-export interface MemoryStoreSnapshot {
+interface MemoryStoreSnapshot {
   leases: readonly Lease[];
   /** Absent in snapshots made before IPv6 leases existed: none then. */
   leases6?: readonly StoredLease6[];
@@ -28,7 +28,7 @@ interface Batch {
   v6: Map<string, StoredLease6 | null>;
 }
 
-export interface MemoryStoreOptions {
+interface MemoryStoreOptions {
   /** Durability on a later turn, shared by the batches staged meanwhile (as the daemon's SQLite store does). */
   groupCommit?: boolean;
   /** Start from what an earlier store left durable (a restart). */

@@ -34,7 +34,7 @@ export function unclaimableNames(domain: string): ReadonlySet<string> {
   return new Set(apex === '' ? RESOLVER_NAMES : [...RESOLVER_NAMES, apex]);
 }
 
-export interface NameEntry {
+interface NameEntry {
   name: string;
   ip: IPv4;
   mac: string;
@@ -43,13 +43,13 @@ export interface NameEntry {
   expiresAt: number | null;
 }
 
-export interface ReservedName {
+interface ReservedName {
   mac: string;
   ip: IPv4;
   name: string | null;
 }
 
-export type ClaimResult = { granted: true } | { granted: false; heldBy: NameEntry };
+type ClaimResult = { granted: true } | { granted: false; heldBy: NameEntry };
 
 /**
  * The names of leases, one entry per MAC, as columns (there can be one per lease: 100 000 of them). Entry slots are

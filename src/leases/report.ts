@@ -78,7 +78,7 @@ export function leases6AsJson(leases: readonly StoredLease6[], now: number, rese
  * Learned (SLAAC) address rows, by MAC then address; `hostnames` names each MAC (its lease's host name) where known.
  * State 'learned', no expiry: the address lasts as long as the container uses it.
  */
-export function learnedAsJson(
+function learnedAsJson(
   learned: readonly LearnedAddress[],
   hostnames: ReadonlyMap<string, string | null>,
   reservedMacs: ReadonlySet<string> = new Set(),

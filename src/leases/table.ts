@@ -13,7 +13,7 @@ import type { AddressPool } from './pool.ts';
 import { BOUND, DECLINED, EXPIRED, LeaseRecords, RELEASED } from './records.ts';
 import type { CommitDone, LeaseStore } from './store-contract.ts';
 
-export interface LeaseTableOptions {
+interface LeaseTableOptions {
   store: LeaseStore;
   pool: AddressPool;
   now?: () => number;

@@ -9,14 +9,12 @@ import { writeMac } from './address.ts';
 
 export const IPV6_LENGTH = 16;
 /** The prefix length SLAAC and this project work with (RFC 4291 §2.5.1: interface identifiers are 64 bits). */
-export const SLAAC_PREFIX_LENGTH = 64;
+const SLAAC_PREFIX_LENGTH = 64;
 
 /** ff02::1, all nodes on the link (RFC 4291 §2.7.1). */
 export const ALL_NODES = Buffer.from('ff020000000000000000000000000001', 'hex');
 /** ff02::2, all routers on the link (RFC 4291 §2.7.1). */
 export const ALL_ROUTERS = Buffer.from('ff020000000000000000000000000002', 'hex');
-/** ff02::1:2, all DHCPv6 relay agents and servers (RFC 8415 §7.1). */
-export const ALL_DHCP_AGENTS = Buffer.from('ff020000000000000000000000010002', 'hex');
 /** ::, the unspecified address (RFC 4291 §2.5.2). */
 export const UNSPECIFIED = Buffer.alloc(IPV6_LENGTH);
 

@@ -10,8 +10,8 @@ import { writeMac } from '../net/address.ts';
 import { IPV6_LENGTH, isUnspecified } from '../net/address6.ts';
 import { icmpv6MessageChecksumOk } from '../wire/frame6.ts';
 
-export const ICMPV6_ROUTER_SOLICITATION = 133;
-export const ICMPV6_ROUTER_ADVERTISEMENT = 134;
+const ICMPV6_ROUTER_SOLICITATION = 133;
+const ICMPV6_ROUTER_ADVERTISEMENT = 134;
 /** RFC 4861 §6.1.1 and §6.1.2: neighbour discovery messages must arrive with the hop limit they were sent with. */
 export const ND_HOP_LIMIT = 255;
 const RS_HEADER_LENGTH = 8;
@@ -28,14 +28,14 @@ const FLAG_OTHER = 0x40;
 const PREFIX_FLAG_ON_LINK = 0x80;
 const PREFIX_FLAG_AUTONOMOUS = 0x40;
 /** The hop limit we suggest to hosts (RFC 4861 §6.2.1 AdvCurHopLimit: the IANA default TTL, 64). */
-export const ADV_CUR_HOP_LIMIT = 64;
+const ADV_CUR_HOP_LIMIT = 64;
 /**
  * Largest RA we encode: the IPv6 minimum MTU (RFC 8200 §5) less the IPv6 header, so the message never needs
  * fragmenting whatever the link. The options come from the operator's configuration, so this is a RangeError, not a drop.
  */
 export const MAX_RA_LENGTH = 1280 - 40;
 
-export type RsParseFailure =
+type RsParseFailure =
   | 'rs-not-solicitation'
   | 'rs-hop-limit'
   | 'rs-checksum'
@@ -45,14 +45,14 @@ export type RsParseFailure =
   | 'rs-option-length-zero'
   | 'rs-source-link-layer-from-unspecified';
 
-export interface RouterSolicitation {
+interface RouterSolicitation {
   /** 16 bytes; the unspecified address when the host has none yet. */
   src: Buffer;
   /** The source link-layer address option, sender-written: informational only (we answer the frame's source MAC). */
   sourceLinkLayer: string | null;
 }
 
-export type RsParseResult = { ok: true; rs: RouterSolicitation } | { ok: false; reason: RsParseFailure; detail: string };
+type RsParseResult = { ok: true; rs: RouterSolicitation } | { ok: false; reason: RsParseFailure; detail: string };
 
 /** What the IPv6 layer tells the parser (src/wire/frame6.ts Icmpv6Packet has these fields). */
 export interface Icmpv6Input {

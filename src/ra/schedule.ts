@@ -40,7 +40,7 @@ export const RS_MAX_TRACKED_SOURCES = 4_096;
 export const RS_GLOBAL_BURST = 256;
 export const RS_GLOBAL_PER_SECOND = 1_000;
 
-export type SolicitationDecision =
+type SolicitationDecision =
   /** Answer now, by unicast to the solicitation's source. */
   | 'unicast'
   /** A multicast RA is due by nextDueAt() (brought forward if need be): nothing to send now. */
@@ -48,7 +48,7 @@ export type SolicitationDecision =
   | 'rate-limited-source'
   | 'rate-limited-global';
 
-export interface RaScheduleOptions {
+interface RaScheduleOptions {
   /** Monotonic clock in ms. */
   now: () => number;
   /** Uniform in [0, 1). */

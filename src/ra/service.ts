@@ -17,10 +17,10 @@ export const ROUTER_LIFETIME_S = (3 * MAX_RTR_ADV_INTERVAL_MS) / 1000;
  * Prefix lifetimes: radvd's defaults (1 day valid, 4 h preferred), shorter than RFC 4861's 30/7 days so that addresses
  * of a prefix the operator stopped using (another --ipv6) go away within a day; re-advertised every <= 10 minutes.
  */
-export const PREFIX_VALID_LIFETIME_S = 86_400;
-export const PREFIX_PREFERRED_LIFETIME_S = 14_400;
+const PREFIX_VALID_LIFETIME_S = 86_400;
+const PREFIX_PREFERRED_LIFETIME_S = 14_400;
 /** RFC 8106 §5.1: RDNSS (and DNSSL) lifetime at least 3 * MaxRtrAdvInterval by default. */
-export const DNS_LIFETIME_S = (3 * MAX_RTR_ADV_INTERVAL_MS) / 1000;
+const DNS_LIFETIME_S = (3 * MAX_RTR_ADV_INTERVAL_MS) / 1000;
 /**
  * The valid lifetime in the final RA: RFC 4862 §5.5.3 (e) lets an unauthenticated RA shorten a valid lifetime to no
  * less than 2 hours, so this is the shortest that takes effect (radvd's DeprecatePrefix sends a little more than 2 hours, to the same effect).
@@ -41,12 +41,12 @@ export interface RaConfig {
   mode: Dhcp6Mode;
 }
 
-export interface RaTimers {
+interface RaTimers {
   set(callback: () => void, ms: number): unknown;
   clear(handle: unknown): void;
 }
 
-export interface RaServiceOptions {
+interface RaServiceOptions {
   config: RaConfig;
   /** The bridge's MAC now (Ethernet source and source link-layer option). */
   mac: () => string;
@@ -66,7 +66,7 @@ export interface RaServiceOptions {
   timers?: RaTimers;
 }
 
-export interface RaCounters {
+interface RaCounters {
   rsReceived: number;
   rsDropped: number;
   sentSolicited: number;

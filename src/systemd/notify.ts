@@ -31,7 +31,7 @@ export function notifyAssignment(name: string, value: string): string {
   return `${name}=${value.replace(/[\r\n]+/g, ' ')}`;
 }
 
-export interface NotifierOptions {
+interface NotifierOptions {
   /** Where NOTIFY_SOCKET and PATH are read from. Default process.env. */
   env?: NodeJS.ProcessEnv;
   /** systemd-notify to run; default: findSystemdNotify(env). null means none available. */

@@ -10,8 +10,6 @@ import { endianness } from 'node:os';
 // Instruction classes
 export const BPF_LD = 0x00;
 export const BPF_LDX = 0x01;
-export const BPF_ST = 0x02;
-export const BPF_STX = 0x03;
 export const BPF_ALU = 0x04;
 export const BPF_JMP = 0x05;
 export const BPF_RET = 0x06;
@@ -24,19 +22,11 @@ export const BPF_B = 0x10;
 export const BPF_IMM = 0x00;
 export const BPF_ABS = 0x20;
 export const BPF_IND = 0x40;
-export const BPF_MEM = 0x60;
 export const BPF_LEN = 0x80;
 export const BPF_MSH = 0xa0;
 // ALU operations
 export const BPF_ADD = 0x00;
-export const BPF_SUB = 0x10;
-export const BPF_MUL = 0x20;
-export const BPF_DIV = 0x30;
-export const BPF_OR = 0x40;
 export const BPF_AND = 0x50;
-export const BPF_LSH = 0x60;
-export const BPF_RSH = 0x70;
-export const BPF_NEG = 0x80;
 // Jump operations
 export const BPF_JA = 0x00;
 export const BPF_JEQ = 0x10;
@@ -66,16 +56,16 @@ export const PACKET_MULTICAST = 2;
 export const PACKET_OTHERHOST = 3;
 export const PACKET_OUTGOING = 4;
 
-export const ETHERTYPE_IPV4 = 0x0800;
-export const ETHERTYPE_ARP = 0x0806;
-export const IP_PROTOCOL_UDP = 17;
-export const DHCP_SERVER_PORT = 67;
+const ETHERTYPE_IPV4 = 0x0800;
+const ETHERTYPE_ARP = 0x0806;
+const IP_PROTOCOL_UDP = 17;
+const DHCP_SERVER_PORT = 67;
 export const ETHERTYPE_IPV6 = 0x86dd;
 export const IP_PROTOCOL_ICMPV6 = 58;
 /** RFC 4861 §4.1. */
-export const ICMPV6_ROUTER_SOLICITATION = 133;
+const ICMPV6_ROUTER_SOLICITATION = 133;
 /** RFC 8415 §7.2: servers and relay agents listen on 547. */
-export const DHCPV6_SERVER_PORT = 547;
+const DHCPV6_SERVER_PORT = 547;
 
 /** Bytes a filter asks the kernel to keep: more than any frame, so nothing is cut (libpcap's maximum snaplen). */
 export const FULL_FRAME_SNAPLEN = 0x40000;

@@ -22,7 +22,7 @@ export const BRIDGE_PORT_REQUERY_MS = 100;
  */
 export const BRIDGE_PORT_MAX_AGE_MS = 1000;
 
-export interface BridgePortCacheOptions {
+interface BridgePortCacheOptions {
   /** The ifindexes of the bridge's ports now; may throw (reported, the old answer is kept). */
   query: () => readonly number[];
   /** Whether one interface is a port of the bridge now; may throw (reported, answered false). */

@@ -5,12 +5,11 @@
 import { type IPv4, macFromBytes, writeMac } from '../net/address.ts';
 import { finishChecksum, internetChecksum, onesComplementSum, pseudoHeaderSum } from './checksum.ts';
 
-export const ETHERTYPE_IPV4 = 0x0800;
+const ETHERTYPE_IPV4 = 0x0800;
 export const ETHERTYPE_ARP = 0x0806;
-export const ETHERTYPE_VLAN = 0x8100;
-export const IPPROTO_UDP = 17;
+const IPPROTO_UDP = 17;
 export const ETHERNET_HEADER_LENGTH = 14;
-export const IPV4_HEADER_LENGTH = 20;
+const IPV4_HEADER_LENGTH = 20;
 export const UDP_HEADER_LENGTH = 8;
 export const BROADCAST_MAC = 'ff:ff:ff:ff:ff:ff';
 export const IPV4_BROADCAST = 0xffffffff;
@@ -80,7 +79,7 @@ export function parseUdpFrame(frame: Buffer): FrameParseResult {
 /** Bytes in front of a UDP payload in a frame: Ethernet, IPv4 (no options) and UDP headers. */
 export const UDP_FRAME_HEADROOM = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + UDP_HEADER_LENGTH;
 
-export type UdpEndpoints = Omit<UdpDatagram, 'payload'>;
+type UdpEndpoints = Omit<UdpDatagram, 'payload'>;
 
 /** Builds Ethernet + IPv4 + UDP around `payload` with both checksums computed here (RFC 791, RFC 768, RFC 1071). */
 export function buildUdpFrame(d: UdpDatagram): Buffer {
@@ -144,7 +143,7 @@ const ARP_LENGTH = 28;
 /** Where the target protocol address sits in an ARP frame (to reuse one built frame for many probes). */
 export const ARP_TARGET_IP_OFFSET = ETHERNET_HEADER_LENGTH + 24;
 
-export interface ArpPacket {
+interface ArpPacket {
   operation: number;
   senderMac: string;
   senderIp: IPv4;

@@ -10,11 +10,11 @@ import { finishChecksum, onesComplementSum } from './checksum.ts';
 import { ETHERNET_HEADER_LENGTH, UDP_HEADER_LENGTH } from './frame.ts';
 
 export const ETHERTYPE_IPV6 = 0x86dd;
-export const IPV6_HEADER_LENGTH = 40;
+const IPV6_HEADER_LENGTH = 40;
 export const NEXT_HEADER_UDP = 17;
 export const NEXT_HEADER_ICMPV6 = 58;
 /** RFC 8200 §4.7: nothing follows the header. */
-export const NEXT_HEADER_NONE = 59;
+const NEXT_HEADER_NONE = 59;
 /** RFC 8200 §4 and the IANA registry: the next-header values that are extension headers, not upper layers. */
 const EXTENSION_HEADERS: ReadonlySet<number> = new Set([0, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254]);
 const IPV6_START = ETHERNET_HEADER_LENGTH;
@@ -40,9 +40,9 @@ export interface Ipv6Header {
 export type Icmpv6Packet = Ipv6Header & { nextHeader: typeof NEXT_HEADER_ICMPV6; message: Buffer };
 /** A UDP datagram: `payload` is what follows its header, a view on the frame. */
 export type Udp6Packet = Ipv6Header & { nextHeader: typeof NEXT_HEADER_UDP; srcPort: number; dstPort: number; payload: Buffer };
-export type Ipv6Packet = Icmpv6Packet | Udp6Packet;
+type Ipv6Packet = Icmpv6Packet | Udp6Packet;
 
-export type Frame6ParseFailure =
+type Frame6ParseFailure =
   | 'frame-short'
   | 'not-ipv6'
   | 'ip6-version-bad'
@@ -53,7 +53,7 @@ export type Frame6ParseFailure =
   | 'icmpv6-short'
   | 'udp6-length-bad';
 
-export type Frame6ParseResult = { ok: true; packet: Ipv6Packet } | { ok: false; reason: Frame6ParseFailure; detail: string };
+type Frame6ParseResult = { ok: true; packet: Ipv6Packet } | { ok: false; reason: Frame6ParseFailure; detail: string };
 
 function reject(reason: Frame6ParseFailure, detail: string): Frame6ParseResult {
   return { ok: false, reason, detail };
@@ -100,7 +100,7 @@ export function parseIpv6Frame(frame: Buffer): Frame6ParseResult {
 }
 
 /** The IPv6 pseudo-header's contribution to an upper-layer checksum (RFC 8200 §8.1), not yet folded. */
-export function pseudoHeader6Sum(src: Uint8Array, dst: Uint8Array, nextHeader: number, upperLength: number): number {
+function pseudoHeader6Sum(src: Uint8Array, dst: Uint8Array, nextHeader: number, upperLength: number): number {
   const addresses = onesComplementSum(src, 0, IPV6_LENGTH) + onesComplementSum(dst, 0, IPV6_LENGTH);
   return addresses + Math.floor(upperLength / 0x10000) + (upperLength & 0xffff) + nextHeader;
 }
@@ -110,7 +110,7 @@ function upperChecksum(src: Uint8Array, dst: Uint8Array, nextHeader: number, upp
   return finishChecksum(onesComplementSum(upper, 0, upper.length, pseudoHeader6Sum(src, dst, nextHeader, upper.length)));
 }
 
-export interface Ipv6Endpoints {
+interface Ipv6Endpoints {
   srcMac: string;
   dstMac: string;
   src: Uint8Array;
@@ -146,7 +146,7 @@ export function buildIcmpv6Frame(e: Ipv6Endpoints, message: Uint8Array): Buffer 
   return frame;
 }
 
-export interface Udp6Endpoints extends Ipv6Endpoints {
+interface Udp6Endpoints extends Ipv6Endpoints {
   srcPort: number;
   dstPort: number;
 }

@@ -24,7 +24,7 @@ export interface Ipv6Ingress {
 }
 
 /** What the port needs of its socket: a PacketSocket on the bridge, unless the options give another (tests). */
-export interface Ipv6FrameSocket {
+interface Ipv6FrameSocket {
   readonly mac: string;
   readonly mtu: number;
   readonly ifindex?: number;
@@ -34,7 +34,7 @@ export interface Ipv6FrameSocket {
   close(): void;
 }
 
-export interface Ipv6PortOptions {
+interface Ipv6PortOptions {
   bridge: string;
   /** Open the socket inside the network namespace /var/run/netns/NAME (tests; see PacketSocketOptions.netns). */
   netns?: string;

@@ -23,7 +23,7 @@ export interface LinkState {
   up: boolean;
 }
 
-export interface PacketSocketOptions {
+interface PacketSocketOptions {
   ifname: string;
   /**
    * Classic BPF program, see bpf.ts; or a function of the interface's ifindex (resolved in the socket's namespace)
@@ -44,7 +44,7 @@ export interface PacketSocketOptions {
   netns?: string;
 }
 
-export interface PacketSocketStats {
+interface PacketSocketStats {
   /** Frames the filter accepted and the kernel queued for us. */
   received: number;
   /** Frames the filter accepted but the kernel dropped because the receive queue was full. */

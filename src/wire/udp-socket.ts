@@ -5,7 +5,7 @@
  */
 import { asError, errorReporter, loadAddon } from './addon-js.ts';
 
-export interface UdpSocketOptions {
+interface UdpSocketOptions {
   /** IPv4 address to bind, dotted. */
   address: string;
   /** Port to bind; 0 lets the kernel choose (see `port`). */
@@ -41,7 +41,7 @@ export interface UdpSocketStats {
 }
 
 /** Words per datagram in the meta arrays: [offset, length, IPv4 address as an unsigned number, port]. */
-export const META_WORDS = 4;
+const META_WORDS = 4;
 
 /**
  * One wakeup's datagrams, as views on the socket's receive area: datagram i is `data[offset(i), offset(i) +
@@ -71,7 +71,7 @@ export class ReceivedDatagrams {
  * Datagrams to send together: write each payload into `area` at `used`, then `add()` it. `flush()` (or the socket's
  * `sendQueued`) sends everything added so far in one sendmmsg.
  */
-export class OutgoingDatagrams {
+class OutgoingDatagrams {
   count = 0;
   /** Bytes of `area` taken by the datagrams added since the last flush. */
   used = 0;

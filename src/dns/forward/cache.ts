@@ -6,7 +6,7 @@ import { rcodeNumber } from '../vocabulary.ts';
 import { type WireRecords, wireQuestionKey } from '../wire-name.ts';
 import { answerOf, type ClientQueryFlags, type DnsAnswer, type DnsQuestion, questionKey } from './question.ts';
 
-export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
+const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
 /**
  * Memory for the whole cache: the records as objects plus their wire form, estimated per entry (entryBytes). A
  * typical answer (a CNAME and two A records) measured 1 186 bytes a entry as objects (heapUsed + arrayBuffers over
@@ -14,13 +14,13 @@ export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
  * 20 MiB, while a cache of 4 KB DNSSEC answers stops at ~2 000 entries instead of growing to gigabytes (issue 11: 60 KB
  * answers cost ~190 KB each, ~2 GB at 10 000 entries).
  */
-export const DEFAULT_CACHE_MAX_BYTES = 20 * 1024 * 1024;
+const DEFAULT_CACHE_MAX_BYTES = 20 * 1024 * 1024;
 /**
  * Upstream answers larger than this (bytes on the wire) are passed on but not cached. Every UDP answer fits (we
  * advertise 1232); bigger ones came over TCP, are rare (large TXT/DNSKEY sets, ANY) and would let one client fill the
  * byte budget with a few names. 4096 is the EDNS size BIND used to advertise by default.
  */
-export const MAX_CACHEABLE_RESPONSE_BYTES = 4096;
+const MAX_CACHEABLE_RESPONSE_BYTES = 4096;
 /** Map slots in both indexes, the key strings and the entry object (calibrated against the measurement above). */
 const ENTRY_OVERHEAD_BYTES = 400;
 /** A decoded record object (name, type, class, ttl, data slots). */
@@ -28,11 +28,11 @@ const RECORD_OVERHEAD_BYTES = 120;
 /** A Buffer object on top of its bytes (the JS object and its own ArrayBuffer). */
 const BUFFER_OVERHEAD_BYTES = 160;
 /** One day: an upstream's week-long TTL must not pin a record here after it changes. */
-export const DEFAULT_MAX_TTL_SECONDS = 86_400;
+const DEFAULT_MAX_TTL_SECONDS = 86_400;
 /** RFC 2308 section 5 suggests one to three hours as the longest negative caching. */
-export const DEFAULT_MAX_NEGATIVE_TTL_SECONDS = 3_600;
+const DEFAULT_MAX_NEGATIVE_TTL_SECONDS = 3_600;
 
-export interface DnsCacheOptions {
+interface DnsCacheOptions {
   maxEntries?: number;
   maxTtlSeconds?: number;
   maxNegativeTtlSeconds?: number;
@@ -55,7 +55,7 @@ export interface CachedAnswer extends DnsAnswer {
   readonly ttl: number;
 }
 
-export interface DnsCacheStats {
+interface DnsCacheStats {
   hits: number;
   misses: number;
   /** Answers stored (replacements included). */
@@ -146,7 +146,7 @@ function isSoa(record: Answer): record is Extract<Answer, { type: 'SOA' }> {
 }
 
 /** RFC 2308 section 5: the negative TTL is the smaller of the SOA record's TTL and its MINIMUM field. */
-export function negativeTtl(authorities: readonly Answer[]): number | undefined {
+function negativeTtl(authorities: readonly Answer[]): number | undefined {
   const soa = authorities.find(isSoa);
   if (soa === undefined) return undefined;
   return Math.min(soa.ttl ?? 0, soa.data.minimum ?? 0);
@@ -159,7 +159,7 @@ function recordTtls(answer: DnsAnswer): number[] {
 }
 
 /** What kind of cache entry `response` would be and for how long (seconds, before caps), or undefined. */
-export function classifyResponse(response: DecodedPacket): { kind: CachedKind; ttl: number } | undefined {
+function classifyResponse(response: DecodedPacket): { kind: CachedKind; ttl: number } | undefined {
   if (response.flag_tc) return undefined;
   const answer = answerOf(response);
   const smallestRecordTtl = Math.min(...recordTtls(answer));
@@ -212,7 +212,7 @@ function valueBytes(value: unknown): number {
 }
 
 /** Estimated memory of a cache entry holding `answer` under `key` (object form; the wire form is added when built). */
-export function entryBytes(key: string, answer: DnsAnswer): number {
+function entryBytes(key: string, answer: DnsAnswer): number {
   let sum = ENTRY_OVERHEAD_BYTES + 4 * key.length;
   for (const record of [...answer.answers, ...answer.authorities, ...answer.additionals]) {
     sum += RECORD_OVERHEAD_BYTES + valueBytes(record.name) + valueBytes((record as { data?: unknown }).data);

@@ -12,14 +12,14 @@ import type { UpstreamSource } from './resolv-conf.ts';
 import { exchangeOverTcp } from './tcp.ts';
 import { formatUpstream, type Upstream } from './upstream.ts';
 
-export const DEFAULT_UPSTREAM_TIMEOUT_MS = 1500;
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 1500;
 /** Below the ~5 s after which stub resolvers retry: a late answer would go to a client that gave up. */
-export const DEFAULT_TOTAL_TIMEOUT_MS = 4500;
+const DEFAULT_TOTAL_TIMEOUT_MS = 4500;
 /** The EDNS buffer size of DNS Flag Day 2020: avoids IP fragmentation on common paths. */
-export const DEFAULT_UDP_PAYLOAD_SIZE = 1232;
+const DEFAULT_UDP_PAYLOAD_SIZE = 1232;
 /** An upstream that failed is asked after the others for this long, so a dead first nameserver
  * does not cost every query a timeout. */
-export const DEFAULT_FAILURE_PENALTY_MS = 30_000;
+const DEFAULT_FAILURE_PENALTY_MS = 30_000;
 
 /**
  * Distinct questions waiting upstream at once (identical ones share a slot). Each holds one socket (one fd) and about
@@ -34,12 +34,12 @@ export const MAX_PENDING_UPSTREAM = 1024;
  * the hard limit, 524 288 under systemd >= 240; 1024 is the oldest hard default) is left to the DNS TCP clients,
  * DHCP sockets, the lease database and netlink.
  */
-export const MAX_UPSTREAM_SOCKETS = MAX_PENDING_UPSTREAM;
+const MAX_UPSTREAM_SOCKETS = MAX_PENDING_UPSTREAM;
 /**
  * resolve() calls waiting for an answer, coalesced ones included (each costs a promise and the server's per-query
  * state, ~1 KB): 8 per upstream slot lets bursts of popular names from many containers join without bound on memory.
  */
-export const MAX_WAITING_QUERIES = 8 * MAX_PENDING_UPSTREAM;
+const MAX_WAITING_QUERIES = 8 * MAX_PENDING_UPSTREAM;
 /**
  * resolve() calls one client address may have waiting. A stub resolver has a handful of questions in flight (glibc:
  * 2, A and AAAA); 64 leaves room for a busy container (a build fetching many hosts) while one container alone can
@@ -51,7 +51,7 @@ export const MAX_PENDING_PER_CLIENT = 64;
  * Long, because such a resolver (some middleboxes and old forwarders) does not change its habits; short enough that
  * one forged answer (which had to guess id and port) only weakens 0x20 for a while.
  */
-export const CASE_FALLBACK_MS = 3_600_000;
+const CASE_FALLBACK_MS = 3_600_000;
 
 /** An upstream rcode that says "ask someone else" rather than being the answer. */
 const RETRY_ELSEWHERE_RCODES = new Set(['SERVFAIL', 'REFUSED', 'NOTIMP', 'FORMERR']);
@@ -90,21 +90,21 @@ export interface ForwarderOptions {
   log?: ForwarderLog;
 }
 
-export type ForwardFailureKind = 'timeout' | 'servfail' | 'no-upstream' | 'limit';
+type ForwardFailureKind = 'timeout' | 'servfail' | 'no-upstream' | 'limit';
 
-export type AttemptOutcome = 'timeout' | 'error-rcode' | 'tcp-failed' | 'send-failed';
+type AttemptOutcome = 'timeout' | 'error-rcode' | 'tcp-failed' | 'send-failed';
 
 /** Which bound refused a question (failure 'limit'). */
-export type LimitKind = 'pending' | 'waiting' | 'per-client';
+type LimitKind = 'pending' | 'waiting' | 'per-client';
 
-export interface FailedAttempt {
+interface FailedAttempt {
   readonly upstream: Upstream;
   readonly outcome: AttemptOutcome;
   /** For 'error-rcode': the upstream's rcode. For the others: what went wrong. */
   readonly detail?: string;
 }
 
-export interface ForwardSuccess {
+interface ForwardSuccess {
   readonly ok: true;
   /** The upstream's answer (OPT removed): copy into the reply to the client. */
   readonly answer: DnsAnswer;
@@ -115,7 +115,7 @@ export interface ForwardSuccess {
   readonly transport: 'udp' | 'tcp';
 }
 
-export interface ForwardFailure {
+interface ForwardFailure {
   readonly ok: false;
   /**
    * 'no-upstream': none configured. 'servfail': every upstream was tried and none gave a usable
@@ -127,14 +127,14 @@ export interface ForwardFailure {
   readonly limit?: LimitKind;
 }
 
-export type ForwardResult = ForwardSuccess | ForwardFailure;
+type ForwardResult = ForwardSuccess | ForwardFailure;
 
-export type ResolveResult =
+type ResolveResult =
   | { readonly ok: true; readonly source: 'cache'; readonly answer: CachedAnswer }
   | (ForwardSuccess & { readonly source: 'upstream' })
   | ForwardFailure;
 
-export interface ForwarderStats {
+interface ForwarderStats {
   /** UDP queries sent upstream (TCP retries not included). */
   queriesSent: number;
   /** Upstream attempts that got no answer in time. */
@@ -200,7 +200,7 @@ const MAX_NAME_OCTETS = 255;
 const MAX_LABEL_OCTETS = 63;
 
 /** dns-packet does not check label lengths when encoding; a longer label would corrupt the query. */
-export function isEncodableName(name: string): boolean {
+function isEncodableName(name: string): boolean {
   const trimmed = name === '.' ? '' : name.replace(/\.$/, '');
   if (trimmed === '') return true;
   let octets = 1;
@@ -212,7 +212,7 @@ export function isEncodableName(name: string): boolean {
   return octets <= MAX_NAME_OCTETS;
 }
 
-export function buildUpstreamQuery(id: number, question: DnsQuestion, flags: ClientQueryFlags, udpPayloadSize: number): Buffer {
+function buildUpstreamQuery(id: number, question: DnsQuestion, flags: ClientQueryFlags, udpPayloadSize: number): Buffer {
   return dnsPacket.encode({
     type: 'query',
     id,
@@ -234,7 +234,7 @@ export function buildUpstreamQuery(id: number, question: DnsQuestion, flags: Cli
 }
 
 /** Offset just past the uncompressed name at `at` (the question name of a message we built), or -1. */
-export function endOfName(message: Buffer, at: number): number {
+function endOfName(message: Buffer, at: number): number {
   let pos = at;
   while (pos < message.length) {
     const length = message[pos] as number;
@@ -253,7 +253,7 @@ function isAsciiLetter(byte: number): boolean {
  * A copy of `query` whose question name (from offset 12 to `nameEnd`) has each ASCII letter's case set by a random
  * bit (draft-vixie-dnsext-dns0x20): an off-path forger must now also guess the case pattern. Length bytes untouched.
  */
-export function withRandomCase(query: Buffer, nameEnd: number): Buffer {
+function withRandomCase(query: Buffer, nameEnd: number): Buffer {
   const out = Buffer.from(query);
   const bits = randomBytes(nameEnd - HEADER_LENGTH);
   let pos = HEADER_LENGTH;

@@ -31,12 +31,12 @@ export interface DnsAnswer {
 }
 
 /** DNS names compare ASCII-case-insensitively (RFC 4343); non-ASCII bytes compare exactly. */
-export function lowerDnsName(name: string): string {
+function lowerDnsName(name: string): string {
   const lowered = name.replace(/[A-Z]/g, (letter) => letter.toLowerCase());
   return lowered.length > 1 && lowered.endsWith('.') ? lowered.slice(0, -1) : lowered;
 }
 
-export function sameDnsName(a: string, b: string): boolean {
+function sameDnsName(a: string, b: string): boolean {
   return lowerDnsName(a) === lowerDnsName(b);
 }
 

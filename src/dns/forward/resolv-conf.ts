@@ -2,7 +2,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { canonicalAddress, DNS_PORT, type Upstream } from './upstream.ts';
 
-export const DEFAULT_RESOLV_CONF = '/etc/resolv.conf';
+const DEFAULT_RESOLV_CONF = '/etc/resolv.conf';
 
 /** Gives the upstreams to use now; called before every forwarded query, so it must be cheap. */
 export interface UpstreamSource {
@@ -61,7 +61,7 @@ export class StaticUpstreams implements UpstreamSource {
   }
 }
 
-export interface ResolvConfUpstreamsOptions {
+interface ResolvConfUpstreamsOptions {
   path?: string;
   /** Our own addresses, never used as upstreams. */
   ignore?: readonly string[];

@@ -6,22 +6,15 @@ import { TcpMessageReader } from '../tcp-reader.ts';
 import type { Upstream } from './upstream.ts';
 
 /** The largest DNS message over TCP: the 2-byte length prefix cannot say more (RFC 1035 section 4.2.2). */
-export const MAX_TCP_MESSAGE_BYTES = 65_535;
+const MAX_TCP_MESSAGE_BYTES = 65_535;
 /** A DNS message is at least its 12-byte header. */
 const MIN_MESSAGE_BYTES = 12;
 
-export function frameTcpMessage(message: Buffer): Buffer {
+function frameTcpMessage(message: Buffer): Buffer {
   const framed = Buffer.allocUnsafe(2 + message.length);
   framed.writeUInt16BE(message.length, 0);
   message.copy(framed, 2);
   return framed;
-}
-
-/** The first complete message in `received`, or undefined if more bytes are needed. */
-export function firstTcpMessage(received: Buffer): Buffer | undefined {
-  if (received.length < 2) return undefined;
-  const length = received.readUInt16BE(0);
-  return received.length >= 2 + length ? received.subarray(2, 2 + length) : undefined;
 }
 
 /**

@@ -63,7 +63,3 @@ export function parseUpstream(text: string): Upstream {
   }
   throw new Error(`invalid upstream "${trimmed}": expected IPv4[:PORT], IPv6 or [IPv6]:PORT`);
 }
-
-export function sameUpstream(a: Upstream, b: Upstream): boolean {
-  return a.address === b.address && a.port === b.port;
-}
