@@ -15,7 +15,8 @@ export const LXC_DHCPD_BIN = process.env.LXC_DHCPD_BIN ?? join(REPO, 'bin', 'lxc
  */
 function buildHasRelayFlag(): boolean {
   try {
-    return readFileSync(join(dirname(LXC_DHCPD_BIN), '..', 'src', 'cli.ts'), 'utf8').includes("'relay':");
+    // The flag table's key, quoted or not (the formatter drops quotes a key does not need).
+    return /^\s*'?relay'?: \{/m.test(readFileSync(join(dirname(LXC_DHCPD_BIN), '..', 'src', 'cli.ts'), 'utf8'));
   } catch {
     return true;
   }
