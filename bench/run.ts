@@ -12,8 +12,7 @@ import { type Container, createTopology, type Topology } from '../test/harness/n
 import { type ProfileEntry, topFunctions } from './lib/cpuprofile.ts';
 import { type DnsperfResult, runDnsperf } from './lib/dnsperf.ts';
 import { type PerfdhcpResult, type PerfdhcpRun, runPerfdhcp, runPerfdhcp6, type SearchResult, type StepResult, searchRate } from './lib/perfdhcp.ts';
-import { daemonHasRange6, describeRa, hasPerfdhcp, measureRaLatency as measureRaAnswers, prepareIpv6Bridge, type RaRunResult } from './lib/ra-bench.ts';
-import { measureRaLatency, type RaLatency } from './lib/ra-latency.ts';
+import { daemonHasRange6, describeRa, hasPerfdhcp, measureRaLatency, prepareIpv6Bridge, type RaRunResult } from './lib/ra-bench.ts';
 import { markdownTable, type Row, ratioSvg, textTable } from './lib/report.ts';
 import {
   buildHasRange6,
@@ -23,7 +22,6 @@ import {
   REPO,
   type ServerProcess,
   startDnsmasq,
-  startDnsmasq6,
   startKea,
   startKea6,
   startLxcDhcpd,
@@ -76,9 +74,7 @@ const P = QUICK
       names: 200,
       fwdNames: 100,
       scale: [100_000],
-      raCount: 20,
-      raLoadRate: 200,
-      raProbeCount: 200,
+      raCount: 200,
       raRate: 200,
       raLoad6Rate: 200,
     }
@@ -96,9 +92,7 @@ const P = QUICK
       names: 1000,
       fwdNames: 100,
       scale: [0, 10_000, 100_000],
-      raCount: 100,
-      raLoadRate: 1000,
-      raProbeCount: 2000,
+      raCount: 2000,
       raRate: 200,
       raLoad6Rate: 1000,
     };
@@ -325,73 +319,24 @@ async function measureDhcp6(topology: Topology, load: Container, dir: (name: str
   } else {
     log('DHCPv6: Kea skipped (--no-kea or kea-dhcp6 not installed)');
   }
-  const out: Dhcp6Figures = { dhcp: {}, ra: {} };
+  const out: Dhcp6Figures = { dhcp: {} };
   for (const s of servers) {
     if (SERVERS !== null && !SERVERS.has(s.id)) continue;
     log(`DHCPv6: ${s.id}`);
     out.dhcp[s.id] = await measureDhcp((o) => runPerfdhcp6(topology, load.ns, o), s, dir(`v6-${s.id.replace(/[^a-z0-9]+/g, '-')}`));
-  }
-  // RS → RA latency under DHCPv6 load: the servers that send RAs (Kea does not), dnsmasq --enable-ra as the peer
-  const raSenders: [string, (d: string) => Promise<ServerProcess>][] = [['dnsmasq', (d) => startDnsmasq6(topology, d)]];
-  const lxc = servers.find((s) => s.id === 'lxc-dhcpd');
-  if (lxc) raSenders.unshift(['lxc-dhcpd', lxc.start]);
-  for (const [id, start] of raSenders) {
-    if (SERVERS !== null && !SERVERS.has(id)) continue;
-    const d = dir(`v6-ra-${id}`);
-    mkdirSync(d, { recursive: true });
-    out.ra[id] = await raLatencyUnderLoad(topology, load, id, await start(d));
   }
   return out;
 }
 
 interface Dhcp6Figures {
   dhcp: Record<string, DhcpResult>;
-  ra: Record<string, RaLatency>;
 }
 
-/** perfdhcp -6 at P.raLoadRate for as long as P.raCount solicitations take, rdisc6 and tcpdump timing the RAs meanwhile. */
-async function raLatencyUnderLoad(topology: Topology, load: Container, id: string, proc: ServerProcess): Promise<RaLatency> {
-  try {
-    const seconds = Math.ceil(P.raCount * 0.1) + 2;
-    const [perf, ra] = await Promise.all([
-      runPerfdhcp6(topology, load.ns, { rate: P.raLoadRate, clients: 1000, baseMac: '02:ab:00:00:00:00', seconds }),
-      measureRaLatency(topology, load.ns, P.raCount, 50),
-    ]);
-    const ms = (v: number | null): string => (v === null ? '—' : v.toFixed(2));
-    log(
-      `  ${id} RS→RA under ${P.raLoadRate}/s DHCPv6 load (${perf.achievedRate.toFixed(0)}/s, ${(perf.completion * 100).toFixed(1)}% done): ` +
-        `${ra.answered}/${ra.solicitations} answered, p50 ${ms(ra.p50Ms)} ms, p99 ${ms(ra.p99Ms)} ms, max ${ms(ra.maxMs)} ms`,
-    );
-    return ra;
-  } finally {
-    await proc.stop();
-  }
-}
-
-/** Table rows of the DHCPv6 scenario: lxc-dhcpd against Kea, RA latency against dnsmasq (lxc-dhcpd's cells stay empty when it was skipped). */
+/** Table rows of the DHCPv6 scenario: lxc-dhcpd against Kea (lxc-dhcpd's cells stay empty when it was skipped). */
 function dhcp6Rows(figures: Dhcp6Figures | null): Row[] {
   if (figures === null) return [];
   const dhcp6 = figures.dhcp;
   const rows: Row[] = [];
-  const raPeer = figures.ra.dnsmasq ?? null;
-  const raLxc = figures.ra['lxc-dhcpd'] ?? null;
-  if (raPeer !== null || raLxc !== null) {
-    for (const [label, pick] of [
-      ['p50', (r: RaLatency) => r.p50Ms],
-      ['p99', (r: RaLatency) => r.p99Ms],
-    ] as const) {
-      const metric = `RS→RA ${label} under ${P.raLoadRate}/s DHCPv6 load`;
-      rows.push({
-        metric,
-        unit: 'ms',
-        higherIsBetter: false,
-        lxcLabel: 'lxc-dhcpd',
-        lxc: raLxc ? pick(raLxc) : null,
-        peer: 'dnsmasq',
-        peerValue: raPeer ? pick(raPeer) : null,
-      });
-    }
-  }
   const kea = dhcp6.kea;
   const lxc = dhcp6['lxc-dhcpd'];
   for (const [mode, label] of [
@@ -576,9 +521,9 @@ async function measureRa(topology: Topology, dir: string): Promise<RaRunResult> 
   const probe = await topology.addContainer();
   const load = load6 === null ? null : await topology.addContainer();
   await prepareIpv6Bridge(topology);
-  const r = await measureRaAnswers(topology, {
+  const r = await measureRaLatency(topology, {
     target: daemon ? 'daemon' : 'service',
-    count: P.raProbeCount,
+    count: P.raCount,
     ratePerSecond: P.raRate,
     load6Rate: load6,
     dir,

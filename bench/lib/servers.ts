@@ -229,29 +229,6 @@ export function startLxcDhcpd6(topology: Topology, dir: string, o: Omit<LxcDhcpd
 }
 
 /**
- * dnsmasq as the router-advertisement peer of the DHCPv6 scenario: --enable-ra with a stateful range on the same /64
- * (RAs with M and O, DHCPv6 from the same pool), DNS off. Only its RS → RA latency under load is compared.
- */
-export function startDnsmasq6(topology: Topology, dir: string): Promise<ServerProcess> {
-  const leaseFile = join(dir, 'dnsmasq.leases');
-  rmSync(leaseFile, { force: true });
-  const argv = [
-    'dnsmasq',
-    '--no-daemon',
-    '--conf-file=/dev/null',
-    `--interface=${topology.bridge}`,
-    '--bind-interfaces',
-    '--port=0',
-    '--enable-ra',
-    `--dhcp-range=${NET6.rangeFirst},${NET6.rangeLast},64,1h`,
-    `--dhcp-lease-max=${DNSMASQ_LEASE_MAX}`,
-    `--dhcp-leasefile=${leaseFile}`,
-    `--pid-file=${join(dir, 'dnsmasq.pid')}`,
-  ];
-  return spawnLogged(topology, topology.hostNs, 'dnsmasq', argv, join(dir, 'dnsmasq.log'), [547]);
-}
-
-/**
  * Kea DHCPv6 by hand: the same /64, pool and lifetimes; memfile with persist on (every lease written to its CSV file,
  * the closest Kea comes to our leases committed before the Reply); its server DUID kept in the run's directory.
  */
