@@ -233,18 +233,20 @@ export function dhcpServerFilter(): Buffer {
  * the kernel keeps it in metadata, so the bytes the program reads would look untagged.
  */
 export function dhcpBridgePortFilter(bridgeIfindex: number): Buffer {
+  return encodeBpf(assemble([...bridgePortOnly(bridgeIfindex), ...DHCP_OR_ARP]));
+}
+
+/** The bridge-port rules every socket on all interfaces starts with: not outgoing, not the bridge itself, untagged. */
+function bridgePortOnly(bridgeIfindex: number): ProgramLine[] {
   if (!Number.isInteger(bridgeIfindex) || bridgeIfindex <= 0) throw new RangeError(`bridge ifindex ${bridgeIfindex} is not a positive integer`);
-  return encodeBpf(
-    assemble([
-      loadPacketType(),
-      ifEqual(PACKET_OUTGOING, 'reject', null),
-      loadIfindex(),
-      ifEqual(bridgeIfindex, 'reject', null),
-      loadVlanTagPresent(),
-      ifEqual(0, null, 'reject'),
-      ...DHCP_OR_ARP,
-    ]),
-  );
+  return [
+    loadPacketType(),
+    ifEqual(PACKET_OUTGOING, 'reject', null),
+    loadIfindex(),
+    ifEqual(bridgeIfindex, 'reject', null),
+    loadVlanTagPresent(),
+    ifEqual(0, null, 'reject'),
+  ];
 }
 
 // Byte offsets in an untagged Ethernet frame carrying IPv6 with no extension header (one there is rejected by the
@@ -265,17 +267,11 @@ export type Ipv6FrameKinds = 'both' | 'router-solicitation' | 'dhcp6';
  * kernel (the load returns 0).
  */
 export function ipv6BridgePortFilter(bridgeIfindex: number, kinds: Ipv6FrameKinds = 'both'): Buffer {
-  if (!Number.isInteger(bridgeIfindex) || bridgeIfindex <= 0) throw new RangeError(`bridge ifindex ${bridgeIfindex} is not a positive integer`);
   const icmpv6 = kinds === 'dhcp6' ? 'reject' : 'icmpv6';
   const udp = kinds === 'router-solicitation' ? 'reject' : null;
   return encodeBpf(
     assemble([
-      loadPacketType(),
-      ifEqual(PACKET_OUTGOING, 'reject', null),
-      loadIfindex(),
-      ifEqual(bridgeIfindex, 'reject', null),
-      loadVlanTagPresent(),
-      ifEqual(0, null, 'reject'),
+      ...bridgePortOnly(bridgeIfindex),
       loadHalfword(ETHERTYPE_OFFSET),
       ifEqual(ETHERTYPE_IPV6, null, 'reject'),
       loadByte(IPV6_NEXT_HEADER_OFFSET),
