@@ -6,7 +6,7 @@
  * rest once the bridge subnet, its IPv6 prefix and the domain are known.
  */
 import { broadcastOf, formatIPv4, type IPv4, inSubnet, networkOf, parseIPv4, parseMac } from '../net/address.ts';
-import { canonicalIPv6, ipv6SortKey } from '../net/ipv6-text.ts';
+import { canonicalIPv6, ipv6SortKey } from '../net/address6.ts';
 import type { Checked } from '../result.ts';
 
 export interface Reservation {

@@ -3,7 +3,7 @@
  * loads (the file is input like any other: another program may have written it) and both stores to every row they
  * are asked to write, so a bad record stops a load or a batch with its address named, as for IPv4 leases.
  */
-import { canonicalIPv6 } from '../net/ipv6-text.ts';
+import { canonicalIPv6 } from '../net/address6.ts';
 import type { Lease6State, StoredLease6 } from './lease6.ts';
 import { macKey } from './mac-key.ts';
 

@@ -6,7 +6,7 @@
  * a crash would keep and what a new store is made from (`from`) to model a restart.
  */
 import type { IPv4 } from '../net/address.ts';
-import { compareIPv6 } from '../net/ipv6-text.ts';
+import { compareIPv6 } from '../net/address6.ts';
 import { commitAndCall, type DurableSteps, GroupCommit } from './group-commit.ts';
 import { LEASE_STATES, type Lease } from './lease.ts';
 import type { Lease6Store, StoredLease6 } from './lease6.ts';

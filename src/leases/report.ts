@@ -7,7 +7,7 @@
  * DUID) or an address learned from the bridge's neighbour table (SLAAC: no lease, so no expiry: null).
  */
 import { formatIPv4 } from '../net/address.ts';
-import { compareIPv6 } from '../net/ipv6-text.ts';
+import { compareIPv6 } from '../net/address6.ts';
 import type { Lease } from './lease.ts';
 import type { StoredLease6 } from './lease6.ts';
 

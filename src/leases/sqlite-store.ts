@@ -8,7 +8,7 @@ import { chmodSync, closeSync, constants, fdatasync, fdatasyncSync, mkdirSync, o
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { IPv4 } from '../net/address.ts';
-import { compareIPv6 } from '../net/ipv6-text.ts';
+import { compareIPv6 } from '../net/address6.ts';
 import { commitAndCall, GroupCommit } from './group-commit.ts';
 import { LEASE_STATES, type Lease, type LeaseState } from './lease.ts';
 import type { Lease6Store, StoredLease6 } from './lease6.ts';

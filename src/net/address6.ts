@@ -152,3 +152,25 @@ export function isLinkLocal(address: Uint8Array): boolean {
 export function isUnspecified(address: Uint8Array): boolean {
   return address.length === IPV6_LENGTH && address.every((b) => b === 0);
 }
+
+/**
+ * RFC 5952 text of an IPv6 address written in hex groups (the one key for an address in stores, ranges and
+ * reservations); null otherwise, a dotted IPv4 tail included: no address we lease or reserve is IPv4-mapped.
+ */
+export function canonicalIPv6(text: string): string | null {
+  if (text.includes('.')) return null;
+  const address = parseIPv6(text);
+  return address === null ? null : formatIPv6(address);
+}
+
+/** Address order (numeric) of two IPv6 texts; a text that is no address sorts first. */
+export function compareIPv6(a: string, b: string): number {
+  const x = parseIPv6(a) ?? UNSPECIFIED;
+  const y = parseIPv6(b) ?? UNSPECIFIED;
+  return Buffer.compare(x, y);
+}
+
+/** 32 hex digits of the address ('' for a text that is no address): sorts and compares as the address does. */
+export function ipv6SortKey(text: string): string {
+  return parseIPv6(text)?.toString('hex') ?? '';
+}

@@ -13,7 +13,6 @@ test('RFC 5952 text: lower case, no leading zeros, longest zero run compressed (
     ['::', '::'],
     ['::1', '::1'],
     ['fe80::1a:b0ff:fe00:7', 'fe80::1a:b0ff:fe00:7'],
-    ['::ffff:192.0.2.1', '::ffff:c000:201'],
     ['1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8'],
     ['fd00::', 'fd00::'],
   ];

@@ -1,7 +1,7 @@
 /** RFC 5952 text of IPv6 addresses (the stores' keys and the reservations' form) and their numeric order. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { canonicalIPv6, compareIPv6, ipv6SortKey } from '../../../src/net/ipv6-text.ts';
+import { canonicalIPv6, compareIPv6, ipv6SortKey } from '../../../src/net/address6.ts';
 
 test('canonicalIPv6 gives the RFC 5952 §4 form', () => {
   const cases: [string, string][] = [
