@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (`sudo npm test`, also what .ci/run calls). On a fresh Debian machine it installs what
 # the tests need (Debian packages via apt-get, only the missing ones; npm dependencies and the addon build), then runs
-# the type check, the linter, the unit tests and the integration tests (network namespaces; needs root).
+# the type check, the linter, the unused-export check, the unit tests and the integration tests (network namespaces; needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +29,8 @@ done
 npx tsc --noEmit -p .
 # Lint and format check (Biome, biome.jsonc): zero findings, or the run fails here.
 npx biome ci --reporter=summary .
+# Exports nothing imports (knip.json: the tests and the bench count as users).
+npx knip --no-progress
 
 # Node 20's --test does not expand globs itself: list the files explicitly.
 mapfile -t unit < <(find test/unit -name '*.test.ts' | sort)
