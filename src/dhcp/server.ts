@@ -378,7 +378,15 @@ export class DhcpServer {
       return { kind: 'address', ip: reservation.ip };
     }
     const byName = this.nameReservedAddress(mac, label);
-    if (byName !== null) return { kind: 'address', ip: byName };
+    if (byName !== null) {
+      // An offer of a pool address made while the reserved one was held by another client goes back to the pool.
+      const earlier = this.offers.forMac(mac);
+      if (earlier !== undefined && earlier.ip !== byName) {
+        this.offers.remove(mac);
+        this.book.abandon(earlier.ip, mac);
+      }
+      return { kind: 'address', ip: byName };
+    }
     const offer = this.offers.forMac(mac);
     if (offer) {
       if (!this.book.heldByOther(offer.ip, mac)) return { kind: 'address', ip: offer.ip };

@@ -128,6 +128,17 @@ test('an offer of the reserved address to one client keeps it from another sendi
   assert.notEqual(s.answer(s.handle(MessageType.Discover, B, { hostname: 'web' }), MessageType.Offer), RESERVED);
 });
 
+test('a client offered a pool address while the reserved one was held gets the reserved one later; the pool address goes back', () => {
+  const s = setUp();
+  assert.equal(s.bind(A, 'web'), RESERVED);
+  const offered = s.answer(s.handle(MessageType.Discover, B, { hostname: 'web' }), MessageType.Offer);
+  assert.notEqual(offered, RESERVED);
+  assert.equal(s.pool.isFree(offered), false, 'held for the offer');
+  s.handle(MessageType.Release, A, { ciaddr: RESERVED });
+  assert.equal(s.answer(s.handle(MessageType.Discover, B, { hostname: 'web' }), MessageType.Offer), RESERVED);
+  assert.equal(s.pool.isFree(offered), true, 'the earlier offer is withdrawn and its address free again');
+});
+
 test('a name-reserved address is never handed out from the pool, nor to a client asking for it by option 50', () => {
   const s = setUp([{ name: 'web', ip: IN_RANGE }]);
   assert.equal(s.pool.isFree(IN_RANGE), false, 'excluded from the pool');
