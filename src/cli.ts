@@ -6,7 +6,7 @@ import { parseDnsRecords } from './config/dns-records.ts';
 import { parseConfigFile } from './config/file.ts';
 import { type Ipv6Flags, parseIpv6Flags } from './config/ipv6.ts';
 import { type AddressRange, checkRangeInSubnet, parseRange } from './config/range.ts';
-import { parseReservation, type Reservation } from './config/reservations.ts';
+import { type HostEntry, parseHostEntry } from './config/reservations.ts';
 import { ControlError, controlRequest } from './control/client.ts';
 import { type ControlRequest, type ControlResponse, defaultControlSocketPath } from './control/protocol.ts';
 import { type DaemonConfig, type RunningDaemon, StartupError, startDaemon } from './daemon.ts';
@@ -53,8 +53,8 @@ const SERVE_FLAGS = {
   'lease-time': { type: 'number', default: 3600, describe: 'lease length in seconds' },
   domain: { type: 'string', default: 'lxc', describe: 'domain given to containers (option 15 and 119)' },
   'lease-db': { type: 'string', describe: 'lease database path [default: /var/lib/lxc-dhcpd/BRIDGE.db]' },
-  host: { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,[IP6]][,NAME]; repeatable' },
-  'hosts-file': { type: 'string', describe: 'file of MAC,IP[,[IP6]][,NAME] lines (# comments), re-read on SIGHUP' },
+  host: { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,[IP6]][,NAME], or NAME,IP by host name; repeatable' },
+  'hosts-file': { type: 'string', describe: 'file of --host lines (MAC,IP[,[IP6]][,NAME] or NAME,IP; # comments), re-read on SIGHUP' },
   'log-level': { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, describe: 'log verbosity' },
   probe: { type: 'boolean', default: true, describe: 'ARP-probe never-leased addresses before offering them (--no-probe to skip)' },
   'probe-timeout': { type: 'number', default: 200, describe: 'milliseconds to wait for an ARP answer (a host on the bridge answers in well under 1 ms)' },
@@ -174,9 +174,9 @@ function checkLimits(argv: ServeArgs): void {
   }
 }
 
-function parseHosts(texts: string[]): Reservation[] {
+function parseHosts(texts: string[]): HostEntry[] {
   return texts.map((text) => {
-    const r = parseReservation(text);
+    const r = parseHostEntry(text);
     if (!r.ok) die(`--host ${r.error}`);
     return r.value;
   });

@@ -12,10 +12,13 @@ import { type AddressRange, checkRangeInSubnet } from './config/range.ts';
 import {
   checkReservationConflicts,
   formatReservation,
+  type HostEntry,
+  type NameReservation,
   parseHostsFile,
   type Reservation,
   type ReservationContext,
   reservationProblem,
+  splitHostEntries,
 } from './config/reservations.ts';
 import { startControlServer } from './control/server.ts';
 import { type Ipv6Part, type Ipv6PartDeps, resolveIpv6, startIpv6Parts } from './daemon6.ts';
@@ -70,7 +73,7 @@ export interface DaemonConfig {
   leaseSeconds: number;
   domain: string;
   leaseDb: string;
-  hosts: Reservation[];
+  hosts: HostEntry[];
   hostsFile: string | null;
   rapidCommit: boolean;
   probe: boolean;
@@ -139,7 +142,8 @@ export interface RunningDaemon {
   close(): Promise<void>;
 }
 
-function loadReservations(config: DaemonConfig, context: ReservationContext): Reservation[] {
+/** --host and --hosts-file, checked: the book's reservations by MAC (fromConfig) and by host name (byName). */
+function loadReservations(config: DaemonConfig, context: ReservationContext): Pick<ReservationBook, 'fromConfig' | 'byName'> {
   const list = [...config.hosts];
   for (const r of list) {
     const problem = reservationProblem(r, context);
@@ -158,7 +162,8 @@ function loadReservations(config: DaemonConfig, context: ReservationContext): Re
   }
   const conflict = checkReservationConflicts(list);
   if (conflict !== null) throw new StartupError(conflict);
-  return list;
+  const { byMac, byName } = splitHostEntries(list);
+  return { fromConfig: byMac, byName };
 }
 
 /** The bridge's address, from --address (host set-up) or from the bridge itself. */
@@ -284,12 +289,13 @@ interface DhcpDeps {
   net: BridgeNet;
   lease: LeasePart;
   reservations: Reservation[];
+  nameReservations: NameReservation[];
   deniedNames: ReadonlySet<string>;
   metrics: Metrics | null;
 }
 
 /** Construction follows data: the port (MTU, MAC, ports), the prober sending on it, the server, then the transport. */
-function startDhcp({ config, log, stack, net, lease, reservations, deniedNames, metrics }: DhcpDeps): DhcpPart {
+function startDhcp({ config, log, stack, net, lease, reservations, nameReservations, deniedNames, metrics }: DhcpDeps): DhcpPart {
   const drops = new RateLimitedCounter();
   const port = openBridgePort(config, net, drops, log, metrics);
   stack.defer(['DHCP packet socket', () => port.close()]);
@@ -320,6 +326,7 @@ function startDhcp({ config, log, stack, net, lease, reservations, deniedNames, 
     leases: lease.leases,
     pool: lease.pool,
     reservations,
+    nameReservations,
     prober,
     readyTarget: 16,
     probeTimeoutMs: config.probeTimeoutMs,
@@ -579,7 +586,7 @@ function ipv6Network(config: DaemonConfig, host: HostSetup | null, log: Logger, 
   const resolved = resolveIpv6(config.ipv6, config.bridge, host, log);
   if (!resolved.ok) throw new StartupError(resolved.error);
   context.serverIp6 = resolved.value ? formatIPv6(resolved.value.address) : null;
-  if (book.fromConfig.some((r) => r.ip6 !== undefined)) book.fromConfig = loadReservations(config, context);
+  if (book.fromConfig.some((r) => r.ip6 !== undefined)) Object.assign(book, loadReservations(config, context));
   return resolved.value;
 }
 
@@ -625,13 +632,13 @@ async function startParts(config: DaemonConfig, log: Logger, stack: DisposerStac
   const net = bridgeNetwork(config);
   const deniedNames = unclaimableNames(config.domain);
   const reservationContext: ReservationContext = { serverIp: net.serverIp, prefixLength: net.prefixLength, deniedNames };
-  const book: ReservationBook = { fromConfig: loadReservations(config, reservationContext), stored: [] };
+  const book: ReservationBook = { ...loadReservations(config, reservationContext), stored: [] };
   const host = await startHost(config, log, stack);
   const v6 = ipv6Network(config, host, log, reservationContext, book);
   const metrics = await loadMetrics(config);
   const lease = startLeases(config, log, stack, book, metrics?.metrics ?? null);
   const reservations = effectiveReservations(book, log, reservationContext);
-  const dhcp = startDhcp({ config, log, stack, net, lease, reservations, deniedNames, metrics: metrics?.metrics ?? null });
+  const dhcp = startDhcp({ config, log, stack, net, lease, reservations, nameReservations: book.byName, deniedNames, metrics: metrics?.metrics ?? null });
   const learned6 = new Learned6();
   const started6 = v6
     ? await startIpv6Parts(ipv6Deps(config, v6, log, stack, lease, reservations, dhcp.names, deniedNames, learned6, metrics?.metrics ?? null))
@@ -643,7 +650,7 @@ async function startParts(config: DaemonConfig, log: Logger, stack: DisposerStac
   startHousekeeping(config, log, stack, host, net, dhcp, lease.commit, { part: ipv6, learned6, resyncNeighbours });
   const applyReservations = (): void => {
     const list = effectiveReservations(book, log, reservationContext);
-    dhcp.server.setReservations(list);
+    dhcp.server.setReservations(list, book.byName);
     ipv6?.setReservations(list);
   };
   const metricsAt = await startOperatorExtras({
@@ -676,9 +683,9 @@ async function startParts(config: DaemonConfig, log: Logger, stack: DisposerStac
     summary,
     reload() {
       try {
-        book.fromConfig = loadReservations(config, reservationContext);
+        Object.assign(book, loadReservations(config, reservationContext));
         applyReservations();
-        log.info(`reloaded ${book.fromConfig.length} reservations`);
+        log.info(`reloaded ${book.fromConfig.length + book.byName.length} reservations`);
       } catch (e) {
         log.error(`reload failed, keeping the old reservations: ${(e as Error).message}`);
       }

@@ -7,6 +7,7 @@
 import {
   checkReservationConflicts,
   formatReservation,
+  type NameReservation,
   type OperatorTarget,
   type Reservation,
   type ReservationContext,
@@ -26,6 +27,8 @@ import { formatIPv4 } from './net/address.ts';
 export interface ReservationBook {
   /** --host and --hosts-file reservations (re-read on SIGHUP). */
   fromConfig: Reservation[];
+  /** --host NAME,IP reservations by host name (re-read on SIGHUP); `reserve` makes none. */
+  byName: NameReservation[];
   /** Made with `lxc-dhcpd reserve`, stored in the lease database. */
   stored: Reservation[];
 }
@@ -37,7 +40,7 @@ export interface ReservationBook {
 export function effectiveReservations(book: ReservationBook, log: Logger, context: ReservationContext): Reservation[] {
   const out = [...book.fromConfig];
   for (const r of book.stored) {
-    const conflict = reservationProblem(r, context) ?? checkReservationConflicts([...out, r]);
+    const conflict = reservationProblem(r, context) ?? checkReservationConflicts([...out, ...book.byName, r]);
     if (conflict === null) out.push(r);
     else log.warn(`stored reservation ${formatReservation(r)} ignored: ${conflict}`);
   }
@@ -97,7 +100,7 @@ export function controlHandlers(d: ControlDeps): ControlHandlers {
         return { ok: false, error: `${r.mac} has a reservation in --host/--hosts-file: change it there` };
       }
       const others = d.book.stored.filter((s) => s.mac !== r.mac);
-      const conflict = checkReservationConflicts([...d.book.fromConfig, ...others, r]);
+      const conflict = checkReservationConflicts([...d.book.fromConfig, ...d.book.byName, ...others, r]);
       if (conflict !== null) return { ok: false, error: conflict };
       d.store.saveReservation(r);
       d.book.stored = [...others, r];

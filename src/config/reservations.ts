@@ -1,10 +1,13 @@
 /**
- * Static reservations: `--host MAC,IP[,[IP6]][,NAME]` and `--hosts-file FILE` (one per line, `#` comments), also the
- * shape `lxc-dhcpd reserve` sends. The IPv6 address is written in square brackets, as dnsmasq's
+ * Static reservations: `--host MAC,IP[,[IP6]][,NAME]` or `--host NAME,IP` (by host name, dnsmasq's
+ * `--dhcp-host=NAME,IP`) and `--hosts-file FILE` (one per line, `#` comments); the MAC shape is also what
+ * `lxc-dhcpd reserve` sends. The IPv6 address is written in square brackets, as dnsmasq's
  * `--dhcp-host=MAC,IP,[IP6],NAME` writes it, so `--host` lines copied from a dnsmasq configuration keep working.
  * Parsing checks what the text alone can tell (a unicast MAC, an address, a label); reservationProblem() checks the
  * rest once the bridge subnet, its IPv6 prefix and the domain are known.
  */
+
+import { toHostLabel } from '../leases/host-label.ts';
 import { broadcastOf, formatIPv4, type IPv4, inSubnet, networkOf, parseIPv4, parseMac } from '../net/address.ts';
 import { canonicalIPv6, ipv6SortKey } from '../net/address6.ts';
 import type { Checked } from '../result.ts';
@@ -17,12 +20,49 @@ export interface Reservation {
   ip6?: string;
 }
 
+/**
+ * A reservation by host name (`--host NAME,IP`): the first client calling itself NAME (option 81 or 12) gets IP while
+ * nobody else holds it; the lease then follows that client's MAC until it ends. IPv4 only (IPv6 is reserved by MAC).
+ */
+export interface NameReservation {
+  name: string;
+  ip: IPv4;
+}
+
+/** One `--host` or hosts-file line: by MAC or by host name. */
+export type HostEntry = Reservation | NameReservation;
+
 /** What an operator names a lease or reservation by (release, unreserve): a MAC, an address, or a host name. */
 export type OperatorTarget = { kind: 'mac'; mac: string } | { kind: 'ip'; ip: IPv4 } | { kind: 'name'; name: string };
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
 const SHAPE = 'MAC,IP[,[IP6]][,NAME] (e.g. 02:1a:b0:00:00:05,10.0.0.5,[fd00::5],web)';
+
+const NAME_SHAPE = 'NAME,IP (e.g. web,10.0.0.5)';
+
+/** A `--host` or hosts-file line: MAC,IP[,[IP6]][,NAME] when the first field is a MAC, else NAME,IP. */
+export function parseHostEntry(text: string): Checked<HostEntry> {
+  const fields = text.split(',').map((f) => f.trim());
+  const first = fields[0] as string;
+  if (parseMac(first) !== null) return parseReservation(text);
+  if (/^id:/i.test(first))
+    return { ok: false, error: `${JSON.stringify(first)}: reservations by client identifier are not supported: reserve by MAC or host name` };
+  // The rule client names are held to (leases/host-label.ts): one label, already in its canonical form.
+  if (!LABEL.test(first) || toHostLabel(first) !== first.toLowerCase()) {
+    return {
+      ok: false,
+      error: `${JSON.stringify(first)} is neither a MAC address like 02:1a:b0:00:00:05 nor a host name (one label: letters, digits, hyphens, at most 63)`,
+    };
+  }
+  if (fields.length > 2) {
+    const what = fields.slice(2).some((f) => f.startsWith('[')) ? 'IPv6 address (IPv6 is reserved by MAC)' : 'third field';
+    return { ok: false, error: `${JSON.stringify(text)}: a reservation by host name takes no ${what}; write ${NAME_SHAPE}, or reserve by MAC (${SHAPE})` };
+  }
+  const ip = parseIPv4(fields[1] ?? '');
+  if (ip === null) return { ok: false, error: `${JSON.stringify(text)} is not ${SHAPE} or ${NAME_SHAPE}` };
+  return { ok: true, value: { name: first.toLowerCase(), ip } };
+}
 
 export function parseReservation(text: string): Checked<Reservation> {
   const fields = text.split(',').map((f) => f.trim());
@@ -96,7 +136,7 @@ export interface ReservationContext {
 }
 
 /** Why `r` cannot be served on this bridge (one line naming the fix), or null. */
-export function reservationProblem(r: Reservation, c: ReservationContext): string | null {
+export function reservationProblem(r: HostEntry, c: ReservationContext): string | null {
   const ip = formatIPv4(r.ip);
   const subnet = `${formatIPv4(networkOf(c.serverIp, c.prefixLength))}/${c.prefixLength}`;
   if (!inSubnet(r.ip, c.serverIp, c.prefixLength)) return `${ip} is outside the bridge subnet ${subnet}: reserve an address inside it`;
@@ -111,7 +151,7 @@ export function reservationProblem(r: Reservation, c: ReservationContext): strin
   if (r.name !== null && c.deniedNames.has(r.name)) {
     return `name ${JSON.stringify(r.name)} means something to resolvers (one of ${[...c.deniedNames].join(', ')}): choose another name`;
   }
-  return r.ip6 === undefined ? null : ip6Problem(r.ip6, c.serverIp6);
+  return !('mac' in r) || r.ip6 === undefined ? null : ip6Problem(r.ip6, c.serverIp6);
 }
 
 /** Why `ip6` cannot be served on this bridge, or null; `serverIp6` as in ReservationContext. */
@@ -125,19 +165,20 @@ function ip6Problem(ip6: string, serverIp6: string | null | undefined): string |
   return null;
 }
 
-/** MAC,IP[,[IP6]][,NAME] as --host takes it (for error messages about a reservation). */
-export function formatReservation(r: Reservation): string {
+/** MAC,IP[,[IP6]][,NAME] or NAME,IP as --host takes it (for error messages about a reservation). */
+export function formatReservation(r: HostEntry): string {
+  if (!('mac' in r)) return `${r.name},${formatIPv4(r.ip)}`;
   return `${r.mac},${formatIPv4(r.ip)}${r.ip6 === undefined ? '' : `,[${r.ip6}]`}${r.name === null ? '' : `,${r.name}`}`;
 }
 
 /** Parses a hosts file; with `context`, each line is also checked against the bridge (errors carry file and line). */
-export function parseHostsFile(text: string, source: string, context?: ReservationContext): Checked<Reservation[]> {
-  const out: Reservation[] = [];
+export function parseHostsFile(text: string, source: string, context?: ReservationContext): Checked<HostEntry[]> {
+  const out: HostEntry[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = (lines[i] as string).replace(/#.*/, '').trim();
     if (line === '') continue;
-    const parsed = parseReservation(line);
+    const parsed = parseHostEntry(line);
     if (!parsed.ok) return { ok: false, error: `${source}:${i + 1}: ${parsed.error}` };
     const problem = context ? reservationProblem(parsed.value, context) : null;
     if (problem !== null) return { ok: false, error: `${source}:${i + 1}: ${problem}` };
@@ -146,23 +187,39 @@ export function parseHostsFile(text: string, source: string, context?: Reservati
   return { ok: true, value: out };
 }
 
-/** Rejects two reservations of one MAC, of one IP (IPv4 or IPv6), or of one name. */
-export function checkReservationConflicts(list: readonly Reservation[]): string | null {
-  const macs = new Map<string, Reservation>();
-  const ips = new Map<IPv4, Reservation>();
+/** Rejects two reservations of one MAC, of one IP (IPv4 or IPv6), or of one name (by MAC or by name alike). */
+export function checkReservationConflicts(list: readonly HostEntry[]): string | null {
+  const macs = new Set<string>();
+  const ips = new Map<IPv4, HostEntry>();
   const ips6 = new Map<string, Reservation>();
-  const names = new Map<string, Reservation>();
+  const names = new Set<string>();
   for (const r of list) {
-    if (macs.has(r.mac)) return `MAC ${r.mac} is reserved twice: keep one reservation per MAC`;
+    const mac = 'mac' in r ? r.mac : null;
+    if (mac !== null && macs.has(mac)) return `MAC ${mac} is reserved twice: keep one reservation per MAC`;
     const other = ips.get(r.ip);
-    if (other) return `IP ${formatIPv4(r.ip)} is reserved for both ${other.mac} and ${r.mac}: give each its own address`;
-    const other6 = r.ip6 === undefined ? undefined : ips6.get(r.ip6);
-    if (other6) return `IP ${r.ip6} is reserved for both ${other6.mac} and ${r.mac}: give each its own address`;
+    if (other) return `IP ${formatIPv4(r.ip)} is reserved for both ${ownerOf(other)} and ${ownerOf(r)}: give each its own address`;
+    const other6 = 'mac' in r && r.ip6 !== undefined ? ips6.get(r.ip6) : undefined;
+    if (other6) return `IP ${other6.ip6} is reserved for both ${other6.mac} and ${mac}: give each its own address`;
     if (r.name !== null && names.has(r.name)) return `name ${r.name} is reserved twice: names must be unique`;
-    macs.set(r.mac, r);
+    if (mac !== null) macs.add(mac);
     ips.set(r.ip, r);
-    if (r.ip6 !== undefined) ips6.set(r.ip6, r);
-    if (r.name !== null) names.set(r.name, r);
+    if ('mac' in r && r.ip6 !== undefined) ips6.set(r.ip6, r);
+    if (r.name !== null) names.add(r.name);
   }
   return null;
+}
+
+function ownerOf(r: HostEntry): string {
+  return 'mac' in r ? r.mac : `host name ${r.name}`;
+}
+
+/** Splits --host/--hosts-file entries into those by MAC and those by host name. */
+export function splitHostEntries(list: readonly HostEntry[]): { byMac: Reservation[]; byName: NameReservation[] } {
+  const byMac: Reservation[] = [];
+  const byName: NameReservation[] = [];
+  for (const r of list) {
+    if ('mac' in r) byMac.push(r);
+    else byName.push(r);
+  }
+  return { byMac, byName };
 }

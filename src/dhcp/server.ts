@@ -5,7 +5,7 @@
  * ahead of demand come from the ReadyQueue; offers, port bindings and fair shares are held here.
  */
 
-import type { OperatorTarget, Reservation } from '../config/reservations.ts';
+import type { NameReservation, OperatorTarget, Reservation } from '../config/reservations.ts';
 import { AddressBook } from '../leases/address-book.ts';
 import type { Lease } from '../leases/lease.ts';
 import type { HostNames } from '../leases/names.ts';
@@ -117,6 +117,8 @@ interface DhcpServerOptions {
   leases: LeaseTable;
   pool: AddressPool;
   reservations: readonly Reservation[];
+  /** Reservations by host name (`--host NAME,IP`); none by default. */
+  nameReservations?: readonly NameReservation[];
   /** Host names for DNS: who owns which name. */
   names: HostNames;
   /** Names nobody may take (e.g. the zone's own name server). */
@@ -207,7 +209,7 @@ export class DhcpServer {
       now: o.now,
       onInUse: (ip) => this.quarantineConflict(ip),
     });
-    this.setReservations(o.reservations);
+    this.setReservations(o.reservations, o.nameReservations);
   }
 
   /** Clients whose bridge port is remembered (for tests and metrics). */
@@ -224,10 +226,13 @@ export class DhcpServer {
     if (mtu !== this.o.network.mtu) this.o.network = { ...this.o.network, mtu };
   }
 
-  /** Replaces the static reservations (SIGHUP); leases are kept. */
-  setReservations(list: readonly Reservation[]): void {
-    this.book.reserve(list);
-    for (const r of list) this.ready.remove(r.ip);
+  /**
+   * Replaces the static reservations, by MAC and by host name (SIGHUP); leases are kept. A name reservation gives no
+   * DNS name by itself: its name is the name of whoever holds the address (bind()).
+   */
+  setReservations(list: readonly Reservation[], byName: readonly NameReservation[] = []): void {
+    this.book.reserve(list, byName);
+    for (const r of [...list, ...byName]) this.ready.remove(r.ip);
     this.o.names.setReservations(list);
   }
 
@@ -327,7 +332,7 @@ export class DhcpServer {
   private discover(req: IncomingRequest, mac: string): FinalDecision | Promise<FinalDecision> {
     const m = req.message;
     if (this.probingForMac.has(mac)) return drop('probe-pending', `an address for ${mac} is being probed`);
-    const known = this.knownAddressFor(mac, m.options.requestedIp);
+    const known = this.knownAddressFor(mac, m.options.requestedIp, clientName(m.options).label);
     if (known.kind === 'conflict') return drop('reserved-address-in-use', known.why);
     if (known.kind === 'address') return this.offerOrCommit(req, mac, known.ip);
 
@@ -355,10 +360,15 @@ export class DhcpServer {
   }
 
   /**
-   * An address the client already has a claim on: its reservation, its pending offer, its lease (active, or expired but
-   * still free), or a requested address it held before.
+   * An address the client already has a claim on: its reservation, the address reserved for the host name it sends
+   * (when free), its pending offer, its lease (active, or expired but still free), or a requested address it held
+   * before.
    */
-  private knownAddressFor(mac: string, requested: IPv4 | undefined): { kind: 'address'; ip: IPv4 } | { kind: 'none' } | { kind: 'conflict'; why: string } {
+  private knownAddressFor(
+    mac: string,
+    requested: IPv4 | undefined,
+    label: string | null,
+  ): { kind: 'address'; ip: IPv4 } | { kind: 'none' } | { kind: 'conflict'; why: string } {
     const reservation = this.book.reservationOf(mac);
     if (reservation) {
       const holder = this.book.heldByOther(reservation.ip, mac);
@@ -366,6 +376,16 @@ export class DhcpServer {
         return { kind: 'conflict', why: `${formatIPv4(reservation.ip)} is reserved for ${mac} but leased to ${holder.mac}` };
       }
       return { kind: 'address', ip: reservation.ip };
+    }
+    const byName = this.nameReservedAddress(mac, label);
+    if (byName !== null) {
+      // An offer of a pool address made while the reserved one was held by another client goes back to the pool.
+      const earlier = this.offers.forMac(mac);
+      if (earlier !== undefined && earlier.ip !== byName) {
+        this.offers.remove(mac);
+        this.book.abandon(earlier.ip, mac);
+      }
+      return { kind: 'address', ip: byName };
     }
     const offer = this.offers.forMac(mac);
     if (offer) {
@@ -386,6 +406,22 @@ export class DhcpServer {
       }
     }
     return { kind: 'none' };
+  }
+
+  /**
+   * dnsmasq's `dhcp-host=NAME,IP`: the address reserved for the host name a client sends (`label`, validated), when
+   * that client may take it now: the client has no reservation by MAC, and no other client holds the address (an
+   * active lease or a pending offer) and no quarantine does. Whoever holds it keeps it, whatever name it sends later
+   * (the lease follows its MAC until it ends); meanwhile a second client sending the name is served from the pool.
+   */
+  private nameReservedAddress(mac: string, label: string | null): IPv4 | null {
+    if (label === null || this.book.reservationOf(mac) !== undefined) return null;
+    const ip = this.book.addressOfName(label);
+    if (ip === undefined || this.book.heldByOther(ip, mac) !== undefined) return null;
+    const record = this.book.leaseAt(ip);
+    if (record !== undefined && record.state === 'declined' && record.mac !== mac && record.expiresAt > this.o.now()) return null;
+    const offer = this.offers.forIp(ip);
+    return offer !== undefined && offer.mac !== mac ? null : ip;
   }
 
   private offerOrCommit(req: IncomingRequest, mac: string, ip: IPv4): FinalDecision {
@@ -457,8 +493,8 @@ export class DhcpServer {
     const ip = requested ?? (m.ciaddr !== 0 ? m.ciaddr : undefined);
     if (ip === undefined) return drop('request-without-address', 'REQUEST with neither option 50 nor ciaddr');
     const state = serverId !== undefined ? 'selecting' : requested !== undefined && m.ciaddr === 0 ? 'init-reboot' : 'renewing';
-    const verdict = this.assignable(mac, ip);
     const name = clientName(m.options);
+    const verdict = this.assignable(mac, ip, name.label);
     if (!verdict.ok) {
       const event: LeaseEvent = { type: 'NAK', mac, ip, hostname: name.label, detail: `${state}: ${verdict.why}` };
       return this.reply(req, { type: MessageType.Nak, yiaddr: 0, event, commit: false, nakMessage: verdict.why });
@@ -473,7 +509,7 @@ export class DhcpServer {
   }
 
   /** RFC 2131 §4.3.2: may this client have this address? We are authoritative for the bridge subnet. */
-  private assignable(mac: string, ip: IPv4): Assignability {
+  private assignable(mac: string, ip: IPv4, label: string | null): Assignability {
     const { serverIp, prefixLength } = this.o.network;
     if (!inSubnet(ip, serverIp, prefixLength)) return { ok: false, why: `${formatIPv4(ip)} is not on this network` };
     const holder = this.book.leaseAt(ip);
@@ -483,7 +519,12 @@ export class DhcpServer {
       if (reservation.ip !== ip) return { ok: false, why: `${mac} has reserved address ${formatIPv4(reservation.ip)}` };
       return heldByOther ? { ok: false, why: `${formatIPv4(ip)} is still leased to ${holder.mac}` } : { ok: true };
     }
-    if (this.book.isReserved(ip)) return { ok: false, why: `${formatIPv4(ip)} is reserved for another client` };
+    const byName = this.nameReservedAddress(mac, label);
+    // dnsmasq NAKs too ("static lease available"): the client comes back with a DISCOVER and gets it.
+    if (byName !== null && byName !== ip) return { ok: false, why: `${formatIPv4(byName)} is reserved for host name ${label}` };
+    if (byName === ip) return { ok: true };
+    const heldByName = this.book.nameReservedAt(ip) !== undefined && holder?.mac === mac && this.book.isActive(holder);
+    if (this.book.isReserved(ip) && !heldByName) return { ok: false, why: `${formatIPv4(ip)} is reserved for another client` };
     if (heldByOther) return { ok: false, why: `${formatIPv4(ip)} is leased to another client` };
     if (holder && holder.state === 'declined' && holder.expiresAt > this.o.now()) {
       return { ok: false, why: `${formatIPv4(ip)} is quarantined after a conflict` };
@@ -510,8 +551,10 @@ export class DhcpServer {
       name = reservation.name;
     } else {
       const requested = clientName(m.options);
-      name = requested.label;
-      if (requested.changed) nameNote = `name ${quote(requested.raw)} used as ${quote(name)}`;
+      // An address reserved by host name carries that name, whatever its holder sends at renewal.
+      const reservedName = this.book.nameReservedAt(ip);
+      name = reservedName ?? requested.label;
+      if (reservedName === undefined && requested.changed) nameNote = `name ${quote(requested.raw)} used as ${quote(name)}`;
       if (name !== null && this.o.unclaimableNames?.has(name)) {
         nameNote = `name ${quote(name)} means something to resolvers (localhost, wpad, ns...); no DNS name given`;
         name = null;
@@ -617,7 +660,7 @@ export class DhcpServer {
    * still holds one), a reservation (outside the pool), or a client coming back to an address it held before.
    */
   private isNewBinding(mac: string, ip: IPv4): boolean {
-    if (this.book.reservationOf(mac) !== undefined) return false;
+    if (this.book.reservationOf(mac) !== undefined || this.book.nameReservedAt(ip) !== undefined) return false;
     if (this.book.activeLeaseOf(mac) !== undefined) return false;
     return this.book.leaseAt(ip)?.mac !== mac;
   }

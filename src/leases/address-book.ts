@@ -1,6 +1,6 @@
 /**
  * The one owner of "who holds which address": the pool of free addresses, the lease table and the static
- * reservations, behind intention-level methods (claim, allocate, bind, release, decline, expire, abandon, reserve).
+ * reservations (by MAC, and by host name: dnsmasq's `dhcp-host=NAME,IP`), behind intention-level methods (claim, allocate, bind, release, decline, expire, abandon, reserve).
  * The invariants between them live here — a reserved address is out of the pool even while another client's lease
  * holds it; an address a lease or a quarantine still holds never goes back to the pool — so the DHCP server decides
  * RFC 2131 questions and asks this object, without patching the pool from outside. Like the rest of leases/, it knows
@@ -17,9 +17,18 @@ interface ReservedAddress {
   ip: IPv4;
 }
 
+/** A reservation by host name (config/reservations.ts's NameReservation is one). */
+interface NamedAddress {
+  name: string;
+  ip: IPv4;
+}
+
 export class AddressBook<R extends ReservedAddress = ReservedAddress> {
   private readonly byMac = new Map<string, R>();
   private readonly byIp = new Map<IPv4, R>();
+  /** Host name (lower case) → its reserved address, and back. */
+  private readonly ipOfName = new Map<string, IPv4>();
+  private readonly nameOfIp = new Map<IPv4, string>();
 
   constructor(
     private readonly pool: AddressPool,
@@ -28,11 +37,22 @@ export class AddressBook<R extends ReservedAddress = ReservedAddress> {
 
   // ---- reservations ----
 
-  /** Replaces the reservations; leases are kept. A reserved address leaves the pool even while someone holds it. */
-  reserve(list: readonly R[]): void {
-    for (const r of this.byIp.values()) this.unreserve(r.ip);
+  /**
+   * Replaces the reservations, by MAC and by host name; leases are kept. A reserved address leaves the pool even while
+   * someone holds it.
+   */
+  reserve(list: readonly R[], byName: readonly NamedAddress[] = []): void {
+    for (const ip of [...this.byIp.keys(), ...this.nameOfIp.keys()]) this.unreserve(ip);
     this.byMac.clear();
     this.byIp.clear();
+    this.ipOfName.clear();
+    this.nameOfIp.clear();
+    for (const r of byName) {
+      this.ipOfName.set(r.name.toLowerCase(), r.ip);
+      this.nameOfIp.set(r.ip, r.name.toLowerCase());
+      // Never from the pool: only a client calling itself the name gets it (DhcpServer.nameReservedAddress).
+      this.pool.exclude(r.ip);
+    }
     for (const r of list) {
       this.byMac.set(r.mac, r);
       this.byIp.set(r.ip, r);
@@ -57,8 +77,19 @@ export class AddressBook<R extends ReservedAddress = ReservedAddress> {
     return this.byMac.get(mac);
   }
 
+  /** Reserved by MAC or by host name. */
   isReserved(ip: IPv4): boolean {
-    return this.byIp.has(ip);
+    return this.byIp.has(ip) || this.nameOfIp.has(ip);
+  }
+
+  /** The address reserved for host name `label` (lower case), if any. */
+  addressOfName(label: string): IPv4 | undefined {
+    return this.ipOfName.get(label);
+  }
+
+  /** The host name `ip` is reserved for, if it is reserved by name. */
+  nameReservedAt(ip: IPv4): string | undefined {
+    return this.nameOfIp.get(ip);
   }
 
   // ---- who holds what ----
@@ -112,7 +143,7 @@ export class AddressBook<R extends ReservedAddress = ReservedAddress> {
 
   /** Takes ip out of the pool if it is free and nobody's reservation (a client asking for it by option 50). */
   claimUnreserved(ip: IPv4): boolean {
-    return !this.byIp.has(ip) && this.claim(ip);
+    return !this.isReserved(ip) && this.claim(ip);
   }
 
   /** The next free address (never-used ones first), taken out of the pool. */

@@ -78,7 +78,7 @@ test('a hosts file checked against the bridge names the file and line', () => {
 test('reserve through the control socket answers an error for each kind of bad reservation and stores nothing', () => {
   const saved: Reservation[] = [];
   const deps = {
-    book: { fromConfig: [], stored: [] },
+    book: { fromConfig: [], byName: [], stored: [] },
     reservationContext: CONTEXT,
     store: { saveReservation: (r: Reservation) => saved.push(r) },
     apply: () => undefined,
@@ -170,7 +170,7 @@ test('two reservations of one IPv6 address conflict; a hosts file line may carry
 
 test('reserve through the control socket with "ip6": checked, stored with the IPv4 address, a conflict refused', () => {
   const saved: Reservation[] = [];
-  const book = { fromConfig: [reservation('02:1a:b0:00:00:09,10.0.0.9,[fd42:1:2:3::9]')], stored: [] as Reservation[] };
+  const book = { fromConfig: [reservation('02:1a:b0:00:00:09,10.0.0.9,[fd42:1:2:3::9]')], byName: [], stored: [] as Reservation[] };
   const deps = {
     book,
     reservationContext: CONTEXT6,

@@ -34,7 +34,7 @@ test('leases and reserve --ip6 through the control socket', async (t) => {
   const saved: Reservation[] = [];
   const deps = {
     leases: { active: () => [] },
-    book: { fromConfig: [], stored: [] },
+    book: { fromConfig: [], byName: [], stored: [] },
     reservationContext: { serverIp: parseIPv4('10.0.0.1'), prefixLength: 24, deniedNames: unclaimableNames('lxc'), serverIp6: 'fd42::1' },
     store: { saveReservation: (r: Reservation) => saved.push(r) },
     apply: () => undefined,
