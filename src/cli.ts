@@ -112,7 +112,7 @@ const SERVE_FLAGS = {
   },
   'bare-names': {
     type: 'boolean',
-    describe: "answer a container's single-label name (web) as web.DOMAIN, and other single-label A/AAAA as NXDOMAIN, not forwarded [default: off]",
+    describe: "answer a container's single-label name (web) as web.DOMAIN, and other single-label A/AAAA/ANY as NXDOMAIN, not forwarded [default: off]",
   },
   upstream: {
     type: 'string',
