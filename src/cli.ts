@@ -110,6 +110,10 @@ const SERVE_FLAGS = {
     describe:
       'static DNS record NAME,A,IP | NAME,AAAA,IP6 | NAME,CNAME,TARGET | NAME,TXT,TEXT | NAME,SRV,"PRIO WEIGHT PORT TARGET"; a NAME without a dot is in --domain; a container holding the name wins; repeatable',
   },
+  'bare-names': {
+    type: 'boolean',
+    describe: "answer a container's single-label name (web) as web.DOMAIN, and other single-label A/AAAA/ANY as NXDOMAIN, not forwarded [default: off]",
+  },
   upstream: {
     type: 'string',
     array: true,
@@ -301,6 +305,7 @@ async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
           port: argv['dns-port'],
           records: dnsRecords,
           rateLimit: argv['dns-rate-limit'],
+          bareNames: argv['bare-names'] ?? false,
           recursor: (own, observer, log) => createRecursor({ upstreams, resolvConf: argv['resolv-conf'], ignore: own, log, ...(observer ? { observer } : {}) }),
         }
       : null,

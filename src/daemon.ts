@@ -119,6 +119,11 @@ export interface DnsConfig {
   /** UDP answers a second per /24 to untrusted sources (--dns-rate-limit; 0: no limit). */
   rateLimit: number;
   /**
+   * --bare-names: answer a container's single-label name as NAME.<domain>, other single-label A/AAAA with NXDOMAIN
+   * (src/dns/bare-name-zone.ts). The lxc-net mode sets it when LXC_DOMAIN is empty and the flag was not given.
+   */
+  bareNames: boolean;
+  /**
    * Builds the forwarder once the bridge address is known (so our own address is never used as an upstream); the
    * observer receives cache and upstream events for metrics.
    */
@@ -404,6 +409,7 @@ async function startDns(
       soaTtl: DNS_SOA_TTL,
       recordTtl: DNS_RECORD_TTL,
       records: config.dns.records,
+      bareNames: config.dns.bareNames,
       ...(ipv6 && serverIp6 ? { ipv6: { serverIp: serverIp6, addresses: ipv6.learned6 } } : {}),
     },
     names,

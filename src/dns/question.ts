@@ -57,6 +57,7 @@ export class NameQuestion implements ZoneQuestion {
   }
 
   belowApex(apex: ZoneApex): number {
+    if (apex.labels === 0) return this.lower === '' ? 0 : this.lower.split('.').length; // the root
     if (!isAtOrBelow(this.lower, apex.name)) return -1;
     return this.lower === apex.name ? 0 : this.lower.slice(0, this.lower.length - apex.name.length - 1).split('.').length;
   }

@@ -22,6 +22,7 @@ import type { StaticRecord } from '../config/dns-records.ts';
 import type { HostNames } from '../leases/names.ts';
 import { formatIPv4, type IPv4, inSubnet, networkOf } from '../net/address.ts';
 import { formatIPv6, parseIPv6 } from '../net/address6.ts';
+import { BareNameZone, DotlessNameDenial } from './bare-name-zone.ts';
 import { addressFromNibbles, ip6ArpaZone, nibblesBelow, PREFIX64_NIBBLES } from './ip6-reverse.ts';
 import { type Answer, encodeRecordInto, type Question } from './message.ts';
 import { NameQuestion, normalizeName, type ZoneApex, type ZoneQuestion, zoneApex } from './question.ts';
@@ -60,6 +61,8 @@ interface ZoneConfig {
   records?: readonly StaticRecord[];
   /** The bridge's IPv6 side (absent: IPv4 only, every AAAA of a container's name is NODATA, no ip6.arpa zone). */
   ipv6?: ZoneIpv6Config;
+  /** `--bare-names`: a container's single-label name answered as `NAME.<domain>` (bare-name-zone.ts); absent: off. */
+  bareNames?: boolean;
 }
 
 export interface LocalAnswer {
@@ -242,21 +245,31 @@ class LeaseZone implements Zone {
     if (q.otherClass) return this.records.negative(this.apex.name, Rcode.Refused);
     if (below === 0) return this.records.apexAnswer(q.askedName(), this.apex.name, q.type);
     if (below > 1) return this.negative(Rcode.NxDomain);
-    const label = q.lowerLabelAt(0);
-    let ip: IPv4;
-    let ttl: number;
-    let ipv6: readonly string[];
-    if (label === NAME_SERVER_LABEL) {
-      ip = this.records.config.serverIp;
-      ttl = this.records.config.soaTtl;
-      ipv6 = this.records.serverIp6 === null ? [] : [this.records.serverIp6];
-    } else {
-      const entry = this.records.names.lookup(label);
-      if (entry === undefined) return this.negative(Rcode.NxDomain);
-      ip = entry.ip;
-      ttl = this.records.ttlFor(entry.expiresAt);
-      ipv6 = q.type === Type.AAAA ? this.records.addressesOf(entry.mac) : [];
+    if (q.lowerLabelAt(0) === NAME_SERVER_LABEL) {
+      const { serverIp, soaTtl } = this.records.config;
+      return this.addressAnswer(q, serverIp, soaTtl, this.records.serverIp6 === null ? [] : [this.records.serverIp6]);
     }
+    return this.containerAnswer(q) ?? this.negative(Rcode.NxDomain);
+  }
+
+  /**
+   * The answer about the container (or reservation) named by `q`'s first label, the one `NAME.<domain>` gets, owner
+   * as asked; null when no container holds that name. The bare-name zones (bare-name-zone.ts) ask it too.
+   */
+  containerAnswer(q: ZoneQuestion): ZoneAnswer | null {
+    const entry = this.records.names.lookup(q.lowerLabelAt(0));
+    if (entry === undefined) return null;
+    const ipv6 = q.type === Type.AAAA ? this.records.addressesOf(entry.mac) : [];
+    return this.addressAnswer(q, entry.ip, this.records.ttlFor(entry.expiresAt), ipv6);
+  }
+
+  /** NXDOMAIN with the zone's SOA. */
+  noSuchName(): ZoneAnswer {
+    return this.negative(Rcode.NxDomain);
+  }
+
+  /** A name holding `ip` (and `ipv6`): its A (ANY), its AAAA, or NODATA for any other type. */
+  private addressAnswer(q: ZoneQuestion, ip: IPv4, ttl: number, ipv6: readonly string[]): ZoneAnswer {
     if (q.type === Type.AAAA) return ipv6.length === 0 ? this.negative(Rcode.NoError) : aaaaAnswer(q.askedName(), ipv6, ttl);
     if (q.type !== Type.A && q.type !== Type.ANY) return this.negative(Rcode.NoError);
     const w = this.wire;
@@ -420,8 +433,7 @@ const MAX_CNAME_CHAIN = 8;
 
 /**
  * Our zones in their order of precedence (the lease zone, the reverse zone, the ip6.arpa zone, the static records,
- * then any given): the
- * first zone owning the question answers it, except that a zone's NXDOMAIN lets a later zone that has the name answer
+ * any given, then with `bareNames` the bare-name zones, which so never take a name from another zone): the first zone owning the question answers it, except that a zone's NXDOMAIN lets a later zone that has the name answer
  * instead (so static records fill names no container holds, and a container's name always wins). This is the first
  * step of every query on both paths, before the cache and upstream. A CNAME answer is followed inside our zones.
  */
@@ -443,7 +455,8 @@ export class LocalZones {
     this.reverseZone6 = reverse6[0]?.apex.name ?? null;
     const records = config.records ?? [];
     const fixed: Zone[] = records.length === 0 ? [] : [new StaticZone(records, this.domain, config.recordTtl, () => this.records.apexSoa(this.domain).record)];
-    this.zones = [lease, reverse, ...reverse6, ...fixed, ...more];
+    const bare = config.bareNames === true ? [new BareNameZone(lease), new DotlessNameDenial(lease)] : [];
+    this.zones = [lease, reverse, ...reverse6, ...fixed, ...more, ...bare];
   }
 
   /**
