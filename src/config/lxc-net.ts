@@ -242,7 +242,7 @@ export function parseLxcNet(lxcNet: ShellFile, lxc: ShellFile | null): Checked<L
 }
 
 /** The domain used when LXC_DOMAIN is empty: names still answer bare (as dnsmasq's did) and as NAME.lxc. */
-export const LXC_NET_EMPTY_DOMAIN = 'lxc';
+const LXC_NET_EMPTY_DOMAIN = 'lxc';
 
 /** The serve flags (SERVE_FLAGS names, flag syntax) that serve what lxc-net served; the table is docs/migrating.md. */
 export interface LxcNetFlags {

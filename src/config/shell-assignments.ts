@@ -13,7 +13,7 @@ export const MAX_SHELL_FILE_BYTES = 64 * 1024;
 /** A line longer than this is no hand-written assignment (the longest default, LXC_DHCP_RANGE, is 29 characters). */
 export const MAX_SHELL_LINE_LENGTH = 4096;
 
-export type ShellLine =
+type ShellLine =
   | { kind: 'assign'; line: number; name: string; value: string }
   | { kind: 'source'; line: number; path: string }
   | { kind: 'blank'; line: number };
