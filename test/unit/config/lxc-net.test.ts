@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LXC_NET_DEFAULTS, lxcNetFlags, parseLxcNet } from '../../../src/config/lxc-net.ts';
+import { LXC_NET_DEFAULTS, type LxcNetSettings, lxcNetFlags, parseLxcNet } from '../../../src/config/lxc-net.ts';
 import { MAX_SHELL_FILE_BYTES, MAX_SHELL_LINE_LENGTH } from '../../../src/config/shell-assignments.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 
@@ -34,7 +34,7 @@ const ip = (t: string) => parseIPv4(t) as number;
 test("Debian's shipped files give lxc-net's defaults and the flags that serve them", () => {
   const r = parseLxcNet(net(DEBIAN_LXC_NET), lxc);
   assert.ok(r.ok, r.ok ? '' : r.error);
-  assert.deepEqual(r.value, {
+  const expected: LxcNetSettings = {
     bridge: 'lxcbr0',
     bridgeMac: '00:16:3e:00:00:00',
     address: ip('10.0.3.1'),
@@ -48,7 +48,8 @@ test("Debian's shipped files give lxc-net's defaults and the flags that serve th
     ipv6: null,
     useBridge: true,
     unread: [],
-  });
+  };
+  assert.deepEqual(r.value, expected);
   const flags = lxcNetFlags(r.value);
   assert.deepEqual(
     { ...flags, notes: [] },
