@@ -226,6 +226,18 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   'conf-dir': (st) => unsupported(st, 'included directories are not read: give each file with --dnsmasq-conf'),
 };
 
+/** Options lxc-dhcpd does not read because it behaves so already (docs/migrating.md); still listed, with this reason. */
+const ALREADY: Readonly<Record<string, string>> = {
+  interface: 'lxc-dhcpd serves only its --bridge',
+  'except-interface': 'lxc-dhcpd serves only its --bridge',
+  'listen-address': 'lxc-dhcpd serves only its --bridge',
+  'bind-interfaces': 'lxc-dhcpd serves only its --bridge',
+  'dhcp-authoritative': 'always on in lxc-dhcpd',
+  'dhcp-rapid-commit': 'on by default in lxc-dhcpd (--no-rapid-commit)',
+  'log-dhcp': 'use --log-level debug',
+  'dhcp-leasefile': 'leases are in --lease-db; import this file once with lxc-dhcpd import-dnsmasq',
+};
+
 /** `option=value` of one line with its comment removed, or null for a blank or comment line. */
 function optionOf(text: string): { option: string; value: string } | null {
   let quoted = false;
@@ -255,7 +267,7 @@ function readLines(text: string, st: State): string | null {
     st.option = parsed.option.toLowerCase();
     const handler = HANDLERS[st.option];
     if (handler === undefined) {
-      unsupported(st, 'not an option lxc-dhcpd reads');
+      unsupported(st, ALREADY[st.option] ?? 'not an option lxc-dhcpd reads');
       continue;
     }
     const error = handler(st, parsed.value);

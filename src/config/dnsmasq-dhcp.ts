@@ -114,8 +114,8 @@ type OptionLine =
 
 /** Reasons for options whose value lxc-dhcpd fixes; `0.0.0.0` is dnsmasq's "this server", which is what we send. */
 const FIXED: Readonly<Record<number, string>> = {
-  3: 'lxc-dhcpd sends the bridge address as router (option 3)',
-  6: 'lxc-dhcpd sends the bridge address as DNS server (option 6); upstreams are server= lines',
+  3: 'lxc-dhcpd sends the bridge address as router (option 3): drop the line if that is the address',
+  6: 'lxc-dhcpd sends the bridge address as DNS server (option 6): drop the line if that is the address; upstreams are server= lines',
   26: "lxc-dhcpd sends the bridge's MTU (option 26)",
   42: 'lxc-dhcpd sends no NTP servers (option 42)',
 };

@@ -42,10 +42,10 @@ not served (1 line):
 });
 
 test('a conf file alone, with nothing served, says so', () => {
-  const conf = parseDnsmasqConf('log-dhcp\n', 'x.conf', 'lxc');
+  const conf = parseDnsmasqConf('log-queries\n', 'x.conf', 'lxc');
   assert.ok(conf.ok);
   assert.equal(
     checkConfigReport(null, { file: 'x.conf', settings: conf.value }),
-    'x.conf serves as:\n  (nothing)\nnot served (1 line):\n  x.conf:1: log-dhcp: not an option lxc-dhcpd reads\n',
+    'x.conf serves as:\n  (nothing)\nnot served (1 line):\n  x.conf:1: log-queries: not an option lxc-dhcpd reads\n',
   );
 });

@@ -79,6 +79,15 @@ test('a realistic LXC_DHCP_CONFILE maps onto reservations, records, upstreams an
   assert.deepEqual(s.unsupported[3], { file: FILE, line: 21, option: 'dhcp-boot', reason: 'not an option lxc-dhcpd reads' });
 });
 
+test("lxc-net's own dnsmasq arguments copied into a conf file are listed with what lxc-dhcpd does instead", () => {
+  const r = parseDnsmasqConf('interface=lxcbr0\nbind-interfaces\ndhcp-authoritative\nstrict-order\n', FILE, 'lxc');
+  assert.ok(r.ok);
+  assert.deepEqual(
+    r.value.unsupported.map((u) => `${u.line} ${u.reason}`),
+    ['1 lxc-dhcpd serves only its --bridge', '2 lxc-dhcpd serves only its --bridge', '3 always on in lxc-dhcpd', '4 not an option lxc-dhcpd reads'],
+  );
+});
+
 test('the domain comes from the caller when the file sets none, and records follow it', () => {
   const r = parseDnsmasqConf('host-record=printer,10.0.3.9\ndhcp-range=10.0.3.2,10.0.3.254,255.255.255.0,30m\n', FILE, 'example');
   assert.ok(r.ok);
