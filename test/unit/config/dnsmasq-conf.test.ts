@@ -184,7 +184,9 @@ test('conflicts between lines are errors naming the file', () => {
   const macTwice = parseDnsmasqConf('dhcp-host=00:16:3e:00:00:01,10.0.3.5\ndhcp-host=00:16:3e:00:00:01,10.0.3.6\n', FILE, 'lxc');
   assert.match((macTwice as { error: string }).error, /MAC 00:16:3e:00:00:01 is reserved twice/);
   const cname = parseDnsmasqConf('host-record=www,10.0.3.5\ncname=www,web\n', FILE, 'lxc');
-  assert.match((cname as { error: string }).error, /^\/etc\/lxc\/dnsmasq.conf:2: www.lxc has a CNAME|^\/etc\/lxc\/dnsmasq.conf:2: .*CNAME/);
+  assert.match((cname as { error: string }).error, /^\/etc\/lxc\/dnsmasq.conf:2: www.lxc has other records: a CNAME cannot share/);
+  const cnameFirst = parseDnsmasqConf('# c\ncname=www,web\nhost-record=www,10.0.3.5\n', FILE, 'lxc');
+  assert.match((cnameFirst as { error: string }).error, /^\/etc\/lxc\/dnsmasq.conf:3: www.lxc has a CNAME \(line 2\)/);
 });
 
 test('comments, quotes and whitespace are read as dnsmasq reads them', () => {
