@@ -1,12 +1,16 @@
 /** Command line: `lxc-dhcpd --bridge br0 --range 10.0.0.100-200` serves; `lxc-dhcpd leases` lists the lease table. */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import yargs, { type InferredOptionTypes, type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { checkConfigReport } from './config/check-config.ts';
 import { parseDnsRecords } from './config/dns-records.ts';
+import { MAX_DNSMASQ_CONF_BYTES, parseDnsmasqConf } from './config/dnsmasq-conf.ts';
 import { parseConfigFile } from './config/file.ts';
 import { type Ipv6Flags, parseIpv6Flags } from './config/ipv6.ts';
+import { lxcNetFlags, parseLxcNet, type ShellFile } from './config/lxc-net.ts';
 import { type AddressRange, checkRangeInSubnet, parseRange } from './config/range.ts';
 import { type HostEntry, parseHostEntry } from './config/reservations.ts';
+import { MAX_SHELL_FILE_BYTES } from './config/shell-assignments.ts';
 import { ControlError, controlRequest } from './control/client.ts';
 import { type ControlRequest, type ControlResponse, defaultControlSocketPath } from './control/protocol.ts';
 import { type DaemonConfig, type RunningDaemon, StartupError, startDaemon } from './daemon.ts';
@@ -438,6 +442,53 @@ async function listLeases(argv: {
   process.stdout.write(argv.json ? `${JSON.stringify(rows, null, 2)}\n` : formatLeaseTable(rows));
 }
 
+/** At most `limit` + 1 bytes of a file (so a parser sees it is too large; /dev/zero cannot fill memory); null if absent. */
+function readBounded(path: string, limit: number): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    die(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  try {
+    const buffer = Buffer.alloc(limit + 1);
+    let length = 0;
+    for (let n = -1; n !== 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null);
+    return buffer.subarray(0, length).toString('utf8');
+  } catch (e) {
+    return die(`cannot read ${path}: ${(e as Error).message}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `check-config`: what --lxc-net and a dnsmasq conf file would serve, and every line not served; exit 0, or 2 on an error. */
+function checkConfig(argv: { 'lxc-net': string | undefined; lxc: string; 'dnsmasq-conf': string | undefined; domain: string }): void {
+  const useLxcNet = argv['lxc-net'] !== undefined || argv['dnsmasq-conf'] === undefined;
+  let flags: ReturnType<typeof lxcNetFlags> | null = null;
+  if (useLxcNet) {
+    const path = argv['lxc-net'] || '/etc/default/lxc-net';
+    const text = readBounded(path, MAX_SHELL_FILE_BYTES);
+    if (text === null) die(`${path} does not exist (give --lxc-net FILE)`);
+    const lxcText = readBounded(argv.lxc, MAX_SHELL_FILE_BYTES);
+    const lxc: ShellFile | null = lxcText === null ? null : { path: argv.lxc, text: lxcText };
+    const settings = parseLxcNet({ path, text }, lxc);
+    if (!settings.ok) die(settings.error);
+    flags = lxcNetFlags(settings.value);
+  }
+  const confPath = argv['dnsmasq-conf'] ?? flags?.['dnsmasq-conf'] ?? null;
+  let conf: Parameters<typeof checkConfigReport>[1] = null;
+  if (confPath !== null) {
+    const text = readBounded(confPath, MAX_DNSMASQ_CONF_BYTES);
+    if (text === null) die(`${confPath} does not exist`);
+    const settings = parseDnsmasqConf(text, confPath, flags?.domain ?? argv.domain);
+    if (!settings.ok) die(settings.error);
+    conf = { file: confPath, settings: settings.value };
+  }
+  process.stdout.write(checkConfigReport(flags, conf));
+}
+
 await yargs(hideBin(process.argv))
   .scriptName(PROGRAM)
   .usage('$0 --bridge BRIDGE --range FIRST-LAST [options]\n\nDHCP for LXC containers on a Linux bridge.')
@@ -516,6 +567,17 @@ await yargs(hideBin(process.argv))
         .option('lease-db', { type: 'string' })
         .option('control-socket', { type: 'string' }),
     (argv) => importDnsmasq(argv),
+  )
+  .command(
+    'check-config',
+    'print what an lxc-net configuration and a dnsmasq conf file would serve, and every line not served; exit 0, or 2 on an error',
+    (y) =>
+      y
+        .option('lxc-net', { type: 'string', describe: 'lxc-net file [default: /etc/default/lxc-net; read when --dnsmasq-conf is not given]' })
+        .option('lxc', { type: 'string', default: '/etc/default/lxc', describe: 'read first, as lxc-net does (sources the lxc-net file)' })
+        .option('dnsmasq-conf', { type: 'string', describe: "dnsmasq conf file [default: lxc-net's LXC_DHCP_CONFILE]" })
+        .option('domain', { type: 'string', default: 'lxc', describe: 'domain of relative names when neither file sets one' }),
+    (argv) => checkConfig(argv),
   )
   .strict()
   .help()
