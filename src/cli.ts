@@ -4,7 +4,7 @@ import yargs, { type InferredOptionTypes, type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { checkConfigReport } from './config/check-config.ts';
 import { parseDnsRecords } from './config/dns-records.ts';
-import { MAX_DNSMASQ_CONF_BYTES, parseDnsmasqConf } from './config/dnsmasq-conf.ts';
+import { type DnsmasqSettings, MAX_DNSMASQ_CONF_BYTES, parseDnsmasqConf } from './config/dnsmasq-conf.ts';
 import { parseConfigFile } from './config/file.ts';
 import { type Ipv6Flags, parseIpv6Flags } from './config/ipv6.ts';
 import { lxcNetFlags, parseLxcNet, type ShellFile } from './config/lxc-net.ts';
@@ -113,6 +113,15 @@ const SERVE_FLAGS = {
     default: [] as string[],
     describe:
       'static DNS record NAME,A,IP | NAME,AAAA,IP6 | NAME,CNAME,TARGET | NAME,TXT,TEXT | NAME,SRV,"PRIO WEIGHT PORT TARGET"; a NAME without a dot is in --domain; a container holding the name wins; repeatable',
+  },
+  'lxc-net': {
+    type: 'string',
+    describe:
+      'serve what lxc-net would: read its configuration (FILE, default /etc/default/lxc-net, after /etc/default/lxc) for the bridge, address, range, domain, IPv6 and LXC_DHCP_CONFILE; flags given here win; on the command line only',
+  },
+  'dnsmasq-conf': {
+    type: 'string',
+    describe: 'read a dnsmasq conf file for reservations (dhcp-host), records, server=, routes and no-ping; every line it cannot serve is listed at start',
   },
   'bare-names': {
     type: 'boolean',
@@ -259,6 +268,27 @@ async function metricsFrom(argv: ServeArgs): Promise<DaemonConfig['metrics']> {
   return { address: listen.value.address, port: listen.value.port };
 }
 
+/** --dnsmasq-conf read and parsed (its domain: --domain); null without the flag. A bad line ends the command. */
+function dnsmasqConfFrom(path: string | undefined, domain: string): DnsmasqSettings | null {
+  if (path === undefined) return null;
+  const text = readBounded(path, MAX_DNSMASQ_CONF_BYTES);
+  if (text === null) die(`--dnsmasq-conf ${path} does not exist`);
+  const parsed = parseDnsmasqConf(text, path, domain);
+  if (!parsed.ok) die(parsed.error);
+  return parsed.value;
+}
+
+/** What the daemon logs at start about the dnsmasq conf file: every line not served, and settings it does not take. */
+function dnsmasqConfNotices(path: string | undefined, conf: DnsmasqSettings | null): string[] {
+  if (path === undefined || conf === null) return [];
+  return [
+    ...conf.unsupported.map((u) => `${u.file}:${u.line}: ${u.option} not served (${u.reason})`),
+    ...(conf.range ? [`${path}: its dhcp-range is not served: --range (or LXC_DHCP_RANGE) is the one range`] : []),
+    ...(conf.domain !== null ? [`${path}: domain=${conf.domain} is not served: give --domain`] : []),
+    ...(conf.leaseMax !== null ? [`${path}: dhcp-lease-max is not served: the range bounds the leases`] : []),
+  ];
+}
+
 /** The daemon's configuration from the parsed flags; a flag that makes no sense ends the command with one line. */
 async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
   const range = parseRange(argv.range);
@@ -269,14 +299,15 @@ async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
   if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(argv.domain)) {
     die(`--domain ${JSON.stringify(argv.domain)} is not a domain name (e.g. lxc)`);
   }
-  const hosts = parseHosts(argv.host);
+  const conf = dnsmasqConfFrom(argv['dnsmasq-conf'], argv.domain.toLowerCase());
+  const hosts = [...parseHosts(argv.host), ...(conf?.reservations ?? []), ...(conf?.nameReservations ?? [])];
   const relays = parseRelays(argv.relay);
-  const routes = parseRoutes(argv.route);
+  const routes = [...parseRoutes(argv.route), ...(conf?.routes ?? [])];
   checkLimits(argv);
-  const upstreams = parseUpstreams(argv.upstream);
+  const upstreams = [...parseUpstreams(argv.upstream), ...(conf?.upstreams ?? [])];
   const records = parseDnsRecords(argv['dns-record'], argv.domain.toLowerCase());
   if (!records.ok) die(records.error);
-  const dnsRecords = records.value;
+  const dnsRecords = [...records.value, ...(conf?.records ?? [])];
   const hostSetup = hostSetupFrom(argv, range.value);
   const ipv6 = ipv6From(argv);
   const metrics = await metricsFrom(argv);
@@ -286,6 +317,8 @@ async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
     controlSocket: argv['control-socket'] === '' ? null : (argv['control-socket'] ?? defaultControlSocket(argv.bridge)),
     metrics,
     dnsmasqLeaseFile: argv['dnsmasq-leasefile'] ?? null,
+    notices: [...LXC_NET.notes, ...dnsmasqConfNotices(argv['dnsmasq-conf'], conf)],
+    importLeasesFrom: LXC_NET.active ? `/var/lib/misc/dnsmasq.${argv.bridge}.leases` : null,
     resolved: argv.resolved ?? 'auto',
     bridge: argv.bridge,
     range: range.value,
@@ -295,7 +328,7 @@ async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
     hosts,
     hostsFile: argv['hosts-file'] ?? null,
     rapidCommit: argv['rapid-commit'],
-    probe: argv.probe,
+    probe: argv.probe && (conf?.ping ?? true),
     probeTimeoutMs: argv['probe-timeout'],
     declineQuarantineSeconds: argv['decline-time'],
     relays,
@@ -489,6 +522,30 @@ function checkConfig(argv: { 'lxc-net': string | undefined; lxc: string; 'dnsmas
   process.stdout.write(checkConfigReport(flags, conf));
 }
 
+/**
+ * `--lxc-net [FILE]` on the serve command line: lxc-net's configuration as flag values, which yargs takes below
+ * the command line (flags given win, as they do over --config), plus the notes for the start-up log. Read before
+ * yargs runs because the flag may come without a value, which a yargs config hook would not see.
+ */
+function lxcNetFromArgs(args: readonly string[]): { active: boolean; flags: Record<string, string | number | boolean>; notes: string[] } {
+  const none = { active: false, flags: {}, notes: [] };
+  if (args[0] !== undefined && !args[0].startsWith('-')) return none; // a subcommand (check-config reads it itself)
+  const at = args.findIndex((a) => a === '--lxc-net' || a.startsWith('--lxc-net='));
+  if (at < 0) return none;
+  const given = args[at] as string;
+  const next = args[at + 1];
+  const path = given.includes('=') ? given.slice('--lxc-net='.length) : next !== undefined && !next.startsWith('-') ? next : '/etc/default/lxc-net';
+  const text = readBounded(path, MAX_SHELL_FILE_BYTES);
+  if (text === null) die(`--lxc-net: ${path} does not exist`);
+  const lxcText = readBounded('/etc/default/lxc', MAX_SHELL_FILE_BYTES);
+  const settings = parseLxcNet({ path, text }, lxcText === null ? null : { path: '/etc/default/lxc', text: lxcText });
+  if (!settings.ok) die(settings.error);
+  const { notes, 'dnsmasq-conf': confFile, ...flags } = lxcNetFlags(settings.value);
+  return { active: true, flags: { ...flags, ...(confFile !== null ? { 'dnsmasq-conf': confFile } : {}) }, notes };
+}
+
+const LXC_NET = lxcNetFromArgs(hideBin(process.argv));
+
 await yargs(hideBin(process.argv))
   .scriptName(PROGRAM)
   .usage('$0 --bridge BRIDGE --range FIRST-LAST [options]\n\nDHCP for LXC containers on a Linux bridge.')
@@ -500,6 +557,7 @@ await yargs(hideBin(process.argv))
         .options(SERVE_FLAGS)
         .option('config', { type: 'string', describe: 'read options from FILE (key = value lines, same names as the flags; flags win)' })
         .config('config', (path: string) => readConfigFile(path))
+        .config(LXC_NET.flags)
         .example('$0 --bridge br0 --range 10.0.0.100-200', 'create/reuse br0 with 10.0.0.1/24, serve DHCP+DNS, NAT the subnet')
         .example('$0 --config /etc/lxc-dhcpd/br0.conf', 'the same from a config file')
         .example('$0 --bridge br0 --range 10.0.0.100-200 --host 02:1a:b0:00:00:05,10.0.0.5,web', 'with a reservation'),

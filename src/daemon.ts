@@ -33,7 +33,7 @@ import { LocalZones, reverseZoneName } from './dns/zone.ts';
 import { bridgeAddress } from './host/bridge-address.ts';
 import { manualResolverHint, registerWithResolved, resolvedRunning } from './host/resolved.ts';
 import type { HostSetup } from './host/setup.ts';
-import { DnsmasqLeaseFile } from './leases/dnsmasq-format.ts';
+import { DnsmasqLeaseFile, dnsmasqRecordToLease, parseDnsmasqLeases } from './leases/dnsmasq-format.ts';
 import { Learned6 } from './leases/learned6.ts';
 import type { Lease6Store } from './leases/lease6.ts';
 import { HostNames, unclaimableNames } from './leases/names.ts';
@@ -99,6 +99,13 @@ export interface DaemonConfig {
   controlSocket: string | null;
   /** Prometheus endpoint; null: none. */
   metrics: { address: string; port: number } | null;
+  /** Said once at start (warn): what --lxc-net and --dnsmasq-conf serve differently, and conf lines not served. */
+  notices: string[];
+  /**
+   * A dnsmasq lease file imported at the first start (--lxc-net: lxc-net's own, /var/lib/misc/dnsmasq.BRIDGE.leases),
+   * when the database holds no lease yet, so containers keep their addresses across the switch; null: none.
+   */
+  importLeasesFrom: string | null;
   /** Keep a lease file in dnsmasq's format here; null: none. */
   dnsmasqLeaseFile: string | null;
   /** Register the bridge with systemd-resolved: true, false, or 'auto' (when resolved runs). */
@@ -236,6 +243,30 @@ interface LeasePart {
   commitThen(done: (error: Error | null) => void): void;
 }
 
+/**
+ * With an empty database, the leases of the dnsmasq lease file at `path` (if there is one) become ours before the
+ * table loads them, as `lxc-dhcpd import-dnsmasq` does: switching from lxc-net, every container keeps its address.
+ */
+function importAtFirstStart(store: LeaseStore, path: string, log: Logger): void {
+  let empty = true;
+  store.load(() => {
+    empty = false;
+  });
+  if (!empty) return;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return; // no lease file: nothing to keep
+  }
+  const parsed = parseDnsmasqLeases(text);
+  for (const e of parsed.errors.slice(0, 3)) log.warn(`${path}:${e.line}: ${e.message} (line not imported)`);
+  const now = Date.now();
+  for (const record of parsed.records) store.stage(dnsmasqRecordToLease(record, now));
+  store.commit();
+  log.info(`imported ${parsed.records.length} leases from ${path} (first start: the lease database was empty)`);
+}
+
 function startLeases(config: DaemonConfig, log: Logger, stack: DisposerStack, book: ReservationBook, metrics: Metrics | null): LeasePart {
   let store: LeaseStore & Lease6Store;
   try {
@@ -244,6 +275,7 @@ function startLeases(config: DaemonConfig, log: Logger, stack: DisposerStack, bo
     throw new StartupError(`cannot open lease database ${config.leaseDb}: ${(e as Error).message} (choose another path with --lease-db)`);
   }
   stack.defer(['lease database', () => store.close()]);
+  if (config.importLeasesFrom !== null) importAtFirstStart(store, config.importLeasesFrom, log);
   const pool = new AddressPool(config.range.first, config.range.last);
   const leases = new LeaseTable({ store, pool });
   leases.load();
@@ -635,6 +667,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Ru
 }
 
 async function startParts(config: DaemonConfig, log: Logger, stack: DisposerStack): Promise<RunningDaemon> {
+  for (const notice of config.notices) log.warn(notice);
   const net = bridgeNetwork(config);
   const deniedNames = unclaimableNames(config.domain);
   const reservationContext: ReservationContext = { serverIp: net.serverIp, prefixLength: net.prefixLength, deniedNames };

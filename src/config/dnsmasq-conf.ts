@@ -13,8 +13,9 @@ import { parseUpstream, type Upstream } from '../dns/forward/upstream.ts';
 import { formatIPv4 } from '../net/address.ts';
 import { type Checked, fail, ok } from '../result.ts';
 import { parseDnsRecord, type StaticRecord } from './dns-records.ts';
-import { type NameReservation, parseDhcpHost, parseDhcpOption } from './dnsmasq-dhcp.ts';
+import { parseDhcpHost, parseDhcpOption } from './dnsmasq-dhcp.ts';
 import { type DhcpRange, parseDhcpRange } from './dnsmasq-values.ts';
+import type { NameReservation } from './reservations.ts';
 import { checkReservationConflicts, type Reservation } from './reservations.ts';
 
 /** A conf file larger than this is no hand-written LXC file: 1 MiB holds some 20 000 dhcp-host lines. */

@@ -10,13 +10,9 @@ import { MAX_STATIC_ROUTES, parseRoute, type StaticRoute } from '../dhcp/routes.
 import { formatIPv4, type IPv4, parseIPv4, parseMac } from '../net/address.ts';
 import { type Checked, fail, ok } from '../result.ts';
 import { isLeaseTime, parseLeaseTime } from './dnsmasq-values.ts';
-import { parseReservation, type Reservation } from './reservations.ts';
+import { type NameReservation, parseReservation, type Reservation } from './reservations.ts';
 
 /** A reservation by host name (`dhcp-host=NAME,IP`): the first client sending NAME gets IP (issue 14 item 3). */
-export interface NameReservation {
-  name: string;
-  ip: IPv4;
-}
 
 /** What one line gave: at most one reservation of either kind, and the reasons for what it left out. */
 interface HostLine {
