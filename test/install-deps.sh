@@ -23,9 +23,11 @@ PACKAGES=(
   coreutils       # env -0, mktemp, realpath
   ndisc6          # rdisc6: reads router advertisements (test/integration/ra.test.ts)
   iputils-ping    # ping -6 through NAT66 (host-setup6 test)
+  lxc             # a real busybox container (offline template; it bind-mounts /lib, so busybox need not be static)
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d
+LXC_NET_DEFAULTS=/etc/default/lxc-net
 
 is_installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = 'install ok installed' ]
@@ -51,9 +53,30 @@ main() {
     chmod 755 "$POLICY_RC"
     trap 'rm -f "$POLICY_RC"' EXIT
   fi
+  local had_lxcbr0=false
+  ip link show lxcbr0 >/dev/null 2>&1 && had_lxcbr0=true
+  keep_lxc_bridge_down "${missing[@]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # --force-confold: keep the lxc-net defaults written above when the lxc package ships its own.
+  apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}"
+  if [ "$had_lxcbr0" = false ] && ip link show lxcbr0 >/dev/null 2>&1; then
+    echo "install-deps.sh: WARNING: the install created lxcbr0 in this namespace: delete it (ip link del lxcbr0)" >&2
+  fi
+}
+
+# The lxc package enables lxc-net.service, which with Debian's default USE_LXC_BRIDGE="true" creates lxcbr0 with
+# 10.0.3.1/24 and runs dnsmasq in the ROOT namespace (at the install if a service may start, else at the next boot).
+# The tests make their own lxcbr0 in their own namespaces only, so before lxc is installed on a fresh machine the
+# defaults say USE_LXC_BRIDGE="false" (policy-rc.d above already stops the service from starting now). An existing
+# file is the machine owner's and is left alone.
+keep_lxc_bridge_down() {
+  local package
+  for package in "$@"; do
+    if [ "$package" = lxc ] && [ ! -e "$LXC_NET_DEFAULTS" ]; then
+      printf '# from lxc-dhcpd test/install-deps.sh: no lxcbr0 in the root namespace\nUSE_LXC_BRIDGE="false"\n' > "$LXC_NET_DEFAULTS"
+    fi
+  done
 }
 
 main "$@"

@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type DhcpClient, udhcpc } from '../harness/clients.ts';
-import { LXC_DHCPD_BIN } from '../harness/lxc-dhcpd.ts';
+import { LXC_NET_SERVER, lxcNetFile, startLxcNetDaemon } from '../harness/lxc-net.ts';
 import { createTopology, type SpawnedProcess, type Topology } from '../harness/netns.ts';
 
-const SERVER = '10.0.3.1';
+const SERVER = LXC_NET_SERVER;
 const WEB_IP = '10.0.3.100';
 /** A container's lease as lxc-net's dnsmasq wrote it, imported at the first start. */
 const OLD_MAC = '02:1a:b0:00:00:03';
@@ -23,39 +23,6 @@ const OLD_IP = '10.0.3.77';
 let topology: Topology;
 let daemon: SpawnedProcess | null = null;
 const clients: DhcpClient[] = [];
-
-/** Debian 12's /etc/default/lxc-net as the lxc package ships it, pointing at a test conf file. */
-function lxcNetFile(confFile: string): string {
-  return `USE_LXC_BRIDGE="true"\n\n# Honor system's dnsmasq configuration\nLXC_DHCP_CONFILE=${confFile}\n`;
-}
-
-function startDaemon(dir: string): SpawnedProcess {
-  const misc = join(dir, 'misc');
-  const argv = [
-    'unshare',
-    '-m',
-    '--propagation',
-    'private',
-    'sh',
-    '-c',
-    'mount --bind "$0" /var/lib/misc && exec "$@"',
-    misc,
-    process.execPath,
-    resolve(LXC_DHCPD_BIN),
-    '--lxc-net',
-    join(dir, 'lxc-net'),
-    '--lease-db',
-    join(dir, 'leases.db'),
-    '--control-socket',
-    join(dir, 'control.sock'),
-    '--log-level',
-    'debug',
-    '--no-probe',
-    '--ipv6',
-    'none',
-  ];
-  return topology.spawn(topology.hostNs, argv);
-}
 
 async function dig(...query: string[]): Promise<string[]> {
   const r = await topology.exec(topology.hostNs, ['dig', `@${SERVER}`, '+time=2', '+tries=2', '+short', ...query], { timeoutMs: 10_000 });
@@ -73,7 +40,7 @@ before(async () => {
   // lxc-net's dnsmasq lease file: expiry, MAC, IP, name, client-id
   const expiry = Math.floor(Date.now() / 1000) + 3600;
   writeFileSync(join(dir, 'misc', 'dnsmasq.lxcbr0.leases'), `${expiry} ${OLD_MAC} ${OLD_IP} old *\n`);
-  daemon = startDaemon(dir);
+  daemon = startLxcNetDaemon(topology, dir);
   await daemon.waitForOutput(/serving DHCP on/, { stream: 'stderr', timeoutMs: 15_000 });
 });
 
