@@ -1,10 +1,10 @@
 /**
  * The daemon's IPv6 parts, started when the bridge has an IPv6 /64 (host set-up's address, or with --no-host-setup the
- * one the bridge already has): the containers' addresses as the kernel's neighbour table shows them (Learned6, fed
- * by the NeighbourWatcher), then one packet socket on the bridge's ports (Ipv6Port) shared by router advertisements
- * (RaService) and DHCPv6 (Dhcp6Server, with the Address6Book when --range6 is set, its bindings in the same lease store
- * and group commit as DHCPv4's). Like daemon.ts's builders, each returns what it started and registers its undo on the
- * DisposerStack; the final RA (router lifetime 0) leaves before the socket closes.
+ * one the bridge already has): the bridge-port packet sockets (Ipv6Port) that router advertisements (RaService) and
+ * DHCPv6 (Dhcp6Server, with the Address6Book when --range6 is set, its bindings in the same lease store and group
+ * commit as DHCPv4's) are served on, then the containers' addresses as the kernel's neighbour table shows them
+ * (NeighbourWatcher feeding Learned6, which DNS answers AAAA from). Like daemon.ts's builders, each returns what it
+ * started and registers its undo on the DisposerStack; the final RA (router lifetime 0) leaves before the socket closes.
  */
 import { type DaemonIpv6, daemonIpv6 } from './config/ipv6.ts';
 import type { Reservation } from './config/reservations.ts';
@@ -243,7 +243,7 @@ function startIpv6(d: Ipv6PartDeps): Ipv6Part {
   };
 }
 
-/** With IPv6 on: RA and DHCPv6 on the bridge, then the neighbour table; null parts with IPv6 off. */
+/** RA and DHCPv6 on the bridge, then the neighbour table (the daemon calls this only when IPv6 is on). */
 export async function startIpv6Parts(d: Ipv6PartDeps): Promise<{ part: Ipv6Part; resyncNeighbours: () => void }> {
   const part = startIpv6(d);
   const neighbours = await startNeighbours(() => part.port.ifindex, d.learned6, d.log, d.stack);
