@@ -28,7 +28,7 @@ import type { StoredLease6 } from './leases/lease6.ts';
 import { formatLeaseTable, type LeaseRow, leaseRows, leases6AsJson, leasesAsJson } from './leases/report.ts';
 import { LeaseStore, readLeases6ReadOnly, readLeasesReadOnly, readReservationsReadOnly } from './leases/store.ts';
 import { createLogger, type LogLevel } from './log.ts';
-import { type IPv4, parseIPv4 } from './net/address.ts';
+import { type IPv4, parseIPv4, parseMac } from './net/address.ts';
 import { createShutdown, installShutdownHandlers } from './shutdown.ts';
 import { createNotifier, isUnderSystemd } from './systemd/notify.ts';
 import { startWatchdog, type Watchdog } from './systemd/watchdog.ts';
@@ -113,6 +113,10 @@ const SERVE_FLAGS = {
     default: [] as string[],
     describe:
       'static DNS record NAME,A,IP | NAME,AAAA,IP6 | NAME,CNAME,TARGET | NAME,TXT,TEXT | NAME,SRV,"PRIO WEIGHT PORT TARGET"; a NAME without a dot is in --domain; a container holding the name wins; repeatable',
+  },
+  'bridge-mac': {
+    type: 'string',
+    describe: 'the MAC of a bridge lxc-dhcpd creates (lxc-net: LXC_BRIDGE_MAC, 00:16:3e:00:00:00); a bridge that exists keeps its own',
   },
   'lxc-net': {
     type: 'string',
@@ -256,7 +260,17 @@ function hostSetupFrom(argv: ServeArgs, range: AddressRange): DaemonConfig['host
   }
   const rangeError = checkRangeInSubnet(range, address.ip, address.prefixLength);
   if (rangeError !== null) die(argv.address !== undefined ? rangeError.replace('the bridge subnet', `--address ${argv.address}'s subnet`) : rangeError);
-  return { address, ...(argv.uplink !== undefined ? { uplink: argv.uplink } : {}), nat: argv.nat, firewall: argv.firewall };
+  const bridgeMac = argv['bridge-mac'] === undefined ? undefined : parseMac(argv['bridge-mac']);
+  if (bridgeMac === null || (bridgeMac !== undefined && (Number.parseInt(bridgeMac.slice(0, 2), 16) & 1) === 1)) {
+    die(`--bridge-mac ${JSON.stringify(argv['bridge-mac'])} is not a unicast MAC address like 00:16:3e:00:00:00`);
+  }
+  return {
+    address,
+    ...(bridgeMac !== undefined ? { bridgeMac } : {}),
+    ...(argv.uplink !== undefined ? { uplink: argv.uplink } : {}),
+    nat: argv.nat,
+    firewall: argv.firewall,
+  };
 }
 
 async function metricsFrom(argv: ServeArgs): Promise<DaemonConfig['metrics']> {

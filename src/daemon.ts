@@ -114,6 +114,8 @@ export interface DaemonConfig {
 
 export interface HostSetupConfig {
   address: { ip: IPv4; prefixLength: number };
+  /** MAC of a bridge we create (--bridge-mac). */
+  bridgeMac?: string;
   uplink?: string;
   nat: boolean;
   firewall: boolean;

@@ -15,6 +15,7 @@ function shellWord(text: string): string {
 function lxcNetLines(f: LxcNetFlags): string[] {
   const flags = [
     `--bridge ${shellWord(f.bridge)}`,
+    `--bridge-mac ${f['bridge-mac']}`,
     `--address ${f.address}`,
     `--range ${f.range}`,
     ...(f['lease-time'] === undefined ? [] : [`--lease-time ${f['lease-time']}`]),

@@ -247,6 +247,8 @@ const LXC_NET_EMPTY_DOMAIN = 'lxc';
 /** The serve flags (SERVE_FLAGS names, flag syntax) that serve what lxc-net served; the table is docs/migrating.md. */
 export interface LxcNetFlags {
   bridge: string;
+  /** LXC_BRIDGE_MAC, set on the bridge when lxc-dhcpd creates it, as lxc-net does. */
+  'bridge-mac': string;
   address: string;
   range: string;
   /** Only when LXC_DHCP_RANGE names a lease time (--lease-time's default is dnsmasq's one hour). */
@@ -274,11 +276,11 @@ export function lxcNetFlags(s: LxcNetSettings): LxcNetFlags {
     ...(s.domain === null
       ? [`LXC_DOMAIN is empty: containers get domain ${LXC_NET_EMPTY_DOMAIN} (option 15) and answer as NAME and NAME.${LXC_NET_EMPTY_DOMAIN}`]
       : []),
-    `LXC_BRIDGE_MAC ${s.bridgeMac} is not set on the bridge: lxc-dhcpd keeps the bridge's own MAC`,
     ...s.unread.map((u) => `${u} is not read by lxc 5.0's lxc-net, nor by lxc-dhcpd`),
   ];
   return {
     bridge: s.bridge,
+    'bridge-mac': s.bridgeMac,
     address: `${formatIPv4(s.address)}/${s.prefixLength}`,
     range: `${formatIPv4(s.range.first)}-${formatIPv4(s.range.last)}`,
     ...(s.leaseSeconds === null ? {} : { 'lease-time': s.leaseSeconds }),

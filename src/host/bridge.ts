@@ -126,9 +126,10 @@ export function describe(error: unknown, what: string): BridgeError {
 
 /**
  * Makes sure bridge `name` exists, carries `address` and is up. Reuses an existing bridge (adding
- * the address only if it has no address with that IP); a non-bridge interface of that name is an error.
+ * the address only if it has no address with that IP); a non-bridge interface of that name is an error. A bridge
+ * created here gets `mac` when given (lxc-net's LXC_BRIDGE_MAC); an existing one keeps its own.
  */
-export async function ensureBridge(name: string, address: Ipv4Interface): Promise<BridgeSetup> {
+export async function ensureBridge(name: string, address: Ipv4Interface, mac?: string): Promise<BridgeSetup> {
   return withRtnetlink(async (socket) => {
     let link = await findLink(socket, name);
     let created = false;
@@ -137,7 +138,8 @@ export async function ensureBridge(name: string, address: Ipv4Interface): Promis
     }
     if (link === null) {
       try {
-        await socket.newLink({ family: AF_UNSPEC }, { ifname: name, linkinfo: encodeBridgeLinkInfo() }, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
+        const attrs = { ifname: name, linkinfo: encodeBridgeLinkInfo(), ...(mac !== undefined ? { address: Buffer.from(mac.replace(/:/g, ''), 'hex') } : {}) };
+        await socket.newLink({ family: AF_UNSPEC }, attrs, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
         created = true;
       } catch (error) {
         // Someone created it between our look-up and our request: reuse it like any existing bridge.

@@ -26,6 +26,8 @@ interface HostSetupOptions {
   uplink?: string;
   nat: boolean;
   firewall: boolean;
+  /** The MAC of a bridge this start creates (--bridge-mac); absent: the kernel's choice. */
+  bridgeMac?: string;
   /** Absent or mode none: IPv4 only. */
   ipv6?: HostIpv6Options;
 }
@@ -55,7 +57,7 @@ export async function setupHost(o: HostSetupOptions, log: { info(m: string): voi
   const where = `${formatIPv4(o.address.ip)}/${o.address.prefixLength}`;
   let bridge: BridgeSetup;
   try {
-    bridge = await ensureBridge(o.bridge, o.address);
+    bridge = await ensureBridge(o.bridge, o.address, o.bridgeMac);
   } catch (e) {
     throw new HostSetupError(`cannot set up bridge ${o.bridge} with ${where}: ${(e as Error).message}`);
   }
@@ -76,7 +78,7 @@ export async function setupHost(o: HostSetupOptions, log: { info(m: string): voi
     ipv6: host6?.ipv6 ?? null,
     warnings,
     async restoreBridge() {
-      const again = await ensureBridge(o.bridge, o.address);
+      const again = await ensureBridge(o.bridge, o.address, o.bridgeMac);
       // Someone else created this bridge: at exit we take back only our address (created stays false).
       bridge = { ...again, created: false };
       setup.bridge = bridge;

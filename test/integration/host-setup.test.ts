@@ -47,7 +47,7 @@ function count(haystack: string, needle: string): number {
 
 const SETUP = `
   const ip = address.parseIPv4('10.0.0.1');
-  const state = await bridge.ensureBridge(${JSON.stringify(BRIDGE)}, { ip, prefixLength: 24 });
+  const state = await bridge.ensureBridge(${JSON.stringify(BRIDGE)}, { ip, prefixLength: 24 }, '00:16:3e:00:00:00');
   const forwardingChange = forwarding.enableForwarding();
   const options = { bridge: ${JSON.stringify(BRIDGE)}, subnet: ip, prefixLength: 24, uplink: 'wan0', nat: true, firewall: true };
   const installed = await nftables.installRules(options);
@@ -86,17 +86,19 @@ describe('host setup through netlink, in a namespace', () => {
     await topology?.destroy();
   });
 
-  it('creates the bridge, up, with its address, STP off and no forward delay', async () => {
+  it('creates the bridge, up, with its address and the MAC asked for (lxc-net: LXC_BRIDGE_MAC), STP off and no forward delay', async () => {
     assert.equal(setup.state.created, true);
     assert.equal(setup.state.addedAddress, true);
     assert.equal(setup.state.mtu, 1500);
     const link = JSON.parse(await hostOutput(topology, ['ip', '-j', '-d', 'link', 'show', BRIDGE])) as Array<{
       ifindex: number;
+      address: string;
       flags: string[];
       linkinfo: { info_kind: string; info_data: { stp_state: number; forward_delay: number } };
     }>;
     assert.equal(link[0]?.ifindex, setup.state.ifindex);
     assert.equal(link[0]?.linkinfo.info_kind, 'bridge');
+    assert.equal(link[0]?.address, '00:16:3e:00:00:00');
     assert.ok(link[0]?.flags.includes('UP'), `flags ${link[0]?.flags.join(',')}`);
     assert.equal(link[0]?.linkinfo.info_data.stp_state, 0);
     assert.equal(link[0]?.linkinfo.info_data.forward_delay, 0);

@@ -18,6 +18,7 @@ test('the report gives the serve flags, what differs from lxc-net, the conf file
     report,
     `lxc-net settings serve as:
   --bridge lxcbr0
+  --bridge-mac 00:16:3e:00:00:00
   --address 10.0.3.1/24
   --range 10.0.3.2-10.0.3.254
   --domain lxc
@@ -27,7 +28,6 @@ test('the report gives the serve flags, what differs from lxc-net, the conf file
   (dnsmasq conf: /etc/lxc/dnsmasq.conf)
 served differently from lxc-net:
   LXC_DOMAIN is empty: containers get domain lxc (option 15) and answer as NAME and NAME.lxc
-  LXC_BRIDGE_MAC 00:16:3e:00:00:00 is not set on the bridge: lxc-dhcpd keeps the bridge's own MAC
 /etc/lxc/dnsmasq.conf serves as:
   --host 00:16:3e:12:34:56,10.0.3.50,[fd00::50],db
   --host mail1,10.0.3.100

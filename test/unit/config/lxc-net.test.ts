@@ -67,6 +67,7 @@ test("Debian's shipped files give lxc-net's defaults and the flags that serve th
     { ...flags, notes: [] },
     {
       bridge: 'lxcbr0',
+      'bridge-mac': '00:16:3e:00:00:00',
       address: '10.0.3.1/24',
       range: '10.0.3.2-10.0.3.254',
       domain: 'lxc',
@@ -109,6 +110,7 @@ LXC_IPV6_NAT="true"
     { ...flags, notes: [] },
     {
       bridge: 'br-lxc',
+      'bridge-mac': '00:16:3e:aa:bb:cc',
       address: '10.20.0.1/16',
       range: '10.20.1.2-10.20.1.200',
       'lease-time': 43200,
