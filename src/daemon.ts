@@ -129,7 +129,7 @@ export interface DnsConfig {
   rateLimit: number;
   /**
    * --bare-names: answer a container's single-label name as NAME.<domain>, other single-label A/AAAA with NXDOMAIN
-   * (src/dns/bare-name-zone.ts). The lxc-net mode sets it when LXC_DOMAIN is empty and the flag was not given.
+   * (src/dns/bare-name-zone.ts). --lxc-net turns it on unless the command line says --no-bare-names.
    */
   bareNames: boolean;
   /**
