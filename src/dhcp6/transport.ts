@@ -6,7 +6,7 @@
  * socket wakeup is committed once and its replies leave only when the store says the bindings are durable, as DHCPv4
  * ACKs do (RFC 8415 §18.3 gives the reply; the project's contract gives "no Reply before its binding is durable").
  */
-import { type Logger, oneLine, type RateLimitedCounter } from '../log.ts';
+import type { Logger, RateLimitedCounter } from '../log.ts';
 import { formatIPv6, isMulticast, parseIPv6 } from '../net/address6.ts';
 import { buildUdp6Frame, type Udp6Packet } from '../wire/frame6.ts';
 import type { Ipv6Ingress } from '../wire/ipv6-port.ts';
@@ -134,6 +134,6 @@ export class Dhcp6Transport {
 
   private dropped(reason: string, detail: string): void {
     this.o.onDrop?.(reason);
-    if (this.o.drops.hit(`dhcp6-${reason}`)) this.o.log.warn(`DHCPv6 dropped (${reason}): ${oneLine(detail)}`);
+    if (this.o.drops.hit(`dhcp6-${reason}`)) this.o.log.warn(`DHCPv6 dropped (${reason}): ${detail}`);
   }
 }

@@ -9,6 +9,8 @@
  * against dnsmasq in ipv6-peer-dnsmasq.test.ts.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Capture, startCapture } from '../harness/capture.ts';
 import { type DhcpClient, udhcpc } from '../harness/clients.ts';
@@ -34,6 +36,7 @@ import {
   waitForNoDefaultRoute6,
   waitForSlaac,
 } from '../harness/clients6.ts';
+import { leasesJson } from '../harness/leases-cli.ts';
 import { type RunningLxcDhcpd, startLxcDhcpd } from '../harness/lxc-dhcpd.ts';
 import { type Container, createTopology, type Topology } from '../harness/netns.ts';
 
@@ -231,7 +234,7 @@ describe('IPv6 for containers with the real daemon', () => {
 
   test('--range6: rdisc6 sees the M flag; dhclient -6, dhcpcd and udhcpc6 get distinct addresses from the range', async (t) => {
     const { first, last } = range6();
-    await startDaemon(['--range6', `${first}-${last}`]);
+    await startDaemon(['--range6', `${first}-${last}`, '--dnsmasq-leasefile', join(topology.tmpDir, 'dnsmasq.leases')]);
     const ra = await rdisc6(container(2));
     assert.equal(ra.managed, true, 'M flag with --range6');
     assert.deepEqual(ra.rdnss, [bridgeV6]);
@@ -263,6 +266,27 @@ describe('IPv6 for containers with the real daemon', () => {
     const leased = (v6Clients.find((c) => c.kind === 'dhclient6' && c.container === c2) as Dhcp6Client).lease.address as string;
     assert.ok((await waitForDig(c2.ns, '10.0.0.1', leased, ['db.lxc', 'AAAA'])).includes(leased));
     assert.deepEqual(await dig(c2.ns, bridgeV6, '-x', leased), ['db.lxc.']);
+  });
+
+  test('the DHCPv6 leases are in the database (lxc-dhcpd leases) and in the dnsmasq-format lease file, with the duid line', async () => {
+    const leased = v6Clients.filter((c) => c.lease.address !== null).map((c) => c.lease.address as string);
+    assert.ok(leased.length >= 2, `stateful clients: ${leased.join(' ')}`);
+    const rows = await leasesJson((daemon as RunningLxcDhcpd).leaseDb);
+    const v6Rows = rows.filter((r) => (r as { family?: string }).family === 'ipv6');
+    for (const address of leased)
+      assert.ok(
+        v6Rows.some((r) => r.ip === address),
+        `${address} in lxc-dhcpd leases: ${JSON.stringify(v6Rows)}`,
+      );
+    const deadline = Date.now() + 5000;
+    let text = '';
+    while (Date.now() < deadline) {
+      text = readFileSync(join(topology.tmpDir, 'dnsmasq.leases'), 'utf8');
+      if (leased.every((a) => text.includes(` ${a} `))) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.match(text, /^duid [0-9a-f]{2}(:[0-9a-f]{2})+$/m, text);
+    for (const address of leased) assert.match(text, new RegExp(`^\\d+ \\d+ ${address} `, 'm'), text);
   });
 
   test('with --range6 too, every RA and DHCPv6 reply (Advertise, Reply) had a correct checksum', async () => {
