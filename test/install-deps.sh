@@ -23,6 +23,8 @@ PACKAGES=(
   coreutils       # env -0, mktemp, realpath
   ndisc6          # rdisc6: reads router advertisements (test/integration/ra.test.ts)
   iputils-ping    # ping -6 through NAT66 (host-setup6 test)
+  etcd-server     # etcd 3.4 members started by the cluster tests in their own namespaces (never as a service)
+  etcd-client     # etcdctl: health and key checks in the cluster tests
   lxc             # a real busybox container (offline template; it bind-mounts /lib, so busybox need not be static)
 )
 
