@@ -32,6 +32,7 @@ import { type IPv4, parseIPv4, parseMac } from './net/address.ts';
 import { createShutdown, installShutdownHandlers } from './shutdown.ts';
 import { createNotifier, isUnderSystemd } from './systemd/notify.ts';
 import { startWatchdog, type Watchdog } from './systemd/watchdog.ts';
+import { VERSION } from './version.ts';
 
 function parseCidr(text: string): { ip: number; prefixLength: number } | null {
   const m = /^([\d.]+)\/(\d{1,2})$/.exec(text);
@@ -653,7 +654,7 @@ await yargs(hideBin(process.argv))
   )
   .strict()
   .help()
-  .version(false)
+  .version(VERSION)
   .fail((message, error) => {
     die(error ? error.message : `${message} (see ${PROGRAM} --help)`);
   })
