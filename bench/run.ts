@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --only=dhcp,dns,scale,dhcp6,ra] [-- --servers=lxc-dhcpd,kea]
+// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --installed] [-- --only=dhcp,dns,scale,dhcp6,ra] [-- --servers=lxc-dhcpd,kea]
 // lxc-dhcpd against dnsmasq and Kea on this machine, in namespaces of its own (see docs/performance.md).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,6 +9,7 @@ import { LeaseStore, readLeasesReadOnly } from '../src/leases/store.ts';
 import { parseIPv4 } from '../src/net/address.ts';
 import { addBridgeAddress6, enableContainerIpv6 } from '../test/harness/clients6.ts';
 import { type Container, createTopology, type Topology } from '../test/harness/netns.ts';
+import { packAndInstall } from '../test/harness/package.ts';
 import { type ProfileEntry, topFunctions } from './lib/cpuprofile.ts';
 import { type DnsperfResult, runDnsperf } from './lib/dnsperf.ts';
 import { type PerfdhcpResult, type PerfdhcpRun, runPerfdhcp, runPerfdhcp6, type SearchResult, type StepResult, searchRate } from './lib/perfdhcp.ts';
@@ -898,7 +899,29 @@ function updateDoc(result: Record<string, unknown>, rows: Row[], base: string): 
   log('updated docs/performance.md');
 }
 
-main().catch((e: unknown) => {
+/**
+ * `--installed`: lxc-dhcpd as the npm package installs it, not this checkout. The checkout is packed and installed with
+ * `npm install -g` into a temporary prefix (test/harness/package.ts), and the bench runs again in a child whose
+ * LXC_DHCPD_BIN (read by lib/servers.ts when it loads) is the installed command; the prefix is removed afterwards.
+ */
+async function benchInstalledPackage(): Promise<void> {
+  log('--installed: packing this checkout and installing the tarball with npm install -g into a temporary prefix');
+  const pkg = await packAndInstall();
+  log(
+    `lxc-dhcpd from ${pkg.packageDir} (${pkg.packed.files.length} files, ${pkg.packed.size} bytes packed; installed in ${(pkg.installMs / 1000).toFixed(1)} s)`,
+  );
+  try {
+    const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env: { ...process.env, LXC_DHCPD_BIN: pkg.script },
+    });
+    process.exitCode = child.status ?? 1;
+  } finally {
+    pkg.cleanup();
+  }
+}
+
+(args.has('--installed') && process.env.LXC_DHCPD_BIN === undefined ? benchInstalledPackage() : main()).catch((e: unknown) => {
   process.stderr.write(`bench failed: ${(e as Error).stack ?? String(e)}\n`);
   process.exitCode = 1;
 });
