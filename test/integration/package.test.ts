@@ -85,8 +85,9 @@ function installWarnings(output: string): { others: string[]; unreviewedScripts:
 test('npm install -g with the README command warns of nothing but what the project cannot avoid', () => {
   const { others, unreviewedScripts } = installWarnings(pkg.installOutput);
   assert.deepEqual(others, [], pkg.installOutput);
-  // etcd3 → @grpc/proto-loader → protobufjs has a postinstall (a version notice); a global install ignores the
-  // package's allowScripts (npm reads it from the project root only), so only the user can deny it.
+  // etcd3 → @grpc/proto-loader → protobufjs has a postinstall (a version notice) that a global install would list: it
+  // ignores the package's allowScripts (npm reads them from the project root only). etcd3 is an optional peer, so
+  // nothing is left, unless it is made a dependency again.
   const expected = 'etcd3' in MANIFEST.dependencies ? ['protobufjs'] : [];
   assert.deepEqual(unreviewedScripts, expected, pkg.installOutput);
 });
