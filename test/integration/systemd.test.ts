@@ -4,7 +4,8 @@
  * with the packed lxc-dhcpd installed in /usr/local and the shipped contrib/lxc-dhcpd@.service, started as
  * `systemctl start lxc-dhcpd@br0`. It checks what the unit tests can only simulate: Type=notify readiness, reload
  * through `systemctl reload`, journald priorities, the --resolved registration answering `resolvectl query`, a second
- * container on the daemon's bridge leasing through systemd-networkd, and the watchdog restarting a stopped daemon.
+ * container on the daemon's bridge leasing through systemd-networkd, the watchdog restarting a stopped daemon, and a
+ * clean stop.
  * The first container has a network namespace of its own (only lo) in which the daemon creates br0; the second is
  * started from that namespace (named with `ip netns attach`) so its veth lands on br0. Opt-in: it takes minutes
  * (LXC_DHCPD_SYSTEMD_TEST=1; .ci/run sets it). A test-only drop-in shortens WatchdogSec (and lengthens
@@ -248,6 +249,17 @@ describe('lxc-dhcpd@.service under systemd in a Debian 12 LXC container', { skip
     );
     const q = await resolvectlQuery(`${CT2.name}.lxc`);
     assert.equal(q.code, 0, `the restarted daemon answers ${CT2.name}.lxc (lease kept in the database): ${q.stdout}${q.stderr}`);
+  });
+
+  test('systemctl stop: the daemon exits 0 (Result=success) and reverts its systemd-resolved registration', async () => {
+    const stopped = await inCt1(['systemctl', 'stop', UNIT], 60_000);
+    assert.equal(stopped.code, 0, `systemctl stop: ${stopped.stderr}`);
+    const s = await show('ActiveState', 'Result', 'ExecMainStatus');
+    assert.deepEqual([s.ActiveState, s.Result, s.ExecMainStatus], ['inactive', 'success', '0'], await diagnostics());
+    // The instance the watchdog restart started found br0 already there, so it leaves the bridge (docs/operations.md).
+    const domain = await inCt1(['resolvectl', 'domain', 'br0']);
+    assert.equal(domain.code, 0, `resolvectl domain br0: ${domain.stderr}`);
+    assert.doesNotMatch(domain.stdout, /~lxc/, 'RevertLink at stop');
   });
 });
 
