@@ -12,6 +12,7 @@
  * TimeoutStartSec for a loaded machine); everything else is the shipped unit.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -48,6 +49,11 @@ let ct2: SystemContainer | null = null;
 /** ct1's network namespace, named so ct2's lxc-start can run in it. */
 let ct1Ns = '';
 let firstMainPid = 0;
+
+// A run cut short (Ctrl-C) still drops the name given to ct1's namespace (the harness kills the containers' inits).
+process.on('exit', () => {
+  if (ct1Ns !== '') spawnSync('ip', ['netns', 'del', ct1Ns]);
+});
 
 const hostsFile = (entries: { mac: string; ip: string; name: string }[]): string => entries.map((e) => `${e.mac},${e.ip},${e.name}\n`).join('');
 
@@ -146,6 +152,7 @@ describe('lxc-dhcpd@.service under systemd in a Debian 12 LXC container', { skip
     await ct2?.stop();
     await ct1?.stop();
     if (ct1Ns !== '') await run(['ip', 'netns', 'del', ct1Ns]);
+    ct1Ns = '';
     await topology?.destroy();
   });
 
