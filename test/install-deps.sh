@@ -26,6 +26,8 @@ PACKAGES=(
   etcd-server     # etcd 3.4 members started by the cluster tests in their own namespaces (never as a service)
   etcd-client     # etcdctl: health and key checks in the cluster tests
   lxc             # a real busybox container (offline template; it bind-mounts /lib, so busybox need not be static)
+  mmdebstrap      # the Debian 12 systemd root file system of test/integration/systemd.test.ts (cached in /var/cache)
+  zstd            # that root file system is cached as .tar.zst
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d
