@@ -523,7 +523,7 @@ function poolAlloc(): { mean: number; p99: number; fillSeconds: number } | null 
  */
 async function measureStorm(topology: Topology, loadNs: string, files: DnsFiles, dir: (name: string) => string, withKea: boolean): Promise<StormResult[]> {
   log(`storm: ${STORM_N} container namespaces (not timed)`);
-  const containers = await stormContainers(topology, STORM_N, 1);
+  const containers = await stormContainers(topology, STORM_N, topology.containers.length);
   const servers: StormServer[] = [
     {
       id: 'lxc-dhcpd',
@@ -770,14 +770,15 @@ async function main(): Promise<void> {
     result.poolAlloc = pool;
     log(`  pool-alloc: ${JSON.stringify(pool)}`);
 
-    const storm = runs('storm') ? await measureStorm(topology, load.ns, files, dir, kea) : [];
-    result.storm = storm;
-
     const dhcp6 = runs('dhcp6') ? await measureDhcp6(topology, load, dir, files, WITH_KEA && hasCommand('kea-dhcp6')) : null;
     result.dhcp6 = dhcp6;
     if (runs('ra')) log('RA: answer latency');
     const ra = runs('ra') ? await measureRa(topology, dir('ra')) : null;
     result.ra = ra;
+
+    // Last: its STORM_N namespaces stay on the bridge until the end, and no other part should run beside them.
+    const storm = runs('storm') ? await measureStorm(topology, load.ns, files, dir, kea) : [];
+    result.storm = storm;
 
     if (PROFILE) {
       log('CPU profile of lxc-dhcpd under perfdhcp load');
