@@ -29,7 +29,18 @@ import {
   startUpstream,
   waitIdle,
 } from './lib/servers.ts';
-import { describeStorm, runStorm, STORM_DEFAULT, STORM_MAX, type StormResult, type StormServer, stormContainers, stormGoal, stormRows } from './lib/storm.ts';
+import {
+  describeStorm,
+  runStorm,
+  STORM_DEFAULT,
+  STORM_MAX,
+  STORM_QUICK,
+  type StormResult,
+  type StormServer,
+  stormContainers,
+  stormGoal,
+  stormRows,
+} from './lib/storm.ts';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -60,7 +71,7 @@ const runs = (part: 'dhcp' | 'dns' | 'scale' | 'storm' | 'dhcp6' | 'ra'): boolea
 /** `--storm=N`: containers started at once in the boot-storm scenario (bench/lib/storm.ts). */
 const STORM_N = ((): number => {
   const a = [...args].find((x) => x.startsWith('--storm='));
-  const n = a === undefined ? STORM_DEFAULT : Number(a.slice('--storm='.length));
+  const n = a === undefined ? (QUICK ? STORM_QUICK : STORM_DEFAULT) : Number(a.slice('--storm='.length));
   if (!(Number.isInteger(n) && n >= 1 && n <= STORM_MAX)) throw new Error(`--storm=N takes 1..${STORM_MAX}`);
   return n;
 })();

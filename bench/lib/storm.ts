@@ -15,6 +15,8 @@ import { NET, REPO, type ServerProcess } from './servers.ts';
 
 /** Containers in a storm unless --storm=N says otherwise: the figure. */
 export const STORM_DEFAULT = 100;
+/** ... and in a --quick run, a smoke test of the harness (fewer namespaces to make; dnsmasq still takes ~30 s). */
+export const STORM_QUICK = 20;
 /**
  * The most containers one storm may start: the harness gives container i the MAC 02:1a:b0:00:00:ii (i ≤ 255), and
  * the load container and the RA scenario's two take three of those.
