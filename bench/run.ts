@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --installed] [-- --only=dhcp,dns,scale,dhcp6,ra] [-- --servers=lxc-dhcpd,kea]
+// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --installed] [-- --only=dhcp,dns,scale,storm,dhcp6,ra] [-- --servers=lxc-dhcpd,kea] [-- --storm=N]
 // lxc-dhcpd against dnsmasq and Kea on this machine, in namespaces of its own (see docs/performance.md).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -30,6 +30,18 @@ import {
   startUpstream,
   waitIdle,
 } from './lib/servers.ts';
+import {
+  describeStorm,
+  runStorm,
+  STORM_DEFAULT,
+  STORM_MAX,
+  STORM_QUICK,
+  type StormResult,
+  type StormServer,
+  stormContainers,
+  stormGoal,
+  stormRows,
+} from './lib/storm.ts';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -56,7 +68,14 @@ function listArg(name: string): Set<string> | null {
 const ONLY = listArg('only');
 const SERVERS = listArg('servers');
 const PARTIAL = ONLY !== null || SERVERS !== null;
-const runs = (part: 'dhcp' | 'dns' | 'scale' | 'dhcp6' | 'ra'): boolean => ONLY === null || ONLY.has(part);
+const runs = (part: 'dhcp' | 'dns' | 'scale' | 'storm' | 'dhcp6' | 'ra'): boolean => ONLY === null || ONLY.has(part);
+/** `--storm=N`: containers started at once in the boot-storm scenario (bench/lib/storm.ts). */
+const STORM_N = ((): number => {
+  const a = [...args].find((x) => x.startsWith('--storm='));
+  const n = a === undefined ? (QUICK ? STORM_QUICK : STORM_DEFAULT) : Number(a.slice('--storm='.length));
+  if (!(Number.isInteger(n) && n >= 1 && n <= STORM_MAX)) throw new Error(`--storm=N takes 1..${STORM_MAX}`);
+  return n;
+})();
 const BUDGET_MS = QUICK ? 60_000 : 600_000;
 const startedAt = Date.now();
 
@@ -511,6 +530,36 @@ function poolAlloc(): { mean: number; p99: number; fillSeconds: number } | null 
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * The boot storm (bench/lib/storm.ts): STORM_N containers start at once against lxc-dhcpd (probing on, its default),
+ * dnsmasq as users run it (ping check on, --domain=lxc --local=/lxc/ as lxc-net gives, names from its leases) and Kea.
+ */
+async function measureStorm(topology: Topology, loadNs: string, files: DnsFiles, dir: (name: string) => string, withKea: boolean): Promise<StormResult[]> {
+  log(`storm: ${STORM_N} container namespaces (not timed)`);
+  const containers = await stormContainers(topology, STORM_N, topology.containers.length);
+  const servers: StormServer[] = [
+    {
+      id: 'lxc-dhcpd',
+      dns: true,
+      start: (d) => startLxcDhcpd(topology, madeDir(d), { probe: true, leaseDb: join(d, 'leases.db'), resolvConf: files.resolvConf }),
+    },
+    { id: 'dnsmasq', dns: true, start: (d) => startDnsmasq(topology, madeDir(d), { logDhcp: false, ping: true }) },
+  ];
+  if (withKea) servers.push({ id: 'kea', dns: false, start: (d) => startKea(topology, madeDir(d)) });
+  const out: StormResult[] = [];
+  for (const s of servers) {
+    if (SERVERS !== null && !SERVERS.has(s.id)) continue;
+    log(`storm: ${s.id}`);
+    const r = await runStorm(topology, loadNs, containers, s, dir(`storm-${s.id}`));
+    log(`  ${describeStorm(r)}`);
+    out.push(r);
+  }
+  log(stormGoal(out));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
  * RS → unicast RA latency (bench/lib/ra-bench.ts) from a new probe container: against lxc-dhcpd with --ipv6/--range6
  * under perfdhcp -6 when the build has them, else against RaService + Ipv6Port alone (bench/ra-server.ts), unloaded.
  */
@@ -739,6 +788,10 @@ async function main(): Promise<void> {
     const ra = runs('ra') ? await measureRa(topology, dir('ra')) : null;
     result.ra = ra;
 
+    // Last: its STORM_N namespaces stay on the bridge until the end, and no other part should run beside them.
+    const storm = runs('storm') ? await measureStorm(topology, load.ns, files, dir, kea) : [];
+    result.storm = storm;
+
     if (PROFILE) {
       log('CPU profile of lxc-dhcpd under perfdhcp load');
       const top = await profileLxcDhcpd(topology, load.ns, dir('profile'), files);
@@ -818,6 +871,7 @@ async function main(): Promise<void> {
         peerValue: null,
       });
     }
+    rows.push(...stormRows(storm));
     if (pool) {
       rows.push({
         metric: '/8 pool 99% full: allocate() mean',
