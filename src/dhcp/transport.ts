@@ -20,6 +20,7 @@ import {
 import { type LinkState, PacketSocket, type ReceivedFrame } from '../wire/packet-socket.ts';
 import { UdpSocket } from '../wire/udp-socket.ts';
 import { DHCP_SERVER_PORT, messageTypeName } from './constants.ts';
+import { InlineSyncBudget } from './inline-sync.ts';
 import { type DhcpMessage, parseDhcpMessage, serializeDhcpMessage } from './message.ts';
 import { ESSENTIAL_OPTIONS, replySizeLimit } from './reply.ts';
 import { ReplyPacer } from './reply-pacer.ts';
@@ -80,6 +81,14 @@ interface DhcpTransportOptions {
   serverIp: IPv4;
   /** Writes every binding staged so far and calls `done` once it is durable (ACKs wait for it). */
   commit: (done: (error: Error | null) => void) => void;
+  /**
+   * Writes every binding staged so far and makes it durable before it returns (the store's commit(), fdatasync on the
+   * event loop); throws when it could not. When given (with commitInFlight), a lightly loaded server uses it instead of
+   * `commit`, within the share of the loop's time InlineSyncBudget allows (src/dhcp/inline-sync.ts).
+   */
+  commitNow?: () => void;
+  /** True while callbacks of an earlier `commit` still wait: then `commit` is used, so ACKs leave in commit order. */
+  commitInFlight?: () => boolean;
   drops: RateLimitedCounter;
   log: Logger;
   /** Told about every ARP sender seen on the bridge (conflict probes). */
@@ -88,7 +97,7 @@ interface DhcpTransportOptions {
   onMessage?: (direction: 'received' | 'sent', type: string) => void;
   /** Told about every dropped frame or message, by reason (metrics). */
   onDrop?: (reason: string) => void;
-  /** The clock of the relay pacer, in ms (tests); performance.now() by default. */
+  /** The clock of the relay pacer and of the inline-sync budget, in ms (tests); performance.now() by default. */
   now?: () => number;
 }
 
@@ -318,10 +327,14 @@ export class DhcpTransport {
   /** Decisions that waited for a probe, collected so that those finishing together are sent and committed together. */
   private readonly lateDecisions: Pending[] = [];
   private readonly relayPacer: ReplyPacer;
+  private readonly inlineSync: InlineSyncBudget;
+  private readonly clock: () => number;
 
   constructor(private readonly o: DhcpTransportOptions) {
     this.server = o.server;
     this.socket = o.port;
+    this.clock = o.now ?? (() => performance.now());
+    this.inlineSync = new InlineSyncBudget(this.clock);
     this.relayPacer = new ReplyPacer({ ...RELAY_PACING, send: (frames) => this.send(frames), ...(o.now ? { now: o.now } : {}) });
     o.port.listen((frames) => this.onFrames(frames));
   }
@@ -461,11 +474,32 @@ export class DhcpTransport {
       }
     }
     this.sendOut(now);
-    this.o.commit((error) => {
+    const committed = (error: Error | null): void => {
       const withheld = afterCommit.direct.length + afterCommit.relayed.length;
       if (error) this.o.log.error(`lease database commit failed, ${withheld} ACKs withheld: ${error.message}`);
       else this.sendOut(afterCommit);
-    });
+    };
+    if (this.commitsInline()) committed(this.commitOnLoop());
+    else this.o.commit(committed);
+  }
+
+  /** A sync on the loop is allowed now: no earlier commit still waits (ACK order) and the budget is not spent. */
+  private commitsInline(): boolean {
+    const o = this.o;
+    return o.commitNow !== undefined && o.commitInFlight !== undefined && !o.commitInFlight() && this.inlineSync.allowed();
+  }
+
+  /** commitNow(), its time charged to the budget; the error instead of a throw. */
+  private commitOnLoop(): Error | null {
+    const start = this.clock();
+    try {
+      this.o.commitNow?.();
+      return null;
+    } catch (e) {
+      return e as Error;
+    } finally {
+      this.inlineSync.spent(this.clock() - start);
+    }
   }
 
   private sendOut(out: Outgoing): void {
