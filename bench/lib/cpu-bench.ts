@@ -40,7 +40,7 @@ export function cpuPlan(quick: boolean): CpuPlan {
 }
 /** Known clients: -R of perfdhcp, given leases by a warm-up first (as in the rate search). */
 const KNOWN_CLIENTS = 1000;
-/** A run that completes fewer exchanges than this was above the server's ceiling here: marked in the table. */
+/** A run that completes fewer than this was not below the ceiling (the server's, or the load generator's on a busy machine): noted. */
 const BELOW_CEILING_COMPLETION = 0.98;
 
 const CLOCK_TICKS = ((): number => {
@@ -213,7 +213,7 @@ function find(runs: CpuRun[], server: string, scenario: string, rate: number): C
 
 function note(r: CpuRun | undefined): string | undefined {
   if (r === undefined || r.completion >= BELOW_CEILING_COMPLETION) return undefined;
-  return `completed ${(r.completion * 100).toFixed(1)} %: over its ceiling here`;
+  return `completed ${(r.completion * 100).toFixed(1)} % of what was offered: above what the server (or, on a busy machine, the load generator) managed here`;
 }
 
 /** Table rows: µs per exchange or answer, lxc-dhcpd (and --no-probe) against each peer that ran the same scenario. */
