@@ -20,13 +20,13 @@ import { type ServerProcess, waitIdle } from './servers.ts';
  * and nil with its ping check (3 s, longer than perfdhcp's 1-s drop time). 20 000 queries/s for DNS: under half of
  * dnsmasq's ceiling here (45 000–68 000 q/s), a fifth of lxc-dhcpd's.
  */
-export const CPU_RATES = { dhcpCommon: 300, dhcp: 2000, dns: 20_000 } as const;
+const CPU_RATES = { dhcpCommon: 300, dhcp: 2000, dns: 20_000 } as const;
 /**
  * Seconds of each measured run, and of the unmeasured heat run before it (a cold process: JIT, caches, files growing,
  * costs more). Long enough that the 10-ms clock tick of utime/stime is about 1 % of what the cheapest server spends
  * (lxc-dhcpd at 300/s: about 1 s of CPU in 20 s). --quick: a smoke test of the harness, figures not worth comparing.
  */
-export interface CpuPlan {
+interface CpuPlan {
   dhcpCommonSeconds: number;
   dhcpSeconds: number;
   dnsSeconds: number;
@@ -108,7 +108,7 @@ async function measured(
 }
 
 /** What the DHCP part needs of the bench: one server to start, and perfdhcp. */
-export interface CpuDhcpServer {
+interface CpuDhcpServer {
   id: string;
   start(): Promise<ServerProcess>;
   /** Measured at 2000/s too (known and new clients); else only known clients at the common rate. */
@@ -198,7 +198,7 @@ function describeRun(r: CpuRun): string {
 /** Issue 15's goals: lxc-dhcpd at most half of Kea's CPU per exchange, half of dnsmasq's per answer. */
 const GOAL_RATIO = 0.5;
 
-export interface CpuGoal {
+interface CpuGoal {
   what: string;
   ratio: number;
   goal: number;
