@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --installed] [-- --only=dhcp,dns,scale,storm,dhcp6,ra] [-- --servers=lxc-dhcpd,kea] [-- --storm=N]
+// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --installed] [-- --only=dhcp,dns,scale,storm,dhcp6,ra,cpu] [-- --servers=lxc-dhcpd,kea] [-- --storm=N]
 // lxc-dhcpd against dnsmasq and Kea on this machine, in namespaces of its own (see docs/performance.md).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +10,7 @@ import { parseIPv4 } from '../src/net/address.ts';
 import { addBridgeAddress6, enableContainerIpv6 } from '../test/harness/clients6.ts';
 import { type Container, createTopology, type Topology } from '../test/harness/netns.ts';
 import { packAndInstall } from '../test/harness/package.ts';
+import { type CpuRun, cpuGoals, cpuPlan, cpuRows, describeGoal, measureDhcpCpu, measureDnsCpu, runDnsperfAt } from './lib/cpu-bench.ts';
 import { type ProfileEntry, topFunctions } from './lib/cpuprofile.ts';
 import { type DnsperfResult, runDnsperf } from './lib/dnsperf.ts';
 import { type PerfdhcpResult, type PerfdhcpRun, runPerfdhcp, runPerfdhcp6, type SearchResult, type StepResult, searchRate } from './lib/perfdhcp.ts';
@@ -53,7 +54,7 @@ function madeDir(path: string): string {
   return path;
 }
 
-/** `--only=dhcp,dns,scale,dhcp6,ra` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
+/** `--only=dhcp,dns,scale,dhcp6,ra,cpu` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
 function listArg(name: string): Set<string> | null {
   const a = [...args].find((x) => x.startsWith(`--${name}=`));
   return a === undefined
@@ -68,7 +69,7 @@ function listArg(name: string): Set<string> | null {
 const ONLY = listArg('only');
 const SERVERS = listArg('servers');
 const PARTIAL = ONLY !== null || SERVERS !== null;
-const runs = (part: 'dhcp' | 'dns' | 'scale' | 'storm' | 'dhcp6' | 'ra'): boolean => ONLY === null || ONLY.has(part);
+const runs = (part: 'dhcp' | 'dns' | 'scale' | 'storm' | 'dhcp6' | 'ra' | 'cpu'): boolean => ONLY === null || ONLY.has(part);
 /** `--storm=N`: containers started at once in the boot-storm scenario (bench/lib/storm.ts). */
 const STORM_N = ((): number => {
   const a = [...args].find((x) => x.startsWith('--storm='));
@@ -606,6 +607,62 @@ function raRows(r: RaRunResult): Row[] {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * CPU per DHCP exchange and per DNS answer at fixed offered rates (bench/lib/cpu-bench.ts): the DHCP servers of the
+ * table, then lxc-dhcpd and dnsmasq as DNS servers with the DNS part's names and upstream. Not dnsmasq --log-dhcp, and
+ * not dnsmasq with its ping check: its known clients cannot be made with perfdhcp (each first lease waits 3 s for the
+ * ping, perfdhcp gives up after 1 s), and a known client is never pinged, so its CPU per exchange is --no-ping's.
+ */
+async function measureCpu(topology: Topology, loadNs: string, servers: Server[], dir: (name: string) => string, files: DnsFiles): Promise<CpuRun[]> {
+  const plan = cpuPlan(QUICK);
+  const runsOut: CpuRun[] = [];
+  const perf = (o: PerfdhcpRun): Promise<PerfdhcpResult> => runPerfdhcp(topology, loadNs, NET.serverIp, o);
+  for (const s of servers) {
+    if (s.id.startsWith('dnsmasq') && s.id !== 'dnsmasq --no-ping') continue;
+    if (SERVERS !== null && !SERVERS.has(s.id)) continue;
+    log(`CPU: ${s.id}`);
+    const d = dir(`cpu-${s.id.replace(/[^a-z0-9]+/g, '-')}`);
+    const high = s.id.startsWith('lxc-dhcpd') || s.id === 'kea';
+    runsOut.push(...(await measureDhcpCpu({ id: s.id, high, start: () => s.start(d) }, plan, perf, log)));
+  }
+  const dnsperf = (file: string, qps: number, seconds: number): Promise<DnsperfResult> => runDnsperfAt(topology, loadNs, NET.serverIp, file, qps, seconds);
+  const dnsServers: [string, () => Promise<ServerProcess>][] = [
+    [
+      'lxc-dhcpd',
+      () =>
+        startLxcDhcpd(topology, madeDir(dir('cpu-dns-lxc')), {
+          probe: true,
+          leaseDb: join(dir('cpu-dns-lxc'), 'leases.db'),
+          resolvConf: files.resolvConf,
+          hostsFile: files.lxcHosts,
+        }),
+    ],
+    [
+      'dnsmasq',
+      () =>
+        startDnsmasq(topology, madeDir(dir('cpu-dns-dnsmasq')), {
+          logDhcp: false,
+          ping: true,
+          addnHosts: files.dnsmasqHosts,
+          upstream: topology.wan!.wanAddress,
+        }),
+    ],
+  ];
+  for (const [id, start] of dnsServers) {
+    if (SERVERS !== null && !SERVERS.has(id)) continue;
+    log(`CPU: ${id} DNS`);
+    const proc = await start();
+    try {
+      runsOut.push(...(await measureDnsCpu(id, proc, plan, files, dnsperf, log)));
+    } finally {
+      await proc.stop();
+    }
+  }
+  return runsOut;
+}
+
+// ---------------------------------------------------------------------------------------------
+
 async function profileLxcDhcpd(topology: Topology, loadNs: string, dir: string, files: DnsFiles): Promise<ProfileEntry[]> {
   mkdirSync(dir, { recursive: true });
   const profDir = join(dir, 'cpuprof');
@@ -772,6 +829,8 @@ async function main(): Promise<void> {
       );
     }
     result.dns = { 'lxc-dhcpd': dnsLxc, dnsmasq: dnsDm };
+    const cpu = runs('cpu') ? await measureCpu(topology, load.ns, servers, dir, files) : null;
+    result.cpu = cpu;
     await upstream.stop();
 
     const scale: ScaleFigures[] = [];
@@ -893,6 +952,7 @@ async function main(): Promise<void> {
       });
     }
     if (ra) rows.push(...raRows(ra));
+    if (cpu) rows.push(...cpuRows(cpu));
     result.rows = rows;
   } finally {
     await topology.destroy();
@@ -903,7 +963,11 @@ async function main(): Promise<void> {
   result.loadAverageAtEnd = Number((loadavg()[0] ?? 0).toFixed(2));
   const header = `${cpusLine(result)}\n${versionsLine(result)}`;
   const table = textTable(rows);
-  process.stdout.write(`\n${header}\n\n${table}\n\nelapsed ${elapsed.toFixed(0)} s (budget ${BUDGET_MS / 1000} s)\n`);
+  const cpuRuns = result.cpu as CpuRun[] | null | undefined;
+  const goals = cpuRuns ? cpuGoals(cpuRuns) : [];
+  result.cpuGoals = goals;
+  const notes = [...goals.map(describeGoal), ...rows.filter((r) => r.note).map((r) => `${r.metric} (${r.lxcLabel} vs ${r.peer}): ${r.note}`)];
+  process.stdout.write(`\n${header}\n\n${table}\n${notes.map((n) => `\n${n}`).join('')}\n\nelapsed ${elapsed.toFixed(0)} s (budget ${BUDGET_MS / 1000} s)\n`);
   if (elapsed * 1000 > BUDGET_MS) log(`WARNING: the run took ${elapsed.toFixed(0)} s, over its ${BUDGET_MS / 1000} s budget`);
 
   const stamp = (result.date as string).replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');

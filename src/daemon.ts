@@ -384,6 +384,9 @@ function startDhcp({ config, log, stack, net, lease, reservations, nameReservati
     server,
     serverIp: net.serverIp,
     commit: lease.commitThen,
+    // a lightly loaded server syncs on the loop: cheaper than the thread pool's hand-offs (src/dhcp/inline-sync.ts)
+    commitNow: lease.commit,
+    commitInFlight: () => lease.store.syncInFlight,
     drops,
     log,
     ...(prober ? { onArpSender: (ip: IPv4) => prober.onArpFrom(ip) } : {}),

@@ -18,7 +18,7 @@ export interface DnsperfResult {
   p99ApproxMs: number;
 }
 
-function parseDnsperf(text: string): DnsperfResult {
+export function parseDnsperf(text: string): DnsperfResult {
   const grab = (re: RegExp): number => {
     const m = re.exec(text);
     if (!m) throw new Error(`dnsperf output lacks ${re}:\n${text.slice(0, 2000)}`);

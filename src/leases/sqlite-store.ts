@@ -379,6 +379,9 @@ export class SqliteLeaseStore implements LeaseStore, Lease6Store {
     if (this.pendingCount === 0) return 0;
     const rows = this.writeAllStaged();
     if (this.walFd !== null) fdatasyncSync(this.walFd);
+    // the DHCP transport commits this way when lightly loaded (src/dhcp/inline-sync.ts): the WAL is folded back here
+    // as after a group sync, or it would only grow
+    if (this.group !== null && !this.group.inFlight) this.checkpointIfLarge();
     return rows;
   }
 

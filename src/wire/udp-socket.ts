@@ -19,6 +19,11 @@ interface UdpSocketOptions {
   onError?: (err: Error) => void;
   /** Open the socket inside the network namespace /var/run/netns/NAME (for tests; see docs/wire.md). */
   netns?: string;
+  /**
+   * Receive nothing: a socket filter drops every datagram in the kernel before it is queued, so the socket only holds
+   * its address and port (and the kernel answers no ICMP port unreachable for them); onDatagrams is never called.
+   */
+  discard?: boolean;
 }
 
 export interface UdpSocketStats {
@@ -128,7 +133,7 @@ interface NativeHandle {
 }
 
 interface NativeAddon {
-  UdpSocketHandle: new (address: string, port: number, netns: string | undefined, onEvent: NativeEvent) => NativeHandle;
+  UdpSocketHandle: new (address: string, port: number, netns: string | undefined, onEvent: NativeEvent, discard: boolean) => NativeHandle;
 }
 
 export class UdpSocket {
@@ -151,7 +156,7 @@ export class UdpSocket {
 
   /** Opens and binds; throws e.g. "udp socket on 10.0.0.1 port 53: bind: Address already in use" (code EADDRINUSE). */
   static open(options: UdpSocketOptions): UdpSocket {
-    const { address, port, onDatagrams, onError, netns } = options;
+    const { address, port, onDatagrams, onError, netns, discard = false } = options;
     if (typeof onDatagrams !== 'function') throw new TypeError('UdpSocket.open: onDatagrams must be a function');
     if (onError !== undefined && typeof onError !== 'function') {
       throw new TypeError('UdpSocket.open: onError must be a function when given');
@@ -173,7 +178,7 @@ export class UdpSocket {
       }
     };
     const { UdpSocketHandle } = loadAddon<NativeAddon>('udp_socket');
-    const handle = new UdpSocketHandle(address, port, netns, onEvent);
+    const handle = new UdpSocketHandle(address, port, netns, onEvent, discard);
     batch = new ReceivedDatagrams(Buffer.from(handle.receiveArea), new Uint32Array(handle.receiveMeta));
     return new UdpSocket(address, handle);
   }

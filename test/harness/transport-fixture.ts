@@ -30,6 +30,11 @@ export interface TransportFixtureOptions {
   now?: () => number;
   /** Relays the server accepts; [FIXTURE_RELAY_IP] by default. */
   relays?: number[];
+  /**
+   * Wires commitNow/commitInFlight as the daemon does (syncs on the loop while lightly loaded): `wrap` gets the table's
+   * commit() and returns what the transport calls. Without it only the group commit is used.
+   */
+  inlineCommit?: (commit: () => void) => () => void;
 }
 
 export interface TransportFixture {
@@ -82,6 +87,7 @@ export function transportFixture(o: TransportFixtureOptions): TransportFixture {
     server,
     serverIp: FIXTURE_SERVER_IP,
     commit: (done) => void leases.commitThen(done),
+    ...(o.inlineCommit ? { commitNow: o.inlineCommit(() => void leases.commit()), commitInFlight: () => o.store.syncInFlight } : {}),
     drops,
     log,
     ...(o.now ? { now: o.now } : {}),

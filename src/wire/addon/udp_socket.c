@@ -6,7 +6,10 @@
  * JS side can see, and calls JS once with their count; JS writes its answers into a second shared ArrayBuffer and
  * sends them all with one sendmmsg. Nothing is allocated per datagram on either side.
  *
- * Exports one class, UdpSocketHandle(address, port, netns, onEvent). The TypeScript wrapper in src/wire/udp-socket.ts
+ * Exports one class, UdpSocketHandle(address, port, netns, onEvent[, discard]). With discard true the socket only holds
+ * its address and port: a filter drops every datagram in the kernel before it is queued, so nothing ever wakes the
+ * event loop (the DHCP server's guard on bridge-ip:67, whose only job is that the kernel sends no ICMP port
+ * unreachable for what the packet socket already sees). The TypeScript wrapper in src/wire/udp-socket.ts
  * is the only intended caller; docs/wire.md describes the design. The lifecycle (uv_poll, self reference, async
  * cleanup hook, finalizer) follows packet_socket.c.
  */
@@ -32,6 +35,8 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
+
+#include <linux/filter.h>
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -128,11 +133,24 @@ static bool probe_gso(int fd) {
   return setsockopt(fd, SOL_UDP, UDP_SEGMENT, &none, sizeof none) == 0;
 }
 
-static bool open_bound_socket(const struct sockaddr_in *address, int *fd_out, uint16_t *port_out, bool *gso_out,
-                              OpenFailure *failure) {
+/* Classic BPF "return 0": the socket filter keeps no byte of any datagram (see discard above). */
+static bool attach_drop_all(int fd) {
+  struct sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+  struct sock_fprog program = {1, drop_all};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) == 0;
+}
+
+static bool open_bound_socket(const struct sockaddr_in *address, bool discard, int *fd_out, uint16_t *port_out,
+                              bool *gso_out, OpenFailure *failure) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail(failure, "socket", errno);
-  size_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, RECEIVE_BUFFER_BYTES);
+  /* Before bind: no datagram can be queued in between. */
+  if (discard && !attach_drop_all(fd)) {
+    int err = errno;
+    close(fd);
+    return fail(failure, "SO_ATTACH_FILTER", err);
+  }
+  if (!discard) size_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, RECEIVE_BUFFER_BYTES);
   size_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, SEND_BUFFER_BYTES);
   int on = 1;
   /* Only for the drop counter in stats(); the socket works without it. */
@@ -156,11 +174,11 @@ static bool open_bound_socket(const struct sockaddr_in *address, int *fd_out, ui
   return true;
 }
 
-static bool open_in_namespace(const char *netns, const struct sockaddr_in *address, int *fd_out, uint16_t *port_out,
-                              bool *gso_out, OpenFailure *failure) {
+static bool open_in_namespace(const char *netns, const struct sockaddr_in *address, bool discard, int *fd_out,
+                              uint16_t *port_out, bool *gso_out, OpenFailure *failure) {
   NetnsSwitch saved;
   if (!enter_netns(netns, &saved, failure)) return false;
-  bool opened = open_bound_socket(address, fd_out, port_out, gso_out, failure);
+  bool opened = open_bound_socket(address, discard, fd_out, port_out, gso_out, failure);
   leave_netns(&saved, netns, "a socket");
   return opened;
 }
@@ -677,8 +695,8 @@ static bool set_properties(napi_env env, napi_value self, UdpSocket *socket_stat
 }
 
 static napi_value construct(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_value self = NULL;
   napi_value new_target = NULL;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL), "constructor");
@@ -720,6 +738,11 @@ static napi_value construct(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "udp socket: onEvent must be a function");
     return NULL;
   }
+  bool discard = false;
+  if (argc >= 5 && !is_nullish(env, argv[4]) && napi_get_value_bool(env, argv[4], &discard) != napi_ok) {
+    napi_throw_type_error(env, NULL, "udp socket: discard must be a boolean or undefined");
+    return NULL;
+  }
 
   char where[64 + NAME_MAX];
   if (use_netns) snprintf(where, sizeof where, "%s port %u in netns %s", address_text, port, netns);
@@ -729,8 +752,8 @@ static napi_value construct(napi_env env, napi_callback_info info) {
   uint16_t bound_port = 0;
   bool gso = false;
   OpenFailure failure = {NULL, 0};
-  bool ok = use_netns ? open_in_namespace(netns, &address, &fd, &bound_port, &gso, &failure)
-                      : open_bound_socket(&address, &fd, &bound_port, &gso, &failure);
+  bool ok = use_netns ? open_in_namespace(netns, &address, discard, &fd, &bound_port, &gso, &failure)
+                      : open_bound_socket(&address, discard, &fd, &bound_port, &gso, &failure);
   if (!ok) {
     throw_errno(env, where, failure.step, failure.err);
     return NULL;

@@ -234,3 +234,35 @@ test('argument checks, EADDRINUSE, and a closed socket', () => {
   out.add(1, LOOPBACK, 53);
   assert.equal(out.flush(), 0);
 });
+
+/** The namespace's ICMP "destination unreachable" messages sent so far (Icmp: OutDestUnreachs in /proc/net/snmp). */
+function unreachablesSent(): number {
+  const lines = run('ip', ['netns', 'exec', NS, 'cat', '/proc/net/snmp'])
+    .split('\n')
+    .filter((l) => l.startsWith('Icmp:'));
+  const keys = (lines[0] ?? '').split(/\s+/);
+  const values = (lines[1] ?? '').split(/\s+/);
+  return Number(values[keys.indexOf('OutDestUnreachs')]);
+}
+
+test('discard: the socket holds its port (no ICMP port unreachable) and receives nothing', async () => {
+  let calls = 0;
+  const guard = UdpSocket.open({ address: '127.0.0.1', port: 0, netns: NS, discard: true, onDatagrams: () => calls++ });
+  openSockets.push(guard);
+  const client = openCollector();
+  const before = unreachablesSent();
+  for (let i = 0; i < 50; i++) assert.equal(client.socket.send(Buffer.from(`to-guard-${i}`), LOOPBACK, guard.port), true);
+  // a marker through a normal socket: once it is in, the guard's datagrams went through the kernel before it
+  const marker = openCollector();
+  client.socket.send(Buffer.from('marker'), LOOPBACK, marker.socket.port);
+  await waitUntil(() => marker.datagrams.length === 1, 'the marker');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(calls, 0, 'nothing reached JS');
+  assert.equal(guard.stats().received, 0, 'nothing was queued for the socket');
+  assert.equal(unreachablesSent(), before, 'the port counted as open: no ICMP');
+  // the control: the same port once closed is answered with ICMP port unreachable
+  const port = guard.port;
+  guard.close();
+  client.socket.send(Buffer.from('to-closed'), LOOPBACK, port);
+  await waitUntil(() => unreachablesSent() > before, 'ICMP port unreachable for the closed port');
+});
