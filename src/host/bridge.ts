@@ -6,8 +6,11 @@
  */
 
 import { endianness } from 'node:os';
-import { AttrStream, createRtNetlink, FlagsNew, ifla, type RtNetlinkSocket, type rt } from 'netlink';
+import type { RtNetlinkSocket, rt } from 'netlink';
+import { requireCjs } from '../cjs.ts';
 import { broadcastOf, formatIPv4, type IPv4 } from '../net/address.ts';
+
+const { AttrStream, createRtNetlink, FlagsNew, ifla } = requireCjs('netlink') as typeof import('netlink');
 
 export interface Ipv4Interface {
   ip: IPv4;

@@ -4,9 +4,12 @@
  * (RFC 4862 §5.4: RetransTimer × DupAddrDetectTransmits) during which DNS and DHCPv6 cannot bind to it; removed at
  * exit only when we added it and the bridge is still the one we set up.
  */
-import { FlagsNew, type RtNetlinkSocket } from 'netlink';
+import type { RtNetlinkSocket } from 'netlink';
+import { requireCjs } from '../cjs.ts';
 import { formatIPv6 } from '../net/address6.ts';
 import { BridgeError, describe, findLink, rtnetlinkErrorCode, withRtnetlink } from './bridge.ts';
+
+const { FlagsNew } = requireCjs('netlink') as typeof import('netlink');
 
 const AF_INET6 = 10;
 const BRIDGE_PREFIX_LENGTH6 = 64;

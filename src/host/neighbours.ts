@@ -7,9 +7,12 @@
  * `NeighbourWatcher` owns the two sockets. No pinging, no guessing: only what the kernel itself learned by neighbour
  * discovery. Runs in the network namespace of the calling process (the library opens its sockets there).
  */
-import { createRtNetlink, FlagsGet, type NetlinkMessage, type RtNetlinkSocket } from 'netlink';
+import type { NetlinkMessage, RtNetlinkSocket } from 'netlink';
+import { requireCjs } from '../cjs.ts';
 import { macFromBytes } from '../net/address.ts';
 import { formatIPv6, IPV6_LENGTH } from '../net/address6.ts';
+
+const { createRtNetlink, FlagsGet } = requireCjs('netlink') as typeof import('netlink');
 
 export const RTM_NEWNEIGH = 28;
 export const RTM_DELNEIGH = 29;

@@ -6,9 +6,12 @@
  */
 
 import { constants as osConstants } from 'node:os';
-import { RawNetlinkSocket } from 'netlink';
+import { requireCjs } from '../cjs.ts';
 import { NLM_F_ACK, NLMSG_DONE, NLMSG_ERROR, parseNetlinkError, parseNetlinkMessages, type ReceivedNetlinkMessage } from './netlink-encoding.ts';
 import type { BatchMessage } from './nftables-messages.ts';
+
+const { RawNetlinkSocket } = requireCjs('netlink') as typeof import('netlink');
+type RawNetlinkSocket = import('netlink').RawNetlinkSocket;
 
 const NETLINK_NETFILTER = 12;
 const DEFAULT_TIMEOUT_MS = 5000;
