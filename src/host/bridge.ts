@@ -10,7 +10,12 @@ import type { RtNetlinkSocket, rt } from 'netlink';
 import { requireCjs } from '../cjs.ts';
 import { broadcastOf, formatIPv4, type IPv4 } from '../net/address.ts';
 
-const { AttrStream, createRtNetlink, FlagsNew, ifla } = requireCjs('netlink') as typeof import('netlink');
+type Netlink = typeof import('netlink');
+// netlink's parts one by one: its index also loads nl80211 and WireGuard tables (~2 MB RSS) the daemon never uses
+const { AttrStream } = requireCjs('netlink/dist/structs') as Pick<Netlink, 'AttrStream'>;
+const { createRtNetlink } = requireCjs('netlink/dist/rt/rt') as Pick<Netlink, 'createRtNetlink'>;
+const { FlagsNew } = requireCjs('netlink/dist/constants') as Pick<Netlink, 'FlagsNew'>;
+const ifla = requireCjs('netlink/dist/rt/ifla') as Netlink['ifla'];
 
 export interface Ipv4Interface {
   ip: IPv4;

@@ -9,7 +9,8 @@ import { requireCjs } from '../cjs.ts';
 import { formatIPv6 } from '../net/address6.ts';
 import { BridgeError, describe, findLink, rtnetlinkErrorCode, withRtnetlink } from './bridge.ts';
 
-const { FlagsNew } = requireCjs('netlink') as typeof import('netlink');
+// netlink's constants alone: its index also loads nl80211 and WireGuard tables (~2 MB RSS) the daemon never uses
+const { FlagsNew } = requireCjs('netlink/dist/constants') as Pick<typeof import('netlink'), 'FlagsNew'>;
 
 const AF_INET6 = 10;
 const BRIDGE_PREFIX_LENGTH6 = 64;

@@ -12,7 +12,10 @@ import { requireCjs } from '../cjs.ts';
 import { macFromBytes } from '../net/address.ts';
 import { formatIPv6, IPV6_LENGTH } from '../net/address6.ts';
 
-const { createRtNetlink, FlagsGet } = requireCjs('netlink') as typeof import('netlink');
+type Netlink = typeof import('netlink');
+// netlink's parts one by one: its index also loads nl80211 and WireGuard tables (~2 MB RSS) the daemon never uses
+const { createRtNetlink } = requireCjs('netlink/dist/rt/rt') as Pick<Netlink, 'createRtNetlink'>;
+const { FlagsGet } = requireCjs('netlink/dist/constants') as Pick<Netlink, 'FlagsGet'>;
 
 export const RTM_NEWNEIGH = 28;
 export const RTM_DELNEIGH = 29;

@@ -10,7 +10,8 @@ import { requireCjs } from '../cjs.ts';
 import { NLM_F_ACK, NLMSG_DONE, NLMSG_ERROR, parseNetlinkError, parseNetlinkMessages, type ReceivedNetlinkMessage } from './netlink-encoding.ts';
 import type { BatchMessage } from './nftables-messages.ts';
 
-const { RawNetlinkSocket } = requireCjs('netlink') as typeof import('netlink');
+// netlink's raw socket alone: its index also loads nl80211 and WireGuard tables (~2 MB RSS) the daemon never uses
+const { RawNetlinkSocket } = requireCjs('netlink/dist/raw') as Pick<typeof import('netlink'), 'RawNetlinkSocket'>;
 type RawNetlinkSocket = import('netlink').RawNetlinkSocket;
 
 const NETLINK_NETFILTER = 12;
