@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --only=dhcp,dns,scale,dhcp6,ra] [-- --servers=lxc-dhcpd,kea]
+// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --only=memory,dhcp,dns,scale,dhcp6,ra] [-- --servers=lxc-dhcpd,kea]
 // lxc-dhcpd against dnsmasq and Kea on this machine, in namespaces of its own (see docs/performance.md).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +11,7 @@ import { addBridgeAddress6, enableContainerIpv6 } from '../test/harness/clients6
 import { type Container, createTopology, type Topology } from '../test/harness/netns.ts';
 import { type ProfileEntry, topFunctions } from './lib/cpuprofile.ts';
 import { type DnsperfResult, runDnsperf } from './lib/dnsperf.ts';
+import { goalVerdict, IDLE_OVER_BARE_GOAL_MB, IDLE_RSS_GOAL_MB, type IdleMemory, measureIdleMemory } from './lib/idle-memory.ts';
 import { type PerfdhcpResult, type PerfdhcpRun, runPerfdhcp, runPerfdhcp6, type SearchResult, type StepResult, searchRate } from './lib/perfdhcp.ts';
 import { daemonHasRange6, describeRa, hasPerfdhcp, measureRaLatency, prepareIpv6Bridge, type RaRunResult } from './lib/ra-bench.ts';
 import { markdownTable, type Row, ratioSvg, textTable } from './lib/report.ts';
@@ -40,7 +41,7 @@ function madeDir(path: string): string {
   return path;
 }
 
-/** `--only=dhcp,dns,scale,dhcp6,ra` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
+/** `--only=memory,dhcp,dns,scale,dhcp6,ra` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
 function listArg(name: string): Set<string> | null {
   const a = [...args].find((x) => x.startsWith(`--${name}=`));
   return a === undefined
@@ -55,7 +56,7 @@ function listArg(name: string): Set<string> | null {
 const ONLY = listArg('only');
 const SERVERS = listArg('servers');
 const PARTIAL = ONLY !== null || SERVERS !== null;
-const runs = (part: 'dhcp' | 'dns' | 'scale' | 'dhcp6' | 'ra'): boolean => ONLY === null || ONLY.has(part);
+const runs = (part: 'memory' | 'dhcp' | 'dns' | 'scale' | 'dhcp6' | 'ra'): boolean => ONLY === null || ONLY.has(part);
 const BUDGET_MS = QUICK ? 60_000 : 600_000;
 const startedAt = Date.now();
 
@@ -97,6 +98,12 @@ const P = QUICK
       raLoad6Rate: 1000,
     };
 const MAX_RATE = 16_000;
+/** Issue 15's goals for the lease-store scale figures (the 100 000-lease run). */
+const SCALE_GOAL_LEASES = 100_000;
+const SCALE_RSS_GOAL_MB = 80;
+const SCALE_FIRST_OFFER_GOAL_MS = 300;
+/** Seconds after the idle daemon is ready at which both RSS figures are read; the last one is the table's. */
+const IDLE_SAMPLE_SECONDS = QUICK ? [3, 6] : [5, 10, 20];
 const FLOOR_RATE = 50;
 /** Leases one server may hand out to new clients before it is restarted with an empty store (range holds 65 278). */
 const NEW_CLIENT_BUDGET = 1_000_000;
@@ -580,6 +587,32 @@ async function profileLxcDhcpd(topology: Topology, loadNs: string, dir: string, 
 
 // ---------------------------------------------------------------------------------------------
 
+/** Idle RSS beside the bare node (the ratio column), and the difference, each with its goal in the name. */
+function idleRows(idle: IdleMemory): Row[] {
+  const common = { unit: 'MB', higherIsBetter: false, lxcLabel: idle.code === 'dist' ? 'lxc-dhcpd' : 'lxc-dhcpd (tsx)' };
+  return [
+    { ...common, metric: `idle RSS, no lease (goal ≤ ${IDLE_RSS_GOAL_MB} MB)`, lxc: idle.lxcMB, peer: 'bare node', peerValue: idle.bareMB },
+    { ...common, metric: `idle RSS over bare node (goal ≤ ${IDLE_OVER_BARE_GOAL_MB} MB)`, lxc: idle.lxcMB - idle.bareMB, peer: '', peerValue: null },
+  ];
+}
+
+function idleGoalLines(idle: IdleMemory | null): string[] {
+  if (idle === null) return [];
+  return [
+    `idle RSS ${idle.lxcMB.toFixed(1)} MB: ${goalVerdict(idle.lxcMB, IDLE_RSS_GOAL_MB, 'MB')}`,
+    `idle RSS over bare node ${(idle.lxcMB - idle.bareMB).toFixed(1)} MB (bare ${idle.bareMB.toFixed(1)} MB): ${goalVerdict(idle.lxcMB - idle.bareMB, IDLE_OVER_BARE_GOAL_MB, 'MB')}`,
+  ];
+}
+
+function scaleGoalLines(scale: ScaleFigures[]): string[] {
+  const s = scale.find((x) => x.leases === SCALE_GOAL_LEASES);
+  if (s === undefined) return [];
+  return [
+    `RSS with ${s.leases} leases ${s.rssMB.toFixed(1)} MB: ${goalVerdict(s.rssMB, SCALE_RSS_GOAL_MB, 'MB')}`,
+    `start → first OFFER with ${s.leases} leases ${s.firstOfferMs ?? '—'} ms: ${goalVerdict(s.firstOfferMs, SCALE_FIRST_OFFER_GOAL_MS, 'ms')}`,
+  ];
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('npm run bench must run as root (it builds network namespaces)');
   installDeps();
@@ -612,12 +645,25 @@ async function main(): Promise<void> {
     parameters: { ...P, MAX_RATE, FLOOR_RATE, net: NET },
   };
   const rows: Row[] = [];
+  const goalLines: string[] = [];
   try {
     const load = topology.containers[0]!;
     await topology.exec(load.ns, ['ip', 'addr', 'add', NET.loadCidr, 'dev', 'eth0'], { check: true });
     const files = writeDnsFiles(topology.tmpDir);
     const upstream = await startUpstream(topology, join(topology.tmpDir), files.upstreamHosts);
     const dir = (name: string): string => join(topology.tmpDir, name);
+
+    // first, while nothing else of the bench runs
+    let idle: IdleMemory | null = null;
+    if (runs('memory')) {
+      log('memory: bare node and idle lxc-dhcpd (no lease), side by side');
+      idle = await measureIdleMemory(topology, madeDir(dir('idle')), files.resolvConf, IDLE_SAMPLE_SECONDS);
+      for (const s of idle.samples) log(`  +${s.afterSeconds} s: bare node ${s.bareMB.toFixed(1)} MB, lxc-dhcpd ${s.lxcMB.toFixed(1)} MB`);
+      log(
+        `  lxc-dhcpd ran ${idle.code === 'dist' ? 'the compiled dist/' : 'src/ through tsx (dist/ missing or stale: npx tsc -p tsconfig.build.json)'}; RssAnon ${idle.lxcAnonKB} kB, RssFile ${idle.lxcFileKB} kB`,
+      );
+    }
+    result.idleMemory = idle;
 
     const lxcCount = (d: string): number => {
       try {
@@ -794,9 +840,11 @@ async function main(): Promise<void> {
       });
     }
     rows.push(...dhcp6Rows(dhcp6));
+    if (idle) rows.push(...idleRows(idle));
+    goalLines.push(...idleGoalLines(idle), ...scaleGoalLines(scale));
     for (const s of scale) {
       rows.push({
-        metric: `RSS with ${s.leases} leases stored`,
+        metric: `RSS with ${s.leases} leases stored${s.leases === SCALE_GOAL_LEASES ? ` (goal ≤ ${SCALE_RSS_GOAL_MB} MB)` : ''}`,
         unit: 'MB',
         higherIsBetter: false,
         lxcLabel: 'lxc-dhcpd',
@@ -808,7 +856,7 @@ async function main(): Promise<void> {
     for (const s of scale) {
       if (s.leases === 0) continue;
       rows.push({
-        metric: `start → first OFFER, ${s.leases} leases`,
+        metric: `start → first OFFER, ${s.leases} leases${s.leases === SCALE_GOAL_LEASES ? ` (goal ≤ ${SCALE_FIRST_OFFER_GOAL_MS} ms)` : ''}`,
         unit: 'ms',
         higherIsBetter: false,
         lxcLabel: 'lxc-dhcpd',
@@ -848,7 +896,8 @@ async function main(): Promise<void> {
   result.loadAverageAtEnd = Number((loadavg()[0] ?? 0).toFixed(2));
   const header = `${cpusLine(result)}\n${versionsLine(result)}`;
   const table = textTable(rows);
-  process.stdout.write(`\n${header}\n\n${table}\n\nelapsed ${elapsed.toFixed(0)} s (budget ${BUDGET_MS / 1000} s)\n`);
+  const goals = goalLines.length > 0 ? `\n\ngoals (issue 15):\n${goalLines.map((g) => `  ${g}`).join('\n')}` : '';
+  process.stdout.write(`\n${header}\n\n${table}${goals}\n\nelapsed ${elapsed.toFixed(0)} s (budget ${BUDGET_MS / 1000} s)\n`);
   if (elapsed * 1000 > BUDGET_MS) log(`WARNING: the run took ${elapsed.toFixed(0)} s, over its ${BUDGET_MS / 1000} s budget`);
 
   const stamp = (result.date as string).replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');

@@ -113,13 +113,17 @@ interface LxcDhcpdOptions {
   range?: string;
   /** Extra node flags, e.g. --cpu-prof. */
   nodeFlags?: string[];
+  /**
+   * Run LXC_DHCPD_BIN as a command (its `#!/usr/bin/env -S node FLAGS` line, as the installed lxc-dhcpd and the systemd
+   * units run it), not as `node BIN`: the V8 flags of that line then apply. nodeFlags are ignored.
+   */
+  asCommand?: boolean;
   extraArgs?: string[];
 }
 
 function lxcDhcpdArgv(topology: Topology, o: LxcDhcpdOptions): string[] {
   return [
-    process.execPath,
-    ...(o.nodeFlags ?? []),
+    ...(o.asCommand === true ? [] : [process.execPath, ...(o.nodeFlags ?? [])]),
     LXC_DHCPD_BIN,
     '--bridge',
     topology.bridge,
