@@ -1,5 +1,6 @@
 /** Command line: `lxc-dhcpd --bridge br0 --range 10.0.0.100-200` serves; `lxc-dhcpd leases` lists the lease table. */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import type { Argv } from 'yargs';
 import { checkConfigReport } from './config/check-config.ts';
 import { parseDnsRecords } from './config/dns-records.ts';
 import { type DnsmasqSettings, MAX_DNSMASQ_CONF_BYTES, parseDnsmasqConf } from './config/dnsmasq-conf.ts';
@@ -429,26 +430,9 @@ function lxcNetFromArgs(args: readonly string[]): { active: boolean; flags: Reco
   return { active: true, flags: { ...flags, ...(confFile !== null ? { 'dnsmasq-conf': confFile } : {}) }, notes };
 }
 
-/** Subcommands, --help and every command line parseServeArgs leaves to it: yargs, loaded only then (serve-flags.ts). */
-async function runWithYargs(args: readonly string[]): Promise<void> {
-  const { default: yargs } = await import('yargs');
-  await yargs(args)
-    .scriptName(PROGRAM)
-    .usage('$0 --bridge BRIDGE --range FIRST-LAST [options]\n\nDHCP for LXC containers on a Linux bridge.')
-    .command(
-      '$0',
-      'serve DHCP on the bridge',
-      (y) =>
-        y
-          .options(SERVE_FLAGS)
-          .option('config', { type: 'string', describe: 'read options from FILE (key = value lines, same names as the flags; flags win)' })
-          .config('config', (path: string) => readConfigFile(path))
-          .config(LXC_NET.flags)
-          .example('$0 --bridge br0 --range 10.0.0.100-200', 'create/reuse br0 with 10.0.0.1/24, serve DHCP+DNS, NAT the subnet')
-          .example('$0 --config /etc/lxc-dhcpd/br0.conf', 'the same from a config file')
-          .example('$0 --bridge br0 --range 10.0.0.100-200 --host 02:1a:b0:00:00:05,10.0.0.5,web', 'with a reservation'),
-      (argv) => serve(argv),
-    )
+/** The operator subcommands (leases, release, reserve, unreserve, import-dnsmasq, check-config) on a yargs parser. */
+function operatorCommands<T>(y: Argv<T>): Argv<T> {
+  return y
     .command(
       'leases',
       'list the leases in the database (works while the daemon runs)',
@@ -522,7 +506,30 @@ async function runWithYargs(args: readonly string[]): Promise<void> {
           .option('dnsmasq-conf', { type: 'string', describe: "dnsmasq conf file [default: lxc-net's LXC_DHCP_CONFILE]" })
           .option('domain', { type: 'string', default: 'lxc', describe: 'domain of relative names when neither file sets one' }),
       (argv) => checkConfig(argv),
-    )
+    );
+}
+
+/** Subcommands, --help and every command line parseServeArgs leaves to it: yargs, loaded only then (serve-flags.ts). */
+async function runWithYargs(args: readonly string[]): Promise<void> {
+  const { default: yargs } = await import('yargs');
+  const withServe = yargs(args)
+    .scriptName(PROGRAM)
+    .usage('$0 --bridge BRIDGE --range FIRST-LAST [options]\n\nDHCP for LXC containers on a Linux bridge.')
+    .command(
+      '$0',
+      'serve DHCP on the bridge',
+      (y) =>
+        y
+          .options(SERVE_FLAGS)
+          .option('config', { type: 'string', describe: 'read options from FILE (key = value lines, same names as the flags; flags win)' })
+          .config('config', (path: string) => readConfigFile(path))
+          .config(LXC_NET.flags)
+          .example('$0 --bridge br0 --range 10.0.0.100-200', 'create/reuse br0 with 10.0.0.1/24, serve DHCP+DNS, NAT the subnet')
+          .example('$0 --config /etc/lxc-dhcpd/br0.conf', 'the same from a config file')
+          .example('$0 --bridge br0 --range 10.0.0.100-200 --host 02:1a:b0:00:00:05,10.0.0.5,web', 'with a reservation'),
+      (argv) => serve(argv),
+    );
+  await operatorCommands(withServe)
     .strict()
     .help()
     .version(false)
