@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --installed] [-- --only=dhcp,dns,scale,storm,dhcp6,ra,cpu] [-- --servers=lxc-dhcpd,kea] [-- --storm=N]
+// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --installed] [-- --only=memory,dhcp,dns,scale,storm,dhcp6,ra,cpu] [-- --servers=lxc-dhcpd,kea] [-- --storm=N]
 // lxc-dhcpd against dnsmasq and Kea on this machine, in namespaces of its own (see docs/performance.md).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +13,7 @@ import { packAndInstall } from '../test/harness/package.ts';
 import { type CpuRun, cpuGoals, cpuPlan, cpuRows, describeGoal, measureDhcpCpu, measureDnsCpu, runDnsperfAt } from './lib/cpu-bench.ts';
 import { type ProfileEntry, topFunctions } from './lib/cpuprofile.ts';
 import { type DnsperfResult, runDnsperf } from './lib/dnsperf.ts';
+import { goalVerdict, IDLE_OVER_BARE_GOAL_MB, IDLE_RSS_GOAL_MB, type IdleMemory, measureIdleMemory } from './lib/idle-memory.ts';
 import { type PerfdhcpResult, type PerfdhcpRun, runPerfdhcp, runPerfdhcp6, type SearchResult, type StepResult, searchRate } from './lib/perfdhcp.ts';
 import { daemonHasRange6, describeRa, hasPerfdhcp, measureRaLatency, prepareIpv6Bridge, type RaRunResult } from './lib/ra-bench.ts';
 import { markdownTable, type Row, ratioSvg, textTable } from './lib/report.ts';
@@ -54,7 +55,7 @@ function madeDir(path: string): string {
   return path;
 }
 
-/** `--only=dhcp,dns,scale,dhcp6,ra,cpu` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
+/** `--only=memory,dhcp,dns,scale,storm,dhcp6,ra,cpu` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
 function listArg(name: string): Set<string> | null {
   const a = [...args].find((x) => x.startsWith(`--${name}=`));
   return a === undefined
@@ -69,7 +70,7 @@ function listArg(name: string): Set<string> | null {
 const ONLY = listArg('only');
 const SERVERS = listArg('servers');
 const PARTIAL = ONLY !== null || SERVERS !== null;
-const runs = (part: 'dhcp' | 'dns' | 'scale' | 'storm' | 'dhcp6' | 'ra' | 'cpu'): boolean => ONLY === null || ONLY.has(part);
+const runs = (part: 'memory' | 'dhcp' | 'dns' | 'scale' | 'storm' | 'dhcp6' | 'ra' | 'cpu'): boolean => ONLY === null || ONLY.has(part);
 /** `--storm=N`: containers started at once in the boot-storm scenario (bench/lib/storm.ts). */
 const STORM_N = ((): number => {
   const a = [...args].find((x) => x.startsWith('--storm='));
@@ -118,6 +119,12 @@ const P = QUICK
       raLoad6Rate: 1000,
     };
 const MAX_RATE = 16_000;
+/** Issue 15's goals for the lease-store scale figures (the 100 000-lease run). */
+const SCALE_GOAL_LEASES = 100_000;
+const SCALE_RSS_GOAL_MB = 80;
+const SCALE_FIRST_OFFER_GOAL_MS = 300;
+/** Seconds after the idle daemon is ready at which both RSS figures are read; the last one is the table's. */
+const IDLE_SAMPLE_SECONDS = QUICK ? [3, 6] : [5, 10, 20];
 const FLOOR_RATE = 50;
 /** Leases one server may hand out to new clients before it is restarted with an empty store (range holds 65 278). */
 const NEW_CLIENT_BUDGET = 1_000_000;
@@ -687,6 +694,32 @@ async function profileLxcDhcpd(topology: Topology, loadNs: string, dir: string, 
 
 // ---------------------------------------------------------------------------------------------
 
+/** Idle RSS beside the bare node (the ratio column), and the difference, each with its goal in the name. */
+function idleRows(idle: IdleMemory): Row[] {
+  const common = { unit: 'MB', higherIsBetter: false, lxcLabel: idle.code === 'dist' ? 'lxc-dhcpd' : 'lxc-dhcpd (tsx)' };
+  return [
+    { ...common, metric: `idle RSS, no lease (goal ≤ ${IDLE_RSS_GOAL_MB} MB)`, lxc: idle.lxcMB, peer: 'bare node', peerValue: idle.bareMB },
+    { ...common, metric: `idle RSS over bare node (goal ≤ ${IDLE_OVER_BARE_GOAL_MB} MB)`, lxc: idle.lxcMB - idle.bareMB, peer: '', peerValue: null },
+  ];
+}
+
+function idleGoalLines(idle: IdleMemory | null): string[] {
+  if (idle === null) return [];
+  return [
+    `idle RSS ${idle.lxcMB.toFixed(1)} MB: ${goalVerdict(idle.lxcMB, IDLE_RSS_GOAL_MB, 'MB')}`,
+    `idle RSS over bare node ${(idle.lxcMB - idle.bareMB).toFixed(1)} MB (bare ${idle.bareMB.toFixed(1)} MB): ${goalVerdict(idle.lxcMB - idle.bareMB, IDLE_OVER_BARE_GOAL_MB, 'MB')}`,
+  ];
+}
+
+function scaleGoalLines(scale: ScaleFigures[]): string[] {
+  const s = scale.find((x) => x.leases === SCALE_GOAL_LEASES);
+  if (s === undefined) return [];
+  return [
+    `RSS with ${s.leases} leases ${s.rssMB.toFixed(1)} MB: ${goalVerdict(s.rssMB, SCALE_RSS_GOAL_MB, 'MB')}`,
+    `start → first OFFER with ${s.leases} leases ${s.firstOfferMs ?? '—'} ms: ${goalVerdict(s.firstOfferMs, SCALE_FIRST_OFFER_GOAL_MS, 'ms')}`,
+  ];
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('npm run bench must run as root (it builds network namespaces)');
   installDeps();
@@ -719,12 +752,25 @@ async function main(): Promise<void> {
     parameters: { ...P, MAX_RATE, FLOOR_RATE, net: NET },
   };
   const rows: Row[] = [];
+  const goalLines: string[] = [];
   try {
     const load = topology.containers[0]!;
     await topology.exec(load.ns, ['ip', 'addr', 'add', NET.loadCidr, 'dev', 'eth0'], { check: true });
     const files = writeDnsFiles(topology.tmpDir);
     const upstream = await startUpstream(topology, join(topology.tmpDir), files.upstreamHosts);
     const dir = (name: string): string => join(topology.tmpDir, name);
+
+    // first, while nothing else of the bench runs
+    let idle: IdleMemory | null = null;
+    if (runs('memory')) {
+      log('memory: bare node and idle lxc-dhcpd (no lease), side by side');
+      idle = await measureIdleMemory(topology, madeDir(dir('idle')), files.resolvConf, IDLE_SAMPLE_SECONDS);
+      for (const s of idle.samples) log(`  +${s.afterSeconds} s: bare node ${s.bareMB.toFixed(1)} MB, lxc-dhcpd ${s.lxcMB.toFixed(1)} MB`);
+      log(
+        `  lxc-dhcpd ran ${idle.code === 'dist' ? 'the compiled dist/' : 'src/ through tsx (dist/ missing or stale: npx tsc -p tsconfig.build.json)'}; RssAnon ${idle.lxcAnonKB} kB, RssFile ${idle.lxcFileKB} kB`,
+      );
+    }
+    result.idleMemory = idle;
 
     const lxcCount = (d: string): number => {
       try {
@@ -907,9 +953,11 @@ async function main(): Promise<void> {
       });
     }
     rows.push(...dhcp6Rows(dhcp6));
+    if (idle) rows.push(...idleRows(idle));
+    goalLines.push(...idleGoalLines(idle), ...scaleGoalLines(scale));
     for (const s of scale) {
       rows.push({
-        metric: `RSS with ${s.leases} leases stored`,
+        metric: `RSS with ${s.leases} leases stored${s.leases === SCALE_GOAL_LEASES ? ` (goal ≤ ${SCALE_RSS_GOAL_MB} MB)` : ''}`,
         unit: 'MB',
         higherIsBetter: false,
         lxcLabel: 'lxc-dhcpd',
@@ -921,7 +969,7 @@ async function main(): Promise<void> {
     for (const s of scale) {
       if (s.leases === 0) continue;
       rows.push({
-        metric: `start → first OFFER, ${s.leases} leases`,
+        metric: `start → first OFFER, ${s.leases} leases${s.leases === SCALE_GOAL_LEASES ? ` (goal ≤ ${SCALE_FIRST_OFFER_GOAL_MS} ms)` : ''}`,
         unit: 'ms',
         higherIsBetter: false,
         lxcLabel: 'lxc-dhcpd',
@@ -931,6 +979,7 @@ async function main(): Promise<void> {
       });
     }
     rows.push(...stormRows(storm));
+    if (storm.length > 0) goalLines.push(stormGoal(storm));
     if (pool) {
       rows.push({
         metric: '/8 pool 99% full: allocate() mean',
@@ -964,10 +1013,12 @@ async function main(): Promise<void> {
   const header = `${cpusLine(result)}\n${versionsLine(result)}`;
   const table = textTable(rows);
   const cpuRuns = result.cpu as CpuRun[] | null | undefined;
-  const goals = cpuRuns ? cpuGoals(cpuRuns) : [];
-  result.cpuGoals = goals;
-  const notes = [...goals.map(describeGoal), ...rows.filter((r) => r.note).map((r) => `${r.metric} (${r.lxcLabel} vs ${r.peer}): ${r.note}`)];
-  process.stdout.write(`\n${header}\n\n${table}\n${notes.map((n) => `\n${n}`).join('')}\n\nelapsed ${elapsed.toFixed(0)} s (budget ${BUDGET_MS / 1000} s)\n`);
+  const cpuGoalList = cpuRuns ? cpuGoals(cpuRuns) : [];
+  result.cpuGoals = cpuGoalList;
+  goalLines.push(...cpuGoalList.map(describeGoal));
+  const notes = rows.filter((r) => r.note).map((r) => `${r.metric} (${r.lxcLabel} vs ${r.peer}): ${r.note}`);
+  const goals = goalLines.length > 0 ? `\n\ngoals (issue 15):\n${goalLines.map((g) => `  ${g}`).join('\n')}` : '';
+  process.stdout.write(`\n${header}\n\n${table}\n${notes.map((n) => `\n${n}`).join('')}${goals}\n\nelapsed ${elapsed.toFixed(0)} s (budget ${BUDGET_MS / 1000} s)\n`);
   if (elapsed * 1000 > BUDGET_MS) log(`WARNING: the run took ${elapsed.toFixed(0)} s, over its ${BUDGET_MS / 1000} s budget`);
 
   const stamp = (result.date as string).replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');

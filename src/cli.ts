@@ -1,11 +1,9 @@
 /** Command line: `lxc-dhcpd --bridge br0 --range 10.0.0.100-200` serves; `lxc-dhcpd leases` lists the lease table. */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import yargs, { type InferredOptionTypes, type Options } from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import type { Argv } from 'yargs';
 import { checkConfigReport } from './config/check-config.ts';
 import { parseDnsRecords } from './config/dns-records.ts';
 import { type DnsmasqSettings, MAX_DNSMASQ_CONF_BYTES, parseDnsmasqConf } from './config/dnsmasq-conf.ts';
-import { parseConfigFile } from './config/file.ts';
 import { type Ipv6Flags, parseIpv6Flags } from './config/ipv6.ts';
 import { lxcNetFlags, parseLxcNet, type ShellFile } from './config/lxc-net.ts';
 import { type AddressRange, checkRangeInSubnet, parseRange } from './config/range.ts';
@@ -27,8 +25,9 @@ import type { Lease } from './leases/lease.ts';
 import type { StoredLease6 } from './leases/lease6.ts';
 import { formatLeaseTable, type LeaseRow, leaseRows, leases6AsJson, leasesAsJson } from './leases/report.ts';
 import { LeaseStore, readLeases6ReadOnly, readLeasesReadOnly, readReservationsReadOnly } from './leases/store.ts';
-import { createLogger, type LogLevel } from './log.ts';
+import { createLogger } from './log.ts';
 import { type IPv4, parseIPv4, parseMac } from './net/address.ts';
+import { parseServeArgs, readConfigFile, SERVE_FLAGS, type ServeArgs } from './serve-flags.ts';
 import { createShutdown, installShutdownHandlers } from './shutdown.ts';
 import { createNotifier, isUnderSystemd } from './systemd/notify.ts';
 import { startWatchdog, type Watchdog } from './systemd/watchdog.ts';
@@ -46,133 +45,6 @@ const PROGRAM = 'lxc-dhcpd';
 function die(message: string): never {
   process.stderr.write(`${PROGRAM}: ${message}\n`);
   process.exit(2);
-}
-
-const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const satisfies readonly LogLevel[];
-const DEFAULT_LOG_LEVEL: LogLevel = 'info';
-
-/** The serve command's flags; config-file keys and which of them repeat are derived from this one list. */
-const SERVE_FLAGS = {
-  bridge: { type: 'string', demandOption: true, describe: 'bridge the containers are attached to' },
-  range: { type: 'string', demandOption: true, describe: 'addresses to lease, e.g. 10.0.0.100-200 or 10.0.0.100-10.0.0.200' },
-  'lease-time': { type: 'number', default: 3600, describe: 'lease length in seconds' },
-  domain: { type: 'string', default: 'lxc', describe: 'domain given to containers (option 15 and 119)' },
-  'lease-db': { type: 'string', describe: 'lease database path [default: /var/lib/lxc-dhcpd/BRIDGE.db]' },
-  host: { type: 'string', array: true, default: [] as string[], describe: 'static reservation MAC,IP[,[IP6]][,NAME], or NAME,IP by host name; repeatable' },
-  'hosts-file': { type: 'string', describe: 'file of --host lines (MAC,IP[,[IP6]][,NAME] or NAME,IP; # comments), re-read on SIGHUP' },
-  'log-level': { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, describe: 'log verbosity' },
-  probe: { type: 'boolean', default: true, describe: 'ARP-probe never-leased addresses before offering them (--no-probe to skip)' },
-  'probe-timeout': { type: 'number', default: 200, describe: 'milliseconds to wait for an ARP answer (a host on the bridge answers in well under 1 ms)' },
-  'rapid-commit': { type: 'boolean', default: true, describe: 'answer DISCOVER+rapid-commit (RFC 4039) with an ACK' },
-  'decline-time': { type: 'number', default: 600, describe: 'seconds a declined or conflicting address is quarantined' },
-  route: {
-    type: 'string',
-    array: true,
-    default: [] as string[],
-    describe: `classless static route CIDR,GATEWAY for containers (DHCP options 121/249; the default route via the bridge address is added); repeatable, at most ${MAX_STATIC_ROUTES}`,
-  },
-  relay: {
-    type: 'string',
-    array: true,
-    default: [] as string[],
-    describe: 'serve requests relayed by this relay agent IP (giaddr and source); repeatable [default: relayed requests are dropped]',
-  },
-  'port-lease-limit': {
-    type: 'number',
-    default: PORT_LEASE_LIMIT,
-    describe: 'new leases one bridge port may take per hour, and at once (0: no limit); renewals and returning clients are not counted',
-  },
-  'host-setup': {
-    type: 'boolean',
-    default: true,
-    describe: 'create/reuse the bridge, its address, forwarding and NAT (--no-host-setup: serve on a bridge you configured)',
-  },
-  address: { type: 'string', describe: 'bridge address with prefix, e.g. 10.0.0.1/24 [default: first address of the /--netmask holding the range]' },
-  netmask: { type: 'number', default: 24, describe: 'prefix length of the default bridge address' },
-  uplink: { type: 'string', describe: 'masquerade only traffic leaving through this interface [default: any non-bridge interface]' },
-  nat: { type: 'boolean', default: true, describe: 'masquerade container traffic leaving the subnet (--no-nat to skip)' },
-  ipv6: {
-    type: 'string',
-    describe: 'IPv6 on the bridge: auto (a stable ULA /64 from /etc/machine-id and the bridge name, PREFIX::1 on the bridge), none, or ADDR/64 [default: auto]',
-  },
-  range6: {
-    type: 'string',
-    describe: 'stateful DHCPv6 addresses FIRST-LAST in the bridge /64, or ::100-::1ff within it [default: none, SLAAC + stateless DHCPv6]',
-  },
-  nat6: { type: 'boolean', describe: 'masquerade container IPv6 leaving the bridge (--no-nat6 to skip) [default: on for a ULA prefix, off for a global one]' },
-  firewall: { type: 'boolean', default: true, describe: 'accept DHCP/DNS from the bridge and forwarding to/from it (--no-firewall to skip)' },
-  dns: { type: 'boolean', default: true, describe: 'serve DNS on the bridge address (--no-dns to turn off)' },
-  'dns-port': { type: 'number', default: 53, describe: 'DNS port on the bridge address' },
-  'dns-rate-limit': {
-    type: 'number',
-    default: RRL_RESPONSES_PER_SECOND,
-    describe: 'UDP answers a second to each /24 outside the bridge subnet and host (response rate limiting; 0 = off)',
-  },
-  'dns-record': {
-    type: 'string',
-    array: true,
-    default: [] as string[],
-    describe:
-      'static DNS record NAME,A,IP | NAME,AAAA,IP6 | NAME,CNAME,TARGET | NAME,TXT,TEXT | NAME,SRV,"PRIO WEIGHT PORT TARGET"; a NAME without a dot is in --domain; a container holding the name wins; repeatable',
-  },
-  'bridge-mac': {
-    type: 'string',
-    describe: 'the MAC of a bridge lxc-dhcpd creates (lxc-net: LXC_BRIDGE_MAC, 00:16:3e:00:00:00); a bridge that exists keeps its own',
-  },
-  'lxc-net': {
-    type: 'string',
-    describe:
-      'serve what lxc-net would: read its configuration (FILE, default /etc/default/lxc-net, after /etc/default/lxc) for the bridge, address, range, domain, IPv6 and LXC_DHCP_CONFILE; flags given here win; on the command line only',
-  },
-  'dnsmasq-conf': {
-    type: 'string',
-    describe: 'read a dnsmasq conf file for reservations (dhcp-host), records, server=, routes and no-ping; every line it cannot serve is listed at start',
-  },
-  'bare-names': {
-    type: 'boolean',
-    describe: "answer a container's single-label name (web) as web.DOMAIN, and other single-label A/AAAA/ANY as NXDOMAIN, not forwarded [default: off]",
-  },
-  upstream: {
-    type: 'string',
-    array: true,
-    default: [] as string[],
-    describe: 'upstream DNS server IP[:PORT], repeatable [default: nameservers of --resolv-conf]',
-  },
-  'resolv-conf': { type: 'string', default: '/etc/resolv.conf', describe: 'where to read upstream nameservers (re-read when it changes)' },
-  'control-socket': { type: 'string', describe: 'root-only control socket for leases/release/reserve ("" for none) [default: /run/lxc-dhcpd/BRIDGE.sock]' },
-  metrics: { type: 'string', describe: 'serve Prometheus metrics on [ADDR:]PORT (loopback unless an address is given), e.g. 9167' },
-  'dnsmasq-leasefile': { type: 'string', describe: 'also keep a lease file in dnsmasq format at PATH, for tools that parse it' },
-  resolved: { type: 'boolean', describe: 'register the bridge with systemd-resolved for *.DOMAIN [default: when resolved runs]' },
-} satisfies Record<string, Options>;
-/** The serve command's parsed flags, as the table above makes yargs parse them. */
-type ServeArgs = InferredOptionTypes<typeof SERVE_FLAGS>;
-const SERVE_OPTIONS: ReadonlySet<string> = new Set(Object.keys(SERVE_FLAGS));
-const REPEATABLE_OPTIONS: ReadonlySet<string> = new Set(
-  Object.entries(SERVE_FLAGS)
-    .filter(([, o]) => 'array' in o && o.array)
-    .map(([k]) => k),
-);
-const NUMBER_OPTIONS: ReadonlySet<string> = new Set(
-  Object.entries(SERVE_FLAGS)
-    .filter(([, o]) => 'type' in o && o.type === 'number')
-    .map(([k]) => k),
-);
-
-/** yargs config hook: a parse error becomes the one-line error of the whole command. */
-function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read --config ${path}: ${(e as Error).message}`);
-  }
-  const parsed = parseConfigFile(text, path, REPEATABLE_OPTIONS, SERVE_OPTIONS);
-  if (!parsed.ok) throw new Error(parsed.error);
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(parsed.value)) {
-    out[key] = typeof value === 'string' && NUMBER_OPTIONS.has(key) ? Number(value) : value;
-  }
-  return out;
 }
 
 function defaultLeaseDb(bridge: string): string {
@@ -559,103 +431,117 @@ function lxcNetFromArgs(args: readonly string[]): { active: boolean; flags: Reco
   return { active: true, flags: { ...flags, ...(confFile !== null ? { 'dnsmasq-conf': confFile } : {}) }, notes };
 }
 
-const LXC_NET = lxcNetFromArgs(hideBin(process.argv));
+/** The operator subcommands (leases, release, reserve, unreserve, import-dnsmasq, check-config) on a yargs parser. */
+function operatorCommands<T>(y: Argv<T>): Argv<T> {
+  return y
+    .command(
+      'leases',
+      'list the leases in the database (works while the daemon runs)',
+      (y) =>
+        y
+          .option('bridge', { type: 'string', default: 'br0', describe: 'bridge whose default database to read' })
+          .option('lease-db', { type: 'string', describe: 'lease database path' })
+          .option('control-socket', { type: 'string', describe: 'ask the running daemon here [default: /run/lxc-dhcpd/BRIDGE.sock]' })
+          .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
+          .option('all', { type: 'boolean', default: false, describe: 'include released, expired and declined records' }),
+      (argv) => listLeases(argv),
+    )
+    .command(
+      'release <target>',
+      'end the lease of a MAC, IP or name now (the daemon drops it and its DNS name)',
+      (y) =>
+        y
+          .positional('target', { type: 'string', demandOption: true, describe: 'MAC, IP address or host name' })
+          .option('bridge', { type: 'string', default: 'br0' })
+          .option('control-socket', { type: 'string' }),
+      (argv) => askDaemon(argv, { op: 'release', target: argv.target }),
+    )
+    .command(
+      'reserve <mac> <ip> [name]',
+      'always give IP (and NAME.<domain>) to MAC; persisted, applies without a restart',
+      (y) =>
+        y
+          .positional('mac', { type: 'string', demandOption: true })
+          .positional('ip', { type: 'string', demandOption: true })
+          .positional('name', { type: 'string' })
+          .option('ip6', { type: 'string', describe: "also give this IPv6 address of the bridge's /64 to MAC's DHCPv6 requests" })
+          .option('bridge', { type: 'string', default: 'br0' })
+          .option('control-socket', { type: 'string' }),
+      (argv) =>
+        askDaemon(argv, {
+          op: 'reserve',
+          mac: argv.mac,
+          ip: argv.ip,
+          ...(argv.name !== undefined ? { name: argv.name } : {}),
+          ...(argv.ip6 !== undefined ? { ip6: argv.ip6 } : {}),
+        }),
+    )
+    .command(
+      'unreserve <target>',
+      'remove a reservation made with reserve (by MAC, IP or name)',
+      (y) =>
+        y
+          .positional('target', { type: 'string', demandOption: true })
+          .option('bridge', { type: 'string', default: 'br0' })
+          .option('control-socket', { type: 'string' }),
+      (argv) => askDaemon(argv, { op: 'unreserve', target: argv.target }),
+    )
+    .command(
+      'import-dnsmasq <file>',
+      'import a dnsmasq lease file (e.g. /var/lib/misc/dnsmasq.lxcbr0.leases) so every container keeps its address',
+      (y) =>
+        y
+          .positional('file', { type: 'string', demandOption: true })
+          .option('bridge', { type: 'string', default: 'br0' })
+          .option('lease-db', { type: 'string' })
+          .option('control-socket', { type: 'string' }),
+      (argv) => importDnsmasq(argv),
+    )
+    .command(
+      'check-config',
+      'print what an lxc-net configuration and a dnsmasq conf file would serve, and every line not served; exit 0, or 2 on an error',
+      (y) =>
+        y
+          .option('lxc-net', { type: 'string', describe: 'lxc-net file [default: /etc/default/lxc-net; read when --dnsmasq-conf is not given]' })
+          .option('lxc', { type: 'string', default: '/etc/default/lxc', describe: 'read first, as lxc-net does (sources the lxc-net file)' })
+          .option('dnsmasq-conf', { type: 'string', describe: "dnsmasq conf file [default: lxc-net's LXC_DHCP_CONFILE]" })
+          .option('domain', { type: 'string', default: 'lxc', describe: 'domain of relative names when neither file sets one' }),
+      (argv) => checkConfig(argv),
+    );
+}
 
-await yargs(hideBin(process.argv))
-  .scriptName(PROGRAM)
-  .usage('$0 --bridge BRIDGE --range FIRST-LAST [options]\n\nDHCP for LXC containers on a Linux bridge.')
-  .command(
-    '$0',
-    'serve DHCP on the bridge',
-    (y) =>
-      y
-        .options(SERVE_FLAGS)
-        .option('config', { type: 'string', describe: 'read options from FILE (key = value lines, same names as the flags; flags win)' })
-        .config('config', (path: string) => readConfigFile(path))
-        .config(LXC_NET.flags)
-        .example('$0 --bridge br0 --range 10.0.0.100-200', 'create/reuse br0 with 10.0.0.1/24, serve DHCP+DNS, NAT the subnet')
-        .example('$0 --config /etc/lxc-dhcpd/br0.conf', 'the same from a config file')
-        .example('$0 --bridge br0 --range 10.0.0.100-200 --host 02:1a:b0:00:00:05,10.0.0.5,web', 'with a reservation'),
-    (argv) => serve(argv),
-  )
-  .command(
-    'leases',
-    'list the leases in the database (works while the daemon runs)',
-    (y) =>
-      y
-        .option('bridge', { type: 'string', default: 'br0', describe: 'bridge whose default database to read' })
-        .option('lease-db', { type: 'string', describe: 'lease database path' })
-        .option('control-socket', { type: 'string', describe: 'ask the running daemon here [default: /run/lxc-dhcpd/BRIDGE.sock]' })
-        .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
-        .option('all', { type: 'boolean', default: false, describe: 'include released, expired and declined records' }),
-    (argv) => listLeases(argv),
-  )
-  .command(
-    'release <target>',
-    'end the lease of a MAC, IP or name now (the daemon drops it and its DNS name)',
-    (y) =>
-      y
-        .positional('target', { type: 'string', demandOption: true, describe: 'MAC, IP address or host name' })
-        .option('bridge', { type: 'string', default: 'br0' })
-        .option('control-socket', { type: 'string' }),
-    (argv) => askDaemon(argv, { op: 'release', target: argv.target }),
-  )
-  .command(
-    'reserve <mac> <ip> [name]',
-    'always give IP (and NAME.<domain>) to MAC; persisted, applies without a restart',
-    (y) =>
-      y
-        .positional('mac', { type: 'string', demandOption: true })
-        .positional('ip', { type: 'string', demandOption: true })
-        .positional('name', { type: 'string' })
-        .option('ip6', { type: 'string', describe: "also give this IPv6 address of the bridge's /64 to MAC's DHCPv6 requests" })
-        .option('bridge', { type: 'string', default: 'br0' })
-        .option('control-socket', { type: 'string' }),
-    (argv) =>
-      askDaemon(argv, {
-        op: 'reserve',
-        mac: argv.mac,
-        ip: argv.ip,
-        ...(argv.name !== undefined ? { name: argv.name } : {}),
-        ...(argv.ip6 !== undefined ? { ip6: argv.ip6 } : {}),
-      }),
-  )
-  .command(
-    'unreserve <target>',
-    'remove a reservation made with reserve (by MAC, IP or name)',
-    (y) =>
-      y
-        .positional('target', { type: 'string', demandOption: true })
-        .option('bridge', { type: 'string', default: 'br0' })
-        .option('control-socket', { type: 'string' }),
-    (argv) => askDaemon(argv, { op: 'unreserve', target: argv.target }),
-  )
-  .command(
-    'import-dnsmasq <file>',
-    'import a dnsmasq lease file (e.g. /var/lib/misc/dnsmasq.lxcbr0.leases) so every container keeps its address',
-    (y) =>
-      y
-        .positional('file', { type: 'string', demandOption: true })
-        .option('bridge', { type: 'string', default: 'br0' })
-        .option('lease-db', { type: 'string' })
-        .option('control-socket', { type: 'string' }),
-    (argv) => importDnsmasq(argv),
-  )
-  .command(
-    'check-config',
-    'print what an lxc-net configuration and a dnsmasq conf file would serve, and every line not served; exit 0, or 2 on an error',
-    (y) =>
-      y
-        .option('lxc-net', { type: 'string', describe: 'lxc-net file [default: /etc/default/lxc-net; read when --dnsmasq-conf is not given]' })
-        .option('lxc', { type: 'string', default: '/etc/default/lxc', describe: 'read first, as lxc-net does (sources the lxc-net file)' })
-        .option('dnsmasq-conf', { type: 'string', describe: "dnsmasq conf file [default: lxc-net's LXC_DHCP_CONFILE]" })
-        .option('domain', { type: 'string', default: 'lxc', describe: 'domain of relative names when neither file sets one' }),
-    (argv) => checkConfig(argv),
-  )
-  .strict()
-  .help()
-  .version(VERSION)
-  .fail((message, error) => {
-    die(error ? error.message : `${message} (see ${PROGRAM} --help)`);
-  })
-  .parseAsync();
+/** Subcommands, --help and every command line parseServeArgs leaves to it: yargs, loaded only then (serve-flags.ts). */
+async function runWithYargs(args: readonly string[]): Promise<void> {
+  const { default: yargs } = await import('yargs');
+  const withServe = yargs(args)
+    .scriptName(PROGRAM)
+    .usage('$0 --bridge BRIDGE --range FIRST-LAST [options]\n\nDHCP for LXC containers on a Linux bridge.')
+    .command(
+      '$0',
+      'serve DHCP on the bridge',
+      (y) =>
+        y
+          .options(SERVE_FLAGS)
+          .option('config', { type: 'string', describe: 'read options from FILE (key = value lines, same names as the flags; flags win)' })
+          .config('config', (path: string) => readConfigFile(path))
+          .config(LXC_NET.flags)
+          .example('$0 --bridge br0 --range 10.0.0.100-200', 'create/reuse br0 with 10.0.0.1/24, serve DHCP+DNS, NAT the subnet')
+          .example('$0 --config /etc/lxc-dhcpd/br0.conf', 'the same from a config file')
+          .example('$0 --bridge br0 --range 10.0.0.100-200 --host 02:1a:b0:00:00:05,10.0.0.5,web', 'with a reservation'),
+      (argv) => serve(argv),
+    );
+  await operatorCommands(withServe)
+    .strict()
+    .help()
+    .version(VERSION)
+    .fail((message, error) => {
+      die(error ? error.message : `${message} (see ${PROGRAM} --help)`);
+    })
+    .parseAsync();
+}
+
+const ARGS = process.argv.slice(2);
+const LXC_NET = lxcNetFromArgs(ARGS);
+const plainServe = parseServeArgs(ARGS, LXC_NET.flags);
+if (plainServe === null) await runWithYargs(ARGS);
+else await serve(plainServe).catch((e: unknown) => die((e as Error).message));

@@ -6,8 +6,11 @@
  */
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, isIPv4, isIPv6 } from 'node:net';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import { requireCjs } from './cjs.ts';
 import type { Checked } from './result.ts';
+
+const prom = requireCjs('prom-client') as typeof import('prom-client');
 
 export type DnsZoneKind = 'local' | 'forwarded' | 'cached' | 'refused';
 
@@ -33,7 +36,7 @@ function label(value: string): string {
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 export class Metrics {
-  readonly registry = new Registry();
+  readonly registry = new prom.Registry();
   private readonly defaultRange: string;
   private readonly received: Counter<'type'>;
   private readonly sent: Counter<'type'>;
@@ -59,41 +62,51 @@ export class Metrics {
     const p = options.prefix ?? 'lxc_dhcpd_';
     const registers = [this.registry];
     this.defaultRange = label(options.range ?? 'default');
-    this.received = new Counter({ name: `${p}dhcp_received_total`, help: 'DHCP messages received, by message type', labelNames: ['type'], registers });
-    this.sent = new Counter({ name: `${p}dhcp_sent_total`, help: 'DHCP replies sent, by message type', labelNames: ['type'], registers });
-    this.dropped = new Counter({ name: `${p}dhcp_dropped_total`, help: 'DHCP frames or messages dropped, by reason', labelNames: ['reason'], registers });
-    this.leasesActive = new Gauge({ name: `${p}leases_active`, help: 'Bound, unexpired leases, by range', labelNames: ['range'], registers });
-    this.leasesFree = new Gauge({ name: `${p}leases_free`, help: 'Free addresses in the dynamic range, by range', labelNames: ['range'], registers });
-    this.probes = new Counter({ name: `${p}probes_total`, help: 'ARP conflict probes, by result', labelNames: ['result'], registers });
-    this.dnsQueries = new Counter({
+    this.received = new prom.Counter({ name: `${p}dhcp_received_total`, help: 'DHCP messages received, by message type', labelNames: ['type'], registers });
+    this.sent = new prom.Counter({ name: `${p}dhcp_sent_total`, help: 'DHCP replies sent, by message type', labelNames: ['type'], registers });
+    this.dropped = new prom.Counter({ name: `${p}dhcp_dropped_total`, help: 'DHCP frames or messages dropped, by reason', labelNames: ['reason'], registers });
+    this.leasesActive = new prom.Gauge({ name: `${p}leases_active`, help: 'Bound, unexpired leases, by range', labelNames: ['range'], registers });
+    this.leasesFree = new prom.Gauge({ name: `${p}leases_free`, help: 'Free addresses in the dynamic range, by range', labelNames: ['range'], registers });
+    this.probes = new prom.Counter({ name: `${p}probes_total`, help: 'ARP conflict probes, by result', labelNames: ['result'], registers });
+    this.dnsQueries = new prom.Counter({
       name: `${p}dns_queries_total`,
       help: 'DNS queries answered, by response code and by who answered (local zone, forwarded, cache, refused)',
       labelNames: ['rcode', 'zone'],
       registers,
     });
-    this.cacheHits = new Counter({ name: `${p}dns_cache_hits_total`, help: 'Forwarded queries answered from the cache', registers });
-    this.cacheMisses = new Counter({ name: `${p}dns_cache_misses_total`, help: 'Forwarded queries not in the cache', registers });
-    this.upstreamSeconds = new Histogram({
+    this.cacheHits = new prom.Counter({ name: `${p}dns_cache_hits_total`, help: 'Forwarded queries answered from the cache', registers });
+    this.cacheMisses = new prom.Counter({ name: `${p}dns_cache_misses_total`, help: 'Forwarded queries not in the cache', registers });
+    this.upstreamSeconds = new prom.Histogram({
       name: `${p}dns_upstream_latency_seconds`,
       help: 'Time from sending a query upstream to its answer',
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.upstreamErrors = new Counter({ name: `${p}dns_upstream_errors_total`, help: 'Failed upstream queries, by kind', labelNames: ['kind'], registers });
-    this.dnsLimits = new Counter({
+    this.upstreamErrors = new prom.Counter({
+      name: `${p}dns_upstream_errors_total`,
+      help: 'Failed upstream queries, by kind',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.dnsLimits = new prom.Counter({
       name: `${p}dns_limit_hits_total`,
       help: 'DNS server limits hit (TCP connections, in-flight, output, deadlines, response rate limiting), by limit',
       labelNames: ['limit'],
       registers,
     });
-    this.raSentCount = new Counter({ name: `${p}ra_sent_total`, help: 'Router advertisements sent, by kind', labelNames: ['kind'], registers });
-    this.raSolicitations = new Counter({ name: `${p}ra_solicitations_total`, help: 'Router solicitations received', registers });
-    this.received6 = new Counter({ name: `${p}dhcp6_received_total`, help: 'DHCPv6 messages received, by message type', labelNames: ['type'], registers });
-    this.sent6 = new Counter({ name: `${p}dhcp6_sent_total`, help: 'DHCPv6 messages sent, by message type', labelNames: ['type'], registers });
-    this.dropped6 = new Counter({ name: `${p}dhcp6_dropped_total`, help: 'DHCPv6 frames or messages dropped, by reason', labelNames: ['reason'], registers });
-    this.leases6 = new Gauge({ name: `${p}leases6`, help: 'Bound, unexpired DHCPv6 (IA_NA) leases', registers });
-    this.learned6 = new Gauge({ name: `${p}learned6_addresses`, help: "Containers' IPv6 addresses learned from the bridge's neighbour table", registers });
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.raSentCount = new prom.Counter({ name: `${p}ra_sent_total`, help: 'Router advertisements sent, by kind', labelNames: ['kind'], registers });
+    this.raSolicitations = new prom.Counter({ name: `${p}ra_solicitations_total`, help: 'Router solicitations received', registers });
+    this.received6 = new prom.Counter({ name: `${p}dhcp6_received_total`, help: 'DHCPv6 messages received, by message type', labelNames: ['type'], registers });
+    this.sent6 = new prom.Counter({ name: `${p}dhcp6_sent_total`, help: 'DHCPv6 messages sent, by message type', labelNames: ['type'], registers });
+    this.dropped6 = new prom.Counter({
+      name: `${p}dhcp6_dropped_total`,
+      help: 'DHCPv6 frames or messages dropped, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.leases6 = new prom.Gauge({ name: `${p}leases6`, help: 'Bound, unexpired DHCPv6 (IA_NA) leases', registers });
+    this.learned6 = new prom.Gauge({ name: `${p}learned6_addresses`, help: "Containers' IPv6 addresses learned from the bridge's neighbour table", registers });
+    if (options.processMetrics ?? true) prom.collectDefaultMetrics({ register: this.registry });
   }
 
   raSent(kind: RaKind): void {

@@ -15,8 +15,11 @@ export const LXC_DHCPD_BIN = process.env.LXC_DHCPD_BIN ?? join(REPO, 'bin', 'lxc
  */
 function buildHasRelayFlag(): boolean {
   try {
-    // The flag table's key, quoted or not (the formatter drops quotes a key does not need).
-    return /^\s*'?relay'?: \{/m.test(readFileSync(join(dirname(LXC_DHCPD_BIN), '..', 'src', 'cli.ts'), 'utf8'));
+    // The flag table's key, quoted or not (the formatter drops quotes a key does not need); in src/serve-flags.ts since
+    // the yargs-free serve parser, in src/cli.ts before.
+    const src = join(dirname(LXC_DHCPD_BIN), '..', 'src');
+    const tables = ['serve-flags.ts', 'cli.ts'].map((f) => join(src, f)).filter((f) => existsSync(f));
+    return tables.length === 0 || tables.some((f) => /^\s*'?relay'?: \{/m.test(readFileSync(f, 'utf8')));
   } catch {
     return true;
   }
@@ -110,13 +113,17 @@ interface LxcDhcpdOptions {
   range?: string;
   /** Extra node flags, e.g. --cpu-prof. */
   nodeFlags?: string[];
+  /**
+   * Run LXC_DHCPD_BIN as a command (its `#!/usr/bin/env -S node FLAGS` line, as the installed lxc-dhcpd and the systemd
+   * units run it), not as `node BIN`: the V8 flags of that line then apply. nodeFlags are ignored.
+   */
+  asCommand?: boolean;
   extraArgs?: string[];
 }
 
 function lxcDhcpdArgv(topology: Topology, o: LxcDhcpdOptions): string[] {
   return [
-    process.execPath,
-    ...(o.nodeFlags ?? []),
+    ...(o.asCommand === true ? [] : [process.execPath, ...(o.nodeFlags ?? [])]),
     LXC_DHCPD_BIN,
     '--bridge',
     topology.bridge,

@@ -2,8 +2,11 @@
  * dns-packet, wrapped: it throws on malformed input, so decoding returns a result instead; plus the small pieces of
  * header handling we need before (or without) a full decode.
  */
-import dnsPacket, { type Answer, type Packet, type Question } from 'dns-packet';
+import type { Answer, Packet, Question } from 'dns-packet';
+import { requireCjs } from '../cjs.ts';
 import { EDNS_UDP_SIZE, Flag, HEADER_LENGTH, OPT_FLAG_DO, responseFlags } from './vocabulary.ts';
+
+const dnsPacket = requireCjs('dns-packet') as typeof import('dns-packet');
 
 export { Rcode } from './vocabulary.ts';
 export type { Answer, Packet, Question };

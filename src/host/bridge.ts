@@ -6,8 +6,16 @@
  */
 
 import { endianness } from 'node:os';
-import { AttrStream, createRtNetlink, FlagsNew, ifla, type RtNetlinkSocket, type rt } from 'netlink';
+import type { RtNetlinkSocket, rt } from 'netlink';
+import { requireCjs } from '../cjs.ts';
 import { broadcastOf, formatIPv4, type IPv4 } from '../net/address.ts';
+
+type Netlink = typeof import('netlink');
+// netlink's parts one by one: its index also loads nl80211 and WireGuard tables (~2 MB RSS) the daemon never uses
+const { AttrStream } = requireCjs('netlink/dist/structs') as Pick<Netlink, 'AttrStream'>;
+const { createRtNetlink } = requireCjs('netlink/dist/rt/rt') as Pick<Netlink, 'createRtNetlink'>;
+const { FlagsNew } = requireCjs('netlink/dist/constants') as Pick<Netlink, 'FlagsNew'>;
+const ifla = requireCjs('netlink/dist/rt/ifla') as Netlink['ifla'];
 
 export interface Ipv4Interface {
   ip: IPv4;

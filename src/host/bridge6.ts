@@ -4,9 +4,13 @@
  * (RFC 4862 §5.4: RetransTimer × DupAddrDetectTransmits) during which DNS and DHCPv6 cannot bind to it; removed at
  * exit only when we added it and the bridge is still the one we set up.
  */
-import { FlagsNew, type RtNetlinkSocket } from 'netlink';
+import type { RtNetlinkSocket } from 'netlink';
+import { requireCjs } from '../cjs.ts';
 import { formatIPv6 } from '../net/address6.ts';
 import { BridgeError, describe, findLink, rtnetlinkErrorCode, withRtnetlink } from './bridge.ts';
+
+// netlink's constants alone: its index also loads nl80211 and WireGuard tables (~2 MB RSS) the daemon never uses
+const { FlagsNew } = requireCjs('netlink/dist/constants') as Pick<typeof import('netlink'), 'FlagsNew'>;
 
 const AF_INET6 = 10;
 const BRIDGE_PREFIX_LENGTH6 = 64;

@@ -7,9 +7,15 @@
  * `NeighbourWatcher` owns the two sockets. No pinging, no guessing: only what the kernel itself learned by neighbour
  * discovery. Runs in the network namespace of the calling process (the library opens its sockets there).
  */
-import { createRtNetlink, FlagsGet, type NetlinkMessage, type RtNetlinkSocket } from 'netlink';
+import type { NetlinkMessage, RtNetlinkSocket } from 'netlink';
+import { requireCjs } from '../cjs.ts';
 import { macFromBytes } from '../net/address.ts';
 import { formatIPv6, IPV6_LENGTH } from '../net/address6.ts';
+
+type Netlink = typeof import('netlink');
+// netlink's parts one by one: its index also loads nl80211 and WireGuard tables (~2 MB RSS) the daemon never uses
+const { createRtNetlink } = requireCjs('netlink/dist/rt/rt') as Pick<Netlink, 'createRtNetlink'>;
+const { FlagsGet } = requireCjs('netlink/dist/constants') as Pick<Netlink, 'FlagsGet'>;
 
 export const RTM_NEWNEIGH = 28;
 export const RTM_DELNEIGH = 29;

@@ -6,9 +6,13 @@
  */
 
 import { constants as osConstants } from 'node:os';
-import { RawNetlinkSocket } from 'netlink';
+import { requireCjs } from '../cjs.ts';
 import { NLM_F_ACK, NLMSG_DONE, NLMSG_ERROR, parseNetlinkError, parseNetlinkMessages, type ReceivedNetlinkMessage } from './netlink-encoding.ts';
 import type { BatchMessage } from './nftables-messages.ts';
+
+// netlink's raw socket alone: its index also loads nl80211 and WireGuard tables (~2 MB RSS) the daemon never uses
+const { RawNetlinkSocket } = requireCjs('netlink/dist/raw') as Pick<typeof import('netlink'), 'RawNetlinkSocket'>;
+type RawNetlinkSocket = import('netlink').RawNetlinkSocket;
 
 const NETLINK_NETFILTER = 12;
 const DEFAULT_TIMEOUT_MS = 5000;

@@ -6,7 +6,8 @@
  */
 import { chmodSync, closeSync, constants, fdatasync, fdatasyncSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { requireCjs } from '../cjs.ts';
 import type { IPv4 } from '../net/address.ts';
 import { compareIPv6 } from '../net/address6.ts';
 import { commitAndCall, GroupCommit } from './group-commit.ts';
@@ -15,6 +16,8 @@ import type { Lease6Store, StoredLease6 } from './lease6.ts';
 import { checkLease6, lease6Problem } from './lease6-check.ts';
 import { macKey, macText } from './mac-key.ts';
 import type { CommitDone, LeaseStore, StoredLease, StoredReservation } from './store-contract.ts';
+
+const SqliteDatabase = requireCjs('better-sqlite3') as typeof Database;
 
 /** Bumped whenever the schema changes; each step in MIGRATIONS brings user_version from its index to index+1. */
 export const SCHEMA_VERSION = 3;
@@ -290,7 +293,7 @@ export class SqliteLeaseStore implements LeaseStore, Lease6Store {
    */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteLeaseStore {
     for (const notice of secureDatabaseFiles(path)) options.onNotice?.(notice);
-    const db = new Database(path);
+    const db = new SqliteDatabase(path);
     try {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       const mode = db.pragma('journal_mode = WAL', { simple: true });
@@ -483,7 +486,7 @@ export class SqliteLeaseStore implements LeaseStore, Lease6Store {
 
 /** Reads every lease through a separate read-only connection; safe while the daemon holds the database open. */
 export function readLeasesReadOnly(path: string): Lease[] {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  const db = new SqliteDatabase(path, { readonly: true, fileMustExist: true });
   try {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     return readAll(db);
@@ -494,7 +497,7 @@ export function readLeasesReadOnly(path: string): Lease[] {
 
 /** The reservations made at run time, read without disturbing a running daemon. */
 export function readReservationsReadOnly(path: string): StoredReservation[] {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  const db = new SqliteDatabase(path, { readonly: true, fileMustExist: true });
   try {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     const version = db.pragma('user_version', { simple: true }) as number;
@@ -509,7 +512,7 @@ export function readReservationsReadOnly(path: string): StoredReservation[] {
 
 /** Every IPv6 lease (any state), checked, in address order, read without disturbing a running daemon. */
 export function readLeases6ReadOnly(path: string): StoredLease6[] {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  const db = new SqliteDatabase(path, { readonly: true, fileMustExist: true });
   try {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // Schema 2 (a database the current daemon has not opened yet) has no IPv6 leases.

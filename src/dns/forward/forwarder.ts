@@ -3,7 +3,8 @@
 // in-flight questions, bounds on how many queries wait upstream (in total and per client), and the cache.
 import { randomBytes, randomInt } from 'node:crypto';
 import { createSocket, type RemoteInfo } from 'node:dgram';
-import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
+import type { Answer, DecodedPacket } from 'dns-packet';
+import { requireCjs } from '../../cjs.ts';
 import { quote, RateLimitedCounter } from '../../log.ts';
 import { Flag, HEADER_LENGTH } from '../vocabulary.ts';
 import type { CachedAnswer, DnsCache } from './cache.ts';
@@ -11,6 +12,8 @@ import { answerOf, type ClientQueryFlags, type DnsAnswer, type DnsQuestion, ques
 import type { UpstreamSource } from './resolv-conf.ts';
 import { exchangeOverTcp } from './tcp.ts';
 import { formatUpstream, type Upstream } from './upstream.ts';
+
+const dnsPacket = requireCjs('dns-packet') as typeof import('dns-packet');
 
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 1500;
 /** Below the ~5 s after which stub resolvers retry: a late answer would go to a client that gave up. */
