@@ -1018,7 +1018,9 @@ async function main(): Promise<void> {
   goalLines.push(...cpuGoalList.map(describeGoal));
   const notes = rows.filter((r) => r.note).map((r) => `${r.metric} (${r.lxcLabel} vs ${r.peer}): ${r.note}`);
   const goals = goalLines.length > 0 ? `\n\ngoals (issue 15):\n${goalLines.map((g) => `  ${g}`).join('\n')}` : '';
-  process.stdout.write(`\n${header}\n\n${table}\n${notes.map((n) => `\n${n}`).join('')}${goals}\n\nelapsed ${elapsed.toFixed(0)} s (budget ${BUDGET_MS / 1000} s)\n`);
+  process.stdout.write(
+    `\n${header}\n\n${table}\n${notes.map((n) => `\n${n}`).join('')}${goals}\n\nelapsed ${elapsed.toFixed(0)} s (budget ${BUDGET_MS / 1000} s)\n`,
+  );
   if (elapsed * 1000 > BUDGET_MS) log(`WARNING: the run took ${elapsed.toFixed(0)} s, over its ${BUDGET_MS / 1000} s budget`);
 
   const stamp = (result.date as string).replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
