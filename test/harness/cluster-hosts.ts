@@ -1,13 +1,13 @@
 // Cluster "hosts" for the multi-host tests of issue 16: each host is a netns.ts topology (its own namespace with
-// bridge br0 on its own /24, 10.(40 + i).0.0/24, and container namespaces on it) joined to the etcd harness's wan
+// bridge br0 on its own /24, by default 10.(40 + i).0.0/24, and container namespaces on it) joined to the etcd harness's wan
 // bridge by a veth `wan0` with WAN_PREFIX.(20 + i)/24 and a default route via the wan gateway, so the daemon's
 // uplink (and default --cluster-address) is that wan address. Each host runs the real lxc-dhcpd under
 // `ip netns exec`; the daemon can be started with cluster flags, stopped, SIGKILLed and started again on the same
 // lease database. Everything is removed by destroy() (and at process exit by netns.ts).
 import { join } from 'node:path';
 import { type EtcdCluster, WAN_GATEWAY, WAN_PREFIX } from './etcd.ts';
-import { type RunningLxcDhcpd, startLxcDhcpd } from './lxc-dhcpd.ts';
-import { createTopology, type ExitStatus, inNamespace, type RunResult, run, runChecked, type Topology } from './netns.ts';
+import { LXC_DHCPD_BIN, type RunningLxcDhcpd, startLxcDhcpd } from './lxc-dhcpd.ts';
+import { createTopology, type ExitStatus, inNamespace, type RunResult, run, runChecked, type SpawnedProcess, type Topology } from './netns.ts';
 
 /** Host i (1-based) gets WAN_PREFIX.(20 + i) on the wan. */
 const HOST_ADDRESS_BASE = 20;
@@ -21,6 +21,10 @@ export interface ClusterHostsOptions {
   containers?: number;
   /** Base of the namespace prefixes; host i uses `${prefix}${i}`. Default: the etcd cluster's wan prefix + "h". */
   prefix?: string;
+  /** Index of the first host (names hN, wan addresses, default subnets follow it). Default 1. */
+  firstIndex?: number;
+  /** Second octet of each host's 10.X.0.0/24, in order (e.g. to make one overlap another's). Default 40 + index. */
+  subnetOctets?: readonly number[];
 }
 
 export interface ClusterHost {
@@ -43,6 +47,11 @@ export interface ClusterHost {
   clusterArgs(ttlSeconds?: number): string[];
   /** Starts lxc-dhcpd with clusterArgs() plus `extraArgs` and waits for "serving DHCP on". */
   start(opts?: { extraArgs?: readonly string[]; ttlSeconds?: number; cluster?: boolean }): Promise<RunningLxcDhcpd>;
+  /**
+   * Spawns lxc-dhcpd with the same flags as start() but does not wait for it to serve: for starts that must fail.
+   * The process is tracked by the topology (killed at destroy) but is not this host's `daemon`.
+   */
+  spawnDaemon(opts?: { extraArgs?: readonly string[]; ttlSeconds?: number }): SpawnedProcess;
   /** SIGTERM (graceful exit) or SIGKILL; resolves with the exit status. */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<ExitStatus | null>;
   /** Runs a short command in one of this host's namespaces (host or container). */
@@ -65,10 +74,10 @@ class ClusterHostImpl implements ClusterHost {
 
   constructor(
     readonly index: number,
+    octet: number,
     readonly topology: Topology,
     private readonly etcd: EtcdCluster,
   ) {
-    const octet = HOST_SUBNET_BASE + index;
     this.name = `h${index}`;
     this.address = `${WAN_PREFIX}.${HOST_ADDRESS_BASE + index}`;
     this.subnet = `10.${octet}.0.0/24`;
@@ -91,6 +100,25 @@ class ClusterHostImpl implements ClusterHost {
     return this.daemon;
   }
 
+  spawnDaemon(opts: { extraArgs?: readonly string[]; ttlSeconds?: number } = {}): SpawnedProcess {
+    const argv = [
+      process.execPath,
+      LXC_DHCPD_BIN,
+      '--bridge',
+      this.topology.bridge,
+      '--range',
+      this.range,
+      '--lease-db',
+      join(this.topology.tmpDir, 'leases.db'),
+      '--control-socket',
+      join(this.topology.tmpDir, 'control.sock'),
+      '--no-probe',
+      ...this.clusterArgs(opts.ttlSeconds),
+      ...(opts.extraArgs ?? []),
+    ];
+    return this.topology.spawn(this.topology.hostNs, argv);
+  }
+
   async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<ExitStatus | null> {
     const daemon = this.daemon;
     if (daemon === null) return null;
@@ -103,11 +131,10 @@ class ClusterHostImpl implements ClusterHost {
   }
 }
 
-async function createHost(etcd: EtcdCluster, prefix: string, index: number, containers: number): Promise<ClusterHostImpl> {
-  const octet = HOST_SUBNET_BASE + index;
+async function createHost(etcd: EtcdCluster, prefix: string, index: number, octet: number, containers: number): Promise<ClusterHostImpl> {
   const topology = await createTopology({ prefix: `${prefix}${index}`, containers, bridgeAddress: `10.${octet}.0.1/24` });
   try {
-    const host = new ClusterHostImpl(index, topology, etcd);
+    const host = new ClusterHostImpl(index, octet, topology, etcd);
     await etcd.attachToWan(topology.hostNs, host.address);
     await runChecked(['ip', '-n', topology.hostNs, 'route', 'add', 'default', 'via', WAN_GATEWAY]);
     return host;
@@ -126,7 +153,11 @@ export async function createClusterHosts(etcd: EtcdCluster, opts: ClusterHostsOp
     for (const host of hosts.splice(0)) await host.topology.destroy();
   };
   try {
-    for (let i = 1; i <= (opts.hosts ?? 2); i++) hosts.push(await createHost(etcd, prefix, i, opts.containers ?? 1));
+    const first = opts.firstIndex ?? 1;
+    for (let n = 0; n < (opts.hosts ?? 2); n++) {
+      const index = first + n;
+      hosts.push(await createHost(etcd, prefix, index, opts.subnetOctets?.[n] ?? HOST_SUBNET_BASE + index, opts.containers ?? 1));
+    }
   } catch (error) {
     await destroy();
     throw error;
@@ -146,4 +177,36 @@ export async function routesOfProtocol(host: ClusterHost, protocol: number): Pro
     .split('\n')
     .map((line) => line.trim())
     .filter(Boolean);
+}
+
+/** `dig +short` from a container of `host` to that host's own DNS server (its bridge address); the answer lines. */
+export async function digShort(host: ClusterHost, ns: string, name: string, type = 'A'): Promise<string[]> {
+  const result = await host.exec(ns, ['dig', `@${host.bridgeAddress}`, '+short', '+time=1', '+tries=1', name, type], 5000);
+  return result.stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith(';'));
+}
+
+/**
+ * Polls digShort every `intervalMs` until `accept(answer)` holds; resolves with the time it took (ms), rejects with
+ * the last answer after `timeoutMs`.
+ */
+export async function waitForAnswer(
+  host: ClusterHost,
+  ns: string,
+  name: string,
+  accept: (answer: string[]) => boolean,
+  opts: { timeoutMs?: number; intervalMs?: number; type?: string } = {},
+): Promise<number> {
+  const started = Date.now();
+  const deadline = started + (opts.timeoutMs ?? 10_000);
+  let last: string[] = [];
+  for (;;) {
+    last = await digShort(host, ns, name, opts.type);
+    if (accept(last)) return Date.now() - started;
+    if (Date.now() > deadline)
+      throw new Error(`${host.name}: ${name} ${opts.type ?? 'A'} still answered ${JSON.stringify(last)} after ${opts.timeoutMs ?? 10_000} ms`);
+    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 100));
+  }
 }
