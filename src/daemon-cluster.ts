@@ -40,7 +40,7 @@ export interface ClusterConfig {
   routes: boolean;
 }
 
-export interface ClusterDeps {
+interface ClusterDeps {
   config: ClusterConfig;
   bridge: string;
   domain: string;

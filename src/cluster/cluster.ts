@@ -27,7 +27,7 @@ export interface ClusterMetricsSink {
   clusterReconnect(): void;
 }
 
-export interface ClusterOptions {
+interface ClusterOptions {
   client: EtcdClient;
   self: HostRecord;
   ttlSeconds: number;

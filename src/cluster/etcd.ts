@@ -19,7 +19,7 @@ export interface EtcdTls {
   key?: Buffer;
 }
 
-export interface EtcdOptions {
+interface EtcdOptions {
   endpoints: readonly string[];
   tls: EtcdTls | null;
 }
@@ -32,7 +32,7 @@ interface EtcdHooks {
 }
 
 /** A key and its value as read (value null: deleted), and the revision that made it so. */
-export interface KeyChange {
+interface KeyChange {
   key: string;
   value: Buffer | null;
   revision: bigint;

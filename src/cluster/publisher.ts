@@ -13,13 +13,13 @@ import { encodeNameRecord, type NameRecord, nameKey, parseNameRecord, sameNameRe
  * Transactions in flight at once while syncing: a start with thousands of names (the 100 × 100 bench) would take
  * seconds one at a time; 32 keeps etcd's queue short (its default --max-concurrent-streams is far larger).
  */
-export const PUBLISH_CONCURRENCY = 32;
+const PUBLISH_CONCURRENCY = 32;
 
 /** What the publisher needs of etcd (EtcdClient; a fake in the unit tests). */
 export type NameWriter = Pick<EtcdClient, 'create' | 'replace' | 'remove'>;
 
 /** What to do about a name we want, given the record etcd holds for it (null: unreadable, or none). */
-export type Ownership = 'update' | 'take-over' | 'lost';
+type Ownership = 'update' | 'take-over' | 'lost';
 
 /**
  * The conflict rules, as a pure function: our own key (a restart, a changed address) is updated; a reservation takes a

@@ -9,15 +9,15 @@ import { canonicalIPv6, parseIPv6, prefixOf } from '../net/address6.ts';
 
 /** Every key of ours starts here; `v1` changes if a record's meaning ever changes incompatibly. */
 export const CLUSTER_PREFIX = '/lxc-dhcpd/v1/';
-export const HOSTS_PREFIX = `${CLUSTER_PREFIX}hosts/`;
-export const NAMES_PREFIX = `${CLUSTER_PREFIX}names/`;
+const HOSTS_PREFIX = `${CLUSTER_PREFIX}hosts/`;
+const NAMES_PREFIX = `${CLUSTER_PREFIX}names/`;
 /** Largest record value accepted (the contract: each ≤ 4 KiB); a bigger one is dropped unread. */
 export const MAX_RECORD_BYTES = 4096;
 /**
  * Addresses of one kind in a name record: a container has one IPv4 address and, with SLAAC privacy addresses, a few
  * IPv6 ones (src/leases/learned6.ts keeps at most 8 per MAC); more is not a name we gave out.
  */
-export const MAX_ADDRESSES_PER_NAME = 8;
+const MAX_ADDRESSES_PER_NAME = 8;
 /** Record format version (the `v` field). */
 const RECORD_VERSION = 1;
 
@@ -51,7 +51,7 @@ export interface NameRecord {
   readonly aaaa: readonly string[];
 }
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 const bad = <T>(reason: string): Parsed<T> => ({ ok: false, reason });
 

@@ -36,7 +36,7 @@ interface HostEntry {
   seenAt: number;
 }
 
-export type ViewChange = 'host' | 'name' | 'none';
+type ViewChange = 'host' | 'name' | 'none';
 
 export class ClusterView {
   /** Dropped records by reason (bad values, bounds hit): the metrics and the operator view read it. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { overlappingHost } from '../../../src/cluster/cluster.ts';
 import { hostKey, nameKey, parseHostRecord } from '../../../src/cluster/records.ts';
-import { ClusterView, type PeerRoute, STALE_REMOTE_TTL } from '../../../src/cluster/view.ts';
+import { CLUSTER_MAX_HOSTS, CLUSTER_MAX_NAMES, ClusterView, type PeerRoute, STALE_REMOTE_TTL } from '../../../src/cluster/view.ts';
 import { parseIPv4 } from '../../../src/net/address.ts';
 
 const ip = (t: string): number => parseIPv4(t) as number;
@@ -54,6 +54,7 @@ test('hostile values are dropped and counted; a name that stops parsing is forgo
 });
 
 test('the view is bounded: hosts and names beyond the limits are dropped and counted', () => {
+  assert.deepEqual([CLUSTER_MAX_HOSTS, CLUSTER_MAX_NAMES], [1024, 262_144], "the contract's bounds");
   const v = new ClusterView('me', { maxHosts: 2, maxNames: 2 });
   for (const [i, h] of ['a', 'b', 'c'].entries()) v.apply(hostKey(h), host(h, `10.0.${i}.0/24`, '192.0.2.1'));
   for (const n of ['x', 'y', 'z']) v.apply(nameKey(n), name(n, 'a', ['10.0.0.9']));
