@@ -7,7 +7,7 @@
  * reconciles: a name taken meanwhile is dropped here and logged). docs/cluster.md tells the same for operators.
  */
 import type { Logger } from '../log.ts';
-import type { EtcdClient, HostLease } from './etcd.ts';
+import { type EtcdClient, type HostLease, isLeaseGone } from './etcd.ts';
 import { NamePublisher } from './publisher.ts';
 import { classifyKey, encodeHostRecord, formatSubnet4, type HostRecord, hostKey, type NameRecord, prefixes6Overlap, subnetsOverlap } from './records.ts';
 import { type ClusterReport, clusterReport } from './report.ts';
@@ -112,7 +112,13 @@ export class Cluster {
     const leaseLost = this.lease === null;
     const lease = this.lease ?? (await this.grantLease());
     this.lease = lease;
-    await this.o.client.put(hostKey(this.o.self.host), encodeHostRecord(this.o.self), lease.id);
+    try {
+      await this.o.client.put(hostKey(this.o.self.host), encodeHostRecord(this.o.self), lease.id);
+    } catch (e) {
+      // Expired while etcd was away (etcd3 may not have noticed yet): the next join grants a new one.
+      if (isLeaseGone(e) && this.lease === lease) this.lease = null;
+      throw e;
+    }
     this.watch ??= await this.o.client.watch(
       read.revision + 1n,
       (c) => this.onChange(c.key, c.value, c.revision),

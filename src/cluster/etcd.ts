@@ -5,7 +5,7 @@
  * deadline, so an unreachable etcd makes calls fail (and the cluster part say so) instead of hang; every call's round
  * trip is reported for the metrics. Nothing here interprets a value: records.ts parses what comes back.
  */
-import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
+import { Etcd3, EtcdLeaseInvalidError, type IKeyValue, type Lease, type Watcher } from 'etcd3';
 import { CLUSTER_PREFIX } from './records.ts';
 
 /** Deadline of one unary etcd call: a healthy etcd answers in milliseconds, a lost one must not stall a sync. */
@@ -49,6 +49,11 @@ export interface HostLease {
   onKeepalive(listener: (ok: boolean) => void): void;
   /** Stops keeping it alive and revokes it (its keys vanish now rather than after the TTL). */
   revoke(): Promise<void>;
+}
+
+/** The error etcd gives a write on a lease it no longer has (expired while it was unreachable). */
+export function isLeaseGone(error: unknown): boolean {
+  return error instanceof EtcdLeaseInvalidError || /lease not found/i.test((error as Error)?.message ?? '');
 }
 
 function toBig(text: string | undefined): bigint {

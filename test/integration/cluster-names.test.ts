@@ -3,14 +3,15 @@
  * namespace running lxc-dhcpd with --cluster-etcd and a real DHCP client (busybox udhcpc) on its own bridge: the name
  * a container got on h1 is answered on h2 (A, PTR) and listed by `lxc-dhcpd cluster --json`; with etcd stopped h2
  * still answers it from its last view with a capped TTL and its own names as before, and after etcd returns both
- * names are published again; a SIGKILLed h1's names leave h2 within TTL + 1 s. The three-member and routes suite is
- * cluster.test.ts / cluster-faults.test.ts.
+ * names are published again; a SIGKILLed h1's names leave h2 within TTL + 1 s and return when it restarts; h1 cut off
+ * from etcd longer than its TTL loses its names on h2, and on its return re-publishes them, except a name h2 took
+ * meanwhile (dropped on h1, logged). The three-member and routes suite is cluster.test.ts / cluster-faults.test.ts.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type DhcpClient, udhcpc } from '../harness/clients.ts';
 import { type ClusterHost, type ClusterHosts, createClusterHosts, digShort, waitForAnswer } from '../harness/cluster-hosts.ts';
-import { type EtcdCluster, startEtcdCluster } from '../harness/etcd.ts';
+import { type EtcdCluster, startEtcdCluster, WAN_GATEWAY } from '../harness/etcd.ts';
 import { LXC_DHCPD_BIN } from '../harness/lxc-dhcpd.ts';
 import type { Container } from '../harness/netns.ts';
 
@@ -28,7 +29,7 @@ const containerOf = (host: ClusterHost, n: number): Container => host.topology.c
 
 before(async () => {
   etcd = await startEtcdCluster({ members: 1 });
-  cluster = await createClusterHosts(etcd, { hosts: 2, containers: 1 });
+  cluster = await createClusterHosts(etcd, { hosts: 2, containers: 2 });
   [h1, h2] = cluster.hosts as [ClusterHost, ClusterHost];
   for (const host of cluster.hosts) await host.start({ ttlSeconds: TTL_SECONDS, extraArgs: ['--no-cluster-routes'] });
   web1 = await udhcpc(containerOf(h1, 0), { hostname: 'web1' });
@@ -45,6 +46,7 @@ after(async () => {
 interface Report {
   self: string;
   connected: boolean;
+  lost: { name: string; holder: string }[];
   hosts: { host: string; subnet4: string; names: { name: string; a: string[] }[] }[];
 }
 
@@ -104,7 +106,7 @@ test('etcd down: remote names from the last view with a capped TTL, local names 
   assert.equal(await answerTtl(h2, containerOf(h2, 0).ns, 'web1.lxc'), TTL_SECONDS, 'the TTL is the cluster TTL again');
 });
 
-test("a SIGKILLed host's names leave the other host within TTL + 1 s", async () => {
+test("a SIGKILLed host's names leave the other host within TTL + 1 s, and return when it restarts", async () => {
   await waitForAnswer(h2, containerOf(h2, 0).ns, 'web1.lxc', (a) => a.includes(web1.lease.ip));
   await h1.stop('SIGKILL');
   const killedAt = Date.now();
@@ -112,4 +114,35 @@ test("a SIGKILLed host's names leave the other host within TTL + 1 s", async () 
   const took = Date.now() - killedAt;
   // etcd expires a lease on its own clock; TTL + 1 s is the issue's bound, plus the dig poll's own time.
   assert.ok(took <= (TTL_SECONDS + 1) * 1000 + 500, `web1 left h2 after ${took} ms`);
+  await h1.start({ ttlSeconds: TTL_SECONDS, extraArgs: ['--no-cluster-routes'] });
+  await waitForAnswer(h2, containerOf(h2, 0).ns, 'web1.lxc', (a) => a.includes(web1.lease.ip));
+});
+
+test('cut off longer than its TTL: names leave the others; back, re-published, but a name taken meanwhile is dropped', async () => {
+  const down = await h1.exec(h1.topology.hostNs, ['ip', 'link', 'set', 'wan0', 'down']);
+  assert.equal(down.code, 0, down.stderr);
+  try {
+    await waitForAnswer(h2, containerOf(h2, 0).ns, 'web1.lxc', (a) => a.length === 0, { timeoutMs: 15_000 });
+    const taker = await udhcpc(containerOf(h2, 1), { hostname: 'web1' });
+    clients.push(taker);
+    await waitForAnswer(h2, containerOf(h2, 0).ns, 'web1.lxc', (a) => a.includes(taker.lease.ip));
+    assert.deepEqual(await digShort(h1, containerOf(h1, 0).ns, 'web1.lxc'), [web1.lease.ip], 'h1 answers its own container meanwhile');
+  } finally {
+    await h1.exec(h1.topology.hostNs, ['ip', 'link', 'set', 'wan0', 'up']);
+    await h1.exec(h1.topology.hostNs, ['ip', 'route', 'replace', 'default', 'via', WAN_GATEWAY]);
+  }
+  const deadline = Date.now() + 30_000;
+  let report = await clusterReport(h1);
+  while (!(report.connected && report.lost.length > 0) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    report = await clusterReport(h1);
+  }
+  assert.deepEqual(report.lost, [{ name: 'web1', holder: 'h2' }], JSON.stringify(report));
+  assert.match(h1.daemon?.process.stderr ?? '', /name web1 is held by host h2/);
+  const record = (await etcd.etcdctl(['get', '--print-value-only', '/lxc-dhcpd/v1/names/web1'])).stdout;
+  assert.match(record, /"host":"h2"/);
+  assert.ok(
+    (await clusterReport(h2)).hosts.some((h) => h.host === 'h1'),
+    'h1 published its host record again',
+  );
 });
