@@ -15,6 +15,8 @@ import { ClusterView } from './view.ts';
 
 /** Pause between attempts to reach etcd again while it is unreachable (each attempt is bounded by the call deadline). */
 const RECONNECT_INTERVAL_MS = 1000;
+/** Keepalive intervals (TTL/3 each, etcd3's pace) that may fail in a row before etcd counts as unreachable. */
+const KEEPALIVE_MISSES = 2;
 /** Own writes remembered until the watch shows them (watch-lag metric); more in flight are not measured. */
 const WATCH_LAG_PENDING_MAX = 1024;
 
@@ -137,8 +139,12 @@ export class Cluster {
       this.lease = null;
       this.lostContact('our etcd lease expired');
     });
+    // etcd3 re-opens a failed keepalive stream within 100 ms, on another member when one is down: only keepalives
+    // failing for KEEPALIVE_MISSES intervals mean etcd is out of reach (one member of three down must change nothing).
+    let lastOk = performance.now();
     lease.onKeepalive((ok) => {
-      if (!ok) this.lostContact('keepalive failed');
+      if (ok) lastOk = performance.now();
+      else if (performance.now() - lastOk > (KEEPALIVE_MISSES * this.o.ttlSeconds * 1000) / 3) this.lostContact('keepalives fail');
     });
     return lease;
   }
