@@ -15,6 +15,7 @@ import { EtcdClient, type EtcdTls } from './cluster/etcd.ts';
 import { formatSubnet4, type HostRecord, isLabel, type NameRecord, parseSubnet4 } from './cluster/records.ts';
 import type { ClusterReport } from './cluster/report.ts';
 import type { ClusterView, PeerRoute } from './cluster/view.ts';
+import { startClusterRoutes } from './host/cluster-routes.ts';
 import type { Learned6 } from './leases/learned6.ts';
 import type { HostNames } from './leases/names.ts';
 import type { LeaseTable } from './leases/table.ts';
@@ -129,6 +130,21 @@ function hostRecord(d: ClusterDeps, address: IPv4): HostRecord {
   };
 }
 
+/**
+ * Routes to the peers' subnets and the nf_tables set that keeps them out of masquerade (src/host/cluster-routes.ts),
+ * following the view; undone before the etcd lease is revoked (the stack runs backwards), so our routes go first.
+ */
+async function startRoutes(d: ClusterDeps, view: ClusterView): Promise<void> {
+  const subnet = { network: networkOf(d.net.serverIp, d.net.prefixLength), prefixLength: d.net.prefixLength };
+  const routes = await startClusterRoutes({ bridge: d.bridge, subnet, log: d.log });
+  d.stack.defer(['cluster routes (ours removed, peer set emptied)', () => routes.close()]);
+  const apply = (peers: readonly PeerRoute[]): void => {
+    routes.sync(peers).catch((e: unknown) => d.log.warn(`cluster routes: ${(e as Error).message}`));
+  };
+  view.onPeersChanged(apply);
+  apply(view.peers());
+}
+
 export async function startCluster(d: ClusterDeps): Promise<ClusterPart> {
   const { config, log } = d;
   const tls = readTls(config);
@@ -148,6 +164,7 @@ export async function startCluster(d: ClusterDeps): Promise<ClusterPart> {
     throw e;
   }
   d.stack.defer(['cluster (etcd lease revoked)', () => started.close()]);
+  if (config.routes) await startRoutes(d, started.view);
   log.info(
     `cluster: host ${self.host} (${formatSubnet4(self.network, self.prefixLength)} via ${formatIPv4(address)}) in etcd ${config.endpoints.join(',')}` +
       `, ${started.view.hostCount} hosts, ${started.view.nameCount} names`,

@@ -17,8 +17,6 @@ import { listChains } from './nftables.ts';
 import { LXC_DHCPD_TABLE, NFPROTO_IPV4 } from './nftables-messages.ts';
 import { buildClusterSetBatch, buildPeerSetBatch, type ClusterChains, clusterRuleTexts } from './nftables-sets.ts';
 
-export type { PeerRoute } from './cluster-route-plan.ts';
-
 /**
  * Our routing protocol number (rtm_protocol). The kernel passes values above RTPROT_STATIC (4) through untouched
  * (linux/rtnetlink.h); 213 is assigned neither there nor in iproute2's rt_protos (which lists 0-18, 42, 99, 186-192),
@@ -31,7 +29,7 @@ const RT_TABLE_MAIN = 254;
 const RTN_UNICAST = 1;
 const RT_SCOPE_UNIVERSE = 0;
 
-export interface ClusterRoutes {
+interface ClusterRoutes {
   /** Makes our routes and the set exactly the (accepted) peers'. Calls are serialized; the latest peers win. */
   sync(peers: readonly PeerRoute[]): Promise<void>;
   /** Removes every route with our protocol and empties the set; later syncs do nothing. */

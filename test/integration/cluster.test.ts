@@ -76,7 +76,7 @@ test('containers ping each other across hosts by name, through the system resolv
   writeFileSync(`/etc/netns/${ns}/resolv.conf`, `nameserver ${h1.bridgeAddress}\nsearch lxc\n`);
   const byName = await h1.exec(ns, ['ping', '-c', '2', '-W', '2', 'web2.lxc']);
   assert.equal(byName.code, 0, byName.stdout + byName.stderr);
-  assert.match(byName.stdout, new RegExp(`from ${web2.lease.ip.replaceAll('.', '\\.')}`));
+  assert.match(byName.stdout, new RegExp(`from web2\\.lxc \\(${web2.lease.ip.replaceAll('.', '\\.')}\\)`));
   const bare = await h1.exec(ns, ['ping', '-c', '1', '-W', '2', 'web2']);
   assert.equal(bare.code, 0, `the search domain finds web2: ${bare.stdout}${bare.stderr}`);
 });
@@ -122,7 +122,12 @@ test('a host whose subnet overlaps another host is refused, with one line naming
     const lines = daemon.stderr.split('\n').filter((line) => /overlap/i.test(line));
     assert.equal(lines.length, 1, daemon.stderr);
     assert.match(lines[0] ?? '', /\bh1\b/);
-    assert.deepEqual(await digShort(h2, containerOf(h2, 0).ns, 'web1.lxc'), [web1.lease.ip], 'h1 keeps its subnet and names');
+    assert.deepEqual(await digShort(h3, containerOf(h3, 0).ns, 'web1.lxc'), [web1.lease.ip], 'h1 keeps its subnet and names');
+    assert.deepEqual(
+      await routesOfProtocol(h3, RTPROT_LXC_DHCPD),
+      [`${h1.subnet} via ${h1.address} dev wan0`, `${h2.subnet} via ${h2.address} dev wan0`],
+      'no route to the refused host',
+    );
   } finally {
     await extra.destroy();
   }
