@@ -124,7 +124,8 @@ export class Cluster {
     this.watch ??= await this.o.client.watch(
       read.revision + 1n,
       (c) => this.onChange(c.key, c.value, c.revision),
-      () => undefined,
+      // While the watch is re-connecting the view may miss changes: answered with the capped TTL meanwhile.
+      (up) => this.view.setStale(!(up && this.connected)),
     );
     this.publisher.reconsiderAll(leaseLost);
     this.connected = true;

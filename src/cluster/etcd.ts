@@ -5,13 +5,26 @@
  * deadline, so an unreachable etcd makes calls fail (and the cluster part say so) instead of hang; every call's round
  * trip is reported for the metrics. Nothing here interprets a value: records.ts parses what comes back.
  */
-import { Etcd3, EtcdLeaseInvalidError, type IKeyValue, type Lease, type Watcher } from 'etcd3';
+import { Etcd3, EtcdLeaseInvalidError, type IKeyValue, type IOptions, type Lease, type Watcher } from 'etcd3';
 import { CLUSTER_PREFIX } from './records.ts';
 
 /** Deadline of one unary etcd call: a healthy etcd answers in milliseconds, a lost one must not stall a sync. */
 const CALL_DEADLINE_MS = 2000;
 /** How long the gRPC channel may take to connect before a call fails. */
 const DIAL_TIMEOUT_MS = 2000;
+/**
+ * The watch stream's re-connection delays: doubling from WATCH_RETRY_FIRST_MS up to WATCH_RETRY_MAX_MS. etcd3's own
+ * default grows to 30 s, so after an outage a watch could stay silent for half a minute while etcd answers again
+ * (a dead host's names would outlive it by that much); a second bounds it near the keepalive's pace.
+ */
+const WATCH_RETRY_FIRST_MS = 100;
+const WATCH_RETRY_MAX_MS = 1000;
+
+type Backoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
+
+function watchBackoff(delay: number): Backoff {
+  return { duration: delay, next: () => watchBackoff(Math.min(delay * 2, WATCH_RETRY_MAX_MS)) };
+}
 
 export interface EtcdTls {
   ca: Buffer;
@@ -84,6 +97,7 @@ export class EtcdClient {
           }
         : {}),
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
+      faultHandling: { watchBackoff: watchBackoff(WATCH_RETRY_FIRST_MS) },
     });
   }
 
