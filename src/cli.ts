@@ -1,6 +1,8 @@
 /** Command line: `lxc-dhcpd --bridge br0 --range 10.0.0.100-200` serves; `lxc-dhcpd leases` lists the lease table. */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Argv } from 'yargs';
+import { isLabel } from './cluster/records.ts';
 import { checkConfigReport } from './config/check-config.ts';
 import { parseDnsRecords } from './config/dns-records.ts';
 import { type DnsmasqSettings, MAX_DNSMASQ_CONF_BYTES, parseDnsmasqConf } from './config/dnsmasq-conf.ts';
@@ -176,6 +178,49 @@ function dnsmasqConfNotices(path: string | undefined, conf: DnsmasqSettings | nu
   ];
 }
 
+/** Longest --cluster-ttl: a dead host's names outlive it this long. The shortest, 2 s: etcd grants no shorter lease. */
+const MAX_CLUSTER_TTL = 600;
+
+/** --cluster-host's default: the host name's first label, lower-cased, when it is a DNS label. */
+function defaultClusterHost(): string | null {
+  const label = (hostname().split('.')[0] ?? '').toLowerCase();
+  return isLabel(label) ? label : null;
+}
+
+/** --cluster-etcd and the flags that go with it; null without it (any other cluster flag is then an error). */
+function clusterFrom(argv: ServeArgs): DaemonConfig['cluster'] {
+  const given = ['etcd-cacert', 'etcd-cert', 'etcd-key', 'cluster-host', 'cluster-address'] as const;
+  if (argv['cluster-etcd'] === undefined) {
+    const stray = given.find((flag) => argv[flag] !== undefined);
+    if (stray) die(`--${stray} needs --cluster-etcd URL`);
+    return null;
+  }
+  const endpoints = argv['cluster-etcd'].split(',').map((e) => e.trim());
+  const tls = argv['etcd-cacert'] !== undefined;
+  for (const e of endpoints) {
+    if (!/^https?:\/\/[^/\s]+(:\d+)?\/?$/.test(e)) die(`--cluster-etcd ${JSON.stringify(e)} is not an etcd endpoint URL like http://192.0.2.10:2379`);
+    if (tls !== e.startsWith('https:'))
+      die(`--cluster-etcd ${e}: ${tls ? 'with --etcd-cacert give https:// endpoints' : 'an https:// endpoint needs --etcd-cacert'}`);
+  }
+  if ((argv['etcd-cert'] === undefined) !== (argv['etcd-key'] === undefined)) die('--etcd-cert and --etcd-key go together');
+  const host = argv['cluster-host'] ?? defaultClusterHost();
+  if (host === null || !isLabel(host.toLowerCase()))
+    die(`--cluster-host ${JSON.stringify(host ?? '')} is not a DNS label (letters, digits, hyphens; give --cluster-host NAME)`);
+  const address = argv['cluster-address'] === undefined ? null : parseIPv4(argv['cluster-address']);
+  if (address === 0 || (argv['cluster-address'] !== undefined && address === null))
+    die(`--cluster-address ${JSON.stringify(argv['cluster-address'])} is not an IPv4 address`);
+  const ttl = argv['cluster-ttl'];
+  if (!Number.isInteger(ttl) || ttl < 2 || ttl > MAX_CLUSTER_TTL) die(`--cluster-ttl ${ttl} is not whole seconds 2-${MAX_CLUSTER_TTL} (default 5)`);
+  return {
+    endpoints,
+    tls: tls ? { cacert: argv['etcd-cacert'] as string, cert: argv['etcd-cert'] ?? null, key: argv['etcd-key'] ?? null } : null,
+    host: host.toLowerCase(),
+    address,
+    ttlSeconds: ttl,
+    routes: argv['cluster-routes'],
+  };
+}
+
 /** The daemon's configuration from the parsed flags; a flag that makes no sense ends the command with one line. */
 async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
   const range = parseRange(argv.range);
@@ -207,6 +252,7 @@ async function daemonConfig(argv: ServeArgs): Promise<DaemonConfig> {
     notices: [...LXC_NET.notes, ...dnsmasqConfNotices(argv['dnsmasq-conf'], conf)],
     importLeasesFrom: LXC_NET.active ? `/var/lib/misc/dnsmasq.${argv.bridge}.leases` : null,
     resolved: argv.resolved ?? 'auto',
+    cluster: clusterFrom(argv),
     bridge: argv.bridge,
     range: range.value,
     leaseSeconds: argv['lease-time'],
@@ -283,7 +329,21 @@ async function askDaemon(argv: { bridge: string; 'control-socket': string | unde
     die(`${(e as Error).message} (is lxc-dhcpd running for --bridge ${argv.bridge}?)`);
   }
   if (!response.ok) die(response.error);
-  process.stdout.write(`${'message' in response ? response.message : JSON.stringify(response.leases)}\n`);
+  process.stdout.write(`${'message' in response ? response.message : JSON.stringify('leases' in response ? response.leases : response.cluster)}\n`);
+}
+
+/** `lxc-dhcpd cluster`: the running daemon's view of the cluster (hosts, their names), as a table or JSON. */
+async function showCluster(argv: { bridge: string; 'control-socket': string | undefined; json: boolean }): Promise<void> {
+  let response: ControlResponse;
+  try {
+    response = await controlRequest(controlPath(argv), { op: 'cluster' }, 2000);
+  } catch (e) {
+    die(`${(e as Error).message} (is lxc-dhcpd running for --bridge ${argv.bridge}?)`);
+  }
+  if (!response.ok) die(response.error);
+  if (!('cluster' in response)) die('the daemon answered without a cluster view');
+  const { formatClusterReport } = await import('./cluster/report.ts');
+  process.stdout.write(argv.json ? `${JSON.stringify(response.cluster, null, 2)}\n` : formatClusterReport(response.cluster));
 }
 
 /** Imports a dnsmasq lease file into the lease database, so every container keeps its address after a migration. */
@@ -431,7 +491,7 @@ function lxcNetFromArgs(args: readonly string[]): { active: boolean; flags: Reco
   return { active: true, flags: { ...flags, ...(confFile !== null ? { 'dnsmasq-conf': confFile } : {}) }, notes };
 }
 
-/** The operator subcommands (leases, release, reserve, unreserve, import-dnsmasq, check-config) on a yargs parser. */
+/** The operator subcommands (leases, cluster, release, reserve, unreserve, import-dnsmasq, check-config) on a yargs parser. */
 function operatorCommands<T>(y: Argv<T>): Argv<T> {
   return y
     .command(
@@ -445,6 +505,16 @@ function operatorCommands<T>(y: Argv<T>): Argv<T> {
           .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
           .option('all', { type: 'boolean', default: false, describe: 'include released, expired and declined records' }),
       (argv) => listLeases(argv),
+    )
+    .command(
+      'cluster',
+      "list the cluster's hosts (subnet, address, last seen) and the names each holds, as the running daemon sees them",
+      (y) =>
+        y
+          .option('bridge', { type: 'string', default: 'br0', describe: 'bridge of the daemon to ask' })
+          .option('control-socket', { type: 'string', describe: 'ask the running daemon here [default: /run/lxc-dhcpd/BRIDGE.sock]' })
+          .option('json', { type: 'boolean', default: false, describe: 'print JSON' }),
+      (argv) => showCluster(argv),
     )
     .command(
       'release <target>',

@@ -21,6 +21,7 @@ import {
   splitHostEntries,
 } from './config/reservations.ts';
 import { startControlServer } from './control/server.ts';
+import type { ClusterConfig, ClusterPart } from './daemon-cluster.ts';
 import { type Ipv6Part, type Ipv6PartDeps, resolveIpv6, startIpv6Parts } from './daemon6.ts';
 import { MAX_FAIR_SHARE_SOURCES } from './dhcp/fair-share.ts';
 import { AddressProber } from './dhcp/probe.ts';
@@ -28,8 +29,9 @@ import { checkRoutesOnLink, type StaticRoute } from './dhcp/routes.ts';
 import { DhcpServer } from './dhcp/server.ts';
 import { BridgePort, DhcpTransport, formatLeaseEvent } from './dhcp/transport.ts';
 import type { RecursorObserver } from './dns/recursor.ts';
+import { type RemoteNames, RemoteNameZone, RemoteReverseZone } from './dns/remote-zone.ts';
 import { type DnsAnswerSource, DnsServer, type Recursor } from './dns/server.ts';
-import { LocalZones, reverseZoneName } from './dns/zone.ts';
+import { LocalZones, reverseZoneName, type Zone } from './dns/zone.ts';
 import { bridgeAddress } from './host/bridge-address.ts';
 import { manualResolverHint, registerWithResolved, resolvedRunning } from './host/resolved.ts';
 import type { HostSetup } from './host/setup.ts';
@@ -110,6 +112,8 @@ export interface DaemonConfig {
   dnsmasqLeaseFile: string | null;
   /** Register the bridge with systemd-resolved: true, false, or 'auto' (when resolved runs). */
   resolved: boolean | 'auto';
+  /** --cluster-etcd and the other cluster flags (docs/cluster.md); null: no cluster (etcd3 is never loaded). */
+  cluster?: ClusterConfig | null;
 }
 
 export interface HostSetupConfig {
@@ -331,10 +335,12 @@ interface DhcpDeps {
   nameReservations: NameReservation[];
   deniedNames: ReadonlySet<string>;
   metrics: Metrics | null;
+  /** Told about every DHCP message (the cluster publishes names that changed); a no-op without a cluster. */
+  namesTouched: () => void;
 }
 
 /** Construction follows data: the port (MTU, MAC, ports), the prober sending on it, the server, then the transport. */
-function startDhcp({ config, log, stack, net, lease, reservations, nameReservations, deniedNames, metrics }: DhcpDeps): DhcpPart {
+function startDhcp({ config, log, stack, net, lease, reservations, nameReservations, deniedNames, metrics, namesTouched }: DhcpDeps): DhcpPart {
   const drops = new RateLimitedCounter();
   const port = openBridgePort(config, net, drops, log, metrics);
   stack.defer(['DHCP packet socket', () => port.close()]);
@@ -390,12 +396,11 @@ function startDhcp({ config, log, stack, net, lease, reservations, nameReservati
     drops,
     log,
     ...(prober ? { onArpSender: (ip: IPv4) => prober.onArpFrom(ip) } : {}),
-    ...(metrics
-      ? {
-          onMessage: (direction: 'received' | 'sent', type: string) => (direction === 'received' ? metrics.dhcpReceived(type) : metrics.dhcpSent(type)),
-          onDrop: (reason: string) => metrics.dhcpDropped(reason),
-        }
-      : {}),
+    onMessage: (direction: 'received' | 'sent', type: string) => {
+      if (metrics) direction === 'received' ? metrics.dhcpReceived(type) : metrics.dhcpSent(type);
+      namesTouched();
+    },
+    ...(metrics ? { onDrop: (reason: string) => metrics.dhcpDropped(reason) } : {}),
   });
   stack.defer(
     ['ARP probes', () => prober?.close()],
@@ -434,11 +439,21 @@ async function startDns(
   names: HostNames,
   metrics: Metrics | null,
   ipv6: { v6: DaemonIpv6; learned6: Learned6 } | null,
+  remote: RemoteNames | null,
 ): Promise<DnsServer | null> {
   if (!config.dns) return null;
   const { serverIp, prefixLength } = net;
   const serverIp6 = ipv6 ? formatIPv6(ipv6.v6.address) : null;
-  const zones = new LocalZones(
+  // The cluster's names of other hosts, after every local zone (a local name wins); they need the domain's SOA.
+  const domainSoa = () => zones.domainSoa();
+  const more: Zone[] = remote
+    ? [
+        new RemoteNameZone(remote, config.domain, domainSoa),
+        new RemoteReverseZone(remote, 4, config.domain, domainSoa),
+        new RemoteReverseZone(remote, 6, config.domain, domainSoa),
+      ]
+    : [];
+  const zones: LocalZones = new LocalZones(
     {
       domain: config.domain,
       serverIp,
@@ -450,6 +465,8 @@ async function startDns(
       ...(ipv6 && serverIp6 ? { ipv6: { serverIp: serverIp6, addresses: ipv6.learned6 } } : {}),
     },
     names,
+    Date.now,
+    more,
   );
   const dns = new DnsServer({
     address: serverIp,
@@ -540,6 +557,7 @@ interface OperatorDeps {
   metrics: Awaited<ReturnType<typeof loadMetrics>>;
   ipv6: Ipv6Part | null;
   learned6: Learned6;
+  cluster: ClusterPart | null;
 }
 
 /** The control socket and the metrics endpoint; returns the endpoint's bound address, null without --metrics. */
@@ -560,6 +578,7 @@ async function startOperatorExtras(d: OperatorDeps): Promise<{ address: string; 
           log,
           leases6: () => d.ipv6?.leases6() ?? [],
           learned6: () => d.learned6.list().map((e) => ({ mac: e.mac, ip: e.address })),
+          ...(d.cluster ? { cluster: d.cluster.report } : {}),
         }),
         { onError: (e) => log.error(`control socket: ${e.message}`) },
       );
@@ -657,6 +676,54 @@ function describeStart(
 }
 
 /**
+ * With --cluster-etcd: the cluster part (src/daemon-cluster.ts, loaded only then, so etcd3 and gRPC never load
+ * otherwise). A subnet overlapping another host's ends the start with one line naming that host.
+ */
+async function startClusterPart(d: {
+  config: DaemonConfig;
+  log: Logger;
+  stack: DisposerStack;
+  net: BridgeNet;
+  v6: DaemonIpv6 | null;
+  dhcp: DhcpPart;
+  lease: LeasePart;
+  learned6: Learned6;
+  book: ReservationBook;
+  metrics: Metrics | null;
+}): Promise<ClusterPart | null> {
+  const config = d.config.cluster;
+  if (!config) return null;
+  const { startCluster } = await import('./daemon-cluster.ts').catch((e: unknown) => {
+    // etcd3 is an optional peer dependency (package.json): a global install leaves it out unless asked for.
+    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes("'etcd3'"))
+      throw new StartupError('--cluster-etcd needs the etcd3 package next to lxc-dhcpd: npm install -g etcd3@1.1.2');
+    throw e;
+  });
+  const { ClusterStartError } = await import('./cluster/cluster.ts');
+  d.metrics?.watchClusterNames(() => part?.view.namesPerHost() ?? new Map());
+  let part: ClusterPart | null = null;
+  try {
+    part = await startCluster({
+      config,
+      bridge: d.config.bridge,
+      domain: d.config.domain,
+      log: d.log,
+      stack: d.stack,
+      net: d.net,
+      prefix6: d.v6?.prefix ?? null,
+      names: d.dhcp.names,
+      leases: d.lease.leases,
+      learned6: d.learned6,
+      reservedNames: () => [...d.book.fromConfig, ...d.book.stored, ...d.book.byName].flatMap((r) => (r.name ? [r.name.toLowerCase()] : [])),
+      metrics: d.metrics,
+    });
+    return part;
+  } catch (e) {
+    throw e instanceof ClusterStartError ? new StartupError(e.message) : e;
+  }
+}
+
+/**
  * Starts every part in the order data flows; if one fails, everything already started is undone (the same steps a
  * stop runs) before the error is reported.
  */
@@ -682,20 +749,25 @@ async function startParts(config: DaemonConfig, log: Logger, stack: DisposerStac
   const metrics = await loadMetrics(config);
   const lease = startLeases(config, log, stack, book, metrics?.metrics ?? null);
   const reservations = effectiveReservations(book, log, reservationContext);
-  const dhcp = startDhcp({ config, log, stack, net, lease, reservations, nameReservations: book.byName, deniedNames, metrics: metrics?.metrics ?? null });
+  const namesTouched = { hook: (): void => undefined }; // set once the cluster part runs
+  const dhcpDeps = { config, log, stack, net, lease, reservations, nameReservations: book.byName, deniedNames, metrics: metrics?.metrics ?? null };
+  const dhcp = startDhcp({ ...dhcpDeps, namesTouched: () => namesTouched.hook() });
   const learned6 = new Learned6();
   const started6 = v6
     ? await startIpv6Parts(ipv6Deps(config, v6, log, stack, lease, reservations, dhcp.names, deniedNames, learned6, metrics?.metrics ?? null))
     : null;
   const ipv6 = started6?.part ?? null;
   if (ipv6) lease.leaseFile?.setIpv6(ipv6.serverDuid, () => ipv6.leases6());
-  const dns = await startDns(config, log, stack, net, dhcp.names, metrics?.metrics ?? null, v6 ? { v6, learned6 } : null);
+  const cluster = await startClusterPart({ config, log, stack, net, v6, dhcp, lease, learned6, book, metrics: metrics?.metrics ?? null });
+  if (cluster) namesTouched.hook = () => cluster.namesMayHaveChanged();
+  const dns = await startDns(config, log, stack, net, dhcp.names, metrics?.metrics ?? null, v6 ? { v6, learned6 } : null, cluster?.view ?? null);
   const resyncNeighbours = started6?.resyncNeighbours ?? ((): void => undefined);
   startHousekeeping(config, log, stack, host, net, dhcp, lease.commit, { part: ipv6, learned6, resyncNeighbours });
   const applyReservations = (): void => {
     const list = effectiveReservations(book, log, reservationContext);
     dhcp.server.setReservations(list, book.byName);
     ipv6?.setReservations(list);
+    namesTouched.hook();
   };
   const metricsAt = await startOperatorExtras({
     config,
@@ -709,6 +781,7 @@ async function startParts(config: DaemonConfig, log: Logger, stack: DisposerStac
     metrics,
     ipv6,
     learned6,
+    cluster,
   });
   lease.commit();
   if (lease.leaseFile) await lease.leaseFile.flush();

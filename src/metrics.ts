@@ -57,6 +57,10 @@ export class Metrics {
   private readonly dropped6: Counter<'reason'>;
   private readonly leases6: Gauge;
   private readonly learned6: Gauge;
+  private readonly clusterSeconds: Histogram;
+  private readonly clusterLag: Histogram;
+  private readonly clusterReconnects: Counter;
+  private clusterSource: (() => ReadonlyMap<string, number>) | null = null;
 
   constructor(options: MetricsOptions = {}) {
     const p = options.prefix ?? 'lxc_dhcpd_';
@@ -106,6 +110,25 @@ export class Metrics {
     });
     this.leases6 = new prom.Gauge({ name: `${p}leases6`, help: 'Bound, unexpired DHCPv6 (IA_NA) leases', registers });
     this.learned6 = new prom.Gauge({ name: `${p}learned6_addresses`, help: "Containers' IPv6 addresses learned from the bridge's neighbour table", registers });
+    this.clusterSeconds = new prom.Histogram({ name: `${p}cluster_etcd_seconds`, help: 'etcd call round trips', buckets: LATENCY_BUCKETS, registers });
+    this.clusterLag = new prom.Histogram({
+      name: `${p}cluster_watch_lag_seconds`,
+      help: 'From an own etcd write to its watch event (how far the watch trails etcd)',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.clusterReconnects = new prom.Counter({ name: `${p}cluster_reconnects_total`, help: 'Times etcd was reached again after it was lost', registers });
+    const source = (): ReadonlyMap<string, number> | null => this.clusterSource?.() ?? null;
+    new prom.Gauge({
+      name: `${p}cluster_names`,
+      help: 'Names in the cluster view, by holding host (at most CLUSTER_MAX_HOSTS series)',
+      labelNames: ['host'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [host, count] of source() ?? []) this.set({ host: label(host) }, count);
+      },
+    });
     if (options.processMetrics ?? true) prom.collectDefaultMetrics({ register: this.registry });
   }
 
@@ -139,6 +162,23 @@ export class Metrics {
   }
 
   /** `type` as messageTypeName() gives it: DISCOVER, REQUEST, ... */
+  clusterRoundTrip(seconds: number): void {
+    this.clusterSeconds.observe(seconds);
+  }
+
+  clusterWatchLag(seconds: number): void {
+    this.clusterLag.observe(seconds);
+  }
+
+  clusterReconnect(): void {
+    this.clusterReconnects.inc();
+  }
+
+  /** Where cluster_names reads names per host at each scrape (the cluster view). */
+  watchClusterNames(source: () => ReadonlyMap<string, number>): void {
+    this.clusterSource = source;
+  }
+
   dhcpReceived(type: string): void {
     this.received.inc({ type: label(type) });
   }

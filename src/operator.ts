@@ -4,6 +4,7 @@
  * the lease database and merged with --host/--hosts-file ones (those win and cannot be removed from here).
  */
 
+import type { ClusterReport } from './cluster/report.ts';
 import {
   checkReservationConflicts,
   formatReservation,
@@ -63,6 +64,8 @@ export interface ControlDeps {
   leases6?: () => Iterable<StoredLease6>;
   /** The containers' IPv6 addresses learned from the bridge's neighbour table. Absent: IPv6 off. */
   learned6?: () => readonly LearnedAddress[];
+  /** The cluster view for `lxc-dhcpd cluster`. Absent: no --cluster-etcd. */
+  cluster?: () => ClusterReport;
 }
 
 function describe(target: OperatorTarget): string {
@@ -75,6 +78,7 @@ function matches(r: Reservation, target: OperatorTarget): boolean {
 
 export function controlHandlers(d: ControlDeps): ControlHandlers {
   return {
+    ...(d.cluster ? { cluster: d.cluster } : {}),
     leases: () =>
       leaseRows(
         [...d.leases.active()],

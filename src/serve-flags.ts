@@ -111,6 +111,21 @@ export const SERVE_FLAGS = {
   metrics: { type: 'string', describe: 'serve Prometheus metrics on [ADDR:]PORT (loopback unless an address is given), e.g. 9167' },
   'dnsmasq-leasefile': { type: 'string', describe: 'also keep a lease file in dnsmasq format at PATH, for tools that parse it' },
   resolved: { type: 'boolean', describe: 'register the bridge with systemd-resolved for *.DOMAIN [default: when resolved runs]' },
+  'cluster-etcd': {
+    type: 'string',
+    describe: 'join the cluster kept in etcd at URL[,URL...] (v3 endpoints): names and routes across hosts (docs/cluster.md) [default: no cluster]',
+  },
+  'etcd-cacert': { type: 'string', describe: "CA certificate (PEM) that signed the etcd servers' certificates: https endpoints" },
+  'etcd-cert': { type: 'string', describe: 'client certificate (PEM) for etcd, with --etcd-key' },
+  'etcd-key': { type: 'string', describe: 'client key (PEM) for etcd, with --etcd-cert' },
+  'cluster-host': { type: 'string', describe: "this host's name in the cluster, a DNS label [default: the host name's first label]" },
+  'cluster-address': { type: 'string', describe: "the IPv4 address other hosts route this bridge's subnet to [default: the address etcd is reached from]" },
+  'cluster-ttl': { type: 'number', default: 5, describe: "seconds this host's records outlive it in etcd (its etcd lease, kept alive every third of it)" },
+  'cluster-routes': {
+    type: 'boolean',
+    default: true,
+    describe: "route to the other hosts' subnets, no NAT between them (--no-cluster-routes: the network routes)",
+  },
 } satisfies Record<string, Options>;
 /** The serve command's parsed flags, as the table above makes yargs parse them. */
 export type ServeArgs = InferredOptionTypes<typeof SERVE_FLAGS>;

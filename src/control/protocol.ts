@@ -6,11 +6,13 @@
  *     {"op":"release","target":"02:1a:b0:00:00:05" | "10.0.0.105" | "web"}
  *     {"op":"reserve","mac":"02:1a:b0:00:00:05","ip":"10.0.0.5","ip6":"fd00::5","name":"web"}  (ip6, name optional)
  *     {"op":"unreserve","target":MAC|IP|NAME}
+ *     {"op":"cluster"}  (the cluster view: hosts, their names; src/cluster/report.ts)
  *
  * Responses: {"ok":true,"leases":[...]} for leases, {"ok":true,"message":"..."} for the others,
  * {"ok":false,"error":"..."} for anything that failed (bad JSON, unknown op, bad fields, refused by the daemon).
  */
 
+import type { ClusterReport } from '../cluster/report.ts';
 import { type OperatorTarget, parseReservation, type Reservation } from '../config/reservations.ts';
 import type { LeaseRow } from '../leases/report.ts';
 import { parseIPv4, parseMac } from '../net/address.ts';
@@ -24,9 +26,14 @@ export type ControlRequest =
   | { op: 'leases' }
   | { op: 'release'; target: string }
   | { op: 'reserve'; mac: string; ip: string; name?: string; ip6?: string }
-  | { op: 'unreserve'; target: string };
+  | { op: 'unreserve'; target: string }
+  | { op: 'cluster' };
 
-export type ControlResponse = { ok: true; leases: LeaseRow[] } | { ok: true; message: string } | { ok: false; error: string };
+export type ControlResponse =
+  | { ok: true; leases: LeaseRow[] }
+  | { ok: true; cluster: ClusterReport }
+  | { ok: true; message: string }
+  | { ok: false; error: string };
 
 /** What a handler answers for release/reserve/unreserve. */
 export type ControlResult = { ok: true; message: string } | { ok: false; error: string };
@@ -46,6 +53,7 @@ export function parseTarget(text: string): Checked<OperatorTarget> {
 /** A request after validation, as handed to the daemon's handlers. */
 type ValidRequest =
   | { op: 'leases' }
+  | { op: 'cluster' }
   | { op: 'release'; target: OperatorTarget }
   | { op: 'reserve'; reservation: Reservation }
   | { op: 'unreserve'; target: OperatorTarget };
@@ -72,6 +80,7 @@ export function parseControlRequest(line: string): Checked<ValidRequest> {
   const op = request.op;
   switch (op) {
     case 'leases':
+    case 'cluster':
       return { ok: true, value: { op } };
     case 'release':
     case 'unreserve': {
@@ -102,7 +111,7 @@ export function parseControlRequest(line: string): Checked<ValidRequest> {
       return { ok: true, value: { op, reservation: parsed.value } };
     }
     default:
-      return { ok: false, error: `unknown op ${JSON.stringify(op)}: use leases, release, reserve or unreserve` };
+      return { ok: false, error: `unknown op ${JSON.stringify(op)}: use leases, cluster, release, reserve or unreserve` };
   }
 }
 
@@ -119,6 +128,8 @@ export function parseControlResponse(line: string): Checked<ControlResponse> {
     return typeof value.error === 'string' ? { ok: true, value: { ok: false, error: value.error } } : { ok: false, error: 'error response without "error"' };
   }
   if (Array.isArray(value.leases)) return { ok: true, value: { ok: true, leases: value.leases as LeaseRow[] } };
+  if (isRecord(value.cluster) && Array.isArray(value.cluster.hosts))
+    return { ok: true, value: { ok: true, cluster: value.cluster as unknown as ClusterReport } };
   if (typeof value.message === 'string') return { ok: true, value: { ok: true, message: value.message } };
   return { ok: false, error: 'response has neither "leases" nor "message"' };
 }

@@ -6,6 +6,7 @@
 import { chmodSync, lstatSync, mkdirSync, type Stats, statSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import type { ClusterReport } from '../cluster/report.ts';
 import type { OperatorTarget, Reservation } from '../config/reservations.ts';
 import type { LeaseRow } from '../leases/report.ts';
 import { type ControlResponse, type ControlResult, MAX_REQUEST_BYTES, parseControlRequest } from './protocol.ts';
@@ -15,6 +16,8 @@ export interface ControlHandlers {
   release(target: OperatorTarget): ControlResult | Promise<ControlResult>;
   reserve(reservation: Reservation): ControlResult | Promise<ControlResult>;
   unreserve(target: OperatorTarget): ControlResult | Promise<ControlResult>;
+  /** The cluster view (`lxc-dhcpd cluster`); absent: the daemon runs without --cluster-etcd. */
+  cluster?(): ClusterReport;
 }
 
 interface ControlServerOptions {
@@ -83,6 +86,8 @@ async function answer(line: string, handlers: ControlHandlers): Promise<ControlR
   switch (request.op) {
     case 'leases':
       return { ok: true, leases: await handlers.leases() };
+    case 'cluster':
+      return handlers.cluster ? { ok: true, cluster: handlers.cluster() } : { ok: false, error: 'this lxc-dhcpd runs without --cluster-etcd' };
     case 'release':
       return await handlers.release(request.target);
     case 'reserve':

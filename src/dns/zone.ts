@@ -503,6 +503,11 @@ export class LocalZones {
     return result;
   }
 
+  /** `--domain`'s SOA as a record and in wire form (the cluster's remote-name zones put it in their negative answers). */
+  domainSoa(): { record: Answer; wire: Buffer } {
+    return this.records.apexSoa(this.domain);
+  }
+
   /** The answer, as record objects, of the zone owning `question` (whoever asks); null when no zone owns it. */
   answer(question: Question): LocalAnswer | null {
     const q = new NameQuestion(question);

@@ -232,3 +232,23 @@ function u32HostBytes(value: number): Buffer {
 export function matchCtStateEstablishedRelated(): Buffer[] {
   return [ctLoad(NFT_CT_STATE), bitwise(u32HostBytes(CT_STATE_ESTABLISHED | CT_STATE_RELATED), Buffer.alloc(4)), cmp(NFT_CMP_NEQ, Buffer.alloc(4))];
 }
+
+// enum nft_lookup_attributes
+const NFTA_LOOKUP_SET = 1;
+const NFTA_LOOKUP_SREG = 2;
+const NFTA_LOOKUP_SET_ID = 4;
+
+/** `lookup reg SREG set NAME` (sreg, name, set id: nft's order); the id finds a set created in the same batch. */
+function lookup(set: string, setId: number, sourceRegister: number = NFT_REG_1): Buffer {
+  return expression('lookup', [
+    encodeU32BeAttribute(NFTA_LOOKUP_SREG, sourceRegister),
+    encodeStringAttribute(NFTA_LOOKUP_SET, set),
+    encodeU32BeAttribute(NFTA_LOOKUP_SET_ID, setId),
+  ]);
+}
+
+/** `ip saddr|daddr @SET`: the 4 address bytes looked up in an ipv4_addr set. */
+export function matchIpv4InSet(field: 'saddr' | 'daddr', set: string, setId: number): Buffer[] {
+  const offset = field === 'saddr' ? IPV4_SADDR_OFFSET : IPV4_DADDR_OFFSET;
+  return [payloadLoad(NFT_PAYLOAD_NETWORK_HEADER, offset, 4), lookup(set, setId)];
+}

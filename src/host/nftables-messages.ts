@@ -104,7 +104,8 @@ export function encodeBatchEnd(seq: number): Buffer {
   return nfnlControlMessage(NFNL_MSG_BATCH_END, seq);
 }
 
-function nftablesMessage(nftMessage: number, flags: number, seq: number, family: number, attributes: readonly Buffer[]): Buffer {
+/** One nf_tables message: the nfgenmsg header for `family`, then the attributes. */
+export function nftablesMessage(nftMessage: number, flags: number, seq: number, family: number, attributes: readonly Buffer[]): Buffer {
   return encodeNetlinkMessage({
     type: nftablesMessageType(nftMessage),
     flags: NLM_F_REQUEST | flags,
@@ -151,6 +152,15 @@ export function encodeNewBaseChain(seq: number, family: number, chain: BaseChain
 /** NEWRULE appended to the end of a chain. */
 export function encodeNewRule(seq: number, family: number, table: string, chain: string, expressions: readonly Buffer[]): Buffer {
   return nftablesMessage(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, seq, family, [
+    encodeStringAttribute(NFTA_RULE_TABLE, table),
+    encodeStringAttribute(NFTA_RULE_CHAIN, chain),
+    encodeNestedAttribute(NFTA_RULE_EXPRESSIONS, expressions),
+  ]);
+}
+
+/** NEWRULE without NLM_F_APPEND or a position: the kernel puts the rule at the head of the chain (`nft insert rule`). */
+export function encodeInsertRule(seq: number, family: number, table: string, chain: string, expressions: readonly Buffer[]): Buffer {
+  return nftablesMessage(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_ACK, seq, family, [
     encodeStringAttribute(NFTA_RULE_TABLE, table),
     encodeStringAttribute(NFTA_RULE_CHAIN, chain),
     encodeNestedAttribute(NFTA_RULE_EXPRESSIONS, expressions),
