@@ -200,6 +200,30 @@ test('a 10k-row commit writes every row', (t) => {
   assert.equal(readLeasesReadOnly(path).length, 10_000);
 });
 
+test('load visits every row once, in address order, across its read pages (on and just past a page boundary)', (t) => {
+  for (const count of [4096, 4097]) {
+    const path = join(tempDir(t), `leases-${count}.db`);
+    const store = LeaseStore.open(path);
+    t.after(() => store.close());
+    // Staged in descending order: the order of the rows on disk is not the order they come out in.
+    for (let i = count - 1; i >= 0; i--) store.stage(sampleLease(0xfffff000 - 3 * i, { hostname: `h${i}` }));
+    store.commit();
+    const seen: number[] = [];
+    let expected = -1;
+    store.load(
+      (lease) => seen.push(lease.ip),
+      (n) => {
+        expected = n;
+      },
+    );
+    assert.equal(expected, count);
+    assert.deepEqual(
+      seen,
+      Array.from({ length: count }, (_, i) => 0xfffff000 - 3 * (count - 1 - i)),
+    );
+  }
+});
+
 test('the database and its -wal/-shm files are created 0600 in a 0700 directory, whatever the umask', (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'state', 'leases.db');
