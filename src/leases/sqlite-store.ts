@@ -110,11 +110,12 @@ type LeaseRowTuple = readonly [
 const STATE_CODE_SQL = `CASE state ${LEASE_STATES.map((state, code) => `WHEN '${state}' THEN ${code}`).join(' ')} ELSE -1 END`;
 
 /**
- * Rows per read at start-up. better-sqlite3's iterate() crosses from C++ to JavaScript once per row; .all() once per
- * page: at 100 000 leases pages of 2048 rows took 126-145 ms of CPU against 171-238 ms for iterate() (same query,
- * `.scratch`-style micro-benchmark on the bench machine), and a page in flight holds at most 2048 row arrays.
+ * Rows per read at start-up. better-sqlite3's iterate() crosses from C++ to JavaScript once per row, .all() once per
+ * page: at 100 000 leases pages of 128 rows took 180-241 ms of CPU against 286-403 ms for iterate() (same query,
+ * loaded machine). Small pages because a page's row arrays are alive together: with 2048 rows they survived enough
+ * scavenges for V8 to grow its young generation from 4 to 16 MB during the load (RSS that stays), with 128 to 4-8 MB.
  */
-const LOAD_PAGE_ROWS = 2048;
+const LOAD_PAGE_ROWS = 128;
 /** Below every SQLite integer: the first page starts here. */
 const BEFORE_FIRST_IP = -(2n ** 63n);
 
