@@ -10,7 +10,7 @@
  */
 
 /** How an index reads keys: the hash of a key, the hash of the key a slot holds, whether a slot holds a key. */
-export interface SlotKeys<K> {
+interface SlotKeys<K> {
   hash(key: K): number;
   hashAt(slot: number): number;
   holds(slot: number, key: K): boolean;
@@ -29,7 +29,7 @@ function hashOfNumber(key: number): number {
 }
 
 /** FNV-1a over the UTF-16 code units: host names are short, and a lookup hashes the query's string without copying it. */
-function hashOfText(text: string): number {
+export function hashOfText(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
   return hash >>> 0;
@@ -44,8 +44,6 @@ export function numberKeys(keyOf: (slot: number) => number): SlotKeys<number> {
 export function textKeys(hashAt: (slot: number) => number, holds: (slot: number, key: string) => boolean): SlotKeys<string> {
   return { hash: hashOfText, hashAt, holds };
 }
-
-export { hashOfText };
 
 export class SlotIndex<K> {
   /** slot + 1 per cell; EMPTY for none. */
