@@ -361,14 +361,16 @@ export class SqliteLeaseStore implements LeaseStore, Lease6Store {
     // count in the RSS, and later statements touch few pages).
     this.db.pragma(`mmap_size = ${LOAD_MMAP_BYTES}`);
     try {
-      if (expect) {
-        const count = this.db.prepare<[], number>('SELECT count(*) FROM leases').pluck().get();
-        expect(typeof count === 'number' ? count : 0);
-      }
+      if (expect) expect(this.leaseCount());
       forEachRow(this.db, visit);
     } finally {
       this.db.pragma('mmap_size = 0');
     }
+  }
+
+  leaseCount(): number {
+    const count = this.db.prepare<[], number>('SELECT count(*) FROM leases').pluck().get();
+    return typeof count === 'number' ? count : 0;
   }
 
   stage(lease: Lease): void {

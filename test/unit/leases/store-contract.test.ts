@@ -200,6 +200,10 @@ for (const subject of SUBJECTS) {
     await committed(opened.store);
     opened.store.stage(lease(0x0a000001)); // staged, never committed before the restart: close() commits it
     const store = opened.restart();
+    assert.equal(store.leaseCount(), 4);
+    store.stage(lease(0x0a000002));
+    assert.equal(store.leaseCount(), 4, 'a staged lease is not counted');
+    store.stageDelete(0x0a000002);
     const seen: StoredLease[] = [];
     const order: string[] = [];
     store.load(
