@@ -414,6 +414,10 @@ export class SqliteLeaseStore implements LeaseStore, Lease6Store {
   // ---- group commit ----
   private walFd: number | null = null;
   private group: GroupCommit | null = null;
+  /** True while an fdatasync of the WAL runs on libuv's thread pool: close() must not close the fd under it. */
+  private walSyncRunning = false;
+  /** Set by close() while a sync runs: the fd is closed when that sync returns. */
+  private walFdToClose: number | null = null;
 
   private checkpointRows = 0;
   private rowsSinceCheckpoint = 0;
@@ -432,8 +436,25 @@ export class SqliteLeaseStore implements LeaseStore, Lease6Store {
         this.writeAllStaged();
         this.transactions++;
       },
-      sync: (done) => fdatasync(walFd, done),
+      sync: (done) => this.syncWal(walFd, done),
       afterSync: () => this.checkpointIfLarge(),
+    });
+  }
+
+  /**
+   * An fdatasync of the WAL off the event loop. A close() meanwhile leaves the fd open until it returns: closed under
+   * it, the sync failed with EBADF (seen in the contract test on a loaded machine), and the fd number could even have
+   * been reused by then.
+   */
+  private syncWal(walFd: number, done: (error: Error | null) => void): void {
+    this.walSyncRunning = true;
+    fdatasync(walFd, (error) => {
+      this.walSyncRunning = false;
+      if (this.walFdToClose !== null) {
+        closeSync(this.walFdToClose);
+        this.walFdToClose = null;
+      }
+      done(error);
     });
   }
 
@@ -491,7 +512,8 @@ export class SqliteLeaseStore implements LeaseStore, Lease6Store {
       }
     } finally {
       this.closed = true;
-      if (this.walFd !== null) closeSync(this.walFd);
+      if (this.walFd !== null && this.walSyncRunning) this.walFdToClose = this.walFd;
+      else if (this.walFd !== null) closeSync(this.walFd);
       this.walFd = null;
       this.db.close();
     }
