@@ -368,6 +368,14 @@ export class SqliteLeaseStore implements LeaseStore, Lease6Store {
     }
   }
 
+  expireLapsed(now: number): number {
+    const rows = this.db
+      .prepare<[number]>("UPDATE leases SET state = 'expired', updated_at = expires_at WHERE state IN ('bound', 'declined') AND expires_at <= ?")
+      .run(now).changes;
+    this.rowsSinceCheckpoint += rows;
+    return rows;
+  }
+
   leaseCount(): number {
     const count = this.db.prepare<[], number>('SELECT count(*) FROM leases').pluck().get();
     return typeof count === 'number' ? count : 0;

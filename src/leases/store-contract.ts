@@ -68,6 +68,12 @@ export interface LeaseStore {
   load(visit: (lease: Readonly<StoredLease>) => void, expect?: (count: number) => void): void;
   /** How many IPv4 leases (any state) are durable. */
   leaseCount(): number;
+  /**
+   * Rewrites every bound or declined lease whose time is up at `now` as expired, changed at its expiry (what the
+   * table takes it for at load anyway), written at once (not staged); returns how many. A restart after a downtime
+   * longer than the leases makes every lease lapse: one statement instead of a staged record per lease.
+   */
+  expireLapsed(now: number): number;
   stage(lease: Lease): void;
   stageDelete(ip: IPv4): void;
   commit(): number;

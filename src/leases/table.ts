@@ -82,6 +82,8 @@ export class LeaseTable {
     this.loaded = true;
     const now = this.now();
     const freed: number[] = [];
+    // Lapsed records are rewritten by the store in one step, not staged one by one (all of them after a long downtime).
+    this.store.expireLapsed(now);
     this.store.load(
       (stored) => this.loadRecord(stored, now, freed),
       (count) => this.sizeFor(count),
@@ -125,9 +127,9 @@ export class LeaseTable {
     const { ip, macKey: key, expiresAt } = stored;
     let state = stored.stateCode;
     let updatedAt = stored.updatedAt;
-    const lapsed = holdsAddress(state) && now >= expiresAt;
-    if (lapsed) {
-      // The state changed when the time ran out, not now: keeps "freed longest ago" and byMac recency honest.
+    if (holdsAddress(state) && now >= expiresAt) {
+      // expireLapsed() rewrote these already; a store that could not is read the same way. The state changed when the
+      // time ran out, not now: keeps "freed longest ago" and byMac recency honest.
       state = EXPIRED;
       updatedAt = expiresAt;
     }
@@ -149,7 +151,6 @@ export class LeaseTable {
       this.linkMac(slot, key, latest);
       if (latest !== -1 && this.isNewer(slot, latest)) this.latestSlotByMac.set(key, slot);
     }
-    if (lapsed) this.store.stage(records.lease(slot));
     if (holdsAddress(state)) {
       this.pool.take(ip);
       this.expiries.append(slot);
