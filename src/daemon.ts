@@ -254,11 +254,8 @@ interface LeasePart {
  * table loads them, as `lxc-dhcpd import-dnsmasq` does: switching from lxc-net, every container keeps its address.
  */
 function importAtFirstStart(store: LeaseStore, path: string, log: Logger): void {
-  let empty = true;
-  store.load(() => {
-    empty = false;
-  });
-  if (!empty) return;
+  // A count, not a load: the table reads the leases right after, once.
+  if (store.leaseCount() > 0) return;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -96,6 +96,21 @@ export class MemoryLeaseStore implements LeaseStore, Lease6Store {
     this.staged.v6.set(ip, null);
   }
 
+  leaseCount(): number {
+    return this.durable.size;
+  }
+
+  expireLapsed(now: number): number {
+    let rows = 0;
+    for (const [ip, lease] of this.durable) {
+      if ((lease.state === 'bound' || lease.state === 'declined') && now >= lease.expiresAt) {
+        this.durable.set(ip, { ...lease, state: 'expired', updatedAt: lease.expiresAt });
+        rows++;
+      }
+    }
+    return rows;
+  }
+
   load(visit: (lease: Readonly<StoredLease>) => void, expect?: (count: number) => void): void {
     expect?.(this.durable.size);
     const record: StoredLease = { ip: 0, macKey: 0, clientIdHex: null, hostname: null, stateCode: 0, expiresAt: 0, updatedAt: 0 };

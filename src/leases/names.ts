@@ -4,8 +4,9 @@
  * its lease but no name, unlike dnsmasq where the last claimant wins). Names are single lowercase labels.
  */
 import type { IPv4 } from '../net/address.ts';
+import { ByteColumn } from './byte-column.ts';
 import { macKey, macText } from './mac-key.ts';
-import { NumberMap } from './number-map.ts';
+import { hashOfText, numberKeys, SlotIndex, textKeys } from './slot-index.ts';
 import type { LeaseTable } from './table.ts';
 
 /**
@@ -55,16 +56,25 @@ type ClaimResult = { granted: true } | { granted: false; heldBy: NameEntry };
  * The names of leases, one entry per MAC, as columns (there can be one per lease: 100 000 of them). Entry slots are
  * reused once their entry is gone; NameEntry objects are made only for callers.
  */
+/** Room made for a label at first (bytes): most container names are short. */
+const NAME_BYTES_PER_ENTRY = 8;
+
 class LeasedNames {
-  readonly name: (string | null)[] = [];
-  ip: Float64Array;
+  /** The label as bytes (ASCII after toHostLabel; UTF-8 for whatever else a stored lease carried). */
+  readonly name: ByteColumn;
+  /** hashOfText() of the label: the name index reads it instead of hashing the bytes again. */
+  nameHash: Uint32Array;
+  ip: Uint32Array;
   mac: Float64Array;
   expiresAt: Float64Array;
+  private used = 0;
   private readonly free: number[] = [];
 
   constructor(capacity: number) {
     const size = Math.max(64, capacity);
-    this.ip = new Float64Array(size);
+    this.name = new ByteColumn(size, NAME_BYTES_PER_ENTRY);
+    this.nameHash = new Uint32Array(size);
+    this.ip = new Uint32Array(size);
     this.mac = new Float64Array(size);
     this.expiresAt = new Float64Array(size);
   }
@@ -72,11 +82,11 @@ class LeasedNames {
   add(name: string, ip: IPv4, mac: number, expiresAt: number): number {
     let slot = this.free.pop();
     if (slot === undefined) {
-      slot = this.name.length;
-      this.name.push(null);
+      slot = this.used++;
       if (slot === this.ip.length) this.grow(slot * 2);
     }
-    this.name[slot] = name;
+    this.name.setText(slot, name);
+    this.nameHash[slot] = hashOfText(name);
     this.ip[slot] = ip;
     this.mac[slot] = mac;
     this.expiresAt[slot] = expiresAt;
@@ -84,13 +94,17 @@ class LeasedNames {
   }
 
   remove(slot: number): void {
-    this.name[slot] = null;
+    this.name.setNull(slot);
     this.free.push(slot);
   }
 
-  entry(slot: number): NameEntry {
+  nameOf(slot: number): string {
+    return this.name.text(slot) as string;
+  }
+
+  entry(slot: number, name = this.nameOf(slot)): NameEntry {
     return {
-      name: this.name[slot] as string,
+      name,
       ip: this.ip[slot] as number,
       mac: macText(this.mac[slot] as number),
       source: 'lease',
@@ -99,7 +113,14 @@ class LeasedNames {
   }
 
   private grow(capacity: number): void {
-    for (const column of ['ip', 'mac', 'expiresAt'] as const) {
+    this.name.growSlots(capacity);
+    const nameHash = new Uint32Array(capacity);
+    nameHash.set(this.nameHash);
+    this.nameHash = nameHash;
+    const ip = new Uint32Array(capacity);
+    ip.set(this.ip);
+    this.ip = ip;
+    for (const column of ['mac', 'expiresAt'] as const) {
       const wider = new Float64Array(capacity);
       wider.set(this[column]);
       this[column] = wider;
@@ -112,9 +133,10 @@ export class HostNames {
   private readonly reservedByIp = new Map<IPv4, NameEntry>();
   private readonly reservedByMac = new Map<number, NameEntry>();
   private readonly leases: LeasedNames;
-  private readonly leasedByName = new Map<string, number>();
-  private readonly leasedByMac: NumberMap;
-  private readonly leasedByIp: NumberMap;
+  /** Entry slots by their label, MAC and address: indexes of slots that read the keys from the entry columns. */
+  private readonly leasedByName: SlotIndex<string>;
+  private readonly leasedByMac: SlotIndex<number>;
+  private readonly leasedByIp: SlotIndex<IPv4>;
   /** Bumped on every change: the zone's SOA serial. */
   private version = 1;
   /** Leases handed to claimActiveLeases() whose names are not registered yet, from this slot of the table on. */
@@ -123,8 +145,22 @@ export class HostNames {
   /** `expectedLeaseNames`: how many lease names to make room for at once (the daemon passes the loaded leases). */
   constructor(expectedLeaseNames = 0) {
     this.leases = new LeasedNames(expectedLeaseNames);
-    this.leasedByMac = new NumberMap(expectedLeaseNames);
-    this.leasedByIp = new NumberMap(expectedLeaseNames);
+    const leases = this.leases;
+    this.leasedByName = new SlotIndex(
+      textKeys(
+        (slot) => leases.nameHash[slot] as number,
+        (slot, label) => leases.name.equalsText(slot, label),
+      ),
+      expectedLeaseNames,
+    );
+    this.leasedByMac = new SlotIndex(
+      numberKeys((slot) => leases.mac[slot] as number),
+      expectedLeaseNames,
+    );
+    this.leasedByIp = new SlotIndex(
+      numberKeys((slot) => leases.ip[slot] as number),
+      expectedLeaseNames,
+    );
   }
 
   get serial(): number {
@@ -157,7 +193,7 @@ export class HostNames {
     const reservation = this.reserved.get(label);
     if (reservation && macKey(reservation.mac) !== owner) return reservation;
     const slot = this.leasedByName.get(label);
-    if (slot !== undefined && this.leases.mac[slot] !== owner) return this.leases.entry(slot);
+    if (slot !== -1 && this.leases.mac[slot] !== owner) return this.leases.entry(slot, label);
     return undefined;
   }
 
@@ -189,9 +225,7 @@ export class HostNames {
     if (pending === null) return true;
     pending.nextSlot = pending.leases.forEachActiveHostname(
       (owner, ip, hostname, expiresAt) => {
-        const lower = hostname.toLowerCase();
-        // Keep the table's string when it is already lower case: one copy of 100 000 names, not two.
-        this.claimFor(owner, ip, lower === hostname ? hostname : lower, expiresAt);
+        this.claimFor(owner, ip, hostname.toLowerCase(), expiresAt);
       },
       pending.nextSlot,
       batch,
@@ -214,8 +248,8 @@ export class HostNames {
       }
     }
     const previous = this.leasedByMac.get(owner);
-    if (previous !== undefined) {
-      if (label !== null && this.leases.name[previous] === label && this.leases.ip[previous] === ip) {
+    if (previous !== -1) {
+      if (label !== null && this.leases.name.equalsText(previous, label) && this.leases.ip[previous] === ip) {
         // The same name on the same address again (a renewal): it points at this entry, whoever claimed it since.
         this.leases.expiresAt[previous] = expiresAt;
         this.leasedByName.set(label, previous);
@@ -243,12 +277,12 @@ export class HostNames {
 
   private removeFor(owner: number, ip?: IPv4): void {
     const slot = this.leasedByMac.get(owner);
-    if (slot === undefined || (ip !== undefined && this.leases.ip[slot] !== ip)) return;
+    if (slot === -1 || (ip !== undefined && this.leases.ip[slot] !== ip)) return;
     this.leasedByMac.delete(owner);
-    const name = this.leases.name[slot] as string;
-    if (this.leasedByName.get(name) === slot) this.leasedByName.delete(name);
-    const entryIp = this.leases.ip[slot] as number;
-    if (this.leasedByIp.get(entryIp) === slot) this.leasedByIp.delete(entryIp);
+    // Another MAC's entry may be the one indexed under this name or address (a renewal re-points them): deleteSlot
+    // removes this slot only where it is the one indexed.
+    this.leasedByName.deleteSlot(slot);
+    this.leasedByIp.deleteSlot(slot);
     this.leases.remove(slot);
     this.version++;
   }
@@ -260,7 +294,7 @@ export class HostNames {
     const reservation = this.reserved.get(key);
     if (reservation) return reservation;
     const slot = this.leasedByName.get(key);
-    return slot === undefined ? undefined : this.leases.entry(slot);
+    return slot === -1 ? undefined : this.leases.entry(slot, key);
   }
 
   /** The name for an address (PTR): a reservation's, else a lease's whose name no reservation has taken over. */
@@ -269,8 +303,9 @@ export class HostNames {
     const reserved = this.reservedByIp.get(ip);
     if (reserved) return reserved;
     const slot = this.leasedByIp.get(ip);
-    if (slot === undefined || this.reserved.has(this.leases.name[slot] as string)) return undefined;
-    return this.leases.entry(slot);
+    if (slot === -1) return undefined;
+    const entry = this.leases.entry(slot);
+    return this.reserved.has(entry.name) ? undefined : entry;
   }
 
   /**
@@ -282,7 +317,7 @@ export class HostNames {
     const owner = macKey(mac);
     const reserved = this.reservedByMac.get(owner);
     const slot = this.leasedByMac.get(owner);
-    const entry = reserved ?? (slot === undefined ? undefined : this.leases.entry(slot));
+    const entry = reserved ?? (slot === -1 ? undefined : this.leases.entry(slot));
     if (entry === undefined || macKey(this.lookup(entry.name)?.mac ?? '') !== owner) return undefined;
     return entry;
   }

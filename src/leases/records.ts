@@ -4,6 +4,7 @@
  * object from a slot for callers.
  */
 import type { IPv4 } from '../net/address.ts';
+import { ByteColumn } from './byte-column.ts';
 import { LEASE_STATES, type Lease, type LeaseState } from './lease.ts';
 import { macText, NO_MAC } from './mac-key.ts';
 
@@ -13,10 +14,14 @@ export const RELEASED = 1;
 export const EXPIRED = 2;
 export const DECLINED = 3;
 
+/** Room made for host names and client identifiers at first (bytes per slot; more is made as they come). */
+const HOSTNAME_BYTES_PER_SLOT = 8;
+const CLIENT_ID_BYTES_PER_SLOT = 0;
+
 /**
- * One record per address, as columns: slot i of every array describes one address. A record costs about 60 bytes
- * here plus its hostname and client-id strings, where a Lease object with its boxed numbers costs three times that;
- * typed arrays also give the garbage collector nothing to trace. Lease objects are made on demand by lease().
+ * One record per address, as columns: slot i of every array describes one address. A record costs 33 bytes here,
+ * plus its host name and client identifier in byte columns (their bytes + 6 each), and nothing in it is traced by the
+ * garbage collector; docs/leases.md has the sums. Lease objects are made on demand by lease().
  *
  * Slots are never freed: there is one per address that ever had a record, as in the database.
  */
@@ -27,14 +32,12 @@ export class LeaseRecords {
   state: Uint8Array;
   expiresAt: Float64Array;
   updatedAt: Float64Array;
-  /** Bumped on every change of the slot: lets the expiry heap recognise entries of a superseded record. */
-  version: Uint32Array;
   /** Circular list of the slots that carry the same MAC (a slot alone points at itself; -1 without a MAC). */
   nextSameMac: Int32Array;
-  prevSameMac: Int32Array;
-  /** Hex of DHCP option 61, or null. */
-  readonly clientIdHex: (string | null)[];
-  readonly hostname: (string | null)[];
+  /** DHCP option 61's bytes, or null. */
+  readonly clientId: ByteColumn;
+  /** UTF-8. */
+  readonly hostname: ByteColumn;
   private used = 0;
 
   constructor(capacity: number) {
@@ -44,12 +47,9 @@ export class LeaseRecords {
     this.state = new Uint8Array(size);
     this.expiresAt = new Float64Array(size);
     this.updatedAt = new Float64Array(size);
-    this.version = new Uint32Array(size);
     this.nextSameMac = new Int32Array(size);
-    this.prevSameMac = new Int32Array(size);
-    // Filled up front, not pushed: growing a large array by push copies it again and again.
-    this.clientIdHex = new Array<string | null>(size).fill(null);
-    this.hostname = new Array<string | null>(size).fill(null);
+    this.clientId = new ByteColumn(size, CLIENT_ID_BYTES_PER_SLOT);
+    this.hostname = new ByteColumn(size, HOSTNAME_BYTES_PER_SLOT);
   }
 
   get count(): number {
@@ -63,9 +63,6 @@ export class LeaseRecords {
     this.ip[slot] = ip;
     this.mac[slot] = NO_MAC;
     this.nextSameMac[slot] = -1;
-    this.prevSameMac[slot] = -1;
-    this.clientIdHex[slot] = null;
-    this.hostname[slot] = null;
     return slot;
   }
 
@@ -75,12 +72,11 @@ export class LeaseRecords {
 
   /** A new Lease object with the slot's current values: callers own it, later changes of the slot do not reach it. */
   lease(slot: number): Lease {
-    const clientIdHex = this.clientIdHex[slot] ?? null;
     return {
       ip: this.ip[slot] as number,
       mac: macText(this.mac[slot] as number),
-      clientId: clientIdHex === null ? null : Buffer.from(clientIdHex, 'hex'),
-      hostname: this.hostname[slot] ?? null,
+      clientId: this.clientId.buffer(slot),
+      hostname: this.hostname.text(slot),
       state: LEASE_STATES[this.state[slot] as number] as LeaseState,
       expiresAt: this.expiresAt[slot] as number,
       updatedAt: this.updatedAt[slot] as number,
@@ -98,8 +94,8 @@ export class LeaseRecords {
     this.state = widen(this.state, (n) => new Uint8Array(n));
     this.expiresAt = widen(this.expiresAt, (n) => new Float64Array(n));
     this.updatedAt = widen(this.updatedAt, (n) => new Float64Array(n));
-    this.version = widen(this.version, (n) => new Uint32Array(n));
     this.nextSameMac = widen(this.nextSameMac, (n) => new Int32Array(n));
-    this.prevSameMac = widen(this.prevSameMac, (n) => new Int32Array(n));
+    this.clientId.growSlots(capacity);
+    this.hostname.growSlots(capacity);
   }
 }

@@ -54,7 +54,7 @@ export type CommitDone = (error: Error | null) => void;
  *   (group commit). done(error): the batch may not be durable; a batch whose write failed stays staged.
  * - syncInFlight is true while some `done` has not run yet (the daemon waits for it to drain before it stops).
  * - load() visits every durable lease in address order; `expect` first learns how many follow. A record the store
- *   cannot read stops the load with its address named.
+ *   cannot read stops the load with its address named. leaseCount() is that number without visiting them.
  * - Reservations are written durably at once (they are rare); a MAC has at most one, an address (IPv4 or IPv6) and
  *   a name at most one owner (saving a conflicting one throws).
  * - A store that also keeps IPv6 leases (Lease6Store, lease6.ts) stages them beside the IPv4 ones: pendingCount counts
@@ -66,6 +66,14 @@ export interface LeaseStore {
   readonly pendingCount: number;
   readonly syncInFlight: boolean;
   load(visit: (lease: Readonly<StoredLease>) => void, expect?: (count: number) => void): void;
+  /** How many IPv4 leases (any state) are durable. */
+  leaseCount(): number;
+  /**
+   * Rewrites every bound or declined lease whose time is up at `now` as expired, changed at its expiry (what the
+   * table takes it for at load anyway), written at once (not staged); returns how many. A restart after a downtime
+   * longer than the leases makes every lease lapse: one statement instead of a staged record per lease.
+   */
+  expireLapsed(now: number): number;
   stage(lease: Lease): void;
   stageDelete(ip: IPv4): void;
   commit(): number;

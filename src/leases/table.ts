@@ -5,13 +5,13 @@
  * and commitThen() make the changes durable. It knows no packets and no storage.
  */
 import type { IPv4 } from '../net/address.ts';
-import { ExpiryHeap } from './expiry-heap.ts';
 import type { Lease } from './lease.ts';
 import { macKey, NO_MAC } from './mac-key.ts';
-import { NumberMap } from './number-map.ts';
 import type { AddressPool } from './pool.ts';
 import { BOUND, DECLINED, EXPIRED, LeaseRecords, RELEASED } from './records.ts';
-import type { CommitDone, LeaseStore } from './store-contract.ts';
+import { SlotHeap } from './slot-heap.ts';
+import { numberKeys, SlotIndex } from './slot-index.ts';
+import type { CommitDone, LeaseStore, StoredLease } from './store-contract.ts';
 
 interface LeaseTableOptions {
   store: LeaseStore;
@@ -43,21 +43,22 @@ function isIPv4(ip: number): boolean {
  * The in-memory lease index: one record per address (any state), the most recent record per MAC, the number of
  * bound records, and a min-heap of expiry times. Every change is staged in the store; commit() makes it durable.
  *
- * Records live in columns (LeaseRecords), found through two maps of small numbers: address → slot and MAC → slot of
- * its most recent record. The Lease objects this class returns are snapshots made on each call: two calls give equal
- * objects, not the same one, and a later change never alters one already returned.
+ * Records live in columns (LeaseRecords), found through two slot indexes (address → slot, MAC → slot of its most
+ * recent record) that hold only slot numbers and read the keys back from the columns. The Lease objects this class
+ * returns are snapshots made on each call: two calls give equal objects, not the same one, and a later change never
+ * alters one already returned.
  *
- * Invariant: the slot byMac points at is one of the slots carrying that MAC, the most recent of them.
+ * Invariant: the slot byMac points at is one of the slots carrying that MAC, the most recent of them; the expiry heap
+ * holds exactly the slots whose record holds its address (bound or declined).
  */
 export class LeaseTable {
   private readonly store: LeaseStore;
   private readonly pool: AddressPool;
   private readonly now: () => number;
   private records = new LeaseRecords(0);
-  private slotByIp = new NumberMap();
-  private latestSlotByMac = new NumberMap();
-  // Lazy deletion: an entry is live only while its slot still has the version it was pushed with.
-  private expiries = new ExpiryHeap(SPARE_SLOTS);
+  private slotByIp = this.ipIndex(0);
+  private latestSlotByMac = this.macIndex(0);
+  private expiries = this.expiryHeap(SPARE_SLOTS);
   private boundCount = 0;
   private loaded = false;
 
@@ -72,67 +73,101 @@ export class LeaseTable {
     return this.boundCount;
   }
 
+  /**
+   * Reads every stored record in one pass straight into the columns (sized once from the store's count), then orders
+   * the expiry heap in O(n) and hands the pool the addresses freed, longest ago first.
+   */
   load(): void {
     if (this.loaded || this.records.count > 0) throw new Error('LeaseTable.load() must run once, on an empty table');
     this.loaded = true;
     const now = this.now();
-    let records = this.records;
     const freed: number[] = [];
-    const sizeFor = (stored: number): void => {
-      records = this.records = new LeaseRecords(stored + SPARE_SLOTS);
-      this.slotByIp = new NumberMap(stored + SPARE_SLOTS);
-      this.latestSlotByMac = new NumberMap(stored + SPARE_SLOTS);
-      this.expiries = new ExpiryHeap(stored + SPARE_SLOTS);
-    };
-    this.store.load((stored) => {
-      const ip = stored.ip;
-      const key = stored.macKey;
-      const expiresAt = stored.expiresAt;
-      let state = stored.stateCode;
-      let updatedAt = stored.updatedAt;
-      const lapsed = holdsAddress(state) && now >= expiresAt;
-      if (lapsed) {
-        // The state changed when the time ran out, not now: keeps "freed longest ago" and byMac recency honest.
-        state = EXPIRED;
-        updatedAt = expiresAt;
-      }
-      const slot = records.add(ip);
-      this.slotByIp.set(ip, slot);
-      records.state[slot] = state;
-      records.expiresAt[slot] = expiresAt;
-      records.updatedAt[slot] = updatedAt;
-      records.clientIdHex[slot] = stored.clientIdHex;
-      records.hostname[slot] = stored.hostname;
-      if (key !== NO_MAC) {
-        // One probe of the map for a MAC seen for the first time, the usual case.
-        const latest = this.latestSlotByMac.setIfAbsent(key, slot);
-        this.linkMac(slot, key, latest);
-        if (latest !== undefined && this.isNewer(slot, latest)) this.latestSlotByMac.set(key, slot);
-      }
-      if (lapsed) this.store.stage(records.lease(slot));
-      if (holdsAddress(state)) {
-        this.pool.take(ip);
-        this.expiries.push(expiresAt, slot, 0);
-        if (state === BOUND) this.boundCount++;
-      } else {
-        freed.push(slot);
-      }
-    }, sizeFor);
+    // Lapsed records are rewritten by the store in one step, not staged one by one (all of them after a long downtime).
+    this.store.expireLapsed(now);
+    this.store.load(
+      (stored) => this.loadRecord(stored, now, freed),
+      (count) => this.sizeFor(count),
+    );
+    this.expiries.heapify();
     // Freed longest ago first, so recently freed addresses are the last to be handed to someone new.
-    const updated = records.updatedAt;
-    const ips = records.ip;
+    const updated = this.records.updatedAt;
+    const ips = this.records.ip;
     freed.sort((a, b) => (updated[a] as number) - (updated[b] as number) || (ips[a] as number) - (ips[b] as number));
     for (const slot of freed) this.pool.markPreviouslyUsed(ips[slot] as number);
   }
 
+  private ipIndex(expected: number): SlotIndex<IPv4> {
+    return new SlotIndex(
+      numberKeys((slot) => this.records.ip[slot] as number),
+      expected,
+    );
+  }
+
+  private macIndex(expected: number): SlotIndex<number> {
+    return new SlotIndex(
+      numberKeys((slot) => this.records.mac[slot] as number),
+      expected,
+    );
+  }
+
+  private expiryHeap(capacity: number): SlotHeap {
+    return new SlotHeap((slot) => this.records.expiresAt[slot] as number, capacity);
+  }
+
+  private sizeFor(stored: number): void {
+    this.records = new LeaseRecords(stored + SPARE_SLOTS);
+    this.slotByIp = this.ipIndex(stored + SPARE_SLOTS);
+    this.latestSlotByMac = this.macIndex(stored + SPARE_SLOTS);
+    this.expiries = this.expiryHeap(stored + SPARE_SLOTS);
+  }
+
+  /** One stored record into a new slot; `freed` collects the slots whose address is free. */
+  private loadRecord(stored: Readonly<StoredLease>, now: number, freed: number[]): void {
+    const records = this.records;
+    const { ip, macKey: key, expiresAt } = stored;
+    let state = stored.stateCode;
+    let updatedAt = stored.updatedAt;
+    if (holdsAddress(state) && now >= expiresAt) {
+      // expireLapsed() rewrote these already; a store that could not is read the same way. The state changed when the
+      // time ran out, not now: keeps "freed longest ago" and byMac recency honest.
+      state = EXPIRED;
+      updatedAt = expiresAt;
+    }
+    const slot = records.add(ip);
+    this.slotByIp.set(ip, slot);
+    records.state[slot] = state;
+    records.expiresAt[slot] = expiresAt;
+    records.updatedAt[slot] = updatedAt;
+    try {
+      records.clientId.setHex(slot, stored.clientIdHex);
+      records.hostname.setText(slot, stored.hostname);
+    } catch (error) {
+      throw new Error(`lease row ${ip}: ${(error as Error).message}`);
+    }
+    if (key !== NO_MAC) {
+      records.mac[slot] = key;
+      // One probe of the index for a MAC seen for the first time, the usual case.
+      const latest = this.latestSlotByMac.setIfAbsent(key, slot);
+      this.linkMac(slot, key, latest);
+      if (latest !== -1 && this.isNewer(slot, latest)) this.latestSlotByMac.set(key, slot);
+    }
+    if (holdsAddress(state)) {
+      this.pool.take(ip);
+      this.expiries.append(slot);
+      if (state === BOUND) this.boundCount++;
+    } else {
+      freed.push(slot);
+    }
+  }
+
   byMac(mac: string): Lease | undefined {
     const slot = this.latestSlotByMac.get(macKey(mac));
-    return slot === undefined ? undefined : this.records.lease(slot);
+    return slot === -1 ? undefined : this.records.lease(slot);
   }
 
   byIp(ip: IPv4): Lease | undefined {
     const slot = this.slotOf(ip);
-    return slot === undefined ? undefined : this.records.lease(slot);
+    return slot === -1 ? undefined : this.records.lease(slot);
   }
 
   isActive(lease: Lease): boolean {
@@ -152,7 +187,7 @@ export class LeaseTable {
     const now = this.now();
     const records = this.records;
     const existing = this.slotOf(req.ip);
-    if (existing !== undefined && now < (records.expiresAt[existing] as number)) {
+    if (existing !== -1 && now < (records.expiresAt[existing] as number)) {
       const state = records.stateOf(existing);
       if (state === BOUND && records.mac[existing] !== key) {
         throw new Error(`address ${req.ip} is bound to ${records.lease(existing).mac}, cannot bind it to ${req.mac}`);
@@ -162,20 +197,20 @@ export class LeaseTable {
     this.pool.take(req.ip); // no-op when a record or the caller already holds it
 
     const previous = this.latestSlotByMac.get(key);
-    if (previous !== undefined && records.ip[previous] !== req.ip && records.stateOf(previous) === BOUND) {
+    if (previous !== -1 && records.ip[previous] !== req.ip && records.stateOf(previous) === BOUND) {
       this.change(previous, RELEASED, now, now);
       this.pool.release(records.ip[previous] as number);
     }
 
-    const lease = this.put(req.ip, key, req.clientId, req.hostname, now + req.durationMs, now);
-    this.latestSlotByMac.set(key, this.slotOf(req.ip) as number);
-    return lease;
+    const slot = this.put(req.ip, key, req.clientId, req.hostname, now + req.durationMs, now);
+    this.latestSlotByMac.set(key, slot);
+    return this.changed(slot);
   }
 
   /** Ends a bound lease early; undefined when the address has no bound record. */
   release(ip: IPv4): Lease | undefined {
     const slot = this.slotOf(ip);
-    if (slot === undefined || this.records.stateOf(slot) !== BOUND) return undefined;
+    if (slot === -1 || this.records.stateOf(slot) !== BOUND) return undefined;
     const now = this.now();
     const released = this.change(slot, RELEASED, now, now);
     this.pool.release(ip);
@@ -188,15 +223,15 @@ export class LeaseTable {
     if (!isIPv4(ip)) throw new RangeError(`${ip} is not an IPv4 address number`);
     const now = this.now();
     this.pool.take(ip);
-    return this.put(ip, NO_MAC, null, null, now + quarantineMs, now, DECLINED);
+    return this.changed(this.put(ip, NO_MAC, null, null, now + quarantineMs, now, DECLINED));
   }
 
   /** Expires every bound lease and ends every quarantine whose time is up, earliest first. */
   expireDue(): Lease[] {
     const now = this.now();
     const expired: Lease[] = [];
-    for (let slot = this.liveEarliestSlot(); slot !== -1 && (this.records.expiresAt[slot] as number) <= now; slot = this.liveEarliestSlot()) {
-      this.expiries.pop();
+    // change() takes the slot out of the heap: it no longer holds its address.
+    for (let slot = this.expiries.peek(); slot !== -1 && (this.records.expiresAt[slot] as number) <= now; slot = this.expiries.peek()) {
       const records = this.records;
       expired.push(this.change(slot, EXPIRED, records.expiresAt[slot] as number, now));
       this.pool.release(records.ip[slot] as number);
@@ -205,7 +240,7 @@ export class LeaseTable {
   }
 
   nextExpiryAt(): number | undefined {
-    const slot = this.liveEarliestSlot();
+    const slot = this.expiries.peek();
     return slot === -1 ? undefined : this.records.expiresAt[slot];
   }
 
@@ -232,10 +267,9 @@ export class LeaseTable {
     const end = Math.min(this.records.count, fromSlot + maxSlots);
     for (let slot = fromSlot; slot < end; slot++) {
       const records = this.records;
-      const hostname = records.hostname[slot];
-      if (hostname === null || hostname === undefined || records.stateOf(slot) !== BOUND) continue;
+      if (records.hostname.isNull(slot) || records.stateOf(slot) !== BOUND) continue;
       const expiresAt = records.expiresAt[slot] as number;
-      if (now < expiresAt) visit(records.mac[slot] as number, records.ip[slot] as number, hostname, expiresAt);
+      if (now < expiresAt) visit(records.mac[slot] as number, records.ip[slot] as number, records.hostname.text(slot) as string, expiresAt);
     }
     return end < this.records.count ? end : -1;
   }
@@ -249,8 +283,9 @@ export class LeaseTable {
     return this.store.commitThen(done);
   }
 
-  private slotOf(ip: IPv4): number | undefined {
-    return isIPv4(ip) ? this.slotByIp.get(ip) : undefined;
+  /** The slot of ip's record; -1 when it has none. */
+  private slotOf(ip: IPv4): number {
+    return isIPv4(ip) ? this.slotByIp.get(ip) : -1;
   }
 
   /** Which of two slots of one MAC is its most recent: later change, then a bound one, then the higher address. */
@@ -264,17 +299,6 @@ export class LeaseTable {
     return (records.ip[a] as number) > (records.ip[b] as number);
   }
 
-  /** Drops stale heap entries from the top and returns the slot of the earliest live one (-1: none), not removing it. */
-  private liveEarliestSlot(): number {
-    const versions = this.records.version;
-    while (this.expiries.size > 0) {
-      const slot = this.expiries.peekSlot();
-      if (versions[slot] === this.expiries.peekTag()) return slot;
-      this.expiries.pop();
-    }
-    return -1;
-  }
-
   /** A new state (and times) for a slot's record, keeping its owner, client-id and hostname. */
   private change(slot: number, state: number, expiresAt: number, updatedAt: number): Lease {
     const records = this.records;
@@ -284,11 +308,11 @@ export class LeaseTable {
     return this.changed(slot);
   }
 
-  /** Makes a new record the current one for ip, keeping every index consistent. */
-  private put(ip: IPv4, key: number, clientId: Buffer | null, hostname: string | null, expiresAt: number, updatedAt: number, state = BOUND): Lease {
+  /** Makes a new record the current one for ip, keeping every index but the expiry heap consistent (changed() next). */
+  private put(ip: IPv4, key: number, clientId: Buffer | null, hostname: string | null, expiresAt: number, updatedAt: number, state = BOUND): number {
     const records = this.records;
     let slot = this.slotOf(ip);
-    if (slot === undefined) {
+    if (slot === -1) {
       slot = records.add(ip);
       this.slotByIp.set(ip, slot);
       records.state[slot] = EXPIRED; // not bound, so setState counts the change right
@@ -301,9 +325,9 @@ export class LeaseTable {
     this.setState(slot, state);
     records.expiresAt[slot] = expiresAt;
     records.updatedAt[slot] = updatedAt;
-    records.clientIdHex[slot] = clientId === null ? null : clientId.toString('hex');
-    records.hostname[slot] = hostname;
-    return this.changed(slot);
+    records.clientId.setBytes(slot, clientId);
+    records.hostname.setText(slot, hostname);
+    return slot;
   }
 
   private setState(slot: number, state: number): void {
@@ -313,12 +337,11 @@ export class LeaseTable {
     records.state[slot] = state;
   }
 
-  /** After a slot changed: a new version (older heap entries go stale), a heap entry if it holds its address, staged. */
+  /** After a slot changed: in the expiry heap at its new time if it holds its address, out of it if not; staged. */
   private changed(slot: number): Lease {
     const records = this.records;
-    const version = ((records.version[slot] as number) + 1) >>> 0;
-    records.version[slot] = version;
-    if (holdsAddress(records.stateOf(slot))) this.expiries.push(records.expiresAt[slot] as number, slot, version);
+    if (holdsAddress(records.stateOf(slot))) this.expiries.update(slot);
+    else this.expiries.remove(slot);
     const lease = records.lease(slot);
     this.store.stage(lease);
     return lease;
@@ -329,48 +352,48 @@ export class LeaseTable {
     this.linkMac(slot, key, this.latestSlotByMac.get(key));
   }
 
-  /** Gives a slot the MAC `key` and links it into the ring of `member`, one of that MAC's slots (none: a ring of one). */
-  private linkMac(slot: number, key: number, member: number | undefined): void {
+  /** Gives a slot the MAC `key` and links it into the ring of `member`, one of that MAC's slots (-1: a ring of one). */
+  private linkMac(slot: number, key: number, member: number): void {
     const records = this.records;
     records.mac[slot] = key;
-    if (member === undefined) {
+    if (member === -1) {
       records.nextSameMac[slot] = slot;
-      records.prevSameMac[slot] = slot;
       return;
     }
-    const after = records.nextSameMac[member] as number;
+    records.nextSameMac[slot] = records.nextSameMac[member] as number;
     records.nextSameMac[member] = slot;
-    records.prevSameMac[slot] = member;
-    records.nextSameMac[slot] = after;
-    records.prevSameMac[after] = slot;
   }
 
   /**
-   * Takes a slot out of its MAC's ring. When it was that MAC's latest record, the most recent of the MAC's other
-   * records takes its place (a MAC has few records, and this only runs when another MAC takes over an address).
+   * Takes a slot out of its MAC's ring (a MAC has few records: the ring is walked to find the slot before it). When
+   * it was that MAC's latest record, the most recent of the MAC's other records takes its place (this only runs when
+   * another MAC takes over an address). The slot keeps its MAC until the index no longer needs it to find the key.
    */
   private leaveMac(slot: number, key: number): void {
     const records = this.records;
-    records.mac[slot] = NO_MAC;
     if (key === NO_MAC) return;
     const next = records.nextSameMac[slot] as number;
-    const prev = records.prevSameMac[slot] as number;
-    records.nextSameMac[slot] = -1;
-    records.prevSameMac[slot] = -1;
     const alone = next === slot;
     if (!alone) {
+      let prev = next;
+      while (records.nextSameMac[prev] !== slot) prev = records.nextSameMac[prev] as number;
       records.nextSameMac[prev] = next;
-      records.prevSameMac[next] = prev;
     }
-    if (this.latestSlotByMac.get(key) !== slot) return;
-    if (alone) {
-      this.latestSlotByMac.delete(key);
-      return;
+    records.nextSameMac[slot] = -1;
+    if (this.latestSlotByMac.get(key) === slot) {
+      if (alone) this.latestSlotByMac.delete(key);
+      else this.latestSlotByMac.set(key, this.latestInRing(next));
     }
-    let latest = next;
-    for (let other = records.nextSameMac[next] as number; other !== next; other = records.nextSameMac[other] as number) {
+    records.mac[slot] = NO_MAC;
+  }
+
+  /** The most recent record of the ring that `member` is in. */
+  private latestInRing(member: number): number {
+    const records = this.records;
+    let latest = member;
+    for (let other = records.nextSameMac[member] as number; other !== member; other = records.nextSameMac[other] as number) {
       if (this.isNewer(other, latest)) latest = other;
     }
-    this.latestSlotByMac.set(key, latest);
+    return latest;
   }
 }

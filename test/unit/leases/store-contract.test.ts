@@ -200,6 +200,10 @@ for (const subject of SUBJECTS) {
     await committed(opened.store);
     opened.store.stage(lease(0x0a000001)); // staged, never committed before the restart: close() commits it
     const store = opened.restart();
+    assert.equal(store.leaseCount(), 4);
+    store.stage(lease(0x0a000002));
+    assert.equal(store.leaseCount(), 4, 'a staged lease is not counted');
+    store.stageDelete(0x0a000002);
     const seen: StoredLease[] = [];
     const order: string[] = [];
     store.load(
@@ -247,6 +251,28 @@ for (const subject of SUBJECTS) {
         expiresAt: 1_700_000_600_000,
         updatedAt: 1_700_000_000_000,
       },
+    ]);
+    store.close();
+  });
+
+  test(name('expireLapsed rewrites bound and declined leases whose time is up as expired at their expiry, at once'), async (t) => {
+    const opened = subject.open(t);
+    const now = 1_700_000_600_000;
+    opened.store.stage(lease(1, { expiresAt: now }));
+    opened.store.stage(lease(2, { state: 'declined', mac: '', expiresAt: now - 5 }));
+    opened.store.stage(lease(3, { expiresAt: now + 1 }));
+    opened.store.stage(lease(4, { state: 'released', expiresAt: now - 9, updatedAt: now - 9 }));
+    await committed(opened.store);
+    assert.equal(opened.store.expireLapsed(now), 2);
+    assert.equal(opened.store.pendingCount, 0, 'nothing staged');
+    const store = opened.restart();
+    const seen: [number, number, number][] = [];
+    store.load((record) => seen.push([record.ip, record.stateCode, record.updatedAt]));
+    assert.deepEqual(seen, [
+      [1, 2, now],
+      [2, 2, now - 5],
+      [3, BOUND, 1_700_000_000_000],
+      [4, 1, now - 9],
     ]);
     store.close();
   });

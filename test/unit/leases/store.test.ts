@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { pbkdf2 } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -198,6 +199,47 @@ test('a 10k-row commit writes every row', (t) => {
   t.diagnostic(`10k-row commit took ${elapsedMs.toFixed(1)} ms`);
   assert.equal(rows, 10_000);
   assert.equal(readLeasesReadOnly(path).length, 10_000);
+});
+
+test('load visits every row once, in address order, across its read pages (on and just past a page boundary)', (t) => {
+  for (const count of [4096, 4097]) {
+    const path = join(tempDir(t), `leases-${count}.db`);
+    const store = LeaseStore.open(path);
+    t.after(() => store.close());
+    // Staged in descending order: the order of the rows on disk is not the order they come out in.
+    for (let i = count - 1; i >= 0; i--) store.stage(sampleLease(0xfffff000 - 3 * i, { hostname: `h${i}` }));
+    store.commit();
+    const seen: number[] = [];
+    let expected = -1;
+    store.load(
+      (lease) => seen.push(lease.ip),
+      (n) => {
+        expected = n;
+      },
+    );
+    assert.equal(expected, count);
+    assert.deepEqual(
+      seen,
+      Array.from({ length: count }, (_, i) => 0xfffff000 - 3 * (count - 1 - i)),
+    );
+  }
+});
+
+test('close() while a group sync waits for the thread pool: the WAL fd stays open until the sync returns, which succeeds', async (t) => {
+  const path = join(tempDir(t), 'leases.db');
+  const store = LeaseStore.open(path, { groupCommit: true });
+  // Occupy libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says more) so the fdatasync queues behind.
+  const threads = Math.max(4, Number(process.env.UV_THREADPOOL_SIZE ?? 4));
+  const busy = Array.from({ length: threads }, () => new Promise((resolve) => pbkdf2('x', 'y', 100_000, 32, 'sha256', resolve)));
+  store.stage(sampleLease(1));
+  const synced = new Promise<Error | null>((resolve) => store.commitThen(resolve));
+  store.close();
+  assert.equal(await synced, null, 'the sync under way when close() ran did not fail');
+  await Promise.all(busy);
+  assert.deepEqual(
+    readLeasesReadOnly(path).map((lease) => lease.ip),
+    [1],
+  );
 });
 
 test('the database and its -wal/-shm files are created 0600 in a 0700 directory, whatever the umask', (t) => {

@@ -333,7 +333,17 @@ test('load: unexpired bound and declined are taken, lapsed ones become expired, 
     [100, 250],
   );
   assert.equal(table.nextExpiryAt(), T0 + 60_000);
-  assert.equal(f.store.pendingCount, 2, 'lapsed bound and declined rows are rewritten as expired');
+  assert.equal(f.store.pendingCount, 0, 'lapsed rows are rewritten by the store, not staged');
+  assert.deepEqual(
+    readLeasesReadOnly(f.path)
+      .filter((lease) => lease.ip === 101 || lease.ip === 103)
+      .map((lease) => [lease.ip, lease.state, lease.updatedAt]),
+    [
+      [101, 'expired', T0 - 500],
+      [103, 'expired', T0 - 100],
+    ],
+    'lapsed bound and declined rows are rewritten as expired at their expiry',
+  );
 
   assert.equal(pool.isFree(100), false);
   assert.equal(pool.isFree(102), false);
@@ -367,9 +377,8 @@ test('without SQLite: on a MemoryLeaseStore a restart rewrites lapsed records as
     updatedAt: T0 - HOUR / 2,
   });
   assert.equal(table.byIp(102)?.state, 'expired');
-  assert.equal(store.pendingCount, 2, 'the two rewrites are staged');
+  assert.equal(store.pendingCount, 0, 'the two rewrites are written by the store at once, not staged');
   assert.equal(table.activeCount, 1);
-  store.commit();
   assert.deepEqual(
     store.snapshot().leases.map((l) => [l.ip, l.state, l.updatedAt]),
     [
