@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --installed] [-- --only=memory,dhcp,dns,scale,storm,dhcp6,ra,cpu] [-- --servers=lxc-dhcpd,kea] [-- --storm=N]
+// npm run bench [-- --quick] [-- --profile] [-- --no-kea] [-- --installed] [-- --only=memory,dhcp,dns,scale,storm,dhcp6,ra,cpu,cluster] [-- --servers=lxc-dhcpd,kea] [-- --storm=N]
 // lxc-dhcpd against dnsmasq and Kea on this machine, in namespaces of its own (see docs/performance.md).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +10,7 @@ import { parseIPv4 } from '../src/net/address.ts';
 import { addBridgeAddress6, enableContainerIpv6 } from '../test/harness/clients6.ts';
 import { type Container, createTopology, type Topology } from '../test/harness/netns.ts';
 import { packAndInstall } from '../test/harness/package.ts';
+import { clusterGoalLines, clusterRows, runClusterBench } from './lib/cluster-bench.ts';
 import { type CpuRun, cpuGoals, cpuPlan, cpuRows, describeGoal, measureDhcpCpu, measureDnsCpu, runDnsperfAt } from './lib/cpu-bench.ts';
 import { type ProfileEntry, topFunctions } from './lib/cpuprofile.ts';
 import { type DnsperfResult, runDnsperf } from './lib/dnsperf.ts';
@@ -55,7 +56,7 @@ function madeDir(path: string): string {
   return path;
 }
 
-/** `--only=memory,dhcp,dns,scale,storm,dhcp6,ra,cpu` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
+/** `--only=memory,dhcp,dns,scale,storm,dhcp6,ra,cpu,cluster` runs just those parts; `--servers=ID,…` just those DHCP servers (ids as in the table). */
 function listArg(name: string): Set<string> | null {
   const a = [...args].find((x) => x.startsWith(`--${name}=`));
   return a === undefined
@@ -70,7 +71,7 @@ function listArg(name: string): Set<string> | null {
 const ONLY = listArg('only');
 const SERVERS = listArg('servers');
 const PARTIAL = ONLY !== null || SERVERS !== null;
-const runs = (part: 'memory' | 'dhcp' | 'dns' | 'scale' | 'storm' | 'dhcp6' | 'ra' | 'cpu'): boolean => ONLY === null || ONLY.has(part);
+const runs = (part: 'memory' | 'dhcp' | 'dns' | 'scale' | 'storm' | 'dhcp6' | 'ra' | 'cpu' | 'cluster'): boolean => ONLY === null || ONLY.has(part);
 /** `--storm=N`: containers started at once in the boot-storm scenario (bench/lib/storm.ts). */
 const STORM_N = ((): number => {
   const a = [...args].find((x) => x.startsWith('--storm='));
@@ -1006,6 +1007,13 @@ async function main(): Promise<void> {
   } finally {
     await topology.destroy();
   }
+  // The cluster benches build their own hosts and etcd members, so they run once the main topology is gone.
+  if (runs('cluster')) {
+    const cluster = runClusterBench(REPO, QUICK, log);
+    result.cluster = cluster;
+    rows.push(...clusterRows(cluster));
+    goalLines.push(...clusterGoalLines(cluster));
+  }
 
   const elapsed = (Date.now() - startedAt) / 1000;
   result.elapsedSeconds = elapsed;
@@ -1017,7 +1025,7 @@ async function main(): Promise<void> {
   result.cpuGoals = cpuGoalList;
   goalLines.push(...cpuGoalList.map(describeGoal));
   const notes = rows.filter((r) => r.note).map((r) => `${r.metric} (${r.lxcLabel} vs ${r.peer}): ${r.note}`);
-  const goals = goalLines.length > 0 ? `\n\ngoals (issue 15):\n${goalLines.map((g) => `  ${g}`).join('\n')}` : '';
+  const goals = goalLines.length > 0 ? `\n\ngoals (issues 15 and 16):\n${goalLines.map((g) => `  ${g}`).join('\n')}` : '';
   process.stdout.write(
     `\n${header}\n\n${table}\n${notes.map((n) => `\n${n}`).join('')}${goals}\n\nelapsed ${elapsed.toFixed(0)} s (budget ${BUDGET_MS / 1000} s)\n`,
   );

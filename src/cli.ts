@@ -491,8 +491,8 @@ function lxcNetFromArgs(args: readonly string[]): { active: boolean; flags: Reco
   return { active: true, flags: { ...flags, ...(confFile !== null ? { 'dnsmasq-conf': confFile } : {}) }, notes };
 }
 
-/** The operator subcommands (leases, cluster, release, reserve, unreserve, import-dnsmasq, check-config) on a yargs parser. */
-function operatorCommands<T>(y: Argv<T>): Argv<T> {
+/** The subcommands that show: leases (from the database or the daemon) and the daemon's cluster view. */
+function viewCommands<T>(y: Argv<T>): Argv<T> {
   return y
     .command(
       'leases',
@@ -515,7 +515,12 @@ function operatorCommands<T>(y: Argv<T>): Argv<T> {
           .option('control-socket', { type: 'string', describe: 'ask the running daemon here [default: /run/lxc-dhcpd/BRIDGE.sock]' })
           .option('json', { type: 'boolean', default: false, describe: 'print JSON' }),
       (argv) => showCluster(argv),
-    )
+    );
+}
+
+/** The operator subcommands (leases, cluster, release, reserve, unreserve, import-dnsmasq, check-config) on a yargs parser. */
+function operatorCommands<T>(y: Argv<T>): Argv<T> {
+  return viewCommands(y)
     .command(
       'release <target>',
       'end the lease of a MAC, IP or name now (the daemon drops it and its DNS name)',
