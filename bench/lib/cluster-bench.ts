@@ -40,7 +40,7 @@ interface Simulation {
   remoteOverLocal: number;
 }
 
-export interface ClusterBench {
+interface ClusterBench {
   propagation: Propagation | null;
   simulation: Simulation | null;
   errors: string[];
