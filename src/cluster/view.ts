@@ -167,7 +167,19 @@ export class ClusterView {
 
   lookup(label: string): NameRecord | undefined {
     const record = this.names.get(label);
-    return record === undefined || record.host === this.self ? undefined : record;
+    return record === undefined || record.host === this.self || !this.insideHolder(record) ? undefined : record;
+  }
+
+  /**
+   * A remote name answers only with IPv4 addresses of its holder's own bridge subnet: a record pointing anywhere else
+   * (a bug, or a writer of etcd naming another network's address) is not served, and neither is a name whose host
+   * record is gone. (IPv6 is not held to the prefix: learned addresses may be any the container uses.)
+   */
+  private insideHolder(record: NameRecord): boolean {
+    const holder = this.hosts.get(record.host)?.record;
+    if (holder === undefined) return false;
+    for (const ip of record.a) if (!inSubnet(ip, holder.network, holder.prefixLength)) return false;
+    return true;
   }
 
   reverse4(ip: IPv4): string | null | undefined {

@@ -34,6 +34,17 @@ test('remote names: other hosts only, by name and by address within their subnet
   assert.equal(v.reverse6('fd00:0:0:5::5'), undefined);
 });
 
+test("a remote name is answered only with addresses of its holder's subnet, and only while its host record exists", () => {
+  const v = view();
+  v.apply(nameKey('elsewhere'), name('elsewhere', 'b', ['8.8.8.8']));
+  assert.equal(v.lookup('elsewhere'), undefined, "outside b's 10.0.4.0/24");
+  v.apply(nameKey('ours'), name('ours', 'b', ['10.0.3.9']));
+  assert.equal(v.lookup('ours'), undefined, 'an address of our own subnet, published by b');
+  v.apply(nameKey('orphan'), name('orphan', 'gone', ['10.0.9.1']));
+  assert.equal(v.lookup('orphan'), undefined, 'no host record for its holder');
+  assert.deepEqual(v.lookup('web')?.a, [ip('10.0.4.5')], 'a name inside its holder subnet still answers');
+});
+
 test('a put replaces a name and its addresses; a delete removes them', () => {
   const v = view();
   v.apply(nameKey('web'), name('web', 'b', ['10.0.4.9']));
