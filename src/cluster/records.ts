@@ -6,6 +6,8 @@
  */
 import { formatIPv4, type IPv4, networkOf, parseIPv4 } from '../net/address.ts';
 import { canonicalIPv6, parseIPv6, prefixOf } from '../net/address6.ts';
+import { isDnsLabel, isDomainName } from '../net/dns-name.ts';
+import { type Checked, fail } from '../result.ts';
 
 /** Every key of ours starts here; `v1` changes if a record's meaning ever changes incompatibly. */
 export const CLUSTER_PREFIX = '/lxc-dhcpd/v1/';
@@ -21,10 +23,6 @@ const MAX_ADDRESSES_PER_NAME = 8;
 /** Record format version (the `v` field). */
 const RECORD_VERSION = 1;
 
-/** A DNS label as the daemon gives names out (RFC 1123 §2.1 host name label, lower case). */
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-/** A domain: labels joined by dots, at most 253 characters (RFC 1035 §2.3.4). */
-const DOMAIN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 /** An interface name (IFNAMSIZ 16 with its NUL). */
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
@@ -51,12 +49,12 @@ export interface NameRecord {
   readonly aaaa: readonly string[];
 }
 
-type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+/** A named reason (the view counts drops by it). */
+const bad = <T>(reason: string): Checked<T> => fail(reason);
 
-const bad = <T>(reason: string): Parsed<T> => ({ ok: false, reason });
-
+/** A label as the daemon gives names out: an RFC 1123 label (src/net/dns-name.ts), lower case. */
 export function isLabel(text: string): boolean {
-  return LABEL.test(text);
+  return isDnsLabel(text) && text === text.toLowerCase();
 }
 
 export function hostKey(host: string): string {
@@ -119,7 +117,7 @@ export function prefixes6Overlap(a: { network: string; prefixLength: number }, b
 }
 
 /** The JSON object of a value, or a reason (size, encoding, syntax, version). */
-function jsonObject(value: Buffer): Parsed<Record<string, unknown>> {
+function jsonObject(value: Buffer): Checked<Record<string, unknown>> {
   if (value.length > MAX_RECORD_BYTES) return bad('too-large');
   let parsed: unknown;
   try {
@@ -139,7 +137,7 @@ function text(record: Record<string, unknown>, field: string): string | null {
 }
 
 /** A host record read from the key of `label`; the record's own `host` must be the key's label. */
-export function parseHostRecord(label: string, value: Buffer): Parsed<HostRecord> {
+export function parseHostRecord(label: string, value: Buffer): Checked<HostRecord> {
   const json = jsonObject(value);
   if (!json.ok) return json;
   const r = json.value;
@@ -154,7 +152,7 @@ export function parseHostRecord(label: string, value: Buffer): Parsed<HostRecord
   const address = parseIPv4(text(r, 'address') ?? '');
   if (address === null || address === 0) return bad('address');
   const domain = text(r, 'domain');
-  if (domain === null || domain.length > 253 || !DOMAIN.test(domain)) return bad('domain');
+  if (domain === null || !isDomainName(domain) || domain !== domain.toLowerCase()) return bad('domain');
   return { ok: true, value: { host: label, bridge, ...subnet, prefix6, address, domain } };
 }
 
@@ -182,7 +180,7 @@ function addressList<T>(value: unknown, parse: (text: string) => T | null): T[] 
 }
 
 /** A name record read from the key of `label`; the record's own `name` must be the key's label. */
-export function parseNameRecord(label: string, value: Buffer): Parsed<NameRecord> {
+export function parseNameRecord(label: string, value: Buffer): Checked<NameRecord> {
   const json = jsonObject(value);
   if (!json.ok) return json;
   const r = json.value;

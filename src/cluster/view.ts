@@ -121,7 +121,7 @@ export class ClusterView {
     if (value === null) return this.hosts.delete(label) ? 'host' : 'none';
     const parsed = parseHostRecord(label, value);
     if (!parsed.ok) {
-      this.count(`host-${parsed.reason}`);
+      this.count(`host-${parsed.error}`);
       // A host record that no longer parses is no longer a peer to route to.
       return this.hosts.delete(label) ? 'host' : 'none';
     }
@@ -142,7 +142,7 @@ export class ClusterView {
     }
     const parsed = parseNameRecord(label, value);
     if (!parsed.ok) {
-      this.count(`name-${parsed.reason}`);
+      this.count(`name-${parsed.error}`);
       if (previous !== undefined) this.removeName(previous);
       return previous === undefined ? 'none' : 'name';
     }

@@ -11,6 +11,7 @@
 import type { StaticRoute } from '../dhcp/routes.ts';
 import { parseUpstream, type Upstream } from '../dns/forward/upstream.ts';
 import { formatIPv4 } from '../net/address.ts';
+import { isDomainName } from '../net/dns-name.ts';
 import { type Checked, fail, ok } from '../result.ts';
 import { parseDnsRecord, type StaticRecord } from './dns-records.ts';
 import { parseDhcpHost, parseDhcpOption } from './dnsmasq-dhcp.ts';
@@ -46,8 +47,6 @@ export interface DnsmasqSettings {
   ping: boolean;
   unsupported: UnsupportedLine[];
 }
-
-const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
 
 /** The parse in progress: settings, records waiting for the final domain, and where we are. */
 interface State {
@@ -157,7 +156,7 @@ const onServer: Handler = (st, value) => {
 
 const onDomain: Handler = (st, value) => {
   const [domain, ...rest] = value.split(',').map((f) => f.trim());
-  if (domain === undefined || !DOMAIN.test(domain)) return 'is not a domain name (e.g. lxc)';
+  if (domain === undefined || !isDomainName(domain)) return 'is not a domain name (e.g. lxc)';
   st.s.domain = domain.toLowerCase();
   return rest.length === 0 ? null : unsupported(st, `the address range ${rest.join(',')}: the domain applies to the whole bridge`);
 };

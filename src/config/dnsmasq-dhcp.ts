@@ -8,6 +8,7 @@
 
 import { MAX_STATIC_ROUTES, parseRoute, type StaticRoute } from '../dhcp/routes.ts';
 import { formatIPv4, type IPv4, parseIPv4, parseMac } from '../net/address.ts';
+import { isDnsLabel } from '../net/dns-name.ts';
 import { type Checked, fail, ok } from '../result.ts';
 import { isLeaseTime, parseLeaseTime } from './dnsmasq-values.ts';
 import { type NameReservation, parseReservation, type Reservation } from './reservations.ts';
@@ -20,8 +21,6 @@ interface HostLine {
   nameReservation: NameReservation | null;
   unsupported: string[];
 }
-
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
 interface HostFields {
   macs: string[];
@@ -54,7 +53,7 @@ function hostField(field: string, f: HostFields): string | null {
     const lease = parseLeaseTime(field);
     if (!lease.ok && lower !== 'infinite') return lease.error;
     f.lease = true;
-  } else if (LABEL.test(field)) {
+  } else if (isDnsLabel(field)) {
     if (f.name !== null) return `two host names (${f.name}, ${field})`;
     f.name = lower;
   } else if (/^[\d.]+$/.test(field)) return `${field} is not an IPv4 address`;

@@ -5,9 +5,11 @@
  * checked where it was set, so an error names the file and line of the assignment; lxcNetFlags() then maps the
  * settings onto the serve flags (the table is in docs/migrating.md).
  */
+
 import { isIPv6 } from 'node:net';
 import { formatIPv4, type IPv4, networkOf, parseIPv4, parseMac } from '../net/address.ts';
 import { formatIPv6, parseIPv6, prefixOf } from '../net/address6.ts';
+import { isDomainName } from '../net/dns-name.ts';
 import { type Checked, fail, ok } from '../result.ts';
 import { netmaskPrefixLength, parseDhcpRange } from './dnsmasq-values.ts';
 import { IPV6_PREFIX_LENGTH, parseIpv6Mode } from './ipv6.ts';
@@ -65,7 +67,6 @@ export const LXC_NET_DEFAULTS: Readonly<Record<string, string>> = {
 const LXC_CONTAINERS_VARIABLES = new Set(['LXC_AUTO', 'BOOTGROUPS', 'SHUTDOWNDELAY', 'OPTIONS', 'STOPOPTS']);
 /** Linux IFNAMSIZ is 16 with the NUL: 15 characters, no '/' or whitespace. */
 const INTERFACE_NAME = /^(?!\.{1,2}$)[A-Za-z0-9_.:-]{1,15}$/;
-const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
 
 interface Assigned {
   value: string;
@@ -221,7 +222,7 @@ export function parseLxcNet(lxcNet: ShellFile, lxc: ShellFile | null): Checked<L
   const domain = checked(
     vars,
     'LXC_DOMAIN',
-    test((v) => (v === '' || DOMAIN.test(v) ? v.toLowerCase() : null), 'a domain name like lxc'),
+    test((v) => (v === '' || isDomainName(v) ? v.toLowerCase() : null), 'a domain name like lxc'),
   );
   if (!domain.ok) return domain;
   const ipv6 = ipv6Settings(vars);

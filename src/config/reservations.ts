@@ -10,6 +10,7 @@
 import { toHostLabel } from '../leases/host-label.ts';
 import { broadcastOf, formatIPv4, type IPv4, inSubnet, networkOf, parseIPv4, parseMac } from '../net/address.ts';
 import { canonicalIPv6, ipv6SortKey } from '../net/address6.ts';
+import { isDnsLabel } from '../net/dns-name.ts';
 import type { Checked } from '../result.ts';
 
 export interface Reservation {
@@ -35,8 +36,6 @@ export type HostEntry = Reservation | NameReservation;
 /** What an operator names a lease or reservation by (release, unreserve): a MAC, an address, or a host name. */
 export type OperatorTarget = { kind: 'mac'; mac: string } | { kind: 'ip'; ip: IPv4 } | { kind: 'name'; name: string };
 
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
-
 const SHAPE = 'MAC,IP[,[IP6]][,NAME] (e.g. 02:1a:b0:00:00:05,10.0.0.5,[fd00::5],web)';
 
 const NAME_SHAPE = 'NAME,IP (e.g. web,10.0.0.5)';
@@ -49,7 +48,7 @@ export function parseHostEntry(text: string): Checked<HostEntry> {
   if (/^id:/i.test(first))
     return { ok: false, error: `${JSON.stringify(first)}: reservations by client identifier are not supported: reserve by MAC or host name` };
   // The rule client names are held to (leases/host-label.ts): one label, already in its canonical form.
-  if (!LABEL.test(first) || toHostLabel(first) !== first.toLowerCase()) {
+  if (!isDnsLabel(first) || toHostLabel(first) !== first.toLowerCase()) {
     return {
       ok: false,
       error: `${JSON.stringify(first)} is neither a MAC address like 02:1a:b0:00:00:05 nor a host name (one label: letters, digits, hyphens, at most 63)`,
@@ -91,7 +90,7 @@ function optionalFields(fields: readonly string[], text: string): Checked<{ name
       ip6 = parsed.value;
       continue;
     }
-    if (!LABEL.test(field)) {
+    if (!isDnsLabel(field)) {
       const hint = canonicalIPv6(field) === null ? '' : `; an IPv6 address goes in brackets: [${field}]`;
       return { ok: false, error: `${JSON.stringify(field)} is not a host name (letters, digits, hyphens, at most 63)${hint}` };
     }

@@ -16,6 +16,7 @@ import type { ClusterReport } from '../cluster/report.ts';
 import { type OperatorTarget, parseReservation, type Reservation } from '../config/reservations.ts';
 import type { LeaseRow } from '../leases/report.ts';
 import { parseIPv4, parseMac } from '../net/address.ts';
+import { isDnsLabel } from '../net/dns-name.ts';
 import type { Checked } from '../result.ts';
 
 /** Longest request or response line accepted, newline excluded. Lease lists can be long; requests are tiny. */
@@ -38,15 +39,13 @@ export type ControlResponse =
 /** What a handler answers for release/reserve/unreserve. */
 export type ControlResult = { ok: true; message: string } | { ok: false; error: string };
 
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
-
 /** A release/unreserve target, classified: a MAC, an address, or a host name (lowercased). */
 export function parseTarget(text: string): Checked<OperatorTarget> {
   const mac = parseMac(text);
   if (mac !== null) return { ok: true, value: { kind: 'mac', mac } };
   const ip = parseIPv4(text);
   if (ip !== null) return { ok: true, value: { kind: 'ip', ip } };
-  if (LABEL.test(text)) return { ok: true, value: { kind: 'name', name: text.toLowerCase() } };
+  if (isDnsLabel(text)) return { ok: true, value: { kind: 'name', name: text.toLowerCase() } };
   return { ok: false, error: `target ${JSON.stringify(text)} is not a MAC, an IPv4 address or a host name` };
 }
 

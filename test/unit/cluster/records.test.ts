@@ -50,10 +50,10 @@ test('a hostile host record is refused with a named reason', () => {
     [{ ...HOST, domain: 'l xc' }, 'domain'],
     [[HOST], 'not-an-object'],
   ];
-  for (const [value, reason] of reasons) assert.deepEqual(parseHostRecord('a', json(value)), { ok: false, reason }, JSON.stringify(value));
-  assert.deepEqual(parseHostRecord('a', Buffer.from('{"v":1,')), { ok: false, reason: 'not-json' });
-  assert.deepEqual(parseHostRecord('a', Buffer.from([0x7b, 0xff, 0x7d])), { ok: false, reason: 'not-json' }, 'invalid UTF-8');
-  assert.deepEqual(parseHostRecord('a', Buffer.alloc(MAX_RECORD_BYTES + 1, 0x20)), { ok: false, reason: 'too-large' });
+  for (const [value, reason] of reasons) assert.deepEqual(parseHostRecord('a', json(value)), { ok: false, error: reason }, JSON.stringify(value));
+  assert.deepEqual(parseHostRecord('a', Buffer.from('{"v":1,')), { ok: false, error: 'not-json' });
+  assert.deepEqual(parseHostRecord('a', Buffer.from([0x7b, 0xff, 0x7d])), { ok: false, error: 'not-json' }, 'invalid UTF-8');
+  assert.deepEqual(parseHostRecord('a', Buffer.alloc(MAX_RECORD_BYTES + 1, 0x20)), { ok: false, error: 'too-large' });
 });
 
 test('a name record round-trips; a hostile one is refused with a named reason', () => {
@@ -71,7 +71,7 @@ test('a name record round-trips; a hostile one is refused with a named reason', 
     [{ ...NAME, aaaa: ['::ffff:10.0.3.5'] }, 'aaaa'],
     [{ ...NAME, a: [], aaaa: [] }, 'no-address'],
   ];
-  for (const [value, reason] of reasons) assert.deepEqual(parseNameRecord('web', json(value)), { ok: false, reason }, JSON.stringify(value));
+  for (const [value, reason] of reasons) assert.deepEqual(parseNameRecord('web', json(value)), { ok: false, error: reason }, JSON.stringify(value));
 });
 
 test('keys: only labels under hosts/ and names/ are ours', () => {
