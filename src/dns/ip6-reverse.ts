@@ -41,15 +41,31 @@ export function nibblesBelow(name: string, apex: string): string[] | null {
   return below.reverse();
 }
 
+/** ORs hex digits into `out`, nibble `from` onwards (nibble 0 is the high half of byte 0). */
+function setNibbles(out: Buffer, from: number, digits: readonly string[]): void {
+  for (let i = 0; i < digits.length; i++) {
+    const nibble = from + i;
+    const value = Number.parseInt(digits[i] as string, 16);
+    const at = nibble >> 1;
+    out[at] = (out[at] as number) | ((nibble & 1) === 0 ? value << 4 : value);
+  }
+}
+
 /** The address a full nibble name (prefix nibbles from the apex + those below it) spells. */
 export function addressFromNibbles(prefix: Uint8Array, below: readonly string[]): Buffer | null {
   if (below.length !== ADDRESS_NIBBLES - PREFIX64_NIBBLES) return null;
   const out = Buffer.alloc(IPV6_LENGTH);
   out.set(prefix.subarray(0, 8), 0);
-  for (let i = 0; i < below.length; i++) {
-    const value = Number.parseInt(below[i] as string, 16);
-    const at = 8 + (i >> 1);
-    out[at] = (out[at] as number) | ((i & 1) === 0 ? value << 4 : value);
-  }
+  setNibbles(out, PREFIX64_NIBBLES, below);
+  return out;
+}
+
+/** The address a whole lower-cased PTR owner under ip6.arpa spells (32 nibble labels), or null for any other name. */
+export function addressFromPtrName(name: string): Buffer | null {
+  if (!name.endsWith(`.${IP6_ARPA}`)) return null;
+  const digits = nibblesBelow(name, IP6_ARPA);
+  if (digits === null || digits.length !== ADDRESS_NIBBLES) return null;
+  const out = Buffer.alloc(IPV6_LENGTH);
+  setNibbles(out, 0, digits);
   return out;
 }

@@ -10,7 +10,8 @@
  * shape the UDP fast path writes without allocating, so a remote name costs what a local one does.
  */
 import { formatIPv4, type IPv4 } from '../net/address.ts';
-import { formatIPv6, parseIPv6 } from '../net/address6.ts';
+import { formatIPv6 } from '../net/address6.ts';
+import { addressFromPtrName } from './ip6-reverse.ts';
 import type { Answer } from './message.ts';
 import { type ZoneApex, type ZoneQuestion, zoneApex } from './question.ts';
 import { Rcode, Type } from './vocabulary.ts';
@@ -57,7 +58,7 @@ export class RemoteNameZone implements Zone {
     const name = this.names.lookup(q.lowerLabelAt(0));
     if (name === undefined) return null;
     const ttl = this.names.ttl();
-    if (q.type === Type.A && name.a.length === 1) return this.address(name.a[0] as IPv4, ttl);
+    if (q.type === Type.A && name.a.length === 1) return this.wire.setAddress(name.a[0] as IPv4, ttl);
     const asked = q.askedName();
     const answers: Answer[] = [];
     if (q.type === Type.A || q.type === Type.ANY) for (const ip of name.a) answers.push({ type: 'A', name: asked, ttl, class: 'IN', data: formatIPv4(ip) });
@@ -66,34 +67,9 @@ export class RemoteNameZone implements Zone {
     return { rcode: Rcode.NoError, answers, authorities: [], additionals: [] };
   }
 
-  private address(ip: IPv4, ttl: number): WireAnswer {
-    const w = this.wire;
-    w.kind = 'address';
-    w.rcode = Rcode.NoError;
-    w.address = ip;
-    w.ttl = ttl;
-    return w;
-  }
-
   private nodata(): WireAnswer {
-    const soa = this.domainSoa();
-    const w = this.wire;
-    w.kind = 'negative';
-    w.rcode = Rcode.NoError;
-    w.soaWire = soa.wire;
-    w.soaRecord = soa.record;
-    return w;
+    return this.wire.setNegative(Rcode.NoError, this.domainSoa());
   }
-}
-
-/** 32 nibble labels under ip6.arpa (RFC 3596 §2.5) → the address in RFC 5952 text; null for anything else. */
-function ipv6FromPtr(name: string): string | null {
-  if (!name.endsWith('.ip6.arpa')) return null;
-  const labels = name.slice(0, -'.ip6.arpa'.length).split('.');
-  if (labels.length !== 32 || !labels.every((l) => /^[0-9a-f]$/.test(l))) return null;
-  const hex = labels.reverse().join('');
-  const address = parseIPv6(hex.replace(/(.{4})(?!$)/g, '$1:'));
-  return address === null ? null : formatIPv6(address);
 }
 
 /**
@@ -123,8 +99,8 @@ export class RemoteReverseZone implements Zone {
       const ip = ptrNameToIp(name);
       holder = ip === null ? undefined : this.names.reverse4(ip);
     } else {
-      const address = ipv6FromPtr(name);
-      holder = address === null ? undefined : this.names.reverse6(address);
+      const address = addressFromPtrName(name);
+      holder = address === null ? undefined : this.names.reverse6(formatIPv6(address));
     }
     if (holder === undefined) return null;
     if (q.otherClass) return negative(Rcode.Refused, []);

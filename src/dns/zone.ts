@@ -116,6 +116,24 @@ export class WireAnswer {
   /** kind 'negative': the zone's SOA, as bytes (uncompressed) and as the object it was encoded from. */
   soaWire: Buffer = Buffer.alloc(0);
   soaRecord: Answer | null = null;
+
+  /** This answer made one A record (NOERROR): each zone reuses one WireAnswer, so nothing is allocated. */
+  setAddress(ip: IPv4, ttl: number): this {
+    this.kind = 'address';
+    this.rcode = Rcode.NoError;
+    this.address = ip;
+    this.ttl = ttl;
+    return this;
+  }
+
+  /** This answer made NXDOMAIN or NODATA (`rcode`) with the zone's SOA in the authority section. */
+  setNegative(rcode: number, soa: { wire: Buffer; record: Answer }): this {
+    this.kind = 'negative';
+    this.rcode = rcode;
+    this.soaWire = soa.wire;
+    this.soaRecord = soa.record;
+    return this;
+  }
 }
 
 export type ZoneAnswer = WireAnswer | LocalAnswer;
@@ -272,22 +290,11 @@ class LeaseZone implements Zone {
   private addressAnswer(q: ZoneQuestion, ip: IPv4, ttl: number, ipv6: readonly string[]): ZoneAnswer {
     if (q.type === Type.AAAA) return ipv6.length === 0 ? this.negative(Rcode.NoError) : aaaaAnswer(q.askedName(), ipv6, ttl);
     if (q.type !== Type.A && q.type !== Type.ANY) return this.negative(Rcode.NoError);
-    const w = this.wire;
-    w.kind = 'address';
-    w.rcode = Rcode.NoError;
-    w.address = ip;
-    w.ttl = ttl;
-    return w;
+    return this.wire.setAddress(ip, ttl);
   }
 
   private negative(rcode: number): WireAnswer {
-    const soa = this.records.apexSoa(this.apex.name);
-    const w = this.wire;
-    w.kind = 'negative';
-    w.rcode = rcode;
-    w.soaWire = soa.wire;
-    w.soaRecord = soa.record;
-    return w;
+    return this.wire.setNegative(rcode, this.records.apexSoa(this.apex.name));
   }
 }
 
